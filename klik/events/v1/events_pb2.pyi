@@ -1,0 +1,74 @@
+import datetime
+
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from klik.generation.v1 import generation_pb2 as _generation_pb2
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class UserRegistered(_message.Message):
+    __slots__ = ("user_id", "email", "display_name", "role")
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    EMAIL_FIELD_NUMBER: _ClassVar[int]
+    DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    email: str
+    display_name: str
+    role: str
+    def __init__(self, user_id: _Optional[str] = ..., email: _Optional[str] = ..., display_name: _Optional[str] = ..., role: _Optional[str] = ...) -> None: ...
+
+class UserDeleted(_message.Message):
+    __slots__ = ("user_id",)
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    def __init__(self, user_id: _Optional[str] = ...) -> None: ...
+
+class UserRoleChanged(_message.Message):
+    __slots__ = ("user_id", "old_role", "new_role")
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    OLD_ROLE_FIELD_NUMBER: _ClassVar[int]
+    NEW_ROLE_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    old_role: str
+    new_role: str
+    def __init__(self, user_id: _Optional[str] = ..., old_role: _Optional[str] = ..., new_role: _Optional[str] = ...) -> None: ...
+
+class WalletChanged(_message.Message):
+    __slots__ = ("user_id", "balance", "held", "available", "transaction_id", "kind", "amount")
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    BALANCE_FIELD_NUMBER: _ClassVar[int]
+    HELD_FIELD_NUMBER: _ClassVar[int]
+    AVAILABLE_FIELD_NUMBER: _ClassVar[int]
+    TRANSACTION_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    balance: int
+    held: int
+    available: int
+    transaction_id: str
+    kind: str
+    amount: int
+    def __init__(self, user_id: _Optional[str] = ..., balance: _Optional[int] = ..., held: _Optional[int] = ..., available: _Optional[int] = ..., transaction_id: _Optional[str] = ..., kind: _Optional[str] = ..., amount: _Optional[int] = ...) -> None: ...
+
+class JobTransitioned(_message.Message):
+    __slots__ = ("job", "previous_status")
+    JOB_FIELD_NUMBER: _ClassVar[int]
+    PREVIOUS_STATUS_FIELD_NUMBER: _ClassVar[int]
+    job: _generation_pb2.Job
+    previous_status: str
+    def __init__(self, job: _Optional[_Union[_generation_pb2.Job, _Mapping]] = ..., previous_status: _Optional[str] = ...) -> None: ...
+
+class PostPublished(_message.Message):
+    __slots__ = ("post_id", "author_id", "published_at")
+    POST_ID_FIELD_NUMBER: _ClassVar[int]
+    AUTHOR_ID_FIELD_NUMBER: _ClassVar[int]
+    PUBLISHED_AT_FIELD_NUMBER: _ClassVar[int]
+    post_id: str
+    author_id: str
+    published_at: _timestamp_pb2.Timestamp
+    def __init__(self, post_id: _Optional[str] = ..., author_id: _Optional[str] = ..., published_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
