@@ -1,0 +1,157 @@
+"""The event bus: NATS connections and the JetStream streams every service shares.
+
+Subjects: events are published on `klik.events.<type>` (stream KLIK_EVENTS); messages
+a consumer gave up on go to `klik.dlq.<consumer>` (stream KLIK_DLQ).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from nats.aio.client import Client, Server
+from nats.js import JetStreamContext
+from nats.js.api import RetentionPolicy, StorageType, StreamConfig
+from nats.js.errors import BadRequestError, NotFoundError
+
+__all__ = [
+    "DLQ_STREAM",
+    "EVENTS_STREAM",
+    "connect",
+    "dead_letter_subject",
+    "ensure_streams",
+    "event_subject",
+]
+
+log = logging.getLogger(__name__)
+
+EVENTS_STREAM = "KLIK_EVENTS"
+DLQ_STREAM = "KLIK_DLQ"
+EVENTS_PREFIX = "klik.events."
+DLQ_PREFIX = "klik.dlq."
+
+_DAY = 24 * 3600.0
+# The broker drops a re-publish of an event id seen within this window; it bounds
+# how long a relay may take between publishing and marking a row before a retry
+# becomes a (harmless, inbox-deduplicated) duplicate delivery.
+DUPLICATE_WINDOW = 600.0
+
+Callback = Callable[[], Awaitable[None]]
+
+
+def event_subject(event_type: str) -> str:
+    return EVENTS_PREFIX + event_type
+
+
+def dead_letter_subject(consumer: str) -> str:
+    return DLQ_PREFIX + consumer
+
+
+async def connect(
+    url: str,
+    *,
+    name: str,
+    on_disconnect: Callback | None = None,
+    on_reconnect: Callback | None = None,
+    max_backoff: float = 5.0,
+) -> Client:
+    """Connect to NATS and stay connected: reconnects forever, with jittered backoff.
+
+    The first connection is retried forever too, so a service started before NATS
+    waits for it. `on_disconnect` / `on_reconnect` let the server flip its health.
+    """
+
+    client = Client()
+
+    async def disconnected() -> None:
+        if client.is_closed:
+            return  # a deliberate close(), not an outage
+        log.warning("nats disconnected", extra={"nats_name": name})
+        if on_disconnect is not None:
+            await on_disconnect()
+
+    async def reconnected() -> None:
+        log.info("nats reconnected", extra={"nats_name": name})
+        if on_reconnect is not None:
+            await on_reconnect()
+
+    async def error(exc: Exception) -> None:
+        log.warning("nats error: %s", exc, extra={"nats_name": name})
+
+    def next_server(servers: list[Server], _info: dict[str, Any]) -> tuple[Server | None, float]:
+        # Exponential backoff with full jitter, so replicas don't reconnect in step.
+        attempts = min(server.reconnects for server in servers)
+        return None, random.uniform(0, min(max_backoff, 0.1 * 2**attempts))
+
+    await client.connect(
+        url,
+        name=name,
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=1,
+        reconnect_to_server_handler=next_server,
+        disconnected_cb=disconnected,
+        reconnected_cb=reconnected,
+        error_cb=error,
+    )
+    return client
+
+
+@dataclass(frozen=True)
+class _Stream:
+    name: str
+    subjects: list[str]
+    max_age: float
+
+    def config(self) -> StreamConfig:
+        return StreamConfig(
+            name=self.name,
+            subjects=self.subjects,
+            retention=RetentionPolicy.LIMITS,
+            storage=StorageType.FILE,
+            max_age=self.max_age,
+            duplicate_window=DUPLICATE_WINDOW,
+        )
+
+
+_STREAMS = (
+    _Stream(EVENTS_STREAM, [EVENTS_PREFIX + ">"], max_age=7 * _DAY),
+    _Stream(DLQ_STREAM, [DLQ_PREFIX + ">"], max_age=30 * _DAY),
+)
+
+
+async def ensure_streams(js: JetStreamContext) -> None:
+    """Create or update KLIK_EVENTS and KLIK_DLQ. Idempotent; replicas may race on it."""
+    for stream in _STREAMS:
+        await _ensure_stream(js, stream.config())
+
+
+async def _ensure_stream(js: JetStreamContext, wanted: StreamConfig) -> None:
+    assert wanted.name is not None
+    try:
+        current = (await js.stream_info(wanted.name)).config
+    except NotFoundError:
+        try:
+            await js.add_stream(wanted)
+            log.info("created stream %s", wanted.name)
+            return
+        except BadRequestError:
+            # Another replica created it between our lookup and our create.
+            current = (await js.stream_info(wanted.name)).config
+    if _differs(current, wanted):
+        await js.update_stream(wanted)
+        log.info("updated stream %s", wanted.name)
+
+
+def _differs(current: StreamConfig, wanted: StreamConfig) -> bool:
+    return (
+        sorted(current.subjects or []) != sorted(wanted.subjects or [])
+        or not _close(current.max_age, wanted.max_age)
+        or not _close(current.duplicate_window, wanted.duplicate_window)
+    )
+
+
+def _close(a: float | None, b: float | None) -> bool:
+    return abs((a or 0.0) - (b or 0.0)) < 1e-3

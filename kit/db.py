@@ -1,0 +1,158 @@
+"""Database engines for a service's own database: SQLite (embedded stack) or PostgreSQL.
+
+A service picks its backend with one URL (`sqlite+aiosqlite:///...` or
+`postgresql+psycopg://...`); everything else in the kit works on either. Schema
+changes are Alembic migrations applied by `migrate()` at start-up.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import time
+import zlib
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+__all__ = [
+    "default_database_url",
+    "is_postgres",
+    "make_engine",
+    "migrate",
+    "session_factory",
+]
+
+# How long a SQLite writer waits for the write lock before giving up. Writers queue
+# on BEGIN IMMEDIATE, so this bounds the wait behind the longest write transaction
+# (the outbox relay holds it while awaiting a batch of PubAcks).
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+# Advisory lock key that serialises `migrate()` across replicas sharing a database.
+_MIGRATION_LOCK_KEY = zlib.crc32(b"klik.migrate")
+
+# The kit's own Alembic branch (outbox, processed_events), applied in every service DB.
+KIT_VERSIONS = Path(__file__).parent / "migrations" / "versions"
+
+
+def default_database_url(service: str, var_dir: Path) -> str:
+    """The embedded-stack database: one SQLite file per service under `var_dir`."""
+    return f"sqlite+aiosqlite:///{(var_dir / f'{service}.db').resolve()}"
+
+
+def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEngine:
+    """An async engine for `url` (sqlite+aiosqlite or postgresql+psycopg)."""
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        return _sqlite_engine(url, echo=echo)
+    if backend == "postgresql":
+        return create_async_engine(
+            url,
+            echo=echo,
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            # A replica outlives database restarts and fail-overs; test a pooled
+            # connection before handing it out instead of failing the next request.
+            pool_pre_ping=True,
+            pool_recycle=1800,
+        )
+    raise ValueError(f"unsupported database backend {backend!r} in {parsed!r}")
+
+
+def _sqlite_engine(url: str, *, echo: bool) -> AsyncEngine:
+    database = make_url(url).database
+    if database and database != ":memory:" and not database.startswith("file:"):
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+        _enable_wal(database)
+    engine = create_async_engine(url, echo=echo)
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Take transaction control away from the sqlite3 driver (it would only BEGIN
+        # lazily, as a DEFERRED transaction, on the first DML statement).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        # Every transaction, reads included, takes the write lock up front. A
+        # DEFERRED transaction that reads and then writes can fail at once with
+        # "database is locked" (its lock upgrade would deadlock with another writer);
+        # IMMEDIATE makes writers queue on busy_timeout instead. The price is one
+        # transaction at a time per database: the embedded stack's trade-off.
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def _enable_wal(path: str, attempts: int = 50) -> None:
+    # WAL is a property of the database file, so it is set once here rather than on
+    # every pooled connection, where concurrent switches can fail with SQLITE_BUSY
+    # without waiting (the busy handler is not consulted for this lock).
+    for attempt in range(attempts):
+        try:
+            with contextlib.closing(sqlite3.connect(path, timeout=30)) as conn:
+                conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.05)  # start-up only, before the engine exists
+
+
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions whose objects stay usable after commit (no implicit reload I/O)."""
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def is_postgres(bind: AsyncEngine | AsyncConnection | Connection) -> bool:
+    return bind.dialect.name == "postgresql"
+
+
+async def migrate(engine: AsyncEngine, script_location: Path) -> None:
+    """Apply the Alembic migrations in `script_location` up to head.
+
+    Safe when several replicas start at once: on PostgreSQL the upgrade runs under a
+    transaction-scoped advisory lock (DDL is transactional, so a replica that waits
+    then finds the schema at head and does nothing); on SQLite the BEGIN IMMEDIATE
+    write lock does the same job.
+    """
+    async with engine.begin() as conn:
+        if is_postgres(conn):
+            await conn.execute(
+                text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY}
+            )
+        await conn.run_sync(_upgrade_head, script_location)
+
+
+def _upgrade_head(conn: Connection, script_location: Path) -> None:
+    # No alembic.ini: the script location is all Alembic needs, and leaving out the
+    # ini file also keeps Alembic from reconfiguring the service's logging.
+    config = Config()
+    config.set_main_option("script_location", str(script_location))
+    # The service's own versions and the kit's branch (outbox, processed_events).
+    config.set_main_option("path_separator", "os")
+    config.set_main_option(
+        "version_locations", os.pathsep.join((str(script_location / "versions"), str(KIT_VERSIONS)))
+    )
+    config.attributes["connection"] = conn
+    command.upgrade(config, "heads")
