@@ -1,0 +1,228 @@
+"""Run a klik gRPC service: the same lifecycle for every service.
+
+start   bind the port, answer health NOT_SERVING, refuse other calls (UNAVAILABLE);
+        the `liveness` health name says SERVING from here until drain
+ready   once the database is migrated and the event bus is connected: start the
+        outbox relay and the event consumers, health SERVING for every service name
+drain   on SIGTERM/SIGINT: health NOT_SERVING, refuse new calls, let in-flight calls
+        finish within `KLIK_GRACE_SECONDS`, stop consumers and relay, close connections
+
+Health stays answerable throughout, so orchestrators see each phase."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from nats.aio.client import Client as Nats
+from nats.js import JetStreamContext
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from kit import bus, db
+from kit.config import ServiceSettings
+from kit.consumer import EventConsumer
+from kit.gate import CallGate, Phase
+from kit.interceptors import ServerInterceptor
+from kit.logs import setup_logging
+from kit.metrics import serve_metrics
+from kit.outbox import OutboxRelay
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# Health name that only says the process is alive and its event loop answers: what a
+# liveness probe asks, so an outage of NATS or the database (which turns the overall
+# status NOT_SERVING) takes replicas out of rotation without restarting them.
+LIVENESS = "liveness"
+
+SERVER_OPTIONS = (
+    # Without this gRPC sets SO_REUSEPORT and a second copy of a service would
+    # silently share the port with the first instead of failing to start.
+    ("grpc.so_reuseport", 0),
+    ("grpc.keepalive_time_ms", 30_000),
+    ("grpc.keepalive_timeout_ms", 10_000),
+    ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+    ("grpc.max_receive_message_length", 8 * 1024 * 1024),
+    # Clients re-resolve `dns:///` targets only when a connection closes: cycling
+    # connections lets them discover replicas added by a scale-up.
+    ("grpc.max_connection_age_ms", 5 * 60_000),
+    ("grpc.max_connection_age_grace_ms", 30_000),
+)
+
+
+@dataclass
+class Resources:
+    """What a service's servicers and consumers share. `nats`, `js` and `relay` are set
+    when the service becomes ready; no RPC is admitted before that."""
+
+    settings: ServiceSettings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    nats: Nats | None = None
+    js: JetStreamContext | None = None
+    relay: OutboxRelay | None = None
+
+    def events_committed(self) -> None:
+        """Call after committing a transaction that added outbox events: the relay
+        publishes them now instead of at its next poll."""
+        if self.relay is not None:
+            self.relay.notify()
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """What makes a service this service."""
+
+    name: str
+    # Adds the servicers to the server; returns the full names of the gRPC services
+    # added (for health and reflection).
+    register: Callable[[grpc.aio.Server, Resources], Sequence[str]]
+    migrations: Path
+    consumers: Callable[[Resources], Sequence[EventConsumer]] = field(default=lambda resources: ())
+
+
+class Server:
+    def __init__(self, spec: ServiceSpec, settings: ServiceSettings) -> None:
+        self.spec = spec
+        self.settings = settings
+        self.gate = CallGate()
+        self.health = health.aio.HealthServicer()
+        engine = db.make_engine(settings.database_url)
+        self.resources = Resources(settings, engine, db.session_factory(engine))
+        self.grpc = grpc.aio.server(
+            interceptors=[ServerInterceptor(self.gate)], options=SERVER_OPTIONS
+        )
+        self.service_names = tuple(spec.register(self.grpc, self.resources))
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc)
+        reflection.enable_server_reflection(
+            (*self.service_names, health.SERVICE_NAME, reflection.SERVICE_NAME), self.grpc
+        )
+        self.port = 0
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._consumers: Sequence[EventConsumer] = ()
+        self._bring_up: asyncio.Task[None] | None = None
+        self.ready = asyncio.Event()
+
+    async def start(self) -> None:
+        """Bind and serve health right away; become ready in the background."""
+        address = f"{self.settings.host}:{self.settings.port}"
+        self.port = self.grpc.add_insecure_port(address)
+        if not self.port:
+            raise RuntimeError(f"cannot listen on {address}: is another copy running?")
+        await self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
+        await self.health.set(LIVENESS, health_pb2.HealthCheckResponse.SERVING)
+        await self.grpc.start()
+        log.info("listening", extra={"address": f"{self.settings.host}:{self.port}"})
+        self._bring_up = asyncio.create_task(self._become_ready(), name="bring-up")
+
+    async def _become_ready(self) -> None:
+        await _retry("database", lambda: db.migrate(self.resources.engine, self.spec.migrations))
+        nc = await _retry("event bus", self._connect_bus)
+        js = nc.jetstream()
+        await _retry("event streams", lambda: bus.ensure_streams(js))
+        relay = OutboxRelay(self.resources.engine, js)
+        self.resources.nats, self.resources.js, self.resources.relay = nc, js, relay
+        self._tasks.append(asyncio.create_task(relay.run(), name="outbox-relay"))
+        self._consumers = self.spec.consumers(self.resources)
+        for consumer in self._consumers:
+            self._tasks.append(asyncio.create_task(consumer.run(), name=consumer.consumer))
+        self.gate.phase = Phase.SERVING
+        await self._set_health(health_pb2.HealthCheckResponse.SERVING)
+        self.ready.set()
+        log.info("serving", extra={"services": list(self.service_names)})
+
+    async def _connect_bus(self) -> Nats:
+        async def down() -> None:
+            if self.gate.phase is Phase.SERVING:
+                log.warning("event bus disconnected")
+                await self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
+
+        async def up() -> None:
+            if self.gate.phase is Phase.SERVING:
+                log.info("event bus reconnected")
+                await self._set_health(health_pb2.HealthCheckResponse.SERVING)
+
+        return await bus.connect(
+            self.settings.nats_url,
+            name=self.settings.name,
+            on_disconnect=down,
+            on_reconnect=up,
+        )
+
+    async def _set_health(self, status: int) -> None:
+        for name in ("", *self.service_names):
+            await self.health.set(name, status)
+
+    async def shutdown(self) -> None:
+        """Drain: stop taking calls, finish the in-flight ones within the grace
+        period, then release every resource."""
+        if self.gate.phase is Phase.DRAINING:
+            return
+        self.gate.phase = Phase.DRAINING
+        await self.health.enter_graceful_shutdown()
+        log.info("draining", extra={"in_flight": self.gate.in_flight})
+        grace = self.settings.grace_seconds
+        loop = asyncio.get_running_loop()
+        until = loop.time() + grace
+        if not await self.gate.wait_idle(grace):
+            log.warning("grace period over", extra={"in_flight": self.gate.in_flight})
+        if self._bring_up is not None and not self._bring_up.done():
+            self._bring_up.cancel()
+        for consumer in self._consumers:
+            consumer.stop()
+        if self.resources.relay is not None:
+            self.resources.relay.stop()
+        if self._tasks:
+            _, pending = await asyncio.wait(self._tasks, timeout=max(until - loop.time(), 1.0))
+            for task in pending:
+                task.cancel()
+        await self.grpc.stop(max(until - loop.time(), 0.0))
+        if self.resources.nats is not None and not self.resources.nats.is_closed:
+            await self.resources.nats.close()
+        await self.resources.engine.dispose()
+        log.info("stopped")
+
+
+async def _retry(what: str, attempt: Callable[[], Awaitable[T]]) -> T:
+    """Keep trying a start-up step with capped exponential backoff: a service whose
+    database or bus is not up yet waits for it (health says NOT_SERVING meanwhile)."""
+    delay = 0.2
+    while True:
+        try:
+            return await attempt()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning(
+                "%s not ready, retrying", what, extra={"error": repr(exc), "retry_in": delay}
+            )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
+async def run(spec: ServiceSpec, settings: ServiceSettings) -> None:
+    """Serve until SIGTERM or SIGINT, then drain."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    serve_metrics(settings.host, settings.metrics_port)
+    server = Server(spec, settings)
+    await server.start()
+    await stop.wait()
+    await server.shutdown()
+
+
+def main(spec: ServiceSpec) -> None:
+    """Entry point of `python -m services.<name>`."""
+    settings = ServiceSettings.from_env(spec.name)
+    setup_logging(spec.name, settings.log_level)
+    asyncio.run(run(spec, settings))

@@ -1,0 +1,1 @@
+"""The content service: posts, the asset library, chats and lessons."""

@@ -1,0 +1,1 @@
+"""The generation service: paid AI generation jobs across providers."""

@@ -1,0 +1,1 @@
+"""The wallet service: the credit ledger: wallets, transactions, holds."""
