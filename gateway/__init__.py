@@ -1,0 +1,1 @@
+"""The HTTP/JSON gateway: the only door for public clients (API.md)."""

@@ -1,0 +1,57 @@
+"""The one error body every non-2xx response has (API.md § Conventions)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from starlette.responses import JSONResponse
+
+from kit.context import current_request_id
+
+# gRPC status name -> HTTP status, the standard table (API.md).
+HTTP_STATUS: Mapping[str, int] = {
+    "INVALID_ARGUMENT": 400,
+    "FAILED_PRECONDITION": 400,
+    "OUT_OF_RANGE": 400,
+    "UNAUTHENTICATED": 401,
+    "PERMISSION_DENIED": 403,
+    "NOT_FOUND": 404,
+    "ALREADY_EXISTS": 409,
+    "ABORTED": 409,
+    "RESOURCE_EXHAUSTED": 429,
+    "CANCELLED": 499,
+    "UNIMPLEMENTED": 501,
+    "UNAVAILABLE": 503,
+    "DEADLINE_EXCEEDED": 504,
+    "INTERNAL": 500,
+    "UNKNOWN": 500,
+    "DATA_LOSS": 500,
+}
+# Reasons whose HTTP status is not the table's.
+REASON_HTTP_STATUS: Mapping[str, int] = {"INSUFFICIENT_CREDITS": 402}
+
+
+def error_response(
+    status: str,
+    message: str,
+    *,
+    code: str | None = None,
+    details: Mapping[str, object] | None = None,
+    http_status: int | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    """`status` is the gRPC status name; `code` the machine-readable reason
+    (defaults to the status name)."""
+    reason = code or status
+    if http_status is None:
+        http_status = REASON_HTTP_STATUS.get(reason, HTTP_STATUS.get(status, 500))
+    body = {
+        "error": {
+            "code": reason,
+            "status": status,
+            "message": message,
+            "details": dict(details or {}),
+            "request_id": current_request_id(),
+        }
+    }
+    return JSONResponse(body, status_code=http_status, headers=dict(headers or {}))
