@@ -64,6 +64,11 @@ def var_dir(env: Mapping[str, str] | None = None) -> Path:
     return Path(env_str("KLIK_VAR_DIR", "var", env)).resolve()
 
 
+def service_keys_dir(env: Mapping[str, str] | None = None) -> Path:
+    """Service identity keys (kit.identity); the embedded stack creates them here."""
+    return Path(env_str("KLIK_SERVICE_KEYS_DIR", str(var_dir(env) / "keys"), env)).resolve()
+
+
 def nats_url(env: Mapping[str, str] | None = None) -> str:
     return env_str("KLIK_NATS_URL", f"nats://127.0.0.1:{EMBEDDED_NATS_PORT}", env)
 
@@ -91,6 +96,10 @@ class ServiceSettings:
     var_dir: Path
     grace_seconds: float  # how long a draining server lets in-flight calls finish
     log_level: str
+    service_keys_dir: Path  # this service's <name>.key and every service's <name>.pub
+    token_issuer: str  # `iss` of access tokens (auth signs, everyone verifies)
+    token_audience: str  # `aud` of access tokens
+    peers: Mapping[str, str]  # where to reach every klik service (kit.rpc targets)
 
     @classmethod
     def from_env(cls, name: str, env: Mapping[str, str] | None = None) -> ServiceSettings:
@@ -108,4 +117,8 @@ class ServiceSettings:
             var_dir=var,
             grace_seconds=env_float("KLIK_GRACE_SECONDS", 10.0, env),
             log_level=env_str("KLIK_LOG_LEVEL", "INFO", env).upper(),
+            service_keys_dir=service_keys_dir(env),
+            token_issuer=env_str("KLIK_TOKEN_ISSUER", "klik-auth", env),
+            token_audience=env_str("KLIK_TOKEN_AUDIENCE", "klik", env),
+            peers={peer: service_address(peer, env) for peer in SERVICE_PORTS},
         )

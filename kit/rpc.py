@@ -55,14 +55,18 @@ def target(address: str) -> str:
 
 
 class _Propagate(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.UnaryStreamClientInterceptor):  # type: ignore[misc]
-    def __init__(self, default_timeout: float) -> None:
+    def __init__(self, default_timeout: float, bearer: Callable[[], str] | None = None) -> None:
         self.default_timeout = default_timeout
+        self.bearer = bearer
 
     def _details(self, details: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallDetails:
         metadata = grpc.aio.Metadata(*(details.metadata or ()))
         request_id = request_id_var.get()
         if request_id and REQUEST_ID_KEY not in metadata:
             metadata.add(REQUEST_ID_KEY, request_id)
+        # A call made on a user's behalf carries their token; others this service's.
+        if self.bearer is not None and "authorization" not in metadata:
+            metadata.add("authorization", f"Bearer {self.bearer()}")
         timeout = details.timeout if details.timeout is not None else self.default_timeout
         deadline = deadline_var.get()
         if deadline is not None:
@@ -88,10 +92,17 @@ class _Propagate(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.UnaryStreamClien
         return await continuation(self._details(client_call_details), request)
 
 
-def channel(address: str, *, default_timeout: float = DEFAULT_TIMEOUT_SECONDS) -> grpc.aio.Channel:
-    """One long-lived channel per upstream; share it, don't open one per call."""
+def channel(
+    address: str,
+    *,
+    default_timeout: float = DEFAULT_TIMEOUT_SECONDS,
+    bearer: Callable[[], str] | None = None,
+) -> grpc.aio.Channel:
+    """One long-lived channel per upstream; share it, don't open one per call.
+    `bearer` supplies the token sent when a call carries no `authorization` of its
+    own (a service identity: `lambda: identity.token("wallet")`)."""
     return grpc.aio.insecure_channel(
         target(address),
         options=CHANNEL_OPTIONS,
-        interceptors=[_Propagate(default_timeout)],
+        interceptors=[_Propagate(default_timeout, bearer)],
     )

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -26,14 +26,17 @@ from nats.aio.client import Client as Nats
 from nats.js import JetStreamContext
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from kit import bus, db
+from kit import bus, db, rpc
+from kit.callers import Callers
 from kit.config import ServiceSettings
 from kit.consumer import EventConsumer
 from kit.gate import CallGate, Phase
+from kit.identity import ServiceIdentity, load_identity, load_trust
 from kit.interceptors import ServerInterceptor
 from kit.logs import setup_logging
 from kit.metrics import serve_metrics
 from kit.outbox import OutboxRelay
+from kit.tokens import TokenVerifier, grpc_jwks_source
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -66,9 +69,26 @@ class Resources:
     settings: ServiceSettings
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
+    identity: ServiceIdentity | None
+    callers: Callers = field(init=False)
     nats: Nats | None = None
     js: JetStreamContext | None = None
     relay: OutboxRelay | None = None
+    channels: dict[str, grpc.aio.Channel] = field(default_factory=dict)
+
+    def channel(self, service: str) -> grpc.aio.Channel:
+        """The long-lived channel to another klik service; calls without their own
+        `authorization` present this service's identity."""
+        if service not in self.channels:
+            identity = self.identity
+            bearer = None if identity is None else (lambda: identity.token(service))
+            self.channels[service] = rpc.channel(self.settings.peers[service], bearer=bearer)
+        return self.channels[service]
+
+    async def close(self) -> None:
+        for channel in self.channels.values():
+            await channel.close()
+        self.channels.clear()
 
     def events_committed(self) -> None:
         """Call after committing a transaction that added outbox events: the relay
@@ -96,7 +116,10 @@ class Server:
         self.gate = CallGate()
         self.health = health.aio.HealthServicer()
         engine = db.make_engine(settings.database_url)
-        self.resources = Resources(settings, engine, db.session_factory(engine))
+        self.resources = Resources(
+            settings, engine, db.session_factory(engine), _identity(settings)
+        )
+        self.resources.callers = _callers(self.resources)
         self.grpc = grpc.aio.server(
             interceptors=[ServerInterceptor(self.gate)], options=SERVER_OPTIONS
         )
@@ -185,10 +208,33 @@ class Server:
             for task in pending:
                 task.cancel()
         await self.grpc.stop(max(until - loop.time(), 0.0))
+        await self.resources.close()
         if self.resources.nats is not None and not self.resources.nats.is_closed:
             await self.resources.nats.close()
         await self.resources.engine.dispose()
         log.info("stopped")
+
+
+def _identity(settings: ServiceSettings) -> ServiceIdentity | None:
+    identity = load_identity(settings.service_keys_dir, settings.name)
+    if identity is None:
+        log.warning(
+            "no service identity key: calls this service makes to internal RPCs will fail",
+            extra={"expected": str(settings.service_keys_dir / f"{settings.name}.key")},
+        )
+    return identity
+
+
+def _callers(resources: Resources) -> Callers:
+    """How this service checks its callers: user tokens against auth's JWKS (fetched
+    on the first token it sees), service tokens against the trusted public keys."""
+    settings = resources.settings
+
+    async def jwks() -> Sequence[Mapping[str, str]]:
+        return await grpc_jwks_source(resources.channel("auth"))()
+
+    verifier = TokenVerifier(jwks, issuer=settings.token_issuer, audience=settings.token_audience)
+    return Callers(settings.name, verifier, load_trust(settings.service_keys_dir))
 
 
 async def _retry(what: str, attempt: Callable[[], Awaitable[T]]) -> T:

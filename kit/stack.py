@@ -23,7 +23,16 @@ from typing import IO
 
 import httpx
 
-from kit.config import GATEWAY_PORT, SERVICE_PORTS, env_float, env_int, nats_url, var_dir
+from kit.config import (
+    GATEWAY_PORT,
+    SERVICE_PORTS,
+    env_float,
+    env_int,
+    nats_url,
+    service_keys_dir,
+    var_dir,
+)
+from kit.identity import generate_keys
 
 READY_TIMEOUT_SECONDS = 90.0
 STOP_TIMEOUT_SECONDS = 20.0
@@ -116,6 +125,8 @@ class Stack:
 
     def start(self) -> None:
         self.logs.mkdir(parents=True, exist_ok=True)
+        # First run: every service gets its identity key (kept across runs).
+        generate_keys(service_keys_dir(self.env), list(SERVICE_PORTS))
         nats_port = _port_of(self.env["KLIK_NATS_URL"])
         store = self.var / "nats"
         nats = self.spawn(

@@ -1,0 +1,107 @@
+"""Who is calling an RPC, and the checks RPCs make on it.
+
+Every service authenticates every call itself (ARCHITECTURE rule 5): the gateway
+checking the token first is an optimisation, not the boundary. An RPC body starts
+with one of
+
+    caller = await resources.callers.user(context)            # any signed-in user
+    caller = await resources.callers.user(context, "admin")   # only these roles
+    caller = await resources.callers.service(context, "generation")  # internal RPCs
+
+A service identity never passes `user()`, and an end-user token never passes
+`service()` (reason SERVICE_IDENTITY_REQUIRED)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+
+from kit.errors import PermissionDenied, Unauthenticated
+from kit.identity import ServiceTrust, is_service_token, service_subject
+from kit.tokens import TokenVerifier
+
+ROLES = ("user", "premium", "moderator", "admin")
+SERVICE_ROLE = "service"
+
+
+@dataclass(frozen=True)
+class Caller:
+    subject: str  # a user id, or "service:<name>"
+    role: str  # one of ROLES, or "service"
+    service: str = ""  # the calling service's name, for service identities only
+    token_id: str = ""
+    token: str = ""  # the raw bearer token, to call another service on the user's behalf
+
+    @property
+    def is_service(self) -> bool:
+        return bool(self.service)
+
+    @property
+    def user_id(self) -> str:
+        if self.is_service:
+            raise ValueError("a service identity has no user id")
+        return self.subject
+
+
+def bearer_token(context: grpc.aio.ServicerContext[Any, Any]) -> str:
+    for key, value in context.invocation_metadata() or ():
+        if key == "authorization" and isinstance(value, str):
+            scheme, _, token = value.partition(" ")
+            if scheme.lower() == "bearer" and token.strip():
+                return token.strip()
+            break
+    raise Unauthenticated("UNAUTHENTICATED", "missing bearer token")
+
+
+class Callers:
+    """Authenticates callers of one service. `revoke(user_id)` makes a user's live
+    access tokens fail at once (a deleted user), for as long as they could live."""
+
+    def __init__(self, service: str, verifier: TokenVerifier, trust: ServiceTrust) -> None:
+        self.service_name = service
+        self.verifier = verifier
+        self.trust = trust
+        self._revoked: dict[str, float] = {}
+
+    async def identify(self, context: grpc.aio.ServicerContext[Any, Any]) -> Caller:
+        token = bearer_token(context)
+        if is_service_token(token):
+            name = self.trust.verify(token, callee=self.service_name)
+            return Caller(service_subject(name), SERVICE_ROLE, service=name, token=token)
+        claims = await self.verifier.verify(token)
+        revoked_until = self._revoked.get(claims.subject)
+        if revoked_until is not None and time.time() < revoked_until:
+            raise Unauthenticated("INVALID_TOKEN", "access token is no longer valid")
+        return Caller(claims.subject, claims.role, token_id=claims.token_id, token=token)
+
+    async def user(self, context: grpc.aio.ServicerContext[Any, Any], *roles: str) -> Caller:
+        """An end user, optionally restricted to `roles`."""
+        caller = await self.identify(context)
+        if caller.is_service:
+            raise PermissionDenied("USER_TOKEN_REQUIRED", "this call needs an end-user token")
+        if roles and caller.role not in roles:
+            raise PermissionDenied(
+                "ROLE_REQUIRED",
+                f"this call needs the role {' or '.join(roles)}",
+                details={"required_roles": ",".join(roles)},
+            )
+        return caller
+
+    async def service(self, context: grpc.aio.ServicerContext[Any, Any], *names: str) -> Caller:
+        """A klik service, optionally one of `names`."""
+        caller = await self.identify(context)
+        if not caller.is_service or (names and caller.service not in names):
+            raise PermissionDenied(
+                "SERVICE_IDENTITY_REQUIRED", "this call is for klik services only"
+            )
+        return caller
+
+    def revoke(self, user_id: str, for_seconds: float = 3600.0) -> None:
+        self._revoked[user_id] = time.time() + for_seconds
+        now = time.time()
+        for subject, until in list(self._revoked.items()):
+            if until <= now:
+                del self._revoked[subject]
