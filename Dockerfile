@@ -53,7 +53,8 @@ FROM ${PYTHON_IMAGE} AS runtime
 LABEL org.opencontainers.image.title="klik" \
       org.opencontainers.image.description="klik gRPC services and HTTP gateway (one image, pick the process with the command)"
 # KLIK_VAR_DIR only matters when no KLIK_<SERVICE>_DATABASE_URL is given (SQLite files);
-# it is a directory the klik user owns. The .pyc files were compiled at install time,
+# it is a directory the klik user owns, and so is keys/ in it: the service identity
+# keys (KLIK_SERVICE_KEYS_DIR) a volume or Secret is mounted on. The .pyc files were compiled at install time,
 # so nothing needs to write next to the code (read-only root filesystems work).
 ENV PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
@@ -62,7 +63,7 @@ ENV PYTHONUNBUFFERED=1 \
 RUN groupadd --system --gid 10001 klik \
  && useradd --system --uid 10001 --gid klik --home-dir /var/lib/klik --no-create-home \
         --shell /usr/sbin/nologin klik \
- && install -d -o klik -g klik -m 0750 /var/lib/klik
+ && install -d -o klik -g klik -m 0750 /var/lib/klik /var/lib/klik/keys
 COPY --from=build /opt/klik /opt/klik
 WORKDIR /var/lib/klik
 # Numeric, so Kubernetes' runAsNonRoot can verify it without reading /etc/passwd.

@@ -231,6 +231,25 @@ def test_compose_dependencies_exist_and_are_healthy_when_they_must_be() -> None:
     assert all(gateway.get(service) == "service_healthy" for service in SERVICES)
 
 
+def _volume_target(mount: object) -> tuple[str, str, bool]:
+    """(source, target, read_only) of a compose short-syntax volume."""
+    source, target, *mode = str(mount).split(":")
+    return source, target, mode == ["ro"]
+
+
+def test_compose_keys_service_creates_every_identity_before_the_services_start() -> None:
+    keys = _compose_service("keys")
+    assert keys["command"] == ["python", "-m", "kit", "keys", "/var/lib/klik/keys", *SERVICES]
+    assert keys.get("restart") == "no", "a one-shot job must not be restarted"
+    ((source, target, read_only),) = [_volume_target(v) for v in keys["volumes"]]
+    assert (target, read_only) == ("/var/lib/klik/keys", False)
+    for service in SERVICES:
+        assert _depends_on(service).get("keys") == "service_completed_successfully"
+        settings = ServiceSettings.from_env(service, _compose_env(service))
+        mounts = [_volume_target(v) for v in _compose_service(service).get("volumes", [])]
+        assert (source, str(settings.service_keys_dir), True) in mounts, service
+
+
 @pytest.mark.parametrize("name", ["postgres", "nats", *PROCESSES])
 def test_compose_every_container_has_a_healthcheck(name: str) -> None:
     assert _healthcheck_argv(name)
@@ -403,6 +422,22 @@ def test_k8s_service_deployment_ports_probes_and_settings(service: str) -> None:
     names = {item["name"] for item in container.get("env", [])}
     others = {f"KLIK_{o.upper()}_DATABASE_URL" for o in SERVICES if o != service}
     assert not names & others, f"{service} must not get another service's database"
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_k8s_pod_gets_its_own_private_key_and_every_public_key(service: str) -> None:
+    deployment = _one("Deployment", service)
+    settings = ServiceSettings.from_env(service, _pod_env(deployment))
+    mounts = {m["name"]: m for m in _container(deployment).get("volumeMounts", [])}
+    volumes = {v["name"]: v for v in _pod_spec(deployment).get("volumes", [])}
+    (name,) = [n for n, m in mounts.items() if m["mountPath"] == str(settings.service_keys_dir)]
+    assert mounts[name].get("readOnly") is True
+    secret = volumes[name]["secret"]
+    assert secret["secretName"] == "klik-service-keys"
+    files = {item["path"] for item in secret["items"]}
+    assert files == {f"{service}.key", *(f"{other}.pub" for other in SERVICES)}, (
+        "only its own private key, and every public key"
+    )
 
 
 @pytest.mark.parametrize("process", PROCESSES)
