@@ -14,6 +14,9 @@ from typing import Any
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
+    ProtoReflectionDescriptorDatabase,
+)
 
 from kit import errors, rpc
 from kit.config import ServiceSettings
@@ -273,3 +276,16 @@ async def test_clients_retry_a_refusing_replica_on_a_serving_one(start: Any) -> 
             assert answered.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     finally:
         await channel.close()
+
+
+async def test_reflection_lists_the_service_and_health(start: Any) -> None:
+    running: Running = await start()
+
+    def list_services() -> list[str]:
+        # The reflection client is synchronous: run it off the loop the server uses.
+        with grpc.insecure_channel(f"127.0.0.1:{running.server.port}") as channel:
+            return sorted(ProtoReflectionDescriptorDatabase(channel).get_services())
+
+    services = await asyncio.to_thread(list_services)
+    assert "klik.auth.v1.AuthService" in services
+    assert "grpc.health.v1.Health" in services
