@@ -1,7 +1,7 @@
 """Operator commands of the kit.
 
-    python -m kit health HOST:PORT [SERVICE]   exit 0 only when the server is SERVING
-    python -m kit keys DIR NAME...             create missing service identity keys
+python -m kit health HOST:PORT [SERVICE]   exit 0 only when the server is SERVING
+python -m kit keys DIR NAME...             create missing service identity keys
 """
 
 import sys

@@ -28,6 +28,8 @@ METRICS_PORTS: Mapping[str, int] = {
 GATEWAY_PORT = 8080
 # The embedded stack runs its own nats-server; 4322 keeps clear of a system NATS on 4222.
 EMBEDDED_NATS_PORT = 4322
+# The provider sandbox (services.generation.sandbox) the embedded stack starts.
+SANDBOX_PORT = 8090
 
 
 class ConfigError(ValueError):
@@ -73,6 +75,16 @@ def nats_url(env: Mapping[str, str] | None = None) -> str:
     return env_str("KLIK_NATS_URL", f"nats://127.0.0.1:{EMBEDDED_NATS_PORT}", env)
 
 
+def sandbox_port(env: Mapping[str, str] | None = None) -> int:
+    return env_int("KLIK_SANDBOX_PORT", SANDBOX_PORT, env)
+
+
+def sandbox_url(env: Mapping[str, str] | None = None) -> str:
+    """Where generation reaches the provider sandbox (every provider without a real
+    key is routed there)."""
+    return env_str("KLIK_SANDBOX_URL", f"http://127.0.0.1:{sandbox_port(env)}", env)
+
+
 def service_address(service: str, env: Mapping[str, str] | None = None) -> str:
     """host:port where callers reach `service`; `KLIK_<SVC>_ADDR` may list several,
     comma-separated (replicas)."""
@@ -100,6 +112,10 @@ class ServiceSettings:
     token_issuer: str  # `iss` of access tokens (auth signs, everyone verifies)
     token_audience: str  # `aud` of access tokens
     peers: Mapping[str, str]  # where to reach every klik service (kit.rpc targets)
+    # How long an access token lives (auth signs them so; every service keeps a
+    # deleted user's tokens revoked that long) and the clock skew allowed on `exp`.
+    access_token_ttl_seconds: float = 900.0
+    token_leeway_seconds: float = 30.0
 
     @classmethod
     def from_env(cls, name: str, env: Mapping[str, str] | None = None) -> ServiceSettings:
@@ -121,4 +137,6 @@ class ServiceSettings:
             token_issuer=env_str("KLIK_TOKEN_ISSUER", "klik-auth", env),
             token_audience=env_str("KLIK_TOKEN_AUDIENCE", "klik", env),
             peers={peer: service_address(peer, env) for peer in SERVICE_PORTS},
+            access_token_ttl_seconds=env_float("KLIK_ACCESS_TOKEN_TTL_SECONDS", 900.0, env),
+            token_leeway_seconds=env_float("KLIK_TOKEN_LEEWAY_SECONDS", 30.0, env),
         )

@@ -3,9 +3,11 @@
 start   bind the port, answer health NOT_SERVING, refuse other calls (UNAVAILABLE);
         the `liveness` health name says SERVING from here until drain
 ready   once the database is migrated and the event bus is connected: start the
-        outbox relay and the event consumers, health SERVING for every service name
+        revocation feed (kit.revocations), the outbox relay, the event consumers and
+        the service's background tasks; health SERVING for every service name
 drain   on SIGTERM/SIGINT: health NOT_SERVING, refuse new calls, let in-flight calls
-        finish within `KLIK_GRACE_SECONDS`, stop consumers and relay, close connections
+        finish within `KLIK_GRACE_SECONDS`, cancel background tasks, stop consumers
+        and relay, close connections
 
 Health stays answerable throughout, so orchestrators see each phase."""
 
@@ -14,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -36,6 +38,7 @@ from kit.interceptors import ServerInterceptor
 from kit.logs import setup_logging
 from kit.metrics import serve_metrics
 from kit.outbox import OutboxRelay
+from kit.revocations import RevocationFeed
 from kit.tokens import TokenVerifier, grpc_jwks_source
 
 log = logging.getLogger(__name__)
@@ -75,6 +78,13 @@ class Resources:
     js: JetStreamContext | None = None
     relay: OutboxRelay | None = None
     channels: dict[str, grpc.aio.Channel] = field(default_factory=dict)
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    def on_close(self, closer: Callable[[], Awaitable[None]]) -> None:
+        """Have `closer` run once the service has drained (no call in flight any
+        more): for what a service owns beyond the kit's connections, such as an HTTP
+        client its servicers share. Closers run in reverse order of registration."""
+        self.closers.append(closer)
 
     def channel(self, service: str) -> grpc.aio.Channel:
         """The long-lived channel to another klik service; calls without their own
@@ -86,6 +96,8 @@ class Resources:
         return self.channels[service]
 
     async def close(self) -> None:
+        while self.closers:
+            await self.closers.pop()()
         for channel in self.channels.values():
             await channel.close()
         self.channels.clear()
@@ -107,6 +119,11 @@ class ServiceSpec:
     register: Callable[[grpc.aio.Server, Resources], Sequence[str]]
     migrations: Path
     consumers: Callable[[Resources], Sequence[EventConsumer]] = field(default=lambda resources: ())
+    # Long-running jobs of the service (e.g. a sweeper), started once it is ready and
+    # cancelled when it drains; each should loop until cancelled.
+    background: Callable[[Resources], Sequence[Coroutine[Any, Any, None]]] = field(
+        default=lambda resources: ()
+    )
 
 
 class Server:
@@ -131,6 +148,8 @@ class Server:
         self.port = 0
         self._tasks: list[asyncio.Task[Any]] = []
         self._consumers: Sequence[EventConsumer] = ()
+        self._revocations: RevocationFeed | None = None
+        self._background: list[asyncio.Task[None]] = []
         self._bring_up: asyncio.Task[None] | None = None
         self.ready = asyncio.Event()
 
@@ -151,12 +170,23 @@ class Server:
         nc = await _retry("event bus", self._connect_bus)
         js = nc.jetstream()
         await _retry("event streams", lambda: bus.ensure_streams(js))
+        # Before serving: a deleted user's token must not pass here while the feed
+        # catches up (kit.revocations).
+        revocations = RevocationFeed(
+            js, self.resources.callers, token_lifetime=token_lifetime(self.settings)
+        )
+        await _retry("revocation feed", revocations.start)
+        self._revocations = revocations
         relay = OutboxRelay(self.resources.engine, js)
         self.resources.nats, self.resources.js, self.resources.relay = nc, js, relay
         self._tasks.append(asyncio.create_task(relay.run(), name="outbox-relay"))
         self._consumers = self.spec.consumers(self.resources)
         for consumer in self._consumers:
             self._tasks.append(asyncio.create_task(consumer.run(), name=consumer.consumer))
+        for job in self.spec.background(self.resources):
+            self._background.append(
+                asyncio.create_task(job, name=getattr(job, "__qualname__", "background"))
+            )
         self.gate.phase = Phase.SERVING
         await self._set_health(health_pb2.HealthCheckResponse.SERVING)
         self.ready.set()
@@ -199,6 +229,10 @@ class Server:
             log.warning("grace period over", extra={"in_flight": self.gate.in_flight})
         if self._bring_up is not None and not self._bring_up.done():
             self._bring_up.cancel()
+        for job in self._background:
+            job.cancel()
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
         for consumer in self._consumers:
             consumer.stop()
         if self.resources.relay is not None:
@@ -209,6 +243,8 @@ class Server:
                 task.cancel()
         await self.grpc.stop(max(until - loop.time(), 0.0))
         await self.resources.close()
+        if self._revocations is not None:
+            await self._revocations.stop()
         if self.resources.nats is not None and not self.resources.nats.is_closed:
             await self.resources.nats.close()
         await self.resources.engine.dispose()
@@ -233,8 +269,18 @@ def _callers(resources: Resources) -> Callers:
     async def jwks() -> Sequence[Mapping[str, str]]:
         return await grpc_jwks_source(resources.channel("auth"))()
 
-    verifier = TokenVerifier(jwks, issuer=settings.token_issuer, audience=settings.token_audience)
+    verifier = TokenVerifier(
+        jwks,
+        issuer=settings.token_issuer,
+        audience=settings.token_audience,
+        leeway=settings.token_leeway_seconds,
+    )
     return Callers(settings.name, verifier, load_trust(settings.service_keys_dir))
+
+
+def token_lifetime(settings: ServiceSettings) -> float:
+    """How long after it is issued an access token can still pass verification."""
+    return settings.access_token_ttl_seconds + settings.token_leeway_seconds
 
 
 async def _retry(what: str, attempt: Callable[[], Awaitable[T]]) -> T:

@@ -3,9 +3,11 @@
 Compiles every ``.proto`` under ``protos/klik`` with grpc_tools' bundled protoc into
 the ``klik/`` package at the repository root (``*_pb2.py``, ``*_pb2.pyi``,
 ``*_pb2_grpc.py``), writes an empty ``__init__.py`` in every generated package
-directory, and deletes generated files whose proto no longer exists. The vendored
-``protos/google`` files are only an include path: at run time ``google.api`` comes
-from googleapis-common-protos.
+directory, and deletes generated files whose proto no longer exists. It also writes
+``klik/descriptors.binpb``, a FileDescriptorSet of the klik protos *with* source info:
+the generated modules drop comments, and the gateway's OpenAPI document is written
+from them. The vendored ``protos/google`` files are only an include path: at run time
+``google.api`` comes from googleapis-common-protos.
 
     python scripts/gen_protos.py           # regenerate klik/
     python scripts/gen_protos.py --check   # exit 1 if klik/ is not what generation gives
@@ -30,6 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PROTO_ROOT = ROOT / "protos"
 PACKAGE = "klik"  # top-level directory of both the contracts and the generated stubs
 GENERATED_SUFFIXES = ("_pb2.py", "_pb2.pyi", "_pb2_grpc.py")
+DESCRIPTOR_SET = "descriptors.binpb"  # in klik/: the contracts with their comments
 
 
 def proto_files() -> list[Path]:
@@ -39,7 +42,7 @@ def proto_files() -> list[Path]:
 
 def is_generated(path: Path) -> bool:
     """Whether a file under ``klik/`` is one this script writes (and so may delete)."""
-    return path.name == "__init__.py" or path.name.endswith(GENERATED_SUFFIXES)
+    return path.name in ("__init__.py", DESCRIPTOR_SET) or path.name.endswith(GENERATED_SUFFIXES)
 
 
 def generate(out: Path) -> set[Path]:
@@ -48,6 +51,7 @@ def generate(out: Path) -> set[Path]:
     if not protos:
         raise SystemExit(f"no .proto files under {PROTO_ROOT / PACKAGE}")
     well_known = resources.files("grpc_tools") / "_proto"
+    (out / PACKAGE).mkdir(parents=True, exist_ok=True)
     args = [
         "grpc_tools.protoc",
         f"-I{PROTO_ROOT}",
@@ -55,6 +59,8 @@ def generate(out: Path) -> set[Path]:
         f"--python_out={out}",
         f"--pyi_out={out}",
         f"--grpc_python_out={out}",
+        f"--descriptor_set_out={out / PACKAGE / DESCRIPTOR_SET}",
+        "--include_source_info",
         *(p.as_posix() for p in protos),
     ]
     if protoc.main(args) != 0:

@@ -1,4 +1,5 @@
-"""Unit tests of the kit's pure parts: configuration, log lines, deadline propagation."""
+"""Unit tests of the kit's pure parts: configuration, log lines, deadline propagation,
+resource closing."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ import pytest
 
 from kit import config, rpc
 from kit.context import deadline_var, request_id_var
+from kit.db import make_engine, session_factory
 from kit.errors import FailedPrecondition, domain_status, error_details
 from kit.logs import JsonFormatter
+from kit.server import Resources
 
 
 def test_service_settings_defaults_and_overrides() -> None:
@@ -94,3 +97,30 @@ def test_error_details_round_trip_through_trailing_metadata() -> None:
     assert found is not None
     assert (found.reason, found.metadata) == ("INSUFFICIENT_CREDITS", {"required": "5"})
     assert error_details((("other", b"x"),)) is None
+
+
+def test_sandbox_address_defaults_and_overrides() -> None:
+    assert config.sandbox_url({}) == "http://127.0.0.1:8090"
+    assert config.sandbox_url({"KLIK_SANDBOX_PORT": "9000"}) == "http://127.0.0.1:9000"
+    assert config.sandbox_url({"KLIK_SANDBOX_URL": "http://sandbox:8090"}) == "http://sandbox:8090"
+
+
+async def test_resources_run_their_closers_once_in_reverse_order() -> None:
+    engine = make_engine("sqlite+aiosqlite:///:memory:")
+    resources = Resources(
+        config.ServiceSettings.from_env("generation", env={}), engine, session_factory(engine), None
+    )
+    closed: list[str] = []
+
+    async def first() -> None:
+        closed.append("first")
+
+    async def second() -> None:
+        closed.append("second")
+
+    resources.on_close(first)
+    resources.on_close(second)
+    await resources.close()
+    await resources.close()
+    assert closed == ["second", "first"]
+    await engine.dispose()

@@ -118,17 +118,22 @@ class AuthServiceServicer:
     def Register(self, request, context):
         """Creates an account and returns it. Public.
 
-        The email is normalised to lower case and must be unique; accounts whose
-        email is listed in `KLIK_ADMIN_EMAILS` get the role `admin`, every other
-        account gets `user`. Publishes `user.registered` (the wallet service opens the
-        account's wallet with the signup bonus on that event).
+        The email is normalised (trimmed, case-folded) and must be unique; accounts
+        whose email is listed in `KLIK_ADMIN_EMAILS` get the role `admin`, every other
+        account gets `user`. The password is stored only as an Argon2id hash. Publishes
+        `user.registered` once per account (the wallet service opens the account's
+        wallet with the signup bonus on that event); a retried registration of the same
+        email publishes nothing more.
 
         Errors:
         - ALREADY_EXISTS `EMAIL_TAKEN` (409): an account with this email exists
         (compared case-insensitively).
-        - INVALID_ARGUMENT `WEAK_PASSWORD` (400): password shorter than 8 characters.
+        - INVALID_ARGUMENT `WEAK_PASSWORD` (400): the password breaks a rule, named in
+        `ErrorInfo.metadata["rule"]`: `min_length` (under 8 characters), `max_length`
+        (over 128) or `common` (one of the 10,000 most common passwords, any case).
         - INVALID_ARGUMENT `INVALID_EMAIL` (400): the email is not an address.
-        - INVALID_ARGUMENT (400): display_name blank.
+        - INVALID_ARGUMENT `INVALID_DISPLAY_NAME` (400): display_name blank, longer than
+        100 characters or holding control characters.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -142,8 +147,11 @@ class AuthServiceServicer:
         - UNAUTHENTICATED `INVALID_CREDENTIALS` (401): unknown email or wrong
         password (the same answer for both, so it does not reveal which accounts exist).
         - RESOURCE_EXHAUSTED `TOO_MANY_ATTEMPTS` (429): too many recent failures for
-        this account or client address; a `google.rpc.RetryInfo` detail carries the
-        delay, which the gateway returns as `Retry-After`.
+        this account (default 5) or client address (default 20, the first hop of
+        `x-forwarded-for`); each further failure doubles the delay (1 s, 2 s, 4 s, …
+        at most 15 min), a `google.rpc.RetryInfo` detail carries it, and the gateway
+        returns it as `Retry-After`. A successful login resets the account's count;
+        failures are forgotten after an hour without one. Never a permanent lockout.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -151,7 +159,11 @@ class AuthServiceServicer:
 
     def Refresh(self, request, context):
         """Spends a refresh token and returns a new access token and refresh token in the
-        same session family. Public (the refresh token is the credential).
+        same session family. Public (the refresh token is the credential). A refresh
+        token expires when unused for `KLIK_REFRESH_IDLE_SECONDS` (default 14 days), and
+        a family `KLIK_REFRESH_ABSOLUTE_SECONDS` (default 90 days) after its login,
+        however active. Of two concurrent refreshes with the same token one wins; the
+        other counts as reuse.
 
         Errors:
         - UNAUTHENTICATED `REFRESH_TOKEN_REUSED` (401): the token was already spent;
@@ -178,7 +190,9 @@ class AuthServiceServicer:
         """Returns the caller's own account (the user id comes from the access token). Bearer.
 
         Errors:
-        - NOT_FOUND `USER_NOT_FOUND` (404): the account was deleted after the token was issued.
+        - NOT_FOUND `USER_NOT_FOUND` (404): the account was deleted after the token was
+        issued (once `user.deleted` reached a replica, it refuses the token itself:
+        UNAUTHENTICATED `INVALID_TOKEN`).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -192,8 +206,10 @@ class AuthServiceServicer:
 
         Errors:
         - UNAUTHENTICATED `INVALID_CREDENTIALS` (401): current_password is wrong.
-        - INVALID_ARGUMENT `WEAK_PASSWORD` (400): new_password shorter than 8 characters.
-        - RESOURCE_EXHAUSTED `TOO_MANY_ATTEMPTS` (429): too many wrong current passwords.
+        - INVALID_ARGUMENT `WEAK_PASSWORD` (400): new_password breaks a rule (see
+        Register; `ErrorInfo.metadata["rule"]` names it).
+        - RESOURCE_EXHAUSTED `TOO_MANY_ATTEMPTS` (429): too many wrong passwords for this
+        account (the count Login keeps, see there).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -201,8 +217,10 @@ class AuthServiceServicer:
 
     def GetJwks(self, request, context):
         """Returns the JSON Web Key Set (RFC 7517) of the public keys that verify access
-        tokens: the current signing key and any recently retired key whose tokens may
-        still be live. Public; services cache it and refetch on an unknown `kid`.
+        tokens: the current signing key, the next one (published before it signs, so
+        caches hold it when rotation comes: every `KLIK_SIGNING_KEY_ROTATION_SECONDS`,
+        default 30 days) and any retired key until every token it signed has expired.
+        Public; services cache it and refetch on an unknown `kid`.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -214,6 +232,7 @@ class AuthServiceServicer:
         Errors:
         - PERMISSION_DENIED (403): the caller is not an admin.
         - INVALID_ARGUMENT `INVALID_PAGE_TOKEN` (400): page_token was not issued by this RPC.
+        - INVALID_ARGUMENT (400): page_size is negative.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -239,7 +258,9 @@ class AuthServiceServicer:
         """Deletes an account and ends all its sessions. Admin.
 
         Publishes `user.deleted`; the other services remove or anonymise the user's
-        data when they consume it.
+        data when they consume it. The account's access tokens stop working at once on
+        the auth replica that deleted it and on every replica of every service as soon
+        as the event reaches it; its refresh tokens stop at once.
 
         Errors:
         - PERMISSION_DENIED (403): the caller is not an admin.

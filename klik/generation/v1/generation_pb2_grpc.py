@@ -176,14 +176,24 @@ class GenerationServiceServicer:
 
     def ListProviders(self, request, context):
         """Lists the providers with their models, avatars, voices and circuit-breaker
-        state. Bearer.
+        state, in a stable order: the real providers configured with a key, then
+        `sandbox` for every kind none of them serves. Bearer.
+
+        Avatars and voices come from the provider's own catalogue, cached for a while
+        (`KLIK_PROVIDER_CATALOGUE_TTL_SECONDS`); when the provider cannot be reached the
+        last copy is shown, or none, rather than failing the call.
+
+        Errors:
+        - UNAUTHENTICATED (401): no valid access token.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetPricing(self, request, context):
-        """Returns the price in force of every kind and model, in credits. Public.
+        """Returns the price in force of every kind and model, in credits. Public (no
+        token). One price per kind with model "" (the default), then one per TEXT/CHAT
+        model that has a price of its own.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -35,15 +35,17 @@ class HoldServiceStub:
     `expires_at` expires and its credits become available again.
 
     INTERNAL ONLY. This service has no HTTP route and the gateway never exposes it.
-    It accepts only service identities (service tokens issued to klik services);
-    an end-user access token is refused with PERMISSION_DENIED
-    `SERVICE_IDENTITY_REQUIRED`, whatever the user's role (admins included), and a
-    missing or invalid credential is UNAUTHENTICATED.
+    It accepts only the generation service's identity (its service token); an
+    end-user access token, whatever the user's role (admins included), or another
+    service's identity is refused with PERMISSION_DENIED `SERVICE_IDENTITY_REQUIRED`,
+    and a missing or invalid credential is UNAUTHENTICATED.
 
-    Every RPC is idempotent by `idempotency_key`, scoped to the calling service:
-    the same key with the same request returns the first result; the same key with
-    a different request is ABORTED `IDEMPOTENCY_KEY_REUSED`. Every change to a
-    wallet's `held` or `balance` publishes `wallet.changed`.
+    Every RPC is idempotent by `idempotency_key`, scoped to the calling service and
+    the RPC and kept at least 24 hours: the same key with the same request returns
+    the first result (a copy sent while the first is in flight waits for it); the
+    same key with a different request is ABORTED `IDEMPOTENCY_KEY_REUSED`. A request
+    that fails keeps no key. Every change to a wallet's `held` or `balance`
+    publishes `wallet.changed`.
     """
 
     def __init__(self, channel):
@@ -79,15 +81,17 @@ class HoldServiceServicer:
     `expires_at` expires and its credits become available again.
 
     INTERNAL ONLY. This service has no HTTP route and the gateway never exposes it.
-    It accepts only service identities (service tokens issued to klik services);
-    an end-user access token is refused with PERMISSION_DENIED
-    `SERVICE_IDENTITY_REQUIRED`, whatever the user's role (admins included), and a
-    missing or invalid credential is UNAUTHENTICATED.
+    It accepts only the generation service's identity (its service token); an
+    end-user access token, whatever the user's role (admins included), or another
+    service's identity is refused with PERMISSION_DENIED `SERVICE_IDENTITY_REQUIRED`,
+    and a missing or invalid credential is UNAUTHENTICATED.
 
-    Every RPC is idempotent by `idempotency_key`, scoped to the calling service:
-    the same key with the same request returns the first result; the same key with
-    a different request is ABORTED `IDEMPOTENCY_KEY_REUSED`. Every change to a
-    wallet's `held` or `balance` publishes `wallet.changed`.
+    Every RPC is idempotent by `idempotency_key`, scoped to the calling service and
+    the RPC and kept at least 24 hours: the same key with the same request returns
+    the first result (a copy sent while the first is in flight waits for it); the
+    same key with a different request is ABORTED `IDEMPOTENCY_KEY_REUSED`. A request
+    that fails keeps no key. Every change to a wallet's `held` or `balance`
+    publishes `wallet.changed`.
     """
 
     def PlaceHold(self, request, context):
@@ -99,9 +103,12 @@ class HoldServiceServicer:
         - FAILED_PRECONDITION `INSUFFICIENT_CREDITS` (HTTP 402 when surfaced to a
         client): amount exceeds the wallet's available credits; ErrorInfo metadata
         has `required` and `available`. Nothing is reserved.
-        - NOT_FOUND `WALLET_NOT_FOUND`: the user has no wallet.
-        - INVALID_ARGUMENT `INVALID_AMOUNT`: amount is not positive.
-        - INVALID_ARGUMENT: expires_at missing or not in the future; idempotency_key missing.
+        - NOT_FOUND `WALLET_NOT_FOUND`: the user has no open wallet.
+        - INVALID_ARGUMENT `INVALID_AMOUNT`: amount is not positive, or over
+        1,000,000,000,000.
+        - INVALID_ARGUMENT: expires_at missing or not in the future; idempotency_key or
+        user_id missing; idempotency_key or reference over 200 characters,
+        description over 1000.
         - ABORTED `IDEMPOTENCY_KEY_REUSED`: the key was used with a different request.
         - PERMISSION_DENIED `SERVICE_IDENTITY_REQUIRED`: called with an end-user token.
         """
@@ -118,7 +125,8 @@ class HoldServiceServicer:
         - NOT_FOUND `HOLD_NOT_FOUND`: no hold has this id.
         - FAILED_PRECONDITION `HOLD_ALREADY_CAPTURED`: captured before under another key.
         - FAILED_PRECONDITION `HOLD_ALREADY_RELEASED`: the hold was released.
-        - FAILED_PRECONDITION `HOLD_EXPIRED`: the hold passed its `expires_at`.
+        - FAILED_PRECONDITION `HOLD_EXPIRED`: the hold passed its `expires_at`; its
+        credits are free again (a hold found open past its expiry is expired first).
         - INVALID_ARGUMENT `INVALID_AMOUNT`: amount is negative.
         - ABORTED `IDEMPOTENCY_KEY_REUSED`: the key was used with a different request.
         - PERMISSION_DENIED `SERVICE_IDENTITY_REQUIRED`: called with an end-user token.
@@ -132,7 +140,8 @@ class HoldServiceServicer:
         amount. The hold becomes `released`. Internal service identity only.
 
         Releasing a hold that is already `released` or `expired` changes nothing and
-        returns it as it is (nothing is left to release).
+        returns it as it is (nothing is left to release); an open hold already past
+        its `expires_at` becomes `expired` rather than `released`.
 
         Errors:
         - NOT_FOUND `HOLD_NOT_FOUND`: no hold has this id.
@@ -180,15 +189,17 @@ class HoldService:
     `expires_at` expires and its credits become available again.
 
     INTERNAL ONLY. This service has no HTTP route and the gateway never exposes it.
-    It accepts only service identities (service tokens issued to klik services);
-    an end-user access token is refused with PERMISSION_DENIED
-    `SERVICE_IDENTITY_REQUIRED`, whatever the user's role (admins included), and a
-    missing or invalid credential is UNAUTHENTICATED.
+    It accepts only the generation service's identity (its service token); an
+    end-user access token, whatever the user's role (admins included), or another
+    service's identity is refused with PERMISSION_DENIED `SERVICE_IDENTITY_REQUIRED`,
+    and a missing or invalid credential is UNAUTHENTICATED.
 
-    Every RPC is idempotent by `idempotency_key`, scoped to the calling service:
-    the same key with the same request returns the first result; the same key with
-    a different request is ABORTED `IDEMPOTENCY_KEY_REUSED`. Every change to a
-    wallet's `held` or `balance` publishes `wallet.changed`.
+    Every RPC is idempotent by `idempotency_key`, scoped to the calling service and
+    the RPC and kept at least 24 hours: the same key with the same request returns
+    the first result (a copy sent while the first is in flight waits for it); the
+    same key with a different request is ABORTED `IDEMPOTENCY_KEY_REUSED`. A request
+    that fails keeps no key. Every change to a wallet's `held` or `balance`
+    publishes `wallet.changed`.
     """
 
     @staticmethod

@@ -39,7 +39,10 @@ class WalletServiceStub:
     Money-moving RPCs take an `idempotency_key`: the same key with the same body
     returns the first result (and moves no more money); the same key with a
     different body is ABORTED `IDEMPOTENCY_KEY_REUSED` (HTTP 409). Keys are scoped
-    to the caller.
+    to the caller and the RPC, kept at least 24 hours, and a copy sent while the
+    first is still in flight waits for it and returns its result. A request that
+    fails (any error below) keeps no key: it changed nothing and may be retried
+    with the same key.
 
     Auth levels used below: *bearer* (a valid access token) and *admin* (bearer
     with role `admin`). A missing or invalid token is UNAUTHENTICATED (401); a
@@ -92,7 +95,10 @@ class WalletServiceServicer:
     Money-moving RPCs take an `idempotency_key`: the same key with the same body
     returns the first result (and moves no more money); the same key with a
     different body is ABORTED `IDEMPOTENCY_KEY_REUSED` (HTTP 409). Keys are scoped
-    to the caller.
+    to the caller and the RPC, kept at least 24 hours, and a copy sent while the
+    first is still in flight waits for it and returns its result. A request that
+    fails (any error below) keeps no key: it changed nothing and may be retried
+    with the same key.
 
     Auth levels used below: *bearer* (a valid access token) and *admin* (bearer
     with role `admin`). A missing or invalid token is UNAUTHENTICATED (401); a
@@ -108,7 +114,8 @@ class WalletServiceServicer:
 
         Errors:
         - NOT_FOUND `WALLET_NOT_FOUND` (404): the wallet is not open yet (it opens
-        moments after registration, when `user.registered` is consumed).
+        moments after registration, when `user.registered` is consumed; it is never
+        created by this call), or it was closed when the user was deleted.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -119,6 +126,7 @@ class WalletServiceServicer:
 
         Errors:
         - INVALID_ARGUMENT `INVALID_PAGE_TOKEN` (400): page_token was not issued by this RPC.
+        - INVALID_ARGUMENT (400): page_size is negative.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -134,10 +142,13 @@ class WalletServiceServicer:
         Errors:
         - FAILED_PRECONDITION `INSUFFICIENT_CREDITS` (HTTP 402): amount exceeds the
         caller's available credits; ErrorInfo metadata has `required` and `available`.
-        - NOT_FOUND `WALLET_NOT_FOUND` (404): the recipient (or the caller) has no wallet.
-        - INVALID_ARGUMENT `INVALID_AMOUNT` (400): amount is not positive.
+        - NOT_FOUND `WALLET_NOT_FOUND` (404): the recipient (or the caller) has no open
+        wallet (never opened, or closed when the user was deleted).
+        - INVALID_ARGUMENT `INVALID_AMOUNT` (400): amount is not positive, or over
+        1,000,000,000,000; or the recipient's balance would pass 10^15.
         - INVALID_ARGUMENT `SELF_TRANSFER` (400): to_user_id is the caller.
-        - INVALID_ARGUMENT (400): idempotency_key missing.
+        - INVALID_ARGUMENT (400): idempotency_key or to_user_id missing, idempotency_key
+        over 200 characters, note over 1000 characters.
         - ABORTED `IDEMPOTENCY_KEY_REUSED` (409): the key was used with a different body.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -151,9 +162,11 @@ class WalletServiceServicer:
 
         Errors:
         - PERMISSION_DENIED (403): the caller is not an admin.
-        - NOT_FOUND `WALLET_NOT_FOUND` (404): the user has no wallet.
-        - INVALID_ARGUMENT `INVALID_AMOUNT` (400): amount is not positive.
-        - INVALID_ARGUMENT (400): idempotency_key missing.
+        - NOT_FOUND `WALLET_NOT_FOUND` (404): the user has no open wallet.
+        - INVALID_ARGUMENT `INVALID_AMOUNT` (400): amount is not positive, or over
+        1,000,000,000,000; or the balance would pass 10^15.
+        - INVALID_ARGUMENT (400): idempotency_key or user_id missing, idempotency_key
+        over 200 characters, reason over 1000 characters.
         - ABORTED `IDEMPOTENCY_KEY_REUSED` (409): the key was used with a different body.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -205,7 +218,10 @@ class WalletService:
     Money-moving RPCs take an `idempotency_key`: the same key with the same body
     returns the first result (and moves no more money); the same key with a
     different body is ABORTED `IDEMPOTENCY_KEY_REUSED` (HTTP 409). Keys are scoped
-    to the caller.
+    to the caller and the RPC, kept at least 24 hours, and a copy sent while the
+    first is still in flight waits for it and returns its result. A request that
+    fails (any error below) keeps no key: it changed nothing and may be retried
+    with the same key.
 
     Auth levels used below: *bearer* (a valid access token) and *admin* (bearer
     with role `admin`). A missing or invalid token is UNAUTHENTICATED (401); a
