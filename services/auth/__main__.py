@@ -1,7 +1,37 @@
-"""`python -m services.auth`: serve the auth service until SIGTERM/SIGINT."""
+"""`python -m services.auth`: serve the auth service until SIGTERM/SIGINT.
 
+`python -m services.auth rotate-key`: make the next signing key sign from now on (an
+operator's forced rotation; automatic rotation needs no command). Tokens signed by
+the previous key keep verifying until they expire."""
+
+import asyncio
+import sys
+
+from kit.config import ServiceSettings
+from kit.db import make_engine, migrate
 from kit.server import main
-from services.auth.service import SPEC
+from services.auth.keys import Keyring
+from services.auth.service import MIGRATIONS, SPEC
+from services.auth.settings import AuthOptions
+
+
+async def rotate_key() -> str:
+    settings = ServiceSettings.from_env("auth")
+    engine = make_engine(settings.database_url)
+    try:
+        await migrate(engine, MIGRATIONS)
+        keyring = Keyring.of_service(
+            engine, settings, AuthOptions.from_env().signing_key_rotation_seconds
+        )
+        return await keyring.rotate()
+    finally:
+        await engine.dispose()
+
 
 if __name__ == "__main__":
-    main(SPEC)
+    if sys.argv[1:] == ["rotate-key"]:
+        print(f"signing with key {asyncio.run(rotate_key())}")
+    elif sys.argv[1:]:
+        sys.exit(f"usage: python -m services.auth [rotate-key]\n{__doc__}")
+    else:
+        main(SPEC)

@@ -1,6 +1,465 @@
-"""The auth service's tables (its own database only). The kit's outbox and
-processed-events tables are added by the kit's own migration branch."""
+"""The auth service's tables and the queries on them (its own database only; SQLite
+or PostgreSQL). The kit's outbox and processed-events tables come from the kit's own
+migration branch.
 
-from sqlalchemy import MetaData
+Every function takes the caller's open connection and never commits: the use cases
+decide what one transaction holds. Times are timezone-aware UTC in and out (SQLite
+hands back naive datetimes; `_utc` restores the zone)."""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Row,
+    String,
+    Table,
+    Text,
+    and_,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from kit.db import is_postgres
+from services.auth.domain import Account, Failures, RefreshToken
 
 metadata = MetaData()
+
+Timestamp = DateTime(timezone=True)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    # Normalised (domain.normalise_email), so the unique index is case-insensitive.
+    Column("email", String(254), nullable=False),
+    Column("display_name", String(200), nullable=False),
+    Column("role", String(20), nullable=False),
+    Column("password_hash", String(255), nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+)
+Index("uq_users_email", users.c.email, unique=True)
+# ListUsers pages newest first by (created_at, id).
+Index("ix_users_created_at_id", users.c.created_at, users.c.id)
+
+# A session is one refresh-token family: what one login started.
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Column("expires_at", Timestamp, nullable=False),  # absolute expiry
+    Column("revoked_at", Timestamp, nullable=True),
+    Column("revoked_reason", String(20), nullable=True),  # RevokeReason
+)
+Index("ix_sessions_user_id", sessions.c.user_id)
+
+# Only SHA-256 digests: a copy of this table gives no usable refresh token.
+refresh_tokens = Table(
+    "refresh_tokens",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("session_id", String(36), ForeignKey("sessions.id", ondelete="CASCADE"), nullable=False),
+    Column("issued_at", Timestamp, nullable=False),
+    Column("expires_at", Timestamp, nullable=False),  # idle expiry
+    Column("spent_at", Timestamp, nullable=True),
+)
+Index("ix_refresh_tokens_session_id", refresh_tokens.c.session_id)
+
+# Ed25519 keys that sign access tokens. `next` is published in the JWKS before it
+# signs anything, `current` signs, `retired` only verifies until its tokens expired.
+signing_keys = Table(
+    "signing_keys",
+    metadata,
+    Column("kid", String(64), primary_key=True),
+    Column("status", String(10), nullable=False),
+    # PKCS#8 PEM, unencrypted: the auth database must be protected like a secret.
+    Column("private_key", Text, nullable=False),
+    Column("public_key", String(64), nullable=False),  # JWK `x`: base64url, no padding
+    Column("created_at", Timestamp, nullable=False),
+    Column("activated_at", Timestamp, nullable=True),
+    Column("retired_at", Timestamp, nullable=True),
+)
+# At most one `current` and one `next` key, whatever replicas race to rotate.
+Index(
+    "uq_signing_keys_live_status",
+    signing_keys.c.status,
+    unique=True,
+    postgresql_where=signing_keys.c.status != "retired",
+    sqlite_where=signing_keys.c.status != "retired",
+)
+
+# Recent failed logins per throttling key (`account:<email>`, `address:<ip>`).
+login_failures = Table(
+    "login_failures",
+    metadata,
+    Column("key", String(300), primary_key=True),
+    Column("failures", Integer, nullable=False),
+    Column("last_failure_at", Timestamp, nullable=False),
+)
+Index("ix_login_failures_last_failure_at", login_failures.c.last_failure_at)
+
+
+def _utc(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _upsert(conn: AsyncConnection) -> Any:
+    return pg_insert if is_postgres(conn) else sqlite_insert
+
+
+# ---- accounts --------------------------------------------------------------------------
+
+
+def _account(row: Row[Any]) -> Account:
+    return Account(
+        id=row.id,
+        email=row.email,
+        display_name=row.display_name,
+        role=row.role,
+        password_hash=row.password_hash,
+        created_at=_utc(row.created_at),
+    )
+
+
+async def insert_account(conn: AsyncConnection, account: Account) -> None:
+    """Raises sqlalchemy's IntegrityError when the email is taken."""
+    await conn.execute(
+        insert(users).values(
+            id=account.id,
+            email=account.email,
+            display_name=account.display_name,
+            role=account.role,
+            password_hash=account.password_hash,
+            created_at=account.created_at,
+        )
+    )
+
+
+async def account_by_id(
+    conn: AsyncConnection, user_id: str, *, for_update: bool = False
+) -> Account | None:
+    query = select(users).where(users.c.id == user_id)
+    row = (await conn.execute(query.with_for_update() if for_update else query)).first()
+    return None if row is None else _account(row)
+
+
+async def account_by_email(conn: AsyncConnection, email: str) -> Account | None:
+    row = (await conn.execute(select(users).where(users.c.email == email))).first()
+    return None if row is None else _account(row)
+
+
+async def replace_password_hash(
+    conn: AsyncConnection, user_id: str, new_hash: str, *, old_hash: str | None = None
+) -> bool:
+    """Store `new_hash`; with `old_hash`, only if the stored hash is still that one (a
+    rehash on login must not undo a password change that happened meanwhile)."""
+    query = update(users).where(users.c.id == user_id).values(password_hash=new_hash)
+    if old_hash is not None:
+        query = query.where(users.c.password_hash == old_hash)
+    return (await conn.execute(query)).rowcount == 1
+
+
+async def set_role(conn: AsyncConnection, user_id: str, role: str) -> None:
+    await conn.execute(update(users).where(users.c.id == user_id).values(role=role))
+
+
+async def delete_account(conn: AsyncConnection, user_id: str) -> bool:
+    """Delete the account with its sessions and refresh tokens (ON DELETE CASCADE)."""
+    return (await conn.execute(delete(users).where(users.c.id == user_id))).rowcount == 1
+
+
+async def list_accounts(
+    conn: AsyncConnection, limit: int, after: tuple[datetime, str] | None
+) -> list[Account]:
+    """Newest first; `after` is the (created_at, id) of the last account already served."""
+    query = select(users).order_by(users.c.created_at.desc(), users.c.id.desc()).limit(limit)
+    if after is not None:
+        created_at, user_id = after
+        query = query.where(
+            or_(
+                users.c.created_at < created_at,
+                and_(users.c.created_at == created_at, users.c.id < user_id),
+            )
+        )
+    return [_account(row) for row in await conn.execute(query)]
+
+
+# ---- sessions and refresh tokens -------------------------------------------------------
+
+
+class RevokeReason:
+    LOGOUT = "logout"
+    REUSE = "reuse"
+    PASSWORD_CHANGED = "password_changed"
+
+
+async def create_session(
+    conn: AsyncConnection, session_id: str, user_id: str, now: datetime, expires_at: datetime
+) -> None:
+    await conn.execute(
+        insert(sessions).values(
+            id=session_id, user_id=user_id, created_at=now, expires_at=expires_at
+        )
+    )
+
+
+async def add_refresh_token(
+    conn: AsyncConnection, digest: str, session_id: str, now: datetime, expires_at: datetime
+) -> None:
+    await conn.execute(
+        insert(refresh_tokens).values(
+            token_hash=digest, session_id=session_id, issued_at=now, expires_at=expires_at
+        )
+    )
+
+
+async def find_refresh_token(conn: AsyncConnection, digest: str) -> RefreshToken | None:
+    row = (
+        await conn.execute(
+            select(
+                refresh_tokens.c.session_id,
+                refresh_tokens.c.expires_at,
+                refresh_tokens.c.spent_at,
+                sessions.c.user_id,
+                sessions.c.expires_at.label("session_expires_at"),
+                sessions.c.revoked_at,
+            )
+            .join(sessions, sessions.c.id == refresh_tokens.c.session_id)
+            .where(refresh_tokens.c.token_hash == digest)
+        )
+    ).first()
+    if row is None:
+        return None
+    return RefreshToken(
+        session_id=row.session_id,
+        user_id=row.user_id,
+        spent=row.spent_at is not None,
+        expires_at=_utc(row.expires_at),
+        session_expires_at=_utc(row.session_expires_at),
+        session_revoked=row.revoked_at is not None,
+    )
+
+
+async def spend_refresh_token(conn: AsyncConnection, digest: str, now: datetime) -> bool:
+    """Mark the token spent unless it already is. Of two transactions spending the same
+    token at once, the second waits for the first's row lock, then finds it spent:
+    exactly one gets True."""
+    result = await conn.execute(
+        update(refresh_tokens)
+        .where(refresh_tokens.c.token_hash == digest, refresh_tokens.c.spent_at.is_(None))
+        .values(spent_at=now)
+    )
+    return result.rowcount == 1
+
+
+async def revoke_session(
+    conn: AsyncConnection, session_id: str, now: datetime, reason: str
+) -> None:
+    await conn.execute(
+        update(sessions)
+        .where(sessions.c.id == session_id, sessions.c.revoked_at.is_(None))
+        .values(revoked_at=now, revoked_reason=reason)
+    )
+
+
+async def revoke_sessions_of(
+    conn: AsyncConnection, user_id: str, now: datetime, reason: str, *, keep: str | None
+) -> int:
+    """Revoke every live session of the user except `keep`. Returns how many."""
+    query = update(sessions).where(sessions.c.user_id == user_id, sessions.c.revoked_at.is_(None))
+    if keep is not None:
+        query = query.where(sessions.c.id != keep)
+    result = await conn.execute(query.values(revoked_at=now, revoked_reason=reason))
+    return result.rowcount
+
+
+async def prune_sessions(conn: AsyncConnection, user_id: str, now: datetime) -> None:
+    """Forget the user's sessions past their absolute expiry (their tokens go too)."""
+    await conn.execute(
+        delete(sessions).where(sessions.c.user_id == user_id, sessions.c.expires_at <= now)
+    )
+
+
+async def prune_spent_tokens(conn: AsyncConnection, session_id: str, before: datetime) -> None:
+    """Forget tokens of the family spent before `before`. Presenting one then gives
+    INVALID_REFRESH_TOKEN rather than REFRESH_TOKEN_REUSED: the price of a family's
+    table rows not growing with every refresh for its whole absolute lifetime."""
+    await conn.execute(
+        delete(refresh_tokens).where(
+            refresh_tokens.c.session_id == session_id, refresh_tokens.c.spent_at < before
+        )
+    )
+
+
+# ---- signing keys ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoredKey:
+    kid: str
+    status: str  # KeyStatus
+    private_key: str
+    public_key: str
+    created_at: datetime
+    activated_at: datetime | None
+    retired_at: datetime | None
+
+
+class KeyStatus:
+    NEXT = "next"
+    CURRENT = "current"
+    RETIRED = "retired"
+
+
+def _key(row: Row[Any]) -> StoredKey:
+    return StoredKey(
+        kid=row.kid,
+        status=row.status,
+        private_key=row.private_key,
+        public_key=row.public_key,
+        created_at=_utc(row.created_at),
+        activated_at=None if row.activated_at is None else _utc(row.activated_at),
+        retired_at=None if row.retired_at is None else _utc(row.retired_at),
+    )
+
+
+# First key of the two-int advisory lock that serialises key rotation (fits an int4).
+_KEY_LOCK = zlib.crc32(b"klik.auth.signing_keys") - 2**31
+
+
+async def lock_signing_keys(conn: AsyncConnection) -> None:
+    """Serialise rotations across replicas for the rest of the transaction (SQLite's
+    BEGIN IMMEDIATE already does)."""
+    if is_postgres(conn):
+        await conn.execute(select(func.pg_advisory_xact_lock(_KEY_LOCK)))
+
+
+async def live_keys(conn: AsyncConnection) -> dict[str, StoredKey]:
+    """The `current` and `next` keys, by status."""
+    rows = await conn.execute(select(signing_keys).where(signing_keys.c.status != "retired"))
+    return {row.status: _key(row) for row in rows}
+
+
+async def verifying_keys(conn: AsyncConnection, retired_after: datetime) -> list[StoredKey]:
+    """Keys whose tokens may still be live: `next`, `current`, and those retired after
+    `retired_after`; newest first."""
+    rows = await conn.execute(
+        select(signing_keys)
+        .where(
+            or_(
+                signing_keys.c.status != KeyStatus.RETIRED,
+                signing_keys.c.retired_at > retired_after,
+            )
+        )
+        .order_by(signing_keys.c.created_at.desc())
+    )
+    return [_key(row) for row in rows]
+
+
+async def insert_key(
+    conn: AsyncConnection,
+    kid: str,
+    status: str,
+    private_pem: str,
+    public_x: str,
+    now: datetime,
+) -> None:
+    await conn.execute(
+        insert(signing_keys).values(
+            kid=kid,
+            status=status,
+            private_key=private_pem,
+            public_key=public_x,
+            created_at=now,
+            activated_at=now if status == KeyStatus.CURRENT else None,
+        )
+    )
+
+
+async def retire_key(conn: AsyncConnection, kid: str, now: datetime) -> None:
+    await conn.execute(
+        update(signing_keys)
+        .where(signing_keys.c.kid == kid)
+        .values(status=KeyStatus.RETIRED, retired_at=now)
+    )
+
+
+async def activate_key(conn: AsyncConnection, kid: str, now: datetime) -> None:
+    await conn.execute(
+        update(signing_keys)
+        .where(signing_keys.c.kid == kid)
+        .values(status=KeyStatus.CURRENT, activated_at=now)
+    )
+
+
+async def prune_retired_keys(conn: AsyncConnection, before: datetime) -> None:
+    """Delete keys retired before `before`: no live token needs them, and a private
+    key that no longer exists cannot leak."""
+    await conn.execute(
+        delete(signing_keys).where(
+            signing_keys.c.status == KeyStatus.RETIRED, signing_keys.c.retired_at < before
+        )
+    )
+
+
+# ---- login failures --------------------------------------------------------------------
+
+
+async def failures(conn: AsyncConnection, keys: Sequence[str]) -> dict[str, Failures]:
+    rows = await conn.execute(select(login_failures).where(login_failures.c.key.in_(list(keys))))
+    return {
+        row.key: Failures(row.failures, _utc(row.last_failure_at))
+        for row in rows
+        if row.failures > 0
+    }
+
+
+async def lock_failures(conn: AsyncConnection, key: str, now: datetime) -> Failures | None:
+    """The key's count, its row locked for this transaction (created empty if need be),
+    so concurrent failures each count."""
+    await conn.execute(
+        _upsert(conn)(login_failures)
+        .values(key=key, failures=0, last_failure_at=now)
+        .on_conflict_do_nothing(index_elements=["key"])
+    )
+    row = (
+        await conn.execute(
+            select(login_failures).where(login_failures.c.key == key).with_for_update()
+        )
+    ).one()
+    return Failures(row.failures, _utc(row.last_failure_at)) if row.failures > 0 else None
+
+
+async def set_failures(conn: AsyncConnection, key: str, count: Failures) -> None:
+    await conn.execute(
+        update(login_failures)
+        .where(login_failures.c.key == key)
+        .values(failures=count.count, last_failure_at=count.last_at)
+    )
+
+
+async def clear_failures(conn: AsyncConnection, key: str) -> None:
+    await conn.execute(delete(login_failures).where(login_failures.c.key == key))
+
+
+async def prune_failures(conn: AsyncConnection, before: datetime) -> None:
+    await conn.execute(delete(login_failures).where(login_failures.c.last_failure_at < before))

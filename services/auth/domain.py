@@ -1,0 +1,219 @@
+"""The auth service's rules, with no I/O: what a valid email, password, display name
+and role are, when a refresh token may be spent, and how long a throttled client waits.
+
+The store reads and writes the values defined here; `api.py`, `sessions.py` and
+`throttle.py` ask the functions here what to do."""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from kit.errors import InvalidArgument
+from services.auth.common_passwords import COMMON_PASSWORDS
+
+# The roles of API.md; kit.callers.ROLES is the same tuple (a unit test keeps them equal).
+ROLES = ("user", "premium", "moderator", "admin")
+DEFAULT_ROLE = "user"
+ADMIN = "admin"
+
+# RFC 5321 limits: a path of at most 256 octets including the angle brackets, so an
+# address of at most 254; a local part of at most 64.
+MAX_EMAIL_LENGTH = 254
+MAX_LOCAL_PART_LENGTH = 64
+# OWASP ASVS 5.0 V6.2: at least 8 characters, and at least 64 must be allowed.
+MIN_PASSWORD_LENGTH = 8
+MAX_PASSWORD_LENGTH = 128
+MAX_DISPLAY_NAME_LENGTH = 100
+
+# Something@something.tld without spaces or control characters; deliberately loose
+# (RFC 5322 allows far more), since only a delivered mail proves an address works.
+_EMAIL = re.compile(r"[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f.]+(\.[^@\s\x00-\x1f\x7f.]+)+")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+@dataclass(frozen=True)
+class Account:
+    id: str
+    email: str
+    display_name: str
+    role: str
+    password_hash: str
+    created_at: datetime
+
+
+# ---- accounts --------------------------------------------------------------------------
+
+
+def normalise_email(raw: str) -> str:
+    """The form emails are stored and compared in: trimmed and case-folded, so
+    `Alice@Example.com ` and `alice@example.com` are one account."""
+    return raw.strip().casefold()
+
+
+def valid_email(raw: str) -> str:
+    """The normalised email, or INVALID_ARGUMENT `INVALID_EMAIL`."""
+    email = normalise_email(raw)
+    local = email.rpartition("@")[0]
+    if (
+        len(email) > MAX_EMAIL_LENGTH
+        or len(local) > MAX_LOCAL_PART_LENGTH
+        or not _EMAIL.fullmatch(email)
+    ):
+        raise InvalidArgument("INVALID_EMAIL", "email is not a valid address")
+    return email
+
+
+def valid_password(raw: str) -> str:
+    """The password as it is hashed, or INVALID_ARGUMENT `WEAK_PASSWORD` naming the
+    broken rule (`details.rule`: `min_length`, `max_length` or `common`).
+
+    Normalised to NFKC first (NIST SP 800-63B 5.1.1.2), so the same password typed on
+    keyboards that compose characters differently matches; every character counts,
+    spaces included (no trimming, no composition rules)."""
+    password = normalise_password(raw)
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise _weak("min_length", f"password must be at least {MIN_PASSWORD_LENGTH} characters")
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise _weak("max_length", f"password must be at most {MAX_PASSWORD_LENGTH} characters")
+    if password.casefold() in COMMON_PASSWORDS:
+        raise _weak("common", "password is one of the most commonly used passwords")
+    return password
+
+
+def normalise_password(raw: str) -> str:
+    """The form a password is hashed and checked in (see valid_password)."""
+    return unicodedata.normalize("NFKC", raw)
+
+
+def _weak(rule: str, message: str) -> InvalidArgument:
+    return InvalidArgument("WEAK_PASSWORD", message, details={"rule": rule})
+
+
+def valid_display_name(raw: str) -> str:
+    """Trimmed; INVALID_ARGUMENT `INVALID_DISPLAY_NAME` when blank, longer than
+    MAX_DISPLAY_NAME_LENGTH or holding control characters."""
+    name = raw.strip()
+    if not name or len(name) > MAX_DISPLAY_NAME_LENGTH or _CONTROL.search(name):
+        raise InvalidArgument(
+            "INVALID_DISPLAY_NAME",
+            f"display_name must be 1 to {MAX_DISPLAY_NAME_LENGTH} printable characters",
+        )
+    return name
+
+
+def role_for_new_account(email: str, admin_emails: frozenset[str]) -> str:
+    """KLIK_ADMIN_EMAILS bootstraps the first administrators; everyone else is a user."""
+    return ADMIN if email in admin_emails else DEFAULT_ROLE
+
+
+def valid_role(role: str) -> str:
+    if role not in ROLES:
+        raise InvalidArgument(
+            "INVALID_ROLE", f"role must be one of {', '.join(ROLES)}", details={"role": role}
+        )
+    return role
+
+
+# ---- refresh-token families ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RefreshToken:
+    """What the store knows of a presented refresh token and its session family."""
+
+    session_id: str
+    user_id: str
+    spent: bool
+    expires_at: datetime  # idle expiry of this token
+    session_expires_at: datetime  # absolute expiry of the family
+    session_revoked: bool
+
+
+class Verdict(StrEnum):
+    ROTATE = "rotate"  # spend it and issue the next token of the family
+    REUSED = "reused"  # already spent: someone holds a copy; end the family
+    INVALID = "invalid"  # unknown, expired or logged out
+
+
+def judge_refresh(token: RefreshToken | None, now: datetime) -> Verdict:
+    """What presenting `token` at `now` does (OAuth 2.0 Security BCP 4.14.2: rotation
+    with reuse detection)."""
+    if token is None or now >= token.session_expires_at:
+        return Verdict.INVALID
+    if token.spent:
+        return Verdict.REUSED
+    if token.session_revoked or now >= token.expires_at:
+        return Verdict.INVALID
+    return Verdict.ROTATE
+
+
+def refresh_expiry(now: datetime, session_expires_at: datetime, idle_seconds: float) -> datetime:
+    """A new refresh token expires when unused for `idle_seconds`, and never after
+    its family's absolute expiry (ASVS 5.0 V7.3)."""
+    return min(now + timedelta(seconds=idle_seconds), session_expires_at)
+
+
+# ---- login throttling ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ThrottlePolicy:
+    """`free_failures` failed attempts within `window` seconds cost nothing; each
+    further one makes the client wait `base_delay` doubled per failure beyond the
+    free ones, at most `max_delay`. Never a permanent lockout (OWASP: an attacker
+    must not be able to lock a victim out), and a success resets the account."""
+
+    free_failures: int
+    base_delay: float = 1.0
+    max_delay: float = 900.0
+    # Failures older than this are forgotten. Longer than max_delay, so an attacker
+    # waiting out the longest delay does not get the free attempts back.
+    window: float = 3600.0
+
+    def delay(self, failures: int) -> float:
+        """How long to wait after the `failures`-th failure."""
+        if failures < self.free_failures:
+            return 0.0
+        excess = failures - self.free_failures
+        # Past ~60 doublings the cap applies anyway; avoid computing huge powers.
+        return min(self.max_delay, self.base_delay * 2.0 ** min(excess, 60))
+
+    def check(self) -> None:
+        if self.free_failures < 1 or self.base_delay <= 0 or self.max_delay < self.base_delay:
+            raise ValueError(f"unusable throttle policy {self}")
+        if self.window < self.max_delay:
+            raise ValueError("the failure window must be at least the longest delay")
+
+
+@dataclass(frozen=True)
+class Failures:
+    """Recent failed attempts of one account or client address."""
+
+    count: int
+    last_at: datetime
+
+
+def after_failure(current: Failures | None, now: datetime, policy: ThrottlePolicy) -> Failures:
+    """The count once another failure happened at `now`."""
+    if current is None or _forgotten(current, now, policy):
+        return Failures(1, now)
+    return Failures(current.count + 1, now)
+
+
+def retry_after(current: Failures | None, now: datetime, policy: ThrottlePolicy) -> int | None:
+    """Whole seconds to wait before the next attempt (rounded up, as HTTP
+    `Retry-After` takes them), or None when an attempt may be made now."""
+    if current is None or _forgotten(current, now, policy):
+        return None
+    blocked_until = current.last_at + timedelta(seconds=policy.delay(current.count))
+    remaining = (blocked_until - now).total_seconds()
+    return math.ceil(remaining) if remaining > 0 else None
+
+
+def _forgotten(current: Failures, now: datetime, policy: ThrottlePolicy) -> bool:
+    return (now - current.last_at).total_seconds() > policy.window

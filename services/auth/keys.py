@@ -1,0 +1,221 @@
+"""The Ed25519 keys that sign access tokens: creation, rotation, the JWKS, signing.
+
+Keys live in the auth database and move through three states:
+
+    next      published in the JWKS, signs nothing yet
+    current   signs every new access token (exactly one: a unique index)
+    retired   still published until every token it signed has expired
+              (retired_at + access-token TTL + leeway), then deleted
+
+A key is published as `next` long before it signs, so verifiers in other services
+already hold it in their JWKS cache when the first token signed with it arrives: a
+rotation never makes them refetch (rate-limited) or refuse a fresh token. Rotation
+promotes `next` to `current`, retires the old `current` and creates a new `next`.
+
+It happens lazily and automatically: whoever signs a token first after the current
+key is `KLIK_SIGNING_KEY_ROTATION_SECONDS` old (and its successor has been published
+for PUBLISH_AHEAD_SECONDS) rotates, under a lock, so replicas racing on it rotate
+once. `Keyring.rotate()` forces one (an operator's `python -m services.auth
+rotate-key`). The first start creates the first two keys the same way."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from kit.config import ServiceSettings
+from kit.server import token_lifetime
+from services.auth import store
+from services.auth.store import KeyStatus, StoredKey
+
+log = logging.getLogger(__name__)
+
+ALGORITHM = "EdDSA"
+# Extra time a retired key stays published beyond the longest a token it signed can
+# pass verification: covers a token signed just as its key was being retired.
+RETENTION_MARGIN_SECONDS = 5.0
+# How long a key is published before it may sign. Longer than the verifiers' JWKS
+# cache age (kit.tokens.TokenVerifier max_age, 600 s), so every verifier has
+# refetched the JWKS with it in by then.
+PUBLISH_AHEAD_SECONDS = 900.0
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    kid: str
+    key: Ed25519PrivateKey
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def thumbprint(x: str) -> str:
+    """RFC 7638 JWK thumbprint of an Ed25519 public key: a kid derived from the key
+    itself, so it can never name two keys."""
+    canonical = json.dumps({"crv": "Ed25519", "kty": "OKP", "x": x}, separators=(",", ":"))
+    return _b64(hashlib.sha256(canonical.encode()).digest())
+
+
+def public_jwk(kid: str, x: str) -> dict[str, str]:
+    """One JWKS entry (RFC 8037 OKP key)."""
+    return {"kty": "OKP", "crv": "Ed25519", "x": x, "kid": kid, "alg": ALGORITHM, "use": "sig"}
+
+
+def generate() -> tuple[str, str, str]:
+    """A new key: (kid, private key as PKCS#8 PEM, public key as JWK `x`)."""
+    key = Ed25519PrivateKey.generate()
+    x = _b64(
+        key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    )
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    return thumbprint(x), pem, x
+
+
+def mint_access_token(
+    key: SigningKey,
+    *,
+    issuer: str,
+    audience: str,
+    subject: str,
+    role: str,
+    session_id: str,
+    issued_at: datetime,
+    ttl_seconds: float,
+) -> str:
+    """An access token with the claims every klik service requires (kit.tokens), plus
+    `sid`: the session family it was issued from (ChangePassword keeps that one)."""
+    iat = int(issued_at.timestamp())
+    claims: dict[str, Any] = {
+        "iss": issuer,
+        "aud": audience,
+        "sub": subject,
+        "role": role,
+        "sid": session_id,
+        "iat": iat,
+        "exp": iat + int(ttl_seconds),
+        "jti": uuid.uuid4().hex,
+    }
+    return jwt.encode(claims, key.key, algorithm=ALGORITHM, headers={"kid": key.kid})
+
+
+class Keyring:
+    """The auth database's signing keys, seen by one replica."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        rotation_seconds: float,
+        retention_seconds: float,
+        publish_ahead_seconds: float = PUBLISH_AHEAD_SECONDS,
+    ) -> None:
+        self._engine = engine
+        self._rotation = timedelta(seconds=rotation_seconds)
+        # A retired key stays in the JWKS this long: the longest a token it signed
+        # can still pass verification (access-token TTL + verifier leeway).
+        self._retention = timedelta(seconds=retention_seconds)
+        self._publish_ahead = timedelta(seconds=publish_ahead_seconds)
+        self._parsed: dict[str, Ed25519PrivateKey] = {}
+
+    @classmethod
+    def of_service(
+        cls, engine: AsyncEngine, settings: ServiceSettings, rotation_seconds: float
+    ) -> Keyring:
+        """The keyring with the service's settings: retired keys stay published while a
+        token they signed can pass verification (TTL + leeway)."""
+        return cls(
+            engine,
+            rotation_seconds=rotation_seconds,
+            retention_seconds=token_lifetime(settings) + RETENTION_MARGIN_SECONDS,
+        )
+
+    async def signing_key(self) -> SigningKey:
+        """The key to sign with now; creates the first keys, or rotates when due.
+
+        Read from the database on every call (one indexed row) rather than cached, so a
+        rotation by any replica takes effect everywhere at once and no replica signs
+        with a key after it was retired."""
+        async with self._engine.connect() as conn:
+            live = await store.live_keys(conn)
+            await conn.rollback()
+        current = live.get(KeyStatus.CURRENT)
+        if current is None or self._due(current, live.get(KeyStatus.NEXT)):
+            current = await self._rotate(force=False)
+        return self._signing(current)
+
+    async def rotate(self) -> str:
+        """Rotate now, whatever the keys' ages. Returns the new current kid."""
+        return (await self._rotate(force=True)).kid
+
+    async def public_keys(self) -> list[dict[str, str]]:
+        """The JWKS: the next, current and recently retired keys (creating the first
+        keys when there are none yet, so the first GetJwks already has them)."""
+        retired_after = datetime.now(UTC) - self._retention
+        async with self._engine.connect() as conn:
+            keys = await store.verifying_keys(conn, retired_after)
+            await conn.rollback()
+        if not any(key.status == KeyStatus.CURRENT for key in keys):
+            await self.signing_key()
+            return await self.public_keys()
+        return [public_jwk(key.kid, key.public_key) for key in keys]
+
+    def _due(self, current: StoredKey, successor: StoredKey | None) -> bool:
+        now = datetime.now(UTC)
+        activated = current.activated_at or current.created_at
+        if now - activated < self._rotation:
+            return False
+        # The successor must have been published long enough (see PUBLISH_AHEAD).
+        return successor is None or now - successor.created_at >= self._publish_ahead
+
+    async def _rotate(self, *, force: bool) -> StoredKey:
+        # The lock makes racing replicas rotate one after the other, and each re-checks
+        # under it; the unique index on status is the backstop should anything bypass it.
+        async with self._engine.begin() as conn:
+            await store.lock_signing_keys(conn)
+            return await self._rotate_locked(conn, force=force)
+
+    async def _rotate_locked(self, conn: AsyncConnection, *, force: bool) -> StoredKey:
+        now = datetime.now(UTC)
+        live = await store.live_keys(conn)
+        current, successor = live.get(KeyStatus.CURRENT), live.get(KeyStatus.NEXT)
+        if current is not None and not force and not self._due(current, successor):
+            return current  # another replica rotated while we waited for the lock
+        if current is not None:
+            await store.retire_key(conn, current.kid, now)
+            log.info("signing key retired", extra={"kid": current.kid})
+        if successor is not None:
+            await store.activate_key(conn, successor.kid, now)
+            kid = successor.kid
+        else:
+            kid, pem, x = generate()
+            await store.insert_key(conn, kid, KeyStatus.CURRENT, pem, x, now)
+        next_kid, next_pem, next_x = generate()
+        await store.insert_key(conn, next_kid, KeyStatus.NEXT, next_pem, next_x, now)
+        await store.prune_retired_keys(conn, now - self._retention)
+        log.info("signing key activated", extra={"kid": kid, "next_kid": next_kid})
+        return (await store.live_keys(conn))[KeyStatus.CURRENT]
+
+    def _signing(self, stored: StoredKey) -> SigningKey:
+        key = self._parsed.get(stored.kid)
+        if key is None:
+            loaded = serialization.load_pem_private_key(stored.private_key.encode(), None)
+            if not isinstance(loaded, Ed25519PrivateKey):
+                raise TypeError(f"signing key {stored.kid} is not an Ed25519 key")
+            key = self._parsed[stored.kid] = loaded
+        return SigningKey(stored.kid, key)

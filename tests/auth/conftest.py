@@ -1,0 +1,222 @@
+"""Auth fixtures: the real auth service (kit Server, its real spec, migrations and
+outbox) on the test database and nats-server, called over real gRPC.
+
+    auth = await start_auth()                       # defaults, admin@example.com is admin
+    auth = await start_auth(KLIK_ACCESS_TOKEN_TTL_SECONDS="2")   # env overrides
+    user = await auth.register("a@example.com")     # registered and logged in
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from kit import bus
+from kit.config import ServiceSettings
+from kit.errors import error_details
+from kit.identity import generate_keys
+from kit.server import Server
+from kit.tables import outbox
+from klik.auth.v1 import auth_pb2, auth_pb2_grpc
+from klik.events.v1.envelope_pb2 import Envelope
+from services.auth.service import make_spec
+from services.auth.settings import AuthOptions
+from tests.helpers import free_port, stream_messages, wait_for
+
+ADMIN_EMAIL = "admin@example.com"
+PASSWORD = "correct horse battery staple"
+Metadata = tuple[tuple[str, str], ...]
+
+# Fast enough for tests, still at the OWASP minimum (the service refuses less).
+BASE_ENV = {"KLIK_ADMIN_EMAILS": f" {ADMIN_EMAIL.upper()} , second-admin@example.com"}
+
+
+def bearer(token: str) -> Metadata:
+    return (("authorization", f"Bearer {token}"),)
+
+
+async def failure(call: Awaitable[Any]) -> tuple[grpc.StatusCode, str]:
+    """(code, ErrorInfo reason) of a call that must fail."""
+    with pytest.raises(grpc.aio.AioRpcError) as error:
+        await call
+    details = error_details(error.value.trailing_metadata())
+    return error.value.code(), details.reason if details else ""
+
+
+async def failure_details(call: Awaitable[Any]) -> grpc.aio.AioRpcError:
+    with pytest.raises(grpc.aio.AioRpcError) as error:
+        await call
+    return error.value
+
+
+@dataclass
+class Session:
+    """A signed-in user: the tokens of their latest login or refresh."""
+
+    user: auth_pb2.User
+    access_token: str
+    refresh_token: str
+    password: str = PASSWORD
+
+    @property
+    def metadata(self) -> Metadata:
+        return bearer(self.access_token)
+
+
+@dataclass
+class Auth:
+    """One running auth replica and the environment it was started with."""
+
+    server: Server
+    channel: grpc.aio.Channel
+    env: dict[str, str]
+
+    @property
+    def stub(self) -> auth_pb2_grpc.AuthServiceStub:
+        return auth_pb2_grpc.AuthServiceStub(self.channel)
+
+    @property
+    def engine(self) -> AsyncEngine:
+        return self.server.resources.engine
+
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+    async def register(
+        self, email: str | None = None, password: str = PASSWORD, name: str = "Someone"
+    ) -> Session:
+        email = email or f"user-{uuid.uuid4().hex[:10]}@example.com"
+        await self.stub.Register(
+            auth_pb2.RegisterRequest(email=email, password=password, display_name=name),
+            timeout=10,
+        )
+        return await self.login(email, password)
+
+    async def login(self, email: str, password: str = PASSWORD, **kwargs: Any) -> Session:
+        reply = await self.stub.Login(
+            auth_pb2.LoginRequest(email=email, password=password), timeout=10, **kwargs
+        )
+        return Session(reply.user, reply.access_token, reply.refresh_token, password)
+
+    async def refresh(self, session: Session) -> Session:
+        reply = await self.stub.Refresh(
+            auth_pb2.RefreshRequest(refresh_token=session.refresh_token), timeout=10
+        )
+        return Session(reply.user, reply.access_token, reply.refresh_token, session.password)
+
+    async def me(self, token: str) -> auth_pb2.User:
+        reply: auth_pb2.GetMeResponse = await self.stub.GetMe(
+            auth_pb2.GetMeRequest(), metadata=bearer(token), timeout=10
+        )
+        return reply.user
+
+    async def admin(self) -> Session:
+        try:
+            return await self.register(ADMIN_EMAIL)
+        except grpc.aio.AioRpcError:
+            return await self.login(ADMIN_EMAIL)
+
+    async def outbox_drained(self) -> bool:
+        """Every event written so far has been published to JetStream."""
+        async with self.engine.connect() as conn:
+            pending = await conn.scalar(
+                select(func.count()).select_from(outbox).where(outbox.c.published_at.is_(None))
+            )
+        return pending == 0
+
+
+@dataclass
+class AuthStack:
+    database_url: str
+    nats_url: str
+    keys_dir: Path
+    started: list[Auth] = field(default_factory=list)
+
+    def settings(self, env: dict[str, str]) -> ServiceSettings:
+        return dataclasses.replace(
+            ServiceSettings.from_env("auth", env=env),
+            metrics_port=0,
+            database_url=self.database_url,
+            nats_url=self.nats_url,
+            grace_seconds=2.0,
+        )
+
+    async def start(self, port: int | None = None, **overrides: str) -> Auth:
+        """An auth replica. Its own port is where every kit service (auth included)
+        fetches the JWKS, so the first replica's port is reused by later ones' env."""
+        env = {
+            **BASE_ENV,
+            "KLIK_SERVICE_KEYS_DIR": str(self.keys_dir),
+            "KLIK_AUTH_PORT": str(port or free_port()),
+            **overrides,
+        }
+        if self.started and port is None:
+            env["KLIK_AUTH_ADDR"] = f"127.0.0.1:{self.started[0].port}"
+        server = Server(make_spec(AuthOptions.from_env(env)), self.settings(env))
+        await server.start()
+        await asyncio.wait_for(server.ready.wait(), 30)
+        channel = grpc.aio.insecure_channel(f"127.0.0.1:{server.port}")
+        self.started.append(Auth(server, channel, env))
+        return self.started[-1]
+
+    async def stop(self, auth: Auth) -> None:
+        self.started.remove(auth)
+        await auth.channel.close()
+        await auth.server.shutdown()
+
+
+@pytest.fixture
+async def stack(database_url: str, nats_url: str, tmp_path: Path) -> AsyncIterator[AuthStack]:
+    keys = tmp_path / "keys"
+    generate_keys(keys, ["auth", "content"])
+    running = AuthStack(database_url, nats_url, keys)
+    yield running
+    for auth in list(running.started):
+        await running.stop(auth)
+
+
+@pytest.fixture
+def start_auth(stack: AuthStack) -> Callable[..., Awaitable[Auth]]:
+    return stack.start
+
+
+@pytest.fixture
+async def auth(stack: AuthStack) -> Auth:
+    return await stack.start()
+
+
+@pytest.fixture
+async def nats(nats_url: str) -> AsyncIterator[Client]:
+    nc = await bus.connect(nats_url, name="auth-tests")
+    await bus.ensure_streams(nc.jetstream())
+    yield nc
+    await nc.close()
+
+
+@pytest.fixture
+def js(nats: Client) -> JetStreamContext:
+    return nats.jetstream()
+
+
+async def published(
+    js: JetStreamContext, auth: Auth, event_type: str, user_id: str
+) -> list[Envelope]:
+    """The `event_type` events about `user_id` in the stream, once auth's outbox has
+    published everything it holds (the stream is shared by the whole session)."""
+    await wait_for(auth.outbox_drained, message="outbox drained")
+    messages = await stream_messages(js, bus.EVENTS_STREAM, bus.event_subject(event_type))
+    envelopes = [Envelope.FromString(msg.data) for msg in messages]
+    return [env for env in envelopes if env.aggregate_id == user_id]
