@@ -1,13 +1,144 @@
-"""Events the wallet service publishes (through the outbox) and consumes."""
+"""Events the wallet service publishes (through the outbox) and consumes.
+
+Publishes `wallet.changed` in the transaction of every change to a wallet's balance or
+held credits. Consumes `user.registered` (open the wallet with the signup bonus) and
+`user.deleted` (close it). Each consumed event is applied in the consumer's
+transaction, which also records its id, so a redelivery changes nothing."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
-from kit.consumer import EventConsumer
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from kit.consumer import EventConsumer, PoisonMessage
+from kit.outbox import add_event
 from kit.server import Resources
+from klik.events.v1.envelope_pb2 import Envelope
+from klik.events.v1.events_pb2 import UserDeleted, UserRegistered, WalletChanged
+from services.wallet import domain, store
+from services.wallet.domain import Change, Entry, Kind, Wallet
+from services.wallet.settings import WalletOptions
+
+WALLET_CHANGED = "wallet.changed"
+USER_REGISTERED = "user.registered"
+USER_DELETED = "user.deleted"
 
 
-def consumers(resources: Resources) -> Sequence[EventConsumer]:
-    """The durable consumers this service runs; none yet."""
-    return ()
+async def wallet_changed(
+    session: AsyncSession,
+    wallet: Wallet,
+    kind: Kind | Change,
+    amount: int,
+    entry: Entry | None = None,
+) -> None:
+    """Record `wallet.changed` in the caller's transaction: the wallet as it is after
+    the change, what changed it, and the ledger row when one was written."""
+    await add_event(
+        session,
+        WALLET_CHANGED,
+        WalletChanged(
+            user_id=wallet.user_id,
+            balance=wallet.balance,
+            held=wallet.held,
+            available=wallet.available,
+            transaction_id=entry.id if entry is not None else "",
+            kind=kind.value,
+            amount=amount,
+        ),
+        aggregate_id=wallet.user_id,
+        user_id=wallet.user_id,
+    )
+
+
+async def open_wallet(
+    session: AsyncSession, user_id: str, bonus: int, now: datetime | None = None
+) -> bool:
+    """Open the user's wallet with `bonus` credits (a `signup_bonus` row). Returns
+    whether it opened one: a user's wallet is opened once, whatever happens to the
+    event (a redelivery, a re-publish under another message id): the wallet's
+    primary key makes a second open insert nothing, and the bonus is written only
+    by the insert that created the wallet. A wallet closed before it was opened
+    (`user.deleted` consumed first) stays closed."""
+    now = now or datetime.now(UTC)
+    wallet = Wallet(user_id=user_id, balance=0, held=0, created_at=now, updated_at=now)
+    opened = domain.credit(wallet, bonus, now) if bonus > 0 else wallet
+    if not await store.create_wallet(session, opened):
+        return False
+    if bonus > 0:
+        entry = domain.new_entry(opened, Kind.SIGNUP_BONUS, bonus, "", "signup bonus", now)
+        await store.add_entry(session, entry, correlation_id=entry.id)
+        await wallet_changed(session, opened, Kind.SIGNUP_BONUS, bonus, entry)
+    return True
+
+
+async def close_wallet(session: AsyncSession, user_id: str, now: datetime | None = None) -> bool:
+    """Close the user's wallet: its open holds are released (a deleted user is
+    charged nothing more) and it takes no more money. Its ledger stays, as the
+    record of what happened. Returns whether it closed an open wallet. A user
+    deleted before the wallet opened gets a closed, empty wallet, so a late
+    `user.registered` does not open one."""
+    now = now or datetime.now(UTC)
+    wallet = await store.lock_wallet(session, user_id)
+    if wallet is None:
+        tombstone = Wallet(user_id, 0, 0, created_at=now, updated_at=now, closed_at=now)
+        if await store.create_wallet(session, tombstone):
+            return False
+        # `user.registered` opened it meanwhile: close that one.
+        wallet = await store.lock_wallet(session, user_id)
+        assert wallet is not None
+    if not wallet.is_open:
+        return False
+    for hold in await store.lock_open_holds(session, user_id):
+        resolution = domain.close_release(hold, wallet, now)
+        wallet = resolution.wallet
+        await store.save_hold(session, resolution.hold)
+        await wallet_changed(session, wallet, Change.HOLD_RELEASED, -resolution.freed)
+    wallet = Wallet(
+        user_id,
+        wallet.balance,
+        wallet.held,
+        created_at=wallet.created_at,
+        updated_at=now,
+        closed_at=now,
+    )
+    await store.save_wallet(session, wallet)
+    return True
+
+
+def _user_id(user_id: str) -> str:
+    if not domain.plausible_id(user_id):
+        # No retry can fix it: straight to the dead-letter subject.
+        raise PoisonMessage(f"event names no valid user id: {user_id!r}")
+    return user_id
+
+
+def consumers(resources: Resources, options: WalletOptions) -> Sequence[EventConsumer]:
+    """The durable consumers this service runs (replicas share them)."""
+    assert resources.js is not None
+
+    async def registered(session: AsyncSession, envelope: Envelope, event: UserRegistered) -> None:
+        await open_wallet(session, _user_id(event.user_id), options.signup_credits)
+
+    async def deleted(session: AsyncSession, envelope: Envelope, event: UserDeleted) -> None:
+        await close_wallet(session, _user_id(event.user_id))
+
+    return (
+        EventConsumer(
+            resources.engine,
+            resources.js,
+            consumer=f"{options.consumer_prefix}-user-registered",
+            event_type=USER_REGISTERED,
+            handler=registered,
+            payload_type=UserRegistered,
+        ),
+        EventConsumer(
+            resources.engine,
+            resources.js,
+            consumer=f"{options.consumer_prefix}-user-deleted",
+            event_type=USER_DELETED,
+            handler=deleted,
+            payload_type=UserDeleted,
+        ),
+    )

@@ -1,6 +1,453 @@
-"""The wallet service's tables (its own database only). The kit's outbox and
-processed-events tables are added by the kit's own migration branch."""
+"""The wallet service's tables (its own database only) and the queries on them. The
+kit's outbox and processed-events tables are added by the kit's own migration branch.
 
-from sqlalchemy import MetaData
+Locking protocol (PostgreSQL; on SQLite every transaction holds the database write
+lock from BEGIN IMMEDIATE, so none of this is needed there but all of it is
+harmless). Every transaction that changes money takes its locks in this order:
+
+  1. its idempotency key row (`claim_key`, an INSERT the unique key makes copies
+     of the same request queue on);
+  2. wallet rows (`lock_wallet`), several in ascending user_id order;
+  3. hold rows (`lock_hold`) of a wallet it already locked.
+
+Locks are only ever taken in that order, so no two transactions can wait on each
+other in a cycle: no deadlocks. Every change to a hold holds its wallet's lock, so
+the wallet lock alone serialises everything that touches one wallet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    Row,
+    String,
+    Table,
+    Text,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    tuple_,
+    update,
+)
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.wallet.domain import Entry, Hold, HoldStatus, Wallet
 
 metadata = MetaData()
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY.
+_SEQ = BigInteger().with_variant(Integer, "sqlite")
+
+wallets = Table(
+    "wallets",
+    metadata,
+    Column("user_id", String(64), primary_key=True),
+    Column("balance", BigInteger, nullable=False),
+    Column("held", BigInteger, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("closed_at", DateTime(timezone=True), nullable=True),
+    # The database refuses what the domain never writes: the last line of defence.
+    CheckConstraint("held >= 0", name="ck_wallets_held_not_negative"),
+    CheckConstraint("balance - held >= 0", name="ck_wallets_available_not_negative"),
+)
+
+ledger = Table(
+    "ledger",
+    metadata,
+    # Write order; per wallet it is also commit order (rows are written under the
+    # wallet's lock), which is what "newest first" pages by.
+    Column("seq", _SEQ, primary_key=True, autoincrement=True),
+    Column("id", String(36), nullable=False, unique=True),
+    Column("user_id", String(64), ForeignKey("wallets.user_id"), nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("balance_after", BigInteger, nullable=False),
+    Column("reference", String(200), nullable=False),
+    Column("description", Text, nullable=False),
+    # Ties the rows of one operation together: both sides of a transfer.
+    Column("correlation_id", String(36), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    CheckConstraint("amount <> 0", name="ck_ledger_amount_not_zero"),
+    CheckConstraint("balance_after >= 0", name="ck_ledger_balance_after_not_negative"),
+    Index("ix_ledger_user_seq", "user_id", "seq"),
+)
+
+holds = Table(
+    "holds",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("user_id", String(64), ForeignKey("wallets.user_id"), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("status", String(10), nullable=False),
+    Column("captured_amount", BigInteger, nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("resolved_at", DateTime(timezone=True), nullable=True),
+    Column("reference", String(200), nullable=False),
+    Column("description", Text, nullable=False),
+    CheckConstraint("amount > 0", name="ck_holds_amount_positive"),
+    CheckConstraint(
+        "captured_amount >= 0 AND captured_amount <= amount", name="ck_holds_captured_in_range"
+    ),
+    CheckConstraint(
+        "status IN ('open', 'captured', 'released', 'expired')", name="ck_holds_status"
+    ),
+)
+_OPEN = holds.c.status == HoldStatus.OPEN.value
+# The sweeper's query and the close of a wallet: open holds only, so both indexes stay
+# as small as the number of open holds.
+Index("ix_holds_open_expiry", holds.c.expires_at, postgresql_where=_OPEN, sqlite_where=_OPEN)
+Index("ix_holds_open_user", holds.c.user_id, postgresql_where=_OPEN, sqlite_where=_OPEN)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    # Who used the key: a user id, or "service:<name>"; keys of different callers
+    # and of different operations never collide.
+    Column("scope", String(100), nullable=False),
+    Column("operation", String(40), nullable=False),
+    Column("key", String(200), nullable=False),
+    Column("fingerprint", String(64), nullable=False),
+    # The first result (JSON), written in the transaction that claimed the key.
+    Column("response", Text, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("scope", "operation", "key", name="pk_idempotency_keys"),
+    Index("ix_idempotency_keys_created_at", "created_at"),
+)
+
+
+# The statements of the hot paths (holds, captures, transfers) are built once, with
+# bind parameters, rather than per call: building a SQLAlchemy construct and its
+# cache key costs more Python time than the round trip it describes.
+_LOCK_WALLET = (
+    select(wallets).where(wallets.c.user_id == bindparam("user_id")).with_for_update(key_share=True)
+)
+_SAVE_WALLET = (
+    update(wallets)
+    .where(wallets.c.user_id == bindparam("w_user_id"))
+    .values(
+        balance=bindparam("balance"),
+        held=bindparam("held"),
+        updated_at=bindparam("updated_at"),
+        closed_at=bindparam("closed_at"),
+    )
+)
+_ADD_ENTRY = insert(ledger)
+_ADD_HOLD = insert(holds)
+_GET_HOLD = select(holds).where(holds.c.id == bindparam("id"))
+_LOCK_HOLD = _GET_HOLD.with_for_update(key_share=True)
+_SAVE_HOLD = (
+    update(holds)
+    .where(holds.c.id == bindparam("h_id"))
+    .values(
+        status=bindparam("status"),
+        captured_amount=bindparam("captured_amount"),
+        resolved_at=bindparam("resolved_at"),
+    )
+)
+_KEY = (
+    (idempotency_keys.c.scope == bindparam("k_scope"))
+    & (idempotency_keys.c.operation == bindparam("k_operation"))
+    & (idempotency_keys.c.key == bindparam("k_key"))
+)
+_CLAIM_KEY = {
+    dialect: insert_(idempotency_keys)
+    .on_conflict_do_nothing(index_elements=["scope", "operation", "key"])
+    .returning(idempotency_keys.c.key)
+    for dialect, insert_ in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
+}
+_READ_KEY = select(idempotency_keys.c.fingerprint, idempotency_keys.c.response).where(_KEY)
+_SAVE_RESPONSE = update(idempotency_keys).where(_KEY).values(response=bindparam("response"))
+_FORGET_KEY = delete(idempotency_keys).where(_KEY)
+
+
+def utc(value: datetime) -> datetime:
+    """SQLite hands datetimes back naive; every time in this service is UTC."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _insert(session: AsyncSession) -> Any:
+    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+
+
+# ---- wallets -------------------------------------------------------------------------
+
+
+def _wallet(row: Row[Any]) -> Wallet:
+    return Wallet(
+        user_id=row.user_id,
+        balance=row.balance,
+        held=row.held,
+        created_at=utc(row.created_at),
+        updated_at=utc(row.updated_at),
+        closed_at=None if row.closed_at is None else utc(row.closed_at),
+    )
+
+
+async def get_wallet(session: AsyncSession, user_id: str) -> Wallet | None:
+    row = (await session.execute(select(wallets).where(wallets.c.user_id == user_id))).first()
+    return None if row is None else _wallet(row)
+
+
+async def lock_wallet(session: AsyncSession, user_id: str) -> Wallet | None:
+    """Read a wallet and lock its row until the transaction ends. FOR NO KEY UPDATE:
+    the strongest lock we need (we never change the key), which still lets other
+    transactions insert rows that reference it."""
+    row = (await session.execute(_LOCK_WALLET, {"user_id": user_id})).first()
+    return None if row is None else _wallet(row)
+
+
+async def lock_wallets(session: AsyncSession, user_ids: Sequence[str]) -> dict[str, Wallet | None]:
+    """Lock several wallets one by one in ascending user_id order: every transaction
+    that locks more than one wallet does it in this order, so none can deadlock."""
+    return {user_id: await lock_wallet(session, user_id) for user_id in sorted(set(user_ids))}
+
+
+async def create_wallet(session: AsyncSession, wallet: Wallet) -> bool:
+    """Insert the wallet unless one exists for the user. Returns whether it did; a
+    racing insert waits for the other transaction and then inserts nothing."""
+    created = await session.scalar(
+        _insert(session)(wallets)
+        .values(
+            user_id=wallet.user_id,
+            balance=wallet.balance,
+            held=wallet.held,
+            created_at=wallet.created_at,
+            updated_at=wallet.updated_at,
+            closed_at=wallet.closed_at,
+        )
+        .on_conflict_do_nothing(index_elements=["user_id"])
+        .returning(wallets.c.user_id)
+    )
+    return created is not None
+
+
+async def save_wallet(session: AsyncSession, wallet: Wallet) -> None:
+    await session.execute(
+        _SAVE_WALLET,
+        {
+            "w_user_id": wallet.user_id,
+            "balance": wallet.balance,
+            "held": wallet.held,
+            "updated_at": wallet.updated_at,
+            "closed_at": wallet.closed_at,
+        },
+    )
+
+
+# ---- ledger --------------------------------------------------------------------------
+
+
+def _entry(row: Row[Any]) -> Entry:
+    return Entry(
+        id=row.id,
+        user_id=row.user_id,
+        kind=row.kind,
+        amount=row.amount,
+        balance_after=row.balance_after,
+        reference=row.reference,
+        description=row.description,
+        created_at=utc(row.created_at),
+    )
+
+
+async def add_entry(session: AsyncSession, entry: Entry, correlation_id: str) -> None:
+    await session.execute(
+        _ADD_ENTRY,
+        {
+            "id": entry.id,
+            "user_id": entry.user_id,
+            "kind": str(entry.kind),
+            "amount": entry.amount,
+            "balance_after": entry.balance_after,
+            "reference": entry.reference,
+            "description": entry.description,
+            "correlation_id": correlation_id,
+            "created_at": entry.created_at,
+        },
+    )
+
+
+@dataclass(frozen=True)
+class EntryPage:
+    entries: list[Entry]
+    # The `seq` to continue below, or None on the last page.
+    next_before: int | None
+
+
+async def list_entries(
+    session: AsyncSession, user_id: str, *, before: int | None, limit: int
+) -> EntryPage:
+    """A wallet's rows newest first, those with seq < `before` when given."""
+    query = select(ledger).where(ledger.c.user_id == user_id)
+    if before is not None:
+        query = query.where(ledger.c.seq < before)
+    rows = (await session.execute(query.order_by(ledger.c.seq.desc()).limit(limit + 1))).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return EntryPage([_entry(row) for row in rows], rows[-1].seq if more else None)
+
+
+# ---- holds ---------------------------------------------------------------------------
+
+
+def _hold(row: Row[Any]) -> Hold:
+    return Hold(
+        id=row.id,
+        user_id=row.user_id,
+        amount=row.amount,
+        status=row.status,
+        captured_amount=row.captured_amount,
+        expires_at=utc(row.expires_at),
+        created_at=utc(row.created_at),
+        reference=row.reference,
+        description=row.description,
+        resolved_at=None if row.resolved_at is None else utc(row.resolved_at),
+    )
+
+
+async def get_hold(session: AsyncSession, hold_id: str) -> Hold | None:
+    row = (await session.execute(_GET_HOLD, {"id": hold_id})).first()
+    return None if row is None else _hold(row)
+
+
+async def lock_hold(session: AsyncSession, hold_id: str) -> Hold | None:
+    """Re-read a hold under its wallet's lock (which the caller holds) and lock it too."""
+    row = (await session.execute(_LOCK_HOLD, {"id": hold_id})).first()
+    return None if row is None else _hold(row)
+
+
+async def add_hold(session: AsyncSession, hold: Hold) -> None:
+    await session.execute(
+        _ADD_HOLD,
+        {
+            "id": hold.id,
+            "user_id": hold.user_id,
+            "amount": hold.amount,
+            "status": str(hold.status),
+            "captured_amount": hold.captured_amount,
+            "expires_at": hold.expires_at,
+            "created_at": hold.created_at,
+            "resolved_at": hold.resolved_at,
+            "reference": hold.reference,
+            "description": hold.description,
+        },
+    )
+
+
+async def save_hold(session: AsyncSession, hold: Hold) -> None:
+    await session.execute(
+        _SAVE_HOLD,
+        {
+            "h_id": hold.id,
+            "status": str(hold.status),
+            "captured_amount": hold.captured_amount,
+            "resolved_at": hold.resolved_at,
+        },
+    )
+
+
+async def lock_open_holds(
+    session: AsyncSession, user_id: str, *, due_by: datetime | None = None
+) -> list[Hold]:
+    """The wallet's open holds (only those expiring by `due_by` when given), locked;
+    the caller holds the wallet's lock."""
+    query = select(holds).where(holds.c.user_id == user_id, _OPEN)
+    if due_by is not None:
+        query = query.where(holds.c.expires_at <= due_by)
+    rows = (await session.execute(query.order_by(holds.c.id).with_for_update(key_share=True))).all()
+    return [_hold(row) for row in rows]
+
+
+async def wallets_with_due_holds(session: AsyncSession, now: datetime, limit: int) -> list[str]:
+    """Owners of open holds past their expiry (read without locks: the sweeper locks
+    each wallet and looks again)."""
+    rows = await session.execute(
+        select(holds.c.user_id)
+        .where(_OPEN, holds.c.expires_at <= now)
+        .group_by(holds.c.user_id)
+        .order_by(func.min(holds.c.expires_at))
+        .limit(limit)
+    )
+    return [row.user_id for row in rows]
+
+
+# ---- idempotency keys ----------------------------------------------------------------
+
+
+def _key_params(scope: str, operation: str, key: str) -> dict[str, str]:
+    return {"k_scope": scope, "k_operation": operation, "k_key": key}
+
+
+@dataclass(frozen=True)
+class StoredKey:
+    fingerprint: str
+    response: str | None
+
+
+async def claim_key(
+    session: AsyncSession,
+    scope: str,
+    operation: str,
+    key: str,
+    fingerprint: str,
+    now: datetime,
+) -> StoredKey | None:
+    """Claim an idempotency key for this transaction: None when claimed (go ahead and
+    make the effect), else the key as an earlier request left it.
+
+    The INSERT is the first write of every idempotent transaction. On PostgreSQL a
+    copy of the same request arriving while the first is in flight blocks on the
+    unique key until the first transaction ends: if it committed, the copy finds its
+    row (and its response); if it rolled back, the copy claims the key itself. So
+    however many copies race, one effect is made."""
+    key_of = _key_params(scope, operation, key)
+    claim = _CLAIM_KEY[session.get_bind().dialect.name]
+    values = {"scope": scope, "operation": operation, "key": key, "fingerprint": fingerprint}
+    for _ in range(3):
+        claimed = await session.scalar(claim, {**values, "response": None, "created_at": now})
+        if claimed is not None:
+            return None
+        row = (await session.execute(_READ_KEY, key_of)).first()
+        if row is not None:
+            return StoredKey(row.fingerprint, row.response)
+        # Pruned between the two statements: claim it again.
+    raise RuntimeError(f"could not claim idempotency key {operation}/{key}")
+
+
+async def save_response(
+    session: AsyncSession, scope: str, operation: str, key: str, response: str
+) -> None:
+    await session.execute(
+        _SAVE_RESPONSE, {**_key_params(scope, operation, key), "response": response}
+    )
+
+
+async def forget_key(session: AsyncSession, scope: str, operation: str, key: str) -> None:
+    await session.execute(_FORGET_KEY, _key_params(scope, operation, key))
+
+
+async def prune_keys(session: AsyncSession, before: datetime, limit: int) -> int:
+    """Delete up to `limit` keys created before `before`. Returns how many."""
+    columns = (idempotency_keys.c.scope, idempotency_keys.c.operation, idempotency_keys.c.key)
+    oldest = select(*columns).where(idempotency_keys.c.created_at < before).limit(limit)
+    result = await session.execute(delete(idempotency_keys).where(tuple_(*columns).in_(oldest)))
+    return int(result.rowcount)  # type: ignore[attr-defined]

@@ -1,0 +1,371 @@
+"""The wallet's use cases, each one transaction: read and lock what it needs (in the
+order store.py prescribes), ask `domain` what to write, write the wallet rows, ledger
+rows, holds and `wallet.changed` events together, and commit.
+
+Money-moving use cases are idempotent by key (`_once`): the key is claimed by the
+transaction's first statement and its response stored by its last, so the effect
+and the record of it commit together or not at all. A request that fails with a
+domain error changes nothing and leaves its key free for a retry."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from kit.errors import DomainError
+from services.wallet import domain, store
+from services.wallet.domain import Change, Entry, Hold, HoldStatus, Kind, Resolution, Wallet
+from services.wallet.events import wallet_changed
+from services.wallet.store import EntryPage
+
+T = TypeVar("T")
+
+# Operation names: the idempotency scope within a caller.
+TRANSFER = "transfer"
+GRANT = "grant"
+PLACE_HOLD = "place_hold"
+CAPTURE_HOLD = "capture_hold"
+RELEASE_HOLD = "release_hold"
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Captured:
+    hold: Hold
+    entry: Entry | None  # the `charge` row; None when nothing was charged
+
+
+@dataclass(frozen=True)
+class _Refusal:
+    """An effect that committed a change (an expiry it found due) and still refuses
+    the request: the key is not kept, the error is raised after the commit."""
+
+    error: DomainError
+
+
+class Ledger:
+    """The use cases over one database. `committed` runs after every commit that may
+    have added events (the relay's notify); `clock` is injectable for tests."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        committed: Callable[[], None] = lambda: None,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self._sessions = sessions
+        self._committed = committed
+        self._clock = clock
+
+    # ---- reads ---------------------------------------------------------------------
+
+    async def wallet(self, user_id: str) -> Wallet:
+        async with self._sessions() as session, session.begin():
+            found = await store.get_wallet(session, user_id)
+        return domain.require_open(found, user_id, "you")
+
+    async def transactions(self, user_id: str, *, before: int | None, limit: int) -> EntryPage:
+        async with self._sessions() as session, session.begin():
+            return await store.list_entries(session, user_id, before=before, limit=limit)
+
+    # ---- money-moving use cases ----------------------------------------------------
+
+    async def transfer(
+        self, scope: str, key: str, *, sender: str, recipient: str, amount: int, note: str
+    ) -> Entry:
+        """Move `amount` from `sender` to `recipient`: a `transfer_out` and a
+        `transfer_in` row in one transaction. Returns the sender's row."""
+        domain.require_key(key)
+        domain.require_amount(amount)
+        domain.require_user_id(recipient, "to_user_id")
+        domain.require_text(note, "note", domain.MAX_DESCRIPTION_LENGTH)
+        domain.refuse_self_transfer(sender, recipient)
+
+        async def effect(session: AsyncSession, now: datetime) -> Entry:
+            if not domain.plausible_id(recipient):
+                raise domain.wallet_not_found(recipient, "the recipient")
+            locked = await store.lock_wallets(session, (sender, recipient))
+            source = domain.require_open(locked[sender], sender, "you")
+            target = domain.require_open(locked[recipient], recipient, "the recipient")
+            source = domain.debit(source, amount, now)
+            target = domain.credit(target, amount, now)
+            correlation = str(uuid.uuid4())
+            out = domain.new_entry(source, Kind.TRANSFER_OUT, -amount, recipient, note, now)
+            into = domain.new_entry(target, Kind.TRANSFER_IN, amount, sender, note, now)
+            for wallet, entry in ((source, out), (target, into)):
+                await store.save_wallet(session, wallet)
+                await store.add_entry(session, entry, correlation)
+                await wallet_changed(session, wallet, Kind(entry.kind), entry.amount, entry)
+            return out
+
+        fields: dict[str, str | int] = {"to_user_id": recipient, "amount": amount, "note": note}
+        return await self._once(scope, TRANSFER, key, fields, effect, _dump_entry, _load_entry)
+
+    async def grant(
+        self, scope: str, key: str, *, user_id: str, amount: int, reason: str, granted_by: str
+    ) -> Entry:
+        """Add `amount` to a wallet (a `grant` row referencing who granted it)."""
+        domain.require_key(key)
+        domain.require_amount(amount)
+        domain.require_user_id(user_id, "user_id")
+        domain.require_text(reason, "reason", domain.MAX_DESCRIPTION_LENGTH)
+
+        async def effect(session: AsyncSession, now: datetime) -> Entry:
+            wallet = await self._lock_open(session, user_id)
+            wallet = domain.credit(wallet, amount, now)
+            entry = domain.new_entry(wallet, Kind.GRANT, amount, granted_by, reason, now)
+            await store.save_wallet(session, wallet)
+            await store.add_entry(session, entry, entry.id)
+            await wallet_changed(session, wallet, Kind.GRANT, amount, entry)
+            return entry
+
+        fields: dict[str, str | int] = {"user_id": user_id, "amount": amount, "reason": reason}
+        return await self._once(scope, GRANT, key, fields, effect, _dump_entry, _load_entry)
+
+    async def place_hold(
+        self,
+        scope: str,
+        key: str,
+        *,
+        user_id: str,
+        amount: int,
+        expires_at: datetime,
+        reference: str = "",
+        description: str = "",
+    ) -> Hold:
+        """Reserve `amount` of the wallet's available credits until `expires_at`."""
+        domain.require_key(key)
+        domain.require_amount(amount)
+        domain.require_user_id(user_id, "user_id")
+        domain.require_text(reference, "reference", domain.MAX_REFERENCE_LENGTH)
+        domain.require_text(description, "description", domain.MAX_DESCRIPTION_LENGTH)
+
+        async def effect(session: AsyncSession, now: datetime) -> Hold:
+            # Checked after the key: a replay after expires_at passed still gets the
+            # stored hold.
+            domain.require_future(expires_at, now)
+            wallet = await self._lock_open(session, user_id)
+            wallet = domain.reserve(wallet, amount, now)
+            hold = domain.new_hold(user_id, amount, expires_at, reference, description, now)
+            await store.add_hold(session, hold)
+            await store.save_wallet(session, wallet)
+            await wallet_changed(session, wallet, Change.HOLD_PLACED, amount)
+            return hold
+
+        fields: dict[str, str | int] = {
+            "user_id": user_id,
+            "amount": amount,
+            "expires_at": expires_at.isoformat(),
+            "reference": reference,
+            "description": description,
+        }
+        return await self._once(scope, PLACE_HOLD, key, fields, effect, _dump_hold, _load_hold)
+
+    async def capture_hold(self, scope: str, key: str, *, hold_id: str, amount: int) -> Captured:
+        """Charge min(amount, held) as a `charge` row and release the rest."""
+        domain.require_key(key)
+        domain.require_amount(amount, allow_zero=True)
+
+        async def effect(session: AsyncSession, now: datetime) -> Captured | _Refusal:
+            hold, wallet = await self._lock_hold(session, hold_id)
+            try:
+                resolution = domain.capture(hold, wallet, amount, now)
+            except domain.HoldExpired as expired:
+                if not expired.expire_now:
+                    raise
+                # Record the expiry the sweeper has not reached yet, then refuse.
+                due = domain.expire(hold, wallet, now)
+                assert due is not None
+                await self._resolve(session, due, Change.HOLD_EXPIRED)
+                return _Refusal(expired)
+            entry = None
+            if resolution.charged:
+                charged = -resolution.charged
+                entry = domain.new_entry(
+                    resolution.wallet, Kind.CHARGE, charged, hold.id, hold.description, now
+                )
+                await store.add_entry(session, entry, hold.id)
+                await self._resolve(session, resolution, Kind.CHARGE, entry)
+            else:
+                await self._resolve(session, resolution, Change.HOLD_RELEASED)
+            return Captured(resolution.hold, entry)
+
+        fields: dict[str, str | int] = {"hold_id": hold_id, "amount": amount}
+        return await self._once(
+            scope, CAPTURE_HOLD, key, fields, effect, _dump_captured, _load_captured
+        )
+
+    async def release_hold(self, scope: str, key: str, *, hold_id: str) -> Hold:
+        """Give an open hold's credits back; a hold already released or expired is
+        returned as it is."""
+        domain.require_key(key)
+
+        async def effect(session: AsyncSession, now: datetime) -> Hold:
+            hold, wallet = await self._lock_hold(session, hold_id)
+            resolution = domain.release(hold, wallet, now)
+            if resolution is None:
+                return hold
+            expired = resolution.hold.status == HoldStatus.EXPIRED
+            change = Change.HOLD_EXPIRED if expired else Change.HOLD_RELEASED
+            await self._resolve(session, resolution, change)
+            return resolution.hold
+
+        fields: dict[str, str | int] = {"hold_id": hold_id}
+        return await self._once(scope, RELEASE_HOLD, key, fields, effect, _dump_hold, _load_hold)
+
+    # ---- background work -----------------------------------------------------------
+
+    async def expire_due(self, batch: int = 100) -> int:
+        """Expire open holds past their `expires_at`, one wallet per transaction.
+        Returns how many holds expired. Safe to run in every replica at once: each
+        wallet is locked and its due holds read again under the lock."""
+        async with self._sessions() as session, session.begin():
+            owners = await store.wallets_with_due_holds(session, self._clock(), batch)
+        expired = 0
+        for user_id in owners:
+            async with self._sessions() as session, session.begin():
+                now = self._clock()
+                wallet = await store.lock_wallet(session, user_id)
+                assert wallet is not None
+                for hold in await store.lock_open_holds(session, user_id, due_by=now):
+                    due = domain.expire(hold, wallet, now)
+                    if due is None:
+                        continue
+                    await self._resolve(session, due, Change.HOLD_EXPIRED)
+                    wallet = due.wallet
+                    expired += 1
+            self._committed()
+        return expired
+
+    async def prune_keys(self, older_than: timedelta, batch: int = 1000) -> int:
+        """Forget idempotency keys older than `older_than`. Returns how many."""
+        pruned = 0
+        while True:
+            async with self._sessions() as session, session.begin():
+                count = await store.prune_keys(session, self._clock() - older_than, batch)
+            pruned += count
+            if count < batch:
+                return pruned
+
+    # ---- steps shared by the use cases ---------------------------------------------
+
+    async def _once(
+        self,
+        scope: str,
+        operation: str,
+        key: str,
+        fields: Mapping[str, str | int],
+        effect: Callable[[AsyncSession, datetime], Awaitable[T | _Refusal]],
+        dump: Callable[[T], str],
+        load: Callable[[str], T],
+    ) -> T:
+        """Run `effect` once per (scope, operation, key): a later request with the
+        same key and the same fields gets the stored result; with other fields,
+        ABORTED `IDEMPOTENCY_KEY_REUSED`."""
+        fingerprint = domain.fingerprint(operation, fields)
+        async with self._sessions() as session, session.begin():
+            now = self._clock()
+            stored = await store.claim_key(session, scope, operation, key, fingerprint, now)
+            if stored is not None:
+                if stored.fingerprint != fingerprint:
+                    raise domain.key_reused(operation)
+                # Claim and response commit together: a visible key has its response.
+                assert stored.response is not None
+                return load(stored.response)
+            outcome = await effect(session, now)
+            if isinstance(outcome, _Refusal):
+                await store.forget_key(session, scope, operation, key)
+            else:
+                await store.save_response(session, scope, operation, key, dump(outcome))
+        self._committed()
+        if isinstance(outcome, _Refusal):
+            raise outcome.error
+        return outcome
+
+    async def _lock_open(self, session: AsyncSession, user_id: str) -> Wallet:
+        if not domain.plausible_id(user_id):
+            raise domain.wallet_not_found(user_id)
+        return domain.require_open(await store.lock_wallet(session, user_id), user_id)
+
+    async def _lock_hold(self, session: AsyncSession, hold_id: str) -> tuple[Hold, Wallet]:
+        """A hold and its wallet, both locked: the wallet first (store.py's order),
+        then the hold is read again under that lock."""
+        if not domain.plausible_id(hold_id):
+            raise domain.hold_not_found(hold_id)
+        seen = await store.get_hold(session, hold_id)
+        if seen is None:
+            raise domain.hold_not_found(hold_id)
+        wallet = await store.lock_wallet(session, seen.user_id)
+        hold = await store.lock_hold(session, hold_id)
+        assert wallet is not None and hold is not None  # holds are never deleted
+        return hold, wallet
+
+    async def _resolve(
+        self,
+        session: AsyncSession,
+        resolution: Resolution,
+        change: Kind | Change,
+        entry: Entry | None = None,
+    ) -> None:
+        await store.save_hold(session, resolution.hold)
+        await store.save_wallet(session, resolution.wallet)
+        amount = entry.amount if entry is not None else -resolution.freed
+        await wallet_changed(session, resolution.wallet, change, amount, entry)
+
+
+# ---- stored responses: the domain values as JSON -------------------------------------
+
+
+def _plain(value: Any) -> dict[str, Any]:
+    return {
+        k: (v.isoformat() if isinstance(v, datetime) else v)
+        for k, v in dataclasses.asdict(value).items()
+    }
+
+
+def _times(data: dict[str, Any], *names: str) -> dict[str, Any]:
+    for name in names:
+        if data.get(name) is not None:
+            data[name] = datetime.fromisoformat(data[name])
+    return data
+
+
+def _dump_entry(entry: Entry) -> str:
+    return json.dumps(_plain(entry))
+
+
+def _load_entry(raw: str) -> Entry:
+    return Entry(**_times(json.loads(raw), "created_at"))
+
+
+def _dump_hold(hold: Hold) -> str:
+    return json.dumps(_plain(hold))
+
+
+def _hold_from(data: dict[str, Any]) -> Hold:
+    return Hold(**_times(data, "expires_at", "created_at", "resolved_at"))
+
+
+def _load_hold(raw: str) -> Hold:
+    return _hold_from(json.loads(raw))
+
+
+def _dump_captured(captured: Captured) -> str:
+    entry = None if captured.entry is None else _plain(captured.entry)
+    return json.dumps({"hold": _plain(captured.hold), "entry": entry})
+
+
+def _load_captured(raw: str) -> Captured:
+    data = json.loads(raw)
+    entry = None if data["entry"] is None else Entry(**_times(data["entry"], "created_at"))
+    return Captured(_hold_from(data["hold"]), entry)

@@ -1,0 +1,148 @@
+"""Helpers for the wallet tests: the ledger invariants checked straight on the
+database, and reading error reasons off failed calls."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from kit.errors import error_details
+from services.wallet.store import holds, ledger, wallets
+
+# Kinds that create or destroy credits; transfers only move them.
+MINTING = ("grant", "signup_bonus", "refund")
+
+
+@dataclass(frozen=True)
+class Failure:
+    code: grpc.StatusCode
+    reason: str
+    metadata: dict[str, str]
+
+
+async def failure(call: Awaitable[Any]) -> Failure:
+    """The status of a call that must fail."""
+    with pytest.raises(grpc.aio.AioRpcError) as error:
+        await call
+    details = error_details(error.value.trailing_metadata())
+    return Failure(
+        error.value.code(),
+        details.reason if details else "",
+        dict(details.metadata) if details else {},
+    )
+
+
+@dataclass(frozen=True)
+class Books:
+    """What the database says about a set of wallets."""
+
+    balances: dict[str, int]
+    held: dict[str, int]
+    minted: int  # grants + signup bonuses (+ refunds)
+    charged: int  # credits taken by captures (positive)
+    violations: list[str]
+
+    @property
+    def total(self) -> int:
+        return sum(self.balances.values())
+
+
+async def books(engine: AsyncEngine, user_ids: Iterable[str]) -> Books:
+    """Check every ledger invariant of `user_ids`' wallets; `violations` lists each
+    broken one (empty when all hold):
+      - balance == sum(ledger amounts), and the last row's balance_after == balance;
+      - every row's balance_after == the previous one's + its amount, never < 0;
+      - held == sum(open holds), 0 <= held <= balance (available >= 0);
+      - captured holds charged exactly one `charge` row of captured_amount;
+      - transfers come in pairs: each transfer_out has its transfer_in, same size."""
+    ids = sorted(set(user_ids))
+    violations: list[str] = []
+    balances: dict[str, int] = {}
+    held: dict[str, int] = {}
+    minted = charged = 0
+    async with engine.connect() as conn:
+        for user_id in ids:
+            wallet = (
+                await conn.execute(select(wallets).where(wallets.c.user_id == user_id))
+            ).first()
+            if wallet is None:
+                violations.append(f"{user_id}: no wallet")
+                continue
+            balances[user_id], held[user_id] = wallet.balance, wallet.held
+            rows = (
+                await conn.execute(
+                    select(ledger).where(ledger.c.user_id == user_id).order_by(ledger.c.seq)
+                )
+            ).all()
+            running = 0
+            for row in rows:
+                running += row.amount
+                if row.amount == 0:
+                    violations.append(f"{user_id}: row {row.id} moves 0 credits")
+                if row.balance_after != running:
+                    violations.append(
+                        f"{user_id}: row {row.id} balance_after {row.balance_after} != {running}"
+                    )
+                if running < 0:
+                    violations.append(f"{user_id}: balance went negative at row {row.id}")
+                if row.kind in MINTING:
+                    minted += row.amount
+                elif row.kind == "charge":
+                    charged -= row.amount
+            if running != wallet.balance:
+                violations.append(f"{user_id}: balance {wallet.balance} != sum(ledger) {running}")
+            open_held = await conn.scalar(
+                select(func.coalesce(func.sum(holds.c.amount), 0)).where(
+                    holds.c.user_id == user_id, holds.c.status == "open"
+                )
+            )
+            if wallet.held != open_held:
+                violations.append(f"{user_id}: held {wallet.held} != sum(open holds) {open_held}")
+            if not 0 <= wallet.held <= wallet.balance:
+                violations.append(
+                    f"{user_id}: available < 0 (balance {wallet.balance}, held {wallet.held})"
+                )
+        captured = (
+            await conn.execute(
+                select(holds.c.id, holds.c.captured_amount).where(
+                    holds.c.user_id.in_(ids), holds.c.status == "captured"
+                )
+            )
+        ).all()
+        charges = {
+            row.reference: -row.amount
+            for row in (
+                await conn.execute(
+                    select(ledger.c.reference, ledger.c.amount).where(
+                        ledger.c.user_id.in_(ids), ledger.c.kind == "charge"
+                    )
+                )
+            ).all()
+        }
+        charge_count = await conn.scalar(
+            select(func.count()).where(ledger.c.user_id.in_(ids), ledger.c.kind == "charge")
+        )
+        expected = {row.id: row.captured_amount for row in captured if row.captured_amount}
+        if charges != expected or charge_count != len(expected):
+            violations.append(f"charges {charges} do not match captured holds {expected}")
+        transfers = (
+            await conn.execute(
+                select(ledger.c.correlation_id, ledger.c.kind, ledger.c.amount).where(
+                    ledger.c.user_id.in_(ids), ledger.c.kind.in_(("transfer_in", "transfer_out"))
+                )
+            )
+        ).all()
+        pairs: dict[str, list[tuple[str, int]]] = {}
+        for row in transfers:
+            pairs.setdefault(row.correlation_id, []).append((row.kind, row.amount))
+        for correlation, sides in pairs.items():
+            kinds = sorted(kind for kind, _ in sides)
+            if kinds != ["transfer_in", "transfer_out"] or sum(a for _, a in sides) != 0:
+                violations.append(f"transfer {correlation} is not one balanced pair: {sides}")
+    return Books(balances, held, minted, charged, violations)

@@ -1,0 +1,297 @@
+"""Property-based: random sequences of grants, holds, captures, releases, transfers,
+expiries, replays and reused keys, run in-process against the ledger on the test
+database, agree step by step with a tiny model of the rules and leave the books
+balanced: for every wallet balance == sum(ledger), held == sum(open holds),
+available >= 0, and credits are conserved except by grants, bonuses and captures."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from kit import db
+from kit.errors import DomainError
+from services.wallet.events import open_wallet
+from services.wallet.ledger import Ledger
+from tests.wallet.support import books
+
+WALLETS = 3
+BONUS = 100
+GENERATION = "service:generation"
+ADMIN = "admin-1"
+
+
+@dataclass(frozen=True)
+class Grant:
+    wallet: int
+    amount: int
+
+
+@dataclass(frozen=True)
+class Transfer:
+    sender: int
+    recipient: int
+    amount: int
+
+
+@dataclass(frozen=True)
+class Place:
+    wallet: int
+    amount: int
+    ttl: int  # seconds until it expires
+
+
+@dataclass(frozen=True)
+class Capture:
+    hold: int  # index into the holds placed so far
+    amount: int
+
+
+@dataclass(frozen=True)
+class Release:
+    hold: int
+
+
+@dataclass(frozen=True)
+class Tick:
+    seconds: int  # the clock moves on, then the sweeper runs
+
+
+@dataclass(frozen=True)
+class Replay:
+    step: int  # index into the requests that succeeded: sent again, same key
+
+
+@dataclass(frozen=True)
+class Reuse:
+    step: int  # the same key with another request
+
+
+wallet_index = st.integers(0, WALLETS - 1)
+operations = st.one_of(
+    st.builds(Grant, wallet_index, st.integers(1, 200)),
+    st.builds(Transfer, wallet_index, wallet_index, st.integers(0, 250)),
+    st.builds(Place, wallet_index, st.integers(1, 250), st.integers(1, 90)),
+    st.builds(Capture, st.integers(0, 20), st.integers(0, 300)),
+    st.builds(Release, st.integers(0, 20)),
+    st.builds(Tick, st.integers(0, 60)),
+    st.builds(Replay, st.integers(0, 50)),
+    st.builds(Reuse, st.integers(0, 50)),
+)
+
+
+@dataclass
+class ModelHold:
+    id: str
+    wallet: int
+    amount: int
+    expires_at: datetime
+    status: str = "open"
+
+
+@dataclass
+class Model:
+    """The rules, as plainly as they can be written."""
+
+    balance: list[int] = field(default_factory=lambda: [BONUS] * WALLETS)
+    held: list[int] = field(default_factory=lambda: [0] * WALLETS)
+    holds: list[ModelHold] = field(default_factory=list)
+    charged: int = 0
+    minted: int = BONUS * WALLETS
+
+    def available(self, wallet: int) -> int:
+        return self.balance[wallet] - self.held[wallet]
+
+    def free(self, hold: ModelHold, status: str) -> None:
+        self.held[hold.wallet] -= hold.amount
+        hold.status = status
+
+
+@dataclass(frozen=True)
+class Sent:
+    """A request that succeeded, with what it returned."""
+
+    call: str
+    scope: str
+    key: str
+    kwargs: dict[str, Any]
+    result: Any
+
+
+async def reason(call: Any) -> str:
+    try:
+        await call
+    except DomainError as error:
+        return error.reason
+    return "ok"
+
+
+@settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(steps=st.lists(operations, min_size=5, max_size=40))
+async def test_random_ledger_histories_keep_the_books(
+    engine: AsyncEngine, steps: list[Any]
+) -> None:
+    users = [str(uuid.uuid4()) for _ in range(WALLETS)]
+    clock = [datetime.now(UTC)]
+    ledger = Ledger(db.session_factory(engine), clock=lambda: clock[0])
+    async with db.session_factory(engine)() as session, session.begin():
+        for user_id in users:
+            assert await open_wallet(session, user_id, BONUS, clock[0])
+    model = Model()
+    sent: list[Sent] = []
+    run = uuid.uuid4().hex  # examples share the database (and the callers' key scopes)
+
+    for n, step in enumerate(steps):
+        key = f"{run}-{n}"
+        kwargs: dict[str, Any]
+        if isinstance(step, Grant):
+            kwargs = {
+                "user_id": users[step.wallet],
+                "amount": step.amount,
+                "reason": "r",
+            }
+            entry = await ledger.grant(ADMIN, key, granted_by=ADMIN, **kwargs)
+            model.balance[step.wallet] += step.amount
+            model.minted += step.amount
+            assert entry.balance_after == model.balance[step.wallet]
+            sent.append(Sent("grant", ADMIN, key, {"granted_by": ADMIN, **kwargs}, entry))
+
+        elif isinstance(step, Transfer):
+            sender, recipient = users[step.sender], users[step.recipient]
+            kwargs = {
+                "sender": sender,
+                "recipient": recipient,
+                "amount": step.amount,
+                "note": "",
+            }
+            if step.amount <= 0:
+                expected = "INVALID_AMOUNT"
+            elif step.sender == step.recipient:
+                expected = "SELF_TRANSFER"
+            elif step.amount > model.available(step.sender):
+                expected = "INSUFFICIENT_CREDITS"
+            else:
+                expected = "ok"
+            if expected != "ok":
+                assert await reason(ledger.transfer(sender, key, **kwargs)) == expected
+                continue
+            entry = await ledger.transfer(sender, key, **kwargs)
+            model.balance[step.sender] -= step.amount
+            model.balance[step.recipient] += step.amount
+            assert (entry.amount, entry.balance_after) == (-step.amount, model.balance[step.sender])
+            sent.append(Sent("transfer", sender, key, kwargs, entry))
+
+        elif isinstance(step, Place):
+            expires_at = clock[0] + timedelta(seconds=step.ttl)
+            kwargs = {
+                "user_id": users[step.wallet],
+                "amount": step.amount,
+                "expires_at": expires_at,
+            }
+            if step.amount > model.available(step.wallet):
+                outcome = await reason(ledger.place_hold(GENERATION, key, **kwargs))
+                assert outcome == "INSUFFICIENT_CREDITS"
+                continue
+            hold = await ledger.place_hold(GENERATION, key, **kwargs)
+            model.held[step.wallet] += step.amount
+            model.holds.append(ModelHold(hold.id, step.wallet, step.amount, expires_at))
+            sent.append(Sent("place_hold", GENERATION, key, kwargs, hold))
+
+        elif isinstance(step, Capture | Release):
+            if not model.holds:
+                continue
+            target = model.holds[step.hold % len(model.holds)]
+            expired = target.status == "open" and target.expires_at <= clock[0]
+            if isinstance(step, Capture):
+                kwargs = {"hold_id": target.id, "amount": step.amount}
+                if target.status != "open" or expired:
+                    expected = {
+                        "captured": "HOLD_ALREADY_CAPTURED",
+                        "released": "HOLD_ALREADY_RELEASED",
+                    }.get(target.status, "HOLD_EXPIRED")
+                    outcome = await reason(ledger.capture_hold(GENERATION, key, **kwargs))
+                    assert outcome == expected
+                    if expired:
+                        model.free(target, "expired")  # the refusal records the expiry
+                    continue
+                captured = await ledger.capture_hold(GENERATION, key, **kwargs)
+                charge = min(step.amount, target.amount)
+                model.free(target, "captured")
+                model.balance[target.wallet] -= charge
+                model.charged += charge
+                assert captured.hold.captured_amount == charge
+                assert (captured.entry is None) == (charge == 0)
+                sent.append(Sent("capture_hold", GENERATION, key, kwargs, captured))
+            else:
+                kwargs = {"hold_id": target.id}
+                if target.status == "captured":
+                    outcome = await reason(ledger.release_hold(GENERATION, key, **kwargs))
+                    assert outcome == "HOLD_ALREADY_CAPTURED"
+                    continue
+                released = await ledger.release_hold(GENERATION, key, **kwargs)
+                if target.status == "open":
+                    model.free(target, "expired" if expired else "released")
+                assert released.status == target.status
+                sent.append(Sent("release_hold", GENERATION, key, kwargs, released))
+
+        elif isinstance(step, Tick):
+            clock[0] += timedelta(seconds=step.seconds)
+            due = [h for h in model.holds if h.status == "open" and h.expires_at <= clock[0]]
+            # (>=: earlier examples' holds share the database and may fall due too.)
+            assert await ledger.expire_due() >= len(due)
+            for expiring in due:
+                model.free(expiring, "expired")
+
+        elif isinstance(step, Replay | Reuse):
+            if not sent:
+                continue
+            earlier = sent[step.step % len(sent)]
+            call = getattr(ledger, earlier.call)
+            if isinstance(step, Replay):
+                # The first result again, whatever happened since; no second effect.
+                assert await call(earlier.scope, earlier.key, **earlier.kwargs) == earlier.result
+            else:
+                changed = dict(earlier.kwargs)
+                if "amount" in changed:
+                    changed["amount"] += 1
+                else:
+                    changed["hold_id"] = str(uuid.uuid4())
+                outcome = await reason(call(earlier.scope, earlier.key, **changed))
+                assert outcome == "IDEMPOTENCY_KEY_REUSED"
+
+        # After every step the wallets are what the model says.
+        event(type(step).__name__)
+        for i, user_id in enumerate(users):
+            wallet = await ledger.wallet(user_id)
+            assert (wallet.balance, wallet.held) == (model.balance[i], model.held[i]), (n, step)
+            assert wallet.available >= 0
+
+    report = await books(engine, users)
+    assert report.violations == []
+    assert report.held == {u: sum(
+        h.amount for h in model.holds if h.status == "open" and users[h.wallet] == u
+    ) for u in users}  # fmt: skip
+    assert report.minted == model.minted and report.charged == model.charged
+    assert report.total == report.minted - report.charged
+
+
+def test_the_model_is_not_vacuous() -> None:
+    """The model refuses what it must: a guard against a model that agrees with a
+    broken ledger by accepting everything."""
+    model = Model()
+    model.held[0] = 60
+    assert model.available(0) == 40
+    hold = ModelHold("h", 0, 60, datetime.now(UTC))
+    model.free(hold, "released")
+    assert (model.held[0], hold.status) == (0, "released")
+    assert replace(hold, status="open").status == "open"
