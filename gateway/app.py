@@ -1,27 +1,38 @@
-"""The gateway's ASGI application: its own routes (health, readiness, metrics) and the
-error shape for everything that fails. Transcoded API routes join here (issue 7)."""
+"""The gateway's ASGI application: its own routes (health, readiness, metrics, the API
+document), the transcoded API routes behind them, and the error shape for everything
+that fails."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import grpc
 import prometheus_client
+from google.protobuf.descriptor import ServiceDescriptor
 from nats.aio.client import Client as Nats
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+from starlette.types import Scope
 
+from gateway import policy
+from gateway.contracts import PUBLIC_SERVICES
+from gateway.cors import Cors
 from gateway.errors import error_response
 from gateway.middleware import RequestContext
+from gateway.openapi.comments import packaged_comments
+from gateway.openapi.document import build_openapi
+from gateway.openapi.page import render_page
 from gateway.readiness import all_ready, dependency_states
 from gateway.settings import GatewaySettings
+from gateway.transcoding.endpoint import Transcoder, raw_path
+from gateway.transcoding.routes import build_routes
 from kit import bus, rpc
 
 log = logging.getLogger(__name__)
@@ -53,6 +64,14 @@ async def metrics(request: Request) -> Response:
     return Response(
         prometheus_client.generate_latest(), media_type=prometheus_client.CONTENT_TYPE_LATEST
     )
+
+
+async def openapi_json(request: Request) -> Response:
+    return JSONResponse(request.app.state.openapi)
+
+
+async def docs(request: Request) -> Response:
+    return HTMLResponse(request.app.state.docs)
 
 
 async def http_error(request: Request, exc: Exception) -> Response:
@@ -88,14 +107,32 @@ async def _connect_bus(settings: GatewaySettings, upstreams: Upstreams) -> None:
             delay = min(delay * 2, 5.0)
 
 
-def create_app(settings: GatewaySettings) -> Starlette:
+def _own_methods(routes: Sequence[BaseRoute], scope: Scope) -> frozenset[str]:
+    found: set[str] = set()
+    for route in routes:
+        if isinstance(route, Route) and route.path_regex.match(scope["path"]):
+            found.update(route.methods or ())
+    return frozenset(found)
+
+
+def create_app(
+    settings: GatewaySettings,
+    services: Mapping[str, Sequence[ServiceDescriptor]] = PUBLIC_SERVICES,
+    comments: Mapping[str, str] | None = None,
+) -> Starlette:
+    """The gateway for `services` (upstream name -> services it serves), routed from
+    their annotations; `comments` (element full name -> proto comment) describe the
+    API document, by default the packaged klik/descriptors.binpb."""
     upstreams = Upstreams()
+    routes = build_routes(services)
+    transcoder = Transcoder(routes, upstreams.channels, settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        upstreams.channels = {
-            name: rpc.channel(address) for name, address in settings.upstreams.items()
-        }
+        # Filled in place: the transcoder holds this very dict.
+        upstreams.channels.update(
+            {name: rpc.channel(address) for name, address in settings.upstreams.items()}
+        )
         connecting = asyncio.create_task(_connect_bus(settings, upstreams))
         try:
             yield
@@ -105,17 +142,37 @@ def create_app(settings: GatewaySettings) -> Starlette:
                 await upstreams.nats.close()
             for channel in upstreams.channels.values():
                 await channel.close()
+            upstreams.channels.clear()
 
+    own_routes = [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
+        Route("/openapi.json", openapi_json, methods=["GET"]),
+        Route("/docs", docs, methods=["GET"]),
+    ]
     app = Starlette(
-        routes=[
-            Route("/healthz", healthz, methods=["GET"]),
-            Route("/readyz", readyz, methods=["GET"]),
-            Route("/metrics", metrics, methods=["GET"]),
-        ],
+        routes=own_routes,
         exception_handlers={HTTPException: http_error, Exception: unexpected_error},
         lifespan=lifespan,
     )
+    # Whatever none of the gateway's own routes matches is an API route (or 404/405).
+    app.router.default = transcoder
+    spec = build_openapi(
+        routes,
+        packaged_comments() if comments is None else comments,
+        is_public=policy.is_public,
+    )
+    app.state.openapi = spec
+    app.state.docs = render_page(spec)
     app.state.upstreams = upstreams
     app.state.settings = settings
+    app.state.transcoder = transcoder
+
+    def methods_for(scope: Scope) -> frozenset[str]:
+        return transcoder.matcher.methods(raw_path(scope)) | _own_methods(own_routes, scope)
+
+    # Added first so it runs inside RequestContext: preflight answers carry a request id.
+    app.add_middleware(Cors, origins=settings.cors_origins, methods_for=methods_for)
     app.add_middleware(RequestContext)
     return app

@@ -55,3 +55,42 @@ def error_response(
         }
     }
     return JSONResponse(body, status_code=http_status, headers=dict(headers or {}))
+
+
+class GatewayError(Exception):
+    """A request the gateway refuses itself (bad JSON, too large, rate limited...);
+    `response()` renders it in the error shape. The message is for the client: it
+    must never carry exception text from inside the gateway."""
+
+    def __init__(
+        self,
+        status: str,
+        message: str,
+        *,
+        code: str | None = None,
+        details: Mapping[str, object] | None = None,
+        http_status: int | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.code = code
+        self.details = details
+        self.http_status = http_status
+        self.headers = headers
+
+    def response(self) -> JSONResponse:
+        return error_response(
+            self.status,
+            self.message,
+            code=self.code,
+            details=self.details,
+            http_status=self.http_status,
+            headers=self.headers,
+        )
+
+
+def invalid_field(message: str) -> GatewayError:
+    """400 for a value of the wrong type, an unknown field or parameter."""
+    return GatewayError("INVALID_ARGUMENT", message, code="INVALID_FIELD")

@@ -1,0 +1,261 @@
+"""The OpenAPI 3.1 document of every transcoded route: paths and operations from the
+routes, descriptions from the proto comments, schemas from the descriptors."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
+
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
+
+from gateway.errors import HTTP_STATUS
+from gateway.openapi.schemas import Schema, Schemas
+from gateway.transcoding import fields
+from gateway.transcoding.routes import Route
+from gateway.transcoding.template import Kind, PathTemplate, Variable
+
+_QUERY_DEPTH = 4  # how deep nested messages are flattened into dotted query parameters
+
+ERROR_SCHEMA: Schema = {
+    "type": "object",
+    "description": "The body of every non-2xx response (API.md § Conventions).",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "status", "message", "details", "request_id"],
+            "properties": {
+                "code": {
+                    "type": "string",
+                    "description": "Stable machine-readable reason (google.rpc.ErrorInfo "
+                    "reason), else the status name.",
+                },
+                "status": {
+                    "type": "string",
+                    "description": "The gRPC status name.",
+                    "enum": sorted(HTTP_STATUS),
+                },
+                "message": {"type": "string"},
+                "details": {
+                    "type": "object",
+                    "additionalProperties": {"type": ["string", "integer"]},
+                },
+                "request_id": {"type": "string"},
+            },
+        }
+    },
+}
+
+
+def build_openapi(
+    routes: Sequence[Route],
+    comments: Mapping[str, str],
+    *,
+    is_public: Callable[[Route], bool],
+    title: str = "klik API",
+    version: str = "v1",
+) -> dict[str, Any]:
+    schemas = Schemas(comments)
+    for message in _messages_of(routes):
+        schemas.message(message)
+    paths: dict[str, dict[str, Any]] = {}
+    tags: dict[str, dict[str, str]] = {}
+    for route in routes:
+        tags.setdefault(route.service.name, _tag(route, comments))
+        operations = paths.setdefault(openapi_path(route.template), {})
+        method = route.http_method.lower()
+        if method in operations:
+            raise ValueError(f"two routes give {route.http_method} {openapi_path(route.template)}")
+        operations[method] = _operation(route, comments, schemas, is_public(route))
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": title,
+            "version": version,
+            "description": "Generated from the protobuf contracts' google.api.http "
+            "annotations. JSON uses proto field names; 64-bit integers are strings.",
+        },
+        "servers": [{"url": "/"}],
+        "tags": list(tags.values()),
+        "security": [{"bearer": []}],
+        "paths": paths,
+        "components": {
+            "schemas": {**dict(sorted(schemas.components.items())), "Error": ERROR_SCHEMA},
+            "responses": {
+                "Error": {
+                    "description": "Any failure, in the one error shape.",
+                    "headers": {
+                        "Retry-After": {
+                            "description": "Seconds to wait (429, and 503 when known).",
+                            "schema": {"type": "integer"},
+                        }
+                    },
+                    "content": {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
+                    },
+                }
+            },
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+            },
+        },
+    }
+
+
+def _messages_of(routes: Sequence[Route]) -> Iterator[Descriptor]:
+    """Every message declared in the files that declare the routed services."""
+    files = {route.service.file.name: route.service.file for route in routes}
+    for file in files.values():
+        yield from file.message_types_by_name.values()
+
+
+def openapi_path(template: PathTemplate) -> str:
+    """`/v1/{name=shelves/*}:x` becomes `/v1/{name}:x`: each variable is one path
+    parameter, whatever it spans (its pattern says what it accepts)."""
+    starts = {v.start: v for v in template.variables}
+    parts: list[str] = []
+    index = 0
+    while index < len(template.segments):
+        variable = starts.get(index)
+        if variable is not None:
+            parts.append("{" + variable.field_path + "}")
+            index = variable.end if variable.end is not None else len(template.segments)
+        else:
+            parts.append(str(template.segments[index]))
+            index += 1
+    verb = f":{template.verb}" if template.verb else ""
+    return "/" + "/".join(parts) + verb
+
+
+def _tag(route: Route, comments: Mapping[str, str]) -> dict[str, str]:
+    tag = {"name": route.service.name}
+    comment = comments.get(route.service.full_name)
+    if comment:
+        tag["description"] = comment
+    return tag
+
+
+def _operation(
+    route: Route, comments: Mapping[str, str], schemas: Schemas, public: bool
+) -> dict[str, Any]:
+    comment = comments.get(route.full_name, "")
+    operation: dict[str, Any] = {
+        "operationId": route.operation_id,
+        "tags": [route.service.name],
+        "summary": _summary(comment) or route.method.name,
+    }
+    if comment:
+        operation["description"] = comment
+    parameters = [_path_parameter(route, v, schemas) for v in route.template.variables]
+    if route.body != "*":
+        parameters.extend(_query_parameters(route, schemas))
+    if parameters:
+        operation["parameters"] = parameters
+    if route.body:
+        operation["requestBody"] = _request_body(route, schemas)
+    operation["responses"] = {
+        "200": {
+            "description": "OK",
+            "content": {"application/json": {"schema": _response_schema(route, schemas)}},
+        },
+        "default": {"$ref": "#/components/responses/Error"},
+    }
+    if public:
+        operation["security"] = []
+    operation["x-grpc-method"] = route.grpc_path
+    return operation
+
+
+def _summary(comment: str) -> str:
+    first = comment.split("\n\n", 1)[0].replace("\n", " ").strip()
+    sentence, dot, _ = first.partition(". ")
+    return sentence + "." if dot else first
+
+
+def _path_parameter(route: Route, variable: Variable, schemas: Schemas) -> dict[str, Any]:
+    leaf = fields.resolve(route.method.input_type, variable.field_path)[-1]
+    schema = schemas.single(leaf)
+    description = schemas.comments.get(leaf.full_name, "")
+    if variable.multi_segment:
+        schema = {"type": "string", "pattern": _pattern_regex(variable)}
+        description = (
+            f"{description}\n\nMatches `{variable.pattern_text}`: its segments are "
+            "separated by unencoded '/'."
+        ).strip()
+    parameter: dict[str, Any] = {
+        "name": variable.field_path,
+        "in": "path",
+        "required": True,
+        "schema": schema,
+    }
+    if description:
+        parameter["description"] = description
+    return parameter
+
+
+def _pattern_regex(variable: Variable) -> str:
+    parts = []
+    for segment in variable.pattern:
+        if segment.kind is Kind.LITERAL:
+            parts.append(segment.literal.replace(".", r"\."))
+        elif segment.kind is Kind.ONE:
+            parts.append("[^/]+")
+        else:
+            parts.append(".*")
+    return "^" + "/".join(parts) + "$"
+
+
+def _query_parameters(route: Route, schemas: Schemas) -> list[dict[str, Any]]:
+    taken = {*route.path_fields, *([route.body] if route.body else [])}
+    found = []
+    for name, field in _leaves(route.method.input_type, "", taken, ()):
+        parameter: dict[str, Any] = {"name": name, "in": "query", "schema": schemas.field(field)}
+        description = parameter["schema"].pop("description", None)
+        if description:
+            parameter["description"] = description
+        if fields.is_repeated(field):
+            parameter["style"], parameter["explode"] = "form", True
+        found.append(parameter)
+    return found
+
+
+def _leaves(
+    message: Descriptor, prefix: str, taken: set[str], seen: tuple[str, ...]
+) -> Iterator[tuple[str, FieldDescriptor]]:
+    """Every field a query parameter can set: scalars, enums and scalar-like
+    well-known types, through singular nested messages (dotted)."""
+    for field in message.fields:
+        name = prefix + field.name
+        if name in taken or fields.is_map(field):
+            continue
+        if fields.is_scalar_like(field):
+            yield name, field
+        elif not fields.is_repeated(field):
+            nested = fields.message_of(field)
+            if nested.full_name in seen or len(seen) >= _QUERY_DEPTH:
+                continue
+            if nested.full_name.startswith("google.protobuf."):
+                continue
+            yield from _leaves(nested, name + ".", taken, (*seen, nested.full_name))
+
+
+def _request_body(route: Route, schemas: Schemas) -> dict[str, Any]:
+    request = route.method.input_type
+    if route.body == "*":
+        in_path = frozenset(route.path_fields)
+        if in_path & set(request.fields_by_name):
+            schema = schemas.object(request, leave_out=in_path)
+        else:
+            schema = schemas.message(request)
+        required = False  # an empty body is `{}`
+    else:
+        schema = schemas.field(request.fields_by_name[route.body])
+        required = True
+    return {"required": required, "content": {"application/json": {"schema": schema}}}
+
+
+def _response_schema(route: Route, schemas: Schemas) -> Schema:
+    response = route.method.output_type
+    if route.response_body:
+        return schemas.field(response.fields_by_name[route.response_body])
+    return schemas.message(response)

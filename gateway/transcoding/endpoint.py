@@ -1,0 +1,119 @@
+"""The ASGI app behind every transcoded route: match, limit, read, decode, call the
+service, encode. Every failure leaves as API.md's error shape."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+import grpc
+import prometheus_client
+from google.protobuf.message import Message
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+from gateway.body import read_json_body
+from gateway.errors import GatewayError
+from gateway.policy import bucket_keys, rate_class
+from gateway.ratelimit import RateLimiter
+from gateway.settings import GatewaySettings
+from gateway.transcoding.decode import decode_request
+from gateway.transcoding.encode import encode_response
+from gateway.transcoding.matcher import Matcher, MethodNotAllowed
+from gateway.transcoding.metadata import outgoing_metadata
+from gateway.transcoding.routes import Route
+from gateway.transcoding.status import rpc_failure
+
+UPSTREAM_ERRORS = prometheus_client.Counter(
+    "klik_gateway_upstream_errors_total",
+    "Failed upstream calls, by route template and gRPC status.",
+    ["route", "status"],
+)
+
+Channels = dict[str, grpc.aio.Channel]
+
+
+class Transcoder:
+    """`channels` is the gateway's live map of upstream name -> channel (filled when
+    the app starts)."""
+
+    def __init__(self, routes: list[Route], channels: Channels, settings: GatewaySettings) -> None:
+        self.routes = routes
+        self.matcher = Matcher(routes)
+        self.channels = channels
+        self.settings = settings
+        self.limiter = RateLimiter(settings.rate_limits)
+        self._stubs: dict[tuple[grpc.aio.Channel, str], grpc.aio.UnaryUnaryMultiCallable] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 1000})
+            return
+        request = Request(scope, receive)
+        try:
+            response = await self.handle(request)
+        except GatewayError as error:
+            response = error.response()
+        except ClientDisconnect:
+            return
+        await response(scope, receive, send)
+
+    async def handle(self, request: Request) -> Response:
+        path = raw_path(request.scope)
+        found = self.matcher.match(request.method, path)
+        if found is None:
+            raise GatewayError("NOT_FOUND", f"no route for {request.url.path}", code="NOT_FOUND")
+        if isinstance(found, MethodNotAllowed):
+            raise GatewayError(
+                "UNIMPLEMENTED",
+                f"method {request.method} not allowed on {request.url.path}",
+                code="METHOD_NOT_ALLOWED",
+                http_status=405,
+                headers={"Allow": ", ".join(found.allow)},
+            )
+        route = found.route
+        request.scope["route"] = route  # metrics label the request with its template
+        wait = self.limiter.check(rate_class(route), bucket_keys(request))
+        if wait:
+            raise GatewayError(
+                "RESOURCE_EXHAUSTED",
+                f"too many requests: retry in {wait} s",
+                code="RATE_LIMITED",
+                details={"retry_after_seconds": wait},
+                headers={"Retry-After": str(wait)},
+            )
+        body = await read_json_body(request, self.settings.max_body_bytes) if route.body else b""
+        message = decode_request(route, found.params, request.query_params.multi_items(), body)
+        reply = await self.call(route, message, outgoing_metadata(request))
+        return Response(encode_response(route, reply), media_type="application/json")
+
+    async def call(
+        self, route: Route, message: Message, metadata: tuple[tuple[str, str], ...]
+    ) -> Message:
+        channel = self.channels.get(route.upstream)
+        if channel is None:
+            raise GatewayError("UNAVAILABLE", f"the {route.upstream} service is not configured")
+        stub = self._stubs.get((channel, route.grpc_path))
+        if stub is None:
+            stub = channel.unary_unary(
+                route.grpc_path,
+                request_serializer=route.request_class.SerializeToString,
+                response_deserializer=route.response_class.FromString,
+            )
+            self._stubs[(channel, route.grpc_path)] = stub
+        try:
+            reply: Message = await stub(
+                message, metadata=metadata, timeout=self.settings.timeout_seconds
+            )
+        except grpc.aio.AioRpcError as error:
+            UPSTREAM_ERRORS.labels(route.path, error.code().name).inc()
+            raise rpc_failure(error, route.upstream) from None
+        return reply
+
+
+def raw_path(scope: Scope) -> str:
+    """The path as the client sent it (percent-encoding intact)."""
+    raw = scope.get("raw_path")
+    if isinstance(raw, bytes):
+        return raw.decode("latin-1").split("?", 1)[0]
+    return quote(str(scope["path"]), safe="/:@!$&'()*+,;=-._~")

@@ -1,0 +1,57 @@
+"""A failed upstream call into API.md's error shape.
+
+A klik service always sends a `google.rpc.ErrorInfo` (kit.errors): its reason becomes
+`code`, its message `message`, its metadata `details` (integer strings back to JSON
+numbers: ErrorInfo metadata is map<string, string>). A status without ErrorInfo did
+not come from a klik servicer — gRPC itself (connection refused, deadline exceeded)
+or something between — so its text is replaced by a fixed message: it may name hosts,
+ports or internals. A RetryInfo delay becomes `Retry-After` (whole seconds, rounded up)."""
+
+from __future__ import annotations
+
+import math
+import re
+
+import grpc
+
+from gateway.errors import GatewayError
+from kit.errors import error_details
+
+_INTEGER = re.compile(r"^-?(0|[1-9][0-9]{0,15})$")
+_JSON_SAFE_INTEGER = 2**53
+
+_FIXED_MESSAGES = {
+    "UNAVAILABLE": "the {upstream} service is unavailable",
+    "DEADLINE_EXCEEDED": "the {upstream} service did not answer in time",
+    "UNIMPLEMENTED": "not implemented",
+    "CANCELLED": "the request was cancelled",
+    "RESOURCE_EXHAUSTED": "the {upstream} service is out of resources",
+    "UNAUTHENTICATED": "unauthenticated",
+    "PERMISSION_DENIED": "permission denied",
+}
+
+
+def rpc_failure(error: grpc.aio.AioRpcError, upstream: str) -> GatewayError:
+    status = error.code().name
+    info = error_details(error.trailing_metadata())
+    headers: dict[str, str] = {}
+    if info is None:
+        message = _FIXED_MESSAGES.get(status, "upstream error").format(upstream=upstream)
+        return GatewayError(status, message)
+    if info.retry_after_seconds is not None:
+        headers["Retry-After"] = str(max(0, math.ceil(info.retry_after_seconds)))
+    return GatewayError(
+        status,
+        error.details() or status,
+        code=info.reason or status,
+        details={key: render_detail(value) for key, value in info.metadata.items()},
+        headers=headers,
+    )
+
+
+def render_detail(value: str) -> str | int:
+    """ErrorInfo metadata values that are integers render as JSON numbers (within
+    the range a JavaScript number holds exactly)."""
+    if _INTEGER.match(value) and abs(int(value)) < _JSON_SAFE_INTEGER:
+        return int(value)
+    return value

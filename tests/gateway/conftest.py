@@ -1,0 +1,68 @@
+"""The routing test proto (tests/gateway/protos/test_routes.proto), compiled once per
+session with grpc_tools' protoc into a temporary directory and imported from there."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+from google.protobuf.descriptor import ServiceDescriptor
+from grpc_tools import protoc
+
+from gateway.openapi.comments import load_comments
+from gateway.transcoding.routes import Route, build_routes
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+PROTO = "test_routes.proto"
+
+
+@dataclass(frozen=True)
+class RoutesContract:
+    module: ModuleType  # the generated test_routes_pb2
+    service: ServiceDescriptor
+    comments: dict[str, str]
+
+    def routes(self) -> list[Route]:
+        return build_routes({"test": (self.service,)})
+
+    def route(self, method: str, binding: int = 0) -> Route:
+        for route in self.routes():
+            if route.method.name == method and route.binding == binding:
+                return route
+        raise KeyError(f"{method} binding {binding}")
+
+
+@pytest.fixture(scope="session")
+def contract(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RoutesContract]:
+    out = tmp_path_factory.mktemp("test_routes_pb2")
+    descriptor_set = out / "test_routes.binpb"
+    code = protoc.main(
+        [
+            "grpc_tools.protoc",
+            f"-I{HERE / 'protos'}",
+            f"-I{ROOT / 'protos'}",
+            f"-I{resources.files('grpc_tools') / '_proto'}",
+            f"--python_out={out}",
+            f"--descriptor_set_out={descriptor_set}",
+            "--include_source_info",
+            PROTO,
+        ]
+    )
+    assert code == 0, "protoc failed on the test proto"
+    sys.path.insert(0, str(out))
+    try:
+        module = importlib.import_module("test_routes_pb2")
+    finally:
+        sys.path.remove(str(out))
+    yield RoutesContract(
+        module=module,
+        service=module.DESCRIPTOR.services_by_name["RouteTest"],
+        comments=load_comments(descriptor_set.read_bytes()),
+    )
