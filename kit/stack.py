@@ -1,8 +1,10 @@
 """`python -m kit.stack` (what `make run` runs): the whole suite on one machine.
 
-Starts a nats-server with JetStream (its store under var/nats), then every service and
-the gateway, each logging to var/log/<name>.log; prints the gateway URL once /readyz
-answers 200; on Ctrl-C or SIGTERM stops them in reverse order and waits for each.
+Starts a nats-server with JetStream (its store under var/nats) and the provider
+sandbox (generation routes every provider without a real key to it), then every
+service and the gateway, each logging to var/log/<name>.log; prints the gateway URL
+once /readyz answers 200; on Ctrl-C or SIGTERM stops them in reverse order and waits
+for each.
 A lock file keeps a second copy from starting on the same var/ directory."""
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from kit.config import (
     env_float,
     env_int,
     nats_url,
+    sandbox_port,
     service_keys_dir,
     var_dir,
 )
@@ -104,6 +107,9 @@ class Stack:
         self.children: list[Child] = []
         self.env["KLIK_VAR_DIR"] = str(self.var)
         self.env.setdefault("KLIK_NATS_URL", nats_url(env))
+        # Generation calls the sandbox this stack starts, not one set up elsewhere.
+        self.sandbox_port = sandbox_port(env)
+        self.env["KLIK_SANDBOX_URL"] = f"http://127.0.0.1:{self.sandbox_port}"
         self.gateway_port = env_int("KLIK_GATEWAY_PORT", GATEWAY_PORT, env)
         self.grace = env_float("KLIK_GRACE_SECONDS", 10.0, env)
 
@@ -143,6 +149,8 @@ class Stack:
             ],
         )
         wait_for_port(nats_port, nats, 15)
+        sandbox = self.spawn("sandbox", [sys.executable, "-m", "services.generation.sandbox"])
+        wait_for_port(self.sandbox_port, sandbox, 15)
         for service in SERVICE_PORTS:
             self.spawn(service, [sys.executable, "-m", f"services.{service}"])
         self.spawn("gateway", [sys.executable, "-m", "gateway"])
@@ -174,8 +182,8 @@ class Stack:
             time.sleep(0.5)
 
     def stop(self) -> None:
-        """Reverse order: gateway first, nats last, so nothing loses its dependency
-        while it drains."""
+        """Reverse order: gateway first, then the services, the sandbox, nats last,
+        so nothing loses its dependency while it drains."""
         for child in reversed(self.children):
             if child.process.poll() is None:
                 child.process.send_signal(signal.SIGTERM)

@@ -67,6 +67,7 @@ def stack_env(tmp_path: Path) -> Iterator[dict[str, str]]:
     env["KLIK_VAR_DIR"] = str(tmp_path / "var")
     env["KLIK_GATEWAY_PORT"] = str(free_port())
     env["KLIK_NATS_URL"] = f"nats://127.0.0.1:{free_port()}"
+    env["KLIK_SANDBOX_PORT"] = str(free_port())
     for service in SERVICE_PORTS:
         env[f"KLIK_{service.upper()}_PORT"] = str(free_port())
         env[f"KLIK_{service.upper()}_METRICS_PORT"] = str(free_port())
@@ -74,7 +75,11 @@ def stack_env(tmp_path: Path) -> Iterator[dict[str, str]]:
 
 
 def all_ports(env: dict[str, str]) -> list[int]:
-    ports = [int(env["KLIK_GATEWAY_PORT"]), int(env["KLIK_NATS_URL"].rsplit(":", 1)[1])]
+    ports = [
+        int(env["KLIK_GATEWAY_PORT"]),
+        int(env["KLIK_NATS_URL"].rsplit(":", 1)[1]),
+        int(env["KLIK_SANDBOX_PORT"]),
+    ]
     return ports + [int(env[f"KLIK_{s.upper()}_PORT"]) for s in SERVICE_PORTS]
 
 
@@ -114,6 +119,22 @@ def test_stack_runs_probes_refuses_a_second_copy_and_stops_cleanly(
                 timeout=5,
             )
             assert "klik_grpc_server_in_flight" in metrics.text
+
+        # The provider sandbox runs on its own port, speaking the providers' shapes.
+        sandbox = f"http://127.0.0.1:{stack_env['KLIK_SANDBOX_PORT']}"
+        assert httpx.get(sandbox + "/_sandbox/health", timeout=5).json() == {"status": "ok"}
+        avatars = httpx.get(sandbox + "/v2/avatars", timeout=5).json()["data"]["avatars"]
+        assert avatars and all(a["avatar_id"].startswith("sandbox-") for a in avatars)
+        # GetPricing is public: through the gateway without a token.
+        pricing = httpx.get(url + "/v1/pricing", timeout=5)
+        assert pricing.status_code == 200, pricing.text
+        assert {
+            "kind": "IMAGE",
+            "model": "",
+            "unit": "image",
+            "credits_per_unit": "5",
+            "minimum_credits": "5",
+        } in pricing.json()["prices"]
 
         second = subprocess.run(
             [sys.executable, "-m", "kit.stack"],

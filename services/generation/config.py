@@ -1,0 +1,139 @@
+"""The generation service's own settings, from `KLIK_*` environment variables
+(README § Configuration): which providers exist and where, their models, the prices,
+and how provider calls are timed, retried and broken.
+
+Routing: a provider family is real when its key (or, for OpenAI-compatible servers
+that need none, its base URL) is configured; every kind no real provider serves goes
+to the sandbox at KLIK_SANDBOX_URL. With nothing configured, everything does."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+
+from kit.config import ConfigError, env_float, env_int, env_str, sandbox_url
+from services.generation.catalogue import (
+    HEYGEN_MODELS,
+    HEYGEN_URL,
+    LEONARDO_MODELS,
+    LEONARDO_URL,
+    OPENAI_MODELS,
+    OPENAI_URL,
+    SANDBOX,
+    Catalogue,
+    Endpoint,
+    Family,
+    Model,
+    Provider,
+    check,
+    parse_models,
+    sandbox_provider,
+)
+from services.generation.domain import Kind
+from services.generation.pricing import Prices
+from services.generation.providers.backoff import PollSchedule, RetryPolicy
+from services.generation.providers.breaker import BreakerPolicy
+from services.generation.providers.http import Timeouts
+
+
+@dataclass(frozen=True)
+class ProviderPolicy:
+    """How every provider call is made."""
+
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    breaker: BreakerPolicy = field(default_factory=BreakerPolicy)
+    timeouts: Timeouts = field(default_factory=Timeouts)
+    polling: PollSchedule = field(default_factory=PollSchedule)
+    listing_ttl_seconds: float = 600.0  # avatars and voices
+
+
+# How long a job of each kind may take on its provider, start to result. Videos
+# render for minutes (HeyGen: 5-15, more at peak).
+DEFAULT_DEADLINES: Mapping[Kind, float] = {
+    Kind.TEXT: 120.0,
+    Kind.CHAT: 120.0,
+    Kind.IMAGE: 300.0,
+    Kind.AVATAR_VIDEO: 1800.0,
+}
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    catalogue: Catalogue
+    prices: Prices = field(default_factory=Prices)
+    policy: ProviderPolicy = field(default_factory=ProviderPolicy)
+    deadlines: Mapping[Kind, float] = field(default_factory=lambda: dict(DEFAULT_DEADLINES))
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> GenerationSettings:
+        env = os.environ if env is None else env
+        try:
+            prices = Prices(
+                image=env_int("KLIK_PRICE_IMAGE", 5, env),
+                video_second=env_int("KLIK_PRICE_VIDEO_SECOND", 1, env),
+                million_tokens=env_int("KLIK_PRICE_MILLION_TOKENS", 1_000, env),
+                minimum_text=env_int("KLIK_PRICE_TEXT_MINIMUM", 1, env),
+            )
+            policy = ProviderPolicy(
+                retry=RetryPolicy(max_attempts=env_int("KLIK_PROVIDER_MAX_ATTEMPTS", 4, env)),
+                breaker=BreakerPolicy(
+                    failure_threshold=env_int("KLIK_BREAKER_FAILURES", 5, env),
+                    cooldown_seconds=env_float("KLIK_BREAKER_COOLDOWN_SECONDS", 30.0, env),
+                ),
+                timeouts=Timeouts(read=env_float("KLIK_PROVIDER_TIMEOUT_SECONDS", 60.0, env)),
+                listing_ttl_seconds=env_float("KLIK_PROVIDER_CATALOGUE_TTL_SECONDS", 600.0, env),
+            )
+        except ValueError as error:  # a price or bound out of range
+            raise ConfigError(str(error)) from None
+        deadlines = {
+            Kind.TEXT: env_float("KLIK_TEXT_DEADLINE_SECONDS", DEFAULT_DEADLINES[Kind.TEXT], env),
+            Kind.IMAGE: env_float(
+                "KLIK_IMAGE_DEADLINE_SECONDS", DEFAULT_DEADLINES[Kind.IMAGE], env
+            ),
+            Kind.AVATAR_VIDEO: env_float(
+                "KLIK_VIDEO_DEADLINE_SECONDS", DEFAULT_DEADLINES[Kind.AVATAR_VIDEO], env
+            ),
+        }
+        deadlines[Kind.CHAT] = deadlines[Kind.TEXT]
+        return cls(catalogue_from_env(env), prices, policy, deadlines)
+
+
+def catalogue_from_env(env: Mapping[str, str]) -> Catalogue:
+    openai_name = env_str("KLIK_OPENAI_NAME", "openai", env)
+    if openai_name == SANDBOX:
+        raise ConfigError(f"KLIK_OPENAI_NAME may not be {SANDBOX!r}: that name is the sandbox's")
+    real: list[Provider] = []
+    openai_key = env_str("KLIK_OPENAI_API_KEY", "", env)
+    openai_url = env_str("KLIK_OPENAI_BASE_URL", "", env)
+    if openai_key or openai_url:
+        endpoint = Endpoint(openai_url or OPENAI_URL, openai_key)
+        real.append(Provider(openai_name, {Family.OPENAI: endpoint}, OPENAI_MODELS))
+    if leonardo_key := env_str("KLIK_LEONARDO_API_KEY", "", env):
+        endpoint = Endpoint(env_str("KLIK_LEONARDO_BASE_URL", LEONARDO_URL, env), leonardo_key)
+        real.append(Provider("leonardo", {Family.LEONARDO: endpoint}, LEONARDO_MODELS))
+    if heygen_key := env_str("KLIK_HEYGEN_API_KEY", "", env):
+        endpoint = Endpoint(env_str("KLIK_HEYGEN_BASE_URL", HEYGEN_URL, env), heygen_key)
+        real.append(Provider("heygen", {Family.HEYGEN: endpoint}, HEYGEN_MODELS))
+    providers = list(real)
+    served = {kind for provider in real for kind in provider.kinds}
+    if missing := [kind for kind in Kind if kind not in served]:
+        providers.append(sandbox_provider(sandbox_url(env), missing))
+    if models := env_str("KLIK_MODELS", "", env):
+        known = {openai_name, "leonardo", "heygen"}
+        providers = _with_models(providers, parse_models(models), known)
+    return check(Catalogue(tuple(providers)))
+
+
+def _with_models(
+    providers: list[Provider], models: Mapping[str, tuple[Model, ...]], known: set[str]
+) -> list[Provider]:
+    """Replace the models of each provider KLIK_MODELS names. A known provider that is
+    not configured (no key) is skipped; an unknown name is a mistake."""
+    unknown = set(models) - known - {SANDBOX}
+    if unknown:
+        raise ConfigError(f"KLIK_MODELS names unknown providers: {sorted(unknown)}")
+    return [
+        replace(provider, models=models[provider.name]) if provider.name in models else provider
+        for provider in providers
+    ]

@@ -1,0 +1,117 @@
+"""The provider adapters of one generation process, built from the catalogue over one
+shared `httpx.AsyncClient` (pooled connections), with one circuit breaker per
+provider. The service creates it when it starts and closes it when it has drained."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import httpx
+
+from kit.errors import InvalidArgument
+from services.generation.catalogue import Catalogue, Family
+from services.generation.config import ProviderPolicy
+from services.generation.providers.breaker import CircuitBreaker, CircuitState
+from services.generation.providers.errors import ProviderUnavailable
+from services.generation.providers.heygen import HeyGen
+from services.generation.providers.http import ProviderHttp
+from services.generation.providers.leonardo import Leonardo
+from services.generation.providers.openai_compat import OpenAICompatible
+
+_A = TypeVar("_A")
+
+
+class Providers:
+    def __init__(
+        self,
+        catalogue: Catalogue,
+        policy: ProviderPolicy,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
+        """`clock` drives the breakers' cool-downs and the catalogue cache (tests
+        inject one); call deadlines are always on time.monotonic(), like the RPC
+        deadlines they are compared with."""
+        self.client = httpx.AsyncClient(
+            headers={"user-agent": "klik-generation"},
+            limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+        )
+        self.breakers: dict[str, CircuitBreaker] = {}
+        self._text: dict[str, OpenAICompatible] = {}
+        self._images: dict[str, Leonardo] = {}
+        self._videos: dict[str, HeyGen] = {}
+        for provider in catalogue.providers:
+            breaker = CircuitBreaker(policy.breaker, clock)
+            self.breakers[provider.name] = breaker
+            http = ProviderHttp(
+                provider.name,
+                self.client,
+                breaker,
+                retry=policy.retry,
+                timeouts=policy.timeouts,
+                sleep=sleep,
+                rand=rand,
+            )
+            endpoints = provider.endpoints
+            if Family.OPENAI in endpoints:
+                self._text[provider.name] = OpenAICompatible(http, endpoints[Family.OPENAI])
+            if Family.LEONARDO in endpoints:
+                self._images[provider.name] = Leonardo(
+                    http, endpoints[Family.LEONARDO], policy.polling, sleep=sleep
+                )
+            if Family.HEYGEN in endpoints:
+                self._videos[provider.name] = HeyGen(
+                    http,
+                    endpoints[Family.HEYGEN],
+                    policy.polling,
+                    listing_ttl_seconds=policy.listing_ttl_seconds,
+                    clock=clock,
+                    sleep=sleep,
+                )
+
+    def text(self, provider: str) -> OpenAICompatible:
+        return _get(self._text, provider, "TEXT/CHAT")
+
+    def images(self, provider: str) -> Leonardo:
+        return _get(self._images, provider, "IMAGE")
+
+    def videos(self, provider: str) -> HeyGen:
+        return _get(self._videos, provider, "AVATAR_VIDEO")
+
+    def circuit_state(self, provider: str) -> CircuitState:
+        return self.breakers[provider].state
+
+    def check_available(self, provider: str) -> None:
+        """Refuse work for a provider whose circuit is open (PROVIDER_UNAVAILABLE),
+        without taking the half-open probe: the job's own call will be that probe."""
+        breaker = self.breakers[provider]
+        if breaker.state is CircuitState.OPEN:
+            raise ProviderUnavailable(
+                provider,
+                f"{provider} is failing; new jobs are refused for now (circuit open)",
+                retry_after_seconds=breaker.retry_after(),
+            )
+
+    @property
+    def closed(self) -> bool:
+        return self.client.is_closed
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+
+def _get(adapters: dict[str, _A], provider: str, kinds: str) -> _A:
+    try:
+        return adapters[provider]
+    except KeyError:
+        raise InvalidArgument(
+            "UNKNOWN_PROVIDER",
+            f"no provider {provider!r} serves {kinds}",
+            details={"provider": provider},
+        ) from None

@@ -1,0 +1,61 @@
+"""The sandbox's provider-side jobs (Leonardo generations, HeyGen videos), in memory:
+each completes on its Nth poll, deterministically, or fails, or never finishes."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Outcome(StrEnum):
+    COMPLETE = "complete"
+    FAIL = "fail"
+    STUCK = "stuck"
+
+
+class Phase(StrEnum):
+    PENDING = "pending"
+    DONE = "done"
+    FAILED = "failed"
+
+
+@dataclass
+class Job:
+    kind: str  # "image" or "video"
+    prompt: str  # the image prompt or the avatar's script
+    model: str
+    polls_needed: int
+    outcome: Outcome
+    width: int = 0
+    height: int = 0
+    num_images: int = 0
+    avatar_id: str = ""
+    voice_id: str = ""
+    incomplete: bool = False  # finishes without its images or duration
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    created_at: float = field(default_factory=time.time)
+    polls: int = 0
+
+
+class Jobs:
+    def __init__(self) -> None:
+        self._jobs: dict[str, Job] = {}
+
+    def add(self, job: Job) -> Job:
+        self._jobs[job.id] = job
+        return job
+
+    def poll(self, job_id: str) -> tuple[Job, Phase] | None:
+        """Count one poll of the job and say where it stands; None for an unknown id."""
+        job = self._jobs.get(job_id)
+        if job is None:
+            return None
+        job.polls += 1
+        if job.outcome is Outcome.STUCK or job.polls < job.polls_needed:
+            return job, Phase.PENDING
+        return job, Phase.FAILED if job.outcome is Outcome.FAIL else Phase.DONE
+
+    def clear(self) -> None:
+        self._jobs.clear()
