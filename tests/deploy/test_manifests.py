@@ -79,7 +79,8 @@ def _known_variables() -> frozenset[str]:
     prefix_def = re.compile(r"""(\w+)\s*=\s*f["']KLIK_\{\w+\.upper\(\)\}["']""")
     suffix = re.compile(r"""(\w+)\s*\+\s*["'](_[A-Z0-9_]+)["']""")
     names: set[str] = set()
-    for source in (ROOT / "kit" / "config.py", ROOT / "gateway" / "settings.py"):
+    sources = [p for d in ("kit", "gateway", "services") for p in (ROOT / d).rglob("*.py")]
+    for source in sources:
         text = source.read_text()
         names.update(literal.findall(text))
         prefixes = set(prefix_def.findall(text))
@@ -648,3 +649,17 @@ def test_every_klik_variable_in_the_deployment_files_is_one_the_code_reads() -> 
     klik = {name for name in used if name.startswith("KLIK_")}
     assert klik, "no KLIK_ variable found: the parsing is broken"
     assert klik <= known, f"unknown to kit.config / gateway.settings: {sorted(klik - known)}"
+
+
+def test_compose_generation_reaches_the_sandbox_it_waits_for() -> None:
+    sandbox_env = _compose_env("sandbox")
+    url = _compose_env("generation")["KLIK_SANDBOX_URL"]
+    assert url == f"http://sandbox:{sandbox_env['KLIK_SANDBOX_PORT']}"
+    assert sandbox_env["KLIK_SANDBOX_HOST"] == "0.0.0.0"
+    assert _compose_service("sandbox")["command"] == [
+        "python",
+        "-m",
+        "services.generation.sandbox",
+    ]
+    assert _depends_on("generation").get("sandbox") == "service_healthy"
+    assert _healthcheck_argv("sandbox")
