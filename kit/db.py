@@ -12,6 +12,7 @@ import os
 import sqlite3
 import time
 import zlib
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 __all__ = [
+    "as_utc",
     "default_database_url",
     "is_postgres",
     "make_engine",
@@ -117,6 +119,12 @@ def _enable_wal(path: str, attempts: int = 50) -> None:
             if attempt == attempts - 1:
                 raise
             time.sleep(0.05)  # start-up only, before the engine exists
+
+
+def as_utc(value: datetime) -> datetime:
+    """A datetime read from a `DateTime(timezone=True)` column, made aware: SQLite
+    hands them back naive, and every time klik stores is UTC."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -37,7 +37,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from kit.db import is_postgres
+from kit.db import as_utc, is_postgres
 from services.auth.domain import Account, Failures, RefreshToken
 
 metadata = MetaData()
@@ -118,10 +118,6 @@ login_failures = Table(
 Index("ix_login_failures_last_failure_at", login_failures.c.last_failure_at)
 
 
-def _utc(value: datetime) -> datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-
-
 def _upsert(conn: AsyncConnection) -> Any:
     return pg_insert if is_postgres(conn) else sqlite_insert
 
@@ -136,7 +132,7 @@ def _account(row: Row[Any]) -> Account:
         display_name=row.display_name,
         role=row.role,
         password_hash=row.password_hash,
-        created_at=_utc(row.created_at),
+        created_at=as_utc(row.created_at),
     )
 
 
@@ -253,8 +249,8 @@ async def find_refresh_token(conn: AsyncConnection, digest: str) -> RefreshToken
         session_id=row.session_id,
         user_id=row.user_id,
         spent=row.spent_at is not None,
-        expires_at=_utc(row.expires_at),
-        session_expires_at=_utc(row.session_expires_at),
+        expires_at=as_utc(row.expires_at),
+        session_expires_at=as_utc(row.session_expires_at),
         session_revoked=row.revoked_at is not None,
     )
 
@@ -336,9 +332,9 @@ def _key(row: Row[Any]) -> StoredKey:
         status=row.status,
         private_key=row.private_key,
         public_key=row.public_key,
-        created_at=_utc(row.created_at),
-        activated_at=None if row.activated_at is None else _utc(row.activated_at),
-        retired_at=None if row.retired_at is None else _utc(row.retired_at),
+        created_at=as_utc(row.created_at),
+        activated_at=None if row.activated_at is None else as_utc(row.activated_at),
+        retired_at=None if row.retired_at is None else as_utc(row.retired_at),
     )
 
 
@@ -427,7 +423,7 @@ async def prune_retired_keys(conn: AsyncConnection, before: datetime) -> None:
 async def failures(conn: AsyncConnection, keys: Sequence[str]) -> dict[str, Failures]:
     rows = await conn.execute(select(login_failures).where(login_failures.c.key.in_(list(keys))))
     return {
-        row.key: Failures(row.failures, _utc(row.last_failure_at))
+        row.key: Failures(row.failures, as_utc(row.last_failure_at))
         for row in rows
         if row.failures > 0
     }
@@ -446,7 +442,7 @@ async def lock_failures(conn: AsyncConnection, key: str, now: datetime) -> Failu
             select(login_failures).where(login_failures.c.key == key).with_for_update()
         )
     ).one()
-    return Failures(row.failures, _utc(row.last_failure_at)) if row.failures > 0 else None
+    return Failures(row.failures, as_utc(row.last_failure_at)) if row.failures > 0 else None
 
 
 async def set_failures(conn: AsyncConnection, key: str, count: Failures) -> None:

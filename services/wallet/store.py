@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -48,6 +48,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from kit.db import as_utc
 from services.wallet.domain import Entry, Hold, HoldStatus, Wallet
 
 metadata = MetaData()
@@ -179,11 +180,6 @@ _SAVE_RESPONSE = update(idempotency_keys).where(_KEY).values(response=bindparam(
 _FORGET_KEY = delete(idempotency_keys).where(_KEY)
 
 
-def utc(value: datetime) -> datetime:
-    """SQLite hands datetimes back naive; every time in this service is UTC."""
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-
-
 def _insert(session: AsyncSession) -> Any:
     return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
 
@@ -196,9 +192,9 @@ def _wallet(row: Row[Any]) -> Wallet:
         user_id=row.user_id,
         balance=row.balance,
         held=row.held,
-        created_at=utc(row.created_at),
-        updated_at=utc(row.updated_at),
-        closed_at=None if row.closed_at is None else utc(row.closed_at),
+        created_at=as_utc(row.created_at),
+        updated_at=as_utc(row.updated_at),
+        closed_at=None if row.closed_at is None else as_utc(row.closed_at),
     )
 
 
@@ -265,7 +261,7 @@ def _entry(row: Row[Any]) -> Entry:
         balance_after=row.balance_after,
         reference=row.reference,
         description=row.description,
-        created_at=utc(row.created_at),
+        created_at=as_utc(row.created_at),
     )
 
 
@@ -316,11 +312,11 @@ def _hold(row: Row[Any]) -> Hold:
         amount=row.amount,
         status=row.status,
         captured_amount=row.captured_amount,
-        expires_at=utc(row.expires_at),
-        created_at=utc(row.created_at),
+        expires_at=as_utc(row.expires_at),
+        created_at=as_utc(row.created_at),
         reference=row.reference,
         description=row.description,
-        resolved_at=None if row.resolved_at is None else utc(row.resolved_at),
+        resolved_at=None if row.resolved_at is None else as_utc(row.resolved_at),
     )
 
 
