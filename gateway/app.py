@@ -34,6 +34,7 @@ from gateway.settings import GatewaySettings
 from gateway.transcoding.endpoint import Transcoder, raw_path
 from gateway.transcoding.routes import build_routes
 from kit import bus, rpc
+from kit.retry import retry_until_ready
 
 log = logging.getLogger(__name__)
 
@@ -97,14 +98,9 @@ async def unexpected_error(request: Request, exc: Exception) -> Response:
 async def _connect_bus(settings: GatewaySettings, upstreams: Upstreams) -> None:
     """Connect in the background: the gateway serves /healthz at once and /readyz
     says the bus is down until this succeeds."""
-    delay = 0.2
-    while upstreams.nats is None:
-        try:
-            upstreams.nats = await bus.connect(settings.nats_url, name="gateway")
-        except Exception as exc:
-            log.warning("event bus not ready, retrying", extra={"error": repr(exc)})
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
+    upstreams.nats = await retry_until_ready(
+        "event bus", lambda: bus.connect(settings.nats_url, name="gateway")
+    )
 
 
 def _own_methods(routes: Sequence[BaseRoute], scope: Scope) -> frozenset[str]:

@@ -19,7 +19,7 @@ import signal
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -38,11 +38,11 @@ from kit.interceptors import ServerInterceptor
 from kit.logs import setup_logging
 from kit.metrics import serve_metrics
 from kit.outbox import OutboxRelay
+from kit.retry import retry_until_ready
 from kit.revocations import RevocationFeed
 from kit.tokens import TokenVerifier, grpc_jwks_source
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 # Health name that only says the process is alive and its event loop answers: what a
 # liveness probe asks, so an outage of NATS or the database (which turns the overall
@@ -166,16 +166,18 @@ class Server:
         self._bring_up = asyncio.create_task(self._become_ready(), name="bring-up")
 
     async def _become_ready(self) -> None:
-        await _retry("database", lambda: db.migrate(self.resources.engine, self.spec.migrations))
-        nc = await _retry("event bus", self._connect_bus)
+        await retry_until_ready(
+            "database", lambda: db.migrate(self.resources.engine, self.spec.migrations)
+        )
+        nc = await retry_until_ready("event bus", self._connect_bus)
         js = nc.jetstream()
-        await _retry("event streams", lambda: bus.ensure_streams(js))
+        await retry_until_ready("event streams", lambda: bus.ensure_streams(js))
         # Before serving: a deleted user's token must not pass here while the feed
         # catches up (kit.revocations).
         revocations = RevocationFeed(
             js, self.resources.callers, token_lifetime=token_lifetime(self.settings)
         )
-        await _retry("revocation feed", revocations.start)
+        await retry_until_ready("revocation feed", revocations.start)
         self._revocations = revocations
         relay = OutboxRelay(self.resources.engine, js)
         self.resources.nats, self.resources.js, self.resources.relay = nc, js, relay
@@ -281,23 +283,6 @@ def _callers(resources: Resources) -> Callers:
 def token_lifetime(settings: ServiceSettings) -> float:
     """How long after it is issued an access token can still pass verification."""
     return settings.access_token_ttl_seconds + settings.token_leeway_seconds
-
-
-async def _retry(what: str, attempt: Callable[[], Awaitable[T]]) -> T:
-    """Keep trying a start-up step with capped exponential backoff: a service whose
-    database or bus is not up yet waits for it (health says NOT_SERVING meanwhile)."""
-    delay = 0.2
-    while True:
-        try:
-            return await attempt()
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            log.warning(
-                "%s not ready, retrying", what, extra={"error": repr(exc), "retry_in": delay}
-            )
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
 
 
 async def run(spec: ServiceSpec, settings: ServiceSettings) -> None:

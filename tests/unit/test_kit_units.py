@@ -15,6 +15,7 @@ from kit.context import deadline_var, request_id_var
 from kit.db import make_engine, session_factory
 from kit.errors import FailedPrecondition, domain_status, error_details
 from kit.logs import JsonFormatter
+from kit.retry import retry_until_ready
 from kit.server import Resources
 
 
@@ -124,3 +125,17 @@ async def test_resources_run_their_closers_once_in_reverse_order() -> None:
     await resources.close()
     assert closed == ["second", "first"]
     await engine.dispose()
+
+
+async def test_retry_until_ready_retries_failures_and_returns_the_result() -> None:
+    attempts = 0
+
+    async def flaky() -> str:
+        nonlocal attempts
+        attempts += 1
+        if attempts < 3:
+            raise ConnectionError("not yet")
+        return "up"
+
+    assert await retry_until_ready("flaky dependency", flaky) == "up"
+    assert attempts == 3
