@@ -1,0 +1,36 @@
+"""The interface every asset store implements."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class AssetInfo:
+    key: str
+    size: int  # bytes
+    mime_type: str
+    etag: str  # changes whenever the content does (quoted form not included)
+
+
+class AssetStore(Protocol):
+    """Put once by generation, read many times by the gateway. Writes are atomic: a
+    reader sees the whole old file, the whole new one, or none."""
+
+    async def put(self, key: str, data: bytes, mime_type: str) -> AssetInfo: ...
+
+    async def stat(self, key: str) -> AssetInfo | None:
+        """The file's metadata, or None when there is no such file."""
+        ...
+
+    def read(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+        """The bytes [start, end) of the file (end None: to the end), in chunks."""
+        ...
+
+    async def delete(self, key: str) -> None:
+        """Removes the file; no error when it does not exist."""
+        ...
+
+    async def close(self) -> None: ...
