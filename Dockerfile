@@ -63,7 +63,7 @@ ENV PYTHONUNBUFFERED=1 \
 RUN groupadd --system --gid 10001 klik \
  && useradd --system --uid 10001 --gid klik --home-dir /var/lib/klik --no-create-home \
         --shell /usr/sbin/nologin klik \
- && install -d -o klik -g klik -m 0750 /var/lib/klik /var/lib/klik/keys
+ && install -d -o klik -g klik -m 0750 /var/lib/klik /var/lib/klik/keys /var/lib/klik/assets
 COPY --from=build /opt/klik /opt/klik
 WORKDIR /var/lib/klik
 # Numeric, so Kubernetes' runAsNonRoot can verify it without reading /etc/passwd.

@@ -12,12 +12,13 @@ S3-compatible bucket), chosen by `KLIK_ASSET_STORE` (see `settings`).
 
 from kit.assets.keys import InvalidAssetKey, asset_key, check_key
 from kit.assets.settings import AssetSettings, open_asset_store
-from kit.assets.store import AssetInfo, AssetStore
+from kit.assets.store import AssetInfo, AssetStore, AssetStoreError
 
 __all__ = [
     "AssetInfo",
     "AssetSettings",
     "AssetStore",
+    "AssetStoreError",
     "InvalidAssetKey",
     "asset_key",
     "check_key",

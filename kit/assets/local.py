@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import os
+import stat
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -24,8 +24,8 @@ class LocalAssetStore:
 
     async def put(self, key: str, data: bytes, mime_type: str) -> AssetInfo:
         target = self.path(key)
-        await asyncio.to_thread(_write_atomically, target, data)
-        return AssetInfo(key=key, size=len(data), mime_type=mime_type, etag=_etag(data))
+        written = await asyncio.to_thread(_write_atomically, target, data)
+        return AssetInfo(key=key, size=len(data), mime_type=mime_type, etag=_etag(written))
 
     async def stat(self, key: str) -> AssetInfo | None:
         return await asyncio.to_thread(self._stat, key)
@@ -33,13 +33,15 @@ class LocalAssetStore:
     def _stat(self, key: str) -> AssetInfo | None:
         try:
             st = self.path(key).stat()
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             return None
-        # Size and mtime change whenever the file is replaced (atomic rename).
-        etag = f"{st.st_size:x}-{st.st_mtime_ns:x}"
-        return AssetInfo(key=key, size=st.st_size, mime_type=guess_mime_type(key), etag=etag)
+        if not stat.S_ISREG(st.st_mode):  # a key prefix (`<job_id>`) is a directory here
+            return None
+        return AssetInfo(key=key, size=st.st_size, mime_type=guess_mime_type(key), etag=_etag(st))
 
     async def read(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+        if start < 0 or (end is not None and end < 0):
+            raise ValueError(f"bad range [{start}, {end})")
         handle = await asyncio.to_thread(open, self.path(key), "rb")
         try:
             await asyncio.to_thread(handle.seek, start)
@@ -62,19 +64,27 @@ class LocalAssetStore:
         return None
 
 
-def _etag(data: bytes) -> str:
-    return hashlib.blake2b(data, digest_size=16).hexdigest()
+def _etag(st: os.stat_result) -> str:
+    # Size, mtime and inode change whenever the file is replaced (a new file renamed
+    # over it), so `put` and a later `stat` agree without hashing the content.
+    return f"{st.st_size:x}-{st.st_mtime_ns:x}-{st.st_ino:x}"
 
 
-def _write_atomically(target: Path, data: bytes) -> None:
+def _write_atomically(target: Path, data: bytes) -> os.stat_result:
+    """Write a temporary file beside the target and rename it over: readers see the
+    old file or the new one, never a part. Returns the new file's stat."""
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=".put-")
     try:
         with os.fdopen(fd, "wb") as handle:
+            # mkstemp makes it 0600: let a gateway running as another user read it.
+            os.fchmod(handle.fileno(), 0o644)
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
+            written = os.fstat(handle.fileno())
         os.replace(temporary, target)
+        return written
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise

@@ -15,6 +15,11 @@ class AssetInfo:
     etag: str  # changes whenever the content does (quoted form not included)
 
 
+class AssetStoreError(RuntimeError):
+    """The store's backend failed (unreachable, refused, out of retries); a missing
+    file is not an error (`stat` returns None, `read` raises FileNotFoundError)."""
+
+
 class AssetStore(Protocol):
     """Put once by generation, read many times by the gateway. Writes are atomic: a
     reader sees the whole old file, the whole new one, or none."""
@@ -26,7 +31,8 @@ class AssetStore(Protocol):
         ...
 
     def read(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
-        """The bytes [start, end) of the file (end None: to the end), in chunks."""
+        """The bytes [start, end) of the file (end None: to the end), in chunks; none
+        when start is at or past the end. FileNotFoundError when there is no file."""
         ...
 
     async def delete(self, key: str) -> None:
