@@ -1,14 +1,133 @@
-"""gRPC servicers of the content service: proto ⇄ domain. RPCs not overridden here
-answer UNIMPLEMENTED (the generated base class raises NotImplementedError)."""
+"""gRPC servicer of the content service: who is calling, proto ⇄ domain, cursors.
+The rules live in `domain`, the use cases in `posts`, `chats` and `lessons`."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, TypeAlias
 
 import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
 
+from kit import paging
+from kit.callers import Caller
+from kit.errors import InvalidArgument
 from kit.server import Resources
 from klik.content.v1 import content_pb2, content_pb2_grpc
+from services.content import domain
+from services.content.chats import Chats
+from services.content.domain import Asset, Chat, Lesson, Message, Post, Viewer
+from services.content.generation import Generation
+from services.content.lessons import Lessons
+from services.content.posts import Library, Posts
+
+Context: TypeAlias = grpc.aio.ServicerContext[Any, Any]
+
+LIST_POSTS = "content.ListPosts"
+LIST_ASSETS = "content.ListAssets"
+LIST_CHATS = "content.ListChats"
+LIST_LESSONS = "content.ListLessons"
+
+
+def _timestamp(value: datetime) -> Timestamp:
+    stamp = Timestamp()
+    stamp.FromDatetime(value)
+    return stamp
+
+
+def post_message(post: Post) -> content_pb2.Post:
+    return content_pb2.Post(
+        id=post.id,
+        author_id=post.author_id,
+        title=post.title,
+        body=post.body,
+        asset_ids=list(post.asset_ids),
+        visibility=post.visibility.value,
+        status=post.status.value,
+        created_at=_timestamp(post.created_at),
+        updated_at=_timestamp(post.updated_at),
+    )
+
+
+def asset_message(asset: Asset) -> content_pb2.Asset:
+    return content_pb2.Asset(
+        id=asset.id,
+        owner_id=asset.owner_id,
+        job_id=asset.job_id,
+        kind=asset.kind,
+        text=asset.text,
+        url=asset.url,
+        mime_type=asset.mime_type,
+        created_at=_timestamp(asset.created_at),
+    )
+
+
+def chat_message(message: Message) -> content_pb2.ChatMessage:
+    return content_pb2.ChatMessage(
+        id=message.id,
+        role=message.role.value,
+        content=message.content,
+        job_id=message.job_id,
+        created_at=_timestamp(message.created_at),
+    )
+
+
+def chat_proto(chat: Chat, messages: Sequence[Message] = ()) -> content_pb2.Chat:
+    return content_pb2.Chat(
+        id=chat.id,
+        owner_id=chat.owner_id,
+        title=chat.title,
+        model=chat.model,
+        messages=[chat_message(message) for message in messages],
+        created_at=_timestamp(chat.created_at),
+        updated_at=_timestamp(chat.updated_at),
+    )
+
+
+def lesson_message(lesson: Lesson) -> content_pb2.Lesson:
+    return content_pb2.Lesson(
+        id=lesson.id,
+        owner_id=lesson.owner_id,
+        topic=lesson.topic,
+        content_type=lesson.content_type.value,
+        difficulty=lesson.difficulty,
+        status=lesson.status.value,
+        body=lesson.body,
+        job_id=lesson.job_id,
+        created_at=_timestamp(lesson.created_at),
+    )
+
+
+def _bad_token() -> InvalidArgument:
+    return InvalidArgument("INVALID_PAGE_TOKEN", "page_token was not issued by this RPC")
+
+
+def _time_cursor(rpc: str, after: tuple[datetime, str] | None) -> str:
+    if after is None:
+        return ""
+    return paging.encode_cursor(rpc, {"t": after[0].isoformat(), "id": after[1]})
+
+
+def _time_position(rpc: str, token: str) -> tuple[datetime, str] | None:
+    """(time, id) of the last row served: the next page starts strictly after it."""
+    position = paging.decode_cursor(rpc, token)
+    if position is None:
+        return None
+    when, row_id = position.get("t"), position.get("id")
+    if not isinstance(when, str) or not isinstance(row_id, str):
+        raise _bad_token()
+    try:
+        parsed = datetime.fromisoformat(when)
+    except ValueError:
+        raise _bad_token() from None
+    if parsed.tzinfo is None:
+        raise _bad_token()
+    return parsed, row_id
+
+
+def _viewer(caller: Caller) -> Viewer:
+    return Viewer(caller.user_id, caller.role)
 
 
 class ContentApi(content_pb2_grpc.ContentServiceServicer):
@@ -16,6 +135,197 @@ class ContentApi(content_pb2_grpc.ContentServiceServicer):
 
     def __init__(self, resources: Resources) -> None:
         self.resources = resources
+        generation = Generation(lambda: resources.channel("generation"))
+        self.posts = Posts(resources.sessions, resources.events_committed)
+        self.library = Library(resources.sessions)
+        self.chats = Chats(resources.sessions, generation)
+        self.lessons = Lessons(resources.sessions, generation)
+
+    async def _caller(self, context: Context, *roles: str) -> Caller:
+        return await self.resources.callers.user(context, *roles)
+
+    # ---- posts -----------------------------------------------------------------------
+
+    async def CreatePost(
+        self, request: content_pb2.CreatePostRequest, context: Context
+    ) -> content_pb2.CreatePostResponse:
+        viewer = _viewer(await self._caller(context))
+        draft = domain.post_draft(
+            request.title, request.body, request.asset_ids, request.visibility
+        )
+        post = await self.posts.create(viewer, draft)
+        return content_pb2.CreatePostResponse(post=post_message(post))
+
+    async def GetPost(
+        self, request: content_pb2.GetPostRequest, context: Context
+    ) -> content_pb2.GetPostResponse:
+        viewer = _viewer(await self._caller(context))
+        post = await self.posts.get(viewer, request.post_id)
+        return content_pb2.GetPostResponse(post=post_message(post))
+
+    async def ListPosts(
+        self, request: content_pb2.ListPostsRequest, context: Context
+    ) -> content_pb2.ListPostsResponse:
+        await self._caller(context)
+        size = paging.page_size(request.page_size)
+        after = _time_position(LIST_POSTS, request.page_token)
+        page = await self.posts.feed(author_id=request.author_id, after=after, limit=size)
+        return content_pb2.ListPostsResponse(
+            posts=[post_message(post) for post in page.posts],
+            next_page_token=_time_cursor(LIST_POSTS, page.next_after),
+        )
+
+    async def UpdatePost(
+        self, request: content_pb2.UpdatePostRequest, context: Context
+    ) -> content_pb2.UpdatePostResponse:
+        viewer = _viewer(await self._caller(context))
+        paths = domain.update_paths(list(request.update_mask.paths))
+        changes = domain.post_changes(
+            paths,
+            title=request.post.title,
+            body=request.post.body,
+            ids=request.post.asset_ids,
+            visibility_=request.post.visibility,
+        )
+        post = await self.posts.update(viewer, request.post_id, changes)
+        return content_pb2.UpdatePostResponse(post=post_message(post))
+
+    async def DeletePost(
+        self, request: content_pb2.DeletePostRequest, context: Context
+    ) -> content_pb2.DeletePostResponse:
+        viewer = _viewer(await self._caller(context))
+        await self.posts.delete(viewer, request.post_id)
+        return content_pb2.DeletePostResponse()
+
+    async def PublishPost(
+        self, request: content_pb2.PublishPostRequest, context: Context
+    ) -> content_pb2.PublishPostResponse:
+        viewer = _viewer(await self._caller(context))
+        post = await self.posts.publish(viewer, request.post_id)
+        return content_pb2.PublishPostResponse(post=post_message(post))
+
+    async def HidePost(
+        self, request: content_pb2.HidePostRequest, context: Context
+    ) -> content_pb2.HidePostResponse:
+        await self._caller(context, *domain.STAFF_ROLES)
+        reason = domain.text_field("reason", request.reason, domain.MAX_REASON)
+        post = await self.posts.hide(request.post_id, reason)
+        return content_pb2.HidePostResponse(post=post_message(post))
+
+    # ---- assets ----------------------------------------------------------------------
+
+    async def ListAssets(
+        self, request: content_pb2.ListAssetsRequest, context: Context
+    ) -> content_pb2.ListAssetsResponse:
+        viewer = _viewer(await self._caller(context))
+        kind = domain.job_kind(request.kind)
+        size = paging.page_size(request.page_size)
+        position = paging.decode_cursor(LIST_ASSETS, request.page_token)
+        before = None
+        if position is not None:
+            seq = position.get("seq")
+            if not isinstance(seq, int):
+                raise _bad_token()
+            before = seq
+        page = await self.library.list(viewer, kind=kind, before=before, limit=size)
+        return content_pb2.ListAssetsResponse(
+            assets=[asset_message(asset) for asset in page.assets],
+            next_page_token=""
+            if page.next_before is None
+            else paging.encode_cursor(LIST_ASSETS, {"seq": page.next_before}),
+        )
+
+    async def GetAsset(
+        self, request: content_pb2.GetAssetRequest, context: Context
+    ) -> content_pb2.GetAssetResponse:
+        viewer = _viewer(await self._caller(context))
+        asset = await self.library.get(viewer, request.asset_id)
+        return content_pb2.GetAssetResponse(asset=asset_message(asset))
+
+    # ---- chats -----------------------------------------------------------------------
+
+    async def CreateChat(
+        self, request: content_pb2.CreateChatRequest, context: Context
+    ) -> content_pb2.CreateChatResponse:
+        caller = await self._caller(context)
+        chat = await self.chats.create(_viewer(caller), caller.token, request.title, request.model)
+        return content_pb2.CreateChatResponse(chat=chat_proto(chat))
+
+    async def ListChats(
+        self, request: content_pb2.ListChatsRequest, context: Context
+    ) -> content_pb2.ListChatsResponse:
+        viewer = _viewer(await self._caller(context))
+        size = paging.page_size(request.page_size)
+        after = _time_position(LIST_CHATS, request.page_token)
+        page = await self.chats.list(viewer, after=after, limit=size)
+        return content_pb2.ListChatsResponse(
+            chats=[chat_proto(chat) for chat in page.chats],
+            next_page_token=_time_cursor(LIST_CHATS, page.next_after),
+        )
+
+    async def GetChat(
+        self, request: content_pb2.GetChatRequest, context: Context
+    ) -> content_pb2.GetChatResponse:
+        viewer = _viewer(await self._caller(context))
+        chat, messages = await self.chats.get(viewer, request.chat_id)
+        return content_pb2.GetChatResponse(chat=chat_proto(chat, messages))
+
+    async def SendMessage(
+        self, request: content_pb2.SendMessageRequest, context: Context
+    ) -> content_pb2.SendMessageResponse:
+        caller = await self._caller(context)
+        sent = await self.chats.send(
+            _viewer(caller),
+            caller.token,
+            request.chat_id,
+            request.content,
+            request.idempotency_key,
+        )
+        return content_pb2.SendMessageResponse(
+            message=chat_message(sent.message), job_id=sent.job_id
+        )
+
+    # ---- lessons ---------------------------------------------------------------------
+
+    async def CreateLesson(
+        self, request: content_pb2.CreateLessonRequest, context: Context
+    ) -> content_pb2.CreateLessonResponse:
+        caller = await self._caller(context)
+        lesson = await self.lessons.create(
+            _viewer(caller),
+            caller.token,
+            topic=request.topic,
+            content_type=request.content_type,
+            difficulty=request.difficulty,
+            key=request.idempotency_key,
+        )
+        return content_pb2.CreateLessonResponse(lesson=lesson_message(lesson))
+
+    async def GetLesson(
+        self, request: content_pb2.GetLessonRequest, context: Context
+    ) -> content_pb2.GetLessonResponse:
+        viewer = _viewer(await self._caller(context))
+        lesson = await self.lessons.get(viewer, request.lesson_id)
+        return content_pb2.GetLessonResponse(lesson=lesson_message(lesson))
+
+    async def ListLessons(
+        self, request: content_pb2.ListLessonsRequest, context: Context
+    ) -> content_pb2.ListLessonsResponse:
+        viewer = _viewer(await self._caller(context))
+        size = paging.page_size(request.page_size)
+        after = _time_position(LIST_LESSONS, request.page_token)
+        page = await self.lessons.list(viewer, after=after, limit=size)
+        return content_pb2.ListLessonsResponse(
+            lessons=[lesson_message(lesson) for lesson in page.lessons],
+            next_page_token=_time_cursor(LIST_LESSONS, page.next_after),
+        )
+
+    async def PublishLesson(
+        self, request: content_pb2.PublishLessonRequest, context: Context
+    ) -> content_pb2.PublishLessonResponse:
+        viewer = _viewer(await self._caller(context))
+        lesson = await self.lessons.publish(viewer, request.lesson_id)
+        return content_pb2.PublishLessonResponse(lesson=lesson_message(lesson))
 
 
 def register(server: grpc.aio.Server, resources: Resources) -> Sequence[str]:

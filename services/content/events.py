@@ -1,13 +1,132 @@
-"""Events the content service publishes (through the outbox) and consumes."""
+"""Events the content service publishes (through the outbox) and consumes.
+
+Publishes `content.post.published` when a draft is published. Consumes
+`generation.job.succeeded` (every succeeded job becomes one asset of its owner; a
+CHAT or TEXT job's text is offered to the chat turn or lesson it was started for),
+`generation.job.failed` and `generation.job.cancelled` (the turn gets a failure
+note, the lesson becomes `failed`), and `user.deleted` (the user's posts, chats and
+lessons are soft-deleted). Each event is applied in the consumer's transaction,
+which also records its id; on top of that, assets are unique per job and replies
+per chat turn, so even the same outcome under another event id changes nothing."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
-from kit.consumer import EventConsumer
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from kit.consumer import EventConsumer, PoisonMessage
+from kit.outbox import add_event
 from kit.server import Resources
+from klik.events.v1.envelope_pb2 import Envelope
+from klik.events.v1.events_pb2 import JobTransitioned, PostPublished, UserDeleted
+from klik.generation.v1 import generation_pb2
+from services.content import domain, jobs, store
+from services.content.domain import Asset, Post
+
+POST_PUBLISHED = "content.post.published"
+JOB_SUCCEEDED = "generation.job.succeeded"
+JOB_FAILED = "generation.job.failed"
+JOB_CANCELLED = "generation.job.cancelled"
+USER_DELETED = "user.deleted"
+
+# Kinds whose text may answer a chat turn or fill a lesson.
+_TEXT_KINDS = ("TEXT", "CHAT")
 
 
-def consumers(resources: Resources) -> Sequence[EventConsumer]:
-    """The durable consumers this service runs; none yet."""
-    return ()
+async def post_published(session: AsyncSession, post: Post) -> None:
+    """Record `content.post.published` in the caller's transaction."""
+    event = PostPublished(post_id=post.id, author_id=post.author_id)
+    if post.published_at is not None:
+        event.published_at.FromDatetime(post.published_at)
+    await add_event(session, POST_PUBLISHED, event, aggregate_id=post.id, user_id=post.author_id)
+
+
+def _job(event: JobTransitioned) -> generation_pb2.Job:
+    job = event.job
+    if not domain.plausible_id(job.id) or not domain.plausible_id(job.user_id):
+        # No retry can fix it: straight to the dead-letter subject.
+        raise PoisonMessage(f"event names no valid job: {job.id!r} of {job.user_id!r}")
+    return job
+
+
+async def job_succeeded(session: AsyncSession, envelope: Envelope, event: JobTransitioned) -> None:
+    job = _job(event)
+    now = datetime.now(UTC)
+    await store.add_asset(
+        session,
+        Asset(
+            id=str(uuid.uuid4()),
+            owner_id=job.user_id,
+            job_id=job.id,
+            kind=job.kind,
+            text=job.result.text,
+            url=job.result.asset_url,
+            mime_type=job.result.mime_type,
+            created_at=now,
+        ),
+    )
+    if job.kind in _TEXT_KINDS:
+        await jobs.link_outcome(session, job.id, jobs.SUCCEEDED, job.result.text, "", now)
+
+
+async def job_failed(session: AsyncSession, envelope: Envelope, event: JobTransitioned) -> None:
+    job = _job(event)
+    if job.kind in _TEXT_KINDS:
+        reason = job.error.message or job.error.code or "the generation failed"
+        await jobs.link_outcome(session, job.id, jobs.FAILED, "", reason, datetime.now(UTC))
+
+
+async def job_cancelled(session: AsyncSession, envelope: Envelope, event: JobTransitioned) -> None:
+    job = _job(event)
+    if job.kind in _TEXT_KINDS:
+        reason = "the generation was cancelled"
+        await jobs.link_outcome(session, job.id, jobs.FAILED, "", reason, datetime.now(UTC))
+
+
+async def user_deleted(session: AsyncSession, envelope: Envelope, event: UserDeleted) -> None:
+    if not domain.plausible_id(event.user_id):
+        raise PoisonMessage(f"event names no valid user id: {event.user_id!r}")
+    await store.delete_user_content(session, event.user_id, datetime.now(UTC))
+
+
+def consumers(resources: Resources, prefix: str = "content") -> Sequence[EventConsumer]:
+    """The durable consumers this service runs (replicas share them)."""
+    assert resources.js is not None
+    js, engine = resources.js, resources.engine
+    return (
+        EventConsumer(
+            engine,
+            js,
+            consumer=f"{prefix}-job-succeeded",
+            event_type=JOB_SUCCEEDED,
+            handler=job_succeeded,
+            payload_type=JobTransitioned,
+        ),
+        EventConsumer(
+            engine,
+            js,
+            consumer=f"{prefix}-job-failed",
+            event_type=JOB_FAILED,
+            handler=job_failed,
+            payload_type=JobTransitioned,
+        ),
+        EventConsumer(
+            engine,
+            js,
+            consumer=f"{prefix}-job-cancelled",
+            event_type=JOB_CANCELLED,
+            handler=job_cancelled,
+            payload_type=JobTransitioned,
+        ),
+        EventConsumer(
+            engine,
+            js,
+            consumer=f"{prefix}-user-deleted",
+            event_type=USER_DELETED,
+            handler=user_deleted,
+            payload_type=UserDeleted,
+        ),
+    )

@@ -44,6 +44,10 @@ class ContentServiceStub:
     Private and draft posts are visible only to their author, moderators and
     admins; to anyone else they, like other users' assets, chats and unpublished
     lessons, are NOT_FOUND (404), not PERMISSION_DENIED.
+
+    Input limits: an INVALID_ARGUMENT names the offending field in the ErrorInfo
+    metadata `field`. Titles at most 200 characters, post bodies 20000, at most 10
+    assets per post, chat messages 8000, lesson topics 300, hide reasons 500.
     """
 
     def __init__(self, channel):
@@ -158,13 +162,17 @@ class ContentServiceServicer:
     Private and draft posts are visible only to their author, moderators and
     admins; to anyone else they, like other users' assets, chats and unpublished
     lessons, are NOT_FOUND (404), not PERMISSION_DENIED.
+
+    Input limits: an INVALID_ARGUMENT names the offending field in the ErrorInfo
+    metadata `field`. Titles at most 200 characters, post bodies 20000, at most 10
+    assets per post, chat messages 8000, lesson topics 300, hide reasons 500.
     """
 
     def CreatePost(self, request, context):
         """Creates a `draft` post authored by the caller and returns it. Bearer.
 
         Errors:
-        - INVALID_ARGUMENT (400): title blank.
+        - INVALID_ARGUMENT (400): title blank, or a field over its limit.
         - INVALID_ARGUMENT `INVALID_VISIBILITY` (400): visibility is not `public` or `private`.
         - INVALID_ARGUMENT `UNKNOWN_ASSET` (400): an asset id is not one of the caller's assets.
         """
@@ -248,6 +256,7 @@ class ContentServiceServicer:
         Errors:
         - PERMISSION_DENIED (403): the caller is neither a moderator nor an admin.
         - NOT_FOUND `POST_NOT_FOUND` (404): no such post, or it was deleted.
+        - INVALID_ARGUMENT (400): reason over its limit.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -280,6 +289,9 @@ class ContentServiceServicer:
 
         Errors:
         - INVALID_ARGUMENT `UNKNOWN_MODEL` (400): no CHAT model has this id.
+        - INVALID_ARGUMENT (400): title over its limit.
+        - UNAVAILABLE `GENERATION_UNAVAILABLE` (503): a model was named and the
+        generation service could not be asked about it.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -297,7 +309,9 @@ class ContentServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetChat(self, request, context):
-        """Returns one of the caller's chats with all its messages, oldest first. Bearer.
+        """Returns one of the caller's chats with all its messages in conversation order:
+        user messages in the order they were sent, each followed by its reply (or
+        failure note) once there is one. Bearer.
 
         Errors:
         - NOT_FOUND `CHAT_NOT_FOUND` (404): no chat with this id belongs to the caller.
@@ -310,15 +324,22 @@ class ContentServiceServicer:
         """Appends the caller's message to a chat and starts a CHAT generation job
         (with the chat's earlier messages as history) that writes the assistant's
         reply; returns the stored user message and the job id. The reply is appended
-        to the chat when the job succeeds. Bearer. Idempotent by `idempotency_key`.
+        to the chat when the job succeeds; when it fails (or is cancelled) an
+        `assistant` message saying the reply could not be generated takes its place,
+        so every user message gets exactly one answer. Bearer. Idempotent by
+        `idempotency_key`.
 
         Errors:
         - NOT_FOUND `CHAT_NOT_FOUND` (404): no chat with this id belongs to the caller.
         - FAILED_PRECONDITION `INSUFFICIENT_CREDITS` (HTTP 402): the caller cannot pay
         for the reply; the message is not stored.
-        - INVALID_ARGUMENT (400): content blank.
+        - INVALID_ARGUMENT (400): content blank or over its limit.
         - UNAVAILABLE `PROVIDER_UNAVAILABLE` (503): the chat's provider is failing;
         the message is not stored.
+        - UNAVAILABLE `GENERATION_UNAVAILABLE` (503): the generation service did not
+        answer, so whether the reply's job started is unknown; the message is not
+        shown. Retrying with the same `idempotency_key` completes it (one message,
+        one job, charged once).
         - ABORTED `IDEMPOTENCY_KEY_REUSED` (409): the key was used with a different body.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -333,10 +354,14 @@ class ContentServiceServicer:
         Errors:
         - FAILED_PRECONDITION `INSUFFICIENT_CREDITS` (HTTP 402): the caller cannot pay
         for the generation; no lesson is created.
-        - INVALID_ARGUMENT (400): topic blank.
+        - INVALID_ARGUMENT (400): topic blank or over its limit.
         - INVALID_ARGUMENT `INVALID_CONTENT_TYPE` (400): not `lesson`, `quiz` or `activity`.
         - INVALID_ARGUMENT `INVALID_DIFFICULTY` (400): difficulty outside 1..10.
-        - UNAVAILABLE `PROVIDER_UNAVAILABLE` (503): the text provider is failing.
+        - UNAVAILABLE `PROVIDER_UNAVAILABLE` (503): the text provider is failing; no
+        lesson is created.
+        - UNAVAILABLE `GENERATION_UNAVAILABLE` (503): the generation service did not
+        answer; the lesson is not shown. Retrying with the same `idempotency_key`
+        completes it (one lesson, one job, charged once).
         - ABORTED `IDEMPOTENCY_KEY_REUSED` (409): the key was used with a different body.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -491,6 +516,10 @@ class ContentService:
     Private and draft posts are visible only to their author, moderators and
     admins; to anyone else they, like other users' assets, chats and unpublished
     lessons, are NOT_FOUND (404), not PERMISSION_DENIED.
+
+    Input limits: an INVALID_ARGUMENT names the offending field in the ErrorInfo
+    metadata `field`. Titles at most 200 characters, post bodies 20000, at most 10
+    assets per post, chat messages 8000, lesson topics 300, hide reasons 500.
     """
 
     @staticmethod

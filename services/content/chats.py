@@ -1,0 +1,197 @@
+"""Use cases of chats: create, list, read, and SendMessage, which stores the user's
+message and starts the CHAT job that answers it (see `services.content.jobs` for how
+the job's outcome finds its way back to the chat).
+
+Order: each SendMessage takes the chat's next turn number under the chat's row lock,
+and a reply is stored at its question's turn, so a chat always reads question,
+answer, question, answer... in the order the questions were sent, however the
+replies race each other."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from kit.errors import DomainError, InvalidArgument
+from klik.generation.v1 import generation_pb2
+from services.content import domain, jobs, store
+from services.content.domain import Chat, Message, Role, Viewer
+from services.content.generation import Generation, OutcomeUnknown
+
+UNKNOWN_MODEL = "UNKNOWN_MODEL"
+
+
+@dataclass(frozen=True)
+class Sent:
+    message: Message
+    job_id: str
+
+
+@dataclass(frozen=True)
+class ChatPage:
+    chats: list[Chat]
+    next_after: tuple[datetime, str] | None
+
+
+@dataclass(frozen=True)
+class _Turn:
+    """A user message stored but not yet confirmed, with what its job needs."""
+
+    message: Message
+    model: str
+    history: list[tuple[str, str]]
+    done: bool = False
+
+
+class Chats:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], generation: Generation) -> None:
+        self._sessions = sessions
+        self._generation = generation
+
+    async def create(self, viewer: Viewer, token: str, title: str, model: str) -> Chat:
+        title = domain.text_field("title", title, domain.MAX_TITLE)
+        model = domain.text_field("model", model, domain.MAX_MODEL)
+        if model and model not in await self._generation.chat_models(token):
+            raise InvalidArgument(
+                UNKNOWN_MODEL, f"no CHAT model {model!r}", details={"field": "model"}
+            )
+        now = datetime.now(UTC)
+        chat = Chat(str(uuid.uuid4()), viewer.user_id, title, model, now, now)
+        async with self._sessions() as session, session.begin():
+            await store.add_chat(session, chat)
+        return chat
+
+    async def get(self, viewer: Viewer, chat_id: str) -> tuple[Chat, list[Message]]:
+        async with self._sessions() as session:
+            chat = await _find(session, chat_id, viewer.user_id)
+            return chat, await store.chat_messages(session, chat.id)
+
+    async def list(
+        self, viewer: Viewer, *, after: tuple[datetime, str] | None, limit: int
+    ) -> ChatPage:
+        async with self._sessions() as session:
+            rows = await store.list_chats(session, viewer.user_id, after=after, limit=limit)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return ChatPage(rows, (rows[-1].updated_at, rows[-1].id) if more else None)
+
+    async def send(self, viewer: Viewer, token: str, chat_id: str, content: str, key: str) -> Sent:
+        content = domain.text_field("content", content, domain.MAX_MESSAGE, required=True)
+        key = domain.text_field("idempotency_key", key, domain.MAX_KEY)
+        fingerprint = domain.fingerprint("SendMessage", chat_id, content)
+        turn = await self._store_turn(viewer, chat_id, content, key, fingerprint)
+        if turn.done:
+            return Sent(turn.message, turn.message.job_id)
+        request = generation_pb2.CreateJobRequest(
+            kind="CHAT",
+            prompt=content,
+            model=turn.model,
+            history=[
+                generation_pb2.ChatTurn(role=role, content=text) for role, text in turn.history
+            ],
+            idempotency_key=domain.job_key(jobs.MESSAGE, turn.message.id),
+        )
+        try:
+            job = await self._generation.create_job(token, request)
+        except OutcomeUnknown:
+            # The job may exist: with the client's key a retry resumes this message
+            # (and reaches the same job); without one nobody can, so drop it.
+            if not key:
+                await self._forget(turn.message.id)
+            raise
+        except DomainError:
+            await self._forget(turn.message.id)
+            raise
+        async with self._sessions() as session, session.begin():
+            await record_job(session, chat_id, turn.message.id, job.id, datetime.now(UTC))
+        stored = Message(
+            id=turn.message.id,
+            chat_id=chat_id,
+            role=Role.USER,
+            content=content,
+            job_id=job.id,
+            created_at=turn.message.created_at,
+            turn=turn.message.turn,
+        )
+        return Sent(stored, job.id)
+
+    async def _store_turn(
+        self, viewer: Viewer, chat_id: str, content: str, key: str, fingerprint: str
+    ) -> _Turn:
+        """Take the next turn and store the (unconfirmed) user message, or find the
+        message stored under the same key before. A concurrent send with the same key
+        loses the insert race and then finds the winner's message."""
+        for attempt in range(2):
+            try:
+                async with self._sessions() as session, session.begin():
+                    return await self._claim_turn(
+                        session, viewer, chat_id, content, key, fingerprint
+                    )
+            except IntegrityError:
+                if attempt or not key:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def _claim_turn(
+        self,
+        session: AsyncSession,
+        viewer: Viewer,
+        chat_id: str,
+        content: str,
+        key: str,
+        fingerprint: str,
+    ) -> _Turn:
+        chat = await _find(session, chat_id, viewer.user_id)
+        earlier = await store.message_by_key(session, viewer.user_id, key) if key else None
+        if earlier is not None:
+            domain.check_fingerprint(earlier.fingerprint, fingerprint)
+            return _Turn(earlier.message, chat.model, earlier.history, done=earlier.confirmed)
+        turn = await store.next_turn(session, chat.id, viewer.user_id)
+        if turn is None:
+            raise domain.chat_not_found(chat_id)
+        message = Message(
+            id=str(uuid.uuid4()),
+            chat_id=chat.id,
+            role=Role.USER,
+            content=content,
+            job_id="",
+            created_at=datetime.now(UTC),
+            turn=turn,
+        )
+        history = domain.chat_context(await store.chat_messages(session, chat.id, before_turn=turn))
+        await store.add_user_message(
+            session,
+            message,
+            owner_id=viewer.user_id,
+            idempotency_key=key,
+            fingerprint=fingerprint,
+            history=history,
+        )
+        return _Turn(message, chat.model, history)
+
+    async def _forget(self, message_id: str) -> None:
+        async with self._sessions() as session, session.begin():
+            await store.forget_message(session, message_id)
+
+
+async def _find(session: AsyncSession, chat_id: str, owner_id: str) -> Chat:
+    chat = (
+        await store.get_chat(session, chat_id, owner_id) if domain.plausible_id(chat_id) else None
+    )
+    if chat is None:
+        raise domain.chat_not_found(chat_id)
+    return chat
+
+
+async def record_job(
+    session: AsyncSession, chat_id: str, message_id: str, job_id: str, now: datetime
+) -> None:
+    """The user message is answered by `job_id`: show it, and meet the job's outcome
+    if it came first. The job link first: the lock order of `jobs` (link, then chat)."""
+    await jobs.link_target(session, job_id, jobs.MESSAGE, message_id, now)
+    await store.confirm_message(session, message_id, job_id)
+    await store.touch_chat(session, chat_id, now)

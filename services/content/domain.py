@@ -1,0 +1,432 @@
+"""The content service's rules, with no I/O: what posts, assets, chats, messages and
+lessons are, who may see or change them, the input limits, and the prompt a lesson
+is generated from. The store reads and writes these values; the use cases in
+`posts.py`, `chats.py` and `lessons.py` ask the functions here what is allowed."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from enum import StrEnum
+
+from kit.errors import Aborted, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+
+# Input limits (API.md: clear INVALID_ARGUMENT naming the field). Lengths are in
+# characters; the store's columns allow at least these.
+MAX_TITLE = 200
+MAX_BODY = 20_000
+MAX_ASSETS_PER_POST = 10
+MAX_MESSAGE = 8_000
+MAX_TOPIC = 300
+MAX_MODEL = 100
+MAX_KEY = 200
+MAX_REASON = 500
+MAX_ID = 64
+MIN_DIFFICULTY, MAX_DIFFICULTY = 1, 10
+
+STAFF_ROLES = ("moderator", "admin")
+JOB_KINDS = ("TEXT", "CHAT", "IMAGE", "AVATAR_VIDEO")
+POST_FIELDS = ("title", "body", "asset_ids", "visibility")
+
+
+class Visibility(StrEnum):
+    PUBLIC = "public"
+    PRIVATE = "private"
+
+
+class PostStatus(StrEnum):
+    DRAFT = "draft"
+    PUBLISHED = "published"
+    HIDDEN = "hidden"
+
+
+class Role(StrEnum):
+    USER = "user"
+    ASSISTANT = "assistant"
+
+
+class ContentType(StrEnum):
+    LESSON = "lesson"
+    QUIZ = "quiz"
+    ACTIVITY = "activity"
+
+
+class LessonStatus(StrEnum):
+    GENERATING = "generating"
+    READY = "ready"
+    FAILED = "failed"
+    PUBLISHED = "published"
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """Who is asking: the token's user and role."""
+
+    user_id: str
+    role: str
+
+    @property
+    def is_staff(self) -> bool:
+        return self.role in STAFF_ROLES
+
+
+@dataclass(frozen=True)
+class Post:
+    id: str
+    author_id: str
+    title: str
+    body: str
+    asset_ids: tuple[str, ...]
+    visibility: Visibility
+    status: PostStatus
+    created_at: datetime
+    updated_at: datetime
+    published_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class PostDraft:
+    """Validated values of a post's editable fields."""
+
+    title: str
+    body: str
+    asset_ids: tuple[str, ...]
+    visibility: Visibility
+
+
+@dataclass(frozen=True)
+class Asset:
+    id: str
+    owner_id: str
+    job_id: str
+    kind: str
+    text: str
+    url: str
+    mime_type: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Chat:
+    id: str
+    owner_id: str
+    title: str
+    model: str
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class Message:
+    id: str
+    chat_id: str
+    role: Role
+    content: str
+    job_id: str
+    created_at: datetime
+    # Position in the chat: the turn of the user message it belongs to, then 0 for
+    # the user message and 1 for the reply (or the failure note) to it.
+    turn: int = 0
+    failed: bool = False
+
+
+@dataclass(frozen=True)
+class Lesson:
+    id: str
+    owner_id: str
+    topic: str
+    content_type: ContentType
+    difficulty: int
+    status: LessonStatus
+    body: str
+    job_id: str
+    created_at: datetime
+    error: str = ""
+
+
+# --- input checks -------------------------------------------------------------
+
+
+def _invalid(field: str, message: str, reason: str = "INVALID_ARGUMENT") -> InvalidArgument:
+    return InvalidArgument(reason, message, details={"field": field})
+
+
+def text_field(field: str, value: str, limit: int, *, required: bool = False) -> str:
+    """`value` unless it is over `limit` characters (or blank when `required`)."""
+    if required and not value.strip():
+        raise _invalid(field, f"{field} must not be blank")
+    if len(value) > limit:
+        raise _invalid(field, f"{field} is longer than {limit} characters")
+    return value
+
+
+def visibility(value: str) -> Visibility:
+    try:
+        return Visibility(value or Visibility.PUBLIC)
+    except ValueError:
+        raise _invalid(
+            "visibility", "visibility must be `public` or `private`", "INVALID_VISIBILITY"
+        ) from None
+
+
+def asset_ids(values: Iterable[str]) -> tuple[str, ...]:
+    """The ids in order, duplicates dropped; too many is refused."""
+    unique = tuple(dict.fromkeys(values))
+    if len(unique) > MAX_ASSETS_PER_POST:
+        raise _invalid("asset_ids", f"a post shows at most {MAX_ASSETS_PER_POST} assets")
+    for value in unique:
+        if not plausible_id(value):
+            raise unknown_asset(value)
+    return unique
+
+
+def post_draft(title: str, body: str, ids: Iterable[str], visibility_: str) -> PostDraft:
+    return PostDraft(
+        title=text_field("title", title, MAX_TITLE, required=True),
+        body=text_field("body", body, MAX_BODY),
+        asset_ids=asset_ids(ids),
+        visibility=visibility(visibility_),
+    )
+
+
+def update_paths(paths: Sequence[str]) -> tuple[str, ...]:
+    """The fields an UpdatePost mask names; an empty mask means all of them."""
+    if not paths:
+        return POST_FIELDS
+    for path in paths:
+        if path not in POST_FIELDS:
+            raise _invalid(
+                "update_mask",
+                f"{path!r} cannot be updated (only {', '.join(POST_FIELDS)})",
+                "INVALID_UPDATE_MASK",
+            )
+    return tuple(dict.fromkeys(paths))
+
+
+def job_kind(value: str) -> str:
+    if value and value not in JOB_KINDS:
+        raise _invalid("kind", f"kind must be one of {', '.join(JOB_KINDS)}", "INVALID_KIND")
+    return value
+
+
+def content_type(value: str) -> ContentType:
+    try:
+        return ContentType(value)
+    except ValueError:
+        raise _invalid(
+            "content_type",
+            "content_type must be `lesson`, `quiz` or `activity`",
+            "INVALID_CONTENT_TYPE",
+        ) from None
+
+
+def difficulty(value: int) -> int:
+    if not MIN_DIFFICULTY <= value <= MAX_DIFFICULTY:
+        raise _invalid(
+            "difficulty",
+            f"difficulty must be from {MIN_DIFFICULTY} to {MAX_DIFFICULTY}",
+            "INVALID_DIFFICULTY",
+        )
+    return value
+
+
+def plausible_id(value: str) -> bool:
+    """An id the store could hold; anything else cannot name an existing row."""
+    return 0 < len(value) <= MAX_ID
+
+
+def fingerprint(*parts: object) -> str:
+    """What an idempotency key is bound to: the same key with another body is refused."""
+    return hashlib.sha256(json.dumps(parts, separators=(",", ":")).encode()).hexdigest()
+
+
+def check_fingerprint(stored: str, offered: str) -> None:
+    if stored != offered:
+        raise Aborted("IDEMPOTENCY_KEY_REUSED", "idempotency_key was used with a different request")
+
+
+# --- who sees and changes what ------------------------------------------------
+
+
+def post_not_found(post_id: str) -> NotFound:
+    return NotFound("POST_NOT_FOUND", "post not found", details={"post_id": post_id})
+
+
+def unknown_asset(asset_id: str) -> InvalidArgument:
+    return InvalidArgument(
+        "UNKNOWN_ASSET",
+        "an asset id is not one of your assets",
+        details={"field": "asset_ids", "asset_id": asset_id},
+    )
+
+
+def can_see(post: Post, viewer: Viewer) -> bool:
+    """Published public posts are for everyone; the rest only for their author and
+    staff (moderators, admins)."""
+    if post.author_id == viewer.user_id or viewer.is_staff:
+        return True
+    return post.status is PostStatus.PUBLISHED and post.visibility is Visibility.PUBLIC
+
+
+def visible(post: Post | None, post_id: str, viewer: Viewer) -> Post:
+    """The post if the viewer may see it; NOT_FOUND otherwise (never 403: that would
+    tell them it exists)."""
+    if post is None or not can_see(post, viewer):
+        raise post_not_found(post_id)
+    return post
+
+
+def require_author(post: Post, viewer: Viewer) -> None:
+    if post.author_id != viewer.user_id:
+        raise PermissionDenied("NOT_AUTHOR", "only the post's author can do this")
+
+
+def require_author_or_staff(post: Post, viewer: Viewer) -> None:
+    if post.author_id != viewer.user_id and not viewer.is_staff:
+        raise PermissionDenied("NOT_AUTHOR", "only the post's author or a moderator can do this")
+
+
+def publish(post: Post, now: datetime) -> Post | None:
+    """The published post, or None when it already is published (no change)."""
+    if post.status is PostStatus.HIDDEN:
+        raise FailedPrecondition("POST_HIDDEN", "a moderator hid this post")
+    if post.status is PostStatus.PUBLISHED:
+        return None
+    return _replace_post(post, status=PostStatus.PUBLISHED, updated_at=now, published_at=now)
+
+
+def hide(post: Post, now: datetime) -> Post | None:
+    """The hidden post, or None when it already is hidden."""
+    if post.status is PostStatus.HIDDEN:
+        return None
+    return _replace_post(post, status=PostStatus.HIDDEN, updated_at=now)
+
+
+def post_changes(
+    paths: Sequence[str], *, title: str, body: str, ids: Iterable[str], visibility_: str
+) -> dict[str, object]:
+    """The validated new values of the fields an UpdatePost names (and only those:
+    a field left out of the mask is not checked, since it is not changed)."""
+    changes: dict[str, object] = {}
+    if "title" in paths:
+        changes["title"] = text_field("title", title, MAX_TITLE, required=True)
+    if "body" in paths:
+        changes["body"] = text_field("body", body, MAX_BODY)
+    if "asset_ids" in paths:
+        changes["asset_ids"] = asset_ids(ids)
+    if "visibility" in paths:
+        changes["visibility"] = visibility(visibility_)
+    return changes
+
+
+def apply_update(post: Post, changes: Mapping[str, object], now: datetime) -> Post:
+    return _replace_post(post, updated_at=now, **changes)
+
+
+def _replace_post(post: Post, **changes: object) -> Post:
+    return replace(post, **changes)  # type: ignore[arg-type]
+
+
+def lesson_visible(lesson: Lesson | None, lesson_id: str, viewer: Viewer) -> Lesson:
+    if lesson is None or (
+        lesson.owner_id != viewer.user_id and lesson.status is not LessonStatus.PUBLISHED
+    ):
+        raise lesson_not_found(lesson_id)
+    return lesson
+
+
+def lesson_not_found(lesson_id: str) -> NotFound:
+    return NotFound("LESSON_NOT_FOUND", "lesson not found", details={"lesson_id": lesson_id})
+
+
+def chat_not_found(chat_id: str) -> NotFound:
+    return NotFound("CHAT_NOT_FOUND", "chat not found", details={"chat_id": chat_id})
+
+
+def asset_not_found(asset_id: str) -> NotFound:
+    return NotFound("ASSET_NOT_FOUND", "asset not found", details={"asset_id": asset_id})
+
+
+def publish_lesson(lesson: Lesson) -> Lesson | None:
+    """The published lesson, or None when it already is published."""
+    if lesson.status is LessonStatus.PUBLISHED:
+        return None
+    if lesson.status is not LessonStatus.READY:
+        raise FailedPrecondition(
+            "LESSON_NOT_READY", f"the lesson is {lesson.status.value}, not ready"
+        )
+    return replace(lesson, status=LessonStatus.PUBLISHED)
+
+
+# --- generation ---------------------------------------------------------------
+
+_SHAPES = {
+    ContentType.LESSON: (
+        "Write a self-contained lesson about {topic}. Start with the learning goals, "
+        "explain the ideas step by step with examples, and end with a short summary."
+    ),
+    ContentType.QUIZ: (
+        "Write a quiz about {topic}: ten questions, each with four options (A-D), "
+        "followed by an answer key that explains each correct answer."
+    ),
+    ContentType.ACTIVITY: (
+        "Design a hands-on learning activity about {topic}: the goal, the materials, "
+        "numbered steps, and questions to reflect on afterwards."
+    ),
+}
+
+
+def _level(value: int) -> str:
+    if value <= 3:
+        return "a beginner: use plain words, short sentences and everyday examples"
+    if value <= 7:
+        return "an intermediate learner: assume the basics and introduce precise terms"
+    return "an advanced learner: be rigorous, cover edge cases and deeper connections"
+
+
+def lesson_prompt(topic: str, kind: ContentType, level: int) -> str:
+    """The TEXT prompt for a lesson: the shape of the content type, pitched at the
+    difficulty (1 easiest, 10 hardest)."""
+    shape = _SHAPES[kind].format(topic=topic.strip())
+    return f"{shape}\nDifficulty {level} of 10: write for {_level(level)}."
+
+
+LESSON_SYSTEM_PROMPT = "You are a patient, accurate teacher. Answer in Markdown."
+
+
+# How much of a chat goes with each new message as its context: the most recent
+# messages within these bounds (generation refuses jobs whose texts are too long,
+# and a long chat must not become one that can take no new message).
+MAX_CONTEXT_MESSAGES = 40
+MAX_CONTEXT_CHARS = 60_000
+
+
+def chat_context(messages: Sequence[Message]) -> list[tuple[str, str]]:
+    """The conversation so far as CHAT history, (role, content) oldest first: the
+    latest messages that fit the bounds. Failure notes are ours, not the model's
+    words, and are left out."""
+    kept: list[tuple[str, str]] = []
+    size = 0
+    for message in reversed(messages):
+        if message.failed:
+            continue
+        size += len(message.content)
+        if len(kept) >= MAX_CONTEXT_MESSAGES or size > MAX_CONTEXT_CHARS:
+            break
+        kept.append((message.role.value, message.content))
+    kept.reverse()
+    return kept
+
+
+def failure_note(reason: str) -> str:
+    """The assistant's place in a chat when its reply could not be generated."""
+    return f"[The reply could not be generated: {reason or 'the generation failed'}]"
+
+
+def job_key(kind: str, own_id: str) -> str:
+    """The idempotency key of the generation job for one message or lesson: derived
+    from our own row id, so a retried CreateJob returns the same job."""
+    return f"content:{kind}:{own_id}"

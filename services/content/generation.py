@@ -1,0 +1,101 @@
+"""Starting generation jobs on the user's behalf: GenerationService.CreateJob over
+gRPC with the caller's own access token (so the job is theirs and charged to them),
+and its errors turned back into domain errors the caller sees unchanged."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import grpc
+
+from kit.errors import (
+    Aborted,
+    AlreadyExists,
+    DomainError,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    ResourceExhausted,
+    Unauthenticated,
+    Unavailable,
+    error_details,
+)
+from klik.generation.v1 import generation_pb2, generation_pb2_grpc
+
+# How long the content RPC waits for CreateJob (it only places a hold and queues).
+CREATE_TIMEOUT_SECONDS = 10.0
+
+_PASSED_THROUGH: dict[grpc.StatusCode, type[DomainError]] = {
+    grpc.StatusCode.INVALID_ARGUMENT: InvalidArgument,
+    grpc.StatusCode.FAILED_PRECONDITION: FailedPrecondition,
+    grpc.StatusCode.NOT_FOUND: NotFound,
+    grpc.StatusCode.ALREADY_EXISTS: AlreadyExists,
+    grpc.StatusCode.ABORTED: Aborted,
+    grpc.StatusCode.PERMISSION_DENIED: PermissionDenied,
+    grpc.StatusCode.UNAUTHENTICATED: Unauthenticated,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: ResourceExhausted,
+    grpc.StatusCode.UNAVAILABLE: Unavailable,
+}
+
+
+class OutcomeUnknown(Unavailable):
+    """CreateJob failed in a way that does not say whether the job exists (timeout,
+    lost connection, internal error): the caller may retry with the same key."""
+
+
+def _domain_error(error: grpc.aio.AioRpcError) -> DomainError:
+    code = error.code()
+    info = error_details(error.trailing_metadata())
+    kind = _PASSED_THROUGH.get(code)
+    # A refusal with a reason of its own is definite: generation decided and no job
+    # exists. Anything else may have happened after the job was created.
+    if kind is not None and info is not None and info.reason != code.name:
+        return kind(
+            info.reason,
+            error.details() or info.reason,
+            details=info.metadata,
+            retry_after_seconds=info.retry_after_seconds,
+        )
+    if kind is not None and code is not grpc.StatusCode.UNAVAILABLE:
+        return kind(code.name, error.details() or code.name)
+    return OutcomeUnknown("GENERATION_UNAVAILABLE", "the generation service did not answer")
+
+
+class Generation:
+    """The calls content makes to the generation service."""
+
+    def __init__(self, channel: Callable[[], grpc.aio.Channel]) -> None:
+        self._channel = channel
+
+    def _stub(self) -> generation_pb2_grpc.GenerationServiceStub:
+        return generation_pb2_grpc.GenerationServiceStub(self._channel())
+
+    async def create_job(
+        self, token: str, request: generation_pb2.CreateJobRequest
+    ) -> generation_pb2.Job:
+        try:
+            reply: generation_pb2.CreateJobResponse = await self._stub().CreateJob(
+                request,
+                metadata=(("authorization", f"Bearer {token}"),),
+                timeout=CREATE_TIMEOUT_SECONDS,
+            )
+        except grpc.aio.AioRpcError as error:
+            raise _domain_error(error) from None
+        return reply.job
+
+    async def chat_models(self, token: str) -> Sequence[str]:
+        """Ids of every model that serves CHAT."""
+        try:
+            reply: generation_pb2.ListProvidersResponse = await self._stub().ListProviders(
+                generation_pb2.ListProvidersRequest(),
+                metadata=(("authorization", f"Bearer {token}"),),
+            )
+        except grpc.aio.AioRpcError as error:
+            raise _domain_error(error) from None
+        return [
+            model.id
+            for provider in reply.providers
+            for model in provider.models
+            if "CHAT" in model.kinds
+        ]

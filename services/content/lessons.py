@@ -1,0 +1,157 @@
+"""Use cases of lessons: CreateLesson stores the lesson (`generating`) and starts the
+TEXT job that writes its body (see `services.content.jobs` for how the outcome
+reaches the lesson); get, list and publish."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from kit.errors import DomainError
+from klik.generation.v1 import generation_pb2
+from services.content import domain, jobs, store
+from services.content.domain import ContentType, Lesson, LessonStatus, Viewer
+from services.content.generation import Generation, OutcomeUnknown
+from services.content.store import StoredLesson
+
+
+@dataclass(frozen=True)
+class LessonPage:
+    lessons: list[Lesson]
+    next_after: tuple[datetime, str] | None
+
+
+class Lessons:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], generation: Generation) -> None:
+        self._sessions = sessions
+        self._generation = generation
+
+    async def create(
+        self,
+        viewer: Viewer,
+        token: str,
+        *,
+        topic: str,
+        content_type: str,
+        difficulty: int,
+        key: str,
+    ) -> Lesson:
+        topic = domain.text_field("topic", topic, domain.MAX_TOPIC, required=True)
+        kind = domain.content_type(content_type)
+        level = domain.difficulty(difficulty)
+        key = domain.text_field("idempotency_key", key, domain.MAX_KEY)
+        fingerprint = domain.fingerprint("CreateLesson", topic, kind.value, level)
+        stored = await self._store(viewer, topic, kind, level, key, fingerprint)
+        if stored.confirmed:
+            return stored.lesson
+        lesson = stored.lesson
+        request = generation_pb2.CreateJobRequest(
+            kind="TEXT",
+            prompt=domain.lesson_prompt(topic, kind, level),
+            options=generation_pb2.JobOptions(system_prompt=domain.LESSON_SYSTEM_PROMPT),
+            idempotency_key=domain.job_key(jobs.LESSON, lesson.id),
+        )
+        try:
+            job = await self._generation.create_job(token, request)
+        except OutcomeUnknown:
+            # The job may exist: with the client's key a retry resumes this lesson
+            # (and reaches the same job); without one nobody can, so drop it.
+            if not key:
+                await self._forget(lesson.id)
+            raise
+        except DomainError:
+            await self._forget(lesson.id)
+            raise
+        async with self._sessions() as session, session.begin():
+            await record_job(session, lesson.id, job.id, datetime.now(UTC))
+            current = await store.get_lesson(session, lesson.id)
+        # The job's outcome may already have been applied in that transaction.
+        return current.lesson if current is not None else lesson
+
+    async def _store(
+        self,
+        viewer: Viewer,
+        topic: str,
+        kind: ContentType,
+        level: int,
+        key: str,
+        fingerprint: str,
+    ) -> StoredLesson:
+        """Store the new (unconfirmed) lesson, or find the one stored under the same
+        key before; a concurrent create with the same key loses the insert race and
+        then finds the winner's lesson."""
+        for attempt in range(2):
+            try:
+                async with self._sessions() as session, session.begin():
+                    earlier = (
+                        await store.lesson_by_key(session, viewer.user_id, key) if key else None
+                    )
+                    if earlier is not None:
+                        domain.check_fingerprint(earlier.fingerprint, fingerprint)
+                        return earlier
+                    lesson = Lesson(
+                        id=str(uuid.uuid4()),
+                        owner_id=viewer.user_id,
+                        topic=topic,
+                        content_type=kind,
+                        difficulty=level,
+                        status=LessonStatus.GENERATING,
+                        body="",
+                        job_id="",
+                        created_at=datetime.now(UTC),
+                    )
+                    await store.add_lesson(
+                        session, lesson, idempotency_key=key, fingerprint=fingerprint
+                    )
+                    return StoredLesson(lesson, fingerprint, confirmed=False)
+            except IntegrityError:
+                if attempt or not key:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def _forget(self, lesson_id: str) -> None:
+        async with self._sessions() as session, session.begin():
+            await store.forget_lesson(session, lesson_id)
+
+    async def get(self, viewer: Viewer, lesson_id: str) -> Lesson:
+        async with self._sessions() as session:
+            return domain.lesson_visible(await _find(session, lesson_id), lesson_id, viewer)
+
+    async def list(
+        self, viewer: Viewer, *, after: tuple[datetime, str] | None, limit: int
+    ) -> LessonPage:
+        async with self._sessions() as session:
+            rows = await store.list_lessons(session, viewer.user_id, after=after, limit=limit)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return LessonPage(rows, (rows[-1].created_at, rows[-1].id) if more else None)
+
+    async def publish(self, viewer: Viewer, lesson_id: str) -> Lesson:
+        async with self._sessions() as session, session.begin():
+            lesson = await _find(session, lesson_id, lock=True)
+            if lesson is None or lesson.owner_id != viewer.user_id:
+                raise domain.lesson_not_found(lesson_id)
+            published = domain.publish_lesson(lesson)
+            if published is None:
+                return lesson
+            await store.save_lesson(session, published, datetime.now(UTC))
+        return published
+
+
+async def _find(session: AsyncSession, lesson_id: str, *, lock: bool = False) -> Lesson | None:
+    """A lesson whose job was started; one still being created is not there yet."""
+    if not domain.plausible_id(lesson_id):
+        return None
+    stored = await store.get_lesson(session, lesson_id, lock=lock)
+    return stored.lesson if stored is not None and stored.confirmed else None
+
+
+async def record_job(session: AsyncSession, lesson_id: str, job_id: str, now: datetime) -> None:
+    """The lesson is written by `job_id`: show it, and meet the job's outcome if it
+    came first. The job link first: the lock order of `jobs` (link, then lesson)."""
+    await jobs.link_target(session, job_id, jobs.LESSON, lesson_id, now)
+    await store.confirm_lesson(session, lesson_id, job_id)
