@@ -2,7 +2,8 @@
 
 Per call it: takes the request id from metadata (or makes one) and puts it in the
 logging context; remembers the caller's deadline so outgoing calls propagate it;
-refuses new calls while the server is starting or draining; maps `DomainError` to a
+refuses new calls while the server is starting or draining; refuses requests with
+NUL characters in text (kit.text); maps `DomainError` to a
 status with `google.rpc.ErrorInfo` and any other exception to a bare INTERNAL; and
 records per-RPC metrics."""
 
@@ -21,6 +22,7 @@ from kit import errors
 from kit.context import accept_request_id, deadline_var, request_id_var
 from kit.gate import CallGate
 from kit.metrics import RPC_HANDLED, RPC_IN_FLIGHT, RPC_SECONDS
+from kit.text import check_request_text
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +71,7 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # gr
     def _unary(self, behavior: Behavior, labels: tuple[str, str]) -> Behavior:
         async def call(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
             async with self._around(context, labels):
+                check_request_text(request)
                 result = behavior(request, context)
                 return await result if inspect.isawaitable(result) else result
 
@@ -77,6 +80,7 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # gr
     def _streaming(self, behavior: Behavior, labels: tuple[str, str]) -> Behavior:
         async def call(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
             async with self._around(context, labels):
+                check_request_text(request)
                 async for item in behavior(request, context):
                     yield item
 

@@ -168,6 +168,18 @@ async def test_domain_error_reaches_the_client_with_code_reason_and_details(
     assert ("x-request-id", "req-123") in tuple(failed.value.trailing_metadata() or ())
 
 
+async def test_nul_in_request_text_is_invalid_argument_before_the_handler(start: Any) -> None:
+    running: Running = await start()
+    with pytest.raises(grpc.aio.AioRpcError) as failed:
+        # Login would answer FAILED_PRECONDITION: INVALID_ARGUMENT proves it never ran.
+        await running.auth.Login(auth_pb2.LoginRequest(email="a\x00@b.c"), timeout=5)
+    assert failed.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    details = reason_of(failed.value)
+    assert details is not None
+    assert details.reason == "INVALID_CHARACTERS"
+    assert details.metadata == {"field": "email"}
+
+
 async def test_retry_delay_travels_with_resource_exhausted(start: Any) -> None:
     running: Running = await start()
     with pytest.raises(grpc.aio.AioRpcError) as failed:
