@@ -3,6 +3,7 @@
 import uvicorn
 
 from gateway.app import create_app
+from gateway.server import GatewayServer
 from gateway.settings import GatewaySettings
 from kit.logs import setup_logging
 
@@ -10,15 +11,16 @@ from kit.logs import setup_logging
 def main() -> None:
     settings = GatewaySettings.from_env()
     setup_logging("gateway", settings.log_level)
+    app = create_app(settings)
     config = uvicorn.Config(
-        create_app(settings),
+        app,
         host=settings.host,
         port=settings.port,
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=int(settings.grace_seconds),
     )
-    uvicorn.Server(config).run()
+    GatewayServer(config, app).run()
 
 
 if __name__ == "__main__":

@@ -22,19 +22,28 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import Scope
 
 from gateway import policy
+from gateway.admission import Admission, limiter_for
+from gateway.auth import EdgeAuth, auth_unavailable
 from gateway.contracts import PUBLIC_SERVICES
 from gateway.cors import Cors
 from gateway.errors import error_response
+from gateway.eventhub import EventHub
+from gateway.files import serve_file
 from gateway.middleware import RequestContext
 from gateway.openapi.comments import packaged_comments
 from gateway.openapi.document import build_openapi
 from gateway.openapi.page import render_page
+from gateway.openapi.streams import add_gateway_routes
 from gateway.readiness import all_ready, dependency_states
 from gateway.settings import GatewaySettings
+from gateway.sse import stream_events
 from gateway.transcoding.endpoint import Transcoder, raw_path
 from gateway.transcoding.routes import build_routes
 from kit import bus, rpc
+from kit.assets import open_asset_store
 from kit.retry import retry_until_ready
+from kit.revocations import RevocationFeed
+from kit.tokens import JwksSource, grpc_jwks_source
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +54,8 @@ class Upstreams:
 
     channels: dict[str, grpc.aio.Channel] = field(default_factory=dict)
     nats: Nats | None = None
+    events: EventHub | None = None  # set once the bus is connected
+    revocations: RevocationFeed | None = None
 
 
 async def healthz(request: Request) -> Response:
@@ -95,12 +106,24 @@ async def unexpected_error(request: Request, exc: Exception) -> Response:
     return error_response("INTERNAL", "internal error")
 
 
-async def _connect_bus(settings: GatewaySettings, upstreams: Upstreams) -> None:
+async def _connect_bus(settings: GatewaySettings, upstreams: Upstreams, auth: EdgeAuth) -> None:
     """Connect in the background: the gateway serves /healthz at once and /readyz
-    says the bus is down until this succeeds."""
+    says the bus is down until this succeeds (and /v1/events answers 503)."""
     upstreams.nats = await retry_until_ready(
         "event bus", lambda: bus.connect(settings.nats_url, name="gateway")
     )
+    js = upstreams.nats.jetstream()
+    await retry_until_ready("event streams", lambda: bus.ensure_streams(js))
+    feed = RevocationFeed(
+        js,
+        auth.revocations,
+        token_lifetime=settings.access_token_ttl_seconds + settings.token_leeway_seconds,
+    )
+    await retry_until_ready("revocation feed", feed.start)
+    upstreams.revocations = feed
+    hub = EventHub(js, max_per_user=settings.events.max_per_user, buffer=settings.events.buffer)
+    await retry_until_ready("event hub", hub.start)
+    upstreams.events = hub
 
 
 def _own_methods(routes: Sequence[BaseRoute], scope: Scope) -> frozenset[str]:
@@ -109,6 +132,19 @@ def _own_methods(routes: Sequence[BaseRoute], scope: Scope) -> frozenset[str]:
         if isinstance(route, Route) and route.path_regex.match(scope["path"]):
             found.update(route.methods or ())
     return frozenset(found)
+
+
+def _jwks_source(channels: Mapping[str, grpc.aio.Channel]) -> JwksSource:
+    """Auth's keys over the gateway's own auth channel (which exists once the app
+    has started)."""
+
+    async def fetch() -> Sequence[Mapping[str, str]]:
+        channel = channels.get("auth")
+        if channel is None:
+            raise auth_unavailable()
+        return await grpc_jwks_source(channel)()
+
+    return fetch
 
 
 def create_app(
@@ -121,7 +157,15 @@ def create_app(
     API document, by default the packaged klik/descriptors.binpb."""
     upstreams = Upstreams()
     routes = build_routes(services)
-    transcoder = Transcoder(routes, upstreams.channels, settings)
+    auth = EdgeAuth(
+        _jwks_source(upstreams.channels),
+        issuer=settings.token_issuer,
+        audience=settings.token_audience,
+        leeway=settings.token_leeway_seconds,
+    )
+    admission = Admission(auth, limiter_for(settings))
+    transcoder = Transcoder(routes, upstreams.channels, settings, admission)
+    assets = open_asset_store(settings.assets)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -129,11 +173,16 @@ def create_app(
         upstreams.channels.update(
             {name: rpc.channel(address) for name, address in settings.upstreams.items()}
         )
-        connecting = asyncio.create_task(_connect_bus(settings, upstreams))
+        connecting = asyncio.create_task(_connect_bus(settings, upstreams, auth))
         try:
             yield
         finally:
             connecting.cancel()
+            if upstreams.events is not None:
+                await upstreams.events.stop()
+            if upstreams.revocations is not None:
+                await upstreams.revocations.stop()
+            await assets.close()
             if upstreams.nats is not None and not upstreams.nats.is_closed:
                 await upstreams.nats.close()
             for channel in upstreams.channels.values():
@@ -146,6 +195,8 @@ def create_app(
         Route("/metrics", metrics, methods=["GET"]),
         Route("/openapi.json", openapi_json, methods=["GET"]),
         Route("/docs", docs, methods=["GET"]),
+        Route("/v1/events", stream_events, methods=["GET"]),
+        Route("/v1/files/{key:path}", serve_file, methods=["GET", "HEAD"]),
     ]
     app = Starlette(
         routes=own_routes,
@@ -154,16 +205,20 @@ def create_app(
     )
     # Whatever none of the gateway's own routes matches is an API route (or 404/405).
     app.router.default = transcoder
-    spec = build_openapi(
-        routes,
-        packaged_comments() if comments is None else comments,
-        is_public=policy.is_public,
+    spec = add_gateway_routes(
+        build_openapi(
+            routes,
+            packaged_comments() if comments is None else comments,
+            is_public=policy.is_public,
+        )
     )
     app.state.openapi = spec
     app.state.docs = render_page(spec)
     app.state.upstreams = upstreams
     app.state.settings = settings
     app.state.transcoder = transcoder
+    app.state.admission = admission
+    app.state.assets = assets
 
     def methods_for(scope: Scope) -> frozenset[str]:
         return transcoder.matcher.methods(raw_path(scope)) | _own_methods(own_routes, scope)

@@ -41,11 +41,21 @@ def client_address(connection: HTTPConnection) -> str:
     return connection.client.host if connection.client else "unknown"
 
 
-def bucket_keys(connection: HTTPConnection) -> list[str]:
-    """The buckets a request draws on; it is refused when any of them is empty.
+USER_BUCKETS = "user:"  # prefix of the per-user classes in the RateLimiter
 
-    Today: the client address. Seam for auth at the edge: once the gateway verifies
-    the access token (kit.tokens), an authenticated request should draw on
-    `f"user:{claims.subject}"` instead, so users behind one NAT stop sharing a bucket
-    and one user cannot multiply their limit by changing address."""
-    return [f"addr:{client_address(connection)}"]
+
+def user_class(route_class: str) -> str:
+    return USER_BUCKETS + route_class
+
+
+def bucket_draws(
+    connection: HTTPConnection, route_class: str, user_id: str | None
+) -> list[tuple[str, str]]:
+    """The buckets a request draws on, (limiter class, key) each; it is refused when
+    any of them is empty. Every request draws on its client address; a signed-in one
+    also on its user's bucket, so one user cannot multiply their limit by changing
+    address (and users behind one NAT share only the address limit)."""
+    draws = [(route_class, f"addr:{client_address(connection)}")]
+    if user_id is not None:
+        draws.append((user_class(route_class), user_id))
+    return draws

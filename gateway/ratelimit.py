@@ -97,13 +97,16 @@ class RateLimiter:
     def check(self, route_class: str, keys: Sequence[str]) -> int:
         """0 when the request may go (its tokens are taken), else the whole seconds
         to wait (for `Retry-After`)."""
-        buckets = self.classes.get(route_class)
-        if buckets is None:
-            return 0
+        return self.check_all([(route_class, key) for key in keys])
+
+    def check_all(self, draws: Sequence[tuple[str, str]]) -> int:
+        """`check` over buckets of several classes at once, (class, key) each: a
+        request takes from all of them or from none."""
         now = self.clock()
-        wait = max((buckets.wait(key, now) for key in keys), default=0.0)
+        limited = [(self.classes[name], key) for name, key in draws if name in self.classes]
+        wait = max((buckets.wait(key, now) for buckets, key in limited), default=0.0)
         if wait > 0:
             return max(1, math.ceil(wait))
-        for key in keys:
+        for buckets, key in limited:
             buckets.take(key, now)
         return 0

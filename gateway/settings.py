@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from gateway.policy import CREDENTIALS, READ, WRITE
 from gateway.ratelimit import Rate
+from kit.assets import AssetSettings
 from kit.config import (
     GATEWAY_PORT,
     SERVICE_PORTS,
@@ -16,12 +17,26 @@ from kit.config import (
     nats_url,
     service_address,
 )
+from kit.tokens import DEFAULT_AUDIENCE, DEFAULT_ISSUER
 
-# Route class -> (variable, default): requests per period per client (see gateway.policy).
+# Route class -> (variable, default): requests per period per client address (see
+# gateway.policy).
 RATE_VARIABLES: Mapping[str, tuple[str, str]] = {
     CREDENTIALS: ("KLIK_GATEWAY_RATE_AUTH", "30/60"),
     READ: ("KLIK_GATEWAY_RATE_READ", "1200/60"),
     WRITE: ("KLIK_GATEWAY_RATE_WRITE", "300/60"),
+}
+# Route class -> (variable, default): requests per period per signed-in user, drawn
+# beside the address bucket. Credential routes are public: no user to count.
+USER_RATE_VARIABLES: Mapping[str, tuple[str, str]] = {
+    READ: ("KLIK_GATEWAY_USER_RATE_READ", "600/60"),
+    WRITE: ("KLIK_GATEWAY_USER_RATE_WRITE", "120/60"),
+}
+# Route class -> variable overriding KLIK_GATEWAY_TIMEOUT_SECONDS for that class.
+TIMEOUT_VARIABLES: Mapping[str, str] = {
+    CREDENTIALS: "KLIK_GATEWAY_TIMEOUT_AUTH",
+    READ: "KLIK_GATEWAY_TIMEOUT_READ",
+    WRITE: "KLIK_GATEWAY_TIMEOUT_WRITE",
 }
 
 
@@ -37,6 +52,17 @@ class GatewaySettings:
     timeout_seconds: float  # deadline of each upstream call
     cors_origins: tuple[str, ...]  # allowed browser origins; "*" allows any
     rate_limits: Mapping[str, Rate | None]  # route class -> rate (None: unlimited)
+    user_rate_limits: Mapping[str, Rate | None] = field(default_factory=dict)
+    timeouts: Mapping[str, float] = field(default_factory=dict)  # route class -> seconds
+    token_issuer: str = DEFAULT_ISSUER
+    token_audience: str = DEFAULT_AUDIENCE
+    token_leeway_seconds: float = 30.0
+    access_token_ttl_seconds: float = 900.0  # how long revoked users stay revoked
+    events: EventStreamSettings = field(default_factory=lambda: EventStreamSettings())
+    assets: AssetSettings = field(default_factory=lambda: AssetSettings.from_env({}))
+
+    def timeout(self, route_class: str) -> float:
+        return self.timeouts.get(route_class, self.timeout_seconds)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> GatewaySettings:
@@ -55,4 +81,37 @@ class GatewaySettings:
                 route_class: Rate.parse(variable, env_str(variable, default, env))
                 for route_class, (variable, default) in RATE_VARIABLES.items()
             },
+            user_rate_limits={
+                route_class: Rate.parse(variable, env_str(variable, default, env))
+                for route_class, (variable, default) in USER_RATE_VARIABLES.items()
+            },
+            timeouts={
+                route_class: env_float(variable, 0.0, env)
+                for route_class, variable in TIMEOUT_VARIABLES.items()
+                if env_float(variable, 0.0, env) > 0
+            },
+            token_issuer=env_str("KLIK_TOKEN_ISSUER", DEFAULT_ISSUER, env),
+            token_audience=env_str("KLIK_TOKEN_AUDIENCE", DEFAULT_AUDIENCE, env),
+            token_leeway_seconds=env_float("KLIK_TOKEN_LEEWAY_SECONDS", 30.0, env),
+            access_token_ttl_seconds=env_float("KLIK_ACCESS_TOKEN_TTL_SECONDS", 900.0, env),
+            events=EventStreamSettings(
+                heartbeat_seconds=env_float("KLIK_GATEWAY_SSE_HEARTBEAT_SECONDS", 15.0, env),
+                retry_ms=env_int("KLIK_GATEWAY_SSE_RETRY_MS", 3000, env),
+                max_per_user=env_int("KLIK_GATEWAY_SSE_MAX_PER_USER", 5, env),
+                buffer=env_int("KLIK_GATEWAY_SSE_BUFFER", 1000, env),
+            ),
+            assets=AssetSettings.from_env(env),
         )
+
+
+@dataclass(frozen=True)
+class EventStreamSettings:
+    """`GET /v1/events`: a comment line every `heartbeat_seconds` keeps proxies from
+    closing an idle stream; `retry_ms` is the reconnect delay browsers are told;
+    `buffer` events may wait for a slow client before its stream is closed (it
+    resumes with Last-Event-ID, so closing loses nothing)."""
+
+    heartbeat_seconds: float = 15.0
+    retry_ms: int = 3000
+    max_per_user: int = 5
+    buffer: int = 1000

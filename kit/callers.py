@@ -56,6 +56,25 @@ def bearer_token(context: grpc.aio.ServicerContext[Any, Any]) -> str:
     raise Unauthenticated("UNAUTHENTICATED", "missing bearer token")
 
 
+class RevokedUsers:
+    """Users whose live access tokens must fail at once (deleted accounts), each
+    until their last token could have expired. Fed by kit.revocations."""
+
+    def __init__(self) -> None:
+        self._until: dict[str, float] = {}
+
+    def revoke(self, user_id: str, for_seconds: float = 3600.0) -> None:
+        now = time.time()
+        self._until[user_id] = now + for_seconds
+        for subject, until in list(self._until.items()):
+            if until <= now:
+                del self._until[subject]
+
+    def is_revoked(self, user_id: str) -> bool:
+        until = self._until.get(user_id)
+        return until is not None and time.time() < until
+
+
 class Callers:
     """Authenticates callers of one service. `revoke(user_id)` makes a user's live
     access tokens fail at once (a deleted user), for as long as they could live."""
@@ -64,7 +83,7 @@ class Callers:
         self.service_name = service
         self.verifier = verifier
         self.trust = trust
-        self._revoked: dict[str, float] = {}
+        self.revoked = RevokedUsers()
 
     async def identify(self, context: grpc.aio.ServicerContext[Any, Any]) -> Caller:
         token = bearer_token(context)
@@ -72,8 +91,7 @@ class Callers:
             name = self.trust.verify(token, callee=self.service_name)
             return Caller(service_subject(name), SERVICE_ROLE, service=name, token=token)
         claims = await self.verifier.verify(token)
-        revoked_until = self._revoked.get(claims.subject)
-        if revoked_until is not None and time.time() < revoked_until:
+        if self.revoked.is_revoked(claims.subject):
             raise Unauthenticated("INVALID_TOKEN", "access token is no longer valid")
         return Caller(claims.subject, claims.role, token_id=claims.token_id, token=token)
 
@@ -100,8 +118,4 @@ class Callers:
         return caller
 
     def revoke(self, user_id: str, for_seconds: float = 3600.0) -> None:
-        self._revoked[user_id] = time.time() + for_seconds
-        now = time.time()
-        for subject, until in list(self._revoked.items()):
-            if until <= now:
-                del self._revoked[subject]
+        self.revoked.revoke(user_id, for_seconds)

@@ -26,7 +26,7 @@ from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from kit.bus import EVENTS_STREAM, event_subject
-from kit.callers import Callers
+from kit.callers import Callers, RevokedUsers
 from klik.events.v1.envelope_pb2 import Envelope
 from klik.events.v1.events_pb2 import UserDeleted
 
@@ -41,7 +41,9 @@ class RevocationFeed:
     """Revokes deleted users in `callers` for `token_lifetime` seconds after their
     deletion (the access-token TTL plus the verifier's leeway)."""
 
-    def __init__(self, js: JetStreamContext, callers: Callers, *, token_lifetime: float) -> None:
+    def __init__(
+        self, js: JetStreamContext, callers: Callers | RevokedUsers, *, token_lifetime: float
+    ) -> None:
         self._js = js
         self._callers = callers
         self._lifetime = token_lifetime

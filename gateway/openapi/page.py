@@ -59,7 +59,7 @@ def _operation(path: str, method: str, operation: Mapping[str, Any]) -> str:
     out.append(f"<h3><span class='m {method}'>{method}</span> <code>{escape(path)}</code></h3>")
     public = operation.get("security") == []
     out.append(f"<div class='auth'>{'Public' if public else 'Bearer token'} · ")
-    out.append(f"<code>{escape(str(operation.get('x-grpc-method', '')))}</code></div>")
+    out.append(f"<code>{escape(str(operation.get('x-grpc-method', 'gateway')))}</code></div>")
     out.append(f"<p class='text'>{escape(operation.get('description', operation['summary']))}</p>")
     parameters = operation.get("parameters", [])
     if parameters:
@@ -79,8 +79,11 @@ def _operation(path: str, method: str, operation: Mapping[str, Any]) -> str:
         out.append(f"<p>Request body: {_type(schema)}</p>")
         if schema.get("type") == "object" and "properties" in schema:
             out.append(_properties(schema))
-    response = operation["responses"]["200"]["content"]["application/json"]["schema"]
-    out.append(f"<p>Response: {_type(response)}; errors: <a href='#schema-Error'>Error</a></p>")
+    media_type, content = next(iter(operation["responses"]["200"]["content"].items()))
+    response = _type(content["schema"])
+    if media_type != "application/json":
+        response = f"<code>{escape(media_type)}</code>"
+    out.append(f"<p>Response: {response}; errors: <a href='#schema-Error'>Error</a></p>")
     out.append("</section>")
     return "".join(out)
 

@@ -12,10 +12,10 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from gateway.admission import Admission
 from gateway.body import read_json_body
 from gateway.errors import GatewayError
-from gateway.policy import bucket_keys, rate_class
-from gateway.ratelimit import RateLimiter
+from gateway.policy import is_public, rate_class
 from gateway.settings import GatewaySettings
 from gateway.transcoding.decode import decode_request
 from gateway.transcoding.encode import encode_response
@@ -37,12 +37,18 @@ class Transcoder:
     """`channels` is the gateway's live map of upstream name -> channel (filled when
     the app starts)."""
 
-    def __init__(self, routes: list[Route], channels: Channels, settings: GatewaySettings) -> None:
+    def __init__(
+        self,
+        routes: list[Route],
+        channels: Channels,
+        settings: GatewaySettings,
+        admission: Admission,
+    ) -> None:
         self.routes = routes
         self.matcher = Matcher(routes)
         self.channels = channels
         self.settings = settings
-        self.limiter = RateLimiter(settings.rate_limits)
+        self.admission = admission
         self._stubs: dict[tuple[grpc.aio.Channel, str], grpc.aio.UnaryUnaryMultiCallable] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -73,23 +79,22 @@ class Transcoder:
             )
         route = found.route
         request.scope["route"] = route  # metrics label the request with its template
-        wait = self.limiter.check(rate_class(route), bucket_keys(request))
-        if wait:
-            raise GatewayError(
-                "RESOURCE_EXHAUSTED",
-                f"too many requests: retry in {wait} s",
-                code="RATE_LIMITED",
-                details={"retry_after_seconds": wait},
-                headers={"Retry-After": str(wait)},
-            )
+        route_class = rate_class(route)
+        await self.admission.admit(request, route_class, public=is_public(route))
         body = await read_json_body(request, self.settings.max_body_bytes) if route.body else b""
         message = decode_request(route, found.params, request.query_params.multi_items(), body)
-        reply = await self.call(route, message, outgoing_metadata(request))
+        timeout = self.settings.timeout(route_class)
+        reply = await self.call(route, message, outgoing_metadata(request), timeout)
         return Response(encode_response(route, reply), media_type="application/json")
 
     async def call(
-        self, route: Route, message: Message, metadata: tuple[tuple[str, str], ...]
+        self,
+        route: Route,
+        message: Message,
+        metadata: tuple[tuple[str, str], ...],
+        seconds: float,
     ) -> Message:
+        """Call `route`'s RPC with a deadline `seconds` from now."""
         channel = self.channels.get(route.upstream)
         if channel is None:
             raise GatewayError("UNAVAILABLE", f"the {route.upstream} service is not configured")
@@ -102,9 +107,7 @@ class Transcoder:
             )
             self._stubs[(channel, route.grpc_path)] = stub
         try:
-            reply: Message = await stub(
-                message, metadata=metadata, timeout=self.settings.timeout_seconds
-            )
+            reply: Message = await stub(message, metadata=metadata, timeout=seconds)
         except grpc.aio.AioRpcError as error:
             UPSTREAM_ERRORS.labels(route.path, error.code().name).inc()
             raise rpc_failure(error, route.upstream) from None

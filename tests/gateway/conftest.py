@@ -17,6 +17,7 @@ from grpc_tools import protoc
 
 from gateway.openapi.comments import load_comments
 from gateway.transcoding.routes import Route, build_routes
+from tests.gateway.stack import RunningStack, running_stack
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -66,3 +67,21 @@ def contract(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RoutesContrac
         service=module.DESCRIPTOR.services_by_name["RouteTest"],
         comments=load_comments(descriptor_set.read_bytes()),
     )
+
+
+@pytest.fixture(scope="session")
+def real_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    """Every real service and the gateway (`python -m kit.stack`), shared by the tests
+    that need the whole suite. The gateway's rate limits are off: the tests are one
+    client at one address, and the fuzzer would see mostly 429s."""
+    off = {
+        f"KLIK_GATEWAY_{kind}_{cls}": "0"
+        for kind, classes in (("RATE", ("AUTH", "READ", "WRITE")), ("USER_RATE", ("READ", "WRITE")))
+        for cls in classes
+    }
+    with running_stack(tmp_path_factory.mktemp("stack"), **off) as running:
+        yield running
+
+
+# The fake services and the gateway in front of them (tests/gateway/fakes.py).
+from tests.gateway.fakes import gateway, start_gateway, upstream  # noqa: E402, F401

@@ -90,3 +90,31 @@ def test_gateway_settings_from_the_environment() -> None:
     assert custom.timeout_seconds == 2.5
     assert custom.cors_origins == ("https://app.example", "http://localhost:3000")
     assert custom.rate_limits["read"] is None and custom.rate_limits["auth"] == Rate(5, 1.0)
+
+
+def test_user_rates_deadlines_and_event_stream_settings_come_from_the_env() -> None:
+    settings = GatewaySettings.from_env(
+        {
+            "KLIK_GATEWAY_USER_RATE_READ": "10/1",
+            "KLIK_GATEWAY_USER_RATE_WRITE": "off",
+            "KLIK_GATEWAY_TIMEOUT_SECONDS": "7",
+            "KLIK_GATEWAY_TIMEOUT_WRITE": "20",
+            "KLIK_GATEWAY_SSE_HEARTBEAT_SECONDS": "5",
+            "KLIK_GATEWAY_SSE_MAX_PER_USER": "2",
+        }
+    )
+    assert settings.user_rate_limits == {"read": Rate(10, 1.0), "write": None}
+    assert (settings.timeout("read"), settings.timeout("write")) == (7.0, 20.0)
+    assert settings.events.heartbeat_seconds == 5.0 and settings.events.max_per_user == 2
+    defaults = GatewaySettings.from_env({})
+    assert defaults.user_rate_limits["read"] == Rate(600, 60.0)
+    assert defaults.timeout("auth") == 10.0
+
+
+def test_a_request_draws_on_its_address_and_its_users_buckets() -> None:
+    clock = Clock()
+    limiter = RateLimiter({"read": Rate(5, 60.0), "user:read": Rate(1, 60.0)}, clock=clock)
+    assert limiter.check_all([("read", "addr:a"), ("user:read", "u1")]) == 0
+    assert limiter.check_all([("read", "addr:b"), ("user:read", "u1")]) == 60  # same user
+    assert limiter.check_all([("read", "addr:a"), ("user:read", "u2")]) == 0
+    assert limiter.check_all([("read", "addr:a"), ("other", "x")]) == 0  # unlimited class

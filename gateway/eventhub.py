@@ -1,0 +1,249 @@
+"""The events `GET /v1/events` streams: one shared JetStream subscription per gateway
+replica, fanned out in memory to the open streams of each user.
+
+Why one shared subscription rather than a consumer per connection: an event's user is
+inside its envelope, not in its subject (`klik.events.<type>`), so a per-connection
+consumer cannot filter server-side by user — N open streams would each receive and
+decode every event (N x events of work and traffic, and N consumers on the broker).
+Here each event crosses the wire and is decoded once per replica, then handed only to
+its user's queues (a dict lookup), whatever the number of connections.
+
+Resuming (`Last-Event-ID`) is the one thing the shared subscription cannot do; a
+resuming stream first registers for live events (they queue), then replays
+`(last id, stream's last sequence at that moment]` with a short-lived pull consumer of
+its own, then drains its queue skipping what the replay already sent. The SSE id is
+the stream sequence, and both sources deliver in sequence order, so "send only
+sequences above the last one sent" gives neither gaps nor duplicates."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import prometheus_client
+from google.protobuf import json_format
+from google.protobuf.message import DecodeError
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+
+from kit.bus import EVENTS_PREFIX, EVENTS_STREAM
+from klik.events.v1 import events_pb2  # noqa: F401 - registers the payload types for JSON
+from klik.events.v1.envelope_pb2 import Envelope
+
+log = logging.getLogger(__name__)
+
+OPEN_STREAMS = prometheus_client.Gauge(
+    "klik_gateway_event_streams", "Open GET /v1/events streams on this replica."
+)
+
+ALL_EVENTS = EVENTS_PREFIX + ">"
+_REPLAY_BATCH = 256
+_REPLAY_WAIT_SECONDS = 1.0
+
+
+def streamed(event_type: str) -> bool:
+    """The event types a client sees on its stream."""
+    return event_type == "wallet.changed" or event_type.startswith("generation.job.")
+
+
+@dataclass(frozen=True)
+class Event:
+    sequence: int  # the KLIK_EVENTS stream sequence: the SSE id
+    type: str
+    data: str  # the envelope as one line of JSON, payload decoded, proto field names
+
+
+def render(envelope: Envelope) -> str:
+    document = json_format.MessageToDict(envelope, preserving_proto_field_name=True)
+    return json.dumps(document, separators=(",", ":"), ensure_ascii=False)
+
+
+def read(msg: Msg) -> tuple[int, Envelope] | None:
+    """(stream sequence, envelope) of a streamed event that concerns a user, else None."""
+    if not streamed(msg.subject.removeprefix(EVENTS_PREFIX)):
+        return None
+    try:
+        envelope = Envelope.FromString(msg.data)
+    except DecodeError:
+        log.error("unreadable event on %s", msg.subject)
+        return None
+    if not envelope.user_id:
+        return None
+    return msg.metadata.sequence.stream, envelope
+
+
+class StreamEnded(Exception):
+    """The stream must end now; the client resumes with Last-Event-ID, so nothing
+    is lost."""
+
+
+class Overflowed(StreamEnded):
+    """The client read too slowly and its buffer filled."""
+
+
+class Closing(StreamEnded):
+    """The gateway is shutting down."""
+
+
+_CLOSE = Event(-1, "", "")  # wakes a waiting stream so it sees it must close
+
+
+class Subscriber:
+    def __init__(self, user_id: str, buffer: int) -> None:
+        self.user_id = user_id
+        self._queue: asyncio.Queue[Event] = asyncio.Queue(maxsize=buffer)
+        self._overflowed = False
+        self._closing = False
+
+    def offer(self, event: Event) -> None:
+        if self._overflowed:
+            return
+        try:
+            self._queue.put_nowait(event)
+        except asyncio.QueueFull:
+            self._overflowed = True
+
+    def close(self) -> None:
+        self._closing = True
+        with contextlib.suppress(asyncio.QueueFull):  # a full queue wakes it anyway
+            self._queue.put_nowait(_CLOSE)
+
+    async def next(self, within: float) -> Event | None:
+        """The next live event, or None when `within` seconds pass without one."""
+        if self._closing:
+            raise Closing
+        if self._overflowed and self._queue.empty():
+            raise Overflowed
+        try:
+            event = await asyncio.wait_for(self._queue.get(), within)
+        except TimeoutError:
+            return None
+        if event is _CLOSE:
+            raise Closing
+        return event
+
+
+class TooManyStreams(Exception):
+    pass
+
+
+class EventHub:
+    def __init__(self, js: JetStreamContext, *, max_per_user: int, buffer: int) -> None:
+        self.js = js
+        self.max_per_user = max_per_user
+        self.buffer = buffer
+        self._by_user: dict[str, set[Subscriber]] = {}
+        self._subscription: JetStreamContext.PushSubscription | None = None
+        self._first = 1
+
+    async def start(self) -> None:
+        """Subscribe to events from now on."""
+        self._first = await self.last_sequence() + 1
+        self._subscription = await self.js.subscribe(
+            ALL_EVENTS,
+            stream=EVENTS_STREAM,
+            cb=self._on_message,
+            # Ordered: recreated after a gap or a NATS outage, resuming after the last
+            # sequence seen, so the fan-out itself never skips an event.
+            ordered_consumer=True,
+            deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
+            config=ConsumerConfig(opt_start_seq=self._first),
+        )
+
+    async def stop(self) -> None:
+        if self._subscription is not None:
+            subscription, self._subscription = self._subscription, None
+            try:
+                await subscription.unsubscribe()
+            except Exception as exc:  # the connection may already be gone
+                log.debug("event hub unsubscribe failed: %s", exc)
+
+    async def last_sequence(self) -> int:
+        info = await self.js.stream_info(EVENTS_STREAM)
+        return int(info.state.last_seq)
+
+    def register(self, user_id: str) -> Subscriber:
+        subscribers = self._by_user.setdefault(user_id, set())
+        if len(subscribers) >= self.max_per_user:
+            raise TooManyStreams(user_id)
+        subscriber = Subscriber(user_id, self.buffer)
+        subscribers.add(subscriber)
+        OPEN_STREAMS.inc()
+        return subscriber
+
+    def close_all(self) -> None:
+        """End every open stream (the gateway is stopping: without this, each open
+        stream would hold the shutdown for the whole grace period)."""
+        for subscribers in self._by_user.values():
+            for subscriber in subscribers:
+                subscriber.close()
+
+    def unregister(self, subscriber: Subscriber) -> None:
+        subscribers = self._by_user.get(subscriber.user_id)
+        if subscribers is None or subscriber not in subscribers:
+            return
+        subscribers.discard(subscriber)
+        OPEN_STREAMS.dec()
+        if not subscribers:
+            del self._by_user[subscriber.user_id]
+
+    async def _on_message(self, msg: Msg) -> None:
+        found = read(msg)
+        if found is None:
+            return
+        sequence, envelope = found
+        # An ordered consumer reset before its first message restarts at sequence 1;
+        # what came before this hub started is the replay's business.
+        if sequence < self._first:
+            return
+        subscribers = self._by_user.get(envelope.user_id)
+        if not subscribers:
+            return
+        event = Event(sequence, envelope.type, render(envelope))
+        for subscriber in list(subscribers):
+            subscriber.offer(event)
+
+    async def replay(self, user_id: str, after: int, through: int) -> AsyncIterator[Event]:
+        """`user_id`'s events with sequences in (after, through], in order, from a
+        consumer that exists only for this call."""
+        if after >= through:
+            return
+        subscription = await self.js.pull_subscribe(
+            ALL_EVENTS,
+            stream=EVENTS_STREAM,
+            config=ConsumerConfig(
+                deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
+                opt_start_seq=after + 1,
+                ack_policy=AckPolicy.NONE,
+                inactive_threshold=30.0,  # the broker drops it even if we die mid-way
+            ),
+        )
+        try:
+            sequence = after
+            while sequence < through:
+                try:
+                    batch = await subscription.fetch(_REPLAY_BATCH, timeout=_REPLAY_WAIT_SECONDS)
+                except TimeoutError:
+                    return  # nothing more: the rest of the range was deleted or expired
+                for msg in batch:
+                    sequence = msg.metadata.sequence.stream
+                    if sequence > through:
+                        return
+                    found = read(msg)
+                    if found is not None and found[1].user_id == user_id:
+                        yield Event(sequence, found[1].type, render(found[1]))
+        finally:
+            await self._delete(subscription)
+
+    async def _delete(self, subscription: JetStreamContext.PullSubscription) -> None:
+        try:
+            info = await subscription.consumer_info()
+            await subscription.unsubscribe()
+            await self.js.delete_consumer(EVENTS_STREAM, info.name)
+        except Exception as exc:  # inactive_threshold removes it anyway
+            log.debug("replay consumer cleanup failed: %s", exc)

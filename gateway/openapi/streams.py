@@ -1,0 +1,106 @@
+"""The API document's entries for the two routes no proto declares: the event stream
+and file downloads (they are not RPCs: one streams from JetStream, the other bytes
+from the asset store)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+ERROR = {"$ref": "#/components/responses/Error"}
+
+EVENTS: dict[str, Any] = {
+    "get": {
+        "operationId": "StreamEvents",
+        "tags": ["Gateway"],
+        "summary": "The caller's own events, as Server-Sent Events.",
+        "description": (
+            "A `text/event-stream` of the caller's generation job transitions "
+            "(`generation.job.queued|running|succeeded|failed|cancelled`) and wallet "
+            "changes (`wallet.changed`), as they happen. Each event has `id:` (its "
+            "position in the event log), `event:` (its type) and `data:` (one line of "
+            "JSON: the event envelope, `payload` decoded, proto field names). A stream "
+            "without `Last-Event-ID` starts with new events only; send the last `id` "
+            "you saw as `Last-Event-ID` (browsers do it when they reconnect) to resume "
+            "right after it, with no gap and no repeat. Comment lines are heartbeats. "
+            "A user may hold a few streams at once (429 `TOO_MANY_STREAMS` beyond)."
+        ),
+        "parameters": [
+            {
+                "name": "Last-Event-ID",
+                "in": "header",
+                "required": False,
+                "description": "Resume after this event id.",
+                "schema": {"type": "string", "pattern": "^[0-9]{1,19}$"},
+            }
+        ],
+        "responses": {
+            "200": {
+                "description": "The event stream (open until the client leaves).",
+                "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            },
+            "default": ERROR,
+        },
+    }
+}
+
+_FILE_HEADERS: dict[str, Any] = {
+    "ETag": {"schema": {"type": "string"}},
+    "Cache-Control": {"schema": {"type": "string"}},
+    "Accept-Ranges": {"schema": {"type": "string"}},
+}
+_FILE_RESPONSES: dict[str, Any] = {
+    "200": {
+        "description": "The whole file.",
+        "headers": _FILE_HEADERS,
+        "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
+    },
+    "206": {
+        "description": "The requested byte range (`Content-Range` says which).",
+        "headers": {**_FILE_HEADERS, "Content-Range": {"schema": {"type": "string"}}},
+        "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
+    },
+    "304": {"description": "Not modified (If-None-Match matched the ETag)."},
+    "default": ERROR,
+}
+_FILE_PARAMETERS: list[dict[str, Any]] = [
+    {
+        "name": "key",
+        "in": "path",
+        "required": True,
+        "description": "The file's key: the last part of a job result's `asset_url`.",
+        "schema": {"type": "string"},
+    },
+    {"name": "Range", "in": "header", "required": False, "schema": {"type": "string"}},
+    {"name": "If-None-Match", "in": "header", "required": False, "schema": {"type": "string"}},
+]
+_FILE_DESCRIPTION = (
+    "Downloads a generated file (image, video) from its `asset_url`. No bearer token: "
+    "the unguessable key is the capability (share the URL, share the file), which "
+    "lets `<img>` and `<video>` elements load it. Content never changes under a key, "
+    "so responses are cacheable for a year. Single byte ranges are served (206; 416 "
+    "past the end) for video seeking."
+)
+
+
+def _file_operation(method: str) -> dict[str, Any]:
+    return {
+        "operationId": f"{method}File",
+        "tags": ["Gateway"],
+        "summary": "A generated file." if method == "Get" else "A generated file's headers.",
+        "description": _FILE_DESCRIPTION,
+        "security": [],
+        "parameters": _FILE_PARAMETERS,
+        "responses": _FILE_RESPONSES,
+    }
+
+
+FILES: dict[str, Any] = {"get": _file_operation("Get"), "head": _file_operation("Head")}
+
+
+def add_gateway_routes(spec: dict[str, Any]) -> dict[str, Any]:
+    """`spec` with /v1/events and /v1/files/{key} added."""
+    spec["paths"]["/v1/events"] = EVENTS
+    spec["paths"]["/v1/files/{key}"] = FILES
+    tags = spec.setdefault("tags", [])
+    tags.append({"name": "Gateway", "description": "Routes of the gateway itself."})
+    return spec

@@ -1,0 +1,80 @@
+"""End to end through every real service (`python -m kit.stack`): a user signs up,
+watches their own event stream, runs an IMAGE generation, sees the job's transitions
+and wallet changes arrive in order over SSE, and downloads the result from the URL the
+job gives — the whole path a web client takes."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import httpx
+import pytest
+
+from tests.gateway.stack import RunningStack
+from tests.gateway.test_events import EventReader, Sse
+from tests.helpers import wait_for
+
+pytestmark = pytest.mark.slow
+
+
+async def test_a_generation_streams_its_transitions_and_its_file_downloads(
+    real_stack: RunningStack,
+) -> None:
+    token = await asyncio.to_thread(real_stack.user, f"e2e-{uuid.uuid4().hex[:8]}@example.com")
+    bearer = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(
+        base_url=real_stack.url, headers=bearer, timeout=httpx.Timeout(10, read=30)
+    ) as client:
+        wallet = (await client.get("/v1/wallet")).json()
+        user_id = wallet["user_id"]
+        async with client.stream("GET", "/v1/events") as response:
+            assert response.status_code == 200
+            stream = EventReader(response)
+            created = await client.post(
+                "/v1/generations",
+                json={"kind": "IMAGE", "prompt": "a red square", "idempotency_key": "e2e-1"},
+            )
+            assert created.status_code == 200, created.text
+            job_id = created.json()["id"]
+            events: list[Sse] = []
+            async with asyncio.timeout(60):
+                while not any(e.event == "generation.job.succeeded" for e in events):
+                    event = await stream.next()
+                    assert event.event != "generation.job.failed", event.data
+                    events.append(event)
+                # The capture that follows success.
+                while [e.event for e in events].count("wallet.changed") < 2:
+                    events.append(await stream.next())
+        assert all(e.data["user_id"] == user_id for e in events)
+        assert [e.id for e in events] == sorted(e.id for e in events)
+        transitions = [
+            e.event.removeprefix("generation.job.")
+            for e in events
+            if e.event.startswith("generation.job.") and e.data["payload"]["job"]["id"] == job_id
+        ]
+        assert transitions == ["queued", "running", "succeeded"]
+
+        job = (await client.get(f"/v1/generations/{job_id}")).json()
+        assert job["status"] == "SUCCEEDED"
+        after = await wait_for(
+            lambda: _balance_changed(client, wallet["balance"]), message="charge visible"
+        )
+        assert after is not None
+        assert int(after["balance"]) == int(wallet["balance"]) - int(job["cost_credits"])
+
+        url = job["result"]["asset_url"]
+        assert url.startswith(f"{real_stack.url}/v1/files/"), url
+        async with httpx.AsyncClient() as browser:  # an <img> tag: no token
+            image = await browser.get(url)
+            assert image.status_code == 200
+            assert image.headers["content-type"] == job["result"]["mime_type"] == "image/png"
+            assert image.content.startswith(b"\x89PNG")
+            assert image.headers["cache-control"] == "public, max-age=31536000, immutable"
+            part = await browser.get(url, headers={"Range": "bytes=0-7"})
+            assert part.status_code == 206 and part.content == image.content[:8]
+
+
+async def _balance_changed(client: httpx.AsyncClient, before: str) -> dict[str, str] | None:
+    wallet: dict[str, str] = (await client.get("/v1/wallet")).json()
+    return wallet if wallet["balance"] != before and wallet["held"] == "0" else None
