@@ -41,6 +41,20 @@ CHECKS = [
     response_schema_conformance,
 ]
 STREAMS = "/v1/events"
+MUST_SUCCEED = {
+    "GET /v1/auth/me",
+    "GET /v1/wallet",
+    "GET /v1/wallet/transactions",
+    "GET /v1/pricing",
+    "GET /v1/providers",
+    "GET /v1/generations",
+    "GET /v1/posts",
+    "POST /v1/posts",
+    "GET /v1/assets",
+    "POST /v1/chats",
+    "GET /v1/chats",
+    "GET /v1/lessons",
+}
 Operation = APIOperation[Any, Any, Any, Any]
 
 
@@ -110,7 +124,7 @@ def test_the_api_keeps_its_document(
     print(*(f"{label}: {sorted(codes)}" for label, codes in sorted(statuses.items())), sep="\n")
     assert not failures, "\n\n".join(failures)
     if mode is GenerationMode.POSITIVE:
-        # The token works: valid calls get through to the services, not just 401s.
-        assert 200 in statuses["GET /v1/wallet"]
-        succeeded = [label for label, codes in statuses.items() if any(c < 300 for c in codes)]
-        assert len(succeeded) >= len(statuses) // 2, sorted(statuses.items())
+        # The token works and valid input gets through to every service, not just
+        # 401s and 400s: these need no existing id, so some generated case succeeds.
+        succeeded = {label for label, codes in statuses.items() if any(c < 300 for c in codes)}
+        assert MUST_SUCCEED <= succeeded, sorted(statuses.items())
