@@ -4,32 +4,14 @@ idempotency keys. Both are safe to run in several replicas at once."""
 
 from __future__ import annotations
 
-import asyncio
-import logging
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Coroutine, Sequence
 from datetime import timedelta
 from typing import Any
 
+from kit.periodic import every
 from kit.server import Resources
 from services.wallet.ledger import Ledger
 from services.wallet.settings import WalletOptions
-
-log = logging.getLogger(__name__)
-
-
-async def every(interval: float, job: Callable[[], Awaitable[int]], what: str) -> None:
-    """Run `job` every `interval` seconds until cancelled; failures are logged and
-    the next round tries again."""
-    while True:
-        try:
-            done = await job()
-            if done:
-                log.info("%s: %d", what, done)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("%s failed", what)
-        await asyncio.sleep(interval)
 
 
 def background(resources: Resources, options: WalletOptions) -> Sequence[Coroutine[Any, Any, None]]:
