@@ -1,22 +1,27 @@
-"""gRPC servicers of the generation service: proto ⇄ domain. RPCs not overridden here
-answer UNIMPLEMENTED (the generated base class raises NotImplementedError)."""
+"""gRPC servicers of the generation service: proto ⇄ domain; the rules are in
+jobs.py and domain.py."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 
+from kit.paging import page_size
 from kit.server import Resources
 from klik.generation.v1 import generation_pb2, generation_pb2_grpc
 from services.generation.catalogue import Provider
-from services.generation.config import GenerationSettings
-from services.generation.domain import Kind
+from services.generation.domain import Kind, Options, Status, Turn
+from services.generation.jobs import NewJob
 from services.generation.providers.errors import ProviderError
-from services.generation.providers.registry import Providers
 from services.generation.providers.values import Listing
+from services.generation.wire import job_message
+
+if TYPE_CHECKING:
+    from services.generation.service import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -24,12 +29,44 @@ log = logging.getLogger(__name__)
 class GenerationApi(generation_pb2_grpc.GenerationServiceServicer):
     """klik.generation.v1.GenerationService."""
 
-    def __init__(
-        self, resources: Resources, settings: GenerationSettings, providers: Providers
-    ) -> None:
+    def __init__(self, resources: Resources, runtime: Runtime) -> None:
         self.resources = resources
-        self.settings = settings
-        self.providers = providers
+        self.settings = runtime.settings
+        self.providers = runtime.providers
+        self.jobs = runtime.jobs
+
+    async def CreateJob(
+        self, request: generation_pb2.CreateJobRequest, context: Any
+    ) -> generation_pb2.CreateJobResponse:
+        caller = await self.resources.callers.user(context)
+        job = await self.jobs.create(caller.user_id, new_job(request))
+        return generation_pb2.CreateJobResponse(job=job_message(job))
+
+    async def GetJob(
+        self, request: generation_pb2.GetJobRequest, context: Any
+    ) -> generation_pb2.GetJobResponse:
+        caller = await self.resources.callers.user(context)
+        job = await self.jobs.get(caller.user_id, request.job_id)
+        return generation_pb2.GetJobResponse(job=job_message(job))
+
+    async def ListJobs(
+        self, request: generation_pb2.ListJobsRequest, context: Any
+    ) -> generation_pb2.ListJobsResponse:
+        caller = await self.resources.callers.user(context)
+        status = Status.parse_filter(request.status)
+        jobs, next_token = await self.jobs.page(
+            caller.user_id, status, request.page_token, page_size(request.page_size)
+        )
+        return generation_pb2.ListJobsResponse(
+            jobs=[job_message(job) for job in jobs], next_page_token=next_token
+        )
+
+    async def CancelJob(
+        self, request: generation_pb2.CancelJobRequest, context: Any
+    ) -> generation_pb2.CancelJobResponse:
+        caller = await self.resources.callers.user(context)
+        job = await self.jobs.cancel(caller.user_id, request.job_id)
+        return generation_pb2.CancelJobResponse(job=job_message(job))
 
     async def GetPricing(
         self, request: generation_pb2.GetPricingRequest, context: Any
@@ -100,19 +137,40 @@ class GenerationApi(generation_pb2_grpc.GenerationServiceServicer):
         )
 
 
-def register(
-    server: grpc.aio.Server,
-    resources: Resources,
-    settings: GenerationSettings | None = None,
-    providers: Providers | None = None,
-) -> Sequence[str]:
-    """Add the servicer. Its provider adapters share one HTTP client, closed when the
-    service has drained. Tests pass their own settings (and providers)."""
-    settings = settings or GenerationSettings.from_env()
-    if providers is None:
-        providers = Providers(settings.catalogue, settings.policy)
-    resources.on_close(providers.aclose)
+def new_job(request: generation_pb2.CreateJobRequest) -> NewJob:
+    """The request as the use case takes it, with the fingerprint that tells a
+    replay (same body) from a reuse of its key (another body)."""
+    body = generation_pb2.CreateJobRequest()
+    body.CopyFrom(request)
+    body.idempotency_key = ""
+    fingerprint = hashlib.sha256(body.SerializeToString(deterministic=True)).hexdigest()
+    o = request.options
+    return NewJob(
+        kind=request.kind,
+        prompt=request.prompt,
+        provider=request.provider,
+        model=request.model,
+        options=Options(
+            width=o.width,
+            height=o.height,
+            num_images=o.num_images,
+            avatar_id=o.avatar_id,
+            voice_id=o.voice_id,
+            max_tokens=o.max_tokens,
+            temperature=o.temperature if o.HasField("temperature") else None,
+            system_prompt=o.system_prompt,
+            negative_prompt=o.negative_prompt,
+            max_video_seconds=o.max_video_seconds,
+            history=tuple(Turn(t.role, t.content) for t in request.history),
+        ),
+        idempotency_key=request.idempotency_key,
+        fingerprint=fingerprint,
+    )
+
+
+def register(server: grpc.aio.Server, resources: Resources, runtime: Runtime) -> Sequence[str]:
+    """Add the servicer, over the replica's runtime (service.py)."""
     generation_pb2_grpc.add_GenerationServiceServicer_to_server(
-        GenerationApi(resources, settings, providers), server
+        GenerationApi(resources, runtime), server
     )
     return (generation_pb2.DESCRIPTOR.services_by_name["GenerationService"].full_name,)

@@ -59,11 +59,45 @@ DEFAULT_DEADLINES: Mapping[Kind, float] = {
 
 
 @dataclass(frozen=True)
+class JobSettings:
+    """How jobs are queued and worked on (README § Configuration)."""
+
+    workers: int = 4  # concurrent jobs per replica
+    lease_seconds: float = 30.0  # a dead worker's job is resumed this long after
+    poll_seconds: float = 2.0  # the queue's safety-net poll (new jobs wake workers)
+    # The longest a job may wait in the queue; its hold outlives this plus its deadline.
+    max_queue_seconds: float = 3600.0
+    # A job whose hold was not confirmed within this is given up (its hold released).
+    pending_timeout_seconds: float = 60.0
+    sweep_seconds: float = 5.0  # how often leftovers (holds to settle, stale rows) are swept
+    max_attempts: int = 5  # claims of one job before it fails INTERNAL
+    media_max_bytes: int = 512 * 1024 * 1024  # largest result file fetched
+
+    def __post_init__(self) -> None:
+        if self.workers < 0:
+            raise ValueError("workers must be 0 or more")
+        if self.lease_seconds <= 0 or self.poll_seconds <= 0 or self.sweep_seconds <= 0:
+            raise ValueError("lease, poll and sweep intervals must be positive")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> JobSettings:
+        return cls(
+            workers=env_int("KLIK_GENERATION_WORKERS", 4, env),
+            lease_seconds=env_float("KLIK_JOB_LEASE_SECONDS", 30.0, env),
+            poll_seconds=env_float("KLIK_JOB_POLL_SECONDS", 2.0, env),
+            max_queue_seconds=env_float("KLIK_JOB_MAX_QUEUE_SECONDS", 3600.0, env),
+            pending_timeout_seconds=env_float("KLIK_JOB_PENDING_TIMEOUT_SECONDS", 60.0, env),
+            sweep_seconds=env_float("KLIK_JOB_SWEEP_SECONDS", 5.0, env),
+        )
+
+
+@dataclass(frozen=True)
 class GenerationSettings:
     catalogue: Catalogue
     prices: Prices = field(default_factory=Prices)
     policy: ProviderPolicy = field(default_factory=ProviderPolicy)
     deadlines: Mapping[Kind, float] = field(default_factory=lambda: dict(DEFAULT_DEADLINES))
+    jobs: JobSettings = field(default_factory=JobSettings)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> GenerationSettings:
@@ -84,6 +118,7 @@ class GenerationSettings:
                 timeouts=Timeouts(read=env_float("KLIK_PROVIDER_TIMEOUT_SECONDS", 60.0, env)),
                 listing_ttl_seconds=env_float("KLIK_PROVIDER_CATALOGUE_TTL_SECONDS", 600.0, env),
             )
+            jobs = JobSettings.from_env(env)
         except ValueError as error:  # a price or bound out of range
             raise ConfigError(str(error)) from None
         deadlines = {
@@ -96,7 +131,7 @@ class GenerationSettings:
             ),
         }
         deadlines[Kind.CHAT] = deadlines[Kind.TEXT]
-        return cls(catalogue_from_env(env), prices, policy, deadlines)
+        return cls(catalogue_from_env(env), prices, policy, deadlines, jobs)
 
 
 def catalogue_from_env(env: Mapping[str, str]) -> Catalogue:

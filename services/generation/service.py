@@ -1,33 +1,117 @@
-"""What makes the generation service: its servicers, its migrations, its consumers."""
+"""What makes the generation service: its servicers, its migrations, its consumers,
+and its background work (the job workers, the settler of holds and the reaper of
+jobs whose creation was interrupted)."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Coroutine, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import grpc
 
+from kit.assets import AssetSettings, open_asset_store
+from kit.periodic import every
 from kit.server import Resources, ServiceSpec
 from services.generation import api, events
 from services.generation.config import GenerationSettings
+from services.generation.holds import Holds
+from services.generation.jobs import Jobs
 from services.generation.providers.registry import Providers
+from services.generation.queue import JobQueue
+from services.generation.runner import Runner
+from services.generation.worker import Workers
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """One replica's parts, shared by its servicer and its background work."""
+
+    settings: GenerationSettings
+    providers: Providers
+    jobs: Jobs
+    workers: Workers
+
+    @classmethod
+    def build(
+        cls,
+        resources: Resources,
+        settings: GenerationSettings,
+        providers: Providers | None,
+        asset_settings: AssetSettings,
+    ) -> Runtime:
+        if providers is None:
+            providers = Providers(settings.catalogue, settings.policy)
+        assets = open_asset_store(asset_settings)
+        # Closed once drained, in reverse order: the asset store, then the HTTP client.
+        resources.on_close(providers.aclose)
+        resources.on_close(assets.close)
+        queue = JobQueue(resources.sessions, settings.jobs.lease_seconds)
+        jobs = Jobs(
+            resources.sessions,
+            settings,
+            providers,
+            Holds(resources.channel("wallet")),
+            committed=resources.events_committed,
+            queued=queue.ring,
+            # Bound late: the workers need the jobs first.
+            cancelled=lambda job_id: workers.stop(job_id),
+        )
+        runner = Runner(settings, providers, assets, asset_settings)
+        workers = Workers(jobs, queue, runner, settings.jobs)
+        return cls(settings, providers, jobs, workers)
+
+    def background(self) -> Sequence[Coroutine[Any, Any, None]]:
+        period = self.settings.jobs.sweep_seconds
+        return (
+            *self.workers.loops(),
+            every(period, self.jobs.settle_due, "holds settled late"),
+            every(period, self.jobs.reap, "interrupted job creations undone"),
+        )
+
 
 def make_spec(
-    settings: GenerationSettings | None = None, providers: Providers | None = None
+    settings: GenerationSettings | None = None,
+    providers: Providers | None = None,
+    assets: AssetSettings | None = None,
 ) -> ServiceSpec:
-    """The generation spec; its settings come from the environment when the server is
-    built unless given (tests give them, and may give the providers too)."""
+    """The generation spec; its settings (and where results are stored) come from
+    the environment when the server is built unless given (tests give them, and may
+    give the providers too)."""
+    runtimes: dict[int, Runtime] = {}
+
+    def runtime(resources: Resources) -> Runtime:
+        key = id(resources)
+        if key not in runtimes:
+            built = Runtime.build(
+                resources,
+                settings or GenerationSettings.from_env(),
+                providers,
+                assets or AssetSettings.from_env(),
+            )
+            runtimes[key] = built
+
+            async def forget() -> None:
+                runtimes.pop(key, None)
+
+            resources.on_close(forget)
+        return runtimes[key]
 
     def register(server: grpc.aio.Server, resources: Resources) -> tuple[str, ...]:
-        return tuple(api.register(server, resources, settings, providers))
+        return tuple(api.register(server, resources, runtime(resources)))
 
     return ServiceSpec(
         name="generation",
         register=register,
         migrations=MIGRATIONS,
         consumers=events.consumers,
+        background=lambda resources: runtime(resources).background(),
     )
 
 

@@ -145,16 +145,6 @@ async def test_list_providers_shows_the_circuit_open_then_recovered(
     assert len(recovered.providers[0].avatars) == 2
 
 
-async def test_job_rpcs_are_not_implemented_yet(generation: Running) -> None:
-    assert await failure(
-        generation.stub.CreateJob(
-            generation_pb2.CreateJobRequest(kind="TEXT", prompt="hi"),
-            metadata=generation.authority.user("user-1"),
-            timeout=5,
-        )
-    ) == (grpc.StatusCode.UNIMPLEMENTED, "UNIMPLEMENTED")
-
-
 async def test_draining_closes_the_providers_http_client(generation: Running) -> None:
     assert not generation.providers.closed
     await generation.server.shutdown()

@@ -1,0 +1,369 @@
+"""How many generation jobs per second go end to end, and what the job machinery adds
+to the provider's own time: prints figures, asserts nothing.
+
+    .venv/bin/python -m bench.generation_jobs [--jobs 1000] [--concurrency 32]
+        [--workers 16] [--users 50] [--kind TEXT]
+
+Everything real and in this one process's event loop, like the tests: a
+nats-server, the wallet service and one generation replica over real gRPC, each
+with its own database on the PostgreSQL at $KLIK_TEST_DATABASE_URL (SQLite when
+unreachable), and the provider sandbox over real HTTP with no injected latency.
+`--concurrency` clients each create a job (CreateJob, over gRPC, with a user token)
+and wait for its `generation.job.succeeded` event (a core NATS subscription on the
+subject the outbox relay publishes to), then create the next. Each job is: a
+PENDING row, a wallet PlaceHold, QUEUED + event, a worker's claim, RUNNING +
+event, the provider call(s), SUCCEEDED + event, a wallet CaptureHold, and the
+relay publishing three events.
+
+Printed: jobs per second (CreateJob sent -> succeeded event received); that
+end-to-end latency p50/p99; the provider's own time per job (measured around the
+adapter calls inside the worker: the chat completion for TEXT; start + polls for
+IMAGE, whose sandbox jobs complete on their second poll); and the added latency,
+end-to-end minus the job's own provider time, p50/p99.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import grpc
+import uvicorn
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from nats.aio.msg import Msg
+
+from kit import bus, db
+from kit.assets import AssetSettings
+from kit.config import ServiceSettings
+from kit.server import Server
+from klik.events.v1.envelope_pb2 import Envelope
+from klik.generation.v1 import generation_pb2, generation_pb2_grpc
+from services.generation.config import (
+    GenerationSettings,
+    JobSettings,
+    ProviderPolicy,
+    catalogue_from_env,
+)
+from services.generation.providers.backoff import PollSchedule
+from services.generation.providers.registry import Providers
+from services.generation.sandbox.app import Sandbox, create_app
+from services.generation.service import make_spec as generation_spec
+from services.wallet.events import open_wallet
+from services.wallet.service import MIGRATIONS as WALLET_MIGRATIONS
+from services.wallet.service import make_spec as wallet_spec
+from tests.databases import Databases, backend
+from tests.helpers import free_port, wait_for
+from tests.natsserver import NatsServer, nats_server_binary
+from tests.tokens import TokenAuthority, service_identities
+
+FUNDS = 10**12
+
+
+class Timed:
+    """Wraps a provider adapter: the time each job spends in its provider calls,
+    keyed by the job's prompt (unique per job here)."""
+
+    def __init__(self, adapter: Any, spent: dict[str, float]) -> None:
+        self._adapter = adapter
+        self._spent = spent
+        self._prompts: dict[str, str] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._adapter, name)
+
+    async def complete(self, request: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return await self._adapter.complete(request, **kwargs)
+        finally:
+            self._add(request.prompt, time.perf_counter() - started)
+
+    async def start(self, request: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            result = await self._adapter.start(request, **kwargs)
+            self._prompts[result.job_id] = request.prompt
+            return result
+        finally:
+            self._add(request.prompt, time.perf_counter() - started)
+
+    async def wait(self, job_id: str, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return await self._adapter.wait(job_id, **kwargs)
+        finally:
+            self._add(self._prompts.get(job_id, job_id), time.perf_counter() - started)
+
+    def _add(self, prompt: str, seconds: float) -> None:
+        self._spent[prompt] = self._spent.get(prompt, 0.0) + seconds
+
+
+async def serving_health(address: str, within: float = 60.0) -> None:
+    """Until the gRPC server at `address` says SERVING."""
+    async with grpc.aio.insecure_channel(address) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+
+        async def serving() -> bool:
+            try:
+                reply = await stub.Check(health_pb2.HealthCheckRequest(), timeout=1)
+            except grpc.aio.AioRpcError:
+                return False
+            return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
+
+        await wait_for(serving, within, interval=0.1, message=f"{address} serving")
+
+
+def quantiles_ms(values: list[float]) -> tuple[float, float]:
+    cuts = statistics.quantiles(values, n=100)
+    return cuts[49] * 1000, cuts[98] * 1000
+
+
+async def run(args: argparse.Namespace, root: Path) -> None:
+    nats = NatsServer(nats_server_binary(), free_port(), root / "nats", root / "nats.log")
+    nats.start()
+    databases = Databases(root)
+    servers: list[Server] = []
+    wallet_process: asyncio.subprocess.Process | None = None
+    sandbox_server: uvicorn.Server | None = None
+    serving: asyncio.Task[None] | None = None
+    try:
+        authority = TokenAuthority()
+        keys = root / "keys"
+        service_identities(keys, "wallet", "generation")
+        async with authority.serve() as jwks:
+            # The sandbox, with no latency injected.
+            sandbox_port = free_port()
+            sandbox_server = uvicorn.Server(
+                uvicorn.Config(
+                    create_app(Sandbox()),
+                    host="127.0.0.1",
+                    port=sandbox_port,
+                    log_config=None,
+                    log_level="warning",
+                )
+            )
+            serving = asyncio.create_task(sandbox_server.serve())
+            await wait_for(lambda: sandbox_server.started, message="sandbox started")
+
+            # The wallet, with funded wallets.
+            users = [str(uuid.uuid4()) for _ in range(args.users)]
+            wallet_url = databases.create()
+            wallet_engine = db.make_engine(wallet_url)
+            await db.migrate(wallet_engine, WALLET_MIGRATIONS)
+            async with db.session_factory(wallet_engine)() as session, session.begin():
+                for user_id in users:
+                    await open_wallet(session, user_id, FUNDS)
+            await wallet_engine.dispose()
+            wallet_port = free_port()
+            env = {
+                "KLIK_AUTH_PORT": str(jwks.port),
+                "KLIK_SERVICE_KEYS_DIR": str(keys),
+                "KLIK_WALLET_ADDR": f"127.0.0.1:{wallet_port}",
+                "KLIK_LOG_LEVEL": "WARNING",
+            }
+            wallet_settings = dataclasses.replace(
+                ServiceSettings.from_env("wallet", env=env),
+                port=wallet_port,
+                metrics_port=0,
+                database_url=wallet_url,
+                nats_url=nats.url,
+            )
+            if args.wallet_process:
+                wallet_process = await asyncio.create_subprocess_exec(
+                    sys.executable,
+                    "-m",
+                    "services.wallet",
+                    env={
+                        **os.environ,
+                        **env,
+                        "KLIK_WALLET_PORT": str(wallet_port),
+                        "KLIK_WALLET_METRICS_PORT": "0",
+                        "KLIK_WALLET_DATABASE_URL": wallet_url,
+                        "KLIK_NATS_URL": nats.url,
+                    },
+                    stdout=asyncio.subprocess.DEVNULL,
+                    stderr=asyncio.subprocess.DEVNULL,
+                )
+                await serving_health(f"127.0.0.1:{wallet_port}")
+            else:
+                servers.append(Server(wallet_spec(), wallet_settings))
+
+            # One generation replica, its adapters timed.
+            settings = GenerationSettings(
+                catalogue_from_env({"KLIK_SANDBOX_URL": f"http://127.0.0.1:{sandbox_port}"}),
+                policy=ProviderPolicy(
+                    polling=PollSchedule(initial_seconds=0.01, factor=1.0, max_seconds=0.01)
+                ),
+                jobs=JobSettings(workers=args.workers),
+            )
+            providers = Providers(settings.catalogue, settings.policy)
+            spent: dict[str, float] = {}
+            adapters: dict[str, Any] = (
+                providers._text if args.kind in ("TEXT", "CHAT") else providers._images
+            )
+            adapters["sandbox"] = Timed(adapters["sandbox"], spent)
+            generation_settings = dataclasses.replace(
+                ServiceSettings.from_env("generation", env=env),
+                port=0,
+                metrics_port=0,
+                database_url=databases.create(),
+                nats_url=nats.url,
+            )
+            assets = AssetSettings.from_env({"KLIK_ASSET_DIR": str(root / "assets")})
+            servers.append(
+                Server(generation_spec(settings, providers, assets), generation_settings)
+            )
+            for server in servers:
+                await server.start()
+            await asyncio.gather(*(asyncio.wait_for(s.ready.wait(), 60) for s in servers))
+            generation = servers[-1]
+
+            nc = await bus.connect(nats.url, name="bench")
+            arrived: dict[str, float] = {}
+            waiting: dict[str, asyncio.Future[float]] = {}
+            # When each job's transitions were committed (the events' occurred_at).
+            stages: dict[str, dict[str, float]] = {}
+
+            async def on_event(message: Msg) -> None:
+                envelope = Envelope.FromString(message.data)
+                job_id = envelope.aggregate_id
+                now = time.time()
+                stages.setdefault(job_id, {})[envelope.type] = (
+                    envelope.occurred_at.ToNanoseconds() / 1e9
+                )
+                if envelope.type not in (
+                    "generation.job.succeeded",
+                    "generation.job.failed",
+                ):
+                    return
+                future = waiting.pop(job_id, None)
+                if future is None:
+                    arrived[job_id] = now
+                elif not future.done():
+                    future.set_result(now)
+
+            await nc.subscribe("klik.events.generation.job.>", cb=on_event)
+            tokens = {user_id: authority.access_token(user_id, lifetime=3600) for user_id in users}
+            channel = grpc.aio.insecure_channel(f"127.0.0.1:{generation.port}")
+            stub = generation_pb2_grpc.GenerationServiceStub(channel)
+            loop = asyncio.get_running_loop()
+
+            created: dict[str, float] = {}
+            received: dict[str, float] = {}
+
+            def finished_at(job_id: str) -> float:
+                return received.get(job_id, 0.0)
+
+            async def one(i: int) -> tuple[float, float]:
+                user_id = users[i % len(users)]
+                prompt = f"bench job {i} {uuid.uuid4().hex}"
+                started = time.time()
+                reply = await stub.CreateJob(
+                    generation_pb2.CreateJobRequest(
+                        kind=args.kind, prompt=prompt, idempotency_key=prompt
+                    ),
+                    metadata=(("authorization", f"Bearer {tokens[user_id]}"),),
+                    timeout=30,
+                )
+                job_id = reply.job.id
+                created[job_id] = started
+                if job_id in arrived:
+                    finished = arrived.pop(job_id)
+                    received[job_id] = finished
+                else:
+                    future: asyncio.Future[float] = loop.create_future()
+                    waiting[job_id] = future
+                    finished = await asyncio.wait_for(future, 60)
+                received[job_id] = finished
+                return finished - started, spent.get(prompt, 0.0)
+
+            async def drive(total: int) -> tuple[float, list[tuple[float, float]]]:
+                counter = iter(range(total))
+                results: list[tuple[float, float]] = []
+
+                async def client() -> None:
+                    for i in counter:
+                        results.append(await one(i))
+
+                began = time.perf_counter()
+                await asyncio.gather(*(client() for _ in range(args.concurrency)))
+                return time.perf_counter() - began, results
+
+            await drive(min(100, args.jobs))  # warm the pools and caches
+            elapsed, results = await drive(args.jobs)
+            await channel.close()
+            await nc.close()
+
+        end_to_end = [e for e, _ in results]
+        provider = [p for _, p in results]
+        added = [e - p for e, p in results]
+        e50, e99 = quantiles_ms(end_to_end)
+        p50, p99 = quantiles_ms(provider)
+        a50, a99 = quantiles_ms(added)
+        print(
+            f"cpus: {os.cpu_count()}; database: {backend().describe()}; kind {args.kind}; "
+            f"{args.jobs} jobs, {args.concurrency} clients, {args.workers} workers, "
+            f"one generation replica (with the sandbox and the clients in this process), "
+            f"the wallet {'in its own process' if args.wallet_process else 'in this process'}"
+        )
+        print(f"jobs per second, CreateJob -> succeeded event: {args.jobs / elapsed:,.1f}")
+        print(f"end-to-end latency         p50 {e50:8.1f} ms  p99 {e99:8.1f} ms")
+        print(f"provider's own time        p50 {p50:8.1f} ms  p99 {p99:8.1f} ms")
+        print(f"added by the job machinery p50 {a50:8.1f} ms  p99 {a99:8.1f} ms")
+        print("where the time goes, p50 (commit times of the job's events):")
+        steps = (
+            ("CreateJob sent -> QUEUED committed", "", "generation.job.queued"),
+            ("QUEUED -> RUNNING (queue wait)", "generation.job.queued", "generation.job.running"),
+            ("RUNNING -> SUCCEEDED (worker)", "generation.job.running", "generation.job.succeeded"),
+            ("SUCCEEDED -> event received", "generation.job.succeeded", "received"),
+        )
+        for label, begin, end in steps:
+            spans = []
+            for job_id, times in stages.items():
+                times = {**times, "": created.get(job_id, 0.0), "received": finished_at(job_id)}
+                if times.get(begin) and times.get(end):
+                    spans.append(times[end] - times[begin])
+            if len(spans) > 1:
+                print(f"  {label:<40} {statistics.median(spans) * 1000:8.1f} ms")
+    finally:
+        for server in reversed(servers):
+            await server.shutdown()
+        if wallet_process is not None and wallet_process.returncode is None:
+            wallet_process.terminate()
+            await wallet_process.wait()
+        if sandbox_server is not None and serving is not None:
+            sandbox_server.should_exit = True
+            await asyncio.wait_for(serving, 10)
+        databases.drop_all()
+        nats.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--jobs", type=int, default=1000)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--workers", type=int, default=16)
+    parser.add_argument("--users", type=int, default=50)
+    parser.add_argument("--kind", choices=("TEXT", "CHAT", "IMAGE"), default="TEXT")
+    parser.add_argument(
+        "--wallet-process",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="run the wallet as its own process (python -m services.wallet), as deployed",
+    )
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        asyncio.run(run(args, Path(tmp)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,448 @@
+"""The use cases of generation jobs: create, read, cancel, and the transitions
+workers make. Each state change is one transaction with its event (outbox); the
+wallet's hold follows the state, never the other way round.
+
+Creating a job spans two systems (this database and the wallet), so it is done in
+three steps, each safe to repeat:
+
+1. the job row is stored PENDING (invisible to the API), unique by (user, key);
+2. the hold is placed with the job id in its idempotency key, so any repeat of this
+   step (a concurrent copy of the request, a client retry, the reaper) finds the
+   same hold instead of placing a second;
+3. PENDING -> QUEUED, with `generation.job.queued`, in one transaction.
+
+A crash between 1 and 3 leaves a PENDING row: a retry of the request finishes it;
+otherwise, after `pending_timeout_seconds`, the reaper abandons it, releasing the
+hold if one was placed, and deletes the row. A refusal by the wallet (no credits)
+deletes the row at once: no job exists, and the key may be used again.
+
+Finishing works the same way round: the terminal status commits first and names
+the money action (`settlement`: capture or release); the action follows, keyed by
+the job id, and the settler repeats it until the wallet confirms. Of a worker's
+SUCCEEDED and a user's CANCELLED, only the first to commit happens, so a hold is
+never both captured and released."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from kit.errors import Aborted, DomainError, InvalidArgument, NotFound, Unavailable
+from kit.paging import decode_cursor, encode_cursor
+from services.generation import metrics, store
+from services.generation.config import GenerationSettings
+from services.generation.domain import (
+    Failure,
+    Job,
+    Kind,
+    Options,
+    Result,
+    Settlement,
+    Status,
+    can_start,
+    charged,
+    check_listed,
+    check_options,
+    check_prompt,
+    finished_error,
+    hold_expiry,
+)
+from services.generation.events import job_transitioned
+from services.generation.holds import Holds, WalletUnavailable
+from services.generation.pricing import Request
+from services.generation.providers.registry import Providers
+
+log = logging.getLogger(__name__)
+
+LIST_JOBS = "generation.ListJobs"
+MAX_KEY_LENGTH = 200
+
+
+@dataclass(frozen=True)
+class NewJob:
+    """A CreateJob request, as the API read it."""
+
+    kind: str
+    prompt: str
+    provider: str
+    model: str
+    options: Options
+    idempotency_key: str
+    fingerprint: str  # of the whole request but the key
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Jobs:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        settings: GenerationSettings,
+        providers: Providers,
+        holds: Holds,
+        *,
+        committed: Callable[[], None],
+        queued: Callable[[], None] = lambda: None,
+        cancelled: Callable[[str], None] = lambda job_id: None,
+    ) -> None:
+        """`committed` is called after a transaction that added events (wakes the
+        relay), `queued` after a job was queued (wakes workers), `cancelled` with
+        the id of a job just cancelled (stops a local worker on it)."""
+        self.sessions = sessions
+        self.settings = settings
+        self.providers = providers
+        self.holds = holds
+        self._committed = committed
+        self._queued = queued
+        self._cancelled = cancelled
+
+    # ---- create ---------------------------------------------------------------------
+
+    async def create(self, user_id: str, request: NewJob) -> Job:
+        if len(request.idempotency_key) > MAX_KEY_LENGTH:
+            raise InvalidArgument(
+                "INVALID_ARGUMENT",
+                f"idempotency_key is over {MAX_KEY_LENGTH} characters",
+                details={"field": "idempotency_key"},
+            )
+        if request.idempotency_key:
+            async with self.sessions() as session:
+                existing = await store.by_key(session, user_id, request.idempotency_key)
+            if existing is not None:
+                return await self._replay(existing, request.fingerprint)
+        job = await self._prepare(user_id, request)
+        async with self.sessions.begin() as session:
+            inserted = await store.add_pending(session, job)
+            if not inserted:
+                existing = await store.by_key(session, user_id, request.idempotency_key)
+        if not inserted:
+            if existing is None:  # inserted and deleted (refused) meanwhile: try afresh
+                raise Unavailable("UNAVAILABLE", "a copy of this request just failed; retry")
+            return await self._replay(existing, request.fingerprint)
+        return await self._confirm(job)
+
+    async def _prepare(self, user_id: str, request: NewJob) -> Job:
+        """Validate and price the request, in the order the proto documents."""
+        kind = Kind.parse(request.kind)
+        prompt = check_prompt(request.prompt)
+        provider, model = self.settings.catalogue.resolve(kind, request.provider, request.model)
+        self.providers.check_available(provider.name)
+        options = check_options(kind, request.options)
+        if kind is Kind.AVATAR_VIDEO and (options.avatar_id or options.voice_id):
+            listing = await self.providers.videos(provider.name).listing()
+            check_listed("avatar_id", options.avatar_id, tuple(a.id for a in listing.avatars))
+            check_listed("voice_id", options.voice_id, tuple(v.id for v in listing.voices))
+        text = options.system_prompt + "".join(t.content for t in options.history) + prompt
+        estimate = self.settings.prices.estimate(
+            kind,
+            model,
+            Request(
+                text=text,
+                messages=len(options.history) + (2 if options.system_prompt else 1),
+                max_tokens=options.max_tokens,
+                num_images=options.num_images,
+                max_video_seconds=options.max_video_seconds,
+            ),
+        )
+        now = utcnow()
+        return Job(
+            id=_new_id(),
+            seq=0,
+            user_id=user_id,
+            kind=kind,
+            status=Status.PENDING,
+            prompt=prompt,
+            provider=provider.name,
+            model=model.id,
+            options=options,
+            estimate=estimate,
+            cost_credits=estimate,
+            hold_id="",
+            hold_expires_at=hold_expiry(
+                now, self.settings.deadlines[kind], self.settings.jobs.max_queue_seconds
+            ),
+            created_at=now,
+            updated_at=now,
+            idempotency_key=request.idempotency_key,
+            fingerprint=request.fingerprint,
+        )
+
+    async def _replay(self, job: Job, fingerprint: str) -> Job:
+        if job.fingerprint != fingerprint:
+            raise Aborted(
+                "IDEMPOTENCY_KEY_REUSED",
+                "this idempotency_key was used with a different request",
+            )
+        if job.status is Status.PENDING:
+            return await self._confirm(job)
+        if job.status is Status.ABANDONED:
+            raise Unavailable(
+                "UNAVAILABLE", "an earlier attempt with this key is being undone; retry shortly"
+            )
+        return job
+
+    async def _confirm(self, job: Job) -> Job:
+        """Steps 2 and 3: hold, then queue."""
+        try:
+            hold_id = await self.holds.place(job)
+        except WalletUnavailable:
+            raise  # the row stays PENDING: a retry finishes it, or the reaper undoes it
+        except DomainError:
+            # Refused (INSUFFICIENT_CREDITS, no wallet): nothing is held, no job exists.
+            async with self.sessions.begin() as session:
+                await store.delete_internal(session, job.id)
+            raise
+        now = utcnow()
+        async with self.sessions.begin() as session:
+            queued = await store.transition(
+                session,
+                job.id,
+                expect=[Status.PENDING],
+                status=Status.QUEUED,
+                hold_id=hold_id,
+                updated_at=now,
+            )
+            if queued is not None:
+                await job_transitioned(session, queued, None)
+            current = queued or await store.get(session, job.id)
+        if queued is not None:
+            self._committed()
+            self._queued()
+            metrics.JOBS.labels(job.kind.value, Status.QUEUED.value).inc()
+            return queued
+        if current is not None and current.status.public:
+            return current  # a copy of the request queued it first
+        # Undone under us (the reaper abandoned it, or a copy was refused): the hold
+        # must not outlive the job that was never queued.
+        await self._release_quietly(job, hold_id)
+        raise Unavailable("UNAVAILABLE", "the job could not be created; retry")
+
+    # ---- read -----------------------------------------------------------------------
+
+    async def get(self, user_id: str, job_id: str) -> Job:
+        async with self.sessions() as session:
+            job = await store.get(session, job_id)
+        if job is None or job.user_id != user_id or not job.status.public:
+            raise NotFound("JOB_NOT_FOUND", "no such job", details={"job_id": job_id})
+        return job
+
+    async def page(
+        self, user_id: str, status: Status | None, token: str, size: int
+    ) -> tuple[list[Job], str]:
+        position = decode_cursor(LIST_JOBS, token)
+        before = position.get("seq") if position else None
+        if before is not None and not isinstance(before, int):
+            raise InvalidArgument("INVALID_PAGE_TOKEN", "page_token was not issued by this RPC")
+        async with self.sessions() as session:
+            found = await store.page(session, user_id, status, before, size + 1)
+        more = len(found) > size
+        found = found[:size]
+        next_token = encode_cursor(LIST_JOBS, {"seq": found[-1].seq}) if more else ""
+        return found, next_token
+
+    # ---- cancel ---------------------------------------------------------------------
+
+    async def cancel(self, user_id: str, job_id: str) -> Job:
+        while True:
+            job = await self.get(user_id, job_id)
+            if job.status is Status.CANCELLED:
+                return job
+            if job.status.finished:
+                raise finished_error(job.status)
+            cancelled = await self._finish(
+                job,
+                None,
+                Status.CANCELLED,
+                settlement=Settlement.RELEASE,
+                cost_credits=0,
+            )
+            if cancelled is not None:
+                self._cancelled(job.id)
+                await self.settle(cancelled)
+                return cancelled
+            # It moved on meanwhile (started, finished): look again.
+
+    # ---- worker transitions ------------------------------------------------------------
+
+    def can_start(self, job: Job) -> bool:
+        """Whether the queued job's hold still outlives its deadline."""
+        return can_start(utcnow(), self.settings.deadlines[job.kind], job.hold_expires_at)
+
+    async def start_running(self, job: Job, owner: str) -> Job | None:
+        """QUEUED -> RUNNING, with the job's deadline fixed from now (a worker that
+        resumes the job keeps it). None when the job is no longer this worker's."""
+        now = utcnow()
+        deadline = now + timedelta(seconds=self.settings.deadlines[job.kind])
+        async with self.sessions.begin() as session:
+            running = await store.transition(
+                session,
+                job.id,
+                expect=[Status.QUEUED],
+                owner=owner,
+                status=Status.RUNNING,
+                deadline_at=deadline,
+                updated_at=now,
+            )
+            if running is not None:
+                await job_transitioned(session, running, Status.QUEUED)
+        if running is not None:
+            self._committed()
+            metrics.JOBS.labels(job.kind.value, Status.RUNNING.value).inc()
+            metrics.QUEUE_SECONDS.labels(job.kind.value).observe(
+                (now - job.created_at).total_seconds()
+            )
+        return running
+
+    async def record_provider_job(self, job: Job, owner: str, provider_job_id: str) -> bool:
+        """Store the provider's job id before polling it; False when the job is no
+        longer this worker's (cancelled, or its lease lost)."""
+        async with self.sessions.begin() as session:
+            stored = await store.transition(
+                session,
+                job.id,
+                expect=[Status.RUNNING],
+                owner=owner,
+                provider_job_id=provider_job_id,
+            )
+        return stored is not None
+
+    async def succeed(self, job: Job, owner: str, result: Result, actual: int) -> Job | None:
+        done = await self._finish(
+            job,
+            owner,
+            Status.SUCCEEDED,
+            settlement=Settlement.CAPTURE,
+            cost_credits=charged(job.estimate, actual),
+            result=result,
+        )
+        if done is not None:
+            await self.settle(done)
+        return done
+
+    async def fail(
+        self, job: Job, owner: str | None, code: Failure | str, message: str
+    ) -> Job | None:
+        done = await self._finish(
+            job,
+            owner,
+            Status.FAILED,
+            settlement=Settlement.RELEASE,
+            cost_credits=0,
+            error_code=str(code),
+            error_message=message[:1000],
+        )
+        if done is not None:
+            await self.settle(done)
+        return done
+
+    async def _finish(
+        self, job: Job, owner: str | None, status: Status, **values: Any
+    ) -> Job | None:
+        now = utcnow()
+        async with self.sessions.begin() as session:
+            done = await store.transition(
+                session,
+                job.id,
+                expect=[job.status] if owner is None else [Status.QUEUED, Status.RUNNING],
+                owner=owner,
+                status=status,
+                lease_owner=None,
+                lease_expires_at=None,
+                updated_at=now,
+                **values,
+            )
+            if done is not None:
+                await job_transitioned(session, done, job.status)
+        if done is not None:
+            self._committed()
+            metrics.JOBS.labels(job.kind.value, status.value).inc()
+        return done
+
+    # ---- money ------------------------------------------------------------------------
+
+    async def settle(self, job: Job) -> None:
+        """Capture or release the finished job's hold, as its status chose. Safe to
+        repeat; left for the settler when the wallet cannot be reached."""
+        if job.settlement not in (Settlement.CAPTURE, Settlement.RELEASE):
+            return
+        outcome = Settlement.DONE
+        try:
+            if job.settlement is Settlement.CAPTURE:
+                await self.holds.capture(job, job.cost_credits)
+            else:
+                await self.holds.release(job)
+        except WalletUnavailable:
+            log.warning("wallet unavailable; hold left to settle later", extra={"job_id": job.id})
+            return
+        except DomainError as error:
+            # Only if the hold expired before the job finished (or a bug): the wallet
+            # will not do it, and repeating cannot change that.
+            log.error(
+                "hold could not be settled",
+                extra={"job_id": job.id, "settlement": job.settlement, "reason": error.reason},
+            )
+            outcome = Settlement.LOST
+        async with self.sessions.begin() as session:
+            await store.mark_settled(session, job.id, job.settlement, outcome)
+
+    async def settle_due(self, limit: int = 100) -> int:
+        """The settler: holds of finished jobs still to capture or release."""
+        cutoff = utcnow() - timedelta(seconds=self.settings.jobs.sweep_seconds)
+        async with self.sessions() as session:
+            due = await store.unsettled(session, cutoff, limit)
+        for job in due:
+            await self.settle(job)
+        return len(due)
+
+    async def reap(self, limit: int = 100) -> int:
+        """The reaper: abandon PENDING rows nobody finished in time. The hold is
+        placed again with the same key and request — which returns the hold if the
+        first attempt placed one (and places one, briefly, if it did not) — and
+        released; then the row is deleted. A refusal means nothing is held."""
+        cutoff = utcnow() - timedelta(seconds=self.settings.jobs.pending_timeout_seconds)
+        async with self.sessions() as session:
+            stale = await store.stale_internal(session, cutoff, limit)
+        undone = 0
+        for job in stale:
+            async with self.sessions.begin() as session:
+                abandoned = await store.transition(
+                    session,
+                    job.id,
+                    expect=[Status.PENDING, Status.ABANDONED],
+                    status=Status.ABANDONED,
+                )
+            if abandoned is None:
+                continue
+            try:
+                hold_id = await self.holds.place(job)
+                await self.holds.release(job, hold_id)
+            except WalletUnavailable:
+                continue  # next sweep
+            except DomainError as error:
+                log.info(
+                    "abandoned job held nothing", extra={"job_id": job.id, "why": error.reason}
+                )
+            async with self.sessions.begin() as session:
+                await store.delete_internal(session, job.id)
+            undone += 1
+        return undone
+
+    async def _release_quietly(self, job: Job, hold_id: str) -> None:
+        try:
+            await self.holds.release(replace(job, hold_id=hold_id))
+        except DomainError as error:
+            log.warning(
+                "could not release a stray hold", extra={"job_id": job.id, "why": error.reason}
+            )
+
+
+def _new_id() -> str:
+    return str(uuid.uuid4())

@@ -1,0 +1,88 @@
+"""The job queue that every replica's workers share: the `jobs` table itself.
+
+Why a database queue rather than a JetStream work queue: a job's state and its
+place in the queue are the same row, so queuing a job is the same transaction that
+stores it QUEUED and records `generation.job.queued` in the outbox — there is no
+second system to write to, and so no window where the job exists but is not
+queued (or the reverse). Claiming, finishing and cancelling are conditional updates
+of that one row, which is also what makes a cancel and a finish exclude each other.
+The cost is polling, which is cheap at generation's rates (jobs take seconds to
+minutes on the provider) and mostly avoided: in-process, a new job rings a bell
+that wakes one idle worker at once; the poll every `poll_seconds` is the safety net
+for jobs queued by other replicas and for leases that expired.
+
+A claim takes a lease: `lease_owner` and `lease_expires_at`. The worker renews it
+while it works; a worker that dies stops renewing, and once the lease has expired
+any replica's worker claims the job again and resumes it (runner.py). On PostgreSQL
+the claim selects with `FOR UPDATE SKIP LOCKED`, so concurrent claimers on several
+replicas each take a different row without waiting on one another. SQLite (the
+single-process embedded default) has no SKIP LOCKED and needs none: every
+transaction there holds the database write lock from BEGIN IMMEDIATE, so claims
+are serialised anyway."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from kit.db import is_postgres
+from services.generation import store
+from services.generation.domain import Job
+
+
+class JobQueue:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], lease_seconds: float) -> None:
+        self.sessions = sessions
+        self.lease = timedelta(seconds=lease_seconds)
+        # Idle workers, each waiting on its own future: a ring wakes ONE of them (a
+        # shared event would send every idle worker to the database for one job).
+        self._idle: deque[asyncio.Future[None]] = deque()
+        self._rung = False
+
+    def ring(self) -> None:
+        """A job was queued (or more may be claimable): wake one idle worker now, or
+        if none is idle, the next one that would wait."""
+        while self._idle:
+            waiter = self._idle.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+        self._rung = True
+
+    async def wait(self, at_most: float) -> None:
+        """Until rung, or `at_most` seconds (the safety-net poll)."""
+        if self._rung:
+            self._rung = False
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._idle.append(waiter)
+        try:
+            await asyncio.wait({waiter}, timeout=at_most)
+        finally:
+            if not waiter.done():
+                waiter.cancel()
+                with contextlib.suppress(ValueError):
+                    self._idle.remove(waiter)
+
+    async def claim(self, owner: str) -> Job | None:
+        """Lease the oldest claimable job to `owner`; None when there is none."""
+        now = datetime.now(UTC)
+        async with self.sessions.begin() as session:
+            query = store.claimable(now).limit(1)
+            if is_postgres(session.get_bind()):  # type: ignore[arg-type]
+                query = query.with_for_update(skip_locked=True)
+            job_id = (await session.execute(query)).scalar_one_or_none()
+            if job_id is None:
+                return None
+            return await store.lease(session, job_id, owner, now + self.lease)
+
+    async def renew(self, job_id: str, owner: str) -> bool:
+        """Extend `owner`'s lease; False when the job is no longer its to work on
+        (finished, cancelled, or claimed by another after the lease ran out)."""
+        now = datetime.now(UTC)
+        async with self.sessions.begin() as session:
+            return await store.renew(session, job_id, owner, now + self.lease)

@@ -1,0 +1,212 @@
+"""Running one job on its provider: the request the adapter needs, the provider job
+started (and its id stored) before it is polled, the media fetched from the
+provider's expiring URLs into the asset store, the result and its actual price.
+
+Resuming is what makes a worker's death harmless: a media job whose provider job
+id is stored is polled again, never started again. A media job found RUNNING with
+no stored id may have been started by the worker that died (it died between the
+start request and storing the answer), so it fails rather than risk paying the
+provider twice. A text completion is one synchronous call that leaves nothing on
+the provider's side, so it is simply sent again."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import httpx
+
+from kit.assets import AssetSettings, AssetStore, asset_key
+from kit.errors import DomainError
+from services.generation import metrics
+from services.generation.config import GenerationSettings
+from services.generation.domain import Failure, Job, Kind, Result
+from services.generation.providers.errors import ProviderError
+from services.generation.providers.registry import Providers
+from services.generation.providers.values import (
+    ImageRequest,
+    MediaResult,
+    TextRequest,
+    Turn,
+    VideoRequest,
+)
+
+MEDIA_ATTEMPTS = 3
+
+
+class JobFailed(Exception):
+    """The job cannot succeed: `code` is its JobError.code."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Outcome:
+    result: Result
+    cost: int  # the actual price, in credits
+
+
+RecordStarted = Callable[[str], Awaitable[bool]]
+
+
+class Runner:
+    def __init__(
+        self,
+        settings: GenerationSettings,
+        providers: Providers,
+        assets: AssetStore,
+        asset_settings: AssetSettings,
+    ) -> None:
+        self.settings = settings
+        self.providers = providers
+        self.assets = assets
+        self.asset_settings = asset_settings
+
+    async def run(
+        self, job: Job, *, resumed: bool, record_started: RecordStarted
+    ) -> Outcome | None:
+        """The job's outcome; None when it stopped being this worker's (cancelled)
+        before the provider was polled. Raises JobFailed."""
+        began, outcome = time.monotonic(), "failed"
+        try:
+            result = await self._run(job, resumed, record_started)
+            outcome = "succeeded" if result is not None else "stopped"
+            return result
+        except ProviderError as error:
+            raise JobFailed(error.reason, error.message) from None
+        except DomainError as error:  # e.g. the catalogue no longer has the model
+            raise JobFailed(Failure.PROVIDER_ERROR, error.message) from None
+        finally:
+            metrics.PROVIDER_SECONDS.labels(job.provider, job.kind.value, outcome).observe(
+                time.monotonic() - began
+            )
+
+    async def _run(self, job: Job, resumed: bool, record_started: RecordStarted) -> Outcome | None:
+        _, model = self.settings.catalogue.resolve(job.kind, job.provider, job.model)
+        deadline = self._deadline(job)
+        options = job.options
+        if job.kind.is_text:
+            text = await self.providers.text(job.provider).complete(
+                TextRequest(
+                    model=job.model,
+                    prompt=job.prompt,
+                    system_prompt=options.system_prompt,
+                    history=tuple(Turn(t.role, t.content) for t in options.history),
+                    # The cap the hold was priced on: the job can never cost more.
+                    max_tokens=options.max_tokens or model.max_tokens,
+                    temperature=options.temperature,
+                ),
+                deadline=deadline,
+            )
+            result = Result(text=text.text, mime_type=text.mime_type, usage=text.usage)
+        else:
+            media = await self._media(job, resumed, deadline, record_started)
+            if media is None:
+                return None
+            result = await self._store(job, media)
+        return Outcome(result, self.settings.prices.actual(job.kind, model, result.usage))
+
+    def _deadline(self, job: Job) -> float:
+        """The job's deadline on the time.monotonic() clock the adapters use."""
+        assert job.deadline_at is not None, "a running job has a deadline"
+        return time.monotonic() + (job.deadline_at - datetime.now(UTC)).total_seconds()
+
+    async def _media(
+        self, job: Job, resumed: bool, deadline: float, record_started: RecordStarted
+    ) -> MediaResult | None:
+        options = job.options
+        adapter = (
+            self.providers.images(job.provider)
+            if job.kind is Kind.IMAGE
+            else self.providers.videos(job.provider)
+        )
+        provider_job_id = job.provider_job_id
+        if not provider_job_id:
+            if resumed:
+                raise JobFailed(
+                    Failure.PROVIDER_ERROR,
+                    "the job was interrupted while starting on the provider; it is not "
+                    "started again so that it cannot be paid twice",
+                )
+            if job.kind is Kind.IMAGE:
+                started = await self.providers.images(job.provider).start(
+                    ImageRequest(
+                        model=job.model,
+                        prompt=job.prompt,
+                        negative_prompt=options.negative_prompt,
+                        width=options.width,
+                        height=options.height,
+                        num_images=max(options.num_images, 1),
+                    ),
+                    deadline=deadline,
+                )
+            else:
+                started = await self.providers.videos(job.provider).start(
+                    VideoRequest(
+                        model=job.model,
+                        script=job.prompt,
+                        avatar_id=options.avatar_id,
+                        voice_id=options.voice_id,
+                    ),
+                    deadline=deadline,
+                )
+            provider_job_id = started.job_id
+            if not await record_started(provider_job_id):
+                return None
+        return await adapter.wait(provider_job_id, deadline=deadline)
+
+    async def _store(self, job: Job, media: MediaResult) -> Result:
+        """Copy the provider's files into the asset store (keys derived from the job,
+        so a resumed job overwrites rather than duplicates)."""
+        keys = []
+        for index, url in enumerate(media.urls):
+            data = await self._fetch(job, url)
+            key = asset_key(job.id, index, media.mime_type)
+            await self.assets.put(key, data, media.mime_type)
+            keys.append(key)
+        return Result(
+            asset_url=self.asset_settings.url(keys[0]),
+            mime_type=media.mime_type,
+            usage=media.usage,
+        )
+
+    async def _fetch(self, job: Job, url: str) -> bytes:
+        limit = self.settings.jobs.media_max_bytes
+        timeout = self.settings.policy.timeouts
+        last = ""
+        for attempt in range(MEDIA_ATTEMPTS):
+            if attempt:
+                await asyncio.sleep(0.2 * 2**attempt)
+            try:
+                async with self.providers.client.stream(
+                    "GET",
+                    url,
+                    timeout=httpx.Timeout(timeout.read, connect=timeout.connect, pool=timeout.pool),
+                ) as response:
+                    if response.status_code >= 500 or response.status_code == 429:
+                        last = f"answered {response.status_code}"
+                        continue
+                    if response.status_code != 200:
+                        last = f"answered {response.status_code}"
+                        break
+                    chunks, size = [], 0
+                    async for chunk in response.aiter_bytes():
+                        size += len(chunk)
+                        if size > limit:
+                            raise JobFailed(
+                                Failure.PROVIDER_ERROR, f"the result is over {limit} bytes"
+                            )
+                        chunks.append(chunk)
+                    return b"".join(chunks)
+            except httpx.HTTPError as error:
+                last = type(error).__name__
+        raise JobFailed(
+            Failure.PROVIDER_ERROR,
+            f"{job.provider}: cannot fetch the result file ({last})",
+        )

@@ -1,0 +1,133 @@
+"""The workers of one replica: each claims a job from the shared queue, works on it
+while renewing its lease, and claims the next.
+
+A worker that is cancelled (the replica drains, or dies) leaves its job exactly as
+it was: RUNNING, its lease running out. Another worker resumes it once the lease
+has expired. Cancelling a job (CancelJob) stops the local worker on it at once; a
+worker on another replica notices at its next lease renewal, and its finishing
+transition could not have applied anyway (the job is no longer active)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Coroutine
+from typing import Any
+
+from services.generation.config import JobSettings
+from services.generation.domain import Failure, Job, Status
+from services.generation.jobs import Jobs
+from services.generation.queue import JobQueue
+from services.generation.runner import JobFailed, Runner
+
+log = logging.getLogger(__name__)
+
+
+def worker_id() -> str:
+    """Names this replica's leases: host, process and a random part."""
+    return f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class Workers:
+    def __init__(self, jobs: Jobs, queue: JobQueue, runner: Runner, settings: JobSettings) -> None:
+        self.jobs = jobs
+        self.queue = queue
+        self.runner = runner
+        self.settings = settings
+        self.owner = worker_id()
+        self._running: dict[str, asyncio.Task[None]] = {}
+
+    def loops(self) -> list[Coroutine[Any, Any, None]]:
+        """One coroutine per worker, for ServiceSpec.background."""
+        return [self.loop() for _ in range(self.settings.workers)]
+
+    def stop(self, job_id: str) -> None:
+        """The job was cancelled: stop working on it here, if it is here."""
+        task = self._running.get(job_id)
+        if task is not None:
+            task.cancel()
+
+    async def loop(self) -> None:
+        while True:
+            try:
+                job = await self.queue.claim(self.owner)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("cannot claim a job")
+                job = None
+                await asyncio.sleep(self.settings.poll_seconds)
+            if job is None:
+                await self.queue.wait(self.settings.poll_seconds)
+                continue
+            # There may be more: let an idle worker look.
+            self.queue.ring()
+            await self.work(job)
+
+    async def work(self, job: Job) -> None:
+        """Process one claimed job, renewing its lease meanwhile."""
+        task = asyncio.create_task(self._process(job), name=f"job-{job.id}")
+        self._running[job.id] = task
+        renewing = asyncio.create_task(self._renew(job.id, task))
+        try:
+            await asyncio.wait([task])
+        finally:
+            # Reached by cancellation too: the job's task must not outlive its worker.
+            renewing.cancel()
+            task.cancel()
+            self._running.pop(job.id, None)
+        if not task.cancelled() and (error := task.exception()) is not None:
+            # A bug or the database: the lease runs out and the job is tried again,
+            # at most `max_attempts` times.
+            log.error("job failed unexpectedly", exc_info=error, extra={"job_id": job.id})
+
+    async def _renew(self, job_id: str, task: asyncio.Task[None]) -> None:
+        while True:
+            await asyncio.sleep(self.settings.lease_seconds / 3)
+            try:
+                kept = await self.queue.renew(job_id, self.owner)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("cannot renew a lease", extra={"job_id": job_id})
+                continue
+            if not kept:
+                # Cancelled, or another worker took over: a late result is discarded.
+                task.cancel()
+                return
+
+    async def _process(self, job: Job) -> None:
+        if job.attempts > self.settings.max_attempts:
+            await self.jobs.fail(
+                job, self.owner, Failure.INTERNAL, "the job could not be run; it was not charged"
+            )
+            return
+        resumed = job.status is Status.RUNNING
+        if not resumed:
+            if not self.jobs.can_start(job):
+                await self.jobs.fail(
+                    job,
+                    self.owner,
+                    Failure.HOLD_EXPIRED,
+                    "the job waited in the queue too long to finish before its hold expires",
+                )
+                return
+            running = await self.jobs.start_running(job, self.owner)
+            if running is None:
+                return
+            job = running
+        owned = job
+
+        async def record_started(provider_job_id: str) -> bool:
+            return await self.jobs.record_provider_job(owned, self.owner, provider_job_id)
+
+        try:
+            outcome = await self.runner.run(job, resumed=resumed, record_started=record_started)
+        except JobFailed as failure:
+            await self.jobs.fail(job, self.owner, failure.code, failure.message)
+            return
+        if outcome is not None:
+            await self.jobs.succeed(job, self.owner, outcome.result, outcome.cost)
