@@ -4,7 +4,6 @@ jobs whose creation was interrupted)."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,8 +24,6 @@ from services.generation.runner import Runner
 from services.generation.worker import Workers
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
