@@ -31,7 +31,7 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
-from kit.bus import EVENTS_PREFIX, EVENTS_STREAM
+from kit.bus import EVENTS_PREFIX, EVENTS_STREAM, unsubscribe_quietly
 from klik.events.v1 import events_pb2  # noqa: F401 - registers the payload types for JSON
 from klik.events.v1.envelope_pb2 import Envelope
 
@@ -158,10 +158,7 @@ class EventHub:
     async def stop(self) -> None:
         if self._subscription is not None:
             subscription, self._subscription = self._subscription, None
-            try:
-                await subscription.unsubscribe()
-            except Exception as exc:  # the connection may already be gone
-                log.debug("event hub unsubscribe failed: %s", exc)
+            await unsubscribe_quietly(subscription, "event hub")
 
     async def last_sequence(self) -> int:
         info = await self.js.stream_info(EVENTS_STREAM)

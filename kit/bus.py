@@ -24,6 +24,7 @@ __all__ = [
     "dead_letter_subject",
     "ensure_streams",
     "event_subject",
+    "unsubscribe_quietly",
 ]
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,15 @@ _DAY = 24 * 3600.0
 DUPLICATE_WINDOW = 600.0
 
 Callback = Callable[[], Awaitable[None]]
+
+
+async def unsubscribe_quietly(subscription: Any, what: str) -> None:
+    """Stop a push subscription on the way out: the connection may already be gone,
+    and a stopping component must not fail on that."""
+    try:
+        await subscription.unsubscribe()
+    except Exception as exc:
+        log.debug("%s unsubscribe failed: %s", what, exc)
 
 
 def event_subject(event_type: str) -> str:

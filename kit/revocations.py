@@ -25,7 +25,7 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
-from kit.bus import EVENTS_STREAM, event_subject
+from kit.bus import EVENTS_STREAM, event_subject, unsubscribe_quietly
 from kit.callers import Callers, RevokedUsers
 from klik.events.v1.envelope_pb2 import Envelope
 from klik.events.v1.events_pb2 import UserDeleted
@@ -66,10 +66,7 @@ class RevocationFeed:
     async def stop(self) -> None:
         if self._subscription is not None:
             subscription, self._subscription = self._subscription, None
-            try:
-                await subscription.unsubscribe()
-            except Exception as exc:  # the connection may already be gone
-                log.debug("revocation feed unsubscribe failed: %s", exc)
+            await unsubscribe_quietly(subscription, "revocation feed")
 
     async def _on_message(self, msg: Msg) -> None:
         try:
