@@ -25,12 +25,19 @@ class Admission:
         self.limiter = limiter
 
     async def admit(
-        self, connection: HTTPConnection, route_class: str, *, public: bool
+        self,
+        connection: HTTPConnection,
+        route_class: str,
+        *,
+        public: bool,
+        query_token: bool = False,
     ) -> AccessClaims | None:
         """The caller's verified claims (None on a public route), or a GatewayError.
         The token is checked first: a forged token must not drain a real user's
         bucket, and an anonymous flood still drains its address's."""
-        claims = None if public else await self.auth.authenticate(connection)
+        claims = (
+            None if public else await self.auth.authenticate(connection, query_token=query_token)
+        )
         subject = claims.subject if claims is not None else None
         wait = self.limiter.check_all(bucket_draws(connection, route_class, subject))
         if wait:

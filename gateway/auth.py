@@ -24,6 +24,7 @@ REALM = "klik"
 # may be fine, so the client must not be told to sign in again.
 AUTH_UNAVAILABLE = "AUTH_UNAVAILABLE"
 VERIFIED_CACHE_SECONDS = 60.0
+ACCESS_TOKEN_PARAMETER = "access_token"
 VERIFIED_CACHE_SIZE = 10_000
 
 
@@ -94,10 +95,19 @@ class EdgeAuth:
         self.keys_loaded = True
         return keys
 
-    async def authenticate(self, connection: HTTPConnection) -> AccessClaims:
+    async def authenticate(
+        self, connection: HTTPConnection, *, query_token: bool = False
+    ) -> AccessClaims:
         """The verified claims of the request's bearer token, or a GatewayError: 401
-        with `WWW-Authenticate`, or 503 when auth's keys cannot be fetched."""
+        with `WWW-Authenticate`, or 503 when auth's keys cannot be fetched.
+
+        `query_token`: also accept the token as the `access_token` query parameter
+        (RFC 6750 § 2.3) when no Authorization header is sent. Only for the event
+        stream: a browser's EventSource cannot send headers. The gateway logs no
+        query strings, and access tokens are short-lived."""
         header = connection.headers.get("authorization")
+        if header is None and query_token and ACCESS_TOKEN_PARAMETER in connection.query_params:
+            header = "Bearer " + connection.query_params[ACCESS_TOKEN_PARAMETER]
         if header is None:
             raise unauthenticated(
                 "UNAUTHENTICATED", "this route needs a bearer token", token_given=False

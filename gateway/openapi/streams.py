@@ -22,16 +22,29 @@ EVENTS: dict[str, Any] = {
             "without `Last-Event-ID` starts with new events only; send the last `id` "
             "you saw as `Last-Event-ID` (browsers do it when they reconnect) to resume "
             "right after it, with no gap and no repeat. Comment lines are heartbeats. "
-            "A user may hold a few streams at once (429 `TOO_MANY_STREAMS` beyond)."
+            "A user may hold a few streams at once (429 `TOO_MANY_STREAMS` beyond). "
+            "Browsers, whose `EventSource` cannot send `Authorization`, may pass the "
+            "access token as the `access_token` query parameter instead (this route "
+            "only)."
         ),
         "parameters": [
+            {
+                "name": "access_token",
+                "in": "query",
+                "required": False,
+                "description": (
+                    "The bearer token, for clients that cannot send the Authorization "
+                    "header (EventSource); ignored when the header is sent."
+                ),
+                "schema": {"type": "string"},
+            },
             {
                 "name": "Last-Event-ID",
                 "in": "header",
                 "required": False,
                 "description": "Resume after this event id.",
                 "schema": {"type": "string", "pattern": "^[0-9]{1,19}$"},
-            }
+            },
         ],
         "responses": {
             "200": {

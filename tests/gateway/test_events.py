@@ -88,17 +88,23 @@ class EventReader:
 
 @asynccontextmanager
 async def open_stream(
-    gateway: httpx.AsyncClient, token: str, last_event_id: int | None = None
+    gateway: httpx.AsyncClient,
+    token: str,
+    last_event_id: int | None = None,
+    *,
+    token_in_query: bool = False,
 ) -> AsyncIterator[EventReader]:
-    """Open /v1/events once the gateway's event hub is up (503 until then)."""
-    headers = {"Authorization": f"Bearer {token}"}
+    """Open /v1/events once the gateway's event hub is up (503 until then); with
+    `token_in_query` the way a browser's EventSource must, `?access_token=`."""
+    headers = {} if token_in_query else {"Authorization": f"Bearer {token}"}
+    params = {"access_token": token} if token_in_query else {}
     if last_event_id is not None:
         headers["Last-Event-ID"] = str(last_event_id)
     client = httpx.AsyncClient(base_url=gateway.base_url, timeout=httpx.Timeout(10, read=15))
     try:
 
         async def opened() -> httpx.Response | None:
-            request = client.build_request("GET", "/v1/events", headers=headers)
+            request = client.build_request("GET", "/v1/events", headers=headers, params=params)
             response = await client.send(request, stream=True)
             if response.status_code == 200:
                 return response
@@ -246,6 +252,27 @@ async def test_streams_per_user_are_limited_and_freed_when_the_client_leaves(
 
     # The first client left: its slot is freed once the gateway notices.
     assert await wait_for(slot_free, message="stream slot freed")
+
+
+async def test_a_browser_passes_its_token_in_the_query_on_this_route_only(
+    gateway: httpx.AsyncClient, upstream: Upstream, js: JetStreamContext
+) -> None:
+    user = unique("browser-")
+    token = upstream.auth.authority.access_token(user)
+    async with open_stream(gateway, token, token_in_query=True) as stream:
+        await publish_wallet(js, unique("someone-else-"), 9)
+        await publish_wallet(js, user, 3)
+        (event,) = await stream.take(1)
+    assert event.data["user_id"] == user
+    assert event.data["payload"]["balance"] == "3"
+    async with httpx.AsyncClient(base_url=gateway.base_url) as browser:
+        forged = await browser.get("/v1/events", params={"access_token": token[:-4] + "AAAA"})
+        assert forged.status_code == 401
+        assert 'error="invalid_token"' in forged.headers["www-authenticate"]
+        # Every other route wants the header: a token in a URL ends up in logs.
+        elsewhere = await browser.get("/v1/wallet", params={"access_token": token})
+        assert elsewhere.status_code == 401
+        assert elsewhere.headers["www-authenticate"] == 'Bearer realm="klik"'
 
 
 async def test_the_event_stream_needs_a_valid_token(
