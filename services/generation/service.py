@@ -4,6 +4,7 @@ jobs whose creation was interrupted)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,8 @@ from services.generation.runner import Runner
 from services.generation.worker import Workers
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,14 @@ class Runtime:
         )
         runner = Runner(settings, providers, assets, asset_settings)
         workers = Workers(jobs, queue, runner, settings.jobs)
+
+        async def hand_over() -> None:
+            # Run once drained, when the workers are stopped: a rolling deploy then
+            # costs the jobs in flight no lease time.
+            if handed := await queue.release(workers.owner):
+                log.info("jobs handed back to the queue: %d", handed)
+
+        resources.on_close(hand_over)
         return cls(settings, providers, jobs, workers)
 
     def background(self) -> Sequence[Coroutine[Any, Any, None]]:

@@ -320,6 +320,16 @@ async def lease(session: AsyncSession, job_id: str, owner: str, until: datetime)
     return None if row is None else _job(row)
 
 
+async def release_leases(session: AsyncSession, owner: str, now: datetime) -> int:
+    """End `owner`'s live leases now, so any replica may resume those jobs at once."""
+    result = await session.execute(
+        update(jobs)
+        .where(_ACTIVE & (jobs.c.lease_owner == owner) & (jobs.c.lease_expires_at > now))
+        .values(lease_expires_at=now)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
 async def renew(session: AsyncSession, job_id: str, owner: str, until: datetime) -> bool:
     """Extend `owner`'s lease of an active job; False when it is not theirs any more."""
     result = await session.execute(

@@ -1,11 +1,13 @@
 """The workers of one replica: each claims a job from the shared queue, works on it
 while renewing its lease, and claims the next.
 
-A worker that is cancelled (the replica drains, or dies) leaves its job exactly as
-it was: RUNNING, its lease running out. Another worker resumes it once the lease
-has expired. Cancelling a job (CancelJob) stops the local worker on it at once; a
-worker on another replica notices at its next lease renewal, and its finishing
-transition could not have applied anyway (the job is no longer active)."""
+A worker that is cancelled leaves its job exactly as it was: RUNNING. If the
+replica dies, another worker resumes the job once its lease has expired; if the
+replica drains, it ends its leases once its workers have stopped (service.py), and
+another replica resumes the job at once. Cancelling a job (CancelJob) stops the
+local worker on it at once; a worker on another replica notices at its next lease
+renewal, and its finishing transition could not have applied anyway (the job is no
+longer active)."""
 
 from __future__ import annotations
 

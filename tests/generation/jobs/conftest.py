@@ -110,10 +110,10 @@ class JobsStack:
         return job
 
     async def finished(
-        self, who: Metadata, job_id: str, within: float = 20.0
+        self, who: Metadata, job_id: str, within: float = 20.0, replica: int = 0
     ) -> generation_pb2.Job:
         async def done() -> generation_pb2.Job | None:
-            job = await self.get(who, job_id)
+            job = await self.get(who, job_id, replica)
             return job if job.status in TERMINAL else None
 
         found = await wait_for(done, within, message=f"job {job_id} finished")

@@ -137,6 +137,31 @@ async def test_a_worker_killed_mid_job_is_resumed_once_by_another_replica(
     assert second.server.ready.is_set()
 
 
+async def test_a_draining_replica_hands_its_running_job_over_at_once(
+    make_jobs_stack: MakeJobsStack,
+) -> None:
+    # A lease far longer than the wait below: only the hand-over can explain the job
+    # finishing in time.
+    stack = await make_jobs_stack(replicas=1, deadline=60.0, lease_seconds=120.0)
+    user_id, who = await stack.user()
+    job = await stack.create(who, kind="IMAGE", prompt="rolling deploy [[fault:polls=40]]")
+
+    async def polling() -> bool:
+        polls = [r for r in await stack.sandbox.requests(GENERATIONS) if r["method"] == "GET"]
+        return len(polls) >= 2
+
+    await wait_for(polling, 10, message="the first replica polls the provider job")
+    await stack.start()
+    await stack.replicas[0].server.shutdown()
+
+    done = await stack.finished(who, job.id, within=20, replica=1)
+    assert done.status == "SUCCEEDED", done.error
+    starts = [r for r in await stack.sandbox.requests(GENERATIONS) if r["method"] == "POST"]
+    assert len(starts) == 1, "the survivor polls the provider job already started"
+    await stack.settled(user_id, 100 - done.cost_credits)
+    assert await stack.charges(user_id) == [-done.cost_credits]
+
+
 async def test_an_interrupted_creation_is_finished_by_a_retry_or_undone(
     make_jobs_stack: MakeJobsStack,
 ) -> None:
