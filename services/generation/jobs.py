@@ -33,7 +33,14 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from kit.errors import Aborted, DomainError, InvalidArgument, NotFound, Unavailable
+from kit.errors import (
+    Aborted,
+    DomainError,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    Unavailable,
+)
 from kit.paging import decode_cursor, encode_cursor
 from services.generation import metrics, store
 from services.generation.config import GenerationSettings
@@ -379,8 +386,10 @@ class Jobs:
                 await self.holds.capture(job, job.cost_credits)
             else:
                 await self.holds.release(job)
-        except WalletUnavailable:
-            log.warning("wallet unavailable; hold left to settle later", extra={"job_id": job.id})
+        except (WalletUnavailable, PermissionDenied) as error:
+            # PermissionDenied: the wallet did not recognise our identity (keys being
+            # rotated, a misconfiguration) — about the caller, not the hold; repeat.
+            log.warning("hold left to settle later", extra={"job_id": job.id, "why": error.reason})
             return
         except DomainError as error:
             # Only if the hold expired before the job finished (or a bug): the wallet
@@ -424,8 +433,8 @@ class Jobs:
             try:
                 hold_id = await self.holds.place(job)
                 await self.holds.release(job, hold_id)
-            except WalletUnavailable:
-                continue  # next sweep
+            except (WalletUnavailable, PermissionDenied):
+                continue  # next sweep: the row stays ABANDONED until the wallet answers
             except DomainError as error:
                 log.info(
                     "abandoned job held nothing", extra={"job_id": job.id, "why": error.reason}

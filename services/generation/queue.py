@@ -80,12 +80,12 @@ class JobQueue:
                 return None
             return await store.lease(session, job_id, owner, now + self.lease)
 
-    async def release(self, owner: str) -> int:
-        """Hand `owner`'s jobs back to the queue (a draining replica whose workers have
-        stopped): another replica resumes them now rather than when the leases run out.
-        Returns how many."""
+    async def release(self, replica: str) -> int:
+        """Hand the jobs of `replica`'s workers back to the queue (it drains and its
+        workers have stopped): another replica resumes them now rather than when the
+        leases run out. Returns how many."""
         async with self.sessions.begin() as session:
-            return await store.release_leases(session, owner, datetime.now(UTC))
+            return await store.release_leases(session, replica, datetime.now(UTC))
 
     async def renew(self, job_id: str, owner: str) -> bool:
         """Extend `owner`'s lease; False when the job is no longer its to work on

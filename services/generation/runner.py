@@ -35,6 +35,9 @@ from services.generation.providers.values import (
 )
 
 MEDIA_ATTEMPTS = 3
+# Fetching the result files must end this long before the job's hold expires, so
+# the capture that follows still finds the hold (else the job would be free).
+CAPTURE_RESERVE_SECONDS = 60.0
 
 
 class JobFailed(Exception):
@@ -165,11 +168,19 @@ class Runner:
         """Copy the provider's files into the asset store (keys derived from the job,
         so a resumed job overwrites rather than duplicates)."""
         keys = []
-        for index, url in enumerate(media.urls):
-            data = await self._fetch(job, url)
-            key = asset_key(job.id, index, media.mime_type)
-            await self.assets.put(key, data, media.mime_type)
-            keys.append(key)
+        budget = (job.hold_expires_at - datetime.now(UTC)).total_seconds()
+        try:
+            async with asyncio.timeout(max(budget - CAPTURE_RESERVE_SECONDS, 1.0)):
+                for index, url in enumerate(media.urls):
+                    data = await self._fetch(job, url)
+                    key = asset_key(job.id, index, media.mime_type)
+                    await self.assets.put(key, data, media.mime_type)
+                    keys.append(key)
+        except TimeoutError:
+            raise JobFailed(
+                Failure.PROVIDER_TIMEOUT,
+                f"{job.provider}: the result files could not be fetched in time",
+            ) from None
         return Result(
             asset_url=self.asset_settings.url(keys[0]),
             mime_type=media.mime_type,

@@ -69,7 +69,7 @@ class Runtime:
         async def hand_over() -> None:
             # Run once drained, when the workers are stopped: a rolling deploy then
             # costs the jobs in flight no lease time.
-            if handed := await queue.release(workers.owner):
+            if handed := await queue.release(workers.replica):
                 log.info("jobs handed back to the queue: %d", handed)
 
         resources.on_close(hand_over)

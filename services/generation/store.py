@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from datetime import datetime
 from typing import Any
 
@@ -107,10 +107,16 @@ def dump_options(options: Options) -> str:
     return json.dumps(data, separators=(",", ":"), sort_keys=True)
 
 
+_OPTION_FIELDS = frozenset(field.name for field in fields(Options))
+
+
 def load_options(text: str) -> Options:
+    """Options as stored. Keys this version does not know are dropped: a row written
+    by a newer replica (mid-deploy, or before a rollback) must still load, or it
+    would block the queue for every replica of this version."""
     data = json.loads(text)
     data["history"] = tuple(Turn(**turn) for turn in data.get("history", ()))
-    return Options(**data)
+    return Options(**{name: value for name, value in data.items() if name in _OPTION_FIELDS})
 
 
 def _dump_result(result: Result) -> str:
@@ -320,11 +326,16 @@ async def lease(session: AsyncSession, job_id: str, owner: str, until: datetime)
     return None if row is None else _job(row)
 
 
-async def release_leases(session: AsyncSession, owner: str, now: datetime) -> int:
-    """End `owner`'s live leases now, so any replica may resume those jobs at once."""
+async def release_leases(session: AsyncSession, replica: str, now: datetime) -> int:
+    """End the live leases of `replica`'s workers (`<replica>/<n>`) now, so any
+    replica may resume those jobs at once."""
     result = await session.execute(
         update(jobs)
-        .where(_ACTIVE & (jobs.c.lease_owner == owner) & (jobs.c.lease_expires_at > now))
+        .where(
+            _ACTIVE
+            & jobs.c.lease_owner.startswith(replica + "/", autoescape=True)
+            & (jobs.c.lease_expires_at > now)
+        )
         .values(lease_expires_at=now)
     )
     return int(result.rowcount)  # type: ignore[attr-defined]

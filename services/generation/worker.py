@@ -28,8 +28,9 @@ from services.generation.runner import JobFailed, Runner
 log = logging.getLogger(__name__)
 
 
-def worker_id() -> str:
-    """Names this replica's leases: host, process and a random part."""
+def replica_id() -> str:
+    """Names this replica (its workers lease as `<replica>/<n>`): host, process and a
+    random part."""
     return f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
@@ -39,12 +40,15 @@ class Workers:
         self.queue = queue
         self.runner = runner
         self.settings = settings
-        self.owner = worker_id()
+        # Each worker leases under its own name (`<replica>/<n>`): a job one worker lost
+        # (its renewals failed until the lease ran out) and another took over must not
+        # still look like the first one's, even in the same process.
+        self.replica = replica_id()
         self._running: dict[str, asyncio.Task[None]] = {}
 
     def loops(self) -> list[Coroutine[Any, Any, None]]:
         """One coroutine per worker, for ServiceSpec.background."""
-        return [self.loop() for _ in range(self.settings.workers)]
+        return [self.loop(f"{self.replica}/{n}") for n in range(self.settings.workers)]
 
     def stop(self, job_id: str) -> None:
         """The job was cancelled: stop working on it here, if it is here."""
@@ -52,10 +56,10 @@ class Workers:
         if task is not None:
             task.cancel()
 
-    async def loop(self) -> None:
+    async def loop(self, owner: str) -> None:
         while True:
             try:
-                job = await self.queue.claim(self.owner)
+                job = await self.queue.claim(owner)
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -67,30 +71,31 @@ class Workers:
                 continue
             # There may be more: let an idle worker look.
             self.queue.ring()
-            await self.work(job)
+            await self.work(job, owner)
 
-    async def work(self, job: Job) -> None:
-        """Process one claimed job, renewing its lease meanwhile."""
-        task = asyncio.create_task(self._process(job), name=f"job-{job.id}")
+    async def work(self, job: Job, owner: str) -> None:
+        """Process one claimed job, renewing `owner`'s lease meanwhile."""
+        task = asyncio.create_task(self._process(job, owner), name=f"job-{job.id}")
         self._running[job.id] = task
-        renewing = asyncio.create_task(self._renew(job.id, task))
+        renewing = asyncio.create_task(self._renew(job.id, owner, task))
         try:
             await asyncio.wait([task])
         finally:
             # Reached by cancellation too: the job's task must not outlive its worker.
             renewing.cancel()
             task.cancel()
-            self._running.pop(job.id, None)
+            if self._running.get(job.id) is task:
+                del self._running[job.id]
         if not task.cancelled() and (error := task.exception()) is not None:
             # A bug or the database: the lease runs out and the job is tried again,
             # at most `max_attempts` times.
             log.error("job failed unexpectedly", exc_info=error, extra={"job_id": job.id})
 
-    async def _renew(self, job_id: str, task: asyncio.Task[None]) -> None:
+    async def _renew(self, job_id: str, owner: str, task: asyncio.Task[None]) -> None:
         while True:
             await asyncio.sleep(self.settings.lease_seconds / 3)
             try:
-                kept = await self.queue.renew(job_id, self.owner)
+                kept = await self.queue.renew(job_id, owner)
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -101,10 +106,10 @@ class Workers:
                 task.cancel()
                 return
 
-    async def _process(self, job: Job) -> None:
+    async def _process(self, job: Job, owner: str) -> None:
         if job.attempts > self.settings.max_attempts:
             await self.jobs.fail(
-                job, self.owner, Failure.INTERNAL, "the job could not be run; it was not charged"
+                job, owner, Failure.INTERNAL, "the job could not be run; it was not charged"
             )
             return
         resumed = job.status is Status.RUNNING
@@ -112,24 +117,24 @@ class Workers:
             if not self.jobs.can_start(job):
                 await self.jobs.fail(
                     job,
-                    self.owner,
+                    owner,
                     Failure.HOLD_EXPIRED,
                     "the job waited in the queue too long to finish before its hold expires",
                 )
                 return
-            running = await self.jobs.start_running(job, self.owner)
+            running = await self.jobs.start_running(job, owner)
             if running is None:
                 return
             job = running
         owned = job
 
         async def record_started(provider_job_id: str) -> bool:
-            return await self.jobs.record_provider_job(owned, self.owner, provider_job_id)
+            return await self.jobs.record_provider_job(owned, owner, provider_job_id)
 
         try:
             outcome = await self.runner.run(job, resumed=resumed, record_started=record_started)
         except JobFailed as failure:
-            await self.jobs.fail(job, self.owner, failure.code, failure.message)
+            await self.jobs.fail(job, owner, failure.code, failure.message)
             return
         if outcome is not None:
-            await self.jobs.succeed(job, self.owner, outcome.result, outcome.cost)
+            await self.jobs.succeed(job, owner, outcome.result, outcome.cost)

@@ -114,3 +114,12 @@ def test_statuses_a_client_may_filter_by() -> None:
     ]
     assert isinstance(finished_error(Status.FAILED), FailedPrecondition)
     assert finished_error(Status.SUCCEEDED).reason == "JOB_ALREADY_FINISHED"
+
+
+def test_options_written_by_a_newer_version_still_load() -> None:
+    from services.generation.store import load_options
+
+    stored = '{"max_tokens": 7, "history": [{"role": "user", "content": "hi"}], "seed": 42}'
+    options = load_options(stored)
+    assert options.max_tokens == 7
+    assert options.history == (Turn("user", "hi"),)

@@ -137,6 +137,29 @@ async def test_a_worker_killed_mid_job_is_resumed_once_by_another_replica(
     assert second.server.ready.is_set()
 
 
+async def test_each_worker_leases_under_its_own_name(make_jobs_stack: MakeJobsStack) -> None:
+    """Two jobs in flight on one replica's two workers: distinct lease owners, so a
+    job one worker lost and another took over never still looks like the first's."""
+    stack = await make_jobs_stack(replicas=1, deadline=30.0)
+    _, who = await stack.user()
+    first = await stack.create(who, kind="IMAGE", prompt="one [[fault:polls=40]]")
+    second = await stack.create(who, kind="IMAGE", prompt="two [[fault:polls=40]]")
+
+    async def both_leased() -> dict[str, str] | None:
+        async with stack.engine.connect() as conn:
+            rows = (await conn.execute(store.jobs.select())).all()
+        owners = {row.id: row.lease_owner for row in rows if row.lease_owner}
+        return owners if len(owners) == 2 else None
+
+    owners = await wait_for(both_leased, 10, message="both jobs claimed")
+    assert owners is not None
+    assert owners[first.id] != owners[second.id]
+    replica = stack.replicas[0].server  # both names are that replica's, then /<n>
+    prefixes = {owner.rpartition("/")[0] for owner in owners.values()}
+    assert len(prefixes) == 1, prefixes
+    assert replica.ready.is_set()
+
+
 async def test_a_draining_replica_hands_its_running_job_over_at_once(
     make_jobs_stack: MakeJobsStack,
 ) -> None:
