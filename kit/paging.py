@@ -56,12 +56,19 @@ def decode_cursor(rpc: str, token: str) -> Position | None:
     if not isinstance(data, dict) or data.get("r") != rpc or not isinstance(data.get("p"), dict):
         raise _invalid()
     position: Position = data["p"]
-    if not all(
-        isinstance(k, str) and isinstance(v, str | int) and not isinstance(v, bool)
-        for k, v in position.items()
-    ):
+    if not all(isinstance(k, str) and _plausible(v) for k, v in position.items()):
         raise _invalid()
     return position
+
+
+def _plausible(value: object) -> bool:
+    """A string, or an integer a database column can hold (a forged 10**20 would
+    overflow SQLite's driver: a 500 instead of INVALID_PAGE_TOKEN)."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return -(2**63) <= value < 2**63
+    return isinstance(value, str)
 
 
 def _invalid() -> InvalidArgument:
