@@ -106,8 +106,12 @@ class Chats:
         except DomainError:
             await self._forget(turn.message.id)
             raise
-        async with self._sessions() as session, session.begin():
-            await record_job(session, chat_id, turn.message.id, job.id, datetime.now(UTC))
+        try:
+            async with self._sessions() as session, session.begin():
+                await record_job(session, chat_id, turn.message.id, job.id, datetime.now(UTC))
+        except domain.Superseded:
+            await self._generation.cancel_job(token, job.id)
+            raise
         stored = Message(
             id=turn.message.id,
             chat_id=chat_id,
@@ -193,5 +197,6 @@ async def record_job(
     """The user message is answered by `job_id`: show it, and meet the job's outcome
     if it came first. The job link first: the lock order of `jobs` (link, then chat)."""
     await jobs.link_target(session, job_id, jobs.MESSAGE, message_id, now)
-    await store.confirm_message(session, message_id, job_id)
+    if not await store.confirm_message(session, message_id, job_id):
+        raise domain.Superseded  # rolls the link back with the transaction
     await store.touch_chat(session, chat_id, now)

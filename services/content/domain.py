@@ -251,6 +251,17 @@ def check_fingerprint(stored: str, offered: str) -> None:
 # --- who sees and changes what ------------------------------------------------
 
 
+class Superseded(Aborted):
+    """The hidden message or lesson a started job was to confirm is gone: a concurrent
+    copy of the request (same idempotency_key) was refused and removed it."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "REQUEST_SUPERSEDED",
+            "a concurrent copy of this request was refused and nothing was kept; retry",
+        )
+
+
 def post_not_found(post_id: str) -> NotFound:
     return NotFound("POST_NOT_FOUND", "post not found", details={"post_id": post_id})
 

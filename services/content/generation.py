@@ -4,6 +4,7 @@ and its errors turned back into domain errors the caller sees unchanged."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 
 import grpc
@@ -37,6 +38,8 @@ _PASSED_THROUGH: dict[grpc.StatusCode, type[DomainError]] = {
     grpc.StatusCode.RESOURCE_EXHAUSTED: ResourceExhausted,
     grpc.StatusCode.UNAVAILABLE: Unavailable,
 }
+
+log = logging.getLogger(__name__)
 
 
 class OutcomeUnknown(Unavailable):
@@ -83,6 +86,21 @@ class Generation:
         except grpc.aio.AioRpcError as error:
             raise _domain_error(error) from None
         return reply.job
+
+    async def cancel_job(self, token: str, job_id: str) -> None:
+        """Cancel a job content started but will not use (its hold is released). Best
+        effort: on failure the job runs and is charged, which is logged."""
+        try:
+            await self._stub().CancelJob(
+                generation_pb2.CancelJobRequest(job_id=job_id),
+                metadata=(("authorization", f"Bearer {token}"),),
+                timeout=CREATE_TIMEOUT_SECONDS,
+            )
+        except grpc.aio.AioRpcError as error:
+            log.warning(
+                "cannot cancel an unused job",
+                extra={"job_id": job_id, "code": error.code().name},
+            )
 
     async def chat_models(self, token: str) -> Sequence[str]:
         """Ids of every model that serves CHAT."""

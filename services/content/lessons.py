@@ -66,9 +66,13 @@ class Lessons:
         except DomainError:
             await self._forget(lesson.id)
             raise
-        async with self._sessions() as session, session.begin():
-            await record_job(session, lesson.id, job.id, datetime.now(UTC))
-            current = await store.get_lesson(session, lesson.id)
+        try:
+            async with self._sessions() as session, session.begin():
+                await record_job(session, lesson.id, job.id, datetime.now(UTC))
+                current = await store.get_lesson(session, lesson.id)
+        except domain.Superseded:
+            await self._generation.cancel_job(token, job.id)
+            raise
         # The job's outcome may already have been applied in that transaction.
         return current.lesson if current is not None else lesson
 
@@ -154,4 +158,5 @@ async def record_job(session: AsyncSession, lesson_id: str, job_id: str, now: da
     """The lesson is written by `job_id`: show it, and meet the job's outcome if it
     came first. The job link first: the lock order of `jobs` (link, then lesson)."""
     await jobs.link_target(session, job_id, jobs.LESSON, lesson_id, now)
-    await store.confirm_lesson(session, lesson_id, job_id)
+    if not await store.confirm_lesson(session, lesson_id, job_id):
+        raise domain.Superseded  # rolls the link back with the transaction

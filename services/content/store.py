@@ -493,10 +493,12 @@ async def get_user_message(session: AsyncSession, message_id: str) -> PendingMes
     return _pending(row)
 
 
-async def confirm_message(session: AsyncSession, message_id: str, job_id: str) -> None:
-    await session.execute(
+async def confirm_message(session: AsyncSession, message_id: str, job_id: str) -> bool:
+    """False when the row is gone (a concurrent refused copy of the request removed it)."""
+    result = await session.execute(
         update(messages).where(messages.c.id == message_id).values(job_id=job_id, confirmed=True)
     )
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
 async def forget_message(session: AsyncSession, message_id: str) -> None:
@@ -534,16 +536,24 @@ async def add_reply(session: AsyncSession, reply: Message, owner_id: str) -> boo
 
 
 async def chat_messages(
-    session: AsyncSession, chat_id: str, *, before_turn: int | None = None
+    session: AsyncSession,
+    chat_id: str,
+    *,
+    before_turn: int | None = None,
+    latest: int | None = None,
 ) -> list[Message]:
     """A chat's shown messages in order: by turn, each user message before its
-    reply. User messages whose job is not yet known are left out."""
+    reply. User messages whose job is not yet known are left out. `latest`: only the
+    last so many (a send reads its context under the chat's lock: not the whole chat)."""
     query = select(messages).where(
         messages.c.chat_id == chat_id,
         or_(messages.c.position == 1, messages.c.confirmed.is_(True)),
     )
     if before_turn is not None:
         query = query.where(messages.c.turn < before_turn)
+    if latest is not None:
+        query = query.order_by(messages.c.turn.desc(), messages.c.position.desc()).limit(latest)
+        return [_message(row) for row in reversed((await session.execute(query)).all())]
     query = query.order_by(messages.c.turn, messages.c.position)
     return [_message(row) for row in (await session.execute(query)).all()]
 
@@ -623,10 +633,12 @@ async def get_lesson(
     return None if row is None else _stored(row)
 
 
-async def confirm_lesson(session: AsyncSession, lesson_id: str, job_id: str) -> None:
-    await session.execute(
+async def confirm_lesson(session: AsyncSession, lesson_id: str, job_id: str) -> bool:
+    """False when the row is gone (a concurrent refused copy of the request removed it)."""
+    result = await session.execute(
         update(lessons).where(lessons.c.id == lesson_id).values(job_id=job_id, confirmed=True)
     )
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
 async def forget_lesson(session: AsyncSession, lesson_id: str) -> None:

@@ -341,6 +341,9 @@ class ContentServiceServicer:
         shown. Retrying with the same `idempotency_key` completes it (one message,
         one job, charged once).
         - ABORTED `IDEMPOTENCY_KEY_REUSED` (409): the key was used with a different body.
+        - ABORTED `REQUEST_SUPERSEDED` (409): a concurrent copy of this request (same
+        key) was refused while this one was starting its job; nothing was kept and the
+        job was cancelled. Retry.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -363,6 +366,9 @@ class ContentServiceServicer:
         answer; the lesson is not shown. Retrying with the same `idempotency_key`
         completes it (one lesson, one job, charged once).
         - ABORTED `IDEMPOTENCY_KEY_REUSED` (409): the key was used with a different body.
+        - ABORTED `REQUEST_SUPERSEDED` (409): a concurrent copy of this request (same
+        key) was refused while this one was starting its job; nothing was kept and the
+        job was cancelled. Retry.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
