@@ -63,6 +63,7 @@ from services.generation.domain import (
 from services.generation.events import job_transitioned
 from services.generation.holds import Holds, WalletUnavailable
 from services.generation.pricing import Request
+from services.generation.providers.errors import ProviderError
 from services.generation.providers.registry import Providers
 
 log = logging.getLogger(__name__)
@@ -144,7 +145,14 @@ class Jobs:
         self.providers.check_available(provider.name)
         options = check_options(kind, request.options)
         if kind is Kind.AVATAR_VIDEO and (options.avatar_id or options.voice_id):
-            listing = await self.providers.videos(provider.name).listing()
+            try:
+                listing = await self.providers.videos(provider.name).listing()
+            except ProviderError:
+                # The documented refusal: retry later (nothing was held yet).
+                raise Unavailable(
+                    "PROVIDER_UNAVAILABLE",
+                    f"{provider.name}: cannot check avatar_id and voice_id right now",
+                ) from None
             check_listed("avatar_id", options.avatar_id, tuple(a.id for a in listing.avatars))
             check_listed("voice_id", options.voice_id, tuple(v.id for v in listing.voices))
         text = options.system_prompt + "".join(t.content for t in options.history) + prompt

@@ -74,6 +74,21 @@ async def test_create_job_refusals_hold_nothing(
     assert await stack.rows() == 0
 
 
+async def test_an_unreachable_avatar_catalogue_is_provider_unavailable(stack: JobsStack) -> None:
+    user_id, who = await stack.user()
+    await stack.sandbox.fault("500", path="/v2/avatars")
+    request = generation_pb2.CreateJobRequest(
+        kind="AVATAR_VIDEO", prompt="hello", options=Opts(avatar_id="anyone")
+    )
+    refused = await failure(stack.stub().CreateJob(request, metadata=who))
+    assert (refused.code, refused.reason) == (
+        grpc.StatusCode.UNAVAILABLE,
+        "PROVIDER_UNAVAILABLE",
+    )
+    assert await stack.money(user_id) == (100, 0)
+    assert await stack.rows() == 0
+
+
 async def test_create_job_needs_a_user_token(stack: JobsStack) -> None:
     refused = await failure(
         stack.stub().CreateJob(generation_pb2.CreateJobRequest(kind="TEXT", prompt="hi"))
