@@ -102,6 +102,16 @@ async def test_concurrent_copies_of_one_key_make_one_job_and_one_hold(
     assert [e.job.status for e in events] == ["QUEUED"]
 
 
+async def provider_job_polled(stack: JobsStack) -> None:
+    """Wait until the first replica is polling the provider job it started."""
+
+    async def polling() -> bool:
+        polls = [r for r in await stack.sandbox.requests(GENERATIONS) if r["method"] == "GET"]
+        return len(polls) >= 2
+
+    await wait_for(polling, 10, message="the first replica polls the provider job")
+
+
 async def test_a_worker_killed_mid_job_is_resumed_once_by_another_replica(
     make_jobs_stack: MakeJobsStack,
 ) -> None:
@@ -110,11 +120,7 @@ async def test_a_worker_killed_mid_job_is_resumed_once_by_another_replica(
     # About three seconds of polling (60 polls), so the kill lands mid-job.
     job = await stack.create(who, kind="IMAGE", prompt="patience [[fault:polls=60]]")
 
-    async def polling() -> bool:
-        polls = [r for r in await stack.sandbox.requests(GENERATIONS) if r["method"] == "GET"]
-        return len(polls) >= 2
-
-    await wait_for(polling, 10, message="the first replica polls the provider job")
+    await provider_job_polled(stack)
     second = await stack.start()
     await stack.replicas[0].kill()
 
@@ -169,11 +175,7 @@ async def test_a_draining_replica_hands_its_running_job_over_at_once(
     user_id, who = await stack.user()
     job = await stack.create(who, kind="IMAGE", prompt="rolling deploy [[fault:polls=40]]")
 
-    async def polling() -> bool:
-        polls = [r for r in await stack.sandbox.requests(GENERATIONS) if r["method"] == "GET"]
-        return len(polls) >= 2
-
-    await wait_for(polling, 10, message="the first replica polls the provider job")
+    await provider_job_polled(stack)
     await stack.start()
     await stack.replicas[0].server.shutdown()
 
