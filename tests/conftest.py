@@ -3,13 +3,16 @@ database per test (PostgreSQL when reachable, else SQLite; see tests/databases.p
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 
 import pytest
+from nats.aio.client import Client
 
+from kit import bus
 from tests import databases
 from tests.helpers import free_port
 from tests.natsserver import NatsServer, nats_server_binary
+from tests.tokens import JwksServer, TokenAuthority
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
@@ -51,3 +54,25 @@ def make_database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Call
 @pytest.fixture
 def database_url(make_database_url: Callable[[], str]) -> str:
     return make_database_url()
+
+
+@pytest.fixture
+async def nats(nats_url: str) -> AsyncIterator[Client]:
+    """A connection to the session's nats-server, with klik's streams in place."""
+    nc = await bus.connect(nats_url, name="klik-tests")
+    await bus.ensure_streams(nc.jetstream())
+    yield nc
+    await nc.close()
+
+
+@pytest.fixture
+def authority() -> TokenAuthority:
+    """Signs user access tokens, as auth would."""
+    return TokenAuthority()
+
+
+@pytest.fixture
+async def jwks(authority: TokenAuthority) -> AsyncIterator[JwksServer]:
+    """`authority`'s public keys served over GetJwks, where services fetch them."""
+    async with authority.serve() as server:
+        yield server

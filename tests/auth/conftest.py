@@ -199,14 +199,6 @@ async def auth(stack: AuthStack) -> Auth:
 
 
 @pytest.fixture
-async def nats(nats_url: str) -> AsyncIterator[Client]:
-    nc = await bus.connect(nats_url, name="auth-tests")
-    await bus.ensure_streams(nc.jetstream())
-    yield nc
-    await nc.close()
-
-
-@pytest.fixture
 def js(nats: Client) -> JetStreamContext:
     return nats.jetstream()
 

@@ -49,25 +49,6 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
     await engine.dispose()
 
 
-@pytest.fixture
-async def nats(nats_url: str) -> AsyncIterator[Client]:
-    nc = await bus.connect(nats_url, name="content-tests")
-    await bus.ensure_streams(nc.jetstream())
-    yield nc
-    await nc.close()
-
-
-@pytest.fixture
-def authority() -> TokenAuthority:
-    return TokenAuthority()
-
-
-@pytest.fixture
-async def jwks(authority: TokenAuthority) -> AsyncIterator[JwksServer]:
-    async with authority.serve() as server:
-        yield server
-
-
 def new_user() -> str:
     return str(uuid.uuid4())
 

@@ -11,7 +11,6 @@ from nats.aio.client import Client
 from nats.js import JetStreamContext
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from kit import bus
 from kit.db import make_engine, migrate
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -24,14 +23,6 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
     await migrate(engine, MIGRATIONS)
     yield engine
     await engine.dispose()
-
-
-@pytest.fixture
-async def nats(nats_url: str) -> AsyncIterator[Client]:
-    nc = await bus.connect(nats_url, name="klik-tests")
-    await bus.ensure_streams(nc.jetstream())
-    yield nc
-    await nc.close()
 
 
 @pytest.fixture

@@ -40,10 +40,7 @@ from tests.wallet import conftest as wallet_fixtures
 from tests.wallet.conftest import StartWallet, WalletStack
 
 # The wallet's fixtures, run here as the wallet tests run them.
-authority = wallet_fixtures.authority
 engine = wallet_fixtures.engine
-jwks = wallet_fixtures.jwks
-nats = wallet_fixtures.nats
 start_wallet = wallet_fixtures.start_wallet
 
 TERMINAL = ("SUCCEEDED", "FAILED", "CANCELLED")
