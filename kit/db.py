@@ -12,6 +12,7 @@ import os
 import sqlite3
 import time
 import zlib
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 __all__ = [
+    "UnitOfWork",
     "as_utc",
     "default_database_url",
     "is_postgres",
@@ -130,6 +132,39 @@ def as_utc(value: datetime) -> datetime:
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     """Sessions whose objects stay usable after commit (no implicit reload I/O)."""
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+class UnitOfWork:
+    """The one way a use case runs in a transaction of its service's database.
+
+        async with uow.read() as session:   # a consistent read; nothing is written
+            ...
+        async with uow.write() as session:  # commits when the block ends normally
+            ...
+
+    Both roll back if the block raises. `write()` calls `committed` after a commit
+    (the outbox relay's notify), so events written in the transaction go out at once.
+    """
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        committed: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.sessions = sessions
+        self._committed = committed
+
+    @contextlib.asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        async with self.sessions() as session, session.begin():
+            yield session
+
+    @contextlib.asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncSession]:
+        async with self.sessions() as session:
+            async with session.begin():
+                yield session
+            self._committed()
 
 
 def is_postgres(bind: AsyncEngine | AsyncConnection | Connection) -> bool:

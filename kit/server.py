@@ -14,6 +14,7 @@ Health stays answerable throughout, so orchestrators see each phase."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import signal
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
@@ -79,6 +80,11 @@ class Resources:
     relay: OutboxRelay | None = None
     channels: dict[str, grpc.aio.Channel] = field(default_factory=dict)
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    @functools.cached_property
+    def uow(self) -> db.UnitOfWork:
+        """Transactions on this service's database whose commits wake the relay."""
+        return db.UnitOfWork(self.sessions, self.events_committed)
 
     def on_close(self, closer: Callable[[], Awaitable[None]]) -> None:
         """Have `closer` run once the service has drained (no call in flight any
