@@ -18,7 +18,7 @@ from klik.content.v1 import content_pb2, content_pb2_grpc
 from services.content import domain
 from services.content.chats import Chats
 from services.content.domain import Asset, Chat, Lesson, Message, Post, Viewer
-from services.content.generation import Generation
+from services.content.generation_client import Generation
 from services.content.lessons import Lessons
 from services.content.posts import Library, Posts
 

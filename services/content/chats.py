@@ -1,5 +1,5 @@
 """Use cases of chats: create, list, read, and SendMessage, which stores the user's
-message and starts the CHAT job that answers it (see `services.content.jobs` for how
+message and starts the CHAT job that answers it (see `services.content.job_links` for how
 the job's outcome finds its way back to the chat).
 
 Order: each SendMessage takes the chat's next turn number under the chat's row lock,
@@ -18,9 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from kit.errors import DomainError, InvalidArgument
 from klik.generation.v1 import generation_pb2
-from services.content import domain, jobs, store
+from services.content import domain, job_links, store
 from services.content.domain import Chat, Message, Role, Viewer
-from services.content.generation import Generation, OutcomeUnknown
+from services.content.generation_client import Generation, OutcomeUnknown
 
 UNKNOWN_MODEL = "UNKNOWN_MODEL"
 
@@ -93,7 +93,7 @@ class Chats:
             history=[
                 generation_pb2.ChatTurn(role=role, content=text) for role, text in turn.history
             ],
-            idempotency_key=domain.job_key(jobs.MESSAGE, turn.message.id),
+            idempotency_key=domain.job_key(job_links.MESSAGE, turn.message.id),
         )
         try:
             job = await self._generation.create_job(token, request)
@@ -195,8 +195,8 @@ async def record_job(
     session: AsyncSession, chat_id: str, message_id: str, job_id: str, now: datetime
 ) -> None:
     """The user message is answered by `job_id`: show it, and meet the job's outcome
-    if it came first. The job link first: the lock order of `jobs` (link, then chat)."""
-    await jobs.link_target(session, job_id, jobs.MESSAGE, message_id, now)
+    if it came first. The job link first: the lock order of `job_links` (link, then chat)."""
+    await job_links.link_target(session, job_id, job_links.MESSAGE, message_id, now)
     if not await store.confirm_message(session, message_id, job_id):
         raise domain.Superseded  # rolls the link back with the transaction
     await store.touch_chat(session, chat_id, now)

@@ -23,7 +23,7 @@ from kit.server import Resources
 from klik.events.v1.envelope_pb2 import Envelope
 from klik.events.v1.events_pb2 import JobTransitioned, PostPublished, UserDeleted
 from klik.generation.v1 import generation_pb2
-from services.content import domain, jobs, store
+from services.content import domain, job_links, store
 from services.content.domain import Asset, Post
 
 POST_PUBLISHED = "content.post.published"
@@ -69,21 +69,25 @@ async def job_succeeded(session: AsyncSession, envelope: Envelope, event: JobTra
         ),
     )
     if job.kind in _TEXT_KINDS:
-        await jobs.link_outcome(session, job.id, jobs.SUCCEEDED, job.result.text, "", now)
+        await job_links.link_outcome(session, job.id, job_links.SUCCEEDED, job.result.text, "", now)
 
 
 async def job_failed(session: AsyncSession, envelope: Envelope, event: JobTransitioned) -> None:
     job = _job(event)
     if job.kind in _TEXT_KINDS:
         reason = job.error.message or job.error.code or "the generation failed"
-        await jobs.link_outcome(session, job.id, jobs.FAILED, "", reason, datetime.now(UTC))
+        await job_links.link_outcome(
+            session, job.id, job_links.FAILED, "", reason, datetime.now(UTC)
+        )
 
 
 async def job_cancelled(session: AsyncSession, envelope: Envelope, event: JobTransitioned) -> None:
     job = _job(event)
     if job.kind in _TEXT_KINDS:
         reason = "the generation was cancelled"
-        await jobs.link_outcome(session, job.id, jobs.FAILED, "", reason, datetime.now(UTC))
+        await job_links.link_outcome(
+            session, job.id, job_links.FAILED, "", reason, datetime.now(UTC)
+        )
 
 
 async def user_deleted(session: AsyncSession, envelope: Envelope, event: UserDeleted) -> None:

@@ -1,5 +1,5 @@
 """Use cases of lessons: CreateLesson stores the lesson (`generating`) and starts the
-TEXT job that writes its body (see `services.content.jobs` for how the outcome
+TEXT job that writes its body (see `services.content.job_links` for how the outcome
 reaches the lesson); get, list and publish."""
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from kit.errors import DomainError
 from klik.generation.v1 import generation_pb2
-from services.content import domain, jobs, store
+from services.content import domain, job_links, store
 from services.content.domain import ContentType, Lesson, LessonStatus, Viewer
-from services.content.generation import Generation, OutcomeUnknown
+from services.content.generation_client import Generation, OutcomeUnknown
 from services.content.store import StoredLesson
 
 
@@ -53,7 +53,7 @@ class Lessons:
             kind="TEXT",
             prompt=domain.lesson_prompt(topic, kind, level),
             options=generation_pb2.JobOptions(system_prompt=domain.LESSON_SYSTEM_PROMPT),
-            idempotency_key=domain.job_key(jobs.LESSON, lesson.id),
+            idempotency_key=domain.job_key(job_links.LESSON, lesson.id),
         )
         try:
             job = await self._generation.create_job(token, request)
@@ -156,7 +156,7 @@ async def _find(session: AsyncSession, lesson_id: str, *, lock: bool = False) ->
 
 async def record_job(session: AsyncSession, lesson_id: str, job_id: str, now: datetime) -> None:
     """The lesson is written by `job_id`: show it, and meet the job's outcome if it
-    came first. The job link first: the lock order of `jobs` (link, then lesson)."""
-    await jobs.link_target(session, job_id, jobs.LESSON, lesson_id, now)
+    came first. The job link first: the lock order of `job_links` (link, then lesson)."""
+    await job_links.link_target(session, job_id, job_links.LESSON, lesson_id, now)
     if not await store.confirm_lesson(session, lesson_id, job_id):
         raise domain.Superseded  # rolls the link back with the transaction

@@ -5,7 +5,7 @@ Soft deletes: posts, chats and lessons carry `deleted_at`; every read here leave
 deleted rows out, so a deleted row is NOT_FOUND everywhere.
 
 `job_links` is where a generation job meets what it was started for (see
-`services.content.jobs`): one row per CHAT/TEXT job, written by whichever side comes
+`services.content.job_links`): one row per CHAT/TEXT job, written by whichever side comes
 first (the RPC that learnt the job id, or the event that carries its outcome) and
 completed by the other.
 """
