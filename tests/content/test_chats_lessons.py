@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from klik.content.v1 import content_pb2
 from klik.generation.v1 import generation_pb2
 from klik.wallet.v1 import wallet_pb2
-from services.content import store
+from services.content.store import tables
 from tests.content.conftest import FullStack, StartContent, new_user
 from tests.content.support import failure
 from tests.helpers import free_port, wait_for
@@ -87,7 +87,7 @@ async def test_a_chat_of_several_turns_keeps_order_with_concurrent_sends(
     # was sent is kept with the message, so a retry sends the very same request).
     async with full_stack.content.session() as session:
         history = await session.scalar(
-            select(store.messages.c.history).where(store.messages.c.id == messages[2].id)
+            select(tables.messages.c.history).where(tables.messages.c.id == messages[2].id)
         )
     assert isinstance(history, str)
     assert json.loads(history) == [["user", "first question"], ["assistant", messages[1].content]]
@@ -153,8 +153,8 @@ async def test_a_send_that_failed_without_an_answer_resumes_with_its_key(
     async with full_stack.content.session() as session:
         rows = await session.scalar(
             select(func.count())
-            .select_from(store.messages)
-            .where(store.messages.c.chat_id == chat_id)
+            .select_from(tables.messages)
+            .where(tables.messages.c.chat_id == chat_id)
         )
     assert rows == 2
 
@@ -208,11 +208,13 @@ async def test_without_credits_no_message_or_lesson_is_stored(full_stack: FullSt
     async with full_stack.content.session() as session:
         rows = await session.scalar(
             select(func.count())
-            .select_from(store.messages)
-            .where(store.messages.c.owner_id == owner)
+            .select_from(tables.messages)
+            .where(tables.messages.c.owner_id == owner)
         )
         lesson_rows = await session.scalar(
-            select(func.count()).select_from(store.lessons).where(store.lessons.c.owner_id == owner)
+            select(func.count())
+            .select_from(tables.lessons)
+            .where(tables.lessons.c.owner_id == owner)
         )
     assert rows == lesson_rows == 0  # nothing half-written, not even hidden
 

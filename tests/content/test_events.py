@@ -22,6 +22,7 @@ from services.content.domain import (
     Message,
     Role,
 )
+from services.content.store import tables
 from tests.content.conftest import ContentStack, StartContent, new_user, text_job
 from tests.content.support import failure
 from tests.helpers import unique, wait_for
@@ -148,10 +149,10 @@ async def test_user_deleted_soft_deletes_posts_chats_and_lessons(content: Conten
     assert kept.post.author_id == stays
     async with content.engine.connect() as conn:
         chat_deleted = await conn.scalar(
-            select(store.chats.c.deleted_at).where(store.chats.c.id == chat.id)
+            select(tables.chats.c.deleted_at).where(tables.chats.c.id == chat.id)
         )
         lesson_deleted = await conn.scalar(
-            select(store.lessons.c.deleted_at).where(store.lessons.c.id == lesson.id)
+            select(tables.lessons.c.deleted_at).where(tables.lessons.c.id == lesson.id)
         )
     assert chat_deleted is not None and lesson_deleted is not None
 
@@ -203,7 +204,7 @@ async def test_a_reply_that_arrives_before_its_job_is_recorded_is_applied_once(
     await content.drained()
     assert await _replies(content, chat) == [("user", "hi?"), ("assistant", "hello!")]
     async with content.engine.connect() as conn:
-        count = await conn.scalar(select(func.count()).where(store.messages.c.chat_id == chat.id))
+        count = await conn.scalar(select(func.count()).where(tables.messages.c.chat_id == chat.id))
     assert count == 2
 
 

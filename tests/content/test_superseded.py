@@ -12,8 +12,9 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from services.content import chats, lessons, store
+from services.content import chats, lessons
 from services.content.domain import Superseded
+from services.content.store import tables
 
 
 def record_message(session: AsyncSession, job_id: str, now: datetime) -> Awaitable[None]:
@@ -38,7 +39,7 @@ async def test_recording_a_job_for_a_row_that_is_gone_is_refused_whole(
     async with sessions() as session:
         links = await session.scalar(
             select(func.count())
-            .select_from(store.job_links)
-            .where(store.job_links.c.job_id == job_id)
+            .select_from(tables.job_links)
+            .where(tables.job_links.c.job_id == job_id)
         )
     assert links == 0, "the job link was rolled back with the refusal"

@@ -1,0 +1,164 @@
+"""The content service's tables (its own database only), and the few things every
+query module here shares. The kit's outbox and processed-events tables are added by
+the kit's own migration branch."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    and_,
+    or_,
+)
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
+
+from kit.db import as_utc
+
+metadata = MetaData()
+
+_SEQ = BigInteger().with_variant(Integer, "sqlite")
+_TIME = DateTime(timezone=True)
+
+posts = Table(
+    "posts",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("author_id", String(64), nullable=False),
+    Column("title", String(200), nullable=False),
+    Column("body", Text, nullable=False),
+    # JSON list of asset ids, in the author's order.
+    Column("asset_ids", Text, nullable=False),
+    Column("visibility", String(10), nullable=False),
+    Column("status", String(10), nullable=False),
+    Column("hidden_reason", Text, nullable=False),
+    Column("created_at", _TIME, nullable=False),
+    Column("updated_at", _TIME, nullable=False),
+    Column("published_at", _TIME, nullable=True),
+    Column("deleted_at", _TIME, nullable=True),
+    Index("ix_posts_feed", "status", "visibility", "published_at", "id"),
+    Index("ix_posts_author_feed", "author_id", "published_at", "id"),
+)
+
+assets = Table(
+    "assets",
+    metadata,
+    Column("seq", _SEQ, primary_key=True, autoincrement=True),
+    Column("id", String(36), nullable=False, unique=True),
+    Column("owner_id", String(64), nullable=False),
+    # One asset per job, whatever happens to the event: the key of exactly-once.
+    Column("job_id", String(64), nullable=False, unique=True),
+    Column("kind", String(20), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("url", Text, nullable=False),
+    Column("mime_type", String(100), nullable=False),
+    Column("created_at", _TIME, nullable=False),
+    Index("ix_assets_owner_seq", "owner_id", "seq"),
+)
+
+chats = Table(
+    "chats",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("owner_id", String(64), nullable=False),
+    Column("title", String(200), nullable=False),
+    Column("model", String(100), nullable=False),
+    # Turns handed out so far; SendMessage takes the next one under the chat's lock.
+    Column("turns", Integer, nullable=False),
+    Column("created_at", _TIME, nullable=False),
+    Column("updated_at", _TIME, nullable=False),
+    Column("deleted_at", _TIME, nullable=True),
+    Index("ix_chats_owner_activity", "owner_id", "updated_at", "id"),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("chat_id", String(36), nullable=False),
+    Column("owner_id", String(64), nullable=False),
+    Column("turn", Integer, nullable=False),
+    # 0: the user's message of the turn; 1: the reply (or failure note) to it.
+    Column("position", SmallInteger, nullable=False),
+    Column("role", String(10), nullable=False),
+    Column("content", Text, nullable=False),
+    Column("job_id", String(64), nullable=True),
+    Column("failed", Boolean, nullable=False),
+    # A user message is shown once its job is known (SendMessage committed it).
+    Column("confirmed", Boolean, nullable=False),
+    Column("idempotency_key", String(200), nullable=True),
+    Column("fingerprint", String(64), nullable=False),
+    # A user message's job context (JSON [[role, content], ...]) as first sent, so a
+    # retried CreateJob sends the very same request.
+    Column("history", Text, nullable=True),
+    Column("created_at", _TIME, nullable=False),
+    # One user message and at most one reply per turn: a reply is written once.
+    UniqueConstraint("chat_id", "turn", "position", name="uq_messages_turn"),
+    UniqueConstraint("owner_id", "idempotency_key", name="uq_messages_key"),
+)
+
+lessons = Table(
+    "lessons",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("owner_id", String(64), nullable=False),
+    Column("topic", String(300), nullable=False),
+    Column("content_type", String(10), nullable=False),
+    Column("difficulty", SmallInteger, nullable=False),
+    Column("status", String(12), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("error", Text, nullable=False),
+    Column("job_id", String(64), nullable=True),
+    Column("confirmed", Boolean, nullable=False),
+    Column("idempotency_key", String(200), nullable=True),
+    Column("fingerprint", String(64), nullable=False),
+    Column("created_at", _TIME, nullable=False),
+    Column("updated_at", _TIME, nullable=False),
+    Column("deleted_at", _TIME, nullable=True),
+    UniqueConstraint("owner_id", "idempotency_key", name="uq_lessons_key"),
+    Index("ix_lessons_owner_created", "owner_id", "created_at", "id"),
+)
+
+job_links = Table(
+    "job_links",
+    metadata,
+    Column("job_id", String(64), primary_key=True),
+    # What the job was started for: `message` (a chat turn) or `lesson`, with its id.
+    Column("target_kind", String(10), nullable=True),
+    Column("target_id", String(36), nullable=True),
+    # How the job ended: `succeeded` or `failed`, with its text or error.
+    Column("outcome", String(10), nullable=True),
+    Column("text", Text, nullable=False),
+    Column("error", Text, nullable=False),
+    Column("applied", Boolean, nullable=False),
+    Column("updated_at", _TIME, nullable=False),
+)
+
+
+def upsert_insert(session: AsyncSession) -> Any:
+    """The dialect's INSERT, which has `on_conflict_do_*` (PostgreSQL or SQLite)."""
+    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+
+
+def opt_time(value: datetime | None) -> datetime | None:
+    return None if value is None else as_utc(value)
+
+
+def before(time_col: Any, id_col: Any, when: datetime, row_id: str) -> ColumnElement[bool]:
+    """Keyset condition for "newest first" pages: strictly after the last row served."""
+    return or_(time_col < when, and_(time_col == when, id_col < row_id))
