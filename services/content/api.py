@@ -136,10 +136,10 @@ class ContentApi(content_pb2_grpc.ContentServiceServicer):
     def __init__(self, resources: Resources) -> None:
         self.resources = resources
         generation = Generation(lambda: resources.channel("generation"))
-        self.posts = Posts(resources.sessions, resources.events_committed)
-        self.library = Library(resources.sessions)
-        self.chats = Chats(resources.sessions, generation)
-        self.lessons = Lessons(resources.sessions, generation)
+        self.posts = Posts(resources.uow)
+        self.library = Library(resources.uow)
+        self.chats = Chats(resources.uow, generation)
+        self.lessons = Lessons(resources.uow, generation)
 
     async def _caller(self, context: Context, *roles: str) -> Caller:
         return await self.resources.callers.user(context, *roles)

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from kit.db import UnitOfWork
 from kit.errors import DomainError, InvalidArgument
 from klik.generation.v1 import generation_pb2
 from services.content import domain, job_links, store
@@ -48,8 +49,8 @@ class _Turn:
 
 
 class Chats:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], generation: Generation) -> None:
-        self._sessions = sessions
+    def __init__(self, uow: UnitOfWork, generation: Generation) -> None:
+        self._uow = uow
         self._generation = generation
 
     async def create(self, viewer: Viewer, token: str, title: str, model: str) -> Chat:
@@ -61,19 +62,19 @@ class Chats:
             )
         now = datetime.now(UTC)
         chat = Chat(str(uuid.uuid4()), viewer.user_id, title, model, now, now)
-        async with self._sessions() as session, session.begin():
+        async with self._uow.write() as session:
             await store.add_chat(session, chat)
         return chat
 
     async def get(self, viewer: Viewer, chat_id: str) -> tuple[Chat, list[Message]]:
-        async with self._sessions() as session:
+        async with self._uow.read() as session:
             chat = await _find(session, chat_id, viewer.user_id)
             return chat, await store.chat_messages(session, chat.id)
 
     async def list(
         self, viewer: Viewer, *, after: tuple[datetime, str] | None, limit: int
     ) -> ChatPage:
-        async with self._sessions() as session:
+        async with self._uow.read() as session:
             rows = await store.list_chats(session, viewer.user_id, after=after, limit=limit)
         more = len(rows) > limit
         rows = rows[:limit]
@@ -107,7 +108,7 @@ class Chats:
             await self._forget(turn.message.id)
             raise
         try:
-            async with self._sessions() as session, session.begin():
+            async with self._uow.write() as session:
                 await record_job(session, chat_id, turn.message.id, job.id, datetime.now(UTC))
         except domain.Superseded:
             await self._generation.cancel_job(token, job.id)
@@ -131,7 +132,7 @@ class Chats:
         loses the insert race and then finds the winner's message."""
         for attempt in range(2):
             try:
-                async with self._sessions() as session, session.begin():
+                async with self._uow.write() as session:
                     return await self._claim_turn(
                         session, viewer, chat_id, content, key, fingerprint
                     )
@@ -178,7 +179,7 @@ class Chats:
         return _Turn(message, chat.model, history)
 
     async def _forget(self, message_id: str) -> None:
-        async with self._sessions() as session, session.begin():
+        async with self._uow.write() as session:
             await store.forget_message(session, message_id)
 
 

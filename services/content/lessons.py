@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from kit.db import UnitOfWork
 from kit.errors import DomainError
 from klik.generation.v1 import generation_pb2
 from services.content import domain, job_links, store
@@ -26,8 +27,8 @@ class LessonPage:
 
 
 class Lessons:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], generation: Generation) -> None:
-        self._sessions = sessions
+    def __init__(self, uow: UnitOfWork, generation: Generation) -> None:
+        self._uow = uow
         self._generation = generation
 
     async def create(
@@ -67,7 +68,7 @@ class Lessons:
             await self._forget(lesson.id)
             raise
         try:
-            async with self._sessions() as session, session.begin():
+            async with self._uow.write() as session:
                 await record_job(session, lesson.id, job.id, datetime.now(UTC))
                 current = await store.get_lesson(session, lesson.id)
         except domain.Superseded:
@@ -90,7 +91,7 @@ class Lessons:
         then finds the winner's lesson."""
         for attempt in range(2):
             try:
-                async with self._sessions() as session, session.begin():
+                async with self._uow.write() as session:
                     earlier = (
                         await store.lesson_by_key(session, viewer.user_id, key) if key else None
                     )
@@ -118,24 +119,24 @@ class Lessons:
         raise AssertionError("unreachable")
 
     async def _forget(self, lesson_id: str) -> None:
-        async with self._sessions() as session, session.begin():
+        async with self._uow.write() as session:
             await store.forget_lesson(session, lesson_id)
 
     async def get(self, viewer: Viewer, lesson_id: str) -> Lesson:
-        async with self._sessions() as session:
+        async with self._uow.read() as session:
             return domain.lesson_visible(await _find(session, lesson_id), lesson_id, viewer)
 
     async def list(
         self, viewer: Viewer, *, after: tuple[datetime, str] | None, limit: int
     ) -> LessonPage:
-        async with self._sessions() as session:
+        async with self._uow.read() as session:
             rows = await store.list_lessons(session, viewer.user_id, after=after, limit=limit)
         more = len(rows) > limit
         rows = rows[:limit]
         return LessonPage(rows, (rows[-1].created_at, rows[-1].id) if more else None)
 
     async def publish(self, viewer: Viewer, lesson_id: str) -> Lesson:
-        async with self._sessions() as session, session.begin():
+        async with self._uow.write() as session:
             lesson = await _find(session, lesson_id, lock=True)
             if lesson is None or lesson.owner_id != viewer.user_id:
                 raise domain.lesson_not_found(lesson_id)

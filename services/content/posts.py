@@ -5,12 +5,13 @@ concurrent changes to one post apply one after the other."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from kit.db import UnitOfWork
 from services.content import domain, events, store
 from services.content.domain import Asset, Post, PostDraft, PostStatus, Viewer
 
@@ -33,11 +34,8 @@ class AssetPage:
 
 
 class Posts:
-    def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], committed: Callable[[], None]
-    ) -> None:
-        self._sessions = sessions
-        self._committed = committed
+    def __init__(self, uow: UnitOfWork) -> None:
+        self._uow = uow
 
     async def create(self, viewer: Viewer, draft: PostDraft) -> Post:
         now = utc_now()
@@ -52,19 +50,19 @@ class Posts:
             created_at=now,
             updated_at=now,
         )
-        async with self._sessions() as session, session.begin():
+        async with self._uow.write() as session:
             await _check_assets(session, viewer.user_id, draft.asset_ids)
             await store.add_post(session, post)
         return post
 
     async def get(self, viewer: Viewer, post_id: str) -> Post:
-        async with self._sessions() as session:
+        async with self._uow.read() as session:
             return domain.visible(await _find(session, post_id), post_id, viewer)
 
     async def feed(
         self, *, author_id: str, after: tuple[datetime, str] | None, limit: int
     ) -> PostPage:
-        async with self._sessions() as session:
+        async with self._uow.read() as session:
             rows = await store.list_feed(session, author_id=author_id, after=after, limit=limit)
         more = len(rows) > limit
         rows = rows[:limit]
@@ -75,7 +73,7 @@ class Posts:
         return PostPage(rows, next_after)
 
     async def update(self, viewer: Viewer, post_id: str, changes: Mapping[str, object]) -> Post:
-        async with self._sessions() as session, session.begin():
+        async with self._uow.write() as session:
             post = domain.visible(await _find(session, post_id, lock=True), post_id, viewer)
             domain.require_author(post, viewer)
             ids = changes.get("asset_ids")
@@ -86,13 +84,13 @@ class Posts:
         return updated
 
     async def delete(self, viewer: Viewer, post_id: str) -> None:
-        async with self._sessions() as session, session.begin():
+        async with self._uow.write() as session:
             post = domain.visible(await _find(session, post_id, lock=True), post_id, viewer)
             domain.require_author_or_staff(post, viewer)
             await store.delete_post(session, post.id, utc_now())
 
     async def publish(self, viewer: Viewer, post_id: str) -> Post:
-        async with self._sessions() as session, session.begin():
+        async with self._uow.write() as session:
             post = domain.visible(await _find(session, post_id, lock=True), post_id, viewer)
             domain.require_author(post, viewer)
             published = domain.publish(post, utc_now())
@@ -100,12 +98,11 @@ class Posts:
                 return post
             await store.save_post(session, published)
             await events.post_published(session, published)
-        self._committed()
         return published
 
     async def hide(self, post_id: str, reason: str) -> Post:
         """Moderators and admins only: the caller's role is checked by the API."""
-        async with self._sessions() as session, session.begin():
+        async with self._uow.write() as session:
             post = await _find(session, post_id, lock=True)
             if post is None:
                 raise domain.post_not_found(post_id)
@@ -133,20 +130,20 @@ async def _check_assets(session: AsyncSession, owner_id: str, asset_ids: Sequenc
 class Library:
     """The asset library: read-only here; assets are written by the job consumer."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
-        self._sessions = sessions
+    def __init__(self, uow: UnitOfWork) -> None:
+        self._uow = uow
 
     async def get(self, viewer: Viewer, asset_id: str) -> Asset:
         asset = None
         if domain.plausible_id(asset_id):
-            async with self._sessions() as session:
+            async with self._uow.read() as session:
                 asset = await store.get_asset(session, asset_id, viewer.user_id)
         if asset is None:
             raise domain.asset_not_found(asset_id)
         return asset
 
     async def list(self, viewer: Viewer, *, kind: str, before: int | None, limit: int) -> AssetPage:
-        async with self._sessions() as session:
+        async with self._uow.read() as session:
             assets, next_before = await store.list_assets(
                 session, viewer.user_id, kind=kind, before=before, limit=limit
             )
