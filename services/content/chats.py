@@ -17,11 +17,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.db import UnitOfWork
-from kit.errors import DomainError, InvalidArgument
+from kit.errors import InvalidArgument
 from klik.generation.v1 import generation_pb2
 from services.content import domain, job_links, store
 from services.content.domain import Chat, Message, Role, Viewer
-from services.content.generation_client import Generation, OutcomeUnknown
+from services.content.generation_client import Generation
 
 UNKNOWN_MODEL = "UNKNOWN_MODEL"
 
@@ -96,33 +96,28 @@ class Chats:
             ],
             idempotency_key=domain.job_key(job_links.MESSAGE, turn.message.id),
         )
-        try:
-            job = await self._generation.create_job(token, request)
-        except OutcomeUnknown:
-            # The job may exist: with the client's key a retry resumes this message
-            # (and reaches the same job); without one nobody can, so drop it.
-            if not key:
-                await self._forget(turn.message.id)
-            raise
-        except DomainError:
-            await self._forget(turn.message.id)
-            raise
-        try:
-            async with self._uow.write() as session:
-                await record_job(session, chat_id, turn.message.id, job.id, datetime.now(UTC))
-        except domain.Superseded:
-            await self._generation.cancel_job(token, job.id)
-            raise
+        message_id = turn.message.id
+        job_id, _ = await job_links.start_job(
+            self._uow,
+            self._generation,
+            token,
+            request,
+            resumable=bool(key),
+            forget=lambda session: store.forget_message(session, message_id),
+            record=lambda session, job_id: record_job(
+                session, chat_id, message_id, job_id, datetime.now(UTC)
+            ),
+        )
         stored = Message(
             id=turn.message.id,
             chat_id=chat_id,
             role=Role.USER,
             content=content,
-            job_id=job.id,
+            job_id=job_id,
             created_at=turn.message.created_at,
             turn=turn.message.turn,
         )
-        return Sent(stored, job.id)
+        return Sent(stored, job_id)
 
     async def _store_turn(
         self, viewer: Viewer, chat_id: str, content: str, key: str, fingerprint: str
@@ -177,10 +172,6 @@ class Chats:
             history=history,
         )
         return _Turn(message, chat.model, history)
-
-    async def _forget(self, message_id: str) -> None:
-        async with self._uow.write() as session:
-            await store.forget_message(session, message_id)
 
 
 async def _find(session: AsyncSession, chat_id: str, owner_id: str) -> Chat:

@@ -29,18 +29,64 @@ small row per TEXT/CHAT job instead.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import datetime
+from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from kit.db import UnitOfWork
+from kit.errors import DomainError
+from klik.generation.v1 import generation_pb2
 from services.content import domain, store
 from services.content.domain import LessonStatus, Message, Role
+from services.content.generation_client import Generation, OutcomeUnknown
 from services.content.store import JobLink
+
+T = TypeVar("T")
 
 MESSAGE = "message"
 LESSON = "lesson"
 SUCCEEDED = "succeeded"
 FAILED = "failed"
+
+
+async def start_job(
+    uow: UnitOfWork,
+    generation: Generation,
+    token: str,
+    request: generation_pb2.CreateJobRequest,
+    *,
+    resumable: bool,
+    forget: Callable[[AsyncSession], Awaitable[None]],
+    record: Callable[[AsyncSession, str], Awaitable[T]],
+) -> tuple[str, T]:
+    """Start the job a stored (unconfirmed) row waits for, then `record` it in one
+    transaction; returns the job id and what `record` returned.
+
+    A refused job `forget`s the row. When the outcome is unknown the job may exist:
+    a `resumable` row (stored under the client's idempotency key) is kept so a retry
+    resumes it and reaches the same job; without a key nobody can, so it is dropped.
+    When `record` finds the row superseded, the job is cancelled (its hold released).
+    """
+    try:
+        job = await generation.create_job(token, request)
+    except OutcomeUnknown:
+        if not resumable:
+            async with uow.write() as session:
+                await forget(session)
+        raise
+    except DomainError:
+        async with uow.write() as session:
+            await forget(session)
+        raise
+    try:
+        async with uow.write() as session:
+            recorded = await record(session, job.id)
+    except domain.Superseded:
+        await generation.cancel_job(token, job.id)
+        raise
+    return job.id, recorded
 
 
 async def link_target(

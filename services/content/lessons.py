@@ -12,11 +12,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.db import UnitOfWork
-from kit.errors import DomainError
 from klik.generation.v1 import generation_pb2
 from services.content import domain, job_links, store
 from services.content.domain import ContentType, Lesson, LessonStatus, Viewer
-from services.content.generation_client import Generation, OutcomeUnknown
+from services.content.generation_client import Generation
 from services.content.store import StoredLesson
 
 
@@ -56,24 +55,20 @@ class Lessons:
             options=generation_pb2.JobOptions(system_prompt=domain.LESSON_SYSTEM_PROMPT),
             idempotency_key=domain.job_key(job_links.LESSON, lesson.id),
         )
-        try:
-            job = await self._generation.create_job(token, request)
-        except OutcomeUnknown:
-            # The job may exist: with the client's key a retry resumes this lesson
-            # (and reaches the same job); without one nobody can, so drop it.
-            if not key:
-                await self._forget(lesson.id)
-            raise
-        except DomainError:
-            await self._forget(lesson.id)
-            raise
-        try:
-            async with self._uow.write() as session:
-                await record_job(session, lesson.id, job.id, datetime.now(UTC))
-                current = await store.get_lesson(session, lesson.id)
-        except domain.Superseded:
-            await self._generation.cancel_job(token, job.id)
-            raise
+
+        async def record(session: AsyncSession, job_id: str) -> StoredLesson | None:
+            await record_job(session, lesson.id, job_id, datetime.now(UTC))
+            return await store.get_lesson(session, lesson.id)
+
+        _, current = await job_links.start_job(
+            self._uow,
+            self._generation,
+            token,
+            request,
+            resumable=bool(key),
+            forget=lambda session: store.forget_lesson(session, lesson.id),
+            record=record,
+        )
         # The job's outcome may already have been applied in that transaction.
         return current.lesson if current is not None else lesson
 
@@ -117,10 +112,6 @@ class Lessons:
                 if attempt or not key:
                     raise
         raise AssertionError("unreachable")
-
-    async def _forget(self, lesson_id: str) -> None:
-        async with self._uow.write() as session:
-            await store.forget_lesson(session, lesson_id)
 
     async def get(self, viewer: Viewer, lesson_id: str) -> Lesson:
         async with self._uow.read() as session:

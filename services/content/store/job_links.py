@@ -44,25 +44,7 @@ async def link_target(
     outcome if the job's event got here first. The upsert waits on (and then sees) a
     concurrent event transaction writing the same row, so one of the two always
     sees both halves."""
-    statement = upsert_insert(session)(job_links).values(
-        job_id=job_id,
-        target_kind=kind,
-        target_id=target_id,
-        outcome=None,
-        text="",
-        error="",
-        applied=False,
-        updated_at=now,
-    )
-    row = (
-        await session.execute(
-            statement.on_conflict_do_update(
-                index_elements=["job_id"],
-                set_={"target_kind": kind, "target_id": target_id, "updated_at": now},
-            ).returning(*job_links.c)
-        )
-    ).one()
-    return _link(row)
+    return await _write_half(session, job_id, now, target_kind=kind, target_id=target_id)
 
 
 async def link_outcome(
@@ -70,26 +52,21 @@ async def link_outcome(
 ) -> JobLink:
     """Record how the job ended; returns the row with its target if one is known.
     A job ends once, so a repeated outcome writes the same values again."""
+    return await _write_half(session, job_id, now, outcome=outcome, text=text, error=error)
+
+
+_EMPTY = {"target_kind": None, "target_id": None, "outcome": None, "text": "", "error": ""}
+
+
+async def _write_half(session: AsyncSession, job_id: str, now: datetime, **half: Any) -> JobLink:
+    """Insert the link with one half, or write that half into the existing row."""
     statement = upsert_insert(session)(job_links).values(
-        job_id=job_id,
-        target_kind=None,
-        target_id=None,
-        outcome=outcome,
-        text=text,
-        error=error,
-        applied=False,
-        updated_at=now,
+        job_id=job_id, applied=False, updated_at=now, **{**_EMPTY, **half}
     )
     row = (
         await session.execute(
             statement.on_conflict_do_update(
-                index_elements=["job_id"],
-                set_={
-                    "outcome": statement.excluded.outcome,
-                    "text": statement.excluded.text,
-                    "error": statement.excluded.error,
-                    "updated_at": now,
-                },
+                index_elements=["job_id"], set_={**half, "updated_at": now}
             ).returning(*job_links.c)
         )
     ).one()
