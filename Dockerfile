@@ -4,11 +4,12 @@
 #
 #   docker run --rm klik python -m services.wallet     # auth | wallet | generation | content
 #   docker run --rm klik python -m gateway
+#   docker run --rm klik python -m sandbox              # stand-ins for outside systems
 #   docker run --rm klik python -m kit health HOST:PORT [SERVICE]
 #
 # compose.yaml and deploy/k8s run it exactly that way. Inside a container a process
 # must listen on 0.0.0.0 (KLIK_<SERVICE>_HOST / KLIK_GATEWAY_HOST): the defaults
-# (127.0.0.1) are for the embedded stack of `make run`.
+# (127.0.0.1) are for the embedded stack of `make run` (`python -m stack`, not in the image).
 
 ARG PYTHON_IMAGE=python:3.11-slim
 
@@ -44,9 +45,10 @@ COPY klik ./klik
 COPY kit ./kit
 COPY services ./services
 COPY gateway ./gateway
+COPY sandbox ./sandbox
 RUN pip install --no-deps . \
  && cd / \
- && python -c "import gateway.app, services.auth.service, services.wallet.service, services.generation.service, services.content.service"
+ && python -c "import gateway.app, sandbox.app, services.auth.service, services.wallet.service, services.generation.service, services.content.service"
 
 # ---- runtime: the virtualenv on a clean base, run by an unprivileged user ----
 FROM ${PYTHON_IMAGE} AS runtime
@@ -71,4 +73,4 @@ USER 10001:10001
 # gateway HTTP; auth, wallet, generation, content gRPC; their Prometheus metrics.
 EXPOSE 8080 50051 50052 50053 50054 9101 9102 9103 9104
 # No process by default: say how to pick one (exit status 2, like any usage error).
-CMD ["python", "-c", "import sys; print('usage: docker run IMAGE python -m services.<auth|wallet|generation|content>\\n       docker run IMAGE python -m gateway\\n       docker run IMAGE python -m kit health HOST:PORT [SERVICE]', file=sys.stderr); sys.exit(2)"]
+CMD ["python", "-c", "import sys; print('usage: docker run IMAGE python -m services.<auth|wallet|generation|content>\\n       docker run IMAGE python -m gateway\\n       docker run IMAGE python -m sandbox\\n       docker run IMAGE python -m kit health HOST:PORT [SERVICE]', file=sys.stderr); sys.exit(2)"]

@@ -22,7 +22,7 @@ stubs: $(STAMP)
 	@$(PY) scripts/gen_protos.py --check >/dev/null 2>&1 || $(PY) scripts/gen_protos.py
 
 run: stubs
-	$(PY) -m kit.stack
+	$(PY) -m stack
 
 test: stubs
 	$(PY) -m pytest $(PYTEST_ARGS)
@@ -45,7 +45,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 
 typecheck: $(STAMP)
-	$(VENV)/bin/mypy kit services gateway scripts tests bench
+	$(VENV)/bin/mypy kit services gateway sandbox stack scripts tests bench
 
 # Everything CI checks besides the tests.
 check: proto-check buf-lint lint typecheck

@@ -47,6 +47,8 @@ from kit.config import ServiceSettings
 from kit.server import Server
 from klik.events.v1.envelope_pb2 import Envelope
 from klik.generation.v1 import generation_pb2, generation_pb2_grpc
+from sandbox.app import create_app
+from sandbox.serving import Sandbox
 from services.generation.config import (
     GenerationSettings,
     JobSettings,
@@ -55,7 +57,6 @@ from services.generation.config import (
 )
 from services.generation.providers.backoff import PollSchedule
 from services.generation.providers.registry import Providers
-from services.generation.sandbox.app import Sandbox, create_app
 from services.generation.service import make_spec as generation_spec
 from services.wallet.events import open_wallet
 from services.wallet.service import MIGRATIONS as WALLET_MIGRATIONS

@@ -28,8 +28,6 @@ METRICS_PORTS: Mapping[str, int] = {
 GATEWAY_PORT = 8080
 # The embedded stack runs its own nats-server; 4322 keeps clear of a system NATS on 4222.
 EMBEDDED_NATS_PORT = 4322
-# The provider sandbox (services.generation.sandbox) the embedded stack starts.
-SANDBOX_PORT = 8090
 
 
 class ConfigError(ValueError):
@@ -73,16 +71,6 @@ def service_keys_dir(env: Mapping[str, str] | None = None) -> Path:
 
 def nats_url(env: Mapping[str, str] | None = None) -> str:
     return env_str("KLIK_NATS_URL", f"nats://127.0.0.1:{EMBEDDED_NATS_PORT}", env)
-
-
-def sandbox_port(env: Mapping[str, str] | None = None) -> int:
-    return env_int("KLIK_SANDBOX_PORT", SANDBOX_PORT, env)
-
-
-def sandbox_url(env: Mapping[str, str] | None = None) -> str:
-    """Where generation reaches the provider sandbox (every provider without a real
-    key is routed there)."""
-    return env_str("KLIK_SANDBOX_URL", f"http://127.0.0.1:{sandbox_port(env)}", env)
 
 
 def service_address(service: str, env: Mapping[str, str] | None = None) -> str:

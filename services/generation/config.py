@@ -12,7 +12,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
-from kit.config import ConfigError, env_float, env_int, env_str, sandbox_url
+from kit.config import ConfigError, env_float, env_int, env_str
 from services.generation.catalogue import (
     HEYGEN_MODELS,
     HEYGEN_URL,
@@ -132,6 +132,18 @@ class GenerationSettings:
         }
         deadlines[Kind.CHAT] = deadlines[Kind.TEXT]
         return cls(catalogue_from_env(env), prices, policy, deadlines, jobs)
+
+
+# Where `python -m sandbox` listens unless KLIK_SANDBOX_PORT says otherwise
+# (sandbox/settings.py DEFAULT_PORT).
+SANDBOX_PORT = 8090
+
+
+def sandbox_url(env: Mapping[str, str]) -> str:
+    """Where the sandbox serves every provider without a real key: KLIK_SANDBOX_URL,
+    else the sandbox on this machine (at KLIK_SANDBOX_PORT)."""
+    port = env_int("KLIK_SANDBOX_PORT", SANDBOX_PORT, env)
+    return env_str("KLIK_SANDBOX_URL", f"http://127.0.0.1:{port}", env)
 
 
 def catalogue_from_env(env: Mapping[str, str]) -> Catalogue:

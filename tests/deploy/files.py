@@ -67,7 +67,8 @@ def known_variables() -> frozenset[str]:
     prefix_def = re.compile(r"""(\w+)\s*=\s*f["']KLIK_\{\w+\.upper\(\)\}["']""")
     suffix = re.compile(r"""(\w+)\s*\+\s*["'](_[A-Z0-9_]+)["']""")
     names: set[str] = set()
-    sources = [p for d in ("kit", "gateway", "services") for p in (ROOT / d).rglob("*.py")]
+    packages = ("kit", "gateway", "services", "sandbox", "stack")
+    sources = [p for d in packages for p in (ROOT / d).rglob("*.py")]
     for source in sources:
         text = source.read_text()
         names.update(literal.findall(text))

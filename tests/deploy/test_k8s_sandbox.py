@@ -1,6 +1,6 @@
 """The provider sandbox in Kubernetes: an optional kustomize Component
 (`deploy/k8s/components/sandbox`), enabled by the overlay `deploy/k8s-sandbox`,
-that runs `services.generation.sandbox` and points generation's KLIK_SANDBOX_URL
+that runs `python -m sandbox` and points generation's KLIK_SANDBOX_URL
 at it."""
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from kit.config import sandbox_port, sandbox_url
+from sandbox.settings import SandboxSettings
+from services.generation.config import sandbox_url
 from tests.deploy.files import (
     K8S,
     NAMESPACE,
@@ -92,10 +93,10 @@ def test_sandbox_runs_the_module_on_all_interfaces_with_http_probes() -> None:
     assert deployment["spec"]["replicas"] == 1
     assert selects(deployment["spec"]["selector"]["matchLabels"], template_labels(deployment))
     container = container_of(deployment)
-    assert container["command"] == ["python", "-m", "services.generation.sandbox"]
+    assert container["command"] == ["python", "-m", "sandbox"]
     env = _sandbox_env()
     assert env["KLIK_SANDBOX_HOST"] == "0.0.0.0"
-    port = sandbox_port(env)
+    port = SandboxSettings.from_env(env).port
     assert port_number(container, "http") == port
     for kind in ("readinessProbe", "livenessProbe"):
         probe = as_map(container[kind].get("httpGet"), f"sandbox {kind}")
@@ -129,7 +130,7 @@ def test_generation_reaches_the_sandbox_service_through_the_patched_config() -> 
     assert selects(service["spec"]["selector"], template_labels(_sandbox()))
     [port] = [p for p in service["spec"]["ports"] if p["port"] == url.port]
     target = port_number(container_of(_sandbox()), port.get("targetPort", port["port"]))
-    assert target == sandbox_port(_sandbox_env())
+    assert target == SandboxSettings.from_env(_sandbox_env()).port
 
 
 def test_sandbox_variables_are_ones_the_code_reads() -> None:

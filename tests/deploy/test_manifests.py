@@ -459,10 +459,6 @@ def test_compose_generation_reaches_the_sandbox_it_waits_for() -> None:
     url = compose_env("generation")["KLIK_SANDBOX_URL"]
     assert url == f"http://sandbox:{sandbox_env['KLIK_SANDBOX_PORT']}"
     assert sandbox_env["KLIK_SANDBOX_HOST"] == "0.0.0.0"
-    assert compose_service("sandbox")["command"] == [
-        "python",
-        "-m",
-        "services.generation.sandbox",
-    ]
+    assert compose_service("sandbox")["command"] == ["python", "-m", "sandbox"]
     assert depends_on("generation").get("sandbox") == "service_healthy"
     assert healthcheck_argv("sandbox")

@@ -1,4 +1,4 @@
-"""`make run`'s engine, `python -m kit.stack`, as a user runs it: the whole suite comes
+"""`make run`'s engine, `python -m stack`, as a user runs it: the whole suite comes
 up to /readyz 200, every service probes SERVING, a second copy is refused, Ctrl-C
 stops everything cleanly, and a second run on the same data comes up again."""
 
@@ -29,7 +29,7 @@ class StackProcess:
     def __init__(self, env: dict[str, str]) -> None:
         self.env = env
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "kit.stack"],
+            [sys.executable, "-m", "stack"],
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -137,7 +137,7 @@ def test_stack_runs_probes_refuses_a_second_copy_and_stops_cleanly(
         } in pricing.json()["prices"]
 
         second = subprocess.run(
-            [sys.executable, "-m", "kit.stack"],
+            [sys.executable, "-m", "stack"],
             env=stack_env,
             capture_output=True,
             text=True,

@@ -71,7 +71,7 @@ def contract(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RoutesContrac
 
 @pytest.fixture(scope="session")
 def real_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
-    """Every real service and the gateway (`python -m kit.stack`), shared by the tests
+    """Every real service and the gateway (`python -m stack`), shared by the tests
     that need the whole suite. The gateway's rate limits are off: the tests are one
     client at one address, and the fuzzer would see mostly 429s."""
     off = {

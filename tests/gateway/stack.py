@@ -1,4 +1,4 @@
-"""The whole suite as `make run` starts it (`python -m kit.stack`: nats-server, the
+"""The whole suite as `make run` starts it (`python -m stack`: nats-server, the
 provider sandbox, auth, wallet, generation, content and the gateway), on free ports,
 with a fresh database per service (PostgreSQL when reachable), for tests that need
 every real service behind the gateway."""
@@ -66,7 +66,7 @@ def running_stack(root: Path, **overrides: str) -> Iterator[RunningStack]:
     databases = Databases(root / "sqlite")
     env = stack_env(root, databases, **overrides)
     process = subprocess.Popen(
-        [sys.executable, "-m", "kit.stack"],
+        [sys.executable, "-m", "stack"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -1,4 +1,4 @@
-"""End to end through every real service (`python -m kit.stack`): a user signs up,
+"""End to end through every real service (`python -m stack`): a user signs up,
 watches their own event stream, runs an IMAGE generation, sees the job's transitions
 and wallet changes arrive in order over SSE, and downloads the result from the URL the
 job gives — the whole path a web client takes."""

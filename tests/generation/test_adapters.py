@@ -8,6 +8,7 @@ import time
 import httpx
 import pytest
 
+from sandbox import content
 from services.generation.domain import Usage
 from services.generation.providers.errors import ProviderError, ProviderTimeout
 from services.generation.providers.registry import Providers
@@ -17,7 +18,6 @@ from services.generation.providers.values import (
     Turn,
     VideoRequest,
 )
-from services.generation.sandbox import content
 from tests.generation.conftest import FakeClock, MakeProviders, SandboxServer
 from tests.generation.media import mp4_duration_ms, read_png
 

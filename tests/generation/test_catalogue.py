@@ -9,8 +9,9 @@ import pytest
 
 from kit.config import ConfigError
 from kit.errors import InvalidArgument
+from sandbox.settings import SandboxSettings
 from services.generation.catalogue import Family
-from services.generation.config import GenerationSettings, catalogue_from_env
+from services.generation.config import GenerationSettings, catalogue_from_env, sandbox_url
 from services.generation.domain import Kind
 
 ALL = tuple(Kind)
@@ -37,6 +38,18 @@ def test_with_no_keys_everything_routes_to_the_sandbox() -> None:
     assert catalogue_from_env({}).providers[0].endpoints[Family.HEYGEN].base_url == (
         "http://127.0.0.1:8090"
     ), "KLIK_SANDBOX_PORT's default"
+
+
+def test_sandbox_address_defaults_and_overrides() -> None:
+    assert sandbox_url({}) == "http://127.0.0.1:8090"
+    assert sandbox_url({"KLIK_SANDBOX_PORT": "9000"}) == "http://127.0.0.1:9000"
+    assert sandbox_url({"KLIK_SANDBOX_URL": "http://sandbox:8090"}) == "http://sandbox:8090"
+
+
+def test_the_default_sandbox_url_is_where_the_sandbox_listens_by_default() -> None:
+    for env in ({}, {"KLIK_SANDBOX_PORT": "9000"}):
+        settings = SandboxSettings.from_env(env)
+        assert sandbox_url(env) == f"http://{settings.host}:{settings.port}"
 
 
 def test_a_real_key_takes_its_kinds_away_from_the_sandbox() -> None:

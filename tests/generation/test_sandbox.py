@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from services.generation.sandbox import content
+from sandbox import content
 from tests.generation.conftest import SandboxServer
 from tests.generation.media import mp4_duration_ms, read_png
 

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from sandbox import faults, png
 from services.generation.providers.backoff import (
     PollSchedule,
     RetryPolicy,
@@ -18,7 +19,6 @@ from services.generation.providers.backoff import (
     retry_delay,
 )
 from services.generation.providers.breaker import BreakerPolicy, CircuitBreaker, CircuitState
-from services.generation.sandbox import faults, png
 from tests.generation.conftest import FakeClock
 from tests.generation.media import read_png
 

@@ -100,12 +100,6 @@ def test_error_details_round_trip_through_trailing_metadata() -> None:
     assert error_details((("other", b"x"),)) is None
 
 
-def test_sandbox_address_defaults_and_overrides() -> None:
-    assert config.sandbox_url({}) == "http://127.0.0.1:8090"
-    assert config.sandbox_url({"KLIK_SANDBOX_PORT": "9000"}) == "http://127.0.0.1:9000"
-    assert config.sandbox_url({"KLIK_SANDBOX_URL": "http://sandbox:8090"}) == "http://sandbox:8090"
-
-
 async def test_resources_run_their_closers_once_in_reverse_order() -> None:
     engine = make_engine("sqlite+aiosqlite:///:memory:")
     resources = Resources(

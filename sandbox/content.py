@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 
-from services.generation.sandbox.faults import strip_markers
+from sandbox.faults import strip_markers
 
 # The sandbox's vocabulary: replies are words drawn from it by the prompt's hash.
 _VOCABULARY = """

@@ -1,0 +1,55 @@
+"""The sandbox's own endpoints, for tests and operators; they take no faults and are
+not recorded.
+
+    GET  /_sandbox/health                      200 while it serves
+    GET  /_sandbox/requests[?path=prefix]      what reached it: time, method, path, status
+    DELETE /_sandbox/requests                  forget them
+    GET|POST|DELETE /_sandbox/faults           global faults: {"fault": spec, "path": prefix}"""
+
+from __future__ import annotations
+
+import json
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from sandbox import serving
+
+
+async def health(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def requests(request: Request) -> Response:
+    sandbox = serving.of(request)
+    if request.method == "DELETE":
+        sandbox.requests.clear()
+        return Response(status_code=204)
+    prefix = request.query_params.get("path", "")
+    return JSONResponse({"requests": [r for r in sandbox.requests if r["path"].startswith(prefix)]})
+
+
+async def faults(request: Request) -> Response:
+    sandbox = serving.of(request)
+    if request.method == "DELETE":
+        sandbox.clear_faults()
+        return Response(status_code=204)
+    if request.method == "POST":
+        try:
+            data = json.loads(await request.body())
+            spec, path = data["fault"], data.get("path", "")
+            if not isinstance(spec, str) or not isinstance(path, str):
+                raise TypeError("fault and path must be strings")
+            added = sandbox.add_fault(spec, path)
+        except (ValueError, KeyError, TypeError) as error:
+            return JSONResponse({"error": f"bad fault: {error}"}, 400)
+        return JSONResponse(added.public(), 201)
+    return JSONResponse({"faults": [f.public() for f in sandbox.faults]})
+
+
+ROUTES = [
+    Route("/_sandbox/health", health, methods=["GET"]),
+    Route("/_sandbox/requests", requests, methods=["GET", "DELETE"]),
+    Route("/_sandbox/faults", faults, methods=["GET", "POST", "DELETE"]),
+]

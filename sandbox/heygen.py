@@ -1,0 +1,158 @@
+"""HeyGen's avatar-video API: start a video, then poll its status until it is
+rendered (an MP4 placeholder as long as the avatar takes to say the script, and a
+thumbnail, files.py); and the catalogue of avatars and voices.
+
+    POST /v2/video/generate                    start an avatar video
+    GET  /v1/video_status.get?video_id=        one video's status
+    GET  /v2/avatars, /v2/voices               the catalogue
+
+A video completes on its second poll; the job faults `fail`, `stuck`, `polls=N` and
+`incomplete` (completed without a duration) change that (faults.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from sandbox import content, files, serving
+from sandbox.faults import Fault
+from sandbox.jobs import Phase
+from sandbox.serving import BadRequest
+
+AVATARS = (
+    ("sandbox-avatar-ada", "Ada (sandbox)", "female"),
+    ("sandbox-avatar-ben", "Ben (sandbox)", "male"),
+)
+VOICES = (
+    ("sandbox-voice-en-1", "Sandbox Voice One", "English", "female"),
+    ("sandbox-voice-en-2", "Sandbox Voice Two", "English", "male"),
+)
+
+
+def error(message: str) -> dict[str, Any]:
+    return {"error": {"code": "invalid_parameter", "message": message}, "data": None}
+
+
+async def create(request: Request) -> Response:
+    sandbox = serving.of(request)
+    try:
+        raw, data = await serving.read_json(request)
+        inputs = data.get("video_inputs")
+        if not isinstance(inputs, list) or len(inputs) != 1 or not isinstance(inputs[0], dict):
+            raise BadRequest(error("video_inputs must hold one scene"))
+        character, voice = inputs[0].get("character"), inputs[0].get("voice")
+        if not isinstance(character, dict) or not isinstance(voice, dict):
+            raise BadRequest(error("a scene needs a character and a voice"))
+        avatar_id, voice_id = character.get("avatar_id"), voice.get("voice_id")
+        script = voice.get("input_text")
+        if avatar_id not in {a[0] for a in AVATARS}:
+            raise BadRequest(error(f"avatar {avatar_id!r} not found"))
+        if voice_id not in {v[0] for v in VOICES}:
+            raise BadRequest(error(f"voice {voice_id!r} not found"))
+        if not isinstance(script, str) or not script.strip():
+            raise BadRequest(error("input_text is required"))
+    except BadRequest as refusal:
+        return await sandbox.refuse(request, refusal)
+
+    async def produce(fault: Fault) -> Response:
+        job = sandbox.new_job(
+            fault,
+            kind="video",
+            prompt=script,
+            model="sandbox-avatar",
+            avatar_id=str(avatar_id),
+            voice_id=str(voice_id),
+        )
+        return JSONResponse({"error": None, "data": {"video_id": job.id}})
+
+    return await sandbox.serve(request, raw, script, produce)
+
+
+async def status(request: Request) -> Response:
+    sandbox = serving.of(request)
+    video_id = request.query_params.get("video_id", "")
+
+    async def produce(fault: Fault) -> Response:
+        found = sandbox.jobs.poll(video_id)
+        if found is None or found[0].kind != "video":
+            return JSONResponse({"code": 404, "data": None, "message": "video not found"}, 404)
+        job, phase = found
+        video: dict[str, Any] = {
+            "id": job.id,
+            "status": "pending" if job.polls == 1 else "processing",
+            "video_url": None,
+            "thumbnail_url": None,
+            "duration": None,
+            "error": None,
+            "callback_id": None,
+            "created_at": int(job.created_at),
+        }
+        if phase is Phase.FAILED:
+            video["status"] = "failed"
+            video["error"] = {
+                "code": 40001,
+                "message": "sandbox: rendering failed (fault)",
+                "detail": "the request asked the sandbox to fail this video",
+            }
+        elif phase is Phase.DONE:
+            seconds = content.video_seconds(job.prompt)
+            seed = content.digest(job.avatar_id, job.voice_id, job.prompt).hex()[:32]
+            video.update(
+                status="completed",
+                video_url=files.video_url(request, seed, round(seconds * 1000)),
+                thumbnail_url=files.image_url(request, seed, 320, 180),
+                duration=None if job.incomplete else seconds,
+            )
+        return JSONResponse({"code": 100, "data": video, "message": "Success"})
+
+    return await sandbox.serve(request, b"", "", produce)
+
+
+async def avatars(request: Request) -> Response:
+    async def produce(fault: Fault) -> Response:
+        listed = [
+            {
+                "avatar_id": avatar_id,
+                "avatar_name": name,
+                "gender": gender,
+                "preview_image_url": files.image_url(
+                    request, content.digest(avatar_id).hex()[:32], 256, 256
+                ),
+                "preview_video_url": "",
+                "premium": False,
+            }
+            for avatar_id, name, gender in AVATARS
+        ]
+        return JSONResponse({"error": None, "data": {"avatars": listed, "talking_photos": []}})
+
+    return await serving.of(request).serve(request, b"", "", produce)
+
+
+async def voices(request: Request) -> Response:
+    async def produce(fault: Fault) -> Response:
+        listed = [
+            {
+                "voice_id": voice_id,
+                "name": name,
+                "language": language,
+                "gender": gender,
+                "preview_audio": "",
+                "support_pause": True,
+                "emotion_support": False,
+            }
+            for voice_id, name, language, gender in VOICES
+        ]
+        return JSONResponse({"error": None, "data": {"voices": listed}})
+
+    return await serving.of(request).serve(request, b"", "", produce)
+
+
+ROUTES = [
+    Route("/v2/video/generate", create, methods=["POST"]),
+    Route("/v1/video_status.get", status, methods=["GET"]),
+    Route("/v2/avatars", avatars, methods=["GET"]),
+    Route("/v2/voices", voices, methods=["GET"]),
+]

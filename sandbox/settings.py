@@ -1,0 +1,28 @@
+"""The sandbox's own settings, from `KLIK_*` environment variables (README §
+Configuration): where `python -m sandbox` listens."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from kit.config import env_int, env_str
+
+# The port the embedded stack (`python -m stack`) and compose run the sandbox on.
+# Generation's default KLIK_SANDBOX_URL (services/generation/config.py) points here.
+DEFAULT_PORT = 8090
+
+
+@dataclass(frozen=True)
+class SandboxSettings:
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> SandboxSettings:
+        return cls(
+            host=env_str("KLIK_SANDBOX_HOST", "127.0.0.1", env),
+            port=env_int("KLIK_SANDBOX_PORT", DEFAULT_PORT, env),
+            log_level=env_str("KLIK_LOG_LEVEL", "INFO", env).upper(),
+        )

