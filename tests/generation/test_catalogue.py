@@ -10,8 +10,8 @@ import pytest
 from kit.config import ConfigError
 from kit.errors import InvalidArgument
 from services.generation.catalogue import Family
-from services.generation.config import GenerationSettings, catalogue_from_env
 from services.generation.domain import Kind
+from services.generation.settings import GenerationSettings, catalogue_from_env
 
 ALL = tuple(Kind)
 
