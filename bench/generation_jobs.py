@@ -49,15 +49,15 @@ from klik.events.v1.envelope_pb2 import Envelope
 from klik.generation.v1 import generation_pb2, generation_pb2_grpc
 from sandbox.app import create_app
 from sandbox.serving import Sandbox
-from services.generation.config import (
+from services.generation.providers.backoff import PollSchedule
+from services.generation.providers.registry import Providers
+from services.generation.service import make_spec as generation_spec
+from services.generation.settings import (
     GenerationSettings,
     JobSettings,
     ProviderPolicy,
     catalogue_from_env,
 )
-from services.generation.providers.backoff import PollSchedule
-from services.generation.providers.registry import Providers
-from services.generation.service import make_spec as generation_spec
 from services.wallet.events import open_wallet
 from services.wallet.service import MIGRATIONS as WALLET_MIGRATIONS
 from services.wallet.service import make_spec as wallet_spec

@@ -138,7 +138,7 @@ async def main() -> None:
             hot = [str(uuid.uuid4())]
             spread = [str(uuid.uuid4()) for _ in range(args.wallets)]
             await setup(engine, hot + spread, args.wallets)
-            ledger = Ledger(db.session_factory(engine))
+            ledger = Ledger(db.UnitOfWork(db.session_factory(engine)))
             print(
                 f"database: {backend().describe()}; {args.concurrency} concurrent tasks, "
                 f"{args.pairs} hold+capture pairs per case (in-process, no gRPC)"

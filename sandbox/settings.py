@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from kit.config import env_int, env_str
 
 # The port the embedded stack (`python -m stack`) and compose run the sandbox on.
-# Generation's default KLIK_SANDBOX_URL (services/generation/config.py) points here.
+# Generation's default KLIK_SANDBOX_URL (services/generation/settings.py) points here.
 DEFAULT_PORT = 8090
 
 

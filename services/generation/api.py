@@ -1,5 +1,6 @@
-"""gRPC servicers of the generation service: proto ⇄ domain; the rules are in
-jobs.py and domain.py."""
+"""gRPC servicers of the generation service: proto ⇄ domain (jobs as protobuf
+messages: what GetJob answers and what events carry), and who may call what; the
+rules are in jobs.py and domain.py."""
 
 from __future__ import annotations
 
@@ -14,11 +15,9 @@ from kit.paging import page_size
 from kit.server import Resources
 from klik.generation.v1 import generation_pb2, generation_pb2_grpc
 from services.generation.catalogue import Provider
-from services.generation.domain import Kind, Options, Status, Turn
-from services.generation.jobs import NewJob
+from services.generation.domain import Job, Kind, NewJob, Options, Status, Turn
 from services.generation.providers.errors import ProviderError
 from services.generation.providers.values import Listing
-from services.generation.wire import job_message
 
 if TYPE_CHECKING:
     from services.generation.service import Runtime
@@ -135,6 +134,43 @@ class GenerationApi(generation_pb2_grpc.GenerationServiceServicer):
             circuit_state=self.providers.circuit_state(provider.name),
             sandbox=provider.sandbox,
         )
+
+
+def job_message(job: Job) -> generation_pb2.Job:
+    """The job as GetJob answers it and `generation.job.*` events carry it."""
+    message = generation_pb2.Job(
+        id=job.id,
+        user_id=job.user_id,
+        kind=job.kind.value,
+        status=job.status.value,
+        prompt=job.prompt,
+        provider=job.provider,
+        model=job.model,
+        cost_credits=job.cost_credits,
+    )
+    if job.status is Status.SUCCEEDED and job.result is not None:
+        usage = job.result.usage
+        message.result.CopyFrom(
+            generation_pb2.JobResult(
+                text=job.result.text,
+                asset_url=job.result.asset_url,
+                mime_type=job.result.mime_type,
+                usage=generation_pb2.Usage(
+                    prompt_tokens=usage.prompt_tokens,
+                    completion_tokens=usage.completion_tokens,
+                    total_tokens=usage.tokens if job.kind.is_text else usage.total_tokens,
+                    video_seconds=usage.video_seconds,
+                    images=usage.images,
+                ),
+            )
+        )
+    if job.status is Status.FAILED:
+        message.error.CopyFrom(
+            generation_pb2.JobError(code=job.error_code, message=job.error_message)
+        )
+    message.created_at.FromDatetime(job.created_at)
+    message.updated_at.FromDatetime(job.updated_at)
+    return message
 
 
 def new_job(request: generation_pb2.CreateJobRequest) -> NewJob:

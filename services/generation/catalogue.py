@@ -1,5 +1,5 @@
 """Which providers generation can call, the models each offers for which kinds, and
-the default provider and model per kind. No I/O: `services.generation.config` builds
+the default provider and model per kind. No I/O: `services.generation.settings` builds
 the catalogue from the environment; this module only holds it and answers questions.
 
 A provider is a name (what jobs record and CreateJob names), the HTTP endpoints it

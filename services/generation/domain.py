@@ -161,6 +161,19 @@ class Options:
     history: tuple[Turn, ...] = ()
 
 
+@dataclass(frozen=True)
+class NewJob:
+    """A CreateJob request, as the API read it."""
+
+    kind: str
+    prompt: str
+    provider: str
+    model: str
+    options: Options
+    idempotency_key: str
+    fingerprint: str  # of the whole request but the key
+
+
 MAX_PROMPT_CHARS = 32_000
 MAX_TOKENS = 128_000
 MAX_SIDE = 1536

@@ -14,8 +14,8 @@ from kit.consumer import EventConsumer
 from kit.outbox import add_event
 from kit.server import Resources
 from klik.events.v1.events_pb2 import JobTransitioned
+from services.generation.api import job_message
 from services.generation.domain import Job, Status
-from services.generation.wire import job_message
 
 
 def event_type(status: Status) -> str:

@@ -18,37 +18,28 @@ deletes the row at once: no job exists, and the key may be used again.
 
 Finishing works the same way round: the terminal status commits first and names
 the money action (`settlement`: capture or release); the action follows, keyed by
-the job id, and the settler repeats it until the wallet confirms. Of a worker's
-SUCCEEDED and a user's CANCELLED, only the first to commit happens, so a hold is
-never both captured and released."""
+the job id, and the settler repeats it until the wallet confirms (settlement.py,
+which also has the reaper). Of a worker's SUCCEEDED and a user's CANCELLED, only the
+first to commit happens, so a hold is never both captured and released."""
 
 from __future__ import annotations
 
 import logging
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
-from kit.errors import (
-    Aborted,
-    DomainError,
-    InvalidArgument,
-    NotFound,
-    PermissionDenied,
-    Unavailable,
-)
+from kit.db import UnitOfWork
+from kit.errors import Aborted, DomainError, InvalidArgument, NotFound, Unavailable
 from kit.paging import decode_cursor, encode_cursor
 from services.generation import metrics, store
-from services.generation.config import GenerationSettings
 from services.generation.domain import (
     Failure,
     Job,
     Kind,
-    Options,
+    NewJob,
     Result,
     Settlement,
     Status,
@@ -61,28 +52,17 @@ from services.generation.domain import (
     hold_expiry,
 )
 from services.generation.events import job_transitioned
-from services.generation.holds import Holds, WalletUnavailable
 from services.generation.pricing import Request
 from services.generation.providers.errors import ProviderError
 from services.generation.providers.registry import Providers
+from services.generation.settings import GenerationSettings
+from services.generation.settlement import Settler
+from services.generation.wallet_client import Holds, WalletUnavailable
 
 log = logging.getLogger(__name__)
 
 LIST_JOBS = "generation.ListJobs"
 MAX_KEY_LENGTH = 200
-
-
-@dataclass(frozen=True)
-class NewJob:
-    """A CreateJob request, as the API read it."""
-
-    kind: str
-    prompt: str
-    provider: str
-    model: str
-    options: Options
-    idempotency_key: str
-    fingerprint: str  # of the whole request but the key
 
 
 def utcnow() -> datetime:
@@ -92,23 +72,24 @@ def utcnow() -> datetime:
 class Jobs:
     def __init__(
         self,
-        sessions: async_sessionmaker[AsyncSession],
+        uow: UnitOfWork,
         settings: GenerationSettings,
         providers: Providers,
         holds: Holds,
+        settler: Settler,
         *,
-        committed: Callable[[], None],
         queued: Callable[[], None] = lambda: None,
         cancelled: Callable[[str], None] = lambda job_id: None,
     ) -> None:
-        """`committed` is called after a transaction that added events (wakes the
-        relay), `queued` after a job was queued (wakes workers), `cancelled` with
-        the id of a job just cancelled (stops a local worker on it)."""
-        self.sessions = sessions
+        """Each use case is one transaction of `uow` per step (its commits wake the
+        relay); `settler` settles a job's hold once it finished; `queued` is called
+        after a job was queued (wakes workers), `cancelled` with the id of a job just
+        cancelled (stops a local worker on it)."""
+        self.uow = uow
         self.settings = settings
         self.providers = providers
         self.holds = holds
-        self._committed = committed
+        self.settler = settler
         self._queued = queued
         self._cancelled = cancelled
 
@@ -122,12 +103,12 @@ class Jobs:
                 details={"field": "idempotency_key"},
             )
         if request.idempotency_key:
-            async with self.sessions() as session:
+            async with self.uow.read() as session:
                 existing = await store.by_key(session, user_id, request.idempotency_key)
             if existing is not None:
                 return await self._replay(existing, request.fingerprint)
         job = await self._prepare(user_id, request)
-        async with self.sessions.begin() as session:
+        async with self.uow.write() as session:
             inserted = await store.add_pending(session, job)
             if not inserted:
                 existing = await store.by_key(session, user_id, request.idempotency_key)
@@ -212,11 +193,11 @@ class Jobs:
             raise  # the row stays PENDING: a retry finishes it, or the reaper undoes it
         except DomainError:
             # Refused (INSUFFICIENT_CREDITS, no wallet): nothing is held, no job exists.
-            async with self.sessions.begin() as session:
+            async with self.uow.write() as session:
                 await store.delete_internal(session, job.id)
             raise
         now = utcnow()
-        async with self.sessions.begin() as session:
+        async with self.uow.write() as session:
             queued = await store.transition(
                 session,
                 job.id,
@@ -229,7 +210,6 @@ class Jobs:
                 await job_transitioned(session, queued, None)
             current = queued or await store.get(session, job.id)
         if queued is not None:
-            self._committed()
             self._queued()
             metrics.JOBS.labels(job.kind.value, Status.QUEUED.value).inc()
             return queued
@@ -243,7 +223,7 @@ class Jobs:
     # ---- read -----------------------------------------------------------------------
 
     async def get(self, user_id: str, job_id: str) -> Job:
-        async with self.sessions() as session:
+        async with self.uow.read() as session:
             job = await store.get(session, job_id)
         if job is None or job.user_id != user_id or not job.status.public:
             raise NotFound("JOB_NOT_FOUND", "no such job", details={"job_id": job_id})
@@ -256,7 +236,7 @@ class Jobs:
         before = position.get("seq") if position else None
         if before is not None and not isinstance(before, int):
             raise InvalidArgument("INVALID_PAGE_TOKEN", "page_token was not issued by this RPC")
-        async with self.sessions() as session:
+        async with self.uow.read() as session:
             found = await store.page(session, user_id, status, before, size + 1)
         more = len(found) > size
         found = found[:size]
@@ -281,7 +261,7 @@ class Jobs:
             )
             if cancelled is not None:
                 self._cancelled(job.id)
-                await self.settle(cancelled)
+                await self.settler.settle(cancelled)
                 return cancelled
             # It moved on meanwhile (started, finished): look again.
 
@@ -296,7 +276,7 @@ class Jobs:
         resumes the job keeps it). None when the job is no longer this worker's."""
         now = utcnow()
         deadline = now + timedelta(seconds=self.settings.deadlines[job.kind])
-        async with self.sessions.begin() as session:
+        async with self.uow.write() as session:
             running = await store.transition(
                 session,
                 job.id,
@@ -309,7 +289,6 @@ class Jobs:
             if running is not None:
                 await job_transitioned(session, running, Status.QUEUED)
         if running is not None:
-            self._committed()
             metrics.JOBS.labels(job.kind.value, Status.RUNNING.value).inc()
             metrics.QUEUE_SECONDS.labels(job.kind.value).observe(
                 (now - job.created_at).total_seconds()
@@ -319,7 +298,7 @@ class Jobs:
     async def record_provider_job(self, job: Job, owner: str, provider_job_id: str) -> bool:
         """Store the provider's job id before polling it; False when the job is no
         longer this worker's (cancelled, or its lease lost)."""
-        async with self.sessions.begin() as session:
+        async with self.uow.write() as session:
             stored = await store.transition(
                 session,
                 job.id,
@@ -339,7 +318,7 @@ class Jobs:
             result=result,
         )
         if done is not None:
-            await self.settle(done)
+            await self.settler.settle(done)
         return done
 
     async def fail(
@@ -355,14 +334,14 @@ class Jobs:
             error_message=message[:1000],
         )
         if done is not None:
-            await self.settle(done)
+            await self.settler.settle(done)
         return done
 
     async def _finish(
         self, job: Job, owner: str | None, status: Status, **values: Any
     ) -> Job | None:
         now = utcnow()
-        async with self.sessions.begin() as session:
+        async with self.uow.write() as session:
             done = await store.transition(
                 session,
                 job.id,
@@ -377,80 +356,10 @@ class Jobs:
             if done is not None:
                 await job_transitioned(session, done, job.status)
         if done is not None:
-            self._committed()
             metrics.JOBS.labels(job.kind.value, status.value).inc()
         return done
 
-    # ---- money ------------------------------------------------------------------------
-
-    async def settle(self, job: Job) -> None:
-        """Capture or release the finished job's hold, as its status chose. Safe to
-        repeat; left for the settler when the wallet cannot be reached."""
-        if job.settlement not in (Settlement.CAPTURE, Settlement.RELEASE):
-            return
-        outcome = Settlement.DONE
-        try:
-            if job.settlement is Settlement.CAPTURE:
-                await self.holds.capture(job, job.cost_credits)
-            else:
-                await self.holds.release(job)
-        except (WalletUnavailable, PermissionDenied) as error:
-            # PermissionDenied: the wallet did not recognise our identity (keys being
-            # rotated, a misconfiguration) — about the caller, not the hold; repeat.
-            log.warning("hold left to settle later", extra={"job_id": job.id, "why": error.reason})
-            return
-        except DomainError as error:
-            # Only if the hold expired before the job finished (or a bug): the wallet
-            # will not do it, and repeating cannot change that.
-            log.error(
-                "hold could not be settled",
-                extra={"job_id": job.id, "settlement": job.settlement, "reason": error.reason},
-            )
-            outcome = Settlement.LOST
-        async with self.sessions.begin() as session:
-            await store.mark_settled(session, job.id, job.settlement, outcome)
-
-    async def settle_due(self, limit: int = 100) -> int:
-        """The settler: holds of finished jobs still to capture or release."""
-        cutoff = utcnow() - timedelta(seconds=self.settings.jobs.sweep_seconds)
-        async with self.sessions() as session:
-            due = await store.unsettled(session, cutoff, limit)
-        for job in due:
-            await self.settle(job)
-        return len(due)
-
-    async def reap(self, limit: int = 100) -> int:
-        """The reaper: abandon PENDING rows nobody finished in time. The hold is
-        placed again with the same key and request — which returns the hold if the
-        first attempt placed one (and places one, briefly, if it did not) — and
-        released; then the row is deleted. A refusal means nothing is held."""
-        cutoff = utcnow() - timedelta(seconds=self.settings.jobs.pending_timeout_seconds)
-        async with self.sessions() as session:
-            stale = await store.stale_internal(session, cutoff, limit)
-        undone = 0
-        for job in stale:
-            async with self.sessions.begin() as session:
-                abandoned = await store.transition(
-                    session,
-                    job.id,
-                    expect=[Status.PENDING, Status.ABANDONED],
-                    status=Status.ABANDONED,
-                )
-            if abandoned is None:
-                continue
-            try:
-                hold_id = await self.holds.place(job)
-                await self.holds.release(job, hold_id)
-            except (WalletUnavailable, PermissionDenied):
-                continue  # next sweep: the row stays ABANDONED until the wallet answers
-            except DomainError as error:
-                log.info(
-                    "abandoned job held nothing", extra={"job_id": job.id, "why": error.reason}
-                )
-            async with self.sessions.begin() as session:
-                await store.delete_internal(session, job.id)
-            undone += 1
-        return undone
+    # ---- steps shared by the use cases ----------------------------------------------
 
     async def _release_quietly(self, job: Job, hold_id: str) -> None:
         try:

@@ -27,16 +27,14 @@ import contextlib
 from collections import deque
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
-from kit.db import is_postgres
+from kit.db import UnitOfWork, is_postgres
 from services.generation import store
 from services.generation.domain import Job
 
 
 class JobQueue:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], lease_seconds: float) -> None:
-        self.sessions = sessions
+    def __init__(self, uow: UnitOfWork, lease_seconds: float) -> None:
+        self.uow = uow
         self.lease = timedelta(seconds=lease_seconds)
         # Idle workers, each waiting on its own future: a ring wakes ONE of them (a
         # shared event would send every idle worker to the database for one job).
@@ -71,7 +69,7 @@ class JobQueue:
     async def claim(self, owner: str) -> Job | None:
         """Lease the oldest claimable job to `owner`; None when there is none."""
         now = datetime.now(UTC)
-        async with self.sessions.begin() as session:
+        async with self.uow.write() as session:
             query = store.claimable(now).limit(1)
             if is_postgres(session.get_bind()):  # type: ignore[arg-type]
                 query = query.with_for_update(skip_locked=True)
@@ -84,12 +82,12 @@ class JobQueue:
         """Hand the jobs of `replica`'s workers back to the queue (it drains and its
         workers have stopped): another replica resumes them now rather than when the
         leases run out. Returns how many."""
-        async with self.sessions.begin() as session:
+        async with self.uow.write() as session:
             return await store.release_leases(session, replica, datetime.now(UTC))
 
     async def renew(self, job_id: str, owner: str) -> bool:
         """Extend `owner`'s lease; False when the job is no longer its to work on
         (finished, cancelled, or claimed by another after the lease ran out)."""
         now = datetime.now(UTC)
-        async with self.sessions.begin() as session:
+        async with self.uow.write() as session:
             return await store.renew(session, job_id, owner, now + self.lease)

@@ -22,7 +22,6 @@ import httpx
 from kit.assets import AssetSettings, AssetStore, asset_key
 from kit.errors import DomainError
 from services.generation import metrics
-from services.generation.config import GenerationSettings
 from services.generation.domain import Failure, Job, Kind, Result
 from services.generation.providers.errors import ProviderError
 from services.generation.providers.registry import Providers
@@ -33,6 +32,7 @@ from services.generation.providers.values import (
     Turn,
     VideoRequest,
 )
+from services.generation.settings import GenerationSettings
 
 MEDIA_ATTEMPTS = 3
 # Fetching the result files must end this long before the job's hold expires, so

@@ -1,6 +1,7 @@
 """What makes the generation service: its servicers, its migrations, its consumers,
-and its background work (the job workers, the settler of holds and the reaper of
-jobs whose creation was interrupted)."""
+and its background loops (background.py: the job workers, the settler of holds and
+the reaper of jobs whose creation was interrupted), all over one `Runtime` per
+replica."""
 
 from __future__ import annotations
 
@@ -13,15 +14,15 @@ from typing import Any
 import grpc
 
 from kit.assets import AssetSettings, open_asset_store
-from kit.periodic import every
 from kit.server import Resources, ServiceSpec
-from services.generation import api, events
-from services.generation.config import GenerationSettings
-from services.generation.holds import Holds
+from services.generation import api, background, events
 from services.generation.jobs import Jobs
 from services.generation.providers.registry import Providers
 from services.generation.queue import JobQueue
 from services.generation.runner import Runner
+from services.generation.settings import GenerationSettings
+from services.generation.settlement import Settler
+from services.generation.wallet_client import Holds
 from services.generation.worker import Workers
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -36,6 +37,7 @@ class Runtime:
     settings: GenerationSettings
     providers: Providers
     jobs: Jobs
+    settler: Settler
     workers: Workers
 
     @classmethod
@@ -52,13 +54,15 @@ class Runtime:
         # Closed once drained, in reverse order: the asset store, then the HTTP client.
         resources.on_close(providers.aclose)
         resources.on_close(assets.close)
-        queue = JobQueue(resources.sessions, settings.jobs.lease_seconds)
+        queue = JobQueue(resources.uow, settings.jobs.lease_seconds)
+        holds = Holds(resources.channel("wallet"))
+        settler = Settler(resources.uow, settings.jobs, holds)
         jobs = Jobs(
-            resources.sessions,
+            resources.uow,
             settings,
             providers,
-            Holds(resources.channel("wallet")),
-            committed=resources.events_committed,
+            holds,
+            settler,
             queued=queue.ring,
             # Bound late: the workers need the jobs first.
             cancelled=lambda job_id: workers.stop(job_id),
@@ -73,15 +77,10 @@ class Runtime:
                 log.info("jobs handed back to the queue: %d", handed)
 
         resources.on_close(hand_over)
-        return cls(settings, providers, jobs, workers)
+        return cls(settings, providers, jobs, settler, workers)
 
     def background(self) -> Sequence[Coroutine[Any, Any, None]]:
-        period = self.settings.jobs.sweep_seconds
-        return (
-            *self.workers.loops(),
-            every(period, self.jobs.settle_due, "holds settled late"),
-            every(period, self.jobs.reap, "interrupted job creations undone"),
-        )
+        return background.loops(self.workers, self.settler, self.settings.jobs)
 
 
 def make_spec(

@@ -19,11 +19,11 @@ import uuid
 from collections.abc import Coroutine
 from typing import Any
 
-from services.generation.config import JobSettings
 from services.generation.domain import Failure, Job, Status
 from services.generation.jobs import Jobs
 from services.generation.queue import JobQueue
 from services.generation.runner import JobFailed, Runner
+from services.generation.settings import JobSettings
 
 log = logging.getLogger(__name__)
 

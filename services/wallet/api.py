@@ -182,8 +182,8 @@ class HoldApi(holds_pb2_grpc.HoldServiceServicer):
         return holds_pb2.ReleaseHoldResponse(hold=hold_message(hold))
 
 
-def register(server: grpc.aio.Server, resources: Resources) -> Sequence[str]:
-    ledger = Ledger(resources.sessions, committed=resources.events_committed)
+def register(server: grpc.aio.Server, resources: Resources, ledger: Ledger) -> Sequence[str]:
+    """Add the servicers, over the replica's ledger (service.py)."""
     wallet_pb2_grpc.add_WalletServiceServicer_to_server(WalletApi(resources, ledger), server)
     holds_pb2_grpc.add_HoldServiceServicer_to_server(HoldApi(resources, ledger), server)
     return (

@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from kit.db import UnitOfWork
 from kit.errors import DomainError
 from services.wallet import domain, store
 from services.wallet.domain import Change, Entry, Hold, HoldStatus, Kind, Resolution, Wallet
@@ -54,28 +55,22 @@ class _Refusal:
 
 
 class Ledger:
-    """The use cases over one database. `committed` runs after every commit that may
-    have added events (the relay's notify); `clock` is injectable for tests."""
+    """The use cases over the wallet's database, each one transaction of `uow` (whose
+    commits wake the outbox relay); `clock` is injectable for tests."""
 
-    def __init__(
-        self,
-        sessions: async_sessionmaker[AsyncSession],
-        committed: Callable[[], None] = lambda: None,
-        clock: Callable[[], datetime] = utc_now,
-    ) -> None:
-        self._sessions = sessions
-        self._committed = committed
+    def __init__(self, uow: UnitOfWork, clock: Callable[[], datetime] = utc_now) -> None:
+        self._uow = uow
         self._clock = clock
 
     # ---- reads ---------------------------------------------------------------------
 
     async def wallet(self, user_id: str) -> Wallet:
-        async with self._sessions() as session, session.begin():
+        async with self._uow.read() as session:
             found = await store.get_wallet(session, user_id)
         return domain.require_open(found, user_id, "you")
 
     async def transactions(self, user_id: str, *, before: int | None, limit: int) -> EntryPage:
-        async with self._sessions() as session, session.begin():
+        async with self._uow.read() as session:
             return await store.list_entries(session, user_id, before=before, limit=limit)
 
     # ---- money-moving use cases ----------------------------------------------------
@@ -229,11 +224,11 @@ class Ledger:
         """Expire open holds past their `expires_at`, one wallet per transaction.
         Returns how many holds expired. Safe to run in every replica at once: each
         wallet is locked and its due holds read again under the lock."""
-        async with self._sessions() as session, session.begin():
+        async with self._uow.read() as session:
             owners = await store.wallets_with_due_holds(session, self._clock(), batch)
         expired = 0
         for user_id in owners:
-            async with self._sessions() as session, session.begin():
+            async with self._uow.write() as session:
                 now = self._clock()
                 wallet = await store.lock_wallet(session, user_id)
                 assert wallet is not None
@@ -244,14 +239,13 @@ class Ledger:
                     await self._resolve(session, due, Change.HOLD_EXPIRED)
                     wallet = due.wallet
                     expired += 1
-            self._committed()
         return expired
 
     async def prune_keys(self, older_than: timedelta, batch: int = 1000) -> int:
         """Forget idempotency keys older than `older_than`. Returns how many."""
         pruned = 0
         while True:
-            async with self._sessions() as session, session.begin():
+            async with self._uow.write() as session:
                 count = await store.prune_keys(session, self._clock() - older_than, batch)
             pruned += count
             if count < batch:
@@ -273,7 +267,7 @@ class Ledger:
         same key and the same fields gets the stored result; with other fields,
         ABORTED `IDEMPOTENCY_KEY_REUSED`."""
         fingerprint = domain.fingerprint(operation, fields)
-        async with self._sessions() as session, session.begin():
+        async with self._uow.write() as session:
             now = self._clock()
             stored = await store.claim_key(session, scope, operation, key, fingerprint, now)
             if stored is not None:
@@ -287,7 +281,6 @@ class Ledger:
                 await store.forget_key(session, scope, operation, key)
             else:
                 await store.save_response(session, scope, operation, key, dump(outcome))
-        self._committed()
         if isinstance(outcome, _Refusal):
             raise outcome.error
         return outcome

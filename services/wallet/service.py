@@ -1,12 +1,16 @@
 """What makes the wallet service: its servicers, its migrations, its consumers and
-its background jobs (hold sweeper, idempotency-key pruning)."""
+its background loops (hold sweeper, idempotency-key pruning), all over one `Ledger`
+per replica."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from kit.server import ServiceSpec
-from services.wallet import api, events, jobs
+import grpc
+
+from kit.server import Resources, ServiceSpec
+from services.wallet import api, background, events
+from services.wallet.ledger import Ledger
 from services.wallet.settings import WalletOptions
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -19,12 +23,31 @@ def make_spec(options: WalletOptions | None = None) -> ServiceSpec:
     def current() -> WalletOptions:
         return options if options is not None else WalletOptions.from_env()
 
+    # The servicers and the background loops share the replica's ledger. The spec
+    # has no single build step (kit.server.ServiceSpec), so the ledger is found
+    # again by the Resources it was built over, until that replica closes.
+    ledgers: dict[int, Ledger] = {}
+
+    def ledger(resources: Resources) -> Ledger:
+        key = id(resources)
+        if key not in ledgers:
+            ledgers[key] = Ledger(resources.uow)
+
+            async def forget() -> None:
+                ledgers.pop(key, None)
+
+            resources.on_close(forget)
+        return ledgers[key]
+
+    def register(server: grpc.aio.Server, resources: Resources) -> tuple[str, ...]:
+        return tuple(api.register(server, resources, ledger(resources)))
+
     return ServiceSpec(
         name="wallet",
-        register=api.register,
+        register=register,
         migrations=MIGRATIONS,
         consumers=lambda resources: events.consumers(resources, current()),
-        background=lambda resources: jobs.background(resources, current()),
+        background=lambda resources: background.loops(ledger(resources), current()),
     )
 
 

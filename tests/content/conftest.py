@@ -27,8 +27,8 @@ from klik.events.v1.events_pb2 import JobTransitioned, UserDeleted, UserRegister
 from klik.generation.v1 import generation_pb2, generation_pb2_grpc
 from klik.wallet.v1 import wallet_pb2, wallet_pb2_grpc
 from services.content.service import MIGRATIONS, make_spec
-from services.generation.config import GenerationSettings, JobSettings, catalogue_from_env
 from services.generation.service import make_spec as generation_spec
+from services.generation.settings import GenerationSettings, JobSettings, catalogue_from_env
 from services.wallet.service import make_spec as wallet_spec
 from services.wallet.settings import WalletOptions
 from tests.generation.conftest import POLICY, SandboxServer, sandbox

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from sandbox.settings import SandboxSettings
-from services.generation.config import sandbox_url
+from services.generation.settings import sandbox_url
 from tests.deploy.files import (
     K8S,
     NAMESPACE,

@@ -15,11 +15,11 @@ import uvicorn
 
 from sandbox.app import create_app
 from sandbox.serving import Sandbox
-from services.generation.config import ProviderPolicy, catalogue_from_env
 from services.generation.providers.backoff import PollSchedule, RetryPolicy
 from services.generation.providers.breaker import BreakerPolicy
 from services.generation.providers.http import Timeouts
 from services.generation.providers.registry import Providers
+from services.generation.settings import ProviderPolicy, catalogue_from_env
 from tests.helpers import free_port, wait_for
 
 # Real waits, kept short: backoff in hundredths of a second, a read timeout that a

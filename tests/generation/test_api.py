@@ -17,9 +17,9 @@ from kit.config import ServiceSettings
 from kit.errors import error_details
 from kit.server import Server
 from klik.generation.v1 import generation_pb2, generation_pb2_grpc
-from services.generation.config import GenerationSettings, catalogue_from_env
 from services.generation.providers.registry import Providers
 from services.generation.service import make_spec
+from services.generation.settings import GenerationSettings, catalogue_from_env
 from tests.generation.conftest import POLICY, FakeClock, SandboxServer
 from tests.tokens import TokenAuthority
 

@@ -11,8 +11,8 @@ from kit.config import ConfigError
 from kit.errors import InvalidArgument
 from sandbox.settings import SandboxSettings
 from services.generation.catalogue import Family
-from services.generation.config import GenerationSettings, catalogue_from_env, sandbox_url
 from services.generation.domain import Kind
+from services.generation.settings import GenerationSettings, catalogue_from_env, sandbox_url
 
 ALL = tuple(Kind)
 

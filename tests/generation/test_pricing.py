@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 from kit.config import ConfigError
 from sandbox import content
 from services.generation.catalogue import Model
-from services.generation.config import GenerationSettings, catalogue_from_env
 from services.generation.domain import Kind, Usage
 from services.generation.pricing import Price, Prices, Request, Unit
+from services.generation.settings import GenerationSettings, catalogue_from_env
 
 DEFAULT = Prices()
 CHEAP = Model("cheap", (Kind.TEXT, Kind.CHAT))  # no price of its own: the kind's 1000

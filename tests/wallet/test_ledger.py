@@ -31,7 +31,7 @@ async def keys(engine: AsyncEngine) -> int:
 
 async def test_keys_are_kept_for_their_retention_then_pruned(engine: AsyncEngine) -> None:
     clock = [datetime.now(UTC)]
-    ledger = Ledger(db.session_factory(engine), clock=lambda: clock[0])
+    ledger = Ledger(db.UnitOfWork(db.session_factory(engine)), clock=lambda: clock[0])
     alice, bob = str(uuid.uuid4()), str(uuid.uuid4())
     await opened(engine, alice, bob, now=clock[0])
     first = await ledger.transfer(alice, "k", sender=alice, recipient=bob, amount=10, note="")
@@ -52,7 +52,7 @@ async def test_keys_are_kept_for_their_retention_then_pruned(engine: AsyncEngine
 
 async def test_pruning_works_through_any_backlog(engine: AsyncEngine) -> None:
     clock = [datetime.now(UTC)]
-    ledger = Ledger(db.session_factory(engine), clock=lambda: clock[0])
+    ledger = Ledger(db.UnitOfWork(db.session_factory(engine)), clock=lambda: clock[0])
     admin, alice = "admin", str(uuid.uuid4())
     await opened(engine, alice, now=clock[0])
     for i in range(25):
@@ -63,7 +63,7 @@ async def test_pruning_works_through_any_backlog(engine: AsyncEngine) -> None:
 
 
 async def test_keys_are_scoped_per_caller_and_operation(engine: AsyncEngine) -> None:
-    ledger = Ledger(db.session_factory(engine))
+    ledger = Ledger(db.UnitOfWork(db.session_factory(engine)))
     alice, bob = str(uuid.uuid4()), str(uuid.uuid4())
     await opened(engine, alice, bob, now=datetime.now(UTC))
     far = datetime.now(UTC) + timedelta(hours=1)
@@ -79,7 +79,7 @@ async def test_keys_are_scoped_per_caller_and_operation(engine: AsyncEngine) -> 
 
 
 async def test_a_closed_wallet_reads_as_not_found(engine: AsyncEngine) -> None:
-    ledger = Ledger(db.session_factory(engine))
+    ledger = Ledger(db.UnitOfWork(db.session_factory(engine)))
     alice = str(uuid.uuid4())
     await opened(engine, alice, now=datetime.now(UTC))
     assert (await ledger.wallet(alice)).balance == 100

@@ -143,7 +143,7 @@ async def test_random_ledger_histories_keep_the_books(
 ) -> None:
     users = [str(uuid.uuid4()) for _ in range(WALLETS)]
     clock = [datetime.now(UTC)]
-    ledger = Ledger(db.session_factory(engine), clock=lambda: clock[0])
+    ledger = Ledger(db.UnitOfWork(db.session_factory(engine)), clock=lambda: clock[0])
     async with db.session_factory(engine)() as session, session.begin():
         for user_id in users:
             assert await open_wallet(session, user_id, BONUS, clock[0])

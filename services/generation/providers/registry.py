@@ -14,13 +14,13 @@ import httpx
 
 from kit.errors import InvalidArgument
 from services.generation.catalogue import Catalogue, Family
-from services.generation.config import ProviderPolicy
 from services.generation.providers.breaker import CircuitBreaker, CircuitState
 from services.generation.providers.errors import ProviderUnavailable
 from services.generation.providers.heygen import HeyGen
 from services.generation.providers.http import ProviderHttp
 from services.generation.providers.leonardo import Leonardo
 from services.generation.providers.openai_compat import OpenAICompatible
+from services.generation.settings import ProviderPolicy
 
 _A = TypeVar("_A")
 

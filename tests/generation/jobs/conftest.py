@@ -29,10 +29,10 @@ from klik.events.v1.events_pb2 import JobTransitioned
 from klik.generation.v1 import generation_pb2, generation_pb2_grpc
 from klik.wallet.v1 import wallet_pb2
 from services.generation import store
-from services.generation.config import GenerationSettings, JobSettings, catalogue_from_env
 from services.generation.domain import Kind
 from services.generation.providers.registry import Providers
 from services.generation.service import MIGRATIONS, make_spec
+from services.generation.settings import GenerationSettings, JobSettings, catalogue_from_env
 from tests.generation.conftest import POLICY, FakeClock, SandboxServer
 from tests.helpers import stream_messages, wait_for
 from tests.tokens import Metadata

@@ -17,8 +17,8 @@ from klik.generation.v1 import generation_pb2
 from services.generation import store
 from services.generation.api import new_job
 from services.generation.domain import Job, Kind, Options, Status
-from services.generation.holds import Holds
 from services.generation.jobs import utcnow
+from services.generation.wallet_client import Holds
 from tests.generation.jobs.conftest import JobsStack, MakeJobsStack
 from tests.helpers import wait_for
 from tests.wallet.support import failure
