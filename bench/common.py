@@ -36,6 +36,7 @@ class Row:
     baseline: float | None = None
     baseline_what: str = ""
     client: str = ""
+    baseline_unit: str = ""  # when not `unit`
 
     def ratio(self) -> str:
         if not self.baseline:
@@ -54,7 +55,8 @@ def table(rows: Iterable[Row]) -> str:
     for row in rows:
         baseline = "—"
         if row.baseline is not None:
-            baseline = f"{number(row.baseline, row.unit)} ({row.baseline_what})"
+            unit = row.baseline_unit or row.unit
+            baseline = f"{number(row.baseline, unit)} ({row.baseline_what})"
         cells.append(
             (row.what, number(row.figure, row.unit), baseline, row.ratio(), row.client or "—")
         )
