@@ -6,6 +6,7 @@ the client itself used, so that a figure is shown to be klik's and not the clien
 from __future__ import annotations
 
 import asyncio
+import importlib
 import multiprocessing
 import multiprocessing.pool
 import os
@@ -240,6 +241,8 @@ async def closed_loop(
 def combine(samples: Sequence[Sample]) -> Load:
     """One figure from the client processes' samples of the same window."""
     latencies = [x for sample in samples for x in sample.latencies]
+    if len(latencies) < 2:
+        raise SystemExit(f"the client processes completed {len(latencies)} calls in the window")
     cuts = statistics.quantiles(latencies, n=100)
     wall = max(sample.elapsed for sample in samples)
     return Load(
@@ -250,6 +253,11 @@ def combine(samples: Sequence[Sample]) -> Load:
         wall_seconds=wall,
         busiest=max(sample.cpu / sample.elapsed for sample in samples if sample.elapsed),
     )
+
+
+def _import(module: str) -> None:
+    importlib.import_module(module)
+    time.sleep(0.5)  # so that each process takes one of these
 
 
 class Clients:
@@ -264,17 +272,26 @@ class Clients:
         self._pool = multiprocessing.get_context("spawn").Pool(self.processes)
         return self
 
+    async def ready(self, work: Callable[..., Sample]) -> None:
+        """Every process up with `work`'s module imported (slow on a busy machine),
+        so that a window's start finds them all waiting."""
+        assert self._pool is not None
+        jobs = [(work.__module__,)] * self.processes
+        await asyncio.to_thread(self._pool.starmap, _import, jobs, 1)
+
     def __exit__(self, *exc: object) -> None:
         assert self._pool is not None
         self._pool.terminate()
         self._pool.join()
 
     async def run(
-        self, work: Callable[[Any, float, float], Sample], payload: Any, seconds: float
+        self, work: Callable[[Any, float, float], Sample], payloads: Sequence[Any], seconds: float
     ) -> Load:
-        assert self._pool is not None
+        """`work` in every process at once, process i given `payloads[i]`."""
+        assert self._pool is not None and len(payloads) == self.processes
+        await self.ready(work)
         start_at = time.monotonic() + 1.0  # every process ready, then all at once
-        jobs = [(payload, start_at, seconds)] * self.processes
+        jobs = [(payload, start_at, seconds) for payload in payloads]
         pool = self._pool
         samples = await asyncio.to_thread(pool.starmap, work, jobs, 1)
         return combine(samples)

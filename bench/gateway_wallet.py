@@ -255,7 +255,8 @@ async def measure(args: argparse.Namespace) -> list[Row]:
 
                     async def direct(seconds: float) -> Load:
                         payload = (where["wallet"], token, per_process)
-                        return await clients.run(grpc_client, payload, seconds)
+                        payloads = [payload] * args.client_processes
+                        return await clients.run(grpc_client, payloads, seconds)
 
                     targets = {
                         "gateway": lambda s: http(where["gateway"], s),
