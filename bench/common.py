@@ -216,6 +216,7 @@ class Sample:
     latencies: list[float] = field(default_factory=list)
     cpu: float = 0.0
     elapsed: float = 0.0
+    records: list[Any] = field(default_factory=list)  # whatever else the work reports
 
 
 async def closed_loop(
@@ -284,14 +285,18 @@ class Clients:
         self._pool.terminate()
         self._pool.join()
 
-    async def run(
+    async def samples(
         self, work: Callable[[Any, float, float], Sample], payloads: Sequence[Any], seconds: float
-    ) -> Load:
+    ) -> list[Sample]:
         """`work` in every process at once, process i given `payloads[i]`."""
         assert self._pool is not None and len(payloads) == self.processes
         await self.ready(work)
         start_at = time.monotonic() + 1.0  # every process ready, then all at once
         jobs = [(payload, start_at, seconds) for payload in payloads]
         pool = self._pool
-        samples = await asyncio.to_thread(pool.starmap, work, jobs, 1)
-        return combine(samples)
+        return await asyncio.to_thread(pool.starmap, work, jobs, 1)
+
+    async def run(
+        self, work: Callable[[Any, float, float], Sample], payloads: Sequence[Any], seconds: float
+    ) -> Load:
+        return combine(await self.samples(work, payloads, seconds))
