@@ -33,6 +33,7 @@ import tempfile
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from functools import partial
 from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
@@ -244,27 +245,28 @@ async def measure(args: argparse.Namespace) -> list[Row]:
                 await open_wallet(where["wallet"], token, where["nats"])
                 with Clients(args.client_processes) as clients:
 
-                    async def http(base: str, seconds: float) -> Load:
+                    async def http(base: str, seconds: float, strict: bool = True) -> Load:
                         return await asyncio.to_thread(
                             run_wrk,
                             base + ROUTE,
                             seconds=seconds,
                             connections=args.connections,
                             headers=bearer,
+                            strict=strict,
                         )
 
-                    async def direct(seconds: float) -> Load:
+                    async def direct(seconds: float, strict: bool = True) -> Load:
                         payload = (where["wallet"], token, per_process)
                         payloads = [payload] * args.client_processes
                         return await clients.run(grpc_client, payloads, seconds)
 
                     targets = {
-                        "gateway": lambda s: http(where["gateway"], s),
-                        "bare HTTP->gRPC proxy": lambda s: http(where["proxy"], s),
+                        "gateway": partial(http, where["gateway"]),
+                        "bare HTTP->gRPC proxy": partial(http, where["proxy"]),
                         "direct gRPC": direct,
                     }
                     for target in targets.values():  # warm up: connections, JWKS, caches
-                        await target(2.0)
+                        await target(2.0, strict=False)
                     # Interleaved rounds: a neighbour's load on the machine falls on all
                     # three alike, not on whichever happened to run then.
                     rounds: dict[str, list[Load]] = {name: [] for name in targets}
