@@ -31,7 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from functools import partial
 from importlib.util import find_spec
@@ -260,19 +260,19 @@ async def measure(args: argparse.Namespace) -> list[Row]:
                         payloads = [payload] * args.client_processes
                         return await clients.run(grpc_client, payloads, seconds)
 
-                    targets = {
+                    targets: dict[str, Callable[[float, bool], Awaitable[Load]]] = {
                         "gateway": partial(http, where["gateway"]),
                         "bare HTTP->gRPC proxy": partial(http, where["proxy"]),
                         "direct gRPC": direct,
                     }
                     for target in targets.values():  # warm up: connections, JWKS, caches
-                        await target(2.0, strict=False)
+                        await target(2.0, False)
                     # Interleaved rounds: a neighbour's load on the machine falls on all
                     # three alike, not on whichever happened to run then.
                     rounds: dict[str, list[Load]] = {name: [] for name in targets}
                     for _ in range(ROUNDS):
                         for name, target in targets.items():
-                            rounds[name].append(await target(per_round))
+                            rounds[name].append(await target(per_round, True))
                 if args.hold:
                     print(f"holding {args.hold:.0f} s: gateway {where['gateway']}{ROUTE}")
                     print(f"Authorization: Bearer {token}", flush=True)
