@@ -6,7 +6,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cksum requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: run test proto proto-check stubs lint buf-lint typecheck check lock clean
+.PHONY: run test bench proto proto-check stubs lint buf-lint typecheck check lock clean
 
 $(STAMP): requirements.lock pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
@@ -26,6 +26,10 @@ run: stubs
 
 test: stubs
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Every benchmark (bench/), then one table; installs wrk when missing.
+bench: stubs
+	$(PY) -m bench $(BENCH_ARGS)
 
 proto: $(STAMP)
 	$(PY) scripts/gen_protos.py

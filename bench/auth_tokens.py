@@ -1,26 +1,34 @@
 """What access tokens and logins cost: prints figures, asserts nothing.
 
   .venv/bin/python -m bench.auth_tokens [--seconds 3] [--concurrency 16]
+      [--client-processes 2]
 
 - access tokens verified per second, one core: kit.tokens.TokenVerifier with a warm
-  JWKS cache, as every service verifies each call's token (EdDSA / Ed25519);
-- access tokens signed per second, one core (services.auth.keys.mint_access_token);
-- logins per second through real gRPC against the real auth service on a fresh
-  database at $KLIK_TEST_DATABASE_URL (SQLite when unreachable) and a throwaway
-  nats-server. Bound by argon2id, whose parameters are printed: each login verifies
-  one hash, using `memory_kib` of RAM and about `time_cost` passes over it.
+  JWKS cache, as every service verifies each call's token (EdDSA / Ed25519), beside
+  the bare Ed25519 signature check of the same tokens (cryptography) on that core;
+- access tokens signed per second, one core (services.auth.keys.mint_access_token),
+  beside the bare Ed25519 signature of the same signing input;
+- logins per second through real gRPC against the real auth service (in this
+  process) on a fresh database at $KLIK_TEST_DATABASE_URL (SQLite when unreachable)
+  and a throwaway nats-server, `--concurrency` logins in flight from
+  `--client-processes` client processes (their CPU share printed). Bound by
+  argon2id, whose parameters are printed: each login verifies one hash, using
+  `memory_kib` of RAM and about `time_cost` passes over it; the baseline is the
+  service's own password verification (services.auth.passwords) alone, one per core
+  at once, no gRPC and no database.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import dataclasses
 import os
-import statistics
+import sys
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -28,12 +36,14 @@ import grpc
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from jwt.algorithms import OKPAlgorithm
 
+from bench.common import CORES, Clients, Load, Row, Sample, closed_loop, table
 from kit.config import ServiceSettings
 from kit.identity import generate_keys
 from kit.server import Server
 from kit.tokens import TokenVerifier
 from klik.auth.v1 import auth_pb2, auth_pb2_grpc
 from services.auth.keys import SigningKey, mint_access_token
+from services.auth.passwords import Passwords
 from services.auth.service import make_spec
 from services.auth.settings import AuthOptions
 from tests.databases import Databases, backend
@@ -62,6 +72,74 @@ def mint(key: SigningKey) -> str:
 
 def rate(count: int, elapsed: float) -> str:
     return f"{count / elapsed:,.0f}/s"
+
+
+def repeat(seconds: float, batch: Callable[[], int]) -> float:
+    """`batch()` (returning how many it did) again and again for `seconds`: per second."""
+    count, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        count += batch()
+    return count / (time.perf_counter() - started)
+
+
+def raw_rates(seconds: float) -> tuple[float, float]:
+    """Bare Ed25519 verifications and signatures per second of the same tokens."""
+    key = signing_key()
+    public = key.key.public_key()
+    tokens = [mint(key) for _ in range(1000)]
+    parts = []
+    for token in tokens:
+        head, body, signature = token.split(".")
+        parts.append(((head + "." + body).encode(), base64.urlsafe_b64decode(signature + "==")))
+
+    def verify_all() -> int:
+        for message, signature in parts:
+            public.verify(signature, message)
+        return len(parts)
+
+    def sign_some() -> int:
+        for message, _ in parts[:500]:
+            key.key.sign(message)
+        return 500
+
+    return repeat(seconds, verify_all), repeat(seconds, sign_some)
+
+
+async def argon2_rate(options: AuthOptions, seconds: float) -> float:
+    """Bare password verifications per second: the auth service's own `Passwords`
+    (argon2id, its parameters, one hash per core at once), no gRPC, no database."""
+    passwords = Passwords(options.argon2)
+    stored = await passwords.hash(PASSWORD)
+    count, started = 0, time.perf_counter()
+    stop = started + seconds
+
+    async def one_slot() -> None:
+        nonlocal count
+        while time.perf_counter() < stop:
+            await passwords.verify(stored, PASSWORD)
+            count += 1
+
+    await asyncio.gather(*(one_slot() for _ in range(CORES)))
+    return count / (time.perf_counter() - started)
+
+
+def login_client(payload: tuple[str, list[str]], start_at: float, seconds: float) -> Sample:
+    """One client process: each of its emails logs in back to back (its own account:
+    no throttling in play)."""
+    address, emails = payload
+
+    async def go() -> Sample:
+        async with grpc.aio.insecure_channel(address) as channel:
+            stub = auth_pb2_grpc.AuthServiceStub(channel)
+            accounts = iter(emails * 10**6)
+
+            async def call() -> object:
+                request = auth_pb2.LoginRequest(email=next(accounts), password=PASSWORD)
+                return await stub.Login(request, timeout=30)
+
+            return await closed_loop(call, len(emails), start_at, seconds)
+
+    return asyncio.run(go())
 
 
 async def verify_rate(seconds: float) -> tuple[int, float]:
@@ -93,8 +171,13 @@ def sign_rate(seconds: float) -> tuple[int, float]:
 
 
 async def login_rate(
-    database_url: str, nats_url: str, keys: Path, seconds: float, concurrency: int
-) -> tuple[int, float, list[float], AuthOptions]:
+    database_url: str,
+    nats_url: str,
+    keys: Path,
+    seconds: float,
+    concurrency: int,
+    processes: int,
+) -> tuple[Load, AuthOptions]:
     env = {"KLIK_AUTH_PORT": str(free_port()), "KLIK_SERVICE_KEYS_DIR": str(keys)}
     options = AuthOptions.from_env(env)
     settings = dataclasses.replace(
@@ -106,47 +189,47 @@ async def login_rate(
     server = Server(make_spec(options), settings)
     await server.start()
     await asyncio.wait_for(server.ready.wait(), 30)
-    latencies: list[float] = []
+    address = f"127.0.0.1:{server.port}"
     try:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+        async with grpc.aio.insecure_channel(address) as channel:
             stub = auth_pb2_grpc.AuthServiceStub(channel)
             emails = [f"bench{i}@example.com" for i in range(concurrency)]
             for email in emails:
                 await stub.Register(
                     auth_pb2.RegisterRequest(email=email, password=PASSWORD, display_name="B")
                 )
-            stop = time.perf_counter() + seconds
-
-            async def client(email: str) -> None:
-                # Each client logs into its own account (no throttling in play).
-                while time.perf_counter() < stop:
-                    began = time.perf_counter()
-                    await stub.Login(
-                        auth_pb2.LoginRequest(email=email, password=PASSWORD), timeout=30
-                    )
-                    latencies.append(time.perf_counter() - began)
-
-            started = time.perf_counter()
-            await asyncio.gather(*(client(email) for email in emails))
-            elapsed = time.perf_counter() - started
+        with Clients(processes) as clients:
+            payloads = [(address, emails[i::processes]) for i in range(processes)]
+            load = await clients.run(login_client, payloads, seconds)
     finally:
         await server.shutdown()
-    return len(latencies), elapsed, latencies, options
+    return load, options
 
 
-async def main() -> None:
-    parser = argparse.ArgumentParser()
+def parse(argv: Sequence[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.auth_tokens")
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--concurrency", type=int, default=16)
-    args = parser.parse_args()
+    parser.add_argument("--client-processes", type=int, default=2)
+    return parser.parse_args(argv)
+
+
+async def measure(args: argparse.Namespace) -> list[Row]:
     print(f"cpus: {os.cpu_count()}; database: {backend().describe()}")
 
     count, elapsed = await verify_rate(args.seconds)
+    verified = count / elapsed
+    raw_verified, raw_signed = raw_rates(args.seconds)
     print(
         f"access tokens verified (TokenVerifier, warm JWKS cache, 1 core): {rate(count, elapsed)}"
+        f" (bare Ed25519 verify: {raw_verified:,.0f}/s)"
     )
     count, elapsed = sign_rate(args.seconds)
-    print(f"access tokens signed (EdDSA, 1 core): {rate(count, elapsed)}")
+    signed = count / elapsed
+    print(
+        f"access tokens signed (EdDSA, 1 core): {rate(count, elapsed)}"
+        f" (bare Ed25519 sign: {raw_signed:,.0f}/s)"
+    )
 
     with tempfile.TemporaryDirectory() as tmp:
         nats = NatsServer(nats_server_binary(), free_port(), Path(tmp) / "js", Path(tmp) / "log")
@@ -155,19 +238,41 @@ async def main() -> None:
         keys = Path(tmp) / "keys"
         generate_keys(keys, ["auth"])
         try:
-            count, elapsed, latencies, options = await login_rate(
-                databases.create(), nats.url, keys, args.seconds, args.concurrency
+            logins, options = await login_rate(
+                databases.create(),
+                nats.url,
+                keys,
+                args.seconds,
+                args.concurrency,
+                args.client_processes,
             )
         finally:
             databases.drop_all()
             nats.stop()
-    quantiles = statistics.quantiles(latencies, n=100)
+    argon2 = await argon2_rate(options, args.seconds)
     print(
-        f"logins through gRPC ({options.argon2.describe()}, {args.concurrency} clients, "
-        f"one server process): {rate(count, elapsed)}, "
-        f"latency p50 {quantiles[49] * 1000:.0f} ms, p99 {quantiles[98] * 1000:.0f} ms"
+        f"logins through gRPC ({options.argon2.describe()}, {args.concurrency} in flight from "
+        f"{args.client_processes} client processes, one server process): "
+        f"{logins.rate:,.0f}/s, latency p50 {logins.p50_ms:.0f} ms, p99 {logins.p99_ms:.0f} ms, "
+        f"client CPU {logins.client}; bare password verify, {CORES} at once: {argon2:,.0f}/s"
     )
+    return [
+        Row("access token verify, 1 core", verified, "/s", raw_verified, "bare Ed25519 verify"),
+        Row("access token sign, 1 core", signed, "/s", raw_signed, "bare Ed25519 sign"),
+        Row(
+            "auth Login over gRPC",
+            logins.rate,
+            "/s",
+            argon2,
+            f"bare password verify, {CORES} at once",
+            logins.client,
+        ),
+    ]
+
+
+def rows(argv: Sequence[str] = ()) -> list[Row]:
+    return asyncio.run(measure(parse(argv)))
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    print(table(rows(sys.argv[1:])))

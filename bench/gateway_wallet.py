@@ -1,21 +1,25 @@
 """What the gateway costs: prints figures, asserts nothing.
 
-    .venv/bin/python -m bench.gateway_wallet [--requests 4000] [--connections 32]
+    .venv/bin/python -m bench.gateway_wallet [--seconds 15] [--connections 32]
+        [--client-processes 2]
 
 Starts a nats-server, the real wallet service (`python -m services.wallet`, on a
 fresh database at $KLIK_TEST_DATABASE_URL, SQLite when unreachable), a JWKS server
 standing in for auth (tokens are verified locally after one fetch), the real gateway
-(`python -m gateway`, rate limits off) and a bare HTTP -> gRPC proxy (a minimal
-starlette app on uvicorn that forwards `GET /v1/wallet` to the same wallet call with
-`json_format`, nothing else: no token check, no limits, no metrics), each its own
-process. Then, in one run, one signed-in user's wallet read `--requests` times over
-`--connections` concurrent connections:
-  - directly over gRPC (WalletService.GetWallet on one channel);
-  - through the bare proxy (HTTP/1.1 keep-alive connections);
-  - through the gateway (the same client);
-in interleaved rounds, and prints requests per second, p50/p99 latency and the
-ratios. The load generator is one Python process too; its CPU share is printed,
-since on a small machine the client, the proxy and the wallet share the cores.
+(`python -m gateway`, rate limits off) and a bare HTTP -> gRPC proxy (a raw ASGI app
+on the same uvicorn as the gateway, uvloop + httptools when installed, that forwards
+`GET /v1/wallet` to the same wallet call with `json_format`, nothing else: no token
+check, no limits, no metrics, no middleware), each its own process. Then, in one
+run, one signed-in user's wallet read over `--connections` concurrent connections:
+  - through the gateway, load from `wrk` (keep-alive HTTP/1.1, a Lua script for the
+    Authorization header);
+  - through the bare proxy, the same `wrk` run: the baseline;
+  - directly over gRPC (WalletService.GetWallet), from `--client-processes` Python
+    client processes sharing the connections;
+in interleaved rounds (`--seconds` in all per target), and prints requests per
+second, p50/p99 latency and the ratios. The client's CPU is printed beside each
+figure (wrk's from its rusage, the client processes' own): far from its cores'
+worth, the client is not what is measured.
 """
 
 from __future__ import annotations
@@ -23,19 +27,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from functools import partial
+from importlib.util import find_spec
 from pathlib import Path
+from typing import Any
 
 import grpc
 import httpx
 
+from bench.common import Clients, Load, Row, Sample, closed_loop, merge, run_wrk, table
 from kit import bus
 from kit.config import SERVICE_PORTS
 from klik.events.v1.events_pb2 import UserRegistered
@@ -46,128 +52,75 @@ from tests.natsserver import NatsServer, nats_server_binary
 from tests.tokens import TokenAuthority
 
 USER = "bench-user-1"
-ROUNDS = 4
+ROUTE = "/v1/wallet"
+ROUNDS = 3
 
 
-@dataclass(frozen=True)
-class Figures:
-    rate: float
-    p50_ms: float
-    p99_ms: float
-    client_cpu: float  # the load generator's CPU time over wall time
-
-    def line(self, what: str) -> str:
-        return (
-            f"{what:<34} {self.rate:>7,.0f} req/s  p50 {self.p50_ms:6.2f} ms  "
-            f"p99 {self.p99_ms:6.2f} ms  client CPU {self.client_cpu:4.0%}"
-        )
+def http_stack() -> str:
+    """What uvicorn runs on here ("auto" in both the gateway and the bare proxy)."""
+    loop = "uvloop" if find_spec("uvloop") else "asyncio"
+    http = "httptools" if find_spec("httptools") else "h11"
+    return f"uvicorn, {loop} + {http}"
 
 
-@dataclass
-class Run:
-    """Latencies and time spent over one or more rounds of the same call."""
-
-    latencies: list[float] = field(default_factory=list)
-    elapsed: float = 0.0
-    cpu: float = 0.0
-
-    def figures(self) -> Figures:
-        cuts = statistics.quantiles(self.latencies, n=100)
-        rate = len(self.latencies) / self.elapsed
-        return Figures(rate, cuts[49] * 1e3, cuts[98] * 1e3, self.cpu / self.elapsed)
-
-
-async def drive(
-    total: int, concurrency: int, call: Callable[[], Awaitable[None]], run: Run
-) -> None:
-    """`total` calls on `concurrency` workers, recorded into `run`."""
-    counter = iter(range(total))
-
-    async def worker() -> None:
-        for _ in counter:
-            started = time.perf_counter()
-            await call()
-            run.latencies.append(time.perf_counter() - started)
-
-    started, cpu = time.perf_counter(), time.process_time()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    run.elapsed += time.perf_counter() - started
-    run.cpu += time.process_time() - cpu
-
-
-class KeepAliveClient:
-    """`connections` persistent HTTP/1.1 connections, one request at a time on each:
-    a load generator far lighter than httpx, so the servers are what is measured."""
-
-    def __init__(self, url: str, connections: int, headers: dict[str, str]) -> None:
-        self.host, port = url.removeprefix("http://").split(":")
-        self.port = int(port)
-        self.count = connections
-        lines = [f"{k}: {v}" for k, v in {"Host": self.host, **headers}.items()]
-        self.request = ("GET /v1/wallet HTTP/1.1\r\n" + "\r\n".join(lines) + "\r\n\r\n").encode()
-        self.idle: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = (
-            asyncio.Queue()
-        )
-
-    async def open(self) -> None:
-        for _ in range(self.count):
-            self.idle.put_nowait(await asyncio.open_connection(self.host, self.port))
-
-    async def close(self) -> None:
-        while not self.idle.empty():
-            _, writer = self.idle.get_nowait()
-            writer.close()
-
-    async def get_wallet(self) -> None:
-        reader, writer = await self.idle.get()
-        try:
-            writer.write(self.request)
-            status = await reader.readline()
-            if not status:  # the server closed an idle connection: open another
-                writer.close()
-                reader, writer = await asyncio.open_connection(self.host, self.port)
-                writer.write(self.request)
-                status = await reader.readline()
-            length = 0
-            while (line := await reader.readline()) not in (b"\r\n", b""):
-                name, _, value = line.partition(b":")
-                if name.strip().lower() == b"content-length":
-                    length = int(value)
-            await reader.readexactly(length)
-            if status.split()[1] != b"200":
-                raise SystemExit(f"{self.port}: {status.decode().strip()}")
-        finally:
-            self.idle.put_nowait((reader, writer))
-
-
-# ---- the bare proxy (run in its own process: `--proxy PORT WALLET_ADDRESS`) ----------
+# ---- the bare proxy (run in its own process: `--proxy PORT`) ---------------------------
 
 
 def serve_proxy(port: int, wallet_address: str) -> None:
     import uvicorn
     from google.protobuf import json_format
-    from starlette.applications import Starlette
-    from starlette.requests import Request
-    from starlette.responses import Response
-    from starlette.routing import Route
 
-    channel: grpc.aio.Channel | None = None
+    stub: wallet_pb2_grpc.WalletServiceStub | None = None
+    json = [(b"content-type", b"application/json")]
 
-    async def get_wallet(request: Request) -> Response:
-        nonlocal channel
-        if channel is None:
-            channel = grpc.aio.insecure_channel(wallet_address)
-        stub = wallet_pb2_grpc.WalletServiceStub(channel)
-        metadata = (("authorization", request.headers.get("authorization", "")),)
-        try:
-            reply = await stub.GetWallet(wallet_pb2.GetWalletRequest(), metadata=metadata)
-        except grpc.aio.AioRpcError as error:
-            return Response(error.code().name, status_code=502)
-        body = json_format.MessageToJson(reply.wallet, preserving_proto_field_name=True)
-        return Response(body, media_type="application/json")
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        nonlocal stub
+        assert scope["type"] == "http"
+        status, body, headers = 404, b"", json
+        if scope["path"] == "/healthz":
+            status = 200
+        elif scope["path"] == ROUTE:
+            if stub is None:
+                stub = wallet_pb2_grpc.WalletServiceStub(grpc.aio.insecure_channel(wallet_address))
+            token = next((v for k, v in scope["headers"] if k == b"authorization"), b"")
+            try:
+                reply = await stub.GetWallet(
+                    wallet_pb2.GetWalletRequest(), metadata=(("authorization", token.decode()),)
+                )
+                status = 200
+                body = json_format.MessageToJson(
+                    reply.wallet, preserving_proto_field_name=True
+                ).encode()
+            except grpc.aio.AioRpcError as error:
+                status, body = 502, error.code().name.encode()
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
 
-    app = Starlette(routes=[Route("/v1/wallet", get_wallet)])
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    uvicorn.run(
+        app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="off"
+    )
+
+
+# ---- direct gRPC, from client processes ----------------------------------------------
+
+
+def grpc_client(payload: tuple[str, str, int], start_at: float, seconds: float) -> Sample:
+    """One client process: `concurrency` GetWallet calls in flight on one channel."""
+    address, token, concurrency = payload
+
+    async def go() -> Sample:
+        async with grpc.aio.insecure_channel(address) as channel:
+            stub = wallet_pb2_grpc.WalletServiceStub(channel)
+            request = wallet_pb2.GetWalletRequest()
+            metadata = (("authorization", f"Bearer {token}"),)
+
+            async def call() -> object:
+                return await stub.GetWallet(request, metadata=metadata)
+
+            await call()
+            return await closed_loop(call, concurrency, start_at, seconds)
+
+    return asyncio.run(go())
 
 
 # ---- the processes --------------------------------------------------------------------
@@ -192,7 +145,7 @@ async def wait_http(url: str, within: float = 60.0) -> None:
             await asyncio.sleep(0.2)
 
 
-async def open_wallet(stub: wallet_pb2_grpc.WalletServiceStub, token: str, nats_url: str) -> None:
+async def open_wallet(address: str, token: str, nats_url: str) -> None:
     """Announce the user as auth would; the wallet opens it from the event."""
     nc = await bus.connect(nats_url, name="bench")
     try:
@@ -202,18 +155,20 @@ async def open_wallet(stub: wallet_pb2_grpc.WalletServiceStub, token: str, nats_
     finally:
         await nc.close()
     deadline = time.monotonic() + 60
-    while True:
-        try:
-            await stub.GetWallet(
-                wallet_pb2.GetWalletRequest(),
-                metadata=(("authorization", f"Bearer {token}"),),
-                timeout=2,
-            )
-            return
-        except grpc.aio.AioRpcError as error:
-            if time.monotonic() > deadline:
-                raise SystemExit(f"the wallet never opened: {error.code().name}") from None
-            await asyncio.sleep(0.2)
+    async with grpc.aio.insecure_channel(address) as channel:
+        stub = wallet_pb2_grpc.WalletServiceStub(channel)
+        while True:
+            try:
+                await stub.GetWallet(
+                    wallet_pb2.GetWalletRequest(),
+                    metadata=(("authorization", f"Bearer {token}"),),
+                    timeout=2,
+                )
+                return
+            except grpc.aio.AioRpcError as error:
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"the wallet never opened: {error.code().name}") from None
+                await asyncio.sleep(0.2)
 
 
 @asynccontextmanager
@@ -267,67 +222,107 @@ async def processes(root: Path, jwks_port: int) -> AsyncIterator[dict[str, str]]
         nats.stop()
 
 
-async def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--requests", type=int, default=4000)
+def parse(argv: Sequence[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.gateway_wallet")
+    parser.add_argument("--seconds", type=float, default=15.0, help="per target, all rounds")
     parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--proxy", type=int, help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    parser.add_argument("--client-processes", type=int, default=2)
+    parser.add_argument(
+        "--hold", type=float, default=0.0, help="keep the stack up this long after (by hand)"
+    )
+    return parser.parse_args(argv)
+
+
+async def measure(args: argparse.Namespace) -> list[Row]:
     authority = TokenAuthority()
     token = authority.access_token(USER, lifetime=3600)
     bearer = {"Authorization": f"Bearer {token}"}
-    metadata = (("authorization", f"Bearer {token}"),)
+    per_round = args.seconds / ROUNDS
+    per_process = max(1, args.connections // args.client_processes)
     async with authority.serve() as jwks:
         with tempfile.TemporaryDirectory(prefix="bench-gateway-") as tmp:
             async with processes(Path(tmp), jwks.port) as where:
-                channel = grpc.aio.insecure_channel(where["wallet"])
-                stub = wallet_pb2_grpc.WalletServiceStub(channel)
-                await open_wallet(stub, token, where["nats"])
-                proxy = KeepAliveClient(where["proxy"], args.connections, bearer)
-                gateway = KeepAliveClient(where["gateway"], args.connections, bearer)
-                await proxy.open()
-                await gateway.open()
+                await open_wallet(where["wallet"], token, where["nats"])
+                with Clients(args.client_processes) as clients:
 
-                async def direct() -> None:
-                    await stub.GetWallet(wallet_pb2.GetWalletRequest(), metadata=metadata)
+                    async def http(base: str, seconds: float, strict: bool = True) -> Load:
+                        return await asyncio.to_thread(
+                            run_wrk,
+                            base + ROUTE,
+                            seconds=seconds,
+                            connections=args.connections,
+                            headers=bearer,
+                            strict=strict,
+                        )
 
-                calls = {
-                    "direct gRPC": direct,
-                    "bare HTTP->gRPC proxy": proxy.get_wallet,
-                    "gateway": gateway.get_wallet,
-                }
-                for call in calls.values():  # warm up: connections, JWKS, caches
-                    await drive(min(500, args.requests), args.connections, call, Run())
-                # Interleaved rounds: a neighbour's load on the machine falls on all
-                # three alike, not on whichever happened to run then.
-                runs = {name: Run() for name in calls}
-                for _ in range(ROUNDS):
-                    for name, call in calls.items():
-                        await drive(args.requests // ROUNDS, args.connections, call, runs[name])
-                figures = {name: run.figures() for name, run in runs.items()}
-                await proxy.close()
-                await gateway.close()
-                await channel.close()
+                    async def direct(seconds: float, strict: bool = True) -> Load:
+                        payload = (where["wallet"], token, per_process)
+                        payloads = [payload] * args.client_processes
+                        return await clients.run(grpc_client, payloads, seconds)
+
+                    targets: dict[str, Callable[[float, bool], Awaitable[Load]]] = {
+                        "gateway": partial(http, where["gateway"]),
+                        "bare HTTP->gRPC proxy": partial(http, where["proxy"]),
+                        "direct gRPC": direct,
+                    }
+                    for target in targets.values():  # warm up: connections, JWKS, caches
+                        await target(2.0, False)
+                    # Interleaved rounds: a neighbour's load on the machine falls on all
+                    # three alike, not on whichever happened to run then.
+                    rounds: dict[str, list[Load]] = {name: [] for name in targets}
+                    for _ in range(ROUNDS):
+                        for name, target in targets.items():
+                            rounds[name].append(await target(per_round, True))
+                if args.hold:
+                    print(f"holding {args.hold:.0f} s: gateway {where['gateway']}{ROUTE}")
+                    print(f"Authorization: Bearer {token}", flush=True)
+                    await asyncio.sleep(args.hold)
+    loads = {name: merge(runs) for name, runs in rounds.items()}
     print(
-        f"GET /v1/wallet (one signed-in user), {args.requests} requests, "
-        f"{args.connections} concurrent connections, {os.cpu_count()} cores"
+        f"GET {ROUTE} (one signed-in user), {args.connections} connections, "
+        f"{args.seconds:.0f} s per target in {ROUNDS} interleaved rounds, "
+        f"{os.cpu_count()} cores; HTTP load from wrk, gRPC load from "
+        f"{args.client_processes} client processes; servers on {http_stack()}"
     )
-    for name, result in figures.items():
-        print(result.line(name))
-    direct_f, proxy_f, gateway_f = (figures[name] for name in calls)
-    print(ratios("gateway / bare proxy", gateway_f, proxy_f))
-    print(ratios("gateway / direct gRPC", gateway_f, direct_f))
+    for name, load in loads.items():
+        print(load.line(name))
+    gateway, proxy, direct_ = loads["gateway"], loads["bare HTTP->gRPC proxy"], loads["direct gRPC"]
+    print(ratios("gateway / bare proxy", gateway, proxy))
+    print(ratios("gateway / direct gRPC", gateway, direct_))
+    return [
+        Row(
+            f"gateway GET {ROUTE}, {args.connections} conns (wrk)",
+            gateway.rate,
+            "req/s",
+            proxy.rate,
+            "bare HTTP->gRPC proxy",
+            gateway.client,
+        ),
+        Row("  ... p99", gateway.p99_ms, "ms", proxy.p99_ms, "bare proxy p99", ""),
+        Row(
+            "bare proxy / direct gRPC GetWallet",
+            proxy.rate,
+            "req/s",
+            direct_.rate,
+            f"direct gRPC, {args.client_processes} procs",
+            direct_.client,
+        ),
+    ]
 
 
-def ratios(what: str, a: Figures, b: Figures) -> str:
+def ratios(what: str, a: Load, b: Load) -> str:
     return (
         f"{what}: {a.rate / b.rate:.2f}x throughput, "
         f"{a.p50_ms / b.p50_ms:.2f}x p50, {a.p99_ms / b.p99_ms:.2f}x p99"
     )
 
 
+def rows(argv: Sequence[str] = ()) -> list[Row]:
+    return asyncio.run(measure(parse(argv)))
+
+
 if __name__ == "__main__":
     if "--proxy" in sys.argv:
         serve_proxy(int(sys.argv[sys.argv.index("--proxy") + 1]), os.environ["BENCH_WALLET_ADDR"])
     else:
-        asyncio.run(main())
+        print(table(rows(sys.argv[1:])))

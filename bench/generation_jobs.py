@@ -2,13 +2,14 @@
 to the provider's own time: prints figures, asserts nothing.
 
     .venv/bin/python -m bench.generation_jobs [--jobs 1000] [--concurrency 32]
-        [--workers 16] [--users 50] [--kind TEXT]
+        [--workers 16] [--users 50] [--kind TEXT] [--client-processes 2]
 
-Everything real and in this one process's event loop, like the tests: a
-nats-server, the wallet service and one generation replica over real gRPC, each
+Everything real, like the tests: a nats-server, the wallet service (its own
+process) and one generation replica (this process's event loop) over real gRPC, each
 with its own database on the PostgreSQL at $KLIK_TEST_DATABASE_URL (SQLite when
 unreachable), and the provider sandbox over real HTTP with no injected latency.
-`--concurrency` clients each create a job (CreateJob, over gRPC, with a user token)
+`--concurrency` clients, spread over `--client-processes` client processes (their
+CPU share printed), each create a job (CreateJob, over gRPC, with a user token)
 and wait for its `generation.job.succeeded` event (a core NATS subscription on the
 subject the outbox relay publishes to), then create the next. Each job is: a
 PENDING row, a wallet PlaceHold, QUEUED + event, a worker's claim, RUNNING +
@@ -33,14 +34,16 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import grpc
 import uvicorn
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from nats.aio.msg import Msg
 
+from bench.common import Clients, Row, Sample, combine, table
 from kit import bus, db
 from kit.assets import AssetSettings
 from kit.config import ServiceSettings
@@ -128,7 +131,81 @@ def quantiles_ms(values: list[float]) -> tuple[float, float]:
     return cuts[49] * 1000, cuts[98] * 1000
 
 
-async def run(args: argparse.Namespace, root: Path) -> None:
+class JobClient(NamedTuple):
+    """What one client process is given: its share of the jobs and of the clients."""
+
+    address: str
+    nats_url: str
+    kind: str
+    tokens: list[str]
+    first: int  # its jobs are first, first + step, ... (`jobs` of them)
+    step: int
+    jobs: int
+    concurrency: int
+
+
+def job_client(payload: JobClient, start_at: float, seconds: float) -> Sample:
+    """One client process: `concurrency` clients, each creating a job (CreateJob with
+    a user token) and waiting for its terminal event, then the next. Records
+    (prompt, job id, sent, terminal event received) in time.time()."""
+    p = payload
+
+    async def go() -> Sample:
+        nc = await bus.connect(p.nats_url, name="bench-client")
+        arrived: dict[str, float] = {}
+        waiting: dict[str, asyncio.Future[float]] = {}
+
+        async def on_event(message: Msg) -> None:
+            job_id = Envelope.FromString(message.data).aggregate_id
+            now = time.time()
+            future = waiting.pop(job_id, None)
+            if future is None:
+                arrived[job_id] = now
+            elif not future.done():
+                future.set_result(now)
+
+        for outcome in ("generation.job.succeeded", "generation.job.failed"):
+            await nc.subscribe(bus.event_subject(outcome), cb=on_event)
+        channel = grpc.aio.insecure_channel(p.address)
+        stub = generation_pb2_grpc.GenerationServiceStub(channel)
+        loop = asyncio.get_running_loop()
+        sample = Sample()
+        counter = iter(range(p.first, p.first + p.step * p.jobs, p.step))
+
+        async def one(i: int) -> None:
+            prompt = f"bench job {i} {uuid.uuid4().hex}"
+            started = time.time()
+            reply = await stub.CreateJob(
+                generation_pb2.CreateJobRequest(kind=p.kind, prompt=prompt, idempotency_key=prompt),
+                metadata=(("authorization", f"Bearer {p.tokens[i % len(p.tokens)]}"),),
+                timeout=30,
+            )
+            job_id = reply.job.id
+            if job_id in arrived:
+                finished = arrived.pop(job_id)
+            else:
+                future: asyncio.Future[float] = loop.create_future()
+                waiting[job_id] = future
+                finished = await asyncio.wait_for(future, 60)
+            sample.latencies.append(finished - started)
+            sample.records.append((prompt, job_id, started, finished))
+
+        async def client() -> None:
+            for i in counter:
+                await one(i)
+
+        await asyncio.sleep(max(0.0, start_at - time.monotonic()))
+        cpu, began = time.process_time(), time.monotonic()
+        await asyncio.gather(*(client() for _ in range(p.concurrency)))
+        sample.cpu, sample.elapsed = time.process_time() - cpu, time.monotonic() - began
+        await channel.close()
+        await nc.close()
+        return sample
+
+    return asyncio.run(go())
+
+
+async def run(args: argparse.Namespace, root: Path) -> list[Row]:
     nats = NatsServer(nats_server_binary(), free_port(), root / "nats", root / "nats.log")
     nats.start()
     databases = Databases(root)
@@ -228,81 +305,52 @@ async def run(args: argparse.Namespace, root: Path) -> None:
             await asyncio.gather(*(asyncio.wait_for(s.ready.wait(), 60) for s in servers))
             generation = servers[-1]
 
+            # The job events' commit times, for the breakdown (the clients, in their
+            # own processes, wait for their jobs' terminal events themselves).
             nc = await bus.connect(nats.url, name="bench")
-            arrived: dict[str, float] = {}
-            waiting: dict[str, asyncio.Future[float]] = {}
-            # When each job's transitions were committed (the events' occurred_at).
             stages: dict[str, dict[str, float]] = {}
 
             async def on_event(message: Msg) -> None:
                 envelope = Envelope.FromString(message.data)
-                job_id = envelope.aggregate_id
-                now = time.time()
-                stages.setdefault(job_id, {})[envelope.type] = (
+                stages.setdefault(envelope.aggregate_id, {})[envelope.type] = (
                     envelope.occurred_at.ToNanoseconds() / 1e9
                 )
-                if envelope.type not in (
-                    "generation.job.succeeded",
-                    "generation.job.failed",
-                ):
-                    return
-                future = waiting.pop(job_id, None)
-                if future is None:
-                    arrived[job_id] = now
-                elif not future.done():
-                    future.set_result(now)
 
             await nc.subscribe("klik.events.generation.job.>", cb=on_event)
-            tokens = {user_id: authority.access_token(user_id, lifetime=3600) for user_id in users}
-            channel = grpc.aio.insecure_channel(f"127.0.0.1:{generation.port}")
-            stub = generation_pb2_grpc.GenerationServiceStub(channel)
-            loop = asyncio.get_running_loop()
+            tokens = [authority.access_token(user_id, lifetime=3600) for user_id in users]
+            address = f"127.0.0.1:{generation.port}"
 
-            created: dict[str, float] = {}
-            received: dict[str, float] = {}
+            async def drive(clients: Clients, total: int, base: int) -> list[Sample]:
+                n = clients.processes
+                payloads = [
+                    JobClient(
+                        address,
+                        nats.url,
+                        args.kind,
+                        tokens,
+                        base + i,
+                        n,
+                        len(range(i, total, n)),
+                        len(range(i, args.concurrency, n)),
+                    )
+                    for i in range(n)
+                ]
+                return await clients.samples(job_client, payloads, 0.0)
 
-            def finished_at(job_id: str) -> float:
-                return received.get(job_id, 0.0)
-
-            async def one(i: int) -> tuple[float, float]:
-                user_id = users[i % len(users)]
-                prompt = f"bench job {i} {uuid.uuid4().hex}"
-                started = time.time()
-                reply = await stub.CreateJob(
-                    generation_pb2.CreateJobRequest(
-                        kind=args.kind, prompt=prompt, idempotency_key=prompt
-                    ),
-                    metadata=(("authorization", f"Bearer {tokens[user_id]}"),),
-                    timeout=30,
-                )
-                job_id = reply.job.id
-                created[job_id] = started
-                if job_id in arrived:
-                    finished = arrived.pop(job_id)
-                    received[job_id] = finished
-                else:
-                    future: asyncio.Future[float] = loop.create_future()
-                    waiting[job_id] = future
-                    finished = await asyncio.wait_for(future, 60)
-                received[job_id] = finished
-                return finished - started, spent.get(prompt, 0.0)
-
-            async def drive(total: int) -> tuple[float, list[tuple[float, float]]]:
-                counter = iter(range(total))
-                results: list[tuple[float, float]] = []
-
-                async def client() -> None:
-                    for i in counter:
-                        results.append(await one(i))
-
-                began = time.perf_counter()
-                await asyncio.gather(*(client() for _ in range(args.concurrency)))
-                return time.perf_counter() - began, results
-
-            await drive(min(100, args.jobs))  # warm the pools and caches
-            elapsed, results = await drive(args.jobs)
-            await channel.close()
+            with Clients(args.client_processes) as clients:
+                await drive(clients, min(100, args.jobs), args.jobs)  # warm pools, caches
+                samples = await drive(clients, args.jobs, 0)
             await nc.close()
+
+        client = combine(samples)
+        records = [record for sample in samples for record in sample.records]
+        created: dict[str, float] = {job_id: began for _, job_id, began, _ in records}
+        received: dict[str, float] = {job_id: end for _, job_id, _, end in records}
+        results = [(end - began, spent.get(prompt, 0.0)) for prompt, _, began, end in records]
+        elapsed = max(received.values()) - min(created.values())
+
+        def finished_at(job_id: str) -> float:
+            return received.get(job_id, 0.0)
 
         end_to_end = [e for e, _ in results]
         provider = [p for _, p in results]
@@ -313,10 +361,12 @@ async def run(args: argparse.Namespace, root: Path) -> None:
         print(
             f"cpus: {os.cpu_count()}; database: {backend().describe()}; kind {args.kind}; "
             f"{args.jobs} jobs, {args.concurrency} clients, {args.workers} workers, "
-            f"one generation replica (with the sandbox and the clients in this process), "
+            f"one generation replica (with the sandbox in this process), the clients in "
+            f"{args.client_processes} processes (client CPU {client.client}), "
             f"the wallet {'in its own process' if args.wallet_process else 'in this process'}"
         )
-        print(f"jobs per second, CreateJob -> succeeded event: {args.jobs / elapsed:,.1f}")
+        rate = args.jobs / elapsed
+        print(f"jobs per second, CreateJob -> succeeded event: {rate:,.1f}")
         print(f"end-to-end latency         p50 {e50:8.1f} ms  p99 {e99:8.1f} ms")
         print(f"provider's own time        p50 {p50:8.1f} ms  p99 {p99:8.1f} ms")
         print(f"added by the job machinery p50 {a50:8.1f} ms  p99 {a99:8.1f} ms")
@@ -335,6 +385,10 @@ async def run(args: argparse.Namespace, root: Path) -> None:
                     spans.append(times[end] - times[begin])
             if len(spans) > 1:
                 print(f"  {label:<40} {statistics.median(spans) * 1000:8.1f} ms")
+        return [
+            Row(f"generation {args.kind} jobs end to end", rate, "jobs/s", client=client.client),
+            Row("  ... end-to-end p50", e50, "ms", p50, "provider's own p50"),
+        ]
     finally:
         for server in reversed(servers):
             await server.shutdown()
@@ -348,10 +402,11 @@ async def run(args: argparse.Namespace, root: Path) -> None:
         nats.stop()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
+def parse(argv: Sequence[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.generation_jobs")
     parser.add_argument("--jobs", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--client-processes", type=int, default=2)
     parser.add_argument("--workers", type=int, default=16)
     parser.add_argument("--users", type=int, default=50)
     parser.add_argument("--kind", choices=("TEXT", "CHAT", "IMAGE"), default="TEXT")
@@ -361,10 +416,13 @@ def main() -> None:
         default=True,
         help="run the wallet as its own process (python -m services.wallet), as deployed",
     )
-    args = parser.parse_args()
+    return parser.parse_args(argv)
+
+
+def rows(argv: Sequence[str] = ()) -> list[Row]:
     with tempfile.TemporaryDirectory() as tmp:
-        asyncio.run(run(args, Path(tmp)))
+        return asyncio.run(run(parse(argv), Path(tmp)))
 
 
 if __name__ == "__main__":
-    main()
+    print(table(rows(sys.argv[1:])))

@@ -16,14 +16,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
+import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import nats
 from google.protobuf import wrappers_pb2
 from nats.aio.msg import Msg
 
+from bench.common import Row, table
 from kit import bus, db
 from kit.outbox import OutboxRelay, add_event
 from tests.databases import Databases, backend
@@ -110,12 +113,17 @@ def pct(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100)[int(q) - 1] * 1000
 
 
-async def main() -> None:
-    parser = argparse.ArgumentParser()
+def parse(argv: Sequence[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.outbox_relay")
     parser.add_argument("--events", type=int, default=5000)
     parser.add_argument("--aggregates", type=int, default=50)
     parser.add_argument("--samples", type=int, default=300)
-    args = parser.parse_args()
+    return parser.parse_args(argv)
+
+
+async def measure(args: argparse.Namespace) -> list[Row]:
+    rates: dict[int, float] = {}
+    first_writes = 0.0
     with tempfile.TemporaryDirectory() as tmp:
         server = NatsServer(nats_server_binary(), free_port(), Path(tmp) / "js", Path(tmp) / "log")
         server.start()
@@ -131,8 +139,9 @@ async def main() -> None:
                 await db.migrate(engine, MIGRATIONS)
                 await engine.dispose()
                 writes = await write_events(url, args.events, args.aggregates)
-                rate = await drain(url, server.url, replicas, args.events)
+                rate = rates[replicas] = await drain(url, server.url, replicas, args.events)
                 if replicas == 1:
+                    first_writes = writes
                     print(f"add_event, one event per transaction: {writes:,.0f} events/s")
                 print(
                     f"relay, {args.events} events over {args.aggregates} aggregates, "
@@ -150,7 +159,17 @@ async def main() -> None:
         finally:
             databases.drop_all()
             server.stop()
+    return [
+        Row("outbox add_event, 1 per transaction", first_writes, "events/s"),
+        Row("outbox relay, 2 replicas", rates[2], "events/s", rates[1], "1 replica"),
+        Row("outbox commit -> delivered p50", pct(delays, 50), "ms"),
+        Row("outbox commit -> delivered p99", pct(delays, 99), "ms"),
+    ]
+
+
+def rows(argv: Sequence[str] = ()) -> list[Row]:
+    return asyncio.run(measure(parse(argv)))
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    print(table(rows(sys.argv[1:])))

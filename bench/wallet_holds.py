@@ -23,10 +23,11 @@ import argparse
 import asyncio
 import random
 import statistics
+import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -34,6 +35,7 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bench.common import Row, table
 from kit import db
 from services.wallet.events import open_wallet
 from services.wallet.ledger import Ledger
@@ -124,12 +126,16 @@ async def setup(engine: AsyncEngine, wallets: list[str], rows: int) -> None:
         )
 
 
-async def main() -> None:
-    parser = argparse.ArgumentParser()
+def parse(argv: Sequence[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.wallet_holds")
     parser.add_argument("--pairs", type=int, default=3000)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--wallets", type=int, default=1000)
-    args = parser.parse_args()
+    return parser.parse_args(argv)
+
+
+async def measure(args: argparse.Namespace) -> list[Row]:
+    results: list[Row] = []
     with tempfile.TemporaryDirectory() as tmp:
         databases = Databases(Path(tmp))
         try:
@@ -161,10 +167,26 @@ async def main() -> None:
                     f"{'':<40} ratio: {pairs.rate / updates.rate:.3f} pairs per raw UPDATE "
                     f"({pairs.rate * 2 / updates.rate:.2f} wallet transactions per raw UPDATE)"
                 )
+                results.append(
+                    Row(
+                        f"wallet hold+capture, {name} (in-process)",
+                        pairs.rate,
+                        "pairs/s",
+                        updates.rate,
+                        f"raw UPDATE, {row_name}",
+                        f"{pairs.client_cpu:.0%} of this process's core",
+                        baseline_unit="updates/s",
+                    )
+                )
             await engine.dispose()
         finally:
             databases.drop_all()
+    return results
+
+
+def rows(argv: Sequence[str] = ()) -> list[Row]:
+    return asyncio.run(measure(parse(argv)))
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    print(table(rows(sys.argv[1:])))
