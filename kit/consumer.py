@@ -27,6 +27,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from typing_extensions import TypeVar
 
+from kit.backoff import Backoff
 from kit.bus import DLQ_STREAM, EVENTS_STREAM, dead_letter_subject, event_subject
 from kit.context import request_id_var
 from kit.db import is_postgres, session_factory
@@ -53,6 +54,8 @@ DLQ_ORIGINAL_SEQUENCE = "Klik-Original-Sequence"
 DLQ_EVENT_ID = "Klik-Event-Id"
 DLQ_ERROR = "Klik-Error"
 DLQ_DELIVERIES = "Klik-Deliveries"
+# After a failed batch (bus or database down): 1 s, 2 s, … 30 s; one loop per consumer.
+_RESTART = Backoff(1.0, 30.0, "none")
 
 
 class PoisonMessage(Exception):
@@ -97,8 +100,8 @@ class EventConsumer(Generic[P]):
         self._max_deliver = max_deliver
         self._ack_wait = ack_wait
         self._batch = batch
-        self._retry_delay = retry_delay
-        self._max_retry_delay = max_retry_delay
+        # JetStream schedules the redelivery: the delay itself needs no jitter.
+        self._redelivery = Backoff(retry_delay, max_retry_delay, "none")
         self._fetch_timeout = fetch_timeout
         self._subscription: JetStreamContext.PullSubscription | None = None
         self._stopped = asyncio.Event()
@@ -117,7 +120,7 @@ class EventConsumer(Generic[P]):
                 failures += 1
                 log.exception("consumer %s failed, retrying", self.consumer)
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopped.wait(), min(30.0, 0.5 * 2**failures))
+                    await asyncio.wait_for(self._stopped.wait(), _RESTART.delay(failures))
         if self._subscription is not None:
             with contextlib.suppress(Exception):
                 await self._subscription.unsubscribe()
@@ -184,7 +187,7 @@ class EventConsumer(Generic[P]):
             if deliveries >= self._max_deliver:
                 await self._dead_letter(msg, exc, envelope)
                 return "dead_lettered"
-            delay = min(self._max_retry_delay, self._retry_delay * 2 ** (deliveries - 1))
+            delay = self._redelivery.delay(deliveries)
             log.warning(
                 "handler failed (delivery %d of %d), retrying in %.2fs: %s: %s",
                 deliveries,

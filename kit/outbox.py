@@ -25,6 +25,7 @@ from prometheus_client import Counter
 from sqlalchemy import Row, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
+from kit.backoff import Backoff
 from kit.bus import EVENTS_STREAM, event_subject
 from kit.context import current_request_id
 from kit.db import is_postgres
@@ -145,7 +146,8 @@ class OutboxRelay:
         self._batch_size = batch_size
         self._poll_interval = poll_interval
         self._publish_timeout = publish_timeout
-        self._max_backoff = max_backoff
+        # Equal jitter: replicas spread out, and a failing pass never retries at once.
+        self._backoff = Backoff(0.4, max_backoff, "equal")
         # SQLite serialises writers anyway; parallel partitions would only queue.
         self._concurrency = concurrency if is_postgres(engine) else 1
         self._wake = asyncio.Event()
@@ -172,7 +174,7 @@ class OutboxRelay:
                 failed, more = True, False
             if failed:
                 failures += 1
-                delay = random.uniform(0.5, 1.0) * min(self._max_backoff, 0.2 * 2**failures)
+                delay = self._backoff.delay(failures)
             else:
                 failures = 0
                 delay = 0.0 if more else self._poll_interval
