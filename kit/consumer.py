@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from typing import Generic
 
 from google.protobuf.message import DecodeError, Message
@@ -22,15 +21,14 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import BadRequestError, NotFoundError
 from prometheus_client import Counter
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from typing_extensions import TypeVar
 
 from kit.backoff import Backoff
 from kit.bus import DLQ_STREAM, EVENTS_STREAM, dead_letter_subject, event_subject
+from kit.clock import Clock, utc_now
 from kit.context import request_id_var
-from kit.db import is_postgres, session_factory
+from kit.db import dialect_insert, session_factory
 from kit.tables import processed_events
 from klik.events.v1.envelope_pb2 import Envelope
 
@@ -89,6 +87,7 @@ class EventConsumer(Generic[P]):
         retry_delay: float = 1.0,
         max_retry_delay: float = 60.0,
         fetch_timeout: float = 2.0,
+        clock: Clock = utc_now,
     ) -> None:
         self.consumer = consumer
         self.event_type = event_type
@@ -103,6 +102,7 @@ class EventConsumer(Generic[P]):
         # JetStream schedules the redelivery: the delay itself needs no jitter.
         self._redelivery = Backoff(retry_delay, max_retry_delay, "none")
         self._fetch_timeout = fetch_timeout
+        self._clock = clock
         self._subscription: JetStreamContext.PullSubscription | None = None
         self._stopped = asyncio.Event()
 
@@ -239,10 +239,9 @@ class EventConsumer(Generic[P]):
         # ON CONFLICT DO NOTHING rather than catching a unique violation: a racing
         # replica's INSERT waits for the winner's transaction, then inserts nothing,
         # and this transaction stays usable.
-        insert = pg_insert if is_postgres(self._engine) else sqlite_insert
         claimed = await session.scalar(
-            insert(processed_events)
-            .values(consumer=self.consumer, event_id=event_id, processed_at=datetime.now(UTC))
+            dialect_insert(self._engine, processed_events)
+            .values(consumer=self.consumer, event_id=event_id, processed_at=self._clock())
             .on_conflict_do_nothing(index_elements=["consumer", "event_id"])
             .returning(processed_events.c.event_id)
         )
