@@ -12,14 +12,15 @@ request.
 
 A fingerprint is a SHA-256 hex digest (64 characters: a `String(64)` column). Two
 ways to take one, for two kinds of request: `fingerprint(operation, fields)` over the
-fields that shape the effect (canonical JSON, key order ignored), and
-`message_fingerprint(message)` over a whole proto request minus its key."""
+fields that shape the effect (canonical JSON), and `message_fingerprint(message)` over
+a whole proto request minus its key. Each gives the digests the services stored
+before it existed, so keys recorded then still replay."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 from google.protobuf.message import Message
 
@@ -60,15 +61,25 @@ def check_key(
     return key
 
 
-def fingerprint(operation: str, fields: Mapping[str, FieldValue]) -> str:
+def fingerprint(operation: str, fields: Mapping[str, FieldValue] | Sequence[FieldValue]) -> str:
     """What makes two requests "the same request" under one key: a hash of the
-    operation and every field that shapes its effect (sorted canonical JSON, so the
-    order the fields are given in does not matter)."""
-    if "operation" in fields:
-        raise ValueError('"operation" is the fingerprint\'s own field')
-    canonical = json.dumps(
-        {"operation": operation, **fields}, sort_keys=True, separators=(",", ":")
-    )
+    operation and every field that shapes its effect, as canonical JSON. Fields by
+    name (a mapping: the order they are given in does not matter) or by position (a
+    sequence: the order is part of the request):
+
+        fingerprint("transfer", {"to": to, "amount": amount})
+        fingerprint("SendMessage", (chat_id, content))
+    """
+    if isinstance(fields, Mapping):
+        if "operation" in fields:
+            raise ValueError('"operation" is the fingerprint\'s own field')
+        canonical = json.dumps(
+            {"operation": operation, **fields}, sort_keys=True, separators=(",", ":")
+        )
+    elif isinstance(fields, str | bytes):
+        raise TypeError("fields are a mapping or a sequence of values, not one string")
+    else:
+        canonical = json.dumps([operation, *fields], separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 

@@ -75,3 +75,16 @@ def test_a_reused_key_is_aborted() -> None:
     assert "different transfer request" in refused.value.message
     assert key_reused().reason == "IDEMPOTENCY_KEY_REUSED"
     assert key_reused().message.endswith("with a different request")
+
+
+def test_positional_fields_keep_their_order() -> None:
+    one = fingerprint("SendMessage", ("chat-1", "hello"))
+    assert one != fingerprint("SendMessage", ("hello", "chat-1"))
+    assert one == fingerprint("SendMessage", ["chat-1", "hello"])
+    assert one != fingerprint("SendMessage", {"chat_id": "chat-1", "content": "hello"})
+    # The content service's stored fingerprints were taken exactly so.
+    parts = ("SendMessage", "chat-1", "hello")
+    expected = hashlib.sha256(json.dumps(parts, separators=(",", ":")).encode()).hexdigest()
+    assert one == expected
+    with pytest.raises(TypeError):
+        fingerprint("SendMessage", "chat-1")
