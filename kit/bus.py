@@ -7,7 +7,6 @@ a consumer gave up on go to `klik.dlq.<consumer>` (stream KLIK_DLQ).
 from __future__ import annotations
 
 import logging
-import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +15,8 @@ from nats.aio.client import Client, Server
 from nats.js import JetStreamContext
 from nats.js.api import RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import BadRequestError, NotFoundError
+
+from kit.backoff import Backoff
 
 __all__ = [
     "DLQ_STREAM",
@@ -33,6 +34,7 @@ EVENTS_STREAM = "KLIK_EVENTS"
 DLQ_STREAM = "KLIK_DLQ"
 EVENTS_PREFIX = "klik.events."
 DLQ_PREFIX = "klik.dlq."
+RECONNECT_FIRST_SECONDS = 0.1
 
 _DAY = 24 * 3600.0
 # The broker drops a re-publish of an event id seen within this window; it bounds
@@ -91,10 +93,12 @@ async def connect(
     async def error(exc: Exception) -> None:
         log.warning("nats error: %s", exc, extra={"nats_name": name})
 
+    # Full jitter, so replicas don't reconnect in step.
+    wait = Backoff(RECONNECT_FIRST_SECONDS, max_backoff, "full")
+
     def next_server(servers: list[Server], _info: dict[str, Any]) -> tuple[Server | None, float]:
-        # Exponential backoff with full jitter, so replicas don't reconnect in step.
         attempts = min(server.reconnects for server in servers)
-        return None, random.uniform(0, min(max_backoff, 0.1 * 2**attempts))
+        return None, wait.delay(attempts + 1)
 
     await client.connect(
         url,

@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from typing import Generic
 
 from google.protobuf.message import DecodeError, Message
@@ -22,14 +21,14 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import BadRequestError, NotFoundError
 from prometheus_client import Counter
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from typing_extensions import TypeVar
 
+from kit.backoff import Backoff
 from kit.bus import DLQ_STREAM, EVENTS_STREAM, dead_letter_subject, event_subject
+from kit.clock import Clock, utc_now
 from kit.context import request_id_var
-from kit.db import is_postgres, session_factory
+from kit.db import dialect_insert, session_factory
 from kit.tables import processed_events
 from klik.events.v1.envelope_pb2 import Envelope
 
@@ -53,6 +52,8 @@ DLQ_ORIGINAL_SEQUENCE = "Klik-Original-Sequence"
 DLQ_EVENT_ID = "Klik-Event-Id"
 DLQ_ERROR = "Klik-Error"
 DLQ_DELIVERIES = "Klik-Deliveries"
+# After a failed batch (bus or database down): 1 s, 2 s, … 30 s; one loop per consumer.
+_RESTART = Backoff(1.0, 30.0, "none")
 
 
 class PoisonMessage(Exception):
@@ -86,6 +87,7 @@ class EventConsumer(Generic[P]):
         retry_delay: float = 1.0,
         max_retry_delay: float = 60.0,
         fetch_timeout: float = 2.0,
+        clock: Clock = utc_now,
     ) -> None:
         self.consumer = consumer
         self.event_type = event_type
@@ -97,9 +99,10 @@ class EventConsumer(Generic[P]):
         self._max_deliver = max_deliver
         self._ack_wait = ack_wait
         self._batch = batch
-        self._retry_delay = retry_delay
-        self._max_retry_delay = max_retry_delay
+        # JetStream schedules the redelivery: the delay itself needs no jitter.
+        self._redelivery = Backoff(retry_delay, max_retry_delay, "none")
         self._fetch_timeout = fetch_timeout
+        self._clock = clock
         self._subscription: JetStreamContext.PullSubscription | None = None
         self._stopped = asyncio.Event()
 
@@ -117,7 +120,7 @@ class EventConsumer(Generic[P]):
                 failures += 1
                 log.exception("consumer %s failed, retrying", self.consumer)
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopped.wait(), min(30.0, 0.5 * 2**failures))
+                    await asyncio.wait_for(self._stopped.wait(), _RESTART.delay(failures))
         if self._subscription is not None:
             with contextlib.suppress(Exception):
                 await self._subscription.unsubscribe()
@@ -184,7 +187,7 @@ class EventConsumer(Generic[P]):
             if deliveries >= self._max_deliver:
                 await self._dead_letter(msg, exc, envelope)
                 return "dead_lettered"
-            delay = min(self._max_retry_delay, self._retry_delay * 2 ** (deliveries - 1))
+            delay = self._redelivery.delay(deliveries)
             log.warning(
                 "handler failed (delivery %d of %d), retrying in %.2fs: %s: %s",
                 deliveries,
@@ -236,10 +239,9 @@ class EventConsumer(Generic[P]):
         # ON CONFLICT DO NOTHING rather than catching a unique violation: a racing
         # replica's INSERT waits for the winner's transaction, then inserts nothing,
         # and this transaction stays usable.
-        insert = pg_insert if is_postgres(self._engine) else sqlite_insert
         claimed = await session.scalar(
-            insert(processed_events)
-            .values(consumer=self.consumer, event_id=event_id, processed_at=datetime.now(UTC))
+            dialect_insert(self._engine, processed_events)
+            .values(consumer=self.consumer, event_id=event_id, processed_at=self._clock())
             .on_conflict_do_nothing(index_elements=["consumer", "event_id"])
             .returning(processed_events.c.event_id)
         )

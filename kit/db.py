@@ -19,7 +19,9 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, event, text
+from sqlalchemy import Connection, Engine, TableClause, event, text
+from sqlalchemy.dialects import postgresql as pg
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -33,6 +35,7 @@ __all__ = [
     "UnitOfWork",
     "as_utc",
     "default_database_url",
+    "dialect_insert",
     "is_postgres",
     "make_engine",
     "migrate",
@@ -199,3 +202,36 @@ def _upgrade_head(conn: Connection, script_location: Path) -> None:
     )
     config.attributes["connection"] = conn
     command.upgrade(config, "heads")
+
+
+# ---- INSERT … ON CONFLICT on either backend ---------------------------------------------
+
+Bind = AsyncSession | AsyncConnection | AsyncEngine | Connection | Engine
+
+
+def dialect_insert(bind: Bind | str, table: TableClause) -> pg.Insert | sqlite.Insert:
+    """`INSERT INTO table` in the dialect of `bind` (a session, connection or engine,
+    or a dialect name: "postgresql" / "sqlite"), so `.on_conflict_do_nothing(...)`,
+    `.on_conflict_do_update(...)` and `.excluded` read the same on both backends:
+
+        claimed = await session.scalar(
+            dialect_insert(session, processed_events)
+            .values(consumer=name, event_id=event_id, processed_at=now)
+            .on_conflict_do_nothing(index_elements=["consumer", "event_id"])
+            .returning(processed_events.c.event_id)
+        )  # None: the row was there already
+
+    ON CONFLICT rather than catching a unique violation: a racing writer waits for
+    the winner's transaction, then inserts nothing, and the transaction stays usable."""
+    name = bind if isinstance(bind, str) else _dialect_name(bind)
+    if name == "postgresql":
+        return pg.insert(table)
+    if name == "sqlite":
+        return sqlite.insert(table)
+    raise ValueError(f"unsupported database dialect {name!r}")
+
+
+def _dialect_name(bind: Bind) -> str:
+    if isinstance(bind, AsyncSession):
+        return bind.get_bind().dialect.name
+    return bind.dialect.name

@@ -166,3 +166,54 @@ def error_details(trailing_metadata: object) -> ErrorDetails | None:
         if found is not None:
             return found._replace(retry_after_seconds=retry)
     return None
+
+
+# ---- a peer's refusal, back as a DomainError ---------------------------------------------
+
+_BY_CODE: dict[grpc.StatusCode, type[DomainError]] = {
+    cls.code: cls
+    for cls in (
+        InvalidArgument,
+        NotFound,
+        AlreadyExists,
+        FailedPrecondition,
+        Aborted,
+        Unauthenticated,
+        PermissionDenied,
+        ResourceExhausted,
+        Unavailable,
+    )
+}
+
+
+def peer_refusal(error: grpc.aio.AioRpcError, *, bare: bool = True) -> DomainError | None:
+    """The refusal another klik service answered with, as the same DomainError: its
+    code (the subclass), reason, message, metadata and retry delay, so it reaches our
+    own caller as the peer said it. None when the status is no refusal a DomainError
+    stands for (DEADLINE_EXCEEDED, INTERNAL, UNKNOWN, CANCELLED, …).
+
+    A status without ErrorInfo (one grpc made itself: a connection that failed, a
+    message over the size limit) is a refusal with the code's name as its reason when
+    `bare` (the default), as the server's `plain_status` would have sent it; None when
+    not. What to pass on is each caller's own rule, stated where it calls:
+
+        refusal = peer_refusal(error, bare=False)
+        if refusal is None or refusal.code not in WALLET_REFUSALS:
+            return WalletUnavailable(...)
+        return refusal
+    """
+    code = error.code()
+    kind = _BY_CODE.get(code)
+    if kind is None:
+        return None
+    info = error_details(error.trailing_metadata())
+    if info is None:
+        if not bare:
+            return None
+        return kind(code.name, error.details() or code.name)
+    return kind(
+        info.reason,
+        error.details() or info.reason,
+        details=info.metadata,
+        retry_after_seconds=info.retry_after_seconds,
+    )

@@ -17,7 +17,7 @@ import uuid
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from google.protobuf.message import Message
 from nats.js import JetStreamContext
@@ -25,7 +25,9 @@ from prometheus_client import Counter
 from sqlalchemy import Row, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
+from kit.backoff import Backoff
 from kit.bus import EVENTS_STREAM, event_subject
+from kit.clock import Clock, utc_now
 from kit.context import current_request_id
 from kit.db import is_postgres
 from kit.tables import outbox, partition_of
@@ -60,13 +62,14 @@ async def add_event(
     *,
     aggregate_id: str,
     user_id: str = "",
+    clock: Clock = utc_now,
 ) -> str:
     """Record an event in the caller's transaction (never commits). Returns the event id.
 
     Call `OutboxRelay.notify()` after committing to publish it without waiting for the
     next poll.
     """
-    now = datetime.now(UTC)
+    now = clock()
     event_id = str(uuid.uuid4())
     envelope = Envelope(
         id=event_id,
@@ -91,9 +94,11 @@ async def add_event(
     return event_id
 
 
-async def prune_published(engine: AsyncEngine, older_than: timedelta) -> int:
+async def prune_published(
+    engine: AsyncEngine, older_than: timedelta, *, clock: Clock = utc_now
+) -> int:
     """Delete rows published more than `older_than` ago. Returns how many."""
-    cutoff = datetime.now(UTC) - older_than
+    cutoff = clock() - older_than
     async with engine.begin() as conn:
         result = await conn.execute(
             delete(outbox).where(outbox.c.published_at.is_not(None), outbox.c.published_at < cutoff)
@@ -139,13 +144,16 @@ class OutboxRelay:
         publish_timeout: float = 5.0,
         max_backoff: float = 30.0,
         concurrency: int = 4,
+        clock: Clock = utc_now,
     ) -> None:
         self._engine = engine
+        self._clock = clock
         self._js = js
         self._batch_size = batch_size
         self._poll_interval = poll_interval
         self._publish_timeout = publish_timeout
-        self._max_backoff = max_backoff
+        # Equal jitter: replicas spread out, and a failing pass never retries at once.
+        self._backoff = Backoff(0.4, max_backoff, "equal")
         # SQLite serialises writers anyway; parallel partitions would only queue.
         self._concurrency = concurrency if is_postgres(engine) else 1
         self._wake = asyncio.Event()
@@ -172,7 +180,7 @@ class OutboxRelay:
                 failed, more = True, False
             if failed:
                 failures += 1
-                delay = random.uniform(0.5, 1.0) * min(self._max_backoff, 0.2 * 2**failures)
+                delay = self._backoff.delay(failures)
             else:
                 failures = 0
                 delay = 0.0 if more else self._poll_interval
@@ -273,5 +281,5 @@ class OutboxRelay:
 
     async def _mark_published(self, conn: AsyncConnection, seqs: list[int]) -> None:
         await conn.execute(
-            update(outbox).where(outbox.c.seq.in_(seqs)).values(published_at=datetime.now(UTC))
+            update(outbox).where(outbox.c.seq.in_(seqs)).values(published_at=self._clock())
         )

@@ -15,7 +15,6 @@ has sent them on already.
 from __future__ import annotations
 
 import asyncio
-import random
 import re
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
@@ -29,6 +28,7 @@ from botocore.session import Session
 from kit.assets.keys import check_key, guess_mime_type
 from kit.assets.settings import AssetSettings
 from kit.assets.store import AssetInfo, AssetStoreError
+from kit.backoff import Backoff
 
 CHUNK = 256 * 1024
 # Hashing a large body for the signature would stall the event loop: sign in a thread.
@@ -57,7 +57,7 @@ class S3AssetStore:
         self._bucket_url = f"{settings.s3_endpoint}/{settings.s3_bucket}"
         self._region = settings.s3_region
         self._max_attempts = settings.s3_max_attempts
-        self._retry_base = retry_base_seconds
+        self._wait = Backoff(retry_base_seconds, _RETRY_CAP_SECONDS, "full")
         self._static: ReadOnlyCredentials | None = None
         if settings.s3_access_key_id:
             self._static = ReadOnlyCredentials(
@@ -166,8 +166,7 @@ class S3AssetStore:
             raise S3Error(method, key, status, _error_code(payload))
 
     async def _backoff(self, attempt: int) -> None:
-        ceiling = min(_RETRY_CAP_SECONDS, self._retry_base * 2 ** (attempt - 1))
-        await asyncio.sleep(random.uniform(0, ceiling))
+        await asyncio.sleep(self._wait.delay(attempt))
 
     async def _signed_headers(
         self, method: str, url: str, headers: Mapping[str, str], body: bytes

@@ -7,9 +7,16 @@ import asyncio
 from collections.abc import Callable
 from pathlib import Path
 
-from sqlalchemy import Column, Integer, MetaData, Table, select, text, update
+from sqlalchemy import Column, Integer, MetaData, String, Table, select, text, update
 
-from kit.db import default_database_url, is_postgres, make_engine, migrate
+from kit.db import (
+    default_database_url,
+    dialect_insert,
+    is_postgres,
+    make_engine,
+    migrate,
+    session_factory,
+)
 from tests.integration.conftest import MIGRATIONS
 
 
@@ -65,3 +72,45 @@ async def test_sqlite_read_then_write_transactions_serialise(tmp_path: Path) -> 
     finally:
         for engine in engines:
             await engine.dispose()
+
+
+async def test_dialect_insert_on_conflict_on_the_real_engine(
+    make_database_url: Callable[[], str],
+) -> None:
+    """Writers racing for one key: one inserts, the others insert nothing and their
+    transactions stay usable; an upsert adds up on either backend."""
+    metadata = MetaData()
+    claims = Table(
+        "claims",
+        metadata,
+        Column("name", String(20), primary_key=True),
+        Column("n", Integer, nullable=False),
+    )
+    engine = make_engine(make_database_url())
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(metadata.create_all)
+
+        async def claim(n: int) -> bool:
+            async with session_factory(engine)() as session, session.begin():
+                won = await session.scalar(
+                    dialect_insert(session, claims)
+                    .values(name="k", n=n)
+                    .on_conflict_do_nothing(index_elements=["name"])
+                    .returning(claims.c.name)
+                )
+                await session.execute(select(claims.c.n))  # still usable
+                return won is not None
+
+        assert sum(await asyncio.gather(*(claim(i) for i in range(8)))) == 1
+        async with engine.begin() as conn:
+            statement = dialect_insert(conn, claims).values(name="k", n=100)
+            await conn.execute(
+                statement.on_conflict_do_update(
+                    index_elements=["name"], set_={"n": claims.c.n + statement.excluded.n}
+                )
+            )
+            total = await conn.scalar(select(claims.c.n))
+        assert total is not None and total >= 100
+    finally:
+        await engine.dispose()

@@ -30,8 +30,8 @@ from typing import Any, TypeVar
 
 import httpx
 
+from kit.backoff import RetryPolicy, parse_retry_after, retry_delay
 from kit.context import deadline_var
-from services.generation.providers.backoff import RetryPolicy, parse_retry_after, retry_delay
 from services.generation.providers.breaker import CircuitBreaker, CircuitState, Permit
 from services.generation.providers.errors import (
     Malformed,
