@@ -33,6 +33,7 @@ class Caller:
     role: str  # one of ROLES, or "service"
     service: str = ""  # the calling service's name, for service identities only
     token_id: str = ""
+    session_id: str = ""  # the user's session (kit.tokens.SESSION_CLAIM); "" for services
     token: str = ""  # the raw bearer token, to call another service on the user's behalf
 
     @property
@@ -93,7 +94,13 @@ class Callers:
         claims = await self.verifier.verify(token)
         if self.revoked.is_revoked(claims.subject):
             raise Unauthenticated("INVALID_TOKEN", "access token is no longer valid")
-        return Caller(claims.subject, claims.role, token_id=claims.token_id, token=token)
+        return Caller(
+            claims.subject,
+            claims.role,
+            token_id=claims.token_id,
+            session_id=claims.session_id,
+            token=token,
+        )
 
     async def user(self, context: grpc.aio.ServicerContext[Any, Any], *roles: str) -> Caller:
         """An end user, optionally restricted to `roles`."""

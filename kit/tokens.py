@@ -26,6 +26,8 @@ DEFAULT_ISSUER = "klik-auth"
 DEFAULT_AUDIENCE = "klik"
 # The claims every access token carries (API.md / issue 3).
 REQUIRED_CLAIMS = ("iss", "aud", "sub", "role", "iat", "exp", "jti")
+# The session family (auth's refresh-token family) a token was issued from; optional.
+SESSION_CLAIM = "sid"
 
 JwksSource = Callable[[], Awaitable[Sequence[Mapping[str, str]]]]
 
@@ -37,6 +39,7 @@ class AccessClaims:
     token_id: str
     issued_at: float
     expires_at: float
+    session_id: str = ""  # the SESSION_CLAIM; empty when the token carries none
 
 
 def invalid(message: str = "access token is invalid") -> Unauthenticated:
@@ -108,6 +111,7 @@ class TokenVerifier:
             token_id=str(claims["jti"]),
             issued_at=float(claims["iat"]),
             expires_at=float(claims["exp"]),
+            session_id=str(claims.get(SESSION_CLAIM) or ""),
         )
 
     async def _key(self, kid: str) -> Any:

@@ -8,7 +8,7 @@ import asyncio
 import sys
 
 from kit.config import ServiceSettings
-from kit.db import make_engine, migrate
+from kit.db import UnitOfWork, make_engine, migrate, session_factory
 from kit.server import main
 from services.auth.keys import Keyring
 from services.auth.service import MIGRATIONS, SPEC
@@ -21,7 +21,9 @@ async def rotate_key() -> str:
     try:
         await migrate(engine, MIGRATIONS)
         keyring = Keyring.of_service(
-            engine, settings, AuthOptions.from_env().signing_key_rotation_seconds
+            UnitOfWork(session_factory(engine)),
+            settings,
+            AuthOptions.from_env().signing_key_rotation_seconds,
         )
         return await keyring.rotate()
     finally:

@@ -1,8 +1,8 @@
 """The auth service's rules, with no I/O: what a valid email, password, display name
 and role are, when a refresh token may be spent, and how long a throttled client waits.
 
-The store reads and writes the values defined here; `api.py`, `sessions.py` and
-`throttle.py` ask the functions here what to do."""
+The store reads and writes the values defined here; the use cases (`accounts.py`,
+`sessions.py`, `admin.py`, `throttle.py`) ask the functions here what to do."""
 
 from __future__ import annotations
 
@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from kit.errors import InvalidArgument
-from services.auth.common_passwords import COMMON_PASSWORDS
+from kit.errors import AlreadyExists, InvalidArgument, NotFound, Unauthenticated
 
 # The roles of API.md; kit.callers.ROLES is the same tuple (a unit test keeps them equal).
 ROLES = ("user", "premium", "moderator", "admin")
@@ -68,9 +67,10 @@ def valid_email(raw: str) -> str:
     return email
 
 
-def valid_password(raw: str) -> str:
+def valid_password(raw: str, common: frozenset[str]) -> str:
     """The password as it is hashed, or INVALID_ARGUMENT `WEAK_PASSWORD` naming the
-    broken rule (`details.rule`: `min_length`, `max_length` or `common`).
+    broken rule (`details.rule`: `min_length`, `max_length` or `common`: one of
+    `common`, the case-folded most common passwords, accounts.load_common_passwords).
 
     Normalised to NFKC first (NIST SP 800-63B 5.1.1.2), so the same password typed on
     keyboards that compose characters differently matches; every character counts,
@@ -80,7 +80,7 @@ def valid_password(raw: str) -> str:
         raise _weak("min_length", f"password must be at least {MIN_PASSWORD_LENGTH} characters")
     if len(password) > MAX_PASSWORD_LENGTH:
         raise _weak("max_length", f"password must be at most {MAX_PASSWORD_LENGTH} characters")
-    if password.casefold() in COMMON_PASSWORDS:
+    if password.casefold() in common:
         raise _weak("common", "password is one of the most commonly used passwords")
     return password
 
@@ -104,6 +104,18 @@ def valid_display_name(raw: str) -> str:
             f"display_name must be 1 to {MAX_DISPLAY_NAME_LENGTH} printable characters",
         )
     return name
+
+
+def email_taken() -> AlreadyExists:
+    return AlreadyExists("EMAIL_TAKEN", "an account with this email exists")
+
+
+def invalid_credentials() -> Unauthenticated:
+    return Unauthenticated("INVALID_CREDENTIALS", "email or password is wrong")
+
+
+def user_not_found(user_id: str) -> NotFound:
+    return NotFound("USER_NOT_FOUND", "no account has this id", details={"user_id": user_id})
 
 
 def role_for_new_account(email: str, admin_emails: frozenset[str]) -> str:

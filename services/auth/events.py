@@ -1,12 +1,12 @@
 """Events the auth service publishes (through the outbox, in the transaction of the
-change they report) and consumes (none). After committing, call
-`resources.events_committed()` so the relay publishes them at once."""
+change they report, a `resources.uow.write()` session) and consumes (none). The
+unit of work wakes the relay once the transaction commits."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.consumer import EventConsumer
 from kit.outbox import add_event
@@ -19,27 +19,27 @@ USER_REGISTERED = "user.registered"
 USER_ROLE_CHANGED = "user.role_changed"
 
 
-async def user_registered(conn: AsyncConnection, account: Account) -> None:
+async def user_registered(session: AsyncSession, account: Account) -> None:
     payload = UserRegistered(
         user_id=account.id,
         email=account.email,
         display_name=account.display_name,
         role=account.role,
     )
-    await add_event(conn, USER_REGISTERED, payload, aggregate_id=account.id, user_id=account.id)
+    await add_event(session, USER_REGISTERED, payload, aggregate_id=account.id, user_id=account.id)
 
 
-async def user_deleted(conn: AsyncConnection, user_id: str) -> None:
+async def user_deleted(session: AsyncSession, user_id: str) -> None:
     await add_event(
-        conn, USER_DELETED, UserDeleted(user_id=user_id), aggregate_id=user_id, user_id=user_id
+        session, USER_DELETED, UserDeleted(user_id=user_id), aggregate_id=user_id, user_id=user_id
     )
 
 
 async def user_role_changed(
-    conn: AsyncConnection, user_id: str, old_role: str, new_role: str
+    session: AsyncSession, user_id: str, old_role: str, new_role: str
 ) -> None:
     payload = UserRoleChanged(user_id=user_id, old_role=old_role, new_role=new_role)
-    await add_event(conn, USER_ROLE_CHANGED, payload, aggregate_id=user_id, user_id=user_id)
+    await add_event(session, USER_ROLE_CHANGED, payload, aggregate_id=user_id, user_id=user_id)
 
 
 def consumers(resources: Resources) -> Sequence[EventConsumer]:

@@ -32,10 +32,12 @@ from typing import Any
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.config import ServiceSettings
+from kit.db import UnitOfWork
 from kit.server import token_lifetime
+from kit.tokens import SESSION_CLAIM
 from services.auth import store
 from services.auth.store import KeyStatus, StoredKey
 
@@ -99,14 +101,15 @@ def mint_access_token(
     ttl_seconds: float,
 ) -> str:
     """An access token with the claims every klik service requires (kit.tokens), plus
-    `sid`: the session family it was issued from (ChangePassword keeps that one)."""
+    `sid` (kit.tokens.SESSION_CLAIM): the session family it was issued from
+    (ChangePassword keeps that one; kit.callers puts it on the Caller)."""
     iat = int(issued_at.timestamp())
     claims: dict[str, Any] = {
         "iss": issuer,
         "aud": audience,
         "sub": subject,
         "role": role,
-        "sid": session_id,
+        SESSION_CLAIM: session_id,
         "iat": iat,
         "exp": iat + int(ttl_seconds),
         "jti": uuid.uuid4().hex,
@@ -115,17 +118,18 @@ def mint_access_token(
 
 
 class Keyring:
-    """The auth database's signing keys, seen by one replica."""
+    """The auth database's signing keys, seen by one replica; each use case one
+    transaction of `uow`."""
 
     def __init__(
         self,
-        engine: AsyncEngine,
+        uow: UnitOfWork,
         *,
         rotation_seconds: float,
         retention_seconds: float,
         publish_ahead_seconds: float = PUBLISH_AHEAD_SECONDS,
     ) -> None:
-        self._engine = engine
+        self._uow = uow
         self._rotation = timedelta(seconds=rotation_seconds)
         # A retired key stays in the JWKS this long: the longest a token it signed
         # can still pass verification (access-token TTL + verifier leeway).
@@ -135,12 +139,12 @@ class Keyring:
 
     @classmethod
     def of_service(
-        cls, engine: AsyncEngine, settings: ServiceSettings, rotation_seconds: float
+        cls, uow: UnitOfWork, settings: ServiceSettings, rotation_seconds: float
     ) -> Keyring:
         """The keyring with the service's settings: retired keys stay published while a
         token they signed can pass verification (TTL + leeway)."""
         return cls(
-            engine,
+            uow,
             rotation_seconds=rotation_seconds,
             retention_seconds=token_lifetime(settings) + RETENTION_MARGIN_SECONDS,
         )
@@ -151,9 +155,8 @@ class Keyring:
         Read from the database on every call (one indexed row) rather than cached, so a
         rotation by any replica takes effect everywhere at once and no replica signs
         with a key after it was retired."""
-        async with self._engine.connect() as conn:
-            live = await store.live_keys(conn)
-            await conn.rollback()
+        async with self._uow.read() as session:
+            live = await store.live_keys(session)
         current = live.get(KeyStatus.CURRENT)
         if current is None or self._due(current, live.get(KeyStatus.NEXT)):
             current = await self._rotate(force=False)
@@ -167,9 +170,8 @@ class Keyring:
         """The JWKS: the next, current and recently retired keys (creating the first
         keys when there are none yet, so the first GetJwks already has them)."""
         retired_after = datetime.now(UTC) - self._retention
-        async with self._engine.connect() as conn:
-            keys = await store.verifying_keys(conn, retired_after)
-            await conn.rollback()
+        async with self._uow.read() as session:
+            keys = await store.verifying_keys(session, retired_after)
         if not any(key.status == KeyStatus.CURRENT for key in keys):
             await self.signing_key()
             return await self.public_keys()
@@ -186,30 +188,30 @@ class Keyring:
     async def _rotate(self, *, force: bool) -> StoredKey:
         # The lock makes racing replicas rotate one after the other, and each re-checks
         # under it; the unique index on status is the backstop should anything bypass it.
-        async with self._engine.begin() as conn:
-            await store.lock_signing_keys(conn)
-            return await self._rotate_locked(conn, force=force)
+        async with self._uow.write() as session:
+            await store.lock_signing_keys(session)
+            return await self._rotate_locked(session, force=force)
 
-    async def _rotate_locked(self, conn: AsyncConnection, *, force: bool) -> StoredKey:
+    async def _rotate_locked(self, session: AsyncSession, *, force: bool) -> StoredKey:
         now = datetime.now(UTC)
-        live = await store.live_keys(conn)
+        live = await store.live_keys(session)
         current, successor = live.get(KeyStatus.CURRENT), live.get(KeyStatus.NEXT)
         if current is not None and not force and not self._due(current, successor):
             return current  # another replica rotated while we waited for the lock
         if current is not None:
-            await store.retire_key(conn, current.kid, now)
+            await store.retire_key(session, current.kid, now)
             log.info("signing key retired", extra={"kid": current.kid})
         if successor is not None:
-            await store.activate_key(conn, successor.kid, now)
+            await store.activate_key(session, successor.kid, now)
             kid = successor.kid
         else:
             kid, pem, x = generate()
-            await store.insert_key(conn, kid, KeyStatus.CURRENT, pem, x, now)
+            await store.insert_key(session, kid, KeyStatus.CURRENT, pem, x, now)
         next_kid, next_pem, next_x = generate()
-        await store.insert_key(conn, next_kid, KeyStatus.NEXT, next_pem, next_x, now)
-        await store.prune_retired_keys(conn, now - self._retention)
+        await store.insert_key(session, next_kid, KeyStatus.NEXT, next_pem, next_x, now)
+        await store.prune_retired_keys(session, now - self._retention)
         log.info("signing key activated", extra={"kid": kid, "next_kid": next_kid})
-        return (await store.live_keys(conn))[KeyStatus.CURRENT]
+        return (await store.live_keys(session))[KeyStatus.CURRENT]
 
     def _signing(self, stored: StoredKey) -> SigningKey:
         key = self._parsed.get(stored.kid)

@@ -5,7 +5,10 @@ A login starts a family (one `sessions` row) and hands out its first refresh tok
 Each refresh spends the presented token and issues the next one of the same family;
 presenting a spent token means two parties hold copies, so the whole family ends
 (`REFRESH_TOKEN_REUSED`). Tokens expire when unused for the idle time and the family
-at its absolute expiry, whatever happens (OAuth 2.0 Security BCP 4.14, ASVS V7.3)."""
+at its absolute expiry, whatever happens (OAuth 2.0 Security BCP 4.14, ASVS V7.3).
+
+The use cases here (start for Login, refresh for Refresh, end for Logout) are each
+one transaction of the service's unit of work."""
 
 from __future__ import annotations
 
@@ -16,9 +19,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.config import ServiceSettings
+from kit.db import UnitOfWork
 from kit.errors import Unauthenticated
 from services.auth import domain, store
 from services.auth.domain import Account, RefreshToken, Verdict
@@ -56,12 +60,12 @@ def invalid_refresh_token() -> Unauthenticated:
 class Sessions:
     def __init__(
         self,
-        engine: AsyncEngine,
+        uow: UnitOfWork,
         keyring: Keyring,
         options: AuthOptions,
         settings: ServiceSettings,
     ) -> None:
-        self._engine = engine
+        self._uow = uow
         self._keyring = keyring
         self._options = options
         self._settings = settings
@@ -74,10 +78,10 @@ class Sessions:
         session_id = str(uuid.uuid4())
         expires_at = now + timedelta(seconds=self._options.refresh_absolute_seconds)
         token = new_refresh_token()
-        async with self._engine.begin() as conn:
-            await store.prune_sessions(conn, account.id, now)
-            await store.create_session(conn, session_id, account.id, now, expires_at)
-            await self._add_token(conn, token, session_id, now, expires_at)
+        async with self._uow.write() as session:
+            await store.prune_sessions(session, account.id, now)
+            await store.create_session(session, session_id, account.id, now, expires_at)
+            await self._add_token(session, token, session_id, now, expires_at)
         return self._issue(key, account, session_id, token, now)
 
     async def refresh(self, refresh_token: str) -> Issued:
@@ -86,8 +90,8 @@ class Sessions:
         now = datetime.now(UTC)
         token = new_refresh_token()
         try:
-            async with self._engine.begin() as conn:
-                verdict, found, account = await self._spend(conn, refresh_token, token, now)
+            async with self._uow.write() as session:
+                verdict, found, account = await self._spend(session, refresh_token, token, now)
         except IntegrityError:
             # The account was deleted while we spent its token (its family went with it).
             raise invalid_refresh_token() from None
@@ -101,38 +105,38 @@ class Sessions:
         return self._issue(key, account, found.session_id, token, now)
 
     async def _spend(
-        self, conn: AsyncConnection, presented: str, successor: str, now: datetime
+        self, session: AsyncSession, presented: str, successor: str, now: datetime
     ) -> tuple[Verdict, RefreshToken | None, Account | None]:
         """In one transaction: judge the presented token; spend it and add `successor`
         to its family, or end the family on reuse."""
         hashed = digest(presented)
-        found = await store.find_refresh_token(conn, hashed)
+        found = await store.find_refresh_token(session, hashed)
         verdict = domain.judge_refresh(found, now)
         if found is None or verdict is Verdict.INVALID:
             return Verdict.INVALID, found, None
         # Losing the race to a concurrent refresh of the same token is reuse too.
-        if verdict is Verdict.ROTATE and not await store.spend_refresh_token(conn, hashed, now):
+        if verdict is Verdict.ROTATE and not await store.spend_refresh_token(session, hashed, now):
             verdict = Verdict.REUSED
         if verdict is Verdict.REUSED:
-            await store.revoke_session(conn, found.session_id, now, RevokeReason.REUSE)
+            await store.revoke_session(session, found.session_id, now, RevokeReason.REUSE)
             return verdict, found, None
-        await self._add_token(conn, successor, found.session_id, now, found.session_expires_at)
+        await self._add_token(session, successor, found.session_id, now, found.session_expires_at)
         idle = timedelta(seconds=self._options.refresh_idle_seconds)
-        await store.prune_spent_tokens(conn, found.session_id, now - idle)
-        return verdict, found, await store.account_by_id(conn, found.user_id)
+        await store.prune_spent_tokens(session, found.session_id, now - idle)
+        return verdict, found, await store.account_by_id(session, found.user_id)
 
     async def end(self, refresh_token: str, user_id: str) -> None:
         """Logout: end the family of `refresh_token` if it is one of `user_id`'s.
         Anything else changes nothing (so Logout reveals nothing about tokens)."""
         now = datetime.now(UTC)
-        async with self._engine.begin() as conn:
-            found = await store.find_refresh_token(conn, digest(refresh_token))
+        async with self._uow.write() as session:
+            found = await store.find_refresh_token(session, digest(refresh_token))
             if found is not None and found.user_id == user_id:
-                await store.revoke_session(conn, found.session_id, now, RevokeReason.LOGOUT)
+                await store.revoke_session(session, found.session_id, now, RevokeReason.LOGOUT)
 
     async def _add_token(
         self,
-        conn: AsyncConnection,
+        session: AsyncSession,
         token: str,
         session_id: str,
         now: datetime,
@@ -141,7 +145,7 @@ class Sessions:
         expires_at = domain.refresh_expiry(
             now, session_expires_at, self._options.refresh_idle_seconds
         )
-        await store.add_refresh_token(conn, digest(token), session_id, now, expires_at)
+        await store.add_refresh_token(session, digest(token), session_id, now, expires_at)
 
     def _issue(
         self, key: SigningKey, account: Account, session_id: str, token: str, now: datetime

@@ -2,7 +2,7 @@
 or PostgreSQL). The kit's outbox and processed-events tables come from the kit's own
 migration branch.
 
-Every function takes the caller's open connection and never commits: the use cases
+Every function takes the use case's session (kit.db.UnitOfWork) and never commits: the use cases
 decide what one transaction holds. Times are timezone-aware UTC in and out (SQLite
 hands back naive datetimes; `_utc` restores the zone)."""
 
@@ -35,9 +35,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.expression import Executable
 
-from kit.db import as_utc, is_postgres
+from kit.db import as_utc
 from services.auth.domain import Account, Failures, RefreshToken
 
 metadata = MetaData()
@@ -118,8 +119,18 @@ login_failures = Table(
 Index("ix_login_failures_last_failure_at", login_failures.c.last_failure_at)
 
 
-def _upsert(conn: AsyncConnection) -> Any:
-    return pg_insert if is_postgres(conn) else sqlite_insert
+def _is_postgres(session: AsyncSession) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def _upsert(session: AsyncSession) -> Any:
+    return pg_insert if _is_postgres(session) else sqlite_insert
+
+
+async def _changed(session: AsyncSession, statement: Executable) -> int:
+    """How many rows an UPDATE or DELETE changed."""
+    result = await session.execute(statement)
+    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 # ---- accounts --------------------------------------------------------------------------
@@ -136,9 +147,9 @@ def _account(row: Row[Any]) -> Account:
     )
 
 
-async def insert_account(conn: AsyncConnection, account: Account) -> None:
+async def insert_account(session: AsyncSession, account: Account) -> None:
     """Raises sqlalchemy's IntegrityError when the email is taken."""
-    await conn.execute(
+    await session.execute(
         insert(users).values(
             id=account.id,
             email=account.email,
@@ -151,40 +162,40 @@ async def insert_account(conn: AsyncConnection, account: Account) -> None:
 
 
 async def account_by_id(
-    conn: AsyncConnection, user_id: str, *, for_update: bool = False
+    session: AsyncSession, user_id: str, *, for_update: bool = False
 ) -> Account | None:
     query = select(users).where(users.c.id == user_id)
-    row = (await conn.execute(query.with_for_update() if for_update else query)).first()
+    row = (await session.execute(query.with_for_update() if for_update else query)).first()
     return None if row is None else _account(row)
 
 
-async def account_by_email(conn: AsyncConnection, email: str) -> Account | None:
-    row = (await conn.execute(select(users).where(users.c.email == email))).first()
+async def account_by_email(session: AsyncSession, email: str) -> Account | None:
+    row = (await session.execute(select(users).where(users.c.email == email))).first()
     return None if row is None else _account(row)
 
 
 async def replace_password_hash(
-    conn: AsyncConnection, user_id: str, new_hash: str, *, old_hash: str | None = None
+    session: AsyncSession, user_id: str, new_hash: str, *, old_hash: str | None = None
 ) -> bool:
     """Store `new_hash`; with `old_hash`, only if the stored hash is still that one (a
     rehash on login must not undo a password change that happened meanwhile)."""
     query = update(users).where(users.c.id == user_id).values(password_hash=new_hash)
     if old_hash is not None:
         query = query.where(users.c.password_hash == old_hash)
-    return (await conn.execute(query)).rowcount == 1
+    return await _changed(session, query) == 1
 
 
-async def set_role(conn: AsyncConnection, user_id: str, role: str) -> None:
-    await conn.execute(update(users).where(users.c.id == user_id).values(role=role))
+async def set_role(session: AsyncSession, user_id: str, role: str) -> None:
+    await session.execute(update(users).where(users.c.id == user_id).values(role=role))
 
 
-async def delete_account(conn: AsyncConnection, user_id: str) -> bool:
+async def delete_account(session: AsyncSession, user_id: str) -> bool:
     """Delete the account with its sessions and refresh tokens (ON DELETE CASCADE)."""
-    return (await conn.execute(delete(users).where(users.c.id == user_id))).rowcount == 1
+    return await _changed(session, delete(users).where(users.c.id == user_id)) == 1
 
 
 async def list_accounts(
-    conn: AsyncConnection, limit: int, after: tuple[datetime, str] | None
+    session: AsyncSession, limit: int, after: tuple[datetime, str] | None
 ) -> list[Account]:
     """Newest first; `after` is the (created_at, id) of the last account already served."""
     query = select(users).order_by(users.c.created_at.desc(), users.c.id.desc()).limit(limit)
@@ -196,7 +207,7 @@ async def list_accounts(
                 and_(users.c.created_at == created_at, users.c.id < user_id),
             )
         )
-    return [_account(row) for row in await conn.execute(query)]
+    return [_account(row) for row in await session.execute(query)]
 
 
 # ---- sessions and refresh tokens -------------------------------------------------------
@@ -209,9 +220,9 @@ class RevokeReason:
 
 
 async def create_session(
-    conn: AsyncConnection, session_id: str, user_id: str, now: datetime, expires_at: datetime
+    session: AsyncSession, session_id: str, user_id: str, now: datetime, expires_at: datetime
 ) -> None:
-    await conn.execute(
+    await session.execute(
         insert(sessions).values(
             id=session_id, user_id=user_id, created_at=now, expires_at=expires_at
         )
@@ -219,18 +230,18 @@ async def create_session(
 
 
 async def add_refresh_token(
-    conn: AsyncConnection, digest: str, session_id: str, now: datetime, expires_at: datetime
+    session: AsyncSession, digest: str, session_id: str, now: datetime, expires_at: datetime
 ) -> None:
-    await conn.execute(
+    await session.execute(
         insert(refresh_tokens).values(
             token_hash=digest, session_id=session_id, issued_at=now, expires_at=expires_at
         )
     )
 
 
-async def find_refresh_token(conn: AsyncConnection, digest: str) -> RefreshToken | None:
+async def find_refresh_token(session: AsyncSession, digest: str) -> RefreshToken | None:
     row = (
-        await conn.execute(
+        await session.execute(
             select(
                 refresh_tokens.c.session_id,
                 refresh_tokens.c.expires_at,
@@ -255,22 +266,22 @@ async def find_refresh_token(conn: AsyncConnection, digest: str) -> RefreshToken
     )
 
 
-async def spend_refresh_token(conn: AsyncConnection, digest: str, now: datetime) -> bool:
+async def spend_refresh_token(session: AsyncSession, digest: str, now: datetime) -> bool:
     """Mark the token spent unless it already is. Of two transactions spending the same
     token at once, the second waits for the first's row lock, then finds it spent:
     exactly one gets True."""
-    result = await conn.execute(
+    spend = (
         update(refresh_tokens)
         .where(refresh_tokens.c.token_hash == digest, refresh_tokens.c.spent_at.is_(None))
         .values(spent_at=now)
     )
-    return result.rowcount == 1
+    return await _changed(session, spend) == 1
 
 
 async def revoke_session(
-    conn: AsyncConnection, session_id: str, now: datetime, reason: str
+    session: AsyncSession, session_id: str, now: datetime, reason: str
 ) -> None:
-    await conn.execute(
+    await session.execute(
         update(sessions)
         .where(sessions.c.id == session_id, sessions.c.revoked_at.is_(None))
         .values(revoked_at=now, revoked_reason=reason)
@@ -278,28 +289,27 @@ async def revoke_session(
 
 
 async def revoke_sessions_of(
-    conn: AsyncConnection, user_id: str, now: datetime, reason: str, *, keep: str | None
+    session: AsyncSession, user_id: str, now: datetime, reason: str, *, keep: str | None
 ) -> int:
     """Revoke every live session of the user except `keep`. Returns how many."""
     query = update(sessions).where(sessions.c.user_id == user_id, sessions.c.revoked_at.is_(None))
     if keep is not None:
         query = query.where(sessions.c.id != keep)
-    result = await conn.execute(query.values(revoked_at=now, revoked_reason=reason))
-    return result.rowcount
+    return await _changed(session, query.values(revoked_at=now, revoked_reason=reason))
 
 
-async def prune_sessions(conn: AsyncConnection, user_id: str, now: datetime) -> None:
+async def prune_sessions(session: AsyncSession, user_id: str, now: datetime) -> None:
     """Forget the user's sessions past their absolute expiry (their tokens go too)."""
-    await conn.execute(
+    await session.execute(
         delete(sessions).where(sessions.c.user_id == user_id, sessions.c.expires_at <= now)
     )
 
 
-async def prune_spent_tokens(conn: AsyncConnection, session_id: str, before: datetime) -> None:
+async def prune_spent_tokens(session: AsyncSession, session_id: str, before: datetime) -> None:
     """Forget tokens of the family spent before `before`. Presenting one then gives
     INVALID_REFRESH_TOKEN rather than REFRESH_TOKEN_REUSED: the price of a family's
     table rows not growing with every refresh for its whole absolute lifetime."""
-    await conn.execute(
+    await session.execute(
         delete(refresh_tokens).where(
             refresh_tokens.c.session_id == session_id, refresh_tokens.c.spent_at < before
         )
@@ -342,23 +352,23 @@ def _key(row: Row[Any]) -> StoredKey:
 _KEY_LOCK = zlib.crc32(b"klik.auth.signing_keys") - 2**31
 
 
-async def lock_signing_keys(conn: AsyncConnection) -> None:
+async def lock_signing_keys(session: AsyncSession) -> None:
     """Serialise rotations across replicas for the rest of the transaction (SQLite's
     BEGIN IMMEDIATE already does)."""
-    if is_postgres(conn):
-        await conn.execute(select(func.pg_advisory_xact_lock(_KEY_LOCK)))
+    if _is_postgres(session):
+        await session.execute(select(func.pg_advisory_xact_lock(_KEY_LOCK)))
 
 
-async def live_keys(conn: AsyncConnection) -> dict[str, StoredKey]:
+async def live_keys(session: AsyncSession) -> dict[str, StoredKey]:
     """The `current` and `next` keys, by status."""
-    rows = await conn.execute(select(signing_keys).where(signing_keys.c.status != "retired"))
+    rows = await session.execute(select(signing_keys).where(signing_keys.c.status != "retired"))
     return {row.status: _key(row) for row in rows}
 
 
-async def verifying_keys(conn: AsyncConnection, retired_after: datetime) -> list[StoredKey]:
+async def verifying_keys(session: AsyncSession, retired_after: datetime) -> list[StoredKey]:
     """Keys whose tokens may still be live: `next`, `current`, and those retired after
     `retired_after`; newest first."""
-    rows = await conn.execute(
+    rows = await session.execute(
         select(signing_keys)
         .where(
             or_(
@@ -372,14 +382,14 @@ async def verifying_keys(conn: AsyncConnection, retired_after: datetime) -> list
 
 
 async def insert_key(
-    conn: AsyncConnection,
+    session: AsyncSession,
     kid: str,
     status: str,
     private_pem: str,
     public_x: str,
     now: datetime,
 ) -> None:
-    await conn.execute(
+    await session.execute(
         insert(signing_keys).values(
             kid=kid,
             status=status,
@@ -391,26 +401,26 @@ async def insert_key(
     )
 
 
-async def retire_key(conn: AsyncConnection, kid: str, now: datetime) -> None:
-    await conn.execute(
+async def retire_key(session: AsyncSession, kid: str, now: datetime) -> None:
+    await session.execute(
         update(signing_keys)
         .where(signing_keys.c.kid == kid)
         .values(status=KeyStatus.RETIRED, retired_at=now)
     )
 
 
-async def activate_key(conn: AsyncConnection, kid: str, now: datetime) -> None:
-    await conn.execute(
+async def activate_key(session: AsyncSession, kid: str, now: datetime) -> None:
+    await session.execute(
         update(signing_keys)
         .where(signing_keys.c.kid == kid)
         .values(status=KeyStatus.CURRENT, activated_at=now)
     )
 
 
-async def prune_retired_keys(conn: AsyncConnection, before: datetime) -> None:
+async def prune_retired_keys(session: AsyncSession, before: datetime) -> None:
     """Delete keys retired before `before`: no live token needs them, and a private
     key that no longer exists cannot leak."""
-    await conn.execute(
+    await session.execute(
         delete(signing_keys).where(
             signing_keys.c.status == KeyStatus.RETIRED, signing_keys.c.retired_at < before
         )
@@ -420,8 +430,8 @@ async def prune_retired_keys(conn: AsyncConnection, before: datetime) -> None:
 # ---- login failures --------------------------------------------------------------------
 
 
-async def failures(conn: AsyncConnection, keys: Sequence[str]) -> dict[str, Failures]:
-    rows = await conn.execute(select(login_failures).where(login_failures.c.key.in_(list(keys))))
+async def failures(session: AsyncSession, keys: Sequence[str]) -> dict[str, Failures]:
+    rows = await session.execute(select(login_failures).where(login_failures.c.key.in_(list(keys))))
     return {
         row.key: Failures(row.failures, as_utc(row.last_failure_at))
         for row in rows
@@ -429,33 +439,33 @@ async def failures(conn: AsyncConnection, keys: Sequence[str]) -> dict[str, Fail
     }
 
 
-async def lock_failures(conn: AsyncConnection, key: str, now: datetime) -> Failures | None:
+async def lock_failures(session: AsyncSession, key: str, now: datetime) -> Failures | None:
     """The key's count, its row locked for this transaction (created empty if need be),
     so concurrent failures each count."""
-    await conn.execute(
-        _upsert(conn)(login_failures)
+    await session.execute(
+        _upsert(session)(login_failures)
         .values(key=key, failures=0, last_failure_at=now)
         .on_conflict_do_nothing(index_elements=["key"])
     )
     row = (
-        await conn.execute(
+        await session.execute(
             select(login_failures).where(login_failures.c.key == key).with_for_update()
         )
     ).one()
     return Failures(row.failures, as_utc(row.last_failure_at)) if row.failures > 0 else None
 
 
-async def set_failures(conn: AsyncConnection, key: str, count: Failures) -> None:
-    await conn.execute(
+async def set_failures(session: AsyncSession, key: str, count: Failures) -> None:
+    await session.execute(
         update(login_failures)
         .where(login_failures.c.key == key)
         .values(failures=count.count, last_failure_at=count.last_at)
     )
 
 
-async def clear_failures(conn: AsyncConnection, key: str) -> None:
-    await conn.execute(delete(login_failures).where(login_failures.c.key == key))
+async def clear_failures(session: AsyncSession, key: str) -> None:
+    await session.execute(delete(login_failures).where(login_failures.c.key == key))
 
 
-async def prune_failures(conn: AsyncConnection, before: datetime) -> None:
-    await conn.execute(delete(login_failures).where(login_failures.c.last_failure_at < before))
+async def prune_failures(session: AsyncSession, before: datetime) -> None:
+    await session.execute(delete(login_failures).where(login_failures.c.last_failure_at < before))

@@ -12,8 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-
+from kit.db import UnitOfWork
 from kit.errors import ResourceExhausted
 from services.auth import domain, store
 from services.auth.domain import ThrottlePolicy
@@ -28,8 +27,10 @@ class Counter:
 
 
 class Throttle:
-    def __init__(self, engine: AsyncEngine, *, account: ThrottlePolicy, address: ThrottlePolicy):
-        self._engine = engine
+    """The throttling use cases, each one transaction of `uow`."""
+
+    def __init__(self, uow: UnitOfWork, *, account: ThrottlePolicy, address: ThrottlePolicy):
+        self._uow = uow
         self._account = account
         self._address = address
 
@@ -42,9 +43,8 @@ class Throttle:
     async def check(self, counters: Sequence[Counter]) -> None:
         """Raise TOO_MANY_ATTEMPTS (with the delay) when any counter is in a delay."""
         now = datetime.now(UTC)
-        async with self._engine.connect() as conn:
-            counts = await store.failures(conn, [counter.key for counter in counters])
-            await conn.rollback()
+        async with self._uow.read() as session:
+            counts = await store.failures(session, [counter.key for counter in counters])
         waits = [
             wait
             for counter in counters
@@ -61,13 +61,13 @@ class Throttle:
     async def failed(self, counters: Sequence[Counter]) -> None:
         """Count one more failure on every counter."""
         now = datetime.now(UTC)
-        async with self._engine.begin() as conn:
+        async with self._uow.write() as session:
             # Row locks in key order, so two failures counting the same keys never
             # wait on each other crosswise.
             for counter in sorted(counters, key=lambda c: c.key):
-                current = await store.lock_failures(conn, counter.key, now)
+                current = await store.lock_failures(session, counter.key, now)
                 await store.set_failures(
-                    conn, counter.key, domain.after_failure(current, now, counter.policy)
+                    session, counter.key, domain.after_failure(current, now, counter.policy)
                 )
 
     async def succeeded(self, counter: Counter) -> None:
@@ -75,7 +75,7 @@ class Throttle:
         account an attacker controls must not reset their address)."""
         now = datetime.now(UTC)
         oldest = max(self._account.window, self._address.window)
-        async with self._engine.begin() as conn:
-            await store.clear_failures(conn, counter.key)
+        async with self._uow.write() as session:
+            await store.clear_failures(session, counter.key)
             # Counts past every window are worth nothing; keep the table small.
-            await store.prune_failures(conn, now - timedelta(seconds=oldest))
+            await store.prune_failures(session, now - timedelta(seconds=oldest))

@@ -23,7 +23,7 @@ from nats.js import JetStreamContext
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from kit import bus
+from kit import bus, db
 from kit.config import ServiceSettings
 from kit.errors import error_details
 from kit.identity import generate_keys
@@ -90,6 +90,10 @@ class Auth:
     @property
     def engine(self) -> AsyncEngine:
         return self.server.resources.engine
+
+    @property
+    def uow(self) -> db.UnitOfWork:
+        return self.server.resources.uow
 
     @property
     def port(self) -> int:

@@ -173,8 +173,8 @@ async def test_get_me_needs_a_token_and_an_existing_account(auth: Auth) -> None:
     session = await auth.register()
     # Deleted meanwhile by another replica whose user.deleted has not arrived yet:
     # the database says so.
-    async with auth.engine.begin() as conn:
-        assert await store.delete_account(conn, session.user.id)
+    async with auth.uow.write() as db_session:
+        assert await store.delete_account(db_session, session.user.id)
     assert await failure(auth.me(session.access_token)) == (
         grpc.StatusCode.NOT_FOUND,
         "USER_NOT_FOUND",

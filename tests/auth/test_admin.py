@@ -72,10 +72,10 @@ async def test_admin_rpcs_refuse_everyone_but_admins(auth: Auth) -> None:
 async def test_list_users_pages_newest_first(auth: Auth) -> None:
     admin = await auth.admin()
     base = datetime.now(UTC) - timedelta(days=1)
-    async with auth.engine.begin() as conn:
+    async with auth.uow.write() as session:
         for i in range(130):
             await store.insert_account(
-                conn,
+                session,
                 Account(
                     id=str(uuid.uuid4()),
                     email=f"bulk{i}@example.com",

@@ -20,7 +20,6 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kit import db
 from klik.auth.v1 import auth_pb2
@@ -66,10 +65,10 @@ def hs256(payload: dict[str, Any], secret: bytes, kid: str) -> str:
     return f"{head}.{b64(hmac.new(secret, head.encode(), hashlib.sha256).digest())}"
 
 
-async def current_key(engine: AsyncEngine) -> tuple[str, Ed25519PrivateKey]:
+async def current_key(uow: db.UnitOfWork) -> tuple[str, Ed25519PrivateKey]:
     """auth's signing key, read from its database (only a test may do this)."""
-    async with engine.connect() as conn:
-        stored = (await store.live_keys(conn))[KeyStatus.CURRENT]
+    async with uow.read() as session:
+        stored = (await store.live_keys(session))[KeyStatus.CURRENT]
     key = serialization.load_pem_private_key(stored.private_key.encode(), None)
     assert isinstance(key, Ed25519PrivateKey)
     return stored.kid, key
@@ -114,7 +113,7 @@ async def test_access_token_claims_and_jwks(auth: Auth) -> None:
 
 async def test_forged_tokens_are_refused(auth: Auth) -> None:
     user = (await auth.register()).user.id
-    kid, key = await current_key(auth.engine)
+    kid, key = await current_key(auth.uow)
     public_pem = key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
@@ -173,7 +172,7 @@ async def test_rotation_keeps_live_tokens_and_drops_the_old_key_after_they_expir
     published_before = await jwks_kids(auth)
     assert (await auth.me(before.access_token)).id == before.user.id  # verifier caches JWKS
 
-    new_kid = await Keyring.of_service(auth.engine, auth.server.settings, 3600).rotate()
+    new_kid = await Keyring.of_service(auth.uow, auth.server.settings, 3600).rotate()
 
     after = await auth.login(before.user.email)
     assert kid_of(after.access_token) == new_kid != old_kid
@@ -213,43 +212,45 @@ async def _absent(auth: Auth, kid: str) -> bool:
 
 
 @pytest.fixture
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+async def uow(database_url: str) -> AsyncIterator[db.UnitOfWork]:
     engine = db.make_engine(database_url, pool_size=20)
     await db.migrate(engine, MIGRATIONS)
-    yield engine
+    yield db.UnitOfWork(db.session_factory(engine))
     await engine.dispose()
 
 
 async def test_first_start_creates_one_key_however_many_replicas_race(
-    engine: AsyncEngine,
+    uow: db.UnitOfWork,
 ) -> None:
-    replicas = [Keyring(engine, rotation_seconds=3600, retention_seconds=60) for _ in range(6)]
+    replicas = [Keyring(uow, rotation_seconds=3600, retention_seconds=60) for _ in range(6)]
     keys = await asyncio.gather(*(keyring.signing_key() for keyring in replicas))
     assert len({key.kid for key in keys}) == 1
-    async with engine.connect() as conn:
-        live = await store.live_keys(conn)
+    async with uow.read() as session:
+        live = await store.live_keys(session)
     assert set(live) == {KeyStatus.CURRENT, KeyStatus.NEXT}
 
 
-async def test_automatic_rotation_once_due_and_once_only(engine: AsyncEngine) -> None:
+async def test_automatic_rotation_once_due_and_once_only(uow: db.UnitOfWork) -> None:
     # Not due while the successor is too freshly published ...
-    waiting = Keyring(engine, rotation_seconds=0, retention_seconds=60, publish_ahead_seconds=3600)
+    waiting = Keyring(uow, rotation_seconds=0, retention_seconds=60, publish_ahead_seconds=3600)
     first = (await waiting.signing_key()).kid
     assert (await waiting.signing_key()).kid == first
 
     # ... due at once when it need not wait: racing replicas rotate exactly once each
     # time it is due, never leaving two current keys.
     replicas = [
-        Keyring(engine, rotation_seconds=0.3, retention_seconds=60, publish_ahead_seconds=0)
+        Keyring(uow, rotation_seconds=0.3, retention_seconds=60, publish_ahead_seconds=0)
         for _ in range(5)
     ]
     await wait_for(
         lambda: _rotated(replicas[0], first), within=10, interval=0.05, message="rotation"
     )
     kids = [key.kid for key in await asyncio.gather(*(k.signing_key() for k in replicas))]
-    async with engine.connect() as conn:
-        live = await store.live_keys(conn)
-        published = await store.verifying_keys(conn, retired_after=datetime(2000, 1, 1, tzinfo=UTC))
+    async with uow.read() as session:
+        live = await store.live_keys(session)
+        published = await store.verifying_keys(
+            session, retired_after=datetime(2000, 1, 1, tzinfo=UTC)
+        )
     assert live[KeyStatus.CURRENT].kid in kids
     assert sum(key.status == KeyStatus.CURRENT for key in published) == 1
     assert sum(key.status == KeyStatus.NEXT for key in published) == 1

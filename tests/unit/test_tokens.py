@@ -1,5 +1,6 @@
-"""Access-token verification (kit.tokens) and service identities (kit.identity):
-every forged token is refused, rotation keeps working, refetches are rate-limited."""
+"""Access-token verification (kit.tokens), service identities (kit.identity) and the
+callers made of them (kit.callers): every forged token is refused, rotation keeps
+working, refetches are rate-limited."""
 
 from __future__ import annotations
 
@@ -19,9 +20,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from jwt.algorithms import OKPAlgorithm
 
+from kit.callers import Callers
 from kit.errors import Unauthenticated
 from kit.identity import generate_keys, is_service_token, load_identity, load_trust
-from kit.tokens import TokenVerifier
+from kit.tokens import SESSION_CLAIM, TokenVerifier
 
 
 class Jwks:
@@ -181,3 +183,39 @@ def test_generate_keys_keeps_existing_keys(tmp_path: Path) -> None:
         "wallet.key",
         "wallet.pub",
     ]
+
+
+async def test_the_session_claim_is_read_when_present_and_optional() -> None:
+    jwks = Jwks()
+    key = jwks.add("k1")
+    verifier = TokenVerifier(jwks)
+    assert (await verifier.verify(mint(key, "k1", **{SESSION_CLAIM: "s-1"}))).session_id == "s-1"
+    assert (await verifier.verify(mint(key, "k1"))).session_id == ""
+
+
+class Metadata:
+    """The one thing `Callers` reads of a servicer context: its metadata."""
+
+    def __init__(self, token: str) -> None:
+        self.token = token
+
+    def invocation_metadata(self) -> tuple[tuple[str, str], ...]:
+        return (("authorization", f"Bearer {self.token}"),)
+
+
+async def test_a_callers_session_is_its_tokens_and_services_have_none(tmp_path: Path) -> None:
+    jwks = Jwks()
+    key = jwks.add("k1")
+    generate_keys(tmp_path, ["generation", "auth"])
+    generation = load_identity(tmp_path, "generation")
+    assert generation is not None
+    callers = Callers("auth", TokenVerifier(jwks), load_trust(tmp_path))
+
+    def context(token: str) -> Any:
+        return Metadata(token)
+
+    user = await callers.user(context(mint(key, "k1", **{SESSION_CLAIM: "s-1"})))
+    assert (user.user_id, user.session_id) == ("user-1", "s-1")
+    assert (await callers.user(context(mint(key, "k1")))).session_id == ""
+    service = await callers.service(context(generation.token("auth")))
+    assert (service.service, service.session_id) == ("generation", "")

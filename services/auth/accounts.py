@@ -1,0 +1,151 @@
+"""Accounts: the use cases of one's own account (Register, Login, GetMe,
+ChangePassword), each transaction one `uow` block.
+
+Password hashing (tens of milliseconds of CPU by design, passwords.py) runs between
+transactions, never inside one, so no row or SQLite write lock is held while it runs."""
+
+from __future__ import annotations
+
+import functools
+import uuid
+from datetime import UTC, datetime
+from importlib import resources
+
+from sqlalchemy.exc import IntegrityError
+
+from kit.db import UnitOfWork
+from services.auth import domain, events, store
+from services.auth.domain import Account
+from services.auth.passwords import Passwords
+from services.auth.sessions import Issued, Sessions
+from services.auth.throttle import Throttle
+
+COMMON_PASSWORDS_FILE = "common_passwords.txt"
+
+
+@functools.cache
+def load_common_passwords() -> frozenset[str]:
+    """The most common passwords, refused by the password policy (domain.valid_password),
+    case-folded (so `Password1` counts as `password1`).
+
+    `common_passwords.txt` beside this module, one a line: SecLists,
+    `Passwords/Common-Credentials/10k-most-common.txt`
+    (https://github.com/danielmiessler/SecLists, commit
+    4f84b3c29b5f2192cc82ccdeaf655f0c5f0ab547, MIT licence, (c) Daniel Miessler): the
+    10,000 most common passwords, most common first, verbatim (only the CRLF line ends
+    became LF). Entries shorter than the 8-character minimum are refused by that rule
+    first; they are kept so the list stays the published one. Shipped as package data
+    (pyproject.toml), so it is there when the package is installed non-editable."""
+    text = resources.files(__package__).joinpath(COMMON_PASSWORDS_FILE).read_text("utf-8")
+    return frozenset(line.casefold() for line in text.splitlines() if line)
+
+
+class Accounts:
+    def __init__(
+        self,
+        uow: UnitOfWork,
+        passwords: Passwords,
+        sessions: Sessions,
+        throttle: Throttle,
+        *,
+        admin_emails: frozenset[str],
+        common_passwords: frozenset[str],
+    ) -> None:
+        self._uow = uow
+        self._passwords = passwords
+        self._sessions = sessions
+        self._throttle = throttle
+        self._admin_emails = admin_emails
+        self._common = common_passwords
+
+    async def register(self, email: str, password: str, display_name: str) -> Account:
+        """A new account (role admin for KLIK_ADMIN_EMAILS) and its `user.registered`."""
+        email = domain.valid_email(email)
+        password = domain.valid_password(password, self._common)
+        display_name = domain.valid_display_name(display_name)
+        if await self._by_email(email) is not None:
+            raise domain.email_taken()  # before the costly hash
+        account = Account(
+            id=str(uuid.uuid4()),
+            email=email,
+            display_name=display_name,
+            role=domain.role_for_new_account(email, self._admin_emails),
+            password_hash=await self._passwords.hash(password),
+            created_at=datetime.now(UTC),
+        )
+        try:
+            async with self._uow.write() as session:
+                await store.insert_account(session, account)
+                await events.user_registered(session, account)
+        except IntegrityError:
+            # A concurrent registration of the same email won the unique index; this
+            # transaction, its event included, is rolled back.
+            raise domain.email_taken() from None
+        return account
+
+    async def login(self, email: str, password: str, address: str) -> Issued:
+        """A new session for the right password, throttled per account and per client
+        `address` (throttle.py)."""
+        email = domain.normalise_email(email)
+        counters = [self._throttle.account(email), self._throttle.address(address)]
+        await self._throttle.check(counters)
+        account = await self._by_email(email)
+        password = domain.normalise_password(password)
+        # Unknown email and wrong password: same error, same work (a dummy hash check).
+        if not await self._passwords.verify(account.password_hash if account else None, password):
+            await self._throttle.failed(counters)
+            raise domain.invalid_credentials()
+        assert account is not None
+        await self._throttle.succeeded(counters[0])
+        if self._passwords.needs_rehash(account.password_hash):
+            await self._rehash(account, password)
+        return await self._sessions.start(account)
+
+    async def account(self, user_id: str) -> Account:
+        """The caller's account; USER_NOT_FOUND when it was deleted after the token was
+        issued."""
+        async with self._uow.read() as session:
+            account = await store.account_by_id(session, user_id)
+        if account is None:
+            raise domain.user_not_found(user_id)
+        return account
+
+    async def change_password(
+        self, user_id: str, session_id: str, current_password: str, new_password: str
+    ) -> None:
+        """Replace the password (throttled like Login). The session `session_id` (the
+        caller's token came from it) stays; every other session of the user ends."""
+        account = await self.account(user_id)
+        counter = self._throttle.account(account.email)
+        await self._throttle.check([counter])
+        new_password = domain.valid_password(new_password, self._common)
+        current = domain.normalise_password(current_password)
+        if not await self._passwords.verify(account.password_hash, current):
+            await self._throttle.failed([counter])
+            raise domain.invalid_credentials()
+        await self._throttle.succeeded(counter)
+        new_hash = await self._passwords.hash(new_password)
+        now = datetime.now(UTC)
+        async with self._uow.write() as session:
+            if not await store.replace_password_hash(session, account.id, new_hash):
+                raise domain.user_not_found(account.id)
+            await store.revoke_sessions_of(
+                session,
+                account.id,
+                now,
+                store.RevokeReason.PASSWORD_CHANGED,
+                keep=session_id or None,
+            )
+
+    async def _by_email(self, email: str) -> Account | None:
+        async with self._uow.read() as session:
+            return await store.account_by_email(session, email)
+
+    async def _rehash(self, account: Account, password: str) -> None:
+        """Store the password's hash under the current parameters (they changed since
+        it was hashed: OWASP recommends upgrading on the next successful login)."""
+        new_hash = await self._passwords.hash(password)
+        async with self._uow.write() as session:
+            await store.replace_password_hash(
+                session, account.id, new_hash, old_hash=account.password_hash
+            )

@@ -1,0 +1,53 @@
+"""Administration: the use cases of the admin RPCs (ListUsers, SetRole, DeleteUser),
+each one `uow` transaction. Who may call them (the role admin) is api.py's check."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from kit.callers import Callers
+from kit.db import UnitOfWork
+from services.auth import domain, events, store
+from services.auth.domain import Account
+
+
+@dataclass(frozen=True)
+class UserPage:
+    accounts: list[Account]
+    more: bool  # whether accounts after the last one exist
+
+
+class Admin:
+    def __init__(self, uow: UnitOfWork, callers: Callers, token_lifetime: float) -> None:
+        self._uow = uow
+        self._callers = callers
+        self._token_lifetime = token_lifetime
+
+    async def users(self, size: int, after: tuple[datetime, str] | None) -> UserPage:
+        """Up to `size` accounts, newest first, after the (created_at, id) `after`."""
+        async with self._uow.read() as session:
+            accounts = await store.list_accounts(session, size + 1, after)
+        return UserPage(accounts[:size], len(accounts) > size)
+
+    async def set_role(self, user_id: str, role: str) -> Account:
+        """The account with its new role; `user.role_changed` when it changed."""
+        role = domain.valid_role(role)
+        async with self._uow.write() as session:
+            account = await store.account_by_id(session, user_id, for_update=True)
+            if account is None:
+                raise domain.user_not_found(user_id)
+            if account.role != role:
+                await store.set_role(session, account.id, role)
+                await events.user_role_changed(session, account.id, account.role, role)
+        return replace(account, role=role)
+
+    async def delete_user(self, user_id: str) -> None:
+        """Delete the account with its sessions; `user.deleted`."""
+        async with self._uow.write() as session:
+            if not await store.delete_account(session, user_id):
+                raise domain.user_not_found(user_id)
+            await events.user_deleted(session, user_id)
+        # This replica refuses the user's access tokens at once; the others (and every
+        # other service) do when `user.deleted` reaches them (kit.revocations).
+        self._callers.revoke(user_id, for_seconds=self._token_lifetime)
