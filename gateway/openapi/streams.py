@@ -17,9 +17,9 @@ def events_operations(streamed: Iterable[str]) -> dict[str, Any]:
 
 
 _EVENTS_DESCRIPTION = (
-    "A `text/event-stream` of the caller's own events of these types, as they happen: "
-    "{types}. Each event has `id:` (its "
-    "position in the event log), `event:` (its type) and `data:` (one line of "
+    "A `text/event-stream` of the caller's own events of these types, as they "
+    "happen: {types}. Each event has `id:` (its position in the event log), "
+    "`event:` (its type) and `data:` (one line of "
     "JSON: the event envelope, `payload` decoded, proto field names). A stream "
     "without `Last-Event-ID` starts with new events only; send the last `id` "
     "you saw as `Last-Event-ID` (browsers do it when they reconnect) to resume "
