@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import grpc
 import prometheus_client
-from google.protobuf.descriptor import ServiceDescriptor
+from google.protobuf.descriptor import FileDescriptor, ServiceDescriptor
 from nats.aio.client import Client as Nats
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -21,13 +21,12 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import Scope
 
-from gateway import policy
 from gateway.admission import Admission, limiter_for
 from gateway.auth import EdgeAuth, auth_unavailable
-from gateway.contracts import PUBLIC_SERVICES
+from gateway.contracts import EVENT_FILES, PUBLIC_SERVICES
 from gateway.cors import Cors
 from gateway.errors import error_response
-from gateway.eventhub import EventHub
+from gateway.eventhub import EventHub, streamed_types
 from gateway.files import serve_file
 from gateway.middleware import RequestContext
 from gateway.openapi.comments import packaged_comments
@@ -106,7 +105,9 @@ async def unexpected_error(request: Request, exc: Exception) -> Response:
     return error_response("INTERNAL", "internal error")
 
 
-async def _connect_bus(settings: GatewaySettings, upstreams: Upstreams, auth: EdgeAuth) -> None:
+async def _connect_bus(
+    settings: GatewaySettings, upstreams: Upstreams, auth: EdgeAuth, streamed: frozenset[str]
+) -> None:
     """Connect in the background: the gateway serves /healthz at once and /readyz
     says the bus is down until this succeeds (and /v1/events answers 503)."""
     upstreams.nats = await retry_until_ready(
@@ -121,7 +122,12 @@ async def _connect_bus(settings: GatewaySettings, upstreams: Upstreams, auth: Ed
     )
     await retry_until_ready("revocation feed", feed.start)
     upstreams.revocations = feed
-    hub = EventHub(js, max_per_user=settings.events.max_per_user, buffer=settings.events.buffer)
+    hub = EventHub(
+        js,
+        streamed=streamed,
+        max_per_user=settings.events.max_per_user,
+        buffer=settings.events.buffer,
+    )
     await retry_until_ready("event hub", hub.start)
     upstreams.events = hub
 
@@ -151,12 +157,15 @@ def create_app(
     settings: GatewaySettings,
     services: Mapping[str, Sequence[ServiceDescriptor]] = PUBLIC_SERVICES,
     comments: Mapping[str, str] | None = None,
+    events: Sequence[FileDescriptor] = EVENT_FILES,
 ) -> Starlette:
     """The gateway for `services` (upstream name -> services it serves), routed from
     their annotations; `comments` (element full name -> proto comment) describe the
-    API document, by default the packaged klik/descriptors.binpb."""
+    API document, by default the packaged klik/descriptors.binpb; `/v1/events`
+    streams the event payloads of `events` marked `streamed`."""
     upstreams = Upstreams()
     routes = build_routes(services)
+    streamed = streamed_types(events)
     auth = EdgeAuth(
         _jwks_source(upstreams.channels),
         issuer=settings.token_issuer,
@@ -173,7 +182,7 @@ def create_app(
         upstreams.channels.update(
             {name: rpc.channel(address) for name, address in settings.upstreams.items()}
         )
-        connecting = asyncio.create_task(_connect_bus(settings, upstreams, auth))
+        connecting = asyncio.create_task(_connect_bus(settings, upstreams, auth, streamed))
         try:
             yield
         finally:
@@ -206,11 +215,7 @@ def create_app(
     # Whatever none of the gateway's own routes matches is an API route (or 404/405).
     app.router.default = transcoder
     spec = add_gateway_routes(
-        build_openapi(
-            routes,
-            packaged_comments() if comments is None else comments,
-            is_public=policy.is_public,
-        )
+        build_openapi(routes, packaged_comments() if comments is None else comments), streamed
     )
     app.state.openapi = spec
     app.state.docs = render_page(spec)

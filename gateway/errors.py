@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
+from google.protobuf.descriptor import MethodDescriptor
 from starlette.responses import JSONResponse
 
 from kit.context import current_request_id
+from klik.options.v1 import options_pb2
 
 # gRPC status name -> HTTP status, the standard table (API.md).
 HTTP_STATUS: Mapping[str, int] = {
@@ -27,8 +30,33 @@ HTTP_STATUS: Mapping[str, int] = {
     "UNKNOWN": 500,
     "DATA_LOSS": 500,
 }
-# Reasons whose HTTP status is not the table's.
-REASON_HTTP_STATUS: Mapping[str, int] = {"INSUFFICIENT_CREDITS": 402}
+# protoc's stubs type extensions as plain FieldDescriptors, which Extensions[] refuses.
+_REASON_STATUS: Any = options_pb2.reason_status
+
+
+def declared_statuses(method: MethodDescriptor) -> Sequence[options_pb2.ReasonStatus]:
+    """The reasons `method` answers with an HTTP status of their own: its
+    `(klik.options.v1.reason_status)` options (e.g. INSUFFICIENT_CREDITS -> 402)."""
+    declared: Sequence[options_pb2.ReasonStatus] = method.GetOptions().Extensions[_REASON_STATUS]
+    return declared
+
+
+def reason_statuses(methods: Iterable[MethodDescriptor]) -> dict[str, int]:
+    """Reason -> HTTP status, for every reason whose status is not the table's, as
+    `methods` declare them. A reason has one status wherever it comes from: ValueError
+    when two methods declare different ones."""
+    found: dict[str, tuple[int, str]] = {}
+    for method in methods:
+        for declared in declared_statuses(method):
+            status, where = found.setdefault(
+                declared.reason, (declared.http_status, method.full_name)
+            )
+            if status != declared.http_status:
+                raise ValueError(
+                    f"{method.full_name} answers {declared.reason} with "
+                    f"{declared.http_status}, {where} with {status}"
+                )
+    return {reason: status for reason, (status, _) in found.items()}
 
 
 def error_response(
@@ -41,10 +69,11 @@ def error_response(
     headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
     """`status` is the gRPC status name; `code` the machine-readable reason
-    (defaults to the status name)."""
+    (defaults to the status name); `http_status` defaults to the table's for
+    `status`."""
     reason = code or status
     if http_status is None:
-        http_status = REASON_HTTP_STATUS.get(reason, HTTP_STATUS.get(status, 500))
+        http_status = HTTP_STATUS.get(status, 500)
     body = {
         "error": {
             "code": reason,

@@ -21,17 +21,24 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass
 
 import prometheus_client
 from google.protobuf import json_format
+from google.protobuf.descriptor import Descriptor, FileDescriptor
 from google.protobuf.message import DecodeError
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
-from kit.bus import EVENTS_PREFIX, EVENTS_STREAM, unsubscribe_quietly
+from kit.bus import (
+    EVENTS_PREFIX,
+    EVENTS_STREAM,
+    event_options,
+    event_types_of,
+    unsubscribe_quietly,
+)
 from klik.events.v1 import events_pb2  # noqa: F401 - registers the payload types for JSON
 from klik.events.v1.envelope_pb2 import Envelope
 
@@ -46,9 +53,22 @@ _REPLAY_BATCH = 256
 _REPLAY_WAIT_SECONDS = 1.0
 
 
-def streamed(event_type: str) -> bool:
-    """The event types a client sees on its stream."""
-    return event_type == "wallet.changed" or event_type.startswith("generation.job.")
+def streamed_types(files: Iterable[FileDescriptor]) -> frozenset[str]:
+    """The event types a client sees on its stream: those of every payload message in
+    `files` whose `(klik.options.v1.event)` option says `streamed: true`."""
+    found: set[str] = set()
+    for file in files:
+        for message in _messages(file.message_types_by_name.values()):
+            event = event_options(message)
+            if event is not None and event.streamed:
+                found.update(event_types_of(message))
+    return frozenset(found)
+
+
+def _messages(messages: Iterable[Descriptor]) -> Iterator[Descriptor]:
+    for message in messages:
+        yield message
+        yield from _messages(message.nested_types)
 
 
 @dataclass(frozen=True)
@@ -63,9 +83,10 @@ def render(envelope: Envelope) -> str:
     return json.dumps(document, separators=(",", ":"), ensure_ascii=False)
 
 
-def read(msg: Msg) -> tuple[int, Envelope] | None:
-    """(stream sequence, envelope) of a streamed event that concerns a user, else None."""
-    if not streamed(msg.subject.removeprefix(EVENTS_PREFIX)):
+def read(msg: Msg, streamed: frozenset[str]) -> tuple[int, Envelope] | None:
+    """(stream sequence, envelope) of an event of a `streamed` type that concerns a
+    user, else None."""
+    if msg.subject.removeprefix(EVENTS_PREFIX) not in streamed:
         return None
     try:
         envelope = Envelope.FromString(msg.data)
@@ -133,8 +154,13 @@ class TooManyStreams(Exception):
 
 
 class EventHub:
-    def __init__(self, js: JetStreamContext, *, max_per_user: int, buffer: int) -> None:
+    """Fans out the events of the `streamed` types (see `streamed_types`)."""
+
+    def __init__(
+        self, js: JetStreamContext, *, streamed: frozenset[str], max_per_user: int, buffer: int
+    ) -> None:
         self.js = js
+        self.streamed = streamed
         self.max_per_user = max_per_user
         self.buffer = buffer
         self._by_user: dict[str, set[Subscriber]] = {}
@@ -190,7 +216,7 @@ class EventHub:
             del self._by_user[subscriber.user_id]
 
     async def _on_message(self, msg: Msg) -> None:
-        found = read(msg)
+        found = read(msg, self.streamed)
         if found is None:
             return
         sequence, envelope = found
@@ -231,7 +257,7 @@ class EventHub:
                     sequence = msg.metadata.sequence.stream
                     if sequence > through:
                         return
-                    found = read(msg)
+                    found = read(msg, self.streamed)
                     if found is not None and found[1].user_id == user_id:
                         yield Event(sequence, found[1].type, render(found[1]))
         finally:

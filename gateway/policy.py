@@ -1,22 +1,17 @@
-"""Edge policy that annotations do not carry: which RPCs are public, which rate-limit
+"""Edge policy: which RPCs are public (their contract says so), which rate-limit
 class a route falls in, and whose buckets a request draws on."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.requests import HTTPConnection
 
 from gateway.transcoding.routes import Route
+from klik.options.v1 import options_pb2
 
-# API.md § Conventions: every route needs `Authorization: Bearer` except these.
-PUBLIC_METHODS = frozenset(
-    {
-        "klik.auth.v1.AuthService.Register",
-        "klik.auth.v1.AuthService.Login",
-        "klik.auth.v1.AuthService.Refresh",
-        "klik.auth.v1.AuthService.GetJwks",
-        "klik.generation.v1.GenerationService.GetPricing",
-    }
-)
+# protoc's stubs type extensions as plain FieldDescriptors, which Extensions[] refuses.
+_PUBLIC: Any = options_pb2.public
 
 # Rate-limit classes (KLIK_GATEWAY_RATE_<CLASS>).
 CREDENTIALS = "auth"  # public routes that take credentials: the guessing surface
@@ -26,7 +21,10 @@ RATE_CLASSES = (CREDENTIALS, READ, WRITE)
 
 
 def is_public(route: Route) -> bool:
-    return route.full_name in PUBLIC_METHODS
+    """API.md § Conventions: every route needs `Authorization: Bearer` except those
+    whose RPC is marked `option (klik.options.v1.public) = true;`."""
+    public: bool = route.method.GetOptions().Extensions[_PUBLIC]
+    return public
 
 
 def rate_class(route: Route) -> str:

@@ -2,6 +2,10 @@
 
 Subjects: events are published on `klik.events.<type>` (stream KLIK_EVENTS); messages
 a consumer gave up on go to `klik.dlq.<consumer>` (stream KLIK_DLQ).
+
+Event types are written once, in the contracts: each payload message in
+protos/klik/events/v1 declares its type with `option (klik.options.v1.event)`, and
+code asks the payload for it (`event_type_of(WalletChanged)`), never spells it.
 """
 
 from __future__ import annotations
@@ -9,14 +13,20 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
+from google.protobuf.descriptor import Descriptor
+from google.protobuf.message import Message
 from nats.aio.client import Client, Server
 from nats.js import JetStreamContext
 from nats.js.api import RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import BadRequestError, NotFoundError
 
 from kit.backoff import Backoff
+from klik.options.v1 import options_pb2
+
+if TYPE_CHECKING:  # what the stubs say a generated message's DESCRIPTOR may be
+    from google._upb._message import Descriptor as UpbDescriptor
 
 __all__ = [
     "DLQ_STREAM",
@@ -24,7 +34,10 @@ __all__ = [
     "connect",
     "dead_letter_subject",
     "ensure_streams",
+    "event_options",
     "event_subject",
+    "event_type_of",
+    "event_types_of",
     "unsubscribe_quietly",
 ]
 
@@ -60,6 +73,59 @@ def event_subject(event_type: str) -> str:
 
 def dead_letter_subject(consumer: str) -> str:
     return DLQ_PREFIX + consumer
+
+
+# An event payload: a message, its class or its descriptor.
+Payload: TypeAlias = "Message | type[Message] | Descriptor | UpbDescriptor"
+# protoc's stubs type extensions as plain FieldDescriptors, which Extensions[] refuses.
+_EVENT: Any = options_pb2.event
+
+
+def _descriptor(payload: Payload) -> Descriptor:
+    if isinstance(payload, Message | type):
+        return cast(Descriptor, payload.DESCRIPTOR)
+    return cast(Descriptor, payload)
+
+
+def event_options(payload: Payload) -> options_pb2.Event | None:
+    """The `(klik.options.v1.event)` option of a payload message, None without one."""
+    options = _descriptor(payload).GetOptions()
+    if not options.HasExtension(_EVENT):
+        return None
+    event: options_pb2.Event = options.Extensions[_EVENT]
+    return event
+
+
+def event_types_of(payload: Payload) -> tuple[str, ...]:
+    """Every event type `payload` is the payload of, as its message declares: its
+    `type`, or `<type>.<variant>` for each of its variants; () when it declares none."""
+    event = event_options(payload)
+    if event is None or not event.type:
+        return ()
+    if not event.variants:
+        return (event.type,)
+    return tuple(f"{event.type}.{variant}" for variant in event.variants)
+
+
+def event_type_of(payload: Payload, variant: str = "") -> str:
+    """The event type of `payload` (a message, its class or its descriptor), from its
+    `(klik.options.v1.event)` option: `event_type_of(WalletChanged)` is
+    `wallet.changed`; a payload that lists variants needs one,
+    `event_type_of(JobTransitioned, "queued")` is `generation.job.queued`.
+    ValueError when the message declares no event type, or `variant` is missing,
+    extra or not one it declares."""
+    descriptor = _descriptor(payload)
+    event = event_options(descriptor)
+    if event is None or not event.type:
+        raise ValueError(f"{descriptor.full_name} declares no (klik.options.v1.event) type")
+    if not event.variants and not variant:
+        return event.type
+    if variant not in event.variants:
+        declared = ", ".join(event.variants) or "none"
+        raise ValueError(
+            f"{descriptor.full_name}: variant {variant!r} is not declared (declared: {declared})"
+        )
+    return f"{event.type}.{variant}"
 
 
 async def connect(

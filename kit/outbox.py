@@ -26,7 +26,7 @@ from sqlalchemy import Row, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from kit.backoff import Backoff
-from kit.bus import EVENTS_STREAM, event_subject
+from kit.bus import EVENTS_STREAM, event_subject, event_types_of
 from kit.clock import Clock, utc_now
 from kit.context import current_request_id
 from kit.db import is_postgres
@@ -66,9 +66,17 @@ async def add_event(
 ) -> str:
     """Record an event in the caller's transaction (never commits). Returns the event id.
 
-    Call `OutboxRelay.notify()` after committing to publish it without waiting for the
-    next poll.
+    `event_type` is the payload's own, `kit.bus.event_type_of(payload)`: a payload
+    whose message declares its event types (`(klik.options.v1.event)`) is refused
+    (ValueError) under any other type. Call `OutboxRelay.notify()` after committing to
+    publish it without waiting for the next poll.
     """
+    declared = event_types_of(payload)
+    if declared and event_type not in declared:
+        raise ValueError(
+            f"{payload.DESCRIPTOR.full_name} is the payload of {', '.join(declared)}, "
+            f"not of {event_type!r}"
+        )
     now = clock()
     event_id = str(uuid.uuid4())
     envelope = Envelope(

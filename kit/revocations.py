@@ -25,7 +25,7 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
-from kit.bus import EVENTS_STREAM, event_subject, unsubscribe_quietly
+from kit.bus import EVENTS_STREAM, event_subject, event_type_of, unsubscribe_quietly
 from kit.callers import Callers, RevokedUsers
 from klik.events.v1.envelope_pb2 import Envelope
 from klik.events.v1.events_pb2 import UserDeleted
@@ -34,7 +34,7 @@ __all__ = ["USER_DELETED", "RevocationFeed"]
 
 log = logging.getLogger(__name__)
 
-USER_DELETED = "user.deleted"
+USER_DELETED = event_type_of(UserDeleted)
 
 
 class RevocationFeed:
@@ -72,7 +72,7 @@ class RevocationFeed:
         try:
             self.apply(Envelope.FromString(msg.data))
         except (DecodeError, ValueError) as exc:
-            log.error("unreadable user.deleted event: %s", exc)
+            log.error("unreadable %s event: %s", USER_DELETED, exc)
 
     def apply(self, envelope: Envelope) -> None:
         """Revoke the user an envelope's `UserDeleted` names, until the last token

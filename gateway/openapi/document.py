@@ -1,15 +1,19 @@
 """The OpenAPI 3.1 document of every transcoded route: paths and operations from the
-routes, descriptions from the proto comments, schemas from the descriptors."""
+routes, descriptions from the proto comments, schemas from the descriptors, bearer
+security except on RPCs marked `(klik.options.v1.public)`, and a response of its own
+for each `(klik.options.v1.reason_status)` an RPC declares."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from http import HTTPStatus
 from typing import Any
 
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
-from gateway.errors import HTTP_STATUS
+from gateway.errors import HTTP_STATUS, declared_statuses
 from gateway.openapi.schemas import Schema, Schemas
+from gateway.policy import is_public
 from gateway.transcoding import fields
 from gateway.transcoding.routes import Route
 from gateway.transcoding.template import Kind, PathTemplate, Variable
@@ -51,7 +55,6 @@ def build_openapi(
     routes: Sequence[Route],
     comments: Mapping[str, str],
     *,
-    is_public: Callable[[Route], bool],
     title: str = "klik API",
     version: str = "v1",
 ) -> dict[str, Any]:
@@ -158,12 +161,36 @@ def _operation(
             "description": "OK",
             "content": {"application/json": {"schema": _response_schema(route, schemas)}},
         },
+        **_reason_responses(route),
         "default": {"$ref": "#/components/responses/Error"},
     }
     if public:
         operation["security"] = []
     operation["x-grpc-method"] = route.grpc_path
     return operation
+
+
+def _reason_responses(route: Route) -> dict[str, Any]:
+    """A response per HTTP status the RPC answers some reasons with (402 for
+    `INSUFFICIENT_CREDITS`...), in the error shape, naming the reasons."""
+    reasons: dict[int, list[str]] = {}
+    for declared in declared_statuses(route.method):
+        reasons.setdefault(declared.http_status, []).append(declared.reason)
+    responses: dict[str, Any] = {}
+    for status, names in sorted(reasons.items()):
+        listed = ", ".join(f"`{name}`" for name in names)
+        responses[str(status)] = {
+            "description": f"{_phrase(status)}: {listed}, in the error shape.",
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        }
+    return responses
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return f"HTTP {status}"
 
 
 def _summary(comment: str) -> str:

@@ -4,56 +4,62 @@ from the asset store)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 ERROR = {"$ref": "#/components/responses/Error"}
 
-EVENTS: dict[str, Any] = {
-    "get": {
-        "operationId": "StreamEvents",
-        "tags": ["Gateway"],
-        "summary": "The caller's own events, as Server-Sent Events.",
-        "description": (
-            "A `text/event-stream` of the caller's generation job transitions "
-            "(`generation.job.queued|running|succeeded|failed|cancelled`) and wallet "
-            "changes (`wallet.changed`), as they happen. Each event has `id:` (its "
-            "position in the event log), `event:` (its type) and `data:` (one line of "
-            "JSON: the event envelope, `payload` decoded, proto field names). A stream "
-            "without `Last-Event-ID` starts with new events only; send the last `id` "
-            "you saw as `Last-Event-ID` (browsers do it when they reconnect) to resume "
-            "right after it, with no gap and no repeat. Comment lines are heartbeats. "
-            "A user may hold a few streams at once (429 `TOO_MANY_STREAMS` beyond). "
-            "Browsers, whose `EventSource` cannot send `Authorization`, may pass the "
-            "access token as the `access_token` query parameter instead (this route "
-            "only)."
-        ),
-        "parameters": [
-            {
-                "name": "access_token",
-                "in": "query",
-                "required": False,
-                "description": (
-                    "The bearer token, for clients that cannot send the Authorization "
-                    "header (EventSource); ignored when the header is sent."
-                ),
-                "schema": {"type": "string"},
-            },
-            {
-                "name": "Last-Event-ID",
-                "in": "header",
-                "required": False,
-                "description": "Resume after this event id.",
-                "schema": {"type": "string", "pattern": "^[0-9]{1,19}$"},
-            },
-        ],
-        "responses": {
-            "200": {
-                "description": "The event stream (open until the client leaves).",
-                "content": {"text/event-stream": {"schema": {"type": "string"}}},
-            },
-            "default": ERROR,
+
+def events_operations(streamed: Iterable[str]) -> dict[str, Any]:
+    """/v1/events, streaming the events of the `streamed` types."""
+    types = ", ".join(f"`{event_type}`" for event_type in sorted(streamed))
+    return {"get": {**_EVENTS, "description": _EVENTS_DESCRIPTION.format(types=types)}}
+
+
+_EVENTS_DESCRIPTION = (
+    "A `text/event-stream` of the caller's own events of these types, as they "
+    "happen: {types}. Each event has `id:` (its position in the event log), "
+    "`event:` (its type) and `data:` (one line of "
+    "JSON: the event envelope, `payload` decoded, proto field names). A stream "
+    "without `Last-Event-ID` starts with new events only; send the last `id` "
+    "you saw as `Last-Event-ID` (browsers do it when they reconnect) to resume "
+    "right after it, with no gap and no repeat. Comment lines are heartbeats. "
+    "A user may hold a few streams at once (429 `TOO_MANY_STREAMS` beyond). "
+    "Browsers, whose `EventSource` cannot send `Authorization`, may pass the "
+    "access token as the `access_token` query parameter instead (this route "
+    "only)."
+)
+
+_EVENTS: dict[str, Any] = {
+    "operationId": "StreamEvents",
+    "tags": ["Gateway"],
+    "summary": "The caller's own events, as Server-Sent Events.",
+    "parameters": [
+        {
+            "name": "access_token",
+            "in": "query",
+            "required": False,
+            "description": (
+                "The bearer token, for clients that cannot send the Authorization "
+                "header (EventSource); ignored when the header is sent."
+            ),
+            "schema": {"type": "string"},
         },
-    }
+        {
+            "name": "Last-Event-ID",
+            "in": "header",
+            "required": False,
+            "description": "Resume after this event id.",
+            "schema": {"type": "string", "pattern": "^[0-9]{1,19}$"},
+        },
+    ],
+    "responses": {
+        "200": {
+            "description": "The event stream (open until the client leaves).",
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        },
+        "default": ERROR,
+    },
 }
 
 _FILE_HEADERS: dict[str, Any] = {
@@ -110,9 +116,10 @@ def _file_operation(method: str) -> dict[str, Any]:
 FILES: dict[str, Any] = {"get": _file_operation("Get"), "head": _file_operation("Head")}
 
 
-def add_gateway_routes(spec: dict[str, Any]) -> dict[str, Any]:
-    """`spec` with /v1/events and /v1/files/{key} added."""
-    spec["paths"]["/v1/events"] = EVENTS
+def add_gateway_routes(spec: dict[str, Any], streamed: Iterable[str]) -> dict[str, Any]:
+    """`spec` with /v1/events (streaming the `streamed` event types) and
+    /v1/files/{key} added."""
+    spec["paths"]["/v1/events"] = events_operations(streamed)
     spec["paths"]["/v1/files/{key}"] = FILES
     tags = spec.setdefault("tags", [])
     tags.append({"name": "Gateway", "description": "Routes of the gateway itself."})

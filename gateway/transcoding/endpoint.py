@@ -14,7 +14,7 @@ from starlette.types import Receive, Scope, Send
 
 from gateway.admission import Admission
 from gateway.body import read_json_body
-from gateway.errors import GatewayError
+from gateway.errors import GatewayError, reason_statuses
 from gateway.policy import is_public, rate_class
 from gateway.settings import GatewaySettings
 from gateway.transcoding.decode import decode_request
@@ -49,6 +49,7 @@ class Transcoder:
         self.channels = channels
         self.settings = settings
         self.admission = admission
+        self.reason_statuses = reason_statuses(route.method for route in routes)
         self._stubs: dict[tuple[grpc.aio.Channel, str], grpc.aio.UnaryUnaryMultiCallable] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -110,7 +111,7 @@ class Transcoder:
             reply: Message = await stub(message, metadata=metadata, timeout=seconds)
         except grpc.aio.AioRpcError as error:
             UPSTREAM_ERRORS.labels(route.path, error.code().name).inc()
-            raise rpc_failure(error, route.upstream) from None
+            raise rpc_failure(error, route.upstream, self.reason_statuses) from None
         return reply
 
 

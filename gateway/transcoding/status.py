@@ -5,12 +5,15 @@ A klik service always sends a `google.rpc.ErrorInfo` (kit.errors): its reason be
 numbers: ErrorInfo metadata is map<string, string>). A status without ErrorInfo did
 not come from a klik servicer — gRPC itself (connection refused, deadline exceeded)
 or something between — so its text is replaced by a fixed message: it may name hosts,
-ports or internals. A RetryInfo delay becomes `Retry-After` (whole seconds, rounded up)."""
+ports or internals. A RetryInfo delay becomes `Retry-After` (whole seconds, rounded up).
+A reason the contracts give an HTTP status of its own (`(klik.options.v1.reason_status)`,
+gateway.errors.reason_statuses) is answered with that status."""
 
 from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 
 import grpc
 
@@ -31,7 +34,10 @@ _FIXED_MESSAGES = {
 }
 
 
-def rpc_failure(error: grpc.aio.AioRpcError, upstream: str) -> GatewayError:
+def rpc_failure(
+    error: grpc.aio.AioRpcError, upstream: str, reason_statuses: Mapping[str, int]
+) -> GatewayError:
+    """`reason_statuses`: reason -> HTTP status where it is not the table's."""
     status = error.code().name
     info = error_details(error.trailing_metadata())
     headers: dict[str, str] = {}
@@ -40,11 +46,13 @@ def rpc_failure(error: grpc.aio.AioRpcError, upstream: str) -> GatewayError:
         return GatewayError(status, message)
     if info.retry_after_seconds is not None:
         headers["Retry-After"] = str(max(0, math.ceil(info.retry_after_seconds)))
+    reason = info.reason or status
     return GatewayError(
         status,
         error.details() or status,
-        code=info.reason or status,
+        code=reason,
         details={key: render_detail(value) for key, value in info.metadata.items()},
+        http_status=reason_statuses.get(reason),
         headers=headers,
     )
 

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from kit.bus import event_type_of
 from kit.consumer import EventConsumer
 from kit.outbox import add_event
 from kit.revocations import USER_DELETED  # the kit's feed listens for it
@@ -15,8 +16,8 @@ from kit.server import Resources
 from klik.events.v1.events_pb2 import UserDeleted, UserRegistered, UserRoleChanged
 from services.auth.domain import Account
 
-USER_REGISTERED = "user.registered"
-USER_ROLE_CHANGED = "user.role_changed"
+USER_REGISTERED = event_type_of(UserRegistered)
+USER_ROLE_CHANGED = event_type_of(UserRoleChanged)
 
 
 async def user_registered(session: AsyncSession, account: Account) -> None:

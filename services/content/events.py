@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from kit.bus import event_type_of
 from kit.consumer import EventConsumer, PoisonMessage
 from kit.outbox import add_event
 from kit.server import Resources
@@ -26,11 +27,11 @@ from klik.generation.v1 import generation_pb2
 from services.content import domain, job_links, store
 from services.content.domain import Asset, Post
 
-POST_PUBLISHED = "content.post.published"
-JOB_SUCCEEDED = "generation.job.succeeded"
-JOB_FAILED = "generation.job.failed"
-JOB_CANCELLED = "generation.job.cancelled"
-USER_DELETED = "user.deleted"
+POST_PUBLISHED = event_type_of(PostPublished)
+JOB_SUCCEEDED = event_type_of(JobTransitioned, "succeeded")
+JOB_FAILED = event_type_of(JobTransitioned, "failed")
+JOB_CANCELLED = event_type_of(JobTransitioned, "cancelled")
+USER_DELETED = event_type_of(UserDeleted)
 
 # Kinds whose text may answer a chat turn or fill a lesson.
 _TEXT_KINDS = ("TEXT", "CHAT")

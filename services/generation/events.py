@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from kit.bus import event_type_of
 from kit.consumer import EventConsumer
 from kit.outbox import add_event
 from kit.server import Resources
@@ -19,7 +20,8 @@ from services.generation.domain import Job, Status
 
 
 def event_type(status: Status) -> str:
-    return f"generation.job.{status.value.lower()}"
+    """`generation.job.<status in lower case>`, as JobTransitioned declares it."""
+    return event_type_of(JobTransitioned, status.value.lower())
 
 
 async def job_transitioned(session: AsyncSession, job: Job, previous: Status | None) -> None:

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from kit.bus import event_type_of
 from kit.consumer import EventConsumer, PoisonMessage
 from kit.outbox import add_event
 from kit.server import Resources
@@ -21,9 +22,9 @@ from services.wallet import domain, store
 from services.wallet.domain import Change, Entry, Kind, Wallet
 from services.wallet.settings import WalletOptions
 
-WALLET_CHANGED = "wallet.changed"
-USER_REGISTERED = "user.registered"
-USER_DELETED = "user.deleted"
+WALLET_CHANGED = event_type_of(WalletChanged)
+USER_REGISTERED = event_type_of(UserRegistered)
+USER_DELETED = event_type_of(UserDeleted)
 
 
 async def wallet_changed(

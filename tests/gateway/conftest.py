@@ -1,5 +1,7 @@
-"""The routing test proto (tests/gateway/protos/test_routes.proto), compiled once per
-session with grpc_tools' protoc into a temporary directory and imported from there."""
+"""The gateway's test protos (tests/gateway/protos/), each compiled once per session
+with grpc_tools' protoc into a temporary directory and imported from there:
+test_routes.proto (every routing form) and test_options.proto (a throwaway public RPC
+and event types, served with no edit outside the proto)."""
 
 from __future__ import annotations
 
@@ -21,7 +23,6 @@ from tests.gateway.stack import RunningStack, running_stack
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
-PROTO = "test_routes.proto"
 
 
 @dataclass(frozen=True)
@@ -40,10 +41,11 @@ class RoutesContract:
         raise KeyError(f"{method} binding {binding}")
 
 
-@pytest.fixture(scope="session")
-def contract(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RoutesContract]:
-    out = tmp_path_factory.mktemp("test_routes_pb2")
-    descriptor_set = out / "test_routes.binpb"
+def compile_proto(proto: str, out: Path) -> tuple[ModuleType, dict[str, str]]:
+    """Compile tests/gateway/protos/`proto` into `out`; its generated module and its
+    comments (element full name -> comment)."""
+    name = proto.removesuffix(".proto")
+    descriptor_set = out / f"{name}.binpb"
     code = protoc.main(
         [
             "grpc_tools.protoc",
@@ -53,20 +55,33 @@ def contract(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RoutesContrac
             f"--python_out={out}",
             f"--descriptor_set_out={descriptor_set}",
             "--include_source_info",
-            PROTO,
+            proto,
         ]
     )
-    assert code == 0, "protoc failed on the test proto"
+    assert code == 0, f"protoc failed on {proto}"
     sys.path.insert(0, str(out))
     try:
-        module = importlib.import_module("test_routes_pb2")
+        module = importlib.import_module(f"{name}_pb2")
     finally:
         sys.path.remove(str(out))
+    return module, load_comments(descriptor_set.read_bytes())
+
+
+@pytest.fixture(scope="session")
+def contract(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RoutesContract]:
+    module, comments = compile_proto("test_routes.proto", tmp_path_factory.mktemp("routes"))
     yield RoutesContract(
         module=module,
         service=module.DESCRIPTOR.services_by_name["RouteTest"],
-        comments=load_comments(descriptor_set.read_bytes()),
+        comments=comments,
     )
+
+
+@pytest.fixture(scope="session")
+def throwaway(tmp_path_factory: pytest.TempPathFactory) -> ModuleType:
+    """The generated module of test_options.proto."""
+    module, _ = compile_proto("test_options.proto", tmp_path_factory.mktemp("options"))
+    return module
 
 
 @pytest.fixture(scope="session")

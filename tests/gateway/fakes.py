@@ -6,16 +6,18 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import grpc
 import httpx
 import pytest
 import uvicorn
+from google.protobuf.descriptor import FileDescriptor, ServiceDescriptor
 from google.protobuf.message import Message
 
 from gateway.app import create_app
+from gateway.contracts import EVENT_FILES, PUBLIC_SERVICES
 from gateway.server import GatewayServer
 from gateway.settings import GatewaySettings
 from kit import errors
@@ -165,10 +167,16 @@ SERVERS: dict[httpx.AsyncClient, tuple[GatewayServer, asyncio.Task[None]]] = {}
 @pytest.fixture
 async def start_gateway(upstream: Upstream, nats_url: str) -> AsyncIterator[StartGateway]:
     """Start a gateway in front of the fakes (generation: nothing listens there);
-    keyword arguments override its environment. Its client signs in as USER_ID."""
+    keyword arguments override its environment, `services` and `events` the contracts
+    it serves (create_app's). Its client signs in as USER_ID."""
     running: list[tuple[GatewayServer, asyncio.Task[None], httpx.AsyncClient]] = []
 
-    async def start(**overrides: str) -> httpx.AsyncClient:
+    async def start(
+        *,
+        services: Mapping[str, Sequence[ServiceDescriptor]] = PUBLIC_SERVICES,
+        events: Sequence[FileDescriptor] = EVENT_FILES,
+        **overrides: str,
+    ) -> httpx.AsyncClient:
         address = f"127.0.0.1:{upstream.server.port}"
         env = {
             "KLIK_AUTH_ADDR": address,
@@ -180,7 +188,7 @@ async def start_gateway(upstream: Upstream, nats_url: str) -> AsyncIterator[Star
             **overrides,
         }
         port = free_port()
-        app = create_app(GatewaySettings.from_env(env))
+        app = create_app(GatewaySettings.from_env(env), services, events=events)
         server = GatewayServer(uvicorn.Config(app, port=port, log_config=None), app)
         task = asyncio.create_task(server.serve())
         await wait_for(lambda: server.started, message="gateway started")

@@ -16,19 +16,25 @@ from gateway.contracts import PUBLIC_SERVICES
 from gateway.openapi.comments import packaged_comments
 from gateway.openapi.document import build_openapi
 from gateway.openapi.page import render_page
-from gateway.policy import PUBLIC_METHODS, is_public
 from gateway.transcoding.routes import build_routes, http_rule
 from tests.gateway.conftest import RoutesContract
 
 Spec = dict[str, Any]
+# API.md § Conventions: every route needs `Authorization: Bearer` except these (their
+# RPCs are marked `(klik.options.v1.public)`).
+PUBLIC_METHODS = {
+    "klik.auth.v1.AuthService.Register",
+    "klik.auth.v1.AuthService.Login",
+    "klik.auth.v1.AuthService.Refresh",
+    "klik.auth.v1.AuthService.GetJwks",
+    "klik.generation.v1.GenerationService.GetPricing",
+}
 METHODS = ("get", "put", "post", "delete", "patch")
 
 
 @pytest.fixture(scope="module")
 def spec() -> Spec:
-    document = build_openapi(
-        build_routes(PUBLIC_SERVICES), packaged_comments(), is_public=is_public
-    )
+    document = build_openapi(build_routes(PUBLIC_SERVICES), packaged_comments())
     # What /openapi.json serves must survive a JSON round trip unchanged.
     loaded: Spec = json.loads(json.dumps(document))
     assert loaded == document
@@ -37,7 +43,7 @@ def spec() -> Spec:
 
 @pytest.fixture(scope="module")
 def test_spec(contract: RoutesContract) -> Spec:
-    return build_openapi(contract.routes(), contract.comments, is_public=lambda route: False)
+    return build_openapi(contract.routes(), contract.comments)
 
 
 def operations(spec: Spec) -> Iterator[tuple[str, str, dict[str, Any]]]:
@@ -111,7 +117,9 @@ def test_path_parameters_match_the_templates(spec: Spec, test_spec: Spec) -> Non
             assert all(p["required"] for p in op.get("parameters", []) if p["in"] == "path")
 
 
-def test_public_routes_need_no_token_and_all_others_a_bearer_token(spec: Spec) -> None:
+def test_public_routes_need_no_token_and_all_others_a_bearer_token(
+    spec: Spec, test_spec: Spec
+) -> None:
     assert spec["security"] == [{"bearer": []}]
     assert spec["components"]["securitySchemes"]["bearer"] == {
         "type": "http",
@@ -126,6 +134,8 @@ def test_public_routes_need_no_token_and_all_others_a_bearer_token(spec: Spec) -
             assert "security" not in op
     assert public == PUBLIC_METHODS
     assert len(public) == 5  # register, login, refresh, jwks, pricing (API.md)
+    for _, _, op in operations(test_spec):  # no RouteTest RPC is marked public
+        assert "security" not in op
 
 
 def test_every_operation_answers_errors_in_the_error_shape(spec: Spec) -> None:
@@ -137,6 +147,26 @@ def test_every_operation_answers_errors_in_the_error_shape(spec: Spec) -> None:
     assert "FAILED_PRECONDITION" in error["properties"]["status"]["enum"]
     headers = spec["components"]["responses"]["Error"]["headers"]
     assert "Retry-After" in headers
+
+
+def test_the_rpcs_that_may_lack_credits_document_402(spec: Spec) -> None:
+    """Every RPC whose contract gives INSUFFICIENT_CREDITS its HTTP status lists a 402
+    response in the error shape; no other operation has a status besides 200."""
+    paying = {
+        "/klik.wallet.v1.WalletService/Transfer",
+        "/klik.generation.v1.GenerationService/CreateJob",
+        "/klik.content.v1.ContentService/SendMessage",
+        "/klik.content.v1.ContentService/CreateLesson",
+    }
+    for _, _, op in operations(spec):
+        if op["x-grpc-method"] in paying:
+            assert set(op["responses"]) == {"200", "402", "default"}
+            payment = op["responses"]["402"]
+            assert "INSUFFICIENT_CREDITS" in payment["description"]
+            schema = payment["content"]["application/json"]["schema"]
+            assert schema == {"$ref": "#/components/schemas/Error"}
+        else:
+            assert set(op["responses"]) == {"200", "default"}, op["x-grpc-method"]
 
 
 def test_descriptions_come_from_the_proto_comments(spec: Spec) -> None:

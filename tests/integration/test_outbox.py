@@ -22,6 +22,7 @@ from kit.db import make_engine, session_factory
 from kit.outbox import OutboxRelay, add_event, prune_published
 from kit.tables import outbox, partition_of
 from klik.events.v1.envelope_pb2 import Envelope
+from klik.events.v1.events_pb2 import WalletChanged
 from tests.helpers import run_module, stream_count, stream_messages, unique, wait_for
 from tests.natsserver import NatsServer
 
@@ -44,6 +45,22 @@ async def test_add_event_rolls_back_with_the_callers_transaction(engine: AsyncEn
             await add_event(session, "test.rollback", StringValue(value="x"), aggregate_id="a")
             raise RuntimeError("business rule failed after the event was added")
     assert await outbox_rows(engine) == 0
+
+
+async def test_add_event_refuses_a_payload_under_a_type_it_does_not_declare(
+    engine: AsyncEngine,
+) -> None:
+    """A klik payload names its own event types (kit.bus.event_type_of)."""
+    sessions = session_factory(engine)
+    refused = r"WalletChanged is the payload of wallet\.changed, not of 'wallet\.chnaged'"
+    with pytest.raises(ValueError, match=refused):
+        async with sessions() as session, session.begin():
+            await add_event(session, "wallet.chnaged", WalletChanged(), aggregate_id="a")
+    assert await outbox_rows(engine) == 0
+    async with sessions() as session, session.begin():
+        payload = WalletChanged(user_id="a")
+        await add_event(session, bus.event_type_of(payload), payload, aggregate_id="a")
+    assert await outbox_rows(engine) == 1
 
 
 async def test_add_event_commits_an_envelope_with_the_callers_transaction(

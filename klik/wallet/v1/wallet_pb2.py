@@ -24,9 +24,10 @@ _sym_db = _symbol_database.Default()
 
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from klik.options.v1 import options_pb2 as klik_dot_options_dot_v1_dot_options__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bklik/wallet/v1/wallet.proto\x12\x0eklik.wallet.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"{\n\x06Wallet\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x0f\n\x07\x62\x61lance\x18\x02 \x01(\x03\x12\x0c\n\x04held\x18\x03 \x01(\x03\x12\x11\n\tavailable\x18\x04 \x01(\x03\x12.\n\nupdated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xa6\x01\n\x0bTransaction\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x0e\n\x06\x61mount\x18\x03 \x01(\x03\x12\x15\n\rbalance_after\x18\x04 \x01(\x03\x12\x11\n\treference\x18\x05 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x06 \x01(\t\x12.\n\ncreated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x12\n\x10GetWalletRequest\";\n\x11GetWalletResponse\x12&\n\x06wallet\x18\x01 \x01(\x0b\x32\x16.klik.wallet.v1.Wallet\"@\n\x17ListTransactionsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"f\n\x18ListTransactionsResponse\x12\x31\n\x0ctransactions\x18\x01 \x03(\x0b\x32\x1b.klik.wallet.v1.Transaction\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\\\n\x0fTransferRequest\x12\x12\n\nto_user_id\x18\x01 \x01(\t\x12\x0e\n\x06\x61mount\x18\x02 \x01(\x03\x12\x17\n\x0fidempotency_key\x18\x03 \x01(\t\x12\x0c\n\x04note\x18\x04 \x01(\t\"D\n\x10TransferResponse\x12\x30\n\x0btransaction\x18\x01 \x01(\x0b\x32\x1b.klik.wallet.v1.Transaction\"_\n\x13GrantCreditsRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x0e\n\x06\x61mount\x18\x02 \x01(\x03\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x04 \x01(\t\"H\n\x14GrantCreditsResponse\x12\x30\n\x0btransaction\x18\x01 \x01(\x0b\x32\x1b.klik.wallet.v1.Transaction2\x9c\x04\n\rWalletService\x12l\n\tGetWallet\x12 .klik.wallet.v1.GetWalletRequest\x1a!.klik.wallet.v1.GetWalletResponse\"\x1a\x82\xd3\xe4\x93\x02\x14\x12\n/v1/walletb\x06wallet\x12\x86\x01\n\x10ListTransactions\x12\'.klik.wallet.v1.ListTransactionsRequest\x1a(.klik.wallet.v1.ListTransactionsResponse\"\x1f\x82\xd3\xe4\x93\x02\x19\x12\x17/v1/wallet/transactions\x12{\n\x08Transfer\x12\x1f.klik.wallet.v1.TransferRequest\x1a .klik.wallet.v1.TransferResponse\",\x82\xd3\xe4\x93\x02&\"\x14/v1/wallet/transfers:\x01*b\x0btransaction\x12\x96\x01\n\x0cGrantCredits\x12#.klik.wallet.v1.GrantCreditsRequest\x1a$.klik.wallet.v1.GrantCreditsResponse\";\x82\xd3\xe4\x93\x02\x35\"#/v1/admin/wallets/{user_id}/credits:\x01*b\x0btransactionb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bklik/wallet/v1/wallet.proto\x12\x0eklik.wallet.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dklik/options/v1/options.proto\"{\n\x06Wallet\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x0f\n\x07\x62\x61lance\x18\x02 \x01(\x03\x12\x0c\n\x04held\x18\x03 \x01(\x03\x12\x11\n\tavailable\x18\x04 \x01(\x03\x12.\n\nupdated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xa6\x01\n\x0bTransaction\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x0e\n\x06\x61mount\x18\x03 \x01(\x03\x12\x15\n\rbalance_after\x18\x04 \x01(\x03\x12\x11\n\treference\x18\x05 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x06 \x01(\t\x12.\n\ncreated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x12\n\x10GetWalletRequest\";\n\x11GetWalletResponse\x12&\n\x06wallet\x18\x01 \x01(\x0b\x32\x16.klik.wallet.v1.Wallet\"@\n\x17ListTransactionsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"f\n\x18ListTransactionsResponse\x12\x31\n\x0ctransactions\x18\x01 \x03(\x0b\x32\x1b.klik.wallet.v1.Transaction\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\\\n\x0fTransferRequest\x12\x12\n\nto_user_id\x18\x01 \x01(\t\x12\x0e\n\x06\x61mount\x18\x02 \x01(\x03\x12\x17\n\x0fidempotency_key\x18\x03 \x01(\t\x12\x0c\n\x04note\x18\x04 \x01(\t\"D\n\x10TransferResponse\x12\x30\n\x0btransaction\x18\x01 \x01(\x0b\x32\x1b.klik.wallet.v1.Transaction\"_\n\x13GrantCreditsRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x0e\n\x06\x61mount\x18\x02 \x01(\x03\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x04 \x01(\t\"H\n\x14GrantCreditsResponse\x12\x30\n\x0btransaction\x18\x01 \x01(\x0b\x32\x1b.klik.wallet.v1.Transaction2\xba\x04\n\rWalletService\x12l\n\tGetWallet\x12 .klik.wallet.v1.GetWalletRequest\x1a!.klik.wallet.v1.GetWalletResponse\"\x1a\x82\xd3\xe4\x93\x02\x14\x12\n/v1/walletb\x06wallet\x12\x86\x01\n\x10ListTransactions\x12\'.klik.wallet.v1.ListTransactionsRequest\x1a(.klik.wallet.v1.ListTransactionsResponse\"\x1f\x82\xd3\xe4\x93\x02\x19\x12\x17/v1/wallet/transactions\x12\x98\x01\n\x08Transfer\x12\x1f.klik.wallet.v1.TransferRequest\x1a .klik.wallet.v1.TransferResponse\"I\x92\xb5\x18\x19\n\x14INSUFFICIENT_CREDITS\x10\x92\x03\x82\xd3\xe4\x93\x02&\"\x14/v1/wallet/transfers:\x01*b\x0btransaction\x12\x96\x01\n\x0cGrantCredits\x12#.klik.wallet.v1.GrantCreditsRequest\x1a$.klik.wallet.v1.GrantCreditsResponse\";\x82\xd3\xe4\x93\x02\x35\"#/v1/admin/wallets/{user_id}/credits:\x01*b\x0btransactionb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,29 +39,29 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_WALLETSERVICE'].methods_by_name['ListTransactions']._loaded_options = None
   _globals['_WALLETSERVICE'].methods_by_name['ListTransactions']._serialized_options = b'\202\323\344\223\002\031\022\027/v1/wallet/transactions'
   _globals['_WALLETSERVICE'].methods_by_name['Transfer']._loaded_options = None
-  _globals['_WALLETSERVICE'].methods_by_name['Transfer']._serialized_options = b'\202\323\344\223\002&\"\024/v1/wallet/transfers:\001*b\013transaction'
+  _globals['_WALLETSERVICE'].methods_by_name['Transfer']._serialized_options = b'\222\265\030\031\n\024INSUFFICIENT_CREDITS\020\222\003\202\323\344\223\002&\"\024/v1/wallet/transfers:\001*b\013transaction'
   _globals['_WALLETSERVICE'].methods_by_name['GrantCredits']._loaded_options = None
   _globals['_WALLETSERVICE'].methods_by_name['GrantCredits']._serialized_options = b'\202\323\344\223\0025\"#/v1/admin/wallets/{user_id}/credits:\001*b\013transaction'
-  _globals['_WALLET']._serialized_start=110
-  _globals['_WALLET']._serialized_end=233
-  _globals['_TRANSACTION']._serialized_start=236
-  _globals['_TRANSACTION']._serialized_end=402
-  _globals['_GETWALLETREQUEST']._serialized_start=404
-  _globals['_GETWALLETREQUEST']._serialized_end=422
-  _globals['_GETWALLETRESPONSE']._serialized_start=424
-  _globals['_GETWALLETRESPONSE']._serialized_end=483
-  _globals['_LISTTRANSACTIONSREQUEST']._serialized_start=485
-  _globals['_LISTTRANSACTIONSREQUEST']._serialized_end=549
-  _globals['_LISTTRANSACTIONSRESPONSE']._serialized_start=551
-  _globals['_LISTTRANSACTIONSRESPONSE']._serialized_end=653
-  _globals['_TRANSFERREQUEST']._serialized_start=655
-  _globals['_TRANSFERREQUEST']._serialized_end=747
-  _globals['_TRANSFERRESPONSE']._serialized_start=749
-  _globals['_TRANSFERRESPONSE']._serialized_end=817
-  _globals['_GRANTCREDITSREQUEST']._serialized_start=819
-  _globals['_GRANTCREDITSREQUEST']._serialized_end=914
-  _globals['_GRANTCREDITSRESPONSE']._serialized_start=916
-  _globals['_GRANTCREDITSRESPONSE']._serialized_end=988
-  _globals['_WALLETSERVICE']._serialized_start=991
-  _globals['_WALLETSERVICE']._serialized_end=1531
+  _globals['_WALLET']._serialized_start=141
+  _globals['_WALLET']._serialized_end=264
+  _globals['_TRANSACTION']._serialized_start=267
+  _globals['_TRANSACTION']._serialized_end=433
+  _globals['_GETWALLETREQUEST']._serialized_start=435
+  _globals['_GETWALLETREQUEST']._serialized_end=453
+  _globals['_GETWALLETRESPONSE']._serialized_start=455
+  _globals['_GETWALLETRESPONSE']._serialized_end=514
+  _globals['_LISTTRANSACTIONSREQUEST']._serialized_start=516
+  _globals['_LISTTRANSACTIONSREQUEST']._serialized_end=580
+  _globals['_LISTTRANSACTIONSRESPONSE']._serialized_start=582
+  _globals['_LISTTRANSACTIONSRESPONSE']._serialized_end=684
+  _globals['_TRANSFERREQUEST']._serialized_start=686
+  _globals['_TRANSFERREQUEST']._serialized_end=778
+  _globals['_TRANSFERRESPONSE']._serialized_start=780
+  _globals['_TRANSFERRESPONSE']._serialized_end=848
+  _globals['_GRANTCREDITSREQUEST']._serialized_start=850
+  _globals['_GRANTCREDITSREQUEST']._serialized_end=945
+  _globals['_GRANTCREDITSRESPONSE']._serialized_start=947
+  _globals['_GRANTCREDITSRESPONSE']._serialized_end=1019
+  _globals['_WALLETSERVICE']._serialized_start=1022
+  _globals['_WALLETSERVICE']._serialized_end=1592
 # @@protoc_insertion_point(module_scope)
