@@ -49,11 +49,17 @@ def test_every_klik_payload_declares_distinct_event_types() -> None:
         types = event_types_of(message)
         assert types, f"{message.full_name} declares no event type"
         seen.extend(types)
-    assert len(seen) == len(set(seen)) == 10
+    assert len(seen) == len(set(seen)) == 15
     streamed = {
         t
         for m in events_pb2.DESCRIPTOR.message_types_by_name.values()
         if (o := event_options(m)) is not None and o.streamed
         for t in event_types_of(m)
     }
-    assert streamed == {"wallet.changed", *event_types_of(JobTransitioned)}
+    assert streamed == {
+        "wallet.changed",
+        "wallet.low_balance",
+        "wallet.plan_changed",
+        "content.notification.created",
+        *event_types_of(JobTransitioned),
+    }

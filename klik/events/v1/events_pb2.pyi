@@ -11,16 +11,40 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class UserRegistered(_message.Message):
-    __slots__ = ("user_id", "email", "display_name", "role")
+    __slots__ = ("user_id", "email", "display_name", "role", "handle")
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     EMAIL_FIELD_NUMBER: _ClassVar[int]
     DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
     ROLE_FIELD_NUMBER: _ClassVar[int]
+    HANDLE_FIELD_NUMBER: _ClassVar[int]
     user_id: str
     email: str
     display_name: str
     role: str
-    def __init__(self, user_id: _Optional[str] = ..., email: _Optional[str] = ..., display_name: _Optional[str] = ..., role: _Optional[str] = ...) -> None: ...
+    handle: str
+    def __init__(self, user_id: _Optional[str] = ..., email: _Optional[str] = ..., display_name: _Optional[str] = ..., role: _Optional[str] = ..., handle: _Optional[str] = ...) -> None: ...
+
+class UserEmailVerified(_message.Message):
+    __slots__ = ("user_id", "email")
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    EMAIL_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    email: str
+    def __init__(self, user_id: _Optional[str] = ..., email: _Optional[str] = ...) -> None: ...
+
+class UserProfileChanged(_message.Message):
+    __slots__ = ("user_id", "handle", "display_name", "bio", "avatar_url")
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    HANDLE_FIELD_NUMBER: _ClassVar[int]
+    DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
+    BIO_FIELD_NUMBER: _ClassVar[int]
+    AVATAR_URL_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    handle: str
+    display_name: str
+    bio: str
+    avatar_url: str
+    def __init__(self, user_id: _Optional[str] = ..., handle: _Optional[str] = ..., display_name: _Optional[str] = ..., bio: _Optional[str] = ..., avatar_url: _Optional[str] = ...) -> None: ...
 
 class UserDeleted(_message.Message):
     __slots__ = ("user_id",)
@@ -56,6 +80,28 @@ class WalletChanged(_message.Message):
     amount: int
     def __init__(self, user_id: _Optional[str] = ..., balance: _Optional[int] = ..., held: _Optional[int] = ..., available: _Optional[int] = ..., transaction_id: _Optional[str] = ..., kind: _Optional[str] = ..., amount: _Optional[int] = ...) -> None: ...
 
+class PlanChanged(_message.Message):
+    __slots__ = ("user_id", "plan_id", "active", "period_end")
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    PLAN_ID_FIELD_NUMBER: _ClassVar[int]
+    ACTIVE_FIELD_NUMBER: _ClassVar[int]
+    PERIOD_END_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    plan_id: str
+    active: bool
+    period_end: _timestamp_pb2.Timestamp
+    def __init__(self, user_id: _Optional[str] = ..., plan_id: _Optional[str] = ..., active: _Optional[bool] = ..., period_end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class WalletLowBalance(_message.Message):
+    __slots__ = ("user_id", "available", "threshold")
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    AVAILABLE_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    available: int
+    threshold: int
+    def __init__(self, user_id: _Optional[str] = ..., available: _Optional[int] = ..., threshold: _Optional[int] = ...) -> None: ...
+
 class JobTransitioned(_message.Message):
     __slots__ = ("job", "previous_status")
     JOB_FIELD_NUMBER: _ClassVar[int]
@@ -73,3 +119,19 @@ class PostPublished(_message.Message):
     author_id: str
     published_at: _timestamp_pb2.Timestamp
     def __init__(self, post_id: _Optional[str] = ..., author_id: _Optional[str] = ..., published_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class NotificationCreated(_message.Message):
+    __slots__ = ("notification_id", "user_id", "kind", "text", "subject_id", "created_at")
+    NOTIFICATION_ID_FIELD_NUMBER: _ClassVar[int]
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    notification_id: str
+    user_id: str
+    kind: str
+    text: str
+    subject_id: str
+    created_at: _timestamp_pb2.Timestamp
+    def __init__(self, notification_id: _Optional[str] = ..., user_id: _Optional[str] = ..., kind: _Optional[str] = ..., text: _Optional[str] = ..., subject_id: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
