@@ -146,7 +146,8 @@ async def test_forged_tokens_are_refused(auth: Auth) -> None:
 
 
 async def test_real_tokens_expire(start_auth: Any) -> None:
-    auth: Auth = await start_auth(KLIK_ACCESS_TOKEN_TTL_SECONDS="1", KLIK_TOKEN_LEEWAY_SECONDS="0")
+    # Long enough to be used once on a loaded machine, short enough to watch it expire.
+    auth: Auth = await start_auth(KLIK_ACCESS_TOKEN_TTL_SECONDS="3", KLIK_TOKEN_LEEWAY_SECONDS="0")
     session = await auth.register()
     assert session.access_token and (await auth.me(session.access_token)).id == session.user.id
 
@@ -157,7 +158,7 @@ async def test_real_tokens_expire(start_auth: Any) -> None:
             return error.code(), ""
         return None
 
-    await wait_for(refused, within=10, interval=0.1, message="access token expires")
+    await wait_for(refused, within=15, interval=0.1, message="access token expires")
     assert await failure(auth.me(session.access_token)) == (UNAUTHENTICATED, "TOKEN_EXPIRED")
     # The refresh token still gets a fresh one.
     assert (await auth.me((await auth.refresh(session)).access_token)).id == session.user.id
