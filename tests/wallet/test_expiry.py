@@ -24,14 +24,14 @@ async def hold_status(stack: WalletStack, hold_id: str) -> str:
 async def test_the_sweeper_expires_holds_and_frees_their_credits(wallet: WalletStack) -> None:
     alice = new_user()
     await wallet.register(alice)
-    short = await place(wallet, alice, 30, seconds=0.5)
+    short = await place(wallet, alice, 30, seconds=3)
     long = await place(wallet, alice, 20, seconds=600)
     assert await balance(wallet, alice) == (100, 50, 50)
 
     async def swept() -> bool:
         return await balance(wallet, alice) == (100, 20, 80)
 
-    await wait_for(swept, 20, message="the sweeper released the expired hold")
+    await wait_for(swept, 30, message="the sweeper released the expired hold")
     assert await hold_status(wallet, short.id) == "expired"
     assert await hold_status(wallet, long.id) == "open"
 
