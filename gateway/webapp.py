@@ -1,7 +1,7 @@
 """klik studio, the web app (`web/`), served by the gateway at `/`.
 
 The built app (`web/dist`, or `KLIK_GATEWAY_WEB_DIR`) is static files: the hashed
-bundles under `assets/` are cached for a year (their names change when they do),
+bundles under `static/` are cached for a year (their names change when they do),
 `index.html` and the other files are revalidated on every load. A GET of one of the
 app's own client routes (the sections listed in its `routes.json`, e.g. `/studio` or
 `/posts/abc`) answers `index.html`, and the app's router takes it from there. Every
@@ -19,6 +19,7 @@ from starlette.responses import FileResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 DEFAULT_ROOT = Path(__file__).resolve().parent.parent / "web" / "dist"
+HASHED_DIR = "static"  # Vite's build.assetsDir: file names carry a content hash
 CACHE_FOREVER = "public, max-age=31536000, immutable"
 REVALIDATE = "no-cache"
 API_PREFIXES = ("/v1/", "/v1")
@@ -48,12 +49,12 @@ class WebApp:
         index = self.root / "index.html"
         if path.startswith(API_PREFIXES) or not index.is_file():
             return None
-        if path == "/" or self._is_client_route(path):
-            return FileResponse(index, headers={"Cache-Control": REVALIDATE})
         file = self._file(path)
         if file is None:
+            if path == "/" or self._is_client_route(path):
+                return FileResponse(index, headers={"Cache-Control": REVALIDATE})
             return None
-        hashed = file.parent == self.root / "assets"
+        hashed = file.parent == self.root / HASHED_DIR
         return FileResponse(
             file,
             headers={
@@ -64,8 +65,9 @@ class WebApp:
 
     def _file(self, path: str) -> Path | None:
         """The built file at `path`, if it is one inside the root."""
-        candidate = (self.root / path.lstrip("/")).resolve()
-        if not candidate.is_relative_to(self.root) or not candidate.is_file():
+        relative = path.lstrip("/")
+        candidate = (self.root / relative).resolve()
+        if not relative or not candidate.is_relative_to(self.root) or not candidate.is_file():
             return None
         return candidate
 

@@ -7,7 +7,8 @@ const gateway = process.env.KLIK_GATEWAY_URL ?? "http://127.0.0.1:8080";
 
 export default defineConfig({
   plugins: [react()],
-  build: { outDir: "dist", emptyOutDir: true, sourcemap: false },
+  // Hashed bundles in static/: the gateway caches that folder for a year (gateway/webapp.py).
+  build: { outDir: "dist", assetsDir: "static", emptyOutDir: true, sourcemap: false },
   server: {
     proxy: { "/v1": { target: gateway, changeOrigin: true }, "/openapi.json": gateway },
   },
