@@ -45,7 +45,9 @@ const expectText = async (locator, pattern) => {
 
 try {
   step = "sign up";
-  const email = `studio-${Date.now()}@example.com`;
+  const stamp = Date.now();
+  const email = `studio-${stamp}@example.com`;
+  const title = `My red square ${stamp}`; // unique: the feed is everyone's
   await page.goto(`${base}/signup`);
   await page.getByRole("heading", { name: "Create your klik account" }).waitFor();
   await shot("01-signup");
@@ -92,31 +94,47 @@ try {
 
   step = "create and publish a post with the image";
   await nav("My posts").click();
-  await page.getByLabel("Title").fill("My red square");
+  await page.getByLabel("Title").fill(title);
   await page.getByLabel("Text").fill("Made in klik studio");
   const attach = page.getByRole("checkbox").first();
   await attach.waitFor();
   await attach.check();
   await page.getByRole("button", { name: "Save draft" }).click();
-  await page.getByRole("button", { name: "Publish “My red square”" }).click();
+  await page.getByRole("button", { name: `Publish “${title}”` }).click();
   await expectText(page.locator(".status"), "Published");
   await shot("05-posts");
 
   step = "see it in the feed";
   await nav("Feed").click();
-  const post = page.getByRole("article", { name: "My red square" });
+  const post = page.getByRole("article", { name: title });
   await post.waitFor();
-  const inFeed = post.getByRole("img", { name: "Image in “My red square”" });
+  const inFeed = post.getByRole("img", { name: `Image in “${title}”` });
   await inFeed.waitFor();
   await page.waitForFunction((img) => img.complete && img.naturalWidth > 0, await inFeed.elementHandle());
   await shot("06-feed");
 
+  step = "the layout folds for a phone";
+  await page.setViewportSize({ width: 390, height: 844 });
+  await post.waitFor();
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  if (overflow > 1) throw new Error(`the page is ${overflow}px wider than a phone screen`);
+  await shot("06b-feed-phone");
+  await page.setViewportSize({ width: 1200, height: 900 });
+
   step = "an API error is shown in words";
   await page.getByRole("button", { name: "Sign out" }).click();
   await page.getByRole("heading", { name: "Sign in to klik" }).waitFor();
-  await page.getByLabel("Email").fill(email);
-  await page.getByLabel("Password").fill("wrong password!");
-  await page.getByRole("button", { name: "Sign in" }).click();
+  // By keyboard alone, on a fresh load: the skip link first, then the fields in order.
+  await page.goto(`${base}/login`);
+  await page.getByRole("heading", { name: "Sign in to klik" }).waitFor();
+  await page.keyboard.press("Tab");
+  const first = await page.evaluate(() => document.activeElement?.textContent);
+  if (first !== "Skip to content") throw new Error(`the first Tab stop is "${first}"`);
+  await page.getByLabel("Email").focus();
+  await page.keyboard.type(email);
+  await page.keyboard.press("Tab");
+  await page.keyboard.type("wrong password!");
+  await page.keyboard.press("Enter");
   await page.getByRole("alert").waitFor();
   await shot("07-login-error");
   if (consoleErrors.length) throw new Error(`errors in the page: ${consoleErrors.join("; ")}`);

@@ -21,7 +21,16 @@ ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "tests" / "browser" / "studio.mjs"
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-SHOTS = ["01-signup", "02-wallet", "03-studio", "04-chat", "05-posts", "06-feed", "07-login-error"]
+SHOTS = [
+    "01-signup",
+    "02-wallet",
+    "03-studio",
+    "04-chat",
+    "05-posts",
+    "06-feed",
+    "06b-feed-phone",
+    "07-login-error",
+]
 
 
 @pytest.fixture(scope="module")

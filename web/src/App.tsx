@@ -1,4 +1,4 @@
-import { type ReactElement, useEffect } from "react";
+import { type ReactElement, useEffect, useRef } from "react";
 import { formatCredits } from "./format";
 import { AdminPage } from "./pages/Admin";
 import { AssetsPage } from "./pages/Assets";
@@ -38,8 +38,12 @@ export function App() {
     else if (!section.signedIn && session.user) navigate("/studio", true);
   }, [section, session.loading, session.user]);
 
+  // After a navigation (not the first load), focus moves to the new page's title so
+  // screen readers announce it and Tab continues from there.
+  const firstPath = useRef(path);
   useEffect(() => {
-    document.getElementById("page-title")?.focus();
+    if (path !== firstPath.current) document.getElementById("page-title")?.focus();
+    firstPath.current = "";
   }, [path]);
 
   const Current = section ? PAGES[section.path] : undefined;
