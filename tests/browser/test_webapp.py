@@ -14,6 +14,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from gateway.app import create_app
+from gateway.settings import GatewaySettings
 from gateway.webapp import CACHE_FOREVER, WebApp, install_webapp
 
 
@@ -79,3 +81,20 @@ async def test_install_puts_the_studio_in_front_of_the_default(dist: Path) -> No
         assert (await http.get("/healthz")).json() == {"ok": True}
         assert "klik studio" in (await http.get("/studio")).text
         assert (await http.get("/v1/x")).json() == {"api": "/v1/x"}
+
+
+async def test_the_gateway_serves_the_studio_from_its_web_dir(
+    dist: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KLIK_GATEWAY_WEB_DIR", str(dist))
+    app = create_app(GatewaySettings.from_env({}))
+    async with client(app) as http:
+        page = await http.get("/studio")
+        assert page.status_code == 200 and "klik studio" in page.text
+        assert (await http.get("/static/index-AbC123.js")).headers["cache-control"] == (
+            CACHE_FOREVER
+        )
+        missing = await http.get("/nope")
+        assert missing.status_code == 404
+        assert missing.json()["error"]["code"] == "NOT_FOUND"
+        assert (await http.get("/openapi.json")).json()["openapi"] == "3.1.0"
