@@ -6,7 +6,8 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cksum requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: run test bench proto proto-check stubs lint buf-lint typecheck check lock clean
+.PHONY: run test bench proto proto-check stubs lint buf-lint typecheck check lock clean \
+	web web-client web-check web-test
 
 $(STAMP): requirements.lock pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
@@ -21,10 +22,36 @@ $(STAMP): requirements.lock pyproject.toml
 stubs: $(STAMP)
 	@$(PY) scripts/gen_protos.py --check >/dev/null 2>&1 || $(PY) scripts/gen_protos.py
 
-run: stubs
+# klik studio (web/): installed from its lock, built into web/dist when its sources
+# change; the gateway serves web/dist at /.
+WEB_SOURCES := $(shell find web/src web/public -type f 2>/dev/null) \
+	web/index.html web/vite.config.ts web/tsconfig.json web/package.json web/package-lock.json
+
+web/node_modules/.installed: web/package.json web/package-lock.json
+	cd web && npm ci --silent --no-audit --no-fund
+	@touch $@
+
+web/dist/index.html: web/node_modules/.installed $(WEB_SOURCES)
+	cd web && npm run --silent build
+	@touch $@
+
+web: web/dist/index.html
+
+# The OpenAPI document and the TypeScript client's types, from the protos.
+web-client: $(STAMP) web/node_modules/.installed
+	$(PY) scripts/gen_web_client.py
+
+web-check: $(STAMP) web/node_modules/.installed
+	$(PY) scripts/gen_web_client.py --check
+	cd web && node_modules/.bin/tsc --noEmit
+
+web-test: web/node_modules/.installed
+	cd web && node_modules/.bin/vitest run
+
+run: stubs web
 	$(PY) -m stack
 
-test: stubs
+test: stubs web
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # Every benchmark (bench/), then one table; installs wrk when missing.
@@ -49,13 +76,13 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 
 typecheck: $(STAMP)
-	$(VENV)/bin/mypy kit services gateway sandbox stack scripts tests bench
+	$(VENV)/bin/mypy kit services gateway sandbox stack scripts tests bench clients/python/klik_client
 
 # Everything CI checks besides the tests.
-check: proto-check buf-lint lint typecheck
+check: proto-check buf-lint lint typecheck web-check
 
 lock:
 	scripts/lock.sh
 
 clean:
-	rm -rf $(VENV) node_modules var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) node_modules web/node_modules web/dist var test-artifacts .pytest_cache .mypy_cache .ruff_cache

@@ -38,6 +38,7 @@ from gateway.settings import GatewaySettings
 from gateway.sse import stream_events
 from gateway.transcoding.endpoint import Transcoder, raw_path
 from gateway.transcoding.routes import build_routes
+from gateway.webapp import install_webapp
 from kit import bus, rpc
 from kit.assets import open_asset_store
 from kit.retry import retry_until_ready
@@ -214,6 +215,7 @@ def create_app(
     )
     # Whatever none of the gateway's own routes matches is an API route (or 404/405).
     app.router.default = transcoder
+    install_webapp(app)  # klik studio at / (gateway/webapp.py)
     spec = add_gateway_routes(
         build_openapi(routes, packaged_comments() if comments is None else comments), streamed
     )

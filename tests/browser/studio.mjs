@@ -1,0 +1,148 @@
+// klik studio in a real browser (headless Chromium through playwright-core), against
+// a running stack: sign up → see the balance → generate an image and see it → chat
+// and see the reply → create and publish a post with that image → see it in the feed.
+// A screenshot of each page goes to the artifacts directory.
+//
+//   node tests/browser/studio.mjs http://127.0.0.1:8080 test-artifacts/browser
+//
+// Exits non-zero (with the failing step and a screenshot) when any step fails.
+import { mkdirSync } from "node:fs";
+import { createRequire } from "node:module";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
+const { chromium } = createRequire(join(root, "web", "package.json"))("playwright-core");
+
+const [base = "http://127.0.0.1:8080", artifacts = join(root, "test-artifacts", "browser")] = process.argv.slice(2);
+const STEP_MS = 30_000;
+mkdirSync(artifacts, { recursive: true });
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+  headless: true,
+  args: [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+  ],
+});
+const context = await browser.newContext({ viewport: { width: 1200, height: 900 } });
+const page = await context.newPage();
+page.setDefaultTimeout(STEP_MS);
+const consoleErrors = [];
+page.on("pageerror", (error) => consoleErrors.push(String(error)));
+
+let step = "start";
+const shot = (name) => page.screenshot({ path: join(artifacts, `${name}.png`), fullPage: true });
+const nav = (name) => page.getByRole("navigation", { name: "Main" }).getByRole("link", { name, exact: true });
+const expectText = async (locator, pattern) => {
+  await locator.filter({ hasText: pattern }).first().waitFor();
+};
+
+try {
+  step = "sign up";
+  const stamp = Date.now();
+  const email = `studio-${stamp}@example.com`;
+  const title = `My red square ${stamp}`; // unique: the feed is everyone's
+  await page.goto(`${base}/signup`);
+  await page.getByRole("heading", { name: "Create your klik account" }).waitFor();
+  await shot("01-signup");
+  await page.getByLabel("Display name").fill("Studio Tester");
+  await page.getByLabel("Email").fill(email);
+  await page.getByLabel("Password").fill("correct horse battery");
+  await page.getByRole("button", { name: "Sign up" }).click();
+  await page.getByRole("heading", { name: "Studio" }).waitFor();
+
+  step = "see the balance";
+  const balance = page.getByTestId("balance");
+  await expectText(balance, /\d+ credits?/);
+  const before = await balance.innerText();
+  await nav("Wallet").click();
+  await page.getByRole("heading", { name: "Wallet" }).waitFor();
+  await expectText(page.getByTestId("available"), /\d+ credits?/);
+  await shot("02-wallet");
+
+  step = "generate an image and see it";
+  await nav("Studio").click();
+  await page.getByLabel("What to make").selectOption("IMAGE");
+  await page.getByLabel("Prompt").fill("a red square on a white wall");
+  await page.getByRole("button", { name: "Generate" }).click();
+  const image = page.getByRole("img", { name: "Generated image: a red square on a white wall" });
+  await image.waitFor();
+  await page.waitForFunction((img) => img.complete && img.naturalWidth > 0, await image.elementHandle());
+  // The live balance moves by the charge, over SSE, without a reload.
+  await page.waitForFunction(
+    ([el, old]) => el.textContent !== old,
+    [await balance.elementHandle(), before],
+  );
+  await shot("03-studio");
+
+  step = "chat and see the reply";
+  await nav("Chats").click();
+  await page.getByLabel("New chat title").fill("Ideas");
+  await page.getByRole("button", { name: "Start chat" }).click();
+  await page.getByRole("heading", { name: "Ideas" }).waitFor();
+  await page.getByRole("textbox", { name: "Message" }).fill("Say hello to klik");
+  await page.getByRole("button", { name: "Send" }).click();
+  await page.locator(".message.user").filter({ hasText: "Say hello to klik" }).waitFor();
+  await page.locator(".message.assistant:not(.pending)").first().waitFor();
+  await shot("04-chat");
+
+  step = "create and publish a post with the image";
+  await nav("My posts").click();
+  await page.getByLabel("Title").fill(title);
+  await page.getByLabel("Text").fill("Made in klik studio");
+  const attach = page.getByRole("checkbox").first();
+  await attach.waitFor();
+  await attach.check();
+  await page.getByRole("button", { name: "Save draft" }).click();
+  await page.getByRole("button", { name: `Publish “${title}”` }).click();
+  await expectText(page.locator(".status"), "Published");
+  await shot("05-posts");
+
+  step = "see it in the feed";
+  await nav("Feed").click();
+  const post = page.getByRole("article", { name: title });
+  await post.waitFor();
+  const inFeed = post.getByRole("img", { name: `Image in “${title}”` });
+  await inFeed.waitFor();
+  await page.waitForFunction((img) => img.complete && img.naturalWidth > 0, await inFeed.elementHandle());
+  await shot("06-feed");
+
+  step = "the layout folds for a phone";
+  await page.setViewportSize({ width: 390, height: 844 });
+  await post.waitFor();
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  if (overflow > 1) throw new Error(`the page is ${overflow}px wider than a phone screen`);
+  await shot("06b-feed-phone");
+  await page.setViewportSize({ width: 1200, height: 900 });
+
+  step = "an API error is shown in words";
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await page.getByRole("heading", { name: "Sign in to klik" }).waitFor();
+  // By keyboard alone, on a fresh load: the skip link first, then the fields in order.
+  await page.goto(`${base}/login`);
+  await page.getByRole("heading", { name: "Sign in to klik" }).waitFor();
+  await page.keyboard.press("Tab");
+  const first = await page.evaluate(() => document.activeElement?.textContent);
+  if (first !== "Skip to content") throw new Error(`the first Tab stop is "${first}"`);
+  await page.getByLabel("Email").focus();
+  await page.keyboard.type(email);
+  await page.keyboard.press("Tab");
+  await page.keyboard.type("wrong password!");
+  await page.keyboard.press("Enter");
+  await page.getByRole("alert").waitFor();
+  await shot("07-login-error");
+  if (consoleErrors.length) throw new Error(`errors in the page: ${consoleErrors.join("; ")}`);
+  console.log(`klik studio: every step passed; screenshots in ${artifacts}`);
+} catch (error) {
+  await shot("failed").catch(() => {});
+  console.error(`klik studio failed at "${step}": ${error?.message ?? error}`);
+  process.exitCode = 1;
+} finally {
+  await browser.close();
+}

@@ -1,0 +1,58 @@
+"""klik studio in a real browser against the whole stack started the README's way
+(`python -m stack` on free ports): tests/browser/studio.mjs drives headless Chromium
+through sign up → balance → image → chat → post → feed and saves a screenshot of
+each page under test-artifacts/browser/ (gitignored)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.gateway.stack import RunningStack, running_stack
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "tests" / "browser" / "studio.mjs"
+ARTIFACTS = ROOT / "test-artifacts" / "browser"
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+SHOTS = [
+    "01-signup",
+    "02-wallet",
+    "03-studio",
+    "04-chat",
+    "05-posts",
+    "06-feed",
+    "06b-feed-phone",
+    "07-login-error",
+]
+
+
+@pytest.fixture(scope="module")
+def studio_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    # The app the gateway serves: built when stale (the Makefile's rule, as `make run`).
+    subprocess.run(["make", "-s", "web"], cwd=ROOT, check=True, timeout=600)
+    with running_stack(tmp_path_factory.mktemp("studio")) as stack:
+        yield stack
+
+
+def test_the_studio_flow_in_a_browser(studio_stack: RunningStack) -> None:
+    assert shutil.which("node"), "node is needed for the browser tests"
+    assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: apt-get install -y chromium"
+    shutil.rmtree(ARTIFACTS, ignore_errors=True)
+    run = subprocess.run(
+        ["node", str(SCRIPT), studio_stack.url, str(ARTIFACTS)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={**os.environ, "CHROMIUM": CHROMIUM},
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "every step passed" in run.stdout
+    for shot in SHOTS:
+        assert (ARTIFACTS / f"{shot}.png").stat().st_size > 0, shot

@@ -1,0 +1,93 @@
+import { type ReactElement, useEffect, useRef } from "react";
+import { formatCredits } from "./format";
+import { AdminPage } from "./pages/Admin";
+import { AssetsPage } from "./pages/Assets";
+import { AuthPage } from "./pages/Auth";
+import { ChatsPage } from "./pages/Chats";
+import { FeedPage } from "./pages/Feed";
+import { LessonsPage } from "./pages/Lessons";
+import { PostsPage } from "./pages/Posts";
+import { StudioPage } from "./pages/Studio";
+import { WalletPage } from "./pages/Wallet";
+import { Link, navigate, usePath } from "./router";
+import { match, SECTIONS } from "./routes";
+import { useSession } from "./session";
+
+const PAGES: Record<string, (props: { rest: string[] }) => ReactElement> = {
+  login: () => <AuthPage mode="login" />,
+  signup: () => <AuthPage mode="signup" />,
+  studio: () => <StudioPage />,
+  chats: ({ rest }) => <ChatsPage chatId={rest[0]} />,
+  lessons: () => <LessonsPage />,
+  posts: () => <PostsPage />,
+  feed: () => <FeedPage />,
+  assets: () => <AssetsPage />,
+  wallet: () => <WalletPage />,
+  admin: () => <AdminPage />,
+};
+
+export function App() {
+  const path = usePath();
+  const session = useSession();
+  const { section, rest } = match(path);
+
+  useEffect(() => {
+    if (session.loading) return;
+    if (!section) navigate(session.user ? "/studio" : "/login", true);
+    else if (section.signedIn && !session.user) navigate("/login", true);
+    else if (!section.signedIn && session.user) navigate("/studio", true);
+  }, [section, session.loading, session.user]);
+
+  // After a navigation (not the first load), focus moves to the new page's title so
+  // screen readers announce it and Tab continues from there.
+  const firstPath = useRef(path);
+  useEffect(() => {
+    if (path !== firstPath.current) document.getElementById("page-title")?.focus();
+    firstPath.current = "";
+  }, [path]);
+
+  const Current = section ? PAGES[section.path] : undefined;
+  return (
+    <>
+      <a className="skip" href="#main">
+        Skip to content
+      </a>
+      <header className="top">
+        <Link to="/" className="brand">
+          klik studio
+        </Link>
+        {session.user ? (
+          <>
+            <nav aria-label="Main">
+              <ul>
+                {SECTIONS.filter((s) => s.nav || (s.path === "admin" && session.user?.role === "admin")).map(
+                  (s) => (
+                    <li key={s.path}>
+                      <Link to={`/${s.path}`} aria-current={section?.path === s.path ? "page" : undefined}>
+                        {s.title}
+                      </Link>
+                    </li>
+                  ),
+                )}
+              </ul>
+            </nav>
+            <div className="account">
+              <Link to="/wallet" className="balance" aria-live="polite" data-testid="balance">
+                {session.wallet ? formatCredits(session.wallet.available) : "…"}
+              </Link>
+              <span className={session.live ? "live on" : "live"} title={session.live ? "Live updates on" : "Reconnecting"}>
+                <span className="sr-only">{session.live ? "Live updates on" : "Live updates reconnecting"}</span>
+              </span>
+              <button type="button" onClick={() => void session.signOut()}>
+                Sign out
+              </button>
+            </div>
+          </>
+        ) : null}
+      </header>
+      <main id="main">
+        {session.loading ? <p aria-busy="true">Loading…</p> : Current ? <Current rest={rest} /> : null}
+      </main>
+    </>
+  );
+}

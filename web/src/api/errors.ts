@@ -1,0 +1,104 @@
+// Every failure of a call to klik, as an ApiError, and in words for people.
+// The gateway's error body is `{"error": {code, status, message, details, request_id}}`.
+import type { components } from "./schema";
+
+export type ErrorBody = components["schemas"]["Error"];
+
+export class ApiError extends Error {
+  readonly code: string;
+  readonly status: string;
+  readonly httpStatus: number;
+  readonly requestId: string;
+  readonly details: Record<string, string | number>;
+
+  constructor(
+    httpStatus: number,
+    code: string,
+    status: string,
+    message: string,
+    requestId = "",
+    details: Record<string, string | number> = {},
+  ) {
+    super(message);
+    this.name = "ApiError";
+    this.httpStatus = httpStatus;
+    this.code = code;
+    this.status = status;
+    this.requestId = requestId;
+    this.details = details;
+  }
+}
+
+function isErrorBody(body: unknown): body is ErrorBody {
+  if (typeof body !== "object" || body === null || !("error" in body)) return false;
+  const error = (body as { error: unknown }).error;
+  return typeof error === "object" && error !== null && "message" in error;
+}
+
+/** The ApiError for an HTTP answer `httpStatus` with `body` (parsed JSON, text or nothing). */
+export function toApiError(httpStatus: number, body: unknown): ApiError {
+  if (isErrorBody(body)) {
+    const e = body.error;
+    return new ApiError(
+      httpStatus,
+      e.code || e.status || "UNKNOWN",
+      e.status || "UNKNOWN",
+      e.message || "",
+      e.request_id ?? "",
+      e.details ?? {},
+    );
+  }
+  return new ApiError(httpStatus, `HTTP_${httpStatus}`, "UNKNOWN", "");
+}
+
+// What a person can do about some reasons, said before the server's own words.
+const ADVICE: Record<string, string> = {
+  INSUFFICIENT_CREDITS: "You don't have enough credits for this.",
+  INVALID_CREDENTIALS: "That email and password don't match an account.",
+  EMAIL_TAKEN: "An account with that email already exists — sign in instead.",
+  UNAUTHENTICATED: "Your session has ended. Please sign in again.",
+  RATE_LIMITED: "Too many requests — wait a moment and try again.",
+  RESOURCE_EXHAUSTED: "Too many requests — wait a moment and try again.",
+  PROVIDER_UNAVAILABLE: "The AI provider is having trouble right now. Try again shortly.",
+  GENERATION_UNAVAILABLE: "Generation is unavailable right now. Try again shortly.",
+  UNAVAILABLE: "klik is unavailable right now. Try again shortly.",
+  PERMISSION_DENIED: "You're not allowed to do that.",
+};
+
+const BY_HTTP_STATUS: Record<number, string> = {
+  400: "The request was not accepted.",
+  401: "Your session has ended. Please sign in again.",
+  402: "You don't have enough credits for this.",
+  403: "You're not allowed to do that.",
+  404: "That was not found.",
+  409: "That conflicts with something that changed meanwhile. Try again.",
+  413: "That is too large.",
+  429: "Too many requests — wait a moment and try again.",
+  500: "Something went wrong on klik's side.",
+  502: "klik could not reach one of its services.",
+  503: "klik is unavailable right now. Try again shortly.",
+  504: "klik took too long to answer. Try again.",
+};
+
+function sentence(text: string): string {
+  const trimmed = text.trim();
+  if (!trimmed) return "";
+  const first = trimmed.charAt(0).toUpperCase() + trimmed.slice(1);
+  return /[.!?]$/.test(first) ? first : `${first}.`;
+}
+
+/** Any failure (ApiError, network failure, anything thrown) in words for people. */
+export function describeError(error: unknown): string {
+  if (error instanceof ApiError) {
+    const advice = ADVICE[error.code] ?? ADVICE[error.status] ?? "";
+    const said = sentence(error.message);
+    const general = BY_HTTP_STATUS[error.httpStatus] ?? `klik answered ${error.httpStatus}.`;
+    const parts = [advice, said].filter((p, i, all) => p && all.indexOf(p) === i);
+    return parts.length ? parts.join(" ") : general;
+  }
+  if (error instanceof TypeError) {
+    return "Could not reach klik. Check your connection and try again.";
+  }
+  if (error instanceof Error && error.message) return sentence(error.message);
+  return "Something went wrong.";
+}

@@ -1,0 +1,28 @@
+// The app's sections: each is a page module and a top-level path. The gateway
+// answers index.html for these paths (web/public/routes.json lists the same; a test
+// keeps them equal), so a reload or a shared link opens the right page.
+export interface Section {
+  path: string; // first path segment
+  title: string;
+  nav: boolean; // shown in the navigation when signed in
+  signedIn: boolean; // needs an account
+}
+
+export const SECTIONS: readonly Section[] = [
+  { path: "login", title: "Sign in", nav: false, signedIn: false },
+  { path: "signup", title: "Sign up", nav: false, signedIn: false },
+  { path: "studio", title: "Studio", nav: true, signedIn: true },
+  { path: "chats", title: "Chats", nav: true, signedIn: true },
+  { path: "lessons", title: "Lessons", nav: true, signedIn: true },
+  { path: "posts", title: "My posts", nav: true, signedIn: true },
+  { path: "feed", title: "Feed", nav: true, signedIn: true },
+  { path: "assets", title: "Assets", nav: true, signedIn: true },
+  { path: "wallet", title: "Wallet", nav: true, signedIn: true },
+  { path: "admin", title: "Admin", nav: false, signedIn: true },
+];
+
+/** The section a path belongs to and the rest of it: "/chats/42" → chats, ["42"]. */
+export function match(pathname: string): { section: Section | null; rest: string[] } {
+  const [first = "", ...rest] = pathname.split("/").filter(Boolean);
+  return { section: SECTIONS.find((s) => s.path === first) ?? null, rest };
+}
