@@ -23,6 +23,7 @@ from starlette.types import Scope
 
 from gateway.admission import Admission, limiter_for
 from gateway.auth import EdgeAuth, auth_unavailable
+from gateway.clientaddr import ClientAddress
 from gateway.contracts import EVENT_FILES, PUBLIC_SERVICES
 from gateway.cors import Cors
 from gateway.errors import error_response
@@ -231,4 +232,5 @@ def create_app(
     # Added first so it runs inside RequestContext: preflight answers carry a request id.
     app.add_middleware(Cors, origins=settings.cors_origins, methods_for=methods_for)
     app.add_middleware(RequestContext)
+    app.add_middleware(ClientAddress, proxies=settings.trusted_proxies)
     return app

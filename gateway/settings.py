@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from gateway.clientaddr import TrustedProxies, parse_networks
 from gateway.policy import CREDENTIALS, READ, WRITE
 from gateway.ratelimit import Rate
 from kit.assets import AssetSettings
@@ -60,6 +61,8 @@ class GatewaySettings:
     access_token_ttl_seconds: float = 900.0  # how long revoked users stay revoked
     events: EventStreamSettings = field(default_factory=lambda: EventStreamSettings())
     assets: AssetSettings = field(default_factory=lambda: AssetSettings.from_env({}))
+    # Peers whose X-Forwarded-For is believed (gateway.clientaddr); none by default.
+    trusted_proxies: TrustedProxies = field(default_factory=TrustedProxies)
 
     def timeout(self, route_class: str) -> float:
         return self.timeouts.get(route_class, self.timeout_seconds)
@@ -101,6 +104,12 @@ class GatewaySettings:
                 buffer=env_int("KLIK_GATEWAY_SSE_BUFFER", 1000, env),
             ),
             assets=AssetSettings.from_env(env),
+            trusted_proxies=TrustedProxies(
+                parse_networks(
+                    "KLIK_GATEWAY_TRUSTED_PROXIES",
+                    env_str("KLIK_GATEWAY_TRUSTED_PROXIES", "", env),
+                )
+            ),
         )
 
 
