@@ -120,6 +120,23 @@ class GatewayError(Exception):
         )
 
 
+def method_not_allowed(method: str, path: str, allow: Iterable[str]) -> GatewayError:
+    """405 with `Allow`. gRPC has no status for it; like the gateway's other refusals
+    of the request's form (413, 415, 431) it is an INVALID_ARGUMENT."""
+    return GatewayError(
+        "INVALID_ARGUMENT",
+        f"method {method} not allowed on {path}",
+        code="METHOD_NOT_ALLOWED",
+        http_status=405,
+        headers={"Allow": ", ".join(allow)},
+    )
+
+
+def headers_too_large(message: str) -> GatewayError:
+    """431 (RFC 6585) for too many or too large request headers."""
+    return GatewayError("INVALID_ARGUMENT", message, code="HEADERS_TOO_LARGE", http_status=431)
+
+
 def invalid_field(message: str) -> GatewayError:
     """400 for a value of the wrong type, an unknown field or parameter."""
     return GatewayError("INVALID_ARGUMENT", message, code="INVALID_FIELD")

@@ -255,7 +255,7 @@ async def test_unknown_route_404_and_wrong_method_405_with_allow(
     wrong = await gateway.post("/v1/wallet", json={})
     assert wrong.status_code == 405
     assert wrong.headers["allow"] == "GET"
-    error_of(wrong, "METHOD_NOT_ALLOWED", "UNIMPLEMENTED")
+    error_of(wrong, "METHOD_NOT_ALLOWED", "INVALID_ARGUMENT")
     posts = await gateway.put("/v1/posts/p-1", json={})
     assert (posts.status_code, posts.headers["allow"]) == (405, "DELETE, GET, PATCH")
 
