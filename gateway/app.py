@@ -125,6 +125,8 @@ async def _connect_bus(
         buffer=settings.events.buffer,
     )
     await retry_until_ready("event hub", hub.start)
+    # A deleted user's open streams end as soon as the feed hears of it.
+    auth.revocations.listeners.append(hub.revoke)
     upstreams.events = hub
 
 
