@@ -89,7 +89,8 @@ async def docs(request: Request) -> Response:
 async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if exc.status_code == 405:
-        allow = (exc.headers or {}).get("Allow", "").split(", ")
+        # Starlette's order is a set's: sorted, like the API routes' Allow.
+        allow = sorted(filter(None, (exc.headers or {}).get("Allow", "").split(", ")))
         return method_not_allowed(request.method, request.url.path, allow).response()
     if exc.status_code == 404:
         return error_response("NOT_FOUND", f"no route for {request.url.path}", code="NOT_FOUND")
