@@ -1,9 +1,7 @@
 """`python -m gateway`: serve the HTTP gateway until SIGTERM/SIGINT."""
 
-import uvicorn
-
 from gateway.app import create_app
-from gateway.server import GatewayServer
+from gateway.server import GatewayServer, server_config
 from gateway.settings import GatewaySettings
 from kit.logs import setup_logging
 
@@ -12,15 +10,7 @@ def main() -> None:
     settings = GatewaySettings.from_env()
     setup_logging("gateway", settings.log_level)
     app = create_app(settings)
-    config = uvicorn.Config(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
-        access_log=False,
-        timeout_graceful_shutdown=int(settings.grace_seconds),
-    )
-    GatewayServer(config, app).run()
+    GatewayServer(server_config(app, settings), app).run()
 
 
 if __name__ == "__main__":

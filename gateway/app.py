@@ -23,12 +23,13 @@ from starlette.types import Scope
 
 from gateway.admission import Admission, limiter_for
 from gateway.auth import EdgeAuth, auth_unavailable
+from gateway.clientaddr import ClientAddress
 from gateway.contracts import EVENT_FILES, PUBLIC_SERVICES
 from gateway.cors import Cors
-from gateway.errors import error_response
+from gateway.errors import error_response, method_not_allowed
 from gateway.eventhub import EventHub, streamed_types
 from gateway.files import serve_file
-from gateway.middleware import RequestContext
+from gateway.middleware import MAX_AUTHORIZATION_BYTES, HeaderLimits, RequestContext
 from gateway.openapi.comments import packaged_comments
 from gateway.openapi.document import build_openapi
 from gateway.openapi.page import render_page
@@ -89,13 +90,9 @@ async def docs(request: Request) -> Response:
 async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if exc.status_code == 405:
-        return error_response(
-            "UNIMPLEMENTED",
-            f"method {request.method} not allowed on {request.url.path}",
-            code="METHOD_NOT_ALLOWED",
-            http_status=405,
-            headers=exc.headers,
-        )
+        # Starlette's order is a set's: sorted, like the API routes' Allow.
+        allow = sorted(filter(None, (exc.headers or {}).get("Allow", "").split(", ")))
+        return method_not_allowed(request.method, request.url.path, allow).response()
     if exc.status_code == 404:
         return error_response("NOT_FOUND", f"no route for {request.url.path}", code="NOT_FOUND")
     return error_response("UNKNOWN", str(exc.detail), http_status=exc.status_code)
@@ -130,6 +127,8 @@ async def _connect_bus(
         buffer=settings.events.buffer,
     )
     await retry_until_ready("event hub", hub.start)
+    # A deleted user's open streams end as soon as the feed hears of it.
+    auth.revocations.listeners.append(hub.revoke)
     upstreams.events = hub
 
 
@@ -216,6 +215,9 @@ def create_app(
     # Whatever none of the gateway's own routes matches is an API route (or 404/405).
     app.router.default = transcoder
     install_webapp(app)  # klik studio at / (gateway/webapp.py)
+    # `/v1/files` (or `/v1/files/.`, which clients shorten to it) is a 404 in the
+    # error shape, not a bare 307 to `/v1/files/`.
+    app.router.redirect_slashes = False
     spec = add_gateway_routes(
         build_openapi(routes, packaged_comments() if comments is None else comments), streamed
     )
@@ -230,7 +232,15 @@ def create_app(
     def methods_for(scope: Scope) -> frozenset[str]:
         return transcoder.matcher.methods(raw_path(scope)) | _own_methods(own_routes, scope)
 
-    # Added first so it runs inside RequestContext: preflight answers carry a request id.
+    # Added first, so runs last: the address is resolved only for admitted requests.
+    app.add_middleware(ClientAddress, proxies=settings.trusted_proxies)
+    # Inside RequestContext: preflight answers and 431s carry a request id.
     app.add_middleware(Cors, origins=settings.cors_origins, methods_for=methods_for)
+    app.add_middleware(
+        HeaderLimits,
+        max_count=settings.max_headers,
+        max_bytes=settings.max_header_bytes,
+        max_authorization=MAX_AUTHORIZATION_BYTES,
+    )
     app.add_middleware(RequestContext)
     return app

@@ -9,7 +9,7 @@ service behind it) knows whose events to send."""
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import jwt
 from starlette.requests import HTTPConnection
@@ -54,6 +54,20 @@ def unauthenticated(code: str, message: str, *, token_given: bool) -> GatewayErr
     )
 
 
+class EdgeRevocations(RevokedUsers):
+    """The revoked users, and who hears of each revocation as it happens (the event
+    hub, which ends the user's open streams)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.listeners: list[Callable[[str], None]] = []
+
+    def revoke(self, user_id: str, for_seconds: float = 3600.0) -> None:
+        super().revoke(user_id, for_seconds)
+        for listener in self.listeners:
+            listener(user_id)
+
+
 class EdgeAuth:
     """`source` fetches auth's JWKS (kit.tokens.grpc_jwks_source on the gateway's
     auth channel)."""
@@ -68,7 +82,7 @@ class EdgeAuth:
         self.verifier = TokenVerifier(
             self._fetch, issuer=issuer, audience=audience, leeway=leeway, refetch_interval=5.0
         )
-        self.revocations = RevokedUsers()
+        self.revocations = EdgeRevocations()
         self._verified: dict[str, tuple[AccessClaims, float]] = {}  # token -> (claims, until)
 
     async def _verify(self, token: str) -> AccessClaims:

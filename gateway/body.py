@@ -28,8 +28,7 @@ def too_large(limit: int) -> GatewayError:
 
 async def read_json_body(request: Request, limit: int) -> bytes:
     """The body, at most `limit` bytes (413 beyond), refused with 415 when it is not
-    empty and says it is something other than JSON. A body without Content-Type is
-    read as JSON, as grpc-gateway does."""
+    empty and does not say it is JSON (a body without Content-Type included)."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise too_large(limit)
@@ -39,10 +38,12 @@ async def read_json_body(request: Request, limit: int) -> bytes:
         body += chunk
         if len(body) > limit:
             raise too_large(limit)
-    if body.strip() and content_type is not None and not is_json(content_type):
+    if body.strip() and (content_type is None or not is_json(content_type)):
+        media = content_type.split(";")[0][:100] if content_type is not None else None
+        given = "no Content-Type" if media is None else repr(media)
         raise GatewayError(
             "INVALID_ARGUMENT",
-            f"the request body must be application/json, not {content_type.split(';')[0][:100]!r}",
+            f"the request body must be application/json, not {given}",
             code="UNSUPPORTED_MEDIA_TYPE",
             http_status=415,
         )

@@ -71,19 +71,29 @@ def error_response(
     """`status` is the gRPC status name; `code` the machine-readable reason
     (defaults to the status name); `http_status` defaults to the table's for
     `status`."""
-    reason = code or status
     if http_status is None:
         http_status = HTTP_STATUS.get(status, 500)
-    body = {
+    body = error_body(status, message, code=code, details=details)
+    return JSONResponse(body, status_code=http_status, headers=dict(headers or {}))
+
+
+def error_body(
+    status: str,
+    message: str,
+    *,
+    code: str | None = None,
+    details: Mapping[str, object] | None = None,
+) -> dict[str, dict[str, object]]:
+    """API.md's error body (also the data of an event stream's final `error` event)."""
+    return {
         "error": {
-            "code": reason,
+            "code": code or status,
             "status": status,
             "message": message,
             "details": dict(details or {}),
             "request_id": current_request_id(),
         }
     }
-    return JSONResponse(body, status_code=http_status, headers=dict(headers or {}))
 
 
 class GatewayError(Exception):
@@ -118,6 +128,23 @@ class GatewayError(Exception):
             http_status=self.http_status,
             headers=self.headers,
         )
+
+
+def method_not_allowed(method: str, path: str, allow: Iterable[str]) -> GatewayError:
+    """405 with `Allow`. gRPC has no status for it; like the gateway's other refusals
+    of the request's form (413, 415, 431) it is an INVALID_ARGUMENT."""
+    return GatewayError(
+        "INVALID_ARGUMENT",
+        f"method {method} not allowed on {path}",
+        code="METHOD_NOT_ALLOWED",
+        http_status=405,
+        headers={"Allow": ", ".join(allow)},
+    )
+
+
+def headers_too_large(message: str) -> GatewayError:
+    """431 (RFC 6585) for too many or too large request headers."""
+    return GatewayError("INVALID_ARGUMENT", message, code="HEADERS_TOO_LARGE", http_status=431)
 
 
 def invalid_field(message: str) -> GatewayError:

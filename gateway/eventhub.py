@@ -111,6 +111,10 @@ class Closing(StreamEnded):
     """The gateway is shutting down."""
 
 
+class Revoked(StreamEnded):
+    """The stream's user was deleted: their token is refused everywhere now."""
+
+
 _CLOSE = Event(-1, "", "")  # wakes a waiting stream so it sees it must close
 
 
@@ -119,7 +123,7 @@ class Subscriber:
         self.user_id = user_id
         self._queue: asyncio.Queue[Event] = asyncio.Queue(maxsize=buffer)
         self._overflowed = False
-        self._closing = False
+        self._ending: StreamEnded | None = None
 
     def offer(self, event: Event) -> None:
         if self._overflowed:
@@ -129,15 +133,16 @@ class Subscriber:
         except asyncio.QueueFull:
             self._overflowed = True
 
-    def close(self) -> None:
-        self._closing = True
+    def close(self, why: StreamEnded | None = None) -> None:
+        """End the stream: `why` is what its `next` raises (Closing by default)."""
+        self._ending = why or Closing()
         with contextlib.suppress(asyncio.QueueFull):  # a full queue wakes it anyway
             self._queue.put_nowait(_CLOSE)
 
     async def next(self, within: float) -> Event | None:
         """The next live event, or None when `within` seconds pass without one."""
-        if self._closing:
-            raise Closing
+        if self._ending is not None:
+            raise self._ending
         if self._overflowed and self._queue.empty():
             raise Overflowed
         try:
@@ -145,7 +150,7 @@ class Subscriber:
         except TimeoutError:
             return None
         if event is _CLOSE:
-            raise Closing
+            raise self._ending or Closing()
         return event
 
 
@@ -205,6 +210,11 @@ class EventHub:
         for subscribers in self._by_user.values():
             for subscriber in subscribers:
                 subscriber.close()
+
+    def revoke(self, user_id: str) -> None:
+        """End the open streams of `user_id` (a deleted user), with Revoked."""
+        for subscriber in self._by_user.get(user_id, ()):
+            subscriber.close(Revoked())
 
     def unregister(self, subscriber: Subscriber) -> None:
         subscribers = self._by_user.get(subscriber.user_id)

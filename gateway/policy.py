@@ -7,6 +7,7 @@ from typing import Any
 
 from starlette.requests import HTTPConnection
 
+from gateway.clientaddr import scope_client_address
 from gateway.transcoding.routes import Route
 from klik.options.v1 import options_pb2
 
@@ -34,9 +35,8 @@ def rate_class(route: Route) -> str:
 
 
 def client_address(connection: HTTPConnection) -> str:
-    """The peer address (uvicorn has already replaced it with the forwarded one when
-    the peer is a trusted proxy: `--forwarded-allow-ips`)."""
-    return connection.client.host if connection.client else "unknown"
+    """The client address the gateway vouches for (gateway.clientaddr)."""
+    return scope_client_address(connection.scope)
 
 
 USER_BUCKETS = "user:"  # prefix of the per-user classes in the RateLimiter

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from gateway.clientaddr import TrustedProxies, parse_networks
 from gateway.policy import CREDENTIALS, READ, WRITE
 from gateway.ratelimit import Rate
 from kit.assets import AssetSettings
@@ -60,6 +61,10 @@ class GatewaySettings:
     access_token_ttl_seconds: float = 900.0  # how long revoked users stay revoked
     events: EventStreamSettings = field(default_factory=lambda: EventStreamSettings())
     assets: AssetSettings = field(default_factory=lambda: AssetSettings.from_env({}))
+    max_headers: int = 100  # more request headers than this: 431
+    max_header_bytes: int = 16384  # request headers (names + values) larger than this: 431
+    # Peers whose X-Forwarded-For is believed (gateway.clientaddr); none by default.
+    trusted_proxies: TrustedProxies = field(default_factory=TrustedProxies)
 
     def timeout(self, route_class: str) -> float:
         return self.timeouts.get(route_class, self.timeout_seconds)
@@ -73,6 +78,8 @@ class GatewaySettings:
             nats_url=nats_url(env),
             upstreams={name: service_address(name, env) for name in SERVICE_PORTS},
             max_body_bytes=env_int("KLIK_GATEWAY_MAX_BODY_BYTES", 1024 * 1024, env),
+            max_headers=env_int("KLIK_GATEWAY_MAX_HEADERS", 100, env),
+            max_header_bytes=env_int("KLIK_GATEWAY_MAX_HEADER_BYTES", 16384, env),
             grace_seconds=env_float("KLIK_GRACE_SECONDS", 10.0, env),
             log_level=env_str("KLIK_LOG_LEVEL", "INFO", env).upper(),
             timeout_seconds=env_float("KLIK_GATEWAY_TIMEOUT_SECONDS", 10.0, env),
@@ -101,6 +108,12 @@ class GatewaySettings:
                 buffer=env_int("KLIK_GATEWAY_SSE_BUFFER", 1000, env),
             ),
             assets=AssetSettings.from_env(env),
+            trusted_proxies=TrustedProxies(
+                parse_networks(
+                    "KLIK_GATEWAY_TRUSTED_PROXIES",
+                    env_str("KLIK_GATEWAY_TRUSTED_PROXIES", "", env),
+                )
+            ),
         )
 
 

@@ -9,6 +9,7 @@ as the access token it was opened with."""
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -18,8 +19,8 @@ from starlette.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from gateway.admission import Admission
-from gateway.errors import GatewayError
-from gateway.eventhub import Event, EventHub, StreamEnded, Subscriber, TooManyStreams
+from gateway.errors import GatewayError, error_body
+from gateway.eventhub import Event, EventHub, Revoked, StreamEnded, Subscriber, TooManyStreams
 from gateway.policy import READ
 from gateway.settings import EventStreamSettings
 
@@ -30,6 +31,14 @@ HEARTBEAT = b": keep-alive\n\n"
 
 def format_event(event: Event) -> bytes:
     return f"id: {event.sequence}\nevent: {event.type}\ndata: {event.data}\n\n".encode()
+
+
+def final_error(code: str, message: str) -> bytes:
+    """The last event of a stream the gateway ends because its token is no longer
+    good: `event: error` with API.md's error body, and no `id:` (it is no event of
+    the log, so Last-Event-ID stays the last one sent)."""
+    body = error_body("UNAUTHENTICATED", message, code=code)
+    return f"event: error\ndata: {json.dumps(body, separators=(',', ':'))}\n\n".encode()
 
 
 def last_event_id(request: Request) -> int | None:
@@ -72,7 +81,8 @@ async def events(
     until: float,
 ) -> AsyncIterator[bytes]:
     """The stream's body. It ends when the token it was opened with expires (`until`,
-    epoch seconds): the client reconnects with a fresh token and Last-Event-ID."""
+    epoch seconds) or its user is revoked, with a final `event: error`: the client
+    reconnects with a fresh token and Last-Event-ID."""
     yield f"retry: {settings.retry_ms}\n\n".encode()
     sent = 0
     if after is not None:
@@ -86,6 +96,10 @@ async def events(
     while time.time() < until:
         try:
             event = await subscriber.next(min(settings.heartbeat_seconds, until - time.time()))
+        except Revoked:
+            log.info("event stream ended: Revoked", extra={"sent": sent})
+            yield final_error("INVALID_TOKEN", "access token is no longer valid")
+            return
         except StreamEnded as ended:
             log.info("event stream ended: %s", type(ended).__name__, extra={"sent": sent})
             return
@@ -94,6 +108,7 @@ async def events(
         elif event.sequence > sent:
             yield format_event(event)
             sent = event.sequence
+    yield final_error("TOKEN_EXPIRED", "the access token expired: reconnect with a new one")
 
 
 async def stream_events(request: Request) -> Response:

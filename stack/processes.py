@@ -1,9 +1,13 @@
 """The stack's processes: start each in order (a process with a port is waited for
 before the next starts), each logging to var/log/<name>.log; wait for the gateway
-to be ready; notice a crash; stop them in reverse order and wait for each."""
+to be ready; restart a process that crashed, with backoff; stop them in reverse order
+and wait for each. Every child is tied to the launcher's life (PR_SET_PDEATHSIG on
+Linux): whatever kills the launcher, SIGKILL included, its children get SIGTERM."""
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import signal
 import socket
 import subprocess
@@ -20,6 +24,10 @@ from stack.topology import Process
 
 PORT_TIMEOUT_SECONDS = 15.0
 STOP_TIMEOUT_SECONDS = 20.0
+RESTART_FIRST_DELAY_SECONDS = 1.0  # doubled after each crash, up to the maximum
+RESTART_MAX_DELAY_SECONDS = 30.0
+STABLE_SECONDS = 60.0  # a process that ran this long starts over at the first delay
+_PR_SET_PDEATHSIG = 1
 
 
 class StackError(Exception):
@@ -31,6 +39,17 @@ class Child:
     name: str
     process: subprocess.Popen[bytes]
     log_path: Path
+    argv: tuple[str, ...] = ()
+    started: float = 0.0  # time.monotonic() of its last start
+    delay: float = RESTART_FIRST_DELAY_SECONDS  # before its next restart
+    restart_at: float | None = None  # when it crashed: when it is started again
+
+
+def die_with_parent() -> None:
+    """preexec_fn: the kernel sends this child SIGTERM when the launcher dies."""
+    libc = ctypes.util.find_library("c")
+    if libc is not None:
+        ctypes.CDLL(libc, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
 
 
 class Supervisor:
@@ -42,19 +61,25 @@ class Supervisor:
 
     def spawn(self, name: str, argv: Iterable[str]) -> Child:
         log_path = self.logs / f"{name}.log"
-        log_file: IO[bytes] = open(log_path, "ab")  # noqa: SIM115 - the child owns it
-        process = subprocess.Popen(
-            list(argv),
-            env=self.env,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,  # Ctrl-C reaches us only; we stop children in order
-        )
-        log_file.close()
-        child = Child(name, process, log_path)
+        command = tuple(argv)
+        child = Child(name, self._popen(command, log_path), log_path, command, time.monotonic())
         self.children.append(child)
         return child
+
+    def _popen(self, argv: tuple[str, ...], log_path: Path) -> subprocess.Popen[bytes]:
+        log_file: IO[bytes] = open(log_path, "ab")  # noqa: SIM115 - the child owns it
+        try:
+            return subprocess.Popen(
+                list(argv),
+                env=self.env,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,  # Ctrl-C reaches us only; we stop children in order
+                preexec_fn=die_with_parent if sys.platform == "linux" else None,
+            )
+        finally:
+            log_file.close()
 
     def start(self, processes: Iterable[Process]) -> None:
         for process in processes:
@@ -80,13 +105,38 @@ class Supervisor:
                 time.sleep(0.2)
         raise StackError(f"gateway not ready after {timeout:.0f}s: {last}")
 
-    def watch(self) -> Child:
-        """Block until a child exits on its own (a crash); return it."""
+    def watch(self, poll_seconds: float = 0.2) -> None:
+        """Supervise until interrupted (the launcher's signal handlers raise): a child
+        that exits on its own is started again after its delay, which doubles with
+        each crash (up to RESTART_MAX_DELAY_SECONDS) and starts over once it has run
+        STABLE_SECONDS. Each crash and restart is a line on stderr."""
         while True:
-            for child in self.children:
-                if child.process.poll() is not None:
-                    return child
-            time.sleep(0.5)
+            self.supervise_once()
+            time.sleep(poll_seconds)
+
+    def supervise_once(self) -> None:
+        now = time.monotonic()
+        for child in self.children:
+            if child.restart_at is None:
+                if child.process.poll() is None:
+                    continue
+                if now - child.started >= STABLE_SECONDS:
+                    child.delay = RESTART_FIRST_DELAY_SECONDS
+                child.restart_at = now + child.delay
+                print(
+                    f"{child.name} exited with code {child.process.returncode}; restarting "
+                    f"in {child.delay:.0f}s. Last lines of {child.log_path}:\n"
+                    f"{tail(child.log_path)}",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                child.delay = min(child.delay * 2, RESTART_MAX_DELAY_SECONDS)
+            elif now >= child.restart_at:
+                child.process = self._popen(child.argv, child.log_path)
+                child.started, child.restart_at = now, None
+                print(
+                    f"{child.name} restarted (pid {child.process.pid})", file=sys.stderr, flush=True
+                )
 
     def stop(self) -> None:
         """Reverse order: gateway first, then the services, the sandbox, nats last,

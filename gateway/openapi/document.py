@@ -12,7 +12,7 @@ from typing import Any
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
 from gateway.errors import HTTP_STATUS, declared_statuses
-from gateway.openapi.schemas import Schema, Schemas
+from gateway.openapi.schemas import Schema, Schemas, is_required
 from gateway.policy import is_public
 from gateway.transcoding import fields
 from gateway.transcoding.routes import Route
@@ -242,6 +242,8 @@ def _query_parameters(route: Route, schemas: Schemas) -> list[dict[str, Any]]:
             parameter["description"] = description
         if fields.is_repeated(field):
             parameter["style"], parameter["explode"] = "form", True
+        if is_required(field):
+            parameter["required"] = True
         found.append(parameter)
     return found
 

@@ -3,18 +3,34 @@
 Timestamp an RFC 3339 date-time string, Duration a string such as "1.5s", FieldMask a
 comma-separated string, wrappers their scalar, repeated fields arrays and maps
 objects. Messages become components named by their full name; well-known types are
-inlined."""
+inlined. A field's `google.api.field_behavior` marks it `required` (REQUIRED) or
+`readOnly` (OUTPUT_ONLY: the server sets it, a client never sends it)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
+from google.api import field_behavior_pb2
 from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
 
 from gateway.transcoding import fields
 
 Schema = dict[str, Any]
+# protoc's stubs type extensions as plain FieldDescriptors, which Extensions[] refuses.
+_FIELD_BEHAVIOR: Any = field_behavior_pb2.field_behavior
+
+
+def behaviors(field: FieldDescriptor) -> frozenset[int]:
+    """The field's `google.api.field_behavior` values (FieldBehavior numbers)."""
+    found: Any = field.GetOptions().Extensions[_FIELD_BEHAVIOR]
+    return frozenset(found)
+
+
+def is_required(field: FieldDescriptor) -> bool:
+    return field_behavior_pb2.REQUIRED in behaviors(field)
+
+
 COMPONENTS = "#/components/schemas/"
 
 _INT64: Schema = {"type": "string", "format": "int64", "pattern": "^-?[0-9]+$"}
@@ -80,13 +96,15 @@ class Schemas:
     def object(self, message: Descriptor, *, leave_out: frozenset[str] = frozenset()) -> Schema:
         """The message as an object schema, optionally without some top-level fields
         (those a route binds from the path)."""
+        included = [f for f in message.fields if f.name not in leave_out]
         schema: Schema = {
             "type": "object",
-            "properties": {
-                f.name: self.field(f) for f in message.fields if f.name not in leave_out
-            },
+            "properties": {f.name: self.field(f) for f in included},
             "additionalProperties": False,
         }
+        required = [f.name for f in included if is_required(f)]
+        if required:
+            schema["required"] = required
         return self._described(schema, message.full_name)
 
     def field(self, field: FieldDescriptor) -> Schema:
@@ -97,6 +115,8 @@ class Schemas:
             schema = {"type": "array", "items": self.single(field)}
         else:
             schema = self.single(field)
+        if field_behavior_pb2.OUTPUT_ONLY in behaviors(field):
+            schema["readOnly"] = True
         return self._described(schema, field.full_name)
 
     def single(self, field: FieldDescriptor) -> Schema:

@@ -14,7 +14,7 @@ from starlette.types import Receive, Scope, Send
 
 from gateway.admission import Admission
 from gateway.body import read_json_body
-from gateway.errors import GatewayError, reason_statuses
+from gateway.errors import GatewayError, invalid_field, method_not_allowed, reason_statuses
 from gateway.policy import is_public, rate_class
 from gateway.settings import GatewaySettings
 from gateway.transcoding.decode import decode_request
@@ -31,6 +31,9 @@ UPSTREAM_ERRORS = prometheus_client.Counter(
 )
 
 Channels = dict[str, grpc.aio.Channel]
+# No path parameter (an id, a handle) is this long: 400 before any service is called,
+# so a huge one never comes back in a reply's metadata past gRPC's size limit.
+MAX_PATH_PARAMETER_LENGTH = 256
 
 
 class Transcoder:
@@ -71,14 +74,11 @@ class Transcoder:
         if found is None:
             raise GatewayError("NOT_FOUND", f"no route for {request.url.path}", code="NOT_FOUND")
         if isinstance(found, MethodNotAllowed):
-            raise GatewayError(
-                "UNIMPLEMENTED",
-                f"method {request.method} not allowed on {request.url.path}",
-                code="METHOD_NOT_ALLOWED",
-                http_status=405,
-                headers={"Allow": ", ".join(found.allow)},
-            )
+            raise method_not_allowed(request.method, request.url.path, found.allow)
         route = found.route
+        for name, value in found.params.items():
+            if len(value) > MAX_PATH_PARAMETER_LENGTH:
+                raise invalid_field(f"{name} is longer than {MAX_PATH_PARAMETER_LENGTH} characters")
         request.scope["route"] = route  # metrics label the request with its template
         route_class = rate_class(route)
         await self.admission.admit(request, route_class, public=is_public(route))

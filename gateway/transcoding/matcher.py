@@ -69,14 +69,18 @@ class Matcher:
 
     def match(self, method: str, raw_path: str) -> Match | MethodNotAllowed | None:
         """The route for `method` on `raw_path`; else the methods the path allows
-        (405), or None when no route has this path (404)."""
+        (405), or None when no route has this path (404). The methods allowed are
+        those of the first reading with routes: on `/v1/things/t1:archive` the
+        verb's, not also those of `/v1/things/{thing_id}`."""
         allowed: set[str] = set()
         for raw, decoded, verb in _readings(raw_path):
+            reading: set[str] = set()
             for by_method in self._candidates(decoded, verb):
                 route = by_method.get(method)
                 if route is not None:
                     return Match(route, _bind(route, raw))
-                allowed.update(by_method)
+                reading.update(by_method)
+            allowed = allowed or reading
         return MethodNotAllowed(tuple(sorted(allowed))) if allowed else None
 
     def methods(self, raw_path: str) -> frozenset[str]:

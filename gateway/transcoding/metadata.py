@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from starlette.requests import HTTPConnection
 
+from gateway.clientaddr import CLIENT_ADDRESS_KEY
 from gateway.errors import GatewayError
 from gateway.policy import client_address
 from kit.context import current_request_id
@@ -11,10 +12,9 @@ from kit.interceptors import REQUEST_ID_KEY
 
 
 def outgoing_metadata(connection: HTTPConnection) -> tuple[tuple[str, str], ...]:
-    """`authorization` as given, the request id, and `x-forwarded-for`: the incoming
-    chain with the client address appended (the services see who called, not the
-    gateway). When uvicorn already took the client address from that chain (the peer
-    is a trusted proxy, `--forwarded-allow-ips`), it is not appended twice."""
+    """`authorization` as given, the request id, and `klik-client-address`: the one
+    client address the gateway vouches for (gateway.clientaddr; the services see who
+    called, not the gateway). The client's own `X-Forwarded-For` is never passed on."""
     metadata: list[tuple[str, str]] = [(REQUEST_ID_KEY, current_request_id())]
     authorization = connection.headers.get("authorization")
     if authorization is not None:
@@ -23,14 +23,9 @@ def outgoing_metadata(connection: HTTPConnection) -> tuple[tuple[str, str], ...]
                 "UNAUTHENTICATED", "malformed Authorization header", code="INVALID_TOKEN"
             )
         metadata.append(("authorization", authorization))
-    forwarded = connection.headers.get("x-forwarded-for", "").strip()
-    client = client_address(connection)
-    hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
-    if not hops or hops[-1] != client:
-        hops.append(client)
-    chain = ", ".join(hops)
-    if _printable_ascii(chain):
-        metadata.append(("x-forwarded-for", chain))
+    address = client_address(connection)
+    if _printable_ascii(address):
+        metadata.append((CLIENT_ADDRESS_KEY, address))
     return tuple(metadata)
 
 

@@ -16,9 +16,10 @@ import re
 from collections.abc import Mapping
 
 import grpc
+from google.rpc import status_pb2
 
 from gateway.errors import GatewayError
-from kit.errors import error_details
+from kit.errors import STATUS_DETAILS_KEY, error_details
 
 _INTEGER = re.compile(r"^-?(0|[1-9][0-9]{0,15})$")
 _JSON_SAFE_INTEGER = 2**53
@@ -39,9 +40,15 @@ def rpc_failure(
 ) -> GatewayError:
     """`reason_statuses`: reason -> HTTP status where it is not the table's."""
     status = error.code().name
-    info = error_details(error.trailing_metadata())
+    trailing = error.trailing_metadata()
+    rich = _rich_status(trailing)
+    # gRPC itself may fail a call the servicer refused (a reply's metadata over the
+    # size limit): the status and text are then the transport's, not the servicer's,
+    # even with its ErrorInfo still attached. Only the servicer's own are passed on.
+    own = rich is not None and rich.code == error.code().value[0]
+    info = error_details(trailing) if own else None
     headers: dict[str, str] = {}
-    if info is None:
+    if info is None or rich is None:
         message = _FIXED_MESSAGES.get(status, "upstream error").format(upstream=upstream)
         return GatewayError(status, message)
     if info.retry_after_seconds is not None:
@@ -49,12 +56,20 @@ def rpc_failure(
     reason = info.reason or status
     return GatewayError(
         status,
-        error.details() or status,
+        rich.message or status,
         code=reason,
         details={key: render_detail(value) for key, value in info.metadata.items()},
         http_status=reason_statuses.get(reason),
         headers=headers,
     )
+
+
+def _rich_status(trailing_metadata: object) -> status_pb2.Status | None:
+    """The `google.rpc.Status` a klik servicer attached (kit.errors), if any."""
+    for key, value in trailing_metadata or ():  # type: ignore[attr-defined]
+        if key == STATUS_DETAILS_KEY and isinstance(value, bytes):
+            return status_pb2.Status.FromString(value)
+    return None
 
 
 def render_detail(value: str) -> str | int:

@@ -12,13 +12,12 @@ from typing import Any
 import grpc
 import httpx
 import pytest
-import uvicorn
 from google.protobuf.descriptor import FileDescriptor, ServiceDescriptor
 from google.protobuf.message import Message
 
 from gateway.app import create_app
 from gateway.contracts import EVENT_FILES, PUBLIC_SERVICES
-from gateway.server import GatewayServer
+from gateway.server import GatewayServer, server_config
 from gateway.settings import GatewaySettings
 from kit import errors
 from kit.config import ServiceSettings
@@ -188,8 +187,9 @@ async def start_gateway(upstream: Upstream, nats_url: str) -> AsyncIterator[Star
             **overrides,
         }
         port = free_port()
-        app = create_app(GatewaySettings.from_env(env), services, events=events)
-        server = GatewayServer(uvicorn.Config(app, port=port, log_config=None), app)
+        settings = GatewaySettings.from_env(env)
+        app = create_app(settings, services, events=events)
+        server = GatewayServer(server_config(app, settings, port=port), app)
         task = asyncio.create_task(server.serve())
         await wait_for(lambda: server.started, message="gateway started")
         token = upstream.auth.authority.access_token(USER_ID, role="admin")

@@ -84,7 +84,7 @@ async def test_a_valid_token_is_forwarded_with_the_request(
     _, metadata = upstream.seen["GetWallet"]
     assert metadata["authorization"] == f"Bearer {token}"
     assert metadata["x-request-id"] == "req-edge-1"
-    assert metadata["x-forwarded-for"] == "127.0.0.1"
+    assert metadata["klik-client-address"] == "127.0.0.1"
 
 
 async def test_a_deleted_users_token_stops_at_the_edge(

@@ -18,7 +18,12 @@ from nats.js import JetStreamContext
 
 from gateway.eventhub import Event, Overflowed, Subscriber
 from kit import bus
-from klik.events.v1.events_pb2 import JobTransitioned, UserRegistered, WalletChanged
+from klik.events.v1.events_pb2 import (
+    JobTransitioned,
+    UserDeleted,
+    UserRegistered,
+    WalletChanged,
+)
 from klik.generation.v1.generation_pb2 import Job
 from tests.gateway.fakes import SERVERS, StartGateway, Upstream, error_of
 from tests.helpers import envelope, publish_envelope, unique, wait_for
@@ -299,6 +304,41 @@ async def test_a_stream_ends_when_its_token_expires(
         async with asyncio.timeout(10):
             lines = [line async for line in stream.lines]  # ends: the server closed it
     assert lines[0].startswith("retry: ")
+    assert final_error_of(lines)["code"] == "TOKEN_EXPIRED"
+
+
+def final_error_of(lines: list[str]) -> dict[str, Any]:
+    """The error body of a stream's last event, which must be `event: error` with no id."""
+    events = [block.split("\n") for block in "\n".join(lines).strip().split("\n\n")]
+    last = dict(line.split(": ", 1) for line in events[-1] if not line.startswith(":"))
+    assert set(last) == {"event", "data"}, last
+    assert last["event"] == "error"
+    body = json.loads(last["data"])
+    assert set(body["error"]) == {"code", "status", "message", "details", "request_id"}
+    assert body["error"]["status"] == "UNAUTHENTICATED"
+    error: dict[str, Any] = body["error"]
+    return error
+
+
+async def test_a_deleted_users_open_stream_ends_with_an_error_event(
+    start_gateway: StartGateway, upstream: Upstream, js: JetStreamContext
+) -> None:
+    gateway = await start_gateway(KLIK_GATEWAY_SSE_HEARTBEAT_SECONDS="0.2")
+    user, other = unique("doomed-"), unique("spared-")
+    authority = upstream.auth.authority
+    async with (
+        open_stream(gateway, authority.access_token(user)) as doomed,
+        open_stream(gateway, authority.access_token(other)) as spared,
+    ):
+        await publish_wallet(js, user, 5)
+        assert (await doomed.take(1))[0].data["payload"]["balance"] == "5"
+        await publish_envelope(js, envelope("user.deleted", UserDeleted(user_id=user)))
+        async with asyncio.timeout(10):
+            lines = [line async for line in doomed.lines]  # ends: the server closed it
+        assert final_error_of(lines)["code"] == "INVALID_TOKEN"
+        # Another user's stream goes on.
+        await publish_wallet(js, other, 9)
+        assert (await spared.take(1))[0].data["payload"]["balance"] == "9"
 
 
 async def test_a_client_too_slow_for_its_buffer_gets_what_fit_then_its_stream_ends() -> None:

@@ -72,7 +72,7 @@ async def test_wrong_method_is_405_with_allow(client: httpx.AsyncClient) -> None
     reply = await client.post("/healthz")
     assert reply.status_code == 405
     assert "GET" in reply.headers["allow"]
-    assert_error_shape(reply.json(), "METHOD_NOT_ALLOWED", "UNIMPLEMENTED")
+    assert_error_shape(reply.json(), "METHOD_NOT_ALLOWED", "INVALID_ARGUMENT")
 
 
 async def test_request_id_is_echoed_or_made(client: httpx.AsyncClient) -> None:

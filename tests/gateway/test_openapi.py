@@ -288,3 +288,32 @@ def test_the_docs_page_renders_every_operation_without_scripts(spec: Spec) -> No
     assert "Public" in page and "Bearer token" in page
     hostile = {**spec, "info": {**spec["info"], "title": "<script>alert(1)</script>"}}
     assert "<script>alert" not in render_page(hostile)
+
+
+def test_field_behavior_marks_fields_required_and_read_only(spec: Spec, test_spec: Spec) -> None:
+    """`google.api.field_behavior` in the protos: REQUIRED -> `required`, OUTPUT_ONLY
+    -> `readOnly`."""
+    thing = component(test_spec, "gatewaytest.v1.Thing")
+    assert thing["required"] == ["name"]
+    assert thing["properties"]["id"]["readOnly"] is True
+    assert "readOnly" not in thing["properties"]["name"]
+    login = component(spec, "klik.auth.v1.LoginRequest")
+    assert login["required"] == ["email", "password"]
+    transfer = component(spec, "klik.wallet.v1.TransferRequest")
+    assert transfer["required"] == ["to_user_id", "amount", "idempotency_key"]
+    user = component(spec, "klik.auth.v1.User")
+    assert "required" not in user
+    assert user["properties"]["id"]["readOnly"] is True
+    assert user["properties"]["created_at"]["readOnly"] is True
+    post = component(spec, "klik.content.v1.Post")["properties"]
+    assert {name for name, field in post.items() if field.get("readOnly")} == {
+        "id",
+        "author_id",
+        "status",
+        "created_at",
+        "updated_at",
+    }
+    # A body route with its id in the path: the id is left out of the body, and so
+    # out of what it requires.
+    body = operation(spec, "/klik.content.v1.ContentService/SendMessage")["requestBody"]
+    assert body["content"]["application/json"]["schema"]["required"] == ["content"]

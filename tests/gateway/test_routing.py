@@ -159,6 +159,12 @@ def test_known_path_with_another_method_is_405_with_every_allowed_method(
     assert matcher.methods("/v1/things/t1") == {"DELETE", "GET", "PATCH", "PUT"}
 
 
+def test_a_custom_verb_route_allows_only_its_own_methods(matcher: Matcher) -> None:
+    """Not those of the plain path the colon could also belong to."""
+    assert matcher.match("HEAD", "/v1/things/t1:archive") == MethodNotAllowed(("POST",))
+    assert matcher.match("HEAD", "/v1/things:search") == MethodNotAllowed(("POST",))
+
+
 @pytest.mark.parametrize(
     "path", ["/v1/nothing", "/v1/things/", "/v1//things", "/v1/things/a/b/c", "v1/things", ""]
 )

@@ -23,17 +23,44 @@ _sym_db = _symbol_database.Default()
 
 
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
+from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from klik.options.v1 import options_pb2 as klik_dot_options_dot_v1_dot_options__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17klik/auth/v1/auth.proto\x12\x0cklik.auth.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dklik/options/v1/options.proto\"u\n\x04User\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05\x65mail\x18\x02 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\x12\x0c\n\x04role\x18\x04 \x01(\t\x12.\n\ncreated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"Q\n\x03Jwk\x12\x0b\n\x03kty\x18\x01 \x01(\t\x12\x0b\n\x03\x63rv\x18\x02 \x01(\t\x12\t\n\x01x\x18\x03 \x01(\t\x12\x0b\n\x03kid\x18\x04 \x01(\t\x12\x0b\n\x03\x61lg\x18\x05 \x01(\t\x12\x0b\n\x03use\x18\x06 \x01(\t\"H\n\x0fRegisterRequest\x12\r\n\x05\x65mail\x18\x01 \x01(\t\x12\x10\n\x08password\x18\x02 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\"4\n\x10RegisterResponse\x12 \n\x04user\x18\x01 \x01(\x0b\x32\x12.klik.auth.v1.User\"/\n\x0cLoginRequest\x12\r\n\x05\x65mail\x18\x01 \x01(\t\x12\x10\n\x08password\x18\x02 \x01(\t\"\x86\x01\n\rLoginResponse\x12\x14\n\x0c\x61\x63\x63\x65ss_token\x18\x01 \x01(\t\x12\x15\n\rrefresh_token\x18\x02 \x01(\t\x12\x12\n\ntoken_type\x18\x03 \x01(\t\x12\x12\n\nexpires_in\x18\x04 \x01(\x05\x12 \n\x04user\x18\x05 \x01(\x0b\x32\x12.klik.auth.v1.User\"\'\n\x0eRefreshRequest\x12\x15\n\rrefresh_token\x18\x01 \x01(\t\"\x88\x01\n\x0fRefreshResponse\x12\x14\n\x0c\x61\x63\x63\x65ss_token\x18\x01 \x01(\t\x12\x15\n\rrefresh_token\x18\x02 \x01(\t\x12\x12\n\ntoken_type\x18\x03 \x01(\t\x12\x12\n\nexpires_in\x18\x04 \x01(\x05\x12 \n\x04user\x18\x05 \x01(\x0b\x32\x12.klik.auth.v1.User\"&\n\rLogoutRequest\x12\x15\n\rrefresh_token\x18\x01 \x01(\t\"\x10\n\x0eLogoutResponse\"\x0e\n\x0cGetMeRequest\"1\n\rGetMeResponse\x12 \n\x04user\x18\x01 \x01(\x0b\x32\x12.klik.auth.v1.User\"G\n\x15\x43hangePasswordRequest\x12\x18\n\x10\x63urrent_password\x18\x01 \x01(\t\x12\x14\n\x0cnew_password\x18\x02 \x01(\t\"\x18\n\x16\x43hangePasswordResponse\"\x10\n\x0eGetJwksRequest\"2\n\x0fGetJwksResponse\x12\x1f\n\x04keys\x18\x01 \x03(\x0b\x32\x11.klik.auth.v1.Jwk\"9\n\x10ListUsersRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"O\n\x11ListUsersResponse\x12!\n\x05users\x18\x01 \x03(\x0b\x32\x12.klik.auth.v1.User\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"/\n\x0eSetRoleRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x0c\n\x04role\x18\x02 \x01(\t\"3\n\x0fSetRoleResponse\x12 \n\x04user\x18\x01 \x01(\x0b\x32\x12.klik.auth.v1.User\"$\n\x11\x44\x65leteUserRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\"\x14\n\x12\x44\x65leteUserResponse2\xba\x08\n\x0b\x41uthService\x12q\n\x08Register\x12\x1d.klik.auth.v1.RegisterRequest\x1a\x1e.klik.auth.v1.RegisterResponse\"&\x88\xb5\x18\x01\x82\xd3\xe4\x93\x02\x1c\"\x11/v1/auth/register:\x01*b\x04user\x12_\n\x05Login\x12\x1a.klik.auth.v1.LoginRequest\x1a\x1b.klik.auth.v1.LoginResponse\"\x1d\x88\xb5\x18\x01\x82\xd3\xe4\x93\x02\x13\"\x0e/v1/auth/login:\x01*\x12g\n\x07Refresh\x12\x1c.klik.auth.v1.RefreshRequest\x1a\x1d.klik.auth.v1.RefreshResponse\"\x1f\x88\xb5\x18\x01\x82\xd3\xe4\x93\x02\x15\"\x10/v1/auth/refresh:\x01*\x12_\n\x06Logout\x12\x1b.klik.auth.v1.LogoutRequest\x1a\x1c.klik.auth.v1.LogoutResponse\"\x1a\x82\xd3\xe4\x93\x02\x14\"\x0f/v1/auth/logout:\x01*\x12[\n\x05GetMe\x12\x1a.klik.auth.v1.GetMeRequest\x1a\x1b.klik.auth.v1.GetMeResponse\"\x19\x82\xd3\xe4\x93\x02\x13\x12\x0b/v1/auth/meb\x04user\x12y\n\x0e\x43hangePassword\x12#.klik.auth.v1.ChangePasswordRequest\x1a$.klik.auth.v1.ChangePasswordResponse\"\x1c\x82\xd3\xe4\x93\x02\x16\"\x11/v1/auth/password:\x01*\x12\x61\n\x07GetJwks\x12\x1c.klik.auth.v1.GetJwksRequest\x1a\x1d.klik.auth.v1.GetJwksResponse\"\x19\x88\xb5\x18\x01\x82\xd3\xe4\x93\x02\x0f\x12\r/v1/auth/jwks\x12\x65\n\tListUsers\x12\x1e.klik.auth.v1.ListUsersRequest\x1a\x1f.klik.auth.v1.ListUsersResponse\"\x17\x82\xd3\xe4\x93\x02\x11\x12\x0f/v1/admin/users\x12w\n\x07SetRole\x12\x1c.klik.auth.v1.SetRoleRequest\x1a\x1d.klik.auth.v1.SetRoleResponse\"/\x82\xd3\xe4\x93\x02)\"\x1e/v1/admin/users/{user_id}/role:\x01*b\x04user\x12r\n\nDeleteUser\x12\x1f.klik.auth.v1.DeleteUserRequest\x1a .klik.auth.v1.DeleteUserResponse\"!\x82\xd3\xe4\x93\x02\x1b*\x19/v1/admin/users/{user_id}b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17klik/auth/v1/auth.proto\x12\x0cklik.auth.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dklik/options/v1/options.proto\"\x81\x01\n\x04User\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\r\n\x05\x65mail\x18\x02 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\x12\x0c\n\x04role\x18\x04 \x01(\t\x12\x34\n\ncreated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\"Q\n\x03Jwk\x12\x0b\n\x03kty\x18\x01 \x01(\t\x12\x0b\n\x03\x63rv\x18\x02 \x01(\t\x12\t\n\x01x\x18\x03 \x01(\t\x12\x0b\n\x03kid\x18\x04 \x01(\t\x12\x0b\n\x03\x61lg\x18\x05 \x01(\t\x12\x0b\n\x03use\x18\x06 \x01(\t\"T\n\x0fRegisterRequest\x12\x13\n\x05\x65mail\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x16\n\x08password\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\"4\n\x10RegisterResponse\x12 \n\x04user\x18\x01 \x01(\x0b\x32\x12.klik.auth.v1.User\";\n\x0cLoginRequest\x12\x13\n\x05\x65mail\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x16\n\x08password\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\"\x86\x01\n\rLoginResponse\x12\x14\n\x0c\x61\x63\x63\x65ss_token\x18\x01 \x01(\t\x12\x15\n\rrefresh_token\x18\x02 \x01(\t\x12\x12\n\ntoken_type\x18\x03 \x01(\t\x12\x12\n\nexpires_in\x18\x04 \x01(\x05\x12 \n\x04user\x18\x05 \x01(\x0b\x32\x12.klik.auth.v1.User\"-\n\x0eRefreshRequest\x12\x1b\n\rrefresh_token\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\x88\x01\n\x0fRefreshResponse\x12\x14\n\x0c\x61\x63\x63\x65ss_token\x18\x01 \x01(\t\x12\x15\n\rrefresh_token\x18\x02 \x01(\t\x12\x12\n\ntoken_type\x18\x03 \x01(\t\x12\x12\n\nexpires_in\x18\x04 \x01(\x05\x12 \n\x04user\x18\x05 \x01(\x0b\x32\x12.klik.auth.v1.User\",\n\rLogoutRequest\x12\x1b\n\rrefresh_token\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\x10\n\x0eLogoutResponse\"\x0e\n\x0cGetMeRequest\"1\n\rGetMeResponse\x12 \n\x04user\x18\x01 \x01(\x0b\x32\x12.klik.auth.v1.User\"S\n\x15\x43hangePasswordRequest\x12\x1e\n\x10\x63urrent_password\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1a\n\x0cnew_password\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\"\x18\n\x16\x43hangePasswordResponse\"\x10\n\x0eGetJwksRequest\"2\n\x0fGetJwksResponse\x12\x1f\n\x04keys\x18\x01 \x03(\x0b\x32\x11.klik.auth.v1.Jwk\"9\n\x10ListUsersRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"O\n\x11ListUsersResponse\x12!\n\x05users\x18\x01 \x03(\x0b\x32\x12.klik.auth.v1.User\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\";\n\x0eSetRoleRequest\x12\x15\n\x07user_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x12\n\x04role\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\"3\n\x0fSetRoleResponse\x12 \n\x04user\x18\x01 \x01(\x0b\x32\x12.klik.auth.v1.User\"*\n\x11\x44\x65leteUserRequest\x12\x15\n\x07user_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\x14\n\x12\x44\x65leteUserResponse2\xba\x08\n\x0b\x41uthService\x12q\n\x08Register\x12\x1d.klik.auth.v1.RegisterRequest\x1a\x1e.klik.auth.v1.RegisterResponse\"&\x88\xb5\x18\x01\x82\xd3\xe4\x93\x02\x1c\"\x11/v1/auth/register:\x01*b\x04user\x12_\n\x05Login\x12\x1a.klik.auth.v1.LoginRequest\x1a\x1b.klik.auth.v1.LoginResponse\"\x1d\x88\xb5\x18\x01\x82\xd3\xe4\x93\x02\x13\"\x0e/v1/auth/login:\x01*\x12g\n\x07Refresh\x12\x1c.klik.auth.v1.RefreshRequest\x1a\x1d.klik.auth.v1.RefreshResponse\"\x1f\x88\xb5\x18\x01\x82\xd3\xe4\x93\x02\x15\"\x10/v1/auth/refresh:\x01*\x12_\n\x06Logout\x12\x1b.klik.auth.v1.LogoutRequest\x1a\x1c.klik.auth.v1.LogoutResponse\"\x1a\x82\xd3\xe4\x93\x02\x14\"\x0f/v1/auth/logout:\x01*\x12[\n\x05GetMe\x12\x1a.klik.auth.v1.GetMeRequest\x1a\x1b.klik.auth.v1.GetMeResponse\"\x19\x82\xd3\xe4\x93\x02\x13\x12\x0b/v1/auth/meb\x04user\x12y\n\x0e\x43hangePassword\x12#.klik.auth.v1.ChangePasswordRequest\x1a$.klik.auth.v1.ChangePasswordResponse\"\x1c\x82\xd3\xe4\x93\x02\x16\"\x11/v1/auth/password:\x01*\x12\x61\n\x07GetJwks\x12\x1c.klik.auth.v1.GetJwksRequest\x1a\x1d.klik.auth.v1.GetJwksResponse\"\x19\x88\xb5\x18\x01\x82\xd3\xe4\x93\x02\x0f\x12\r/v1/auth/jwks\x12\x65\n\tListUsers\x12\x1e.klik.auth.v1.ListUsersRequest\x1a\x1f.klik.auth.v1.ListUsersResponse\"\x17\x82\xd3\xe4\x93\x02\x11\x12\x0f/v1/admin/users\x12w\n\x07SetRole\x12\x1c.klik.auth.v1.SetRoleRequest\x1a\x1d.klik.auth.v1.SetRoleResponse\"/\x82\xd3\xe4\x93\x02)\"\x1e/v1/admin/users/{user_id}/role:\x01*b\x04user\x12r\n\nDeleteUser\x12\x1f.klik.auth.v1.DeleteUserRequest\x1a .klik.auth.v1.DeleteUserResponse\"!\x82\xd3\xe4\x93\x02\x1b*\x19/v1/admin/users/{user_id}b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'klik.auth.v1.auth_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_USER'].fields_by_name['id']._loaded_options = None
+  _globals['_USER'].fields_by_name['id']._serialized_options = b'\342A\001\003'
+  _globals['_USER'].fields_by_name['created_at']._loaded_options = None
+  _globals['_USER'].fields_by_name['created_at']._serialized_options = b'\342A\001\003'
+  _globals['_REGISTERREQUEST'].fields_by_name['email']._loaded_options = None
+  _globals['_REGISTERREQUEST'].fields_by_name['email']._serialized_options = b'\342A\001\002'
+  _globals['_REGISTERREQUEST'].fields_by_name['password']._loaded_options = None
+  _globals['_REGISTERREQUEST'].fields_by_name['password']._serialized_options = b'\342A\001\002'
+  _globals['_LOGINREQUEST'].fields_by_name['email']._loaded_options = None
+  _globals['_LOGINREQUEST'].fields_by_name['email']._serialized_options = b'\342A\001\002'
+  _globals['_LOGINREQUEST'].fields_by_name['password']._loaded_options = None
+  _globals['_LOGINREQUEST'].fields_by_name['password']._serialized_options = b'\342A\001\002'
+  _globals['_REFRESHREQUEST'].fields_by_name['refresh_token']._loaded_options = None
+  _globals['_REFRESHREQUEST'].fields_by_name['refresh_token']._serialized_options = b'\342A\001\002'
+  _globals['_LOGOUTREQUEST'].fields_by_name['refresh_token']._loaded_options = None
+  _globals['_LOGOUTREQUEST'].fields_by_name['refresh_token']._serialized_options = b'\342A\001\002'
+  _globals['_CHANGEPASSWORDREQUEST'].fields_by_name['current_password']._loaded_options = None
+  _globals['_CHANGEPASSWORDREQUEST'].fields_by_name['current_password']._serialized_options = b'\342A\001\002'
+  _globals['_CHANGEPASSWORDREQUEST'].fields_by_name['new_password']._loaded_options = None
+  _globals['_CHANGEPASSWORDREQUEST'].fields_by_name['new_password']._serialized_options = b'\342A\001\002'
+  _globals['_SETROLEREQUEST'].fields_by_name['user_id']._loaded_options = None
+  _globals['_SETROLEREQUEST'].fields_by_name['user_id']._serialized_options = b'\342A\001\002'
+  _globals['_SETROLEREQUEST'].fields_by_name['role']._loaded_options = None
+  _globals['_SETROLEREQUEST'].fields_by_name['role']._serialized_options = b'\342A\001\002'
+  _globals['_DELETEUSERREQUEST'].fields_by_name['user_id']._loaded_options = None
+  _globals['_DELETEUSERREQUEST'].fields_by_name['user_id']._serialized_options = b'\342A\001\002'
   _globals['_AUTHSERVICE'].methods_by_name['Register']._loaded_options = None
   _globals['_AUTHSERVICE'].methods_by_name['Register']._serialized_options = b'\210\265\030\001\202\323\344\223\002\034\"\021/v1/auth/register:\001*b\004user'
   _globals['_AUTHSERVICE'].methods_by_name['Login']._loaded_options = None
@@ -54,50 +81,50 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_AUTHSERVICE'].methods_by_name['SetRole']._serialized_options = b'\202\323\344\223\002)\"\036/v1/admin/users/{user_id}/role:\001*b\004user'
   _globals['_AUTHSERVICE'].methods_by_name['DeleteUser']._loaded_options = None
   _globals['_AUTHSERVICE'].methods_by_name['DeleteUser']._serialized_options = b'\202\323\344\223\002\033*\031/v1/admin/users/{user_id}'
-  _globals['_USER']._serialized_start=135
-  _globals['_USER']._serialized_end=252
-  _globals['_JWK']._serialized_start=254
-  _globals['_JWK']._serialized_end=335
-  _globals['_REGISTERREQUEST']._serialized_start=337
-  _globals['_REGISTERREQUEST']._serialized_end=409
-  _globals['_REGISTERRESPONSE']._serialized_start=411
-  _globals['_REGISTERRESPONSE']._serialized_end=463
-  _globals['_LOGINREQUEST']._serialized_start=465
-  _globals['_LOGINREQUEST']._serialized_end=512
-  _globals['_LOGINRESPONSE']._serialized_start=515
-  _globals['_LOGINRESPONSE']._serialized_end=649
-  _globals['_REFRESHREQUEST']._serialized_start=651
-  _globals['_REFRESHREQUEST']._serialized_end=690
-  _globals['_REFRESHRESPONSE']._serialized_start=693
-  _globals['_REFRESHRESPONSE']._serialized_end=829
-  _globals['_LOGOUTREQUEST']._serialized_start=831
-  _globals['_LOGOUTREQUEST']._serialized_end=869
-  _globals['_LOGOUTRESPONSE']._serialized_start=871
-  _globals['_LOGOUTRESPONSE']._serialized_end=887
-  _globals['_GETMEREQUEST']._serialized_start=889
-  _globals['_GETMEREQUEST']._serialized_end=903
-  _globals['_GETMERESPONSE']._serialized_start=905
-  _globals['_GETMERESPONSE']._serialized_end=954
-  _globals['_CHANGEPASSWORDREQUEST']._serialized_start=956
-  _globals['_CHANGEPASSWORDREQUEST']._serialized_end=1027
-  _globals['_CHANGEPASSWORDRESPONSE']._serialized_start=1029
-  _globals['_CHANGEPASSWORDRESPONSE']._serialized_end=1053
-  _globals['_GETJWKSREQUEST']._serialized_start=1055
-  _globals['_GETJWKSREQUEST']._serialized_end=1071
-  _globals['_GETJWKSRESPONSE']._serialized_start=1073
-  _globals['_GETJWKSRESPONSE']._serialized_end=1123
-  _globals['_LISTUSERSREQUEST']._serialized_start=1125
-  _globals['_LISTUSERSREQUEST']._serialized_end=1182
-  _globals['_LISTUSERSRESPONSE']._serialized_start=1184
-  _globals['_LISTUSERSRESPONSE']._serialized_end=1263
-  _globals['_SETROLEREQUEST']._serialized_start=1265
-  _globals['_SETROLEREQUEST']._serialized_end=1312
-  _globals['_SETROLERESPONSE']._serialized_start=1314
-  _globals['_SETROLERESPONSE']._serialized_end=1365
-  _globals['_DELETEUSERREQUEST']._serialized_start=1367
-  _globals['_DELETEUSERREQUEST']._serialized_end=1403
-  _globals['_DELETEUSERRESPONSE']._serialized_start=1405
-  _globals['_DELETEUSERRESPONSE']._serialized_end=1425
-  _globals['_AUTHSERVICE']._serialized_start=1428
-  _globals['_AUTHSERVICE']._serialized_end=2510
+  _globals['_USER']._serialized_start=169
+  _globals['_USER']._serialized_end=298
+  _globals['_JWK']._serialized_start=300
+  _globals['_JWK']._serialized_end=381
+  _globals['_REGISTERREQUEST']._serialized_start=383
+  _globals['_REGISTERREQUEST']._serialized_end=467
+  _globals['_REGISTERRESPONSE']._serialized_start=469
+  _globals['_REGISTERRESPONSE']._serialized_end=521
+  _globals['_LOGINREQUEST']._serialized_start=523
+  _globals['_LOGINREQUEST']._serialized_end=582
+  _globals['_LOGINRESPONSE']._serialized_start=585
+  _globals['_LOGINRESPONSE']._serialized_end=719
+  _globals['_REFRESHREQUEST']._serialized_start=721
+  _globals['_REFRESHREQUEST']._serialized_end=766
+  _globals['_REFRESHRESPONSE']._serialized_start=769
+  _globals['_REFRESHRESPONSE']._serialized_end=905
+  _globals['_LOGOUTREQUEST']._serialized_start=907
+  _globals['_LOGOUTREQUEST']._serialized_end=951
+  _globals['_LOGOUTRESPONSE']._serialized_start=953
+  _globals['_LOGOUTRESPONSE']._serialized_end=969
+  _globals['_GETMEREQUEST']._serialized_start=971
+  _globals['_GETMEREQUEST']._serialized_end=985
+  _globals['_GETMERESPONSE']._serialized_start=987
+  _globals['_GETMERESPONSE']._serialized_end=1036
+  _globals['_CHANGEPASSWORDREQUEST']._serialized_start=1038
+  _globals['_CHANGEPASSWORDREQUEST']._serialized_end=1121
+  _globals['_CHANGEPASSWORDRESPONSE']._serialized_start=1123
+  _globals['_CHANGEPASSWORDRESPONSE']._serialized_end=1147
+  _globals['_GETJWKSREQUEST']._serialized_start=1149
+  _globals['_GETJWKSREQUEST']._serialized_end=1165
+  _globals['_GETJWKSRESPONSE']._serialized_start=1167
+  _globals['_GETJWKSRESPONSE']._serialized_end=1217
+  _globals['_LISTUSERSREQUEST']._serialized_start=1219
+  _globals['_LISTUSERSREQUEST']._serialized_end=1276
+  _globals['_LISTUSERSRESPONSE']._serialized_start=1278
+  _globals['_LISTUSERSRESPONSE']._serialized_end=1357
+  _globals['_SETROLEREQUEST']._serialized_start=1359
+  _globals['_SETROLEREQUEST']._serialized_end=1418
+  _globals['_SETROLERESPONSE']._serialized_start=1420
+  _globals['_SETROLERESPONSE']._serialized_end=1471
+  _globals['_DELETEUSERREQUEST']._serialized_start=1473
+  _globals['_DELETEUSERREQUEST']._serialized_end=1515
+  _globals['_DELETEUSERRESPONSE']._serialized_start=1517
+  _globals['_DELETEUSERRESPONSE']._serialized_end=1537
+  _globals['_AUTHSERVICE']._serialized_start=1540
+  _globals['_AUTHSERVICE']._serialized_end=2622
 # @@protoc_insertion_point(module_scope)

@@ -23,17 +23,36 @@ _sym_db = _symbol_database.Default()
 
 
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
+from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from klik.options.v1 import options_pb2 as klik_dot_options_dot_v1_dot_options__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#klik/generation/v1/generation.proto\x12\x12klik.generation.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dklik/options/v1/options.proto\"\xc3\x02\n\x03Job\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07user_id\x18\x02 \x01(\t\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12\x0e\n\x06status\x18\x04 \x01(\t\x12\x0e\n\x06prompt\x18\x05 \x01(\t\x12\x10\n\x08provider\x18\x06 \x01(\t\x12\r\n\x05model\x18\x07 \x01(\t\x12-\n\x06result\x18\x08 \x01(\x0b\x32\x1d.klik.generation.v1.JobResult\x12+\n\x05\x65rror\x18\t \x01(\x0b\x32\x1c.klik.generation.v1.JobError\x12\x14\n\x0c\x63ost_credits\x18\n \x01(\x03\x12.\n\ncreated_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"i\n\tJobResult\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x11\n\tasset_url\x18\x02 \x01(\t\x12\x11\n\tmime_type\x18\x03 \x01(\t\x12(\n\x05usage\x18\x04 \x01(\x0b\x32\x19.klik.generation.v1.Usage\"v\n\x05Usage\x12\x15\n\rprompt_tokens\x18\x01 \x01(\x03\x12\x19\n\x11\x63ompletion_tokens\x18\x02 \x01(\x03\x12\x14\n\x0ctotal_tokens\x18\x03 \x01(\x03\x12\x15\n\rvideo_seconds\x18\x04 \x01(\x01\x12\x0e\n\x06images\x18\x05 \x01(\x03\")\n\x08JobError\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\"\xed\x01\n\nJobOptions\x12\r\n\x05width\x18\x01 \x01(\x05\x12\x0e\n\x06height\x18\x02 \x01(\x05\x12\x12\n\nnum_images\x18\x03 \x01(\x05\x12\x11\n\tavatar_id\x18\x04 \x01(\t\x12\x10\n\x08voice_id\x18\x05 \x01(\t\x12\x12\n\nmax_tokens\x18\x06 \x01(\x05\x12\x18\n\x0btemperature\x18\x07 \x01(\x01H\x00\x88\x01\x01\x12\x15\n\rsystem_prompt\x18\x08 \x01(\t\x12\x17\n\x0fnegative_prompt\x18\t \x01(\t\x12\x19\n\x11max_video_seconds\x18\n \x01(\x05\x42\x0e\n\x0c_temperature\")\n\x08\x43hatTurn\x12\x0c\n\x04role\x18\x01 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x02 \x01(\t\"p\n\x05Model\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05kinds\x18\x02 \x03(\t\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\x12\"\n\x1a\x63redits_per_million_tokens\x18\x04 \x01(\x03\x12\x12\n\nis_default\x18\x05 \x01(\x08\"7\n\x06\x41vatar\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x13\n\x0bpreview_url\x18\x03 \x01(\t\"3\n\x05Voice\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x10\n\x08language\x18\x03 \x01(\t\"\xd2\x01\n\x08Provider\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05kinds\x18\x02 \x03(\t\x12)\n\x06models\x18\x03 \x03(\x0b\x32\x19.klik.generation.v1.Model\x12+\n\x07\x61vatars\x18\x04 \x03(\x0b\x32\x1a.klik.generation.v1.Avatar\x12)\n\x06voices\x18\x05 \x03(\x0b\x32\x19.klik.generation.v1.Voice\x12\x15\n\rcircuit_state\x18\x06 \x01(\t\x12\x0f\n\x07sandbox\x18\x07 \x01(\x08\"e\n\x05Price\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x0c\n\x04unit\x18\x03 \x01(\t\x12\x18\n\x10\x63redits_per_unit\x18\x04 \x01(\x03\x12\x17\n\x0fminimum_credits\x18\x05 \x01(\x03\"\xca\x01\n\x10\x43reateJobRequest\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x0e\n\x06prompt\x18\x02 \x01(\t\x12\r\n\x05model\x18\x03 \x01(\t\x12\x10\n\x08provider\x18\x04 \x01(\t\x12/\n\x07options\x18\x05 \x01(\x0b\x32\x1e.klik.generation.v1.JobOptions\x12-\n\x07history\x18\x06 \x03(\x0b\x32\x1c.klik.generation.v1.ChatTurn\x12\x17\n\x0fidempotency_key\x18\x07 \x01(\t\"9\n\x11\x43reateJobResponse\x12$\n\x03job\x18\x01 \x01(\x0b\x32\x17.klik.generation.v1.Job\"\x1f\n\rGetJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"6\n\x0eGetJobResponse\x12$\n\x03job\x18\x01 \x01(\x0b\x32\x17.klik.generation.v1.Job\"H\n\x0fListJobsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x0e\n\x06status\x18\x03 \x01(\t\"R\n\x10ListJobsResponse\x12%\n\x04jobs\x18\x01 \x03(\x0b\x32\x17.klik.generation.v1.Job\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\"\n\x10\x43\x61ncelJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"9\n\x11\x43\x61ncelJobResponse\x12$\n\x03job\x18\x01 \x01(\x0b\x32\x17.klik.generation.v1.Job\"\x16\n\x14ListProvidersRequest\"H\n\x15ListProvidersResponse\x12/\n\tproviders\x18\x01 \x03(\x0b\x32\x1c.klik.generation.v1.Provider\"\x13\n\x11GetPricingRequest\"?\n\x12GetPricingResponse\x12)\n\x06prices\x18\x01 \x03(\x0b\x32\x19.klik.generation.v1.Price2\x93\x06\n\x11GenerationService\x12\x96\x01\n\tCreateJob\x12$.klik.generation.v1.CreateJobRequest\x1a%.klik.generation.v1.CreateJobResponse\"<\x92\xb5\x18\x19\n\x14INSUFFICIENT_CREDITS\x10\x92\x03\x82\xd3\xe4\x93\x02\x19\"\x0f/v1/generations:\x01*b\x03job\x12v\n\x06GetJob\x12!.klik.generation.v1.GetJobRequest\x1a\".klik.generation.v1.GetJobResponse\"%\x82\xd3\xe4\x93\x02\x1f\x12\x18/v1/generations/{job_id}b\x03job\x12n\n\x08ListJobs\x12#.klik.generation.v1.ListJobsRequest\x1a$.klik.generation.v1.ListJobsResponse\"\x17\x82\xd3\xe4\x93\x02\x11\x12\x0f/v1/generations\x12\x89\x01\n\tCancelJob\x12$.klik.generation.v1.CancelJobRequest\x1a%.klik.generation.v1.CancelJobResponse\"/\x82\xd3\xe4\x93\x02)\"\x1f/v1/generations/{job_id}:cancel:\x01*b\x03job\x12{\n\rListProviders\x12(.klik.generation.v1.ListProvidersRequest\x1a).klik.generation.v1.ListProvidersResponse\"\x15\x82\xd3\xe4\x93\x02\x0f\x12\r/v1/providers\x12t\n\nGetPricing\x12%.klik.generation.v1.GetPricingRequest\x1a&.klik.generation.v1.GetPricingResponse\"\x17\x88\xb5\x18\x01\x82\xd3\xe4\x93\x02\r\x12\x0b/v1/pricingb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#klik/generation/v1/generation.proto\x12\x12klik.generation.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dklik/options/v1/options.proto\"\xed\x02\n\x03Job\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x15\n\x07user_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12\x14\n\x06status\x18\x04 \x01(\tB\x04\xe2\x41\x01\x03\x12\x0e\n\x06prompt\x18\x05 \x01(\t\x12\x10\n\x08provider\x18\x06 \x01(\t\x12\r\n\x05model\x18\x07 \x01(\t\x12\x33\n\x06result\x18\x08 \x01(\x0b\x32\x1d.klik.generation.v1.JobResultB\x04\xe2\x41\x01\x03\x12\x31\n\x05\x65rror\x18\t \x01(\x0b\x32\x1c.klik.generation.v1.JobErrorB\x04\xe2\x41\x01\x03\x12\x14\n\x0c\x63ost_credits\x18\n \x01(\x03\x12\x34\n\ncreated_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x34\n\nupdated_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\"i\n\tJobResult\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x11\n\tasset_url\x18\x02 \x01(\t\x12\x11\n\tmime_type\x18\x03 \x01(\t\x12(\n\x05usage\x18\x04 \x01(\x0b\x32\x19.klik.generation.v1.Usage\"v\n\x05Usage\x12\x15\n\rprompt_tokens\x18\x01 \x01(\x03\x12\x19\n\x11\x63ompletion_tokens\x18\x02 \x01(\x03\x12\x14\n\x0ctotal_tokens\x18\x03 \x01(\x03\x12\x15\n\rvideo_seconds\x18\x04 \x01(\x01\x12\x0e\n\x06images\x18\x05 \x01(\x03\")\n\x08JobError\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\"\xed\x01\n\nJobOptions\x12\r\n\x05width\x18\x01 \x01(\x05\x12\x0e\n\x06height\x18\x02 \x01(\x05\x12\x12\n\nnum_images\x18\x03 \x01(\x05\x12\x11\n\tavatar_id\x18\x04 \x01(\t\x12\x10\n\x08voice_id\x18\x05 \x01(\t\x12\x12\n\nmax_tokens\x18\x06 \x01(\x05\x12\x18\n\x0btemperature\x18\x07 \x01(\x01H\x00\x88\x01\x01\x12\x15\n\rsystem_prompt\x18\x08 \x01(\t\x12\x17\n\x0fnegative_prompt\x18\t \x01(\t\x12\x19\n\x11max_video_seconds\x18\n \x01(\x05\x42\x0e\n\x0c_temperature\")\n\x08\x43hatTurn\x12\x0c\n\x04role\x18\x01 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x02 \x01(\t\"p\n\x05Model\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05kinds\x18\x02 \x03(\t\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\x12\"\n\x1a\x63redits_per_million_tokens\x18\x04 \x01(\x03\x12\x12\n\nis_default\x18\x05 \x01(\x08\"7\n\x06\x41vatar\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x13\n\x0bpreview_url\x18\x03 \x01(\t\"3\n\x05Voice\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x10\n\x08language\x18\x03 \x01(\t\"\xd2\x01\n\x08Provider\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05kinds\x18\x02 \x03(\t\x12)\n\x06models\x18\x03 \x03(\x0b\x32\x19.klik.generation.v1.Model\x12+\n\x07\x61vatars\x18\x04 \x03(\x0b\x32\x1a.klik.generation.v1.Avatar\x12)\n\x06voices\x18\x05 \x03(\x0b\x32\x19.klik.generation.v1.Voice\x12\x15\n\rcircuit_state\x18\x06 \x01(\t\x12\x0f\n\x07sandbox\x18\x07 \x01(\x08\"e\n\x05Price\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x0c\n\x04unit\x18\x03 \x01(\t\x12\x18\n\x10\x63redits_per_unit\x18\x04 \x01(\x03\x12\x17\n\x0fminimum_credits\x18\x05 \x01(\x03\"\xca\x01\n\x10\x43reateJobRequest\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x0e\n\x06prompt\x18\x02 \x01(\t\x12\r\n\x05model\x18\x03 \x01(\t\x12\x10\n\x08provider\x18\x04 \x01(\t\x12/\n\x07options\x18\x05 \x01(\x0b\x32\x1e.klik.generation.v1.JobOptions\x12-\n\x07history\x18\x06 \x03(\x0b\x32\x1c.klik.generation.v1.ChatTurn\x12\x17\n\x0fidempotency_key\x18\x07 \x01(\t\"9\n\x11\x43reateJobResponse\x12$\n\x03job\x18\x01 \x01(\x0b\x32\x17.klik.generation.v1.Job\"%\n\rGetJobRequest\x12\x14\n\x06job_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"6\n\x0eGetJobResponse\x12$\n\x03job\x18\x01 \x01(\x0b\x32\x17.klik.generation.v1.Job\"H\n\x0fListJobsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x0e\n\x06status\x18\x03 \x01(\t\"R\n\x10ListJobsResponse\x12%\n\x04jobs\x18\x01 \x03(\x0b\x32\x17.klik.generation.v1.Job\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"(\n\x10\x43\x61ncelJobRequest\x12\x14\n\x06job_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"9\n\x11\x43\x61ncelJobResponse\x12$\n\x03job\x18\x01 \x01(\x0b\x32\x17.klik.generation.v1.Job\"\x16\n\x14ListProvidersRequest\"H\n\x15ListProvidersResponse\x12/\n\tproviders\x18\x01 \x03(\x0b\x32\x1c.klik.generation.v1.Provider\"\x13\n\x11GetPricingRequest\"?\n\x12GetPricingResponse\x12)\n\x06prices\x18\x01 \x03(\x0b\x32\x19.klik.generation.v1.Price2\x93\x06\n\x11GenerationService\x12\x96\x01\n\tCreateJob\x12$.klik.generation.v1.CreateJobRequest\x1a%.klik.generation.v1.CreateJobResponse\"<\x92\xb5\x18\x19\n\x14INSUFFICIENT_CREDITS\x10\x92\x03\x82\xd3\xe4\x93\x02\x19\"\x0f/v1/generations:\x01*b\x03job\x12v\n\x06GetJob\x12!.klik.generation.v1.GetJobRequest\x1a\".klik.generation.v1.GetJobResponse\"%\x82\xd3\xe4\x93\x02\x1f\x12\x18/v1/generations/{job_id}b\x03job\x12n\n\x08ListJobs\x12#.klik.generation.v1.ListJobsRequest\x1a$.klik.generation.v1.ListJobsResponse\"\x17\x82\xd3\xe4\x93\x02\x11\x12\x0f/v1/generations\x12\x89\x01\n\tCancelJob\x12$.klik.generation.v1.CancelJobRequest\x1a%.klik.generation.v1.CancelJobResponse\"/\x82\xd3\xe4\x93\x02)\"\x1f/v1/generations/{job_id}:cancel:\x01*b\x03job\x12{\n\rListProviders\x12(.klik.generation.v1.ListProvidersRequest\x1a).klik.generation.v1.ListProvidersResponse\"\x15\x82\xd3\xe4\x93\x02\x0f\x12\r/v1/providers\x12t\n\nGetPricing\x12%.klik.generation.v1.GetPricingRequest\x1a&.klik.generation.v1.GetPricingResponse\"\x17\x88\xb5\x18\x01\x82\xd3\xe4\x93\x02\r\x12\x0b/v1/pricingb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'klik.generation.v1.generation_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_JOB'].fields_by_name['id']._loaded_options = None
+  _globals['_JOB'].fields_by_name['id']._serialized_options = b'\342A\001\003'
+  _globals['_JOB'].fields_by_name['user_id']._loaded_options = None
+  _globals['_JOB'].fields_by_name['user_id']._serialized_options = b'\342A\001\003'
+  _globals['_JOB'].fields_by_name['status']._loaded_options = None
+  _globals['_JOB'].fields_by_name['status']._serialized_options = b'\342A\001\003'
+  _globals['_JOB'].fields_by_name['result']._loaded_options = None
+  _globals['_JOB'].fields_by_name['result']._serialized_options = b'\342A\001\003'
+  _globals['_JOB'].fields_by_name['error']._loaded_options = None
+  _globals['_JOB'].fields_by_name['error']._serialized_options = b'\342A\001\003'
+  _globals['_JOB'].fields_by_name['created_at']._loaded_options = None
+  _globals['_JOB'].fields_by_name['created_at']._serialized_options = b'\342A\001\003'
+  _globals['_JOB'].fields_by_name['updated_at']._loaded_options = None
+  _globals['_JOB'].fields_by_name['updated_at']._serialized_options = b'\342A\001\003'
+  _globals['_GETJOBREQUEST'].fields_by_name['job_id']._loaded_options = None
+  _globals['_GETJOBREQUEST'].fields_by_name['job_id']._serialized_options = b'\342A\001\002'
+  _globals['_CANCELJOBREQUEST'].fields_by_name['job_id']._loaded_options = None
+  _globals['_CANCELJOBREQUEST'].fields_by_name['job_id']._serialized_options = b'\342A\001\002'
   _globals['_GENERATIONSERVICE'].methods_by_name['CreateJob']._loaded_options = None
   _globals['_GENERATIONSERVICE'].methods_by_name['CreateJob']._serialized_options = b'\222\265\030\031\n\024INSUFFICIENT_CREDITS\020\222\003\202\323\344\223\002\031\"\017/v1/generations:\001*b\003job'
   _globals['_GENERATIONSERVICE'].methods_by_name['GetJob']._loaded_options = None
@@ -46,52 +65,52 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GENERATIONSERVICE'].methods_by_name['ListProviders']._serialized_options = b'\202\323\344\223\002\017\022\r/v1/providers'
   _globals['_GENERATIONSERVICE'].methods_by_name['GetPricing']._loaded_options = None
   _globals['_GENERATIONSERVICE'].methods_by_name['GetPricing']._serialized_options = b'\210\265\030\001\202\323\344\223\002\r\022\013/v1/pricing'
-  _globals['_JOB']._serialized_start=154
-  _globals['_JOB']._serialized_end=477
-  _globals['_JOBRESULT']._serialized_start=479
-  _globals['_JOBRESULT']._serialized_end=584
-  _globals['_USAGE']._serialized_start=586
-  _globals['_USAGE']._serialized_end=704
-  _globals['_JOBERROR']._serialized_start=706
-  _globals['_JOBERROR']._serialized_end=747
-  _globals['_JOBOPTIONS']._serialized_start=750
-  _globals['_JOBOPTIONS']._serialized_end=987
-  _globals['_CHATTURN']._serialized_start=989
-  _globals['_CHATTURN']._serialized_end=1030
-  _globals['_MODEL']._serialized_start=1032
-  _globals['_MODEL']._serialized_end=1144
-  _globals['_AVATAR']._serialized_start=1146
-  _globals['_AVATAR']._serialized_end=1201
-  _globals['_VOICE']._serialized_start=1203
-  _globals['_VOICE']._serialized_end=1254
-  _globals['_PROVIDER']._serialized_start=1257
-  _globals['_PROVIDER']._serialized_end=1467
-  _globals['_PRICE']._serialized_start=1469
-  _globals['_PRICE']._serialized_end=1570
-  _globals['_CREATEJOBREQUEST']._serialized_start=1573
-  _globals['_CREATEJOBREQUEST']._serialized_end=1775
-  _globals['_CREATEJOBRESPONSE']._serialized_start=1777
-  _globals['_CREATEJOBRESPONSE']._serialized_end=1834
-  _globals['_GETJOBREQUEST']._serialized_start=1836
-  _globals['_GETJOBREQUEST']._serialized_end=1867
-  _globals['_GETJOBRESPONSE']._serialized_start=1869
-  _globals['_GETJOBRESPONSE']._serialized_end=1923
-  _globals['_LISTJOBSREQUEST']._serialized_start=1925
-  _globals['_LISTJOBSREQUEST']._serialized_end=1997
-  _globals['_LISTJOBSRESPONSE']._serialized_start=1999
-  _globals['_LISTJOBSRESPONSE']._serialized_end=2081
-  _globals['_CANCELJOBREQUEST']._serialized_start=2083
-  _globals['_CANCELJOBREQUEST']._serialized_end=2117
-  _globals['_CANCELJOBRESPONSE']._serialized_start=2119
-  _globals['_CANCELJOBRESPONSE']._serialized_end=2176
-  _globals['_LISTPROVIDERSREQUEST']._serialized_start=2178
-  _globals['_LISTPROVIDERSREQUEST']._serialized_end=2200
-  _globals['_LISTPROVIDERSRESPONSE']._serialized_start=2202
-  _globals['_LISTPROVIDERSRESPONSE']._serialized_end=2274
-  _globals['_GETPRICINGREQUEST']._serialized_start=2276
-  _globals['_GETPRICINGREQUEST']._serialized_end=2295
-  _globals['_GETPRICINGRESPONSE']._serialized_start=2297
-  _globals['_GETPRICINGRESPONSE']._serialized_end=2360
-  _globals['_GENERATIONSERVICE']._serialized_start=2363
-  _globals['_GENERATIONSERVICE']._serialized_end=3150
+  _globals['_JOB']._serialized_start=187
+  _globals['_JOB']._serialized_end=552
+  _globals['_JOBRESULT']._serialized_start=554
+  _globals['_JOBRESULT']._serialized_end=659
+  _globals['_USAGE']._serialized_start=661
+  _globals['_USAGE']._serialized_end=779
+  _globals['_JOBERROR']._serialized_start=781
+  _globals['_JOBERROR']._serialized_end=822
+  _globals['_JOBOPTIONS']._serialized_start=825
+  _globals['_JOBOPTIONS']._serialized_end=1062
+  _globals['_CHATTURN']._serialized_start=1064
+  _globals['_CHATTURN']._serialized_end=1105
+  _globals['_MODEL']._serialized_start=1107
+  _globals['_MODEL']._serialized_end=1219
+  _globals['_AVATAR']._serialized_start=1221
+  _globals['_AVATAR']._serialized_end=1276
+  _globals['_VOICE']._serialized_start=1278
+  _globals['_VOICE']._serialized_end=1329
+  _globals['_PROVIDER']._serialized_start=1332
+  _globals['_PROVIDER']._serialized_end=1542
+  _globals['_PRICE']._serialized_start=1544
+  _globals['_PRICE']._serialized_end=1645
+  _globals['_CREATEJOBREQUEST']._serialized_start=1648
+  _globals['_CREATEJOBREQUEST']._serialized_end=1850
+  _globals['_CREATEJOBRESPONSE']._serialized_start=1852
+  _globals['_CREATEJOBRESPONSE']._serialized_end=1909
+  _globals['_GETJOBREQUEST']._serialized_start=1911
+  _globals['_GETJOBREQUEST']._serialized_end=1948
+  _globals['_GETJOBRESPONSE']._serialized_start=1950
+  _globals['_GETJOBRESPONSE']._serialized_end=2004
+  _globals['_LISTJOBSREQUEST']._serialized_start=2006
+  _globals['_LISTJOBSREQUEST']._serialized_end=2078
+  _globals['_LISTJOBSRESPONSE']._serialized_start=2080
+  _globals['_LISTJOBSRESPONSE']._serialized_end=2162
+  _globals['_CANCELJOBREQUEST']._serialized_start=2164
+  _globals['_CANCELJOBREQUEST']._serialized_end=2204
+  _globals['_CANCELJOBRESPONSE']._serialized_start=2206
+  _globals['_CANCELJOBRESPONSE']._serialized_end=2263
+  _globals['_LISTPROVIDERSREQUEST']._serialized_start=2265
+  _globals['_LISTPROVIDERSREQUEST']._serialized_end=2287
+  _globals['_LISTPROVIDERSRESPONSE']._serialized_start=2289
+  _globals['_LISTPROVIDERSRESPONSE']._serialized_end=2361
+  _globals['_GETPRICINGREQUEST']._serialized_start=2363
+  _globals['_GETPRICINGREQUEST']._serialized_end=2382
+  _globals['_GETPRICINGRESPONSE']._serialized_start=2384
+  _globals['_GETPRICINGRESPONSE']._serialized_end=2447
+  _globals['_GENERATIONSERVICE']._serialized_start=2450
+  _globals['_GENERATIONSERVICE']._serialized_end=3237
 # @@protoc_insertion_point(module_scope)
