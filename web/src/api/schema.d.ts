@@ -478,7 +478,7 @@ export interface paths {
         };
         /**
          * The caller's own events, as Server-Sent Events.
-         * @description A `text/event-stream` of the caller's own events of these types, as they happen: `content.notification.created`, `generation.job.cancelled`, `generation.job.failed`, `generation.job.queued`, `generation.job.running`, `generation.job.succeeded`, `wallet.changed`, `wallet.low_balance`, `wallet.plan_changed`. Each event has `id:` (its position in the event log), `event:` (its type) and `data:` (one line of JSON: the event envelope, `payload` decoded, proto field names). A stream without `Last-Event-ID` starts with new events only; send the last `id` you saw as `Last-Event-ID` (browsers do it when they reconnect) to resume right after it, with no gap and no repeat. Comment lines are heartbeats. A user may hold a few streams at once (429 `TOO_MANY_STREAMS` beyond). Browsers, whose `EventSource` cannot send `Authorization`, may pass the access token as the `access_token` query parameter instead (this route only).
+         * @description A `text/event-stream` of the caller's own events of these types, as they happen: `content.notification.created`, `generation.job.cancelled`, `generation.job.failed`, `generation.job.queued`, `generation.job.running`, `generation.job.succeeded`, `wallet.changed`, `wallet.low_balance`, `wallet.plan_changed`. Each event has `id:` (its position in the event log), `event:` (its type) and `data:` (one line of JSON: the event envelope, `payload` decoded, proto field names). A stream without `Last-Event-ID` starts with new events only; send the last `id` you saw as `Last-Event-ID` (browsers do it when they reconnect) to resume right after it, with no gap and no repeat. Comment lines are heartbeats. A user may hold a few streams at once (429 `TOO_MANY_STREAMS` beyond). A stream ends when its access token expires or its user is deleted, with a last `event: error` (no `id:`) whose `data:` is the error body, code `TOKEN_EXPIRED` or `INVALID_TOKEN`: reconnect with a fresh token and `Last-Event-ID`. Browsers, whose `EventSource` cannot send `Authorization`, may pass the access token as the `access_token` query parameter instead (this route only).
          */
         get: operations["StreamEvents"];
         put?: never;
@@ -1003,16 +1003,16 @@ export interface components {
         /** @description Body of `POST /v1/auth/password`. */
         "klik.auth.v1.ChangePasswordRequest": {
             /** @description The caller's current password. */
-            current_password?: string;
+            current_password: string;
             /** @description The new password: 8 to 128 characters, not a common one. */
-            new_password?: string;
+            new_password: string;
         };
         /** @description Empty answer of ChangePassword (`{}`). */
         "klik.auth.v1.ChangePasswordResponse": Record<string, never>;
         /** @description `DELETE /v1/admin/users/{user_id}`. */
         "klik.auth.v1.DeleteUserRequest": {
             /** @description Id of the account to delete (from the path). */
-            user_id?: string;
+            user_id: string;
         };
         /** @description Empty answer of DeleteUser (`{}`). */
         "klik.auth.v1.DeleteUserResponse": Record<string, never>;
@@ -1066,9 +1066,9 @@ export interface components {
         /** @description Body of `POST /v1/auth/login`. */
         "klik.auth.v1.LoginRequest": {
             /** @description Email address (any case). */
-            email?: string;
+            email: string;
             /** @description The account's password. */
-            password?: string;
+            password: string;
         };
         /** @description Tokens for a new session. */
         "klik.auth.v1.LoginResponse": {
@@ -1094,14 +1094,14 @@ export interface components {
         /** @description Body of `POST /v1/auth/logout`. */
         "klik.auth.v1.LogoutRequest": {
             /** @description A refresh token of the session to end. */
-            refresh_token?: string;
+            refresh_token: string;
         };
         /** @description Empty answer of Logout (`{}`). */
         "klik.auth.v1.LogoutResponse": Record<string, never>;
         /** @description Body of `POST /v1/auth/refresh`. */
         "klik.auth.v1.RefreshRequest": {
             /** @description The refresh token to spend. */
-            refresh_token?: string;
+            refresh_token: string;
         };
         /** @description Tokens that replace the spent refresh token (same shape as LoginResponse). */
         "klik.auth.v1.RefreshResponse": {
@@ -1124,9 +1124,9 @@ export interface components {
             /** @description Name shown to other users: 1 to 100 characters after trimming. */
             display_name?: string;
             /** @description Email address; case-insensitive, must be unique. */
-            email?: string;
+            email: string;
             /** @description Password: 8 to 128 characters, not a common one. Stored only as an Argon2id hash. */
-            password?: string;
+            password: string;
         };
         /** @description Answer of Register; HTTP returns the `user` field itself. */
         "klik.auth.v1.RegisterResponse": {
@@ -1136,9 +1136,9 @@ export interface components {
         /** @description `POST /v1/admin/users/{user_id}/role`. */
         "klik.auth.v1.SetRoleRequest": {
             /** @description The new role; one of: `user`, `premium`, `moderator`, `admin`. */
-            role?: string;
+            role: string;
             /** @description Id of the account to change (from the path). */
-            user_id?: string;
+            user_id: string;
         };
         /** @description Answer of SetRole; HTTP returns the `user` field itself. */
         "klik.auth.v1.SetRoleResponse": {
@@ -1151,13 +1151,13 @@ export interface components {
              * Format: date-time
              * @description When the account was created (UTC).
              */
-            created_at?: string;
+            readonly created_at?: string;
             /** @description Name shown to other users. */
             display_name?: string;
             /** @description Email address, lower-cased; unique across accounts. */
             email?: string;
             /** @description Account id (UUID). */
-            id?: string;
+            readonly id?: string;
             /** @description One of: `user`, `premium`, `moderator`, `admin`. */
             role?: string;
         };
@@ -1189,22 +1189,22 @@ export interface components {
              * Format: date-time
              * @description When the chat was created (UTC).
              */
-            created_at?: string;
+            readonly created_at?: string;
             /** @description Chat id (UUID). */
-            id?: string;
+            readonly id?: string;
             /** @description The messages, oldest first (empty in ListChats). */
-            messages?: components["schemas"]["klik.content.v1.ChatMessage"][];
+            readonly messages?: components["schemas"]["klik.content.v1.ChatMessage"][];
             /** @description The CHAT model that answers. */
             model?: string;
             /** @description The owner's user id. */
-            owner_id?: string;
+            readonly owner_id?: string;
             /** @description Title. */
             title?: string;
             /**
              * Format: date-time
              * @description When the last message was added (UTC).
              */
-            updated_at?: string;
+            readonly updated_at?: string;
         };
         /** @description One message of a chat. */
         "klik.content.v1.ChatMessage": {
@@ -1217,9 +1217,9 @@ export interface components {
              * Format: date-time
              * @description When the message was added (UTC).
              */
-            created_at?: string;
+            readonly created_at?: string;
             /** @description Message id (UUID). */
-            id?: string;
+            readonly id?: string;
             /**
              * @description The CHAT generation job: for a `user` message the job answering it, for an
              *     `assistant` message the job that wrote it.
@@ -1256,7 +1256,7 @@ export interface components {
              */
             idempotency_key?: string;
             /** @description What the lesson is about; must not be blank. */
-            topic?: string;
+            topic: string;
         };
         /** @description Answer of CreateLesson; HTTP returns the `lesson` field itself. */
         "klik.content.v1.CreateLessonResponse": {
@@ -1270,7 +1270,7 @@ export interface components {
             /** @description Body text. */
             body?: string;
             /** @description Title; must not be blank. */
-            title?: string;
+            title: string;
             /** @description One of: `public`, `private`; "" means `public`. */
             visibility?: string;
         };
@@ -1282,14 +1282,14 @@ export interface components {
         /** @description `DELETE /v1/posts/{post_id}`. */
         "klik.content.v1.DeletePostRequest": {
             /** @description The post id (from the path). */
-            post_id?: string;
+            post_id: string;
         };
         /** @description Empty answer of DeletePost (`{}`). */
         "klik.content.v1.DeletePostResponse": Record<string, never>;
         /** @description `GET /v1/assets/{asset_id}`. */
         "klik.content.v1.GetAssetRequest": {
             /** @description The asset id (from the path). */
-            asset_id?: string;
+            asset_id: string;
         };
         /** @description Answer of GetAsset; HTTP returns the `asset` field itself. */
         "klik.content.v1.GetAssetResponse": {
@@ -1299,7 +1299,7 @@ export interface components {
         /** @description `GET /v1/chats/{chat_id}`. */
         "klik.content.v1.GetChatRequest": {
             /** @description The chat id (from the path). */
-            chat_id?: string;
+            chat_id: string;
         };
         /** @description Answer of GetChat; HTTP returns the `chat` field itself. */
         "klik.content.v1.GetChatResponse": {
@@ -1309,7 +1309,7 @@ export interface components {
         /** @description `GET /v1/lessons/{lesson_id}`. */
         "klik.content.v1.GetLessonRequest": {
             /** @description The lesson id (from the path). */
-            lesson_id?: string;
+            lesson_id: string;
         };
         /** @description Answer of GetLesson; HTTP returns the `lesson` field itself. */
         "klik.content.v1.GetLessonResponse": {
@@ -1319,7 +1319,7 @@ export interface components {
         /** @description `GET /v1/posts/{post_id}`. */
         "klik.content.v1.GetPostRequest": {
             /** @description The post id (from the path). */
-            post_id?: string;
+            post_id: string;
         };
         /** @description Answer of GetPost; HTTP returns the `post` field itself. */
         "klik.content.v1.GetPostResponse": {
@@ -1329,7 +1329,7 @@ export interface components {
         /** @description `POST /v1/posts/{post_id}:hide`. */
         "klik.content.v1.HidePostRequest": {
             /** @description The post id (from the path). */
-            post_id?: string;
+            post_id: string;
             /** @description Why the post is hidden (recorded for moderators; not shown to the author). */
             reason?: string;
         };
@@ -1348,20 +1348,20 @@ export interface components {
              * Format: date-time
              * @description When the lesson was created (UTC).
              */
-            created_at?: string;
+            readonly created_at?: string;
             /**
              * Format: int32
              * @description Difficulty from 1 (easiest) to 10 (hardest).
              */
             difficulty?: number;
             /** @description Lesson id (UUID). */
-            id?: string;
+            readonly id?: string;
             /** @description The TEXT generation job that writes the body. */
             job_id?: string;
             /** @description The owner's user id. */
-            owner_id?: string;
+            readonly owner_id?: string;
             /** @description One of: `generating`, `ready`, `failed`, `published`. */
-            status?: string;
+            readonly status?: string;
             /** @description What the lesson is about. */
             topic?: string;
         };
@@ -1446,35 +1446,35 @@ export interface components {
             /** @description Ids of the author's assets shown with the post. */
             asset_ids?: string[];
             /** @description The author's user id. Output only. */
-            author_id?: string;
+            readonly author_id?: string;
             /** @description Body text. */
             body?: string;
             /**
              * Format: date-time
              * @description When the post was created (UTC). Output only.
              */
-            created_at?: string;
+            readonly created_at?: string;
             /** @description Post id (UUID). Output only. */
-            id?: string;
+            readonly id?: string;
             /**
              * @description One of: `draft`, `published`, `hidden`. Output only (changed by PublishPost
              *     and HidePost).
              */
-            status?: string;
+            readonly status?: string;
             /** @description Title; must not be blank. */
             title?: string;
             /**
              * Format: date-time
              * @description When the post last changed (UTC). Output only.
              */
-            updated_at?: string;
+            readonly updated_at?: string;
             /** @description One of: `public`, `private`. */
             visibility?: string;
         };
         /** @description `POST /v1/lessons/{lesson_id}:publish` (send no body, or `{}`). */
         "klik.content.v1.PublishLessonRequest": {
             /** @description The lesson id (from the path). */
-            lesson_id?: string;
+            lesson_id: string;
         };
         /** @description Answer of PublishLesson; HTTP returns the `lesson` field itself. */
         "klik.content.v1.PublishLessonResponse": {
@@ -1484,7 +1484,7 @@ export interface components {
         /** @description `POST /v1/posts/{post_id}:publish` (send no body, or `{}`). */
         "klik.content.v1.PublishPostRequest": {
             /** @description The post id (from the path). */
-            post_id?: string;
+            post_id: string;
         };
         /** @description Answer of PublishPost; HTTP returns the `post` field itself. */
         "klik.content.v1.PublishPostResponse": {
@@ -1494,9 +1494,9 @@ export interface components {
         /** @description `POST /v1/chats/{chat_id}/messages`. */
         "klik.content.v1.SendMessageRequest": {
             /** @description The chat id (from the path). */
-            chat_id?: string;
+            chat_id: string;
             /** @description The caller's message; must not be blank. */
-            content?: string;
+            content: string;
             /**
              * @description Optional but recommended; "" means no de-duplication. The same key with the
              *     same body returns the first result (no second message, no second job); the
@@ -1514,9 +1514,9 @@ export interface components {
         /** @description `PATCH /v1/posts/{post_id}`; the HTTP body is `post`. */
         "klik.content.v1.UpdatePostRequest": {
             /** @description New values of the fields named in `update_mask`; other fields are ignored. */
-            post?: components["schemas"]["klik.content.v1.Post"];
+            post: components["schemas"]["klik.content.v1.Post"];
             /** @description The post id (from the path). */
-            post_id?: string;
+            post_id: string;
             /**
              * @description Fields to change, among `title`, `body`, `asset_ids`, `visibility`. Filled by
              *     the gateway from the body's keys. Empty means all four.
@@ -1540,7 +1540,7 @@ export interface components {
         /** @description `POST /v1/generations/{job_id}:cancel` (send no body, or `{}`). */
         "klik.generation.v1.CancelJobRequest": {
             /** @description The job id (from the path). */
-            job_id?: string;
+            job_id: string;
         };
         /** @description Answer of CancelJob; HTTP returns the `job` field itself. */
         "klik.generation.v1.CancelJobResponse": {
@@ -1589,7 +1589,7 @@ export interface components {
         /** @description `GET /v1/generations/{job_id}`. */
         "klik.generation.v1.GetJobRequest": {
             /** @description The job id (from the path). */
-            job_id?: string;
+            job_id: string;
         };
         /** @description Answer of GetJob; HTTP returns the `job` field itself. */
         "klik.generation.v1.GetJobResponse": {
@@ -1615,11 +1615,11 @@ export interface components {
              * Format: date-time
              * @description When the job was created (UTC).
              */
-            created_at?: string;
+            readonly created_at?: string;
             /** @description Why the job failed; set only when `FAILED`. */
-            error?: components["schemas"]["klik.generation.v1.JobError"];
+            readonly error?: components["schemas"]["klik.generation.v1.JobError"];
             /** @description Job id (UUID). */
-            id?: string;
+            readonly id?: string;
             /** @description One of: `TEXT`, `CHAT`, `IMAGE`, `AVATAR_VIDEO`. */
             kind?: string;
             /** @description Id of the model that serves the job. */
@@ -1635,16 +1635,16 @@ export interface components {
              */
             provider?: string;
             /** @description The output; set only when `SUCCEEDED`. */
-            result?: components["schemas"]["klik.generation.v1.JobResult"];
+            readonly result?: components["schemas"]["klik.generation.v1.JobResult"];
             /** @description One of: `QUEUED`, `RUNNING`, `SUCCEEDED`, `FAILED`, `CANCELLED`. */
-            status?: string;
+            readonly status?: string;
             /**
              * Format: date-time
              * @description When the job last changed status (UTC).
              */
-            updated_at?: string;
+            readonly updated_at?: string;
             /** @description The owner's user id (the caller that created it). */
-            user_id?: string;
+            readonly user_id?: string;
         };
         /** @description Why a job failed. */
         "klik.generation.v1.JobError": {
@@ -1861,19 +1861,19 @@ export interface components {
              * Format: int64
              * @description Credits to add; must be > 0.
              */
-            amount?: string;
+            amount: string;
             /**
              * @description Required. The same key with the same body returns the first result; the same
              *     key with a different body is ABORTED `IDEMPOTENCY_KEY_REUSED` (HTTP 409).
              */
-            idempotency_key?: string;
+            idempotency_key: string;
             /**
              * @description Why the credits are granted (at most 1000 characters); recorded as the row's
              *     description.
              */
             reason?: string;
             /** @description The user to credit (from the path). */
-            user_id?: string;
+            user_id: string;
         };
         /** @description Answer of GrantCredits; HTTP returns the `transaction` field itself. */
         "klik.wallet.v1.GrantCreditsResponse": {
@@ -1916,11 +1916,11 @@ export interface components {
              * Format: date-time
              * @description When the row was written (UTC).
              */
-            created_at?: string;
+            readonly created_at?: string;
             /** @description Human-readable note (the transfer note, the grant reason, the charged job). */
             description?: string;
             /** @description Transaction id (UUID). */
-            id?: string;
+            readonly id?: string;
             /** @description One of: `grant`, `signup_bonus`, `transfer_in`, `transfer_out`, `charge`, `refund`. */
             kind?: string;
             /**
@@ -1935,19 +1935,19 @@ export interface components {
              * Format: int64
              * @description Credits to move; must be > 0.
              */
-            amount?: string;
+            amount: string;
             /**
              * @description Required. The same key with the same body returns the first result; the same
              *     key with a different body is ABORTED `IDEMPOTENCY_KEY_REUSED` (HTTP 409).
              */
-            idempotency_key?: string;
+            idempotency_key: string;
             /**
              * @description Optional note (at most 1000 characters), recorded as the description of both
              *     ledger rows.
              */
             note?: string;
             /** @description The recipient's user id. */
-            to_user_id?: string;
+            to_user_id: string;
         };
         /** @description Answer of Transfer; HTTP returns the `transaction` field itself. */
         "klik.wallet.v1.TransferResponse": {
@@ -1975,7 +1975,7 @@ export interface components {
              * Format: date-time
              * @description When balance or held last changed (UTC).
              */
-            updated_at?: string;
+            readonly updated_at?: string;
             /** @description The owner's user id (UUID); one wallet per user. */
             user_id?: string;
         };
@@ -2067,7 +2067,7 @@ export interface operations {
             content: {
                 "application/json": {
                     /** @description The new role; one of: `user`, `premium`, `moderator`, `admin`. */
-                    role?: string;
+                    role: string;
                 };
             };
         };
@@ -2101,12 +2101,12 @@ export interface operations {
                      * Format: int64
                      * @description Credits to add; must be > 0.
                      */
-                    amount?: string;
+                    amount: string;
                     /**
                      * @description Required. The same key with the same body returns the first result; the same
                      *     key with a different body is ABORTED `IDEMPOTENCY_KEY_REUSED` (HTTP 409).
                      */
-                    idempotency_key?: string;
+                    idempotency_key: string;
                     /**
                      * @description Why the credits are granted (at most 1000 characters); recorded as the row's
                      *     description.
@@ -2442,7 +2442,7 @@ export interface operations {
             content: {
                 "application/json": {
                     /** @description The caller's message; must not be blank. */
-                    content?: string;
+                    content: string;
                     /**
                      * @description Optional but recommended; "" means no de-duplication. The same key with the
                      *     same body returns the first result (no second message, no second job); the
