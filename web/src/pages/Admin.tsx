@@ -20,7 +20,7 @@ export function AdminPage() {
     await api.call((c) =>
       c.POST("/v1/admin/wallets/{user_id}/credits", {
         params: { path: { user_id: userId } },
-        body: { amount, reason: "granted in klik studio" },
+        body: { amount, reason: "granted in klik studio", idempotency_key: crypto.randomUUID() },
       }),
     );
     setDone(`Granted ${amount} credits.`);
