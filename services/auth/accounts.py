@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import functools
 import uuid
-from datetime import UTC, datetime
 from importlib import resources
 
 from sqlalchemy.exc import IntegrityError
 
+from kit.clock import Clock, utc_now
 from kit.db import UnitOfWork
 from services.auth import domain, events, store
 from services.auth.domain import Account
@@ -50,7 +50,9 @@ class Accounts:
         *,
         admin_emails: frozenset[str],
         common_passwords: frozenset[str],
+        clock: Clock = utc_now,
     ) -> None:
+        self._clock = clock
         self._uow = uow
         self._passwords = passwords
         self._sessions = sessions
@@ -71,7 +73,7 @@ class Accounts:
             display_name=display_name,
             role=domain.role_for_new_account(email, self._admin_emails),
             password_hash=await self._passwords.hash(password),
-            created_at=datetime.now(UTC),
+            created_at=self._clock(),
         )
         try:
             async with self._uow.write() as session:
@@ -125,7 +127,7 @@ class Accounts:
             raise domain.invalid_credentials()
         await self._throttle.succeeded(counter)
         new_hash = await self._passwords.hash(new_password)
-        now = datetime.now(UTC)
+        now = self._clock()
         async with self._uow.write() as session:
             if not await store.replace_password_hash(session, account.id, new_hash):
                 raise domain.user_not_found(account.id)

@@ -4,15 +4,13 @@ one call of a use case (accounts.py, sessions.py, admin.py, keys.py)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any, TypeAlias
 
 import grpc
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from kit import paging
 from kit.callers import Callers
-from kit.errors import InvalidArgument
+from kit.timestamps import timestamp
 from klik.auth.v1 import auth_pb2, auth_pb2_grpc
 from services.auth import domain
 from services.auth.accounts import Accounts
@@ -23,18 +21,17 @@ from services.auth.sessions import Issued, Sessions
 
 Context: TypeAlias = grpc.aio.ServicerContext[Any, Any]
 
-LIST_USERS = "auth.ListUsers"  # the RPC ListUsers page tokens belong to
+# ListUsers page tokens: newest first by (created_at, id).
+LIST_USERS = paging.TimeCursor("auth.ListUsers", time_field="created_at")
 
 
 def user_message(account: Account) -> auth_pb2.User:
-    created_at = Timestamp()
-    created_at.FromDatetime(account.created_at)
     return auth_pb2.User(
         id=account.id,
         email=account.email,
         display_name=account.display_name,
         role=account.role,
-        created_at=created_at,
+        created_at=timestamp(account.created_at),
     )
 
 
@@ -131,17 +128,11 @@ class AuthApi(auth_pb2_grpc.AuthServiceServicer):
     ) -> auth_pb2.ListUsersResponse:
         await self.callers.user(context, domain.ADMIN)
         size = paging.page_size(request.page_size)
-        after = position(paging.decode_cursor(LIST_USERS, request.page_token))
-        page = await self.admin.users(size, after)
-        next_token = ""
-        if page.more:
-            last = page.accounts[-1]
-            next_token = paging.encode_cursor(
-                LIST_USERS, {"created_at": last.created_at.isoformat(), "id": last.id}
-            )
+        page = await self.admin.users(size, LIST_USERS.decode(request.page_token))
+        last = page.accounts[-1] if page.more else None
         return auth_pb2.ListUsersResponse(
             users=[user_message(account) for account in page.accounts],
-            next_page_token=next_token,
+            next_page_token=LIST_USERS.encode(None if last is None else (last.created_at, last.id)),
         )
 
     async def SetRole(
@@ -168,21 +159,6 @@ def tokens(issued: Issued) -> dict[str, Any]:
         "expires_in": issued.expires_in,
         "user": user_message(issued.account),
     }
-
-
-def position(cursor: paging.Position | None) -> tuple[datetime, str] | None:
-    """(created_at, id) of the last account served, from a ListUsers page token."""
-    if cursor is None:
-        return None
-    created_at, user_id = cursor.get("created_at"), cursor.get("id")
-    try:
-        if isinstance(created_at, str) and isinstance(user_id, str):
-            parsed = datetime.fromisoformat(created_at)
-            if parsed.tzinfo is not None:
-                return parsed, user_id
-    except ValueError:
-        pass
-    raise InvalidArgument("INVALID_PAGE_TOKEN", "page_token was not issued by this RPC")
 
 
 def register(server: grpc.aio.Server, api: AuthApi) -> Sequence[str]:

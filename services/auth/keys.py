@@ -26,7 +26,7 @@ import json
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import jwt
@@ -34,6 +34,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from kit.clock import Clock, utc_now
 from kit.config import ServiceSettings
 from kit.db import UnitOfWork
 from kit.server import token_lifetime
@@ -128,8 +129,10 @@ class Keyring:
         rotation_seconds: float,
         retention_seconds: float,
         publish_ahead_seconds: float = PUBLISH_AHEAD_SECONDS,
+        clock: Clock = utc_now,
     ) -> None:
         self._uow = uow
+        self._clock = clock
         self._rotation = timedelta(seconds=rotation_seconds)
         # A retired key stays in the JWKS this long: the longest a token it signed
         # can still pass verification (access-token TTL + verifier leeway).
@@ -169,7 +172,7 @@ class Keyring:
     async def public_keys(self) -> list[dict[str, str]]:
         """The JWKS: the next, current and recently retired keys (creating the first
         keys when there are none yet, so the first GetJwks already has them)."""
-        retired_after = datetime.now(UTC) - self._retention
+        retired_after = self._clock() - self._retention
         async with self._uow.read() as session:
             keys = await store.verifying_keys(session, retired_after)
         if not any(key.status == KeyStatus.CURRENT for key in keys):
@@ -178,7 +181,7 @@ class Keyring:
         return [public_jwk(key.kid, key.public_key) for key in keys]
 
     def _due(self, current: StoredKey, successor: StoredKey | None) -> bool:
-        now = datetime.now(UTC)
+        now = self._clock()
         activated = current.activated_at or current.created_at
         if now - activated < self._rotation:
             return False
@@ -193,7 +196,7 @@ class Keyring:
             return await self._rotate_locked(session, force=force)
 
     async def _rotate_locked(self, session: AsyncSession, *, force: bool) -> StoredKey:
-        now = datetime.now(UTC)
+        now = self._clock()
         live = await store.live_keys(session)
         current, successor = live.get(KeyStatus.CURRENT), live.get(KeyStatus.NEXT)
         if current is not None and not force and not self._due(current, successor):

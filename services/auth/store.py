@@ -33,12 +33,10 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.expression import Executable
 
-from kit.db import as_utc
+from kit.db import as_utc, dialect_insert
 from services.auth.domain import Account, Failures, RefreshToken
 
 metadata = MetaData()
@@ -121,10 +119,6 @@ Index("ix_login_failures_last_failure_at", login_failures.c.last_failure_at)
 
 def _is_postgres(session: AsyncSession) -> bool:
     return session.get_bind().dialect.name == "postgresql"
-
-
-def _upsert(session: AsyncSession) -> Any:
-    return pg_insert if _is_postgres(session) else sqlite_insert
 
 
 async def _changed(session: AsyncSession, statement: Executable) -> int:
@@ -443,7 +437,7 @@ async def lock_failures(session: AsyncSession, key: str, now: datetime) -> Failu
     """The key's count, its row locked for this transaction (created empty if need be),
     so concurrent failures each count."""
     await session.execute(
-        _upsert(session)(login_failures)
+        dialect_insert(session, login_failures)
         .values(key=key, failures=0, last_failure_at=now)
         .on_conflict_do_nothing(index_elements=["key"])
     )
