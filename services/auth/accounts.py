@@ -19,6 +19,7 @@ from services.auth.domain import Account
 from services.auth.passwords import Passwords
 from services.auth.sessions import Issued, Sessions
 from services.auth.throttle import Throttle
+from services.auth.verification import Verification
 
 COMMON_PASSWORDS_FILE = "common_passwords.txt"
 
@@ -47,6 +48,7 @@ class Accounts:
         passwords: Passwords,
         sessions: Sessions,
         throttle: Throttle,
+        verification: Verification,
         *,
         admin_emails: frozenset[str],
         common_passwords: frozenset[str],
@@ -57,11 +59,13 @@ class Accounts:
         self._passwords = passwords
         self._sessions = sessions
         self._throttle = throttle
+        self._verification = verification
         self._admin_emails = admin_emails
         self._common = common_passwords
 
     async def register(self, email: str, password: str, display_name: str) -> Account:
-        """A new account (role admin for KLIK_ADMIN_EMAILS) and its `user.registered`."""
+        """A new account (role admin for KLIK_ADMIN_EMAILS), its `user.registered` and
+        the mail with its verification link, all in one transaction."""
         email = domain.valid_email(email)
         password = domain.valid_password(password, self._common)
         display_name = domain.valid_display_name(display_name)
@@ -79,10 +83,12 @@ class Accounts:
             async with self._uow.write() as session:
                 await store.insert_account(session, account)
                 await events.user_registered(session, account)
+                await self._verification.start(session, account, account.created_at)
         except IntegrityError:
             # A concurrent registration of the same email won the unique index; this
-            # transaction, its event included, is rolled back.
+            # transaction, its event and mail included, is rolled back.
             raise domain.email_taken() from None
+        self._verification.queued()
         return account
 
     async def login(self, email: str, password: str, address: str) -> Issued:

@@ -3,6 +3,7 @@ one call of a use case (accounts.py, sessions.py, admin.py, keys.py)."""
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Sequence
 from typing import Any, TypeAlias
 
@@ -17,7 +18,10 @@ from services.auth.accounts import Accounts
 from services.auth.admin import Admin
 from services.auth.domain import Account
 from services.auth.keys import Keyring
+from services.auth.recovery import Recovery
 from services.auth.sessions import Issued, Sessions
+from services.auth.settings import Network
+from services.auth.verification import Verification
 
 Context: TypeAlias = grpc.aio.ServicerContext[Any, Any]
 
@@ -32,22 +36,41 @@ def user_message(account: Account) -> auth_pb2.User:
         display_name=account.display_name,
         role=account.role,
         created_at=timestamp(account.created_at),
+        email_verified=account.email_verified,
     )
 
 
-def client_address(context: Context) -> str:
-    """The end user's address: the first hop of `x-forwarded-for`, which the gateway
-    sets, else the gRPC peer. Only the gateway and other services reach auth, so the
-    header is as trustworthy as they are."""
-    for key, value in context.invocation_metadata() or ():
-        if key == "x-forwarded-for" and isinstance(value, str):
-            first = value.split(",")[0].strip()
-            if first:
-                return first[:100]
+# The one client address the gateway vouches for (it decides it itself, from the
+# connection and its KLIK_GATEWAY_TRUSTED_PROXIES); `x-forwarded-for` is never read.
+CLIENT_ADDRESS_KEY = "klik-client-address"
+
+
+def client_address(context: Context, trusted_callers: Sequence[Network]) -> str:
+    """Whom to throttle: `klik-client-address` when the call comes from a klik
+    channel (a gRPC peer in `trusted_callers`, KLIK_AUTH_TRUSTED_CALLERS: the
+    gateway's and the services' networks), else the gRPC peer itself, so a client
+    that reaches auth directly cannot choose the address it is counted under."""
+    peer = peer_address(context)
+    if _within(peer, trusted_callers):
+        for key, value in context.invocation_metadata() or ():
+            if key == CLIENT_ADDRESS_KEY and isinstance(value, str) and value.strip():
+                return value.strip()[:100]
+    return peer
+
+
+def peer_address(context: Context) -> str:
     kind, _, rest = str(context.peer()).partition(":")
     if kind in ("ipv4", "ipv6"):
         return rest.rpartition(":")[0].strip("[]")
     return f"{kind}:{rest}"[:100]
+
+
+def _within(address: str, networks: Sequence[Network]) -> bool:
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address.startswith("unix:") and bool(networks)  # a local socket
+    return any(parsed in network for network in networks)
 
 
 class AuthApi(auth_pb2_grpc.AuthServiceServicer):
@@ -60,7 +83,13 @@ class AuthApi(auth_pb2_grpc.AuthServiceServicer):
         sessions: Sessions,
         admin: Admin,
         keyring: Keyring,
+        verification: Verification,
+        recovery: Recovery,
+        trusted_callers: Sequence[Network] = (),
     ) -> None:
+        self.recovery = recovery
+        self.verification = verification
+        self.trusted_callers = tuple(trusted_callers)
         self.callers = callers
         self.accounts = accounts
         self.sessions = sessions
@@ -80,7 +109,8 @@ class AuthApi(auth_pb2_grpc.AuthServiceServicer):
     async def Login(
         self, request: auth_pb2.LoginRequest, context: Context
     ) -> auth_pb2.LoginResponse:
-        issued = await self.accounts.login(request.email, request.password, client_address(context))
+        address = client_address(context, self.trusted_callers)
+        issued = await self.accounts.login(request.email, request.password, address)
         return auth_pb2.LoginResponse(**tokens(issued))
 
     async def Refresh(
@@ -88,6 +118,25 @@ class AuthApi(auth_pb2_grpc.AuthServiceServicer):
     ) -> auth_pb2.RefreshResponse:
         issued = await self.sessions.refresh(request.refresh_token)
         return auth_pb2.RefreshResponse(**tokens(issued))
+
+    async def VerifyEmail(
+        self, request: auth_pb2.VerifyEmailRequest, context: Context
+    ) -> auth_pb2.VerifyEmailResponse:
+        account = await self.verification.verify(request.token)
+        return auth_pb2.VerifyEmailResponse(user=user_message(account))
+
+    async def RequestPasswordReset(
+        self, request: auth_pb2.RequestPasswordResetRequest, context: Context
+    ) -> auth_pb2.RequestPasswordResetResponse:
+        address = client_address(context, self.trusted_callers)
+        await self.recovery.request(request.email, address)
+        return auth_pb2.RequestPasswordResetResponse()
+
+    async def ConfirmPasswordReset(
+        self, request: auth_pb2.ConfirmPasswordResetRequest, context: Context
+    ) -> auth_pb2.ConfirmPasswordResetResponse:
+        await self.recovery.confirm(request.token, request.new_password)
+        return auth_pb2.ConfirmPasswordResetResponse()
 
     async def GetJwks(
         self, request: auth_pb2.GetJwksRequest, context: Context
@@ -120,6 +169,13 @@ class AuthApi(auth_pb2_grpc.AuthServiceServicer):
             caller.user_id, caller.session_id, request.current_password, request.new_password
         )
         return auth_pb2.ChangePasswordResponse()
+
+    async def ResendVerification(
+        self, request: auth_pb2.ResendVerificationRequest, context: Context
+    ) -> auth_pb2.ResendVerificationResponse:
+        caller = await self.callers.user(context)
+        await self.verification.resend(caller.user_id)
+        return auth_pb2.ResendVerificationResponse()
 
     # ---- admin -------------------------------------------------------------------------
 

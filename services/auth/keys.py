@@ -38,7 +38,7 @@ from kit.clock import Clock, utc_now
 from kit.config import ServiceSettings
 from kit.db import UnitOfWork
 from kit.server import token_lifetime
-from kit.tokens import SESSION_CLAIM
+from kit.tokens import EMAIL_VERIFIED_CLAIM, SESSION_CLAIM
 from services.auth import store
 from services.auth.store import KeyStatus, StoredKey
 
@@ -100,10 +100,12 @@ def mint_access_token(
     session_id: str,
     issued_at: datetime,
     ttl_seconds: float,
+    email_verified: bool = True,
 ) -> str:
     """An access token with the claims every klik service requires (kit.tokens), plus
     `sid` (kit.tokens.SESSION_CLAIM): the session family it was issued from
-    (ChangePassword keeps that one; kit.callers puts it on the Caller)."""
+    (ChangePassword keeps that one; kit.callers puts it on the Caller), and `ev`
+    (kit.tokens.EMAIL_VERIFIED_CLAIM): whether the account's address is verified."""
     iat = int(issued_at.timestamp())
     claims: dict[str, Any] = {
         "iss": issuer,
@@ -111,6 +113,7 @@ def mint_access_token(
         "sub": subject,
         "role": role,
         SESSION_CLAIM: session_id,
+        EMAIL_VERIFIED_CLAIM: email_verified,
         "iat": iat,
         "exp": iat + int(ttl_seconds),
         "jti": uuid.uuid4().hex,

@@ -163,5 +163,6 @@ class Sessions:
             session_id=session_id,
             issued_at=now,
             ttl_seconds=ttl,
+            email_verified=account.email_verified,
         )
         return Issued(access, token, int(ttl), account)

@@ -49,6 +49,12 @@ class Throttle:
     def address(self, address: str) -> Counter:
         return Counter(f"address:{address}", self._address)
 
+    @staticmethod
+    def counter(key: str, policy: ThrottlePolicy) -> Counter:
+        """Any other throttled subject (password-reset requests count per address and
+        per client)."""
+        return Counter(key, policy)
+
     async def check(self, counters: Sequence[Counter]) -> None:
         """Raise TOO_MANY_ATTEMPTS (with the delay) when any counter is in a delay."""
         now = self._clock()

@@ -262,3 +262,33 @@ def test_list_users_page_tokens_keep_their_bytes() -> None:
     legacy = paging.encode_cursor("auth.ListUsers", {"created_at": when.isoformat(), "id": user_id})
     assert LIST_USERS.encode((when, user_id)) == legacy
     assert LIST_USERS.decode(legacy) == (when, user_id)
+
+
+async def test_the_last_admin_cannot_demote_or_delete_themselves(auth: Auth) -> None:
+    admin = await auth.admin()
+    last_admin = (grpc.StatusCode.FAILED_PRECONDITION, "LAST_ADMIN")
+    demote = auth_pb2.SetRoleRequest(user_id=admin.user.id, role="user")
+    assert await failure(auth.stub.SetRole(demote, metadata=admin.metadata, timeout=10)) == (
+        last_admin
+    )
+    delete = auth_pb2.DeleteUserRequest(user_id=admin.user.id)
+    assert await failure(auth.stub.DeleteUser(delete, metadata=admin.metadata, timeout=10)) == (
+        last_admin
+    )
+    assert (await auth.me(admin.access_token)).role == "admin"
+
+    # Two admins demoting each other at once: exactly one wins, one admin is left.
+    other = await with_role(auth, admin, "admin")
+    results = await asyncio.gather(
+        auth.stub.SetRole(demote, metadata=other.metadata, timeout=10),
+        auth.stub.SetRole(
+            auth_pb2.SetRoleRequest(user_id=other.user.id, role="user"),
+            metadata=admin.metadata,
+            timeout=10,
+        ),
+        return_exceptions=True,
+    )
+    refused = [r for r in results if isinstance(r, grpc.aio.AioRpcError)]
+    assert len(refused) == 1 and refused[0].code() == grpc.StatusCode.FAILED_PRECONDITION
+    roles = {(await auth.me(s.access_token)).role for s in (admin, other)}
+    assert roles == {"admin", "user"}

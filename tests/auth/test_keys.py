@@ -89,7 +89,8 @@ async def test_access_token_claims_and_jwks(auth: Auth) -> None:
     header = jwt.get_unverified_header(session.access_token)
     body = jwt.decode(session.access_token, options={"verify_signature": False})
     assert header["alg"] == "EdDSA"
-    assert set(body) == {"iss", "aud", "sub", "role", "sid", "iat", "exp", "jti"}
+    assert set(body) == {"iss", "aud", "sub", "role", "sid", "ev", "iat", "exp", "jti"}
+    assert body["ev"] is False  # a new account has not verified its email yet
     assert (body["iss"], body["aud"], body["sub"], body["role"]) == (
         "klik-auth",
         "klik",
@@ -146,7 +147,8 @@ async def test_forged_tokens_are_refused(auth: Auth) -> None:
 
 
 async def test_real_tokens_expire(start_auth: Any) -> None:
-    auth: Auth = await start_auth(KLIK_ACCESS_TOKEN_TTL_SECONDS="1", KLIK_TOKEN_LEEWAY_SECONDS="0")
+    # 3 s: long enough for register + login + GetMe on a loaded 2-core machine.
+    auth: Auth = await start_auth(KLIK_ACCESS_TOKEN_TTL_SECONDS="3", KLIK_TOKEN_LEEWAY_SECONDS="0")
     session = await auth.register()
     assert session.access_token and (await auth.me(session.access_token)).id == session.user.id
 
