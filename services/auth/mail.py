@@ -6,15 +6,18 @@ commits. background.MailSender delivers it over SMTP (smtp.py)."""
 from __future__ import annotations
 
 import html
+import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from string import Template
 from urllib.parse import urlencode
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.auth import store
+from services.auth.domain import Account
+from services.auth.sessions import digest
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,26 @@ PASSWORD_CHANGED = MailTemplate(
         "<p>If that was not you, reset it again at once and tell us.</p>"
     ),
 )
+
+
+async def link_token(
+    session: AsyncSession, purpose: str, account: Account, ttl_seconds: float, now: datetime
+) -> str:
+    """In the caller's transaction: a new single-use token for a mailed link (32
+    random bytes; only its SHA-256 digest is stored), valid `ttl_seconds` for the
+    account's current address. The account's expired tokens are forgotten."""
+    token = secrets.token_urlsafe(32)
+    await store.prune_email_tokens(session, account.id, now)
+    await store.add_email_token(
+        session,
+        digest(token),
+        purpose,
+        account.id,
+        account.email,
+        now,
+        now + timedelta(seconds=ttl_seconds),
+    )
+    return token
 
 
 def link(public_url: str, path: str, **query: str) -> str:

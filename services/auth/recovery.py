@@ -11,9 +11,7 @@ family, and mails a notice."""
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Callable
-from datetime import timedelta
 
 from kit.clock import Clock, utc_now
 from kit.db import UnitOfWork
@@ -66,22 +64,12 @@ class Recovery:
         await self._throttle.check(counters)
         await self._throttle.failed(counters)  # every request counts
         now = self._clock()
-        token = secrets.token_urlsafe(32)
         ttl = self._options.password_reset_seconds
         async with self._uow.write() as session:
             account = await store.account_by_email(session, email)
             if account is None:
                 return
-            await store.prune_email_tokens(session, account.id, now)
-            await store.add_email_token(
-                session,
-                digest(token),
-                TokenPurpose.RESET_PASSWORD,
-                account.id,
-                account.email,
-                now,
-                now + timedelta(seconds=ttl),
-            )
+            token = await mail.link_token(session, _RESET, account, ttl, now)
             message = mail.RESET_PASSWORD.render(
                 account.email,
                 name=account.display_name,

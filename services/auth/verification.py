@@ -10,9 +10,8 @@ once per account and address (the wallet grants the signup bonus on it)."""
 from __future__ import annotations
 
 import math
-import secrets
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -51,18 +50,8 @@ class Verification:
     async def start(self, session: AsyncSession, account: Account, now: datetime) -> None:
         """In the caller's transaction: a new token for the account's address, and the
         mail carrying its link. Call `queued()` once the transaction committed."""
-        token = secrets.token_urlsafe(32)
         ttl = self._options.email_verification_seconds
-        await store.prune_email_tokens(session, account.id, now)
-        await store.add_email_token(
-            session,
-            digest(token),
-            TokenPurpose.VERIFY_EMAIL,
-            account.id,
-            account.email,
-            now,
-            now + timedelta(seconds=ttl),
-        )
+        token = await mail.link_token(session, TokenPurpose.VERIFY_EMAIL, account, ttl, now)
         public_url = self._options.mail.public_url
         message = mail.VERIFY_EMAIL.render(
             account.email,
