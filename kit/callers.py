@@ -35,6 +35,9 @@ class Caller:
     token_id: str = ""
     session_id: str = ""  # the user's session (kit.tokens.SESSION_CLAIM); "" for services
     token: str = ""  # the raw bearer token, to call another service on the user's behalf
+    # False only when the access token says the account's email is unverified (the
+    # `ev` claim, kit.tokens.EMAIL_VERIFIED_CLAIM): paid work may be refused then.
+    email_verified: bool = True
 
     @property
     def is_service(self) -> bool:
@@ -100,6 +103,7 @@ class Callers:
             token_id=claims.token_id,
             session_id=claims.session_id,
             token=token,
+            email_verified=claims.email_verified,
         )
 
     async def user(self, context: grpc.aio.ServicerContext[Any, Any], *roles: str) -> Caller:

@@ -28,6 +28,9 @@ DEFAULT_AUDIENCE = "klik"
 REQUIRED_CLAIMS = ("iss", "aud", "sub", "role", "iat", "exp", "jti")
 # The session family (auth's refresh-token family) a token was issued from; optional.
 SESSION_CLAIM = "sid"
+# Whether the account's email address is verified (auth sets it on every token it mints).
+# A token without it (minted before auth knew verification) counts as verified.
+EMAIL_VERIFIED_CLAIM = "ev"
 
 JwksSource = Callable[[], Awaitable[Sequence[Mapping[str, str]]]]
 
@@ -40,6 +43,7 @@ class AccessClaims:
     issued_at: float
     expires_at: float
     session_id: str = ""  # the SESSION_CLAIM; empty when the token carries none
+    email_verified: bool = True  # the EMAIL_VERIFIED_CLAIM; True when absent
 
 
 def invalid(message: str = "access token is invalid") -> Unauthenticated:
@@ -112,6 +116,7 @@ class TokenVerifier:
             issued_at=float(claims["iat"]),
             expires_at=float(claims["exp"]),
             session_id=str(claims.get(SESSION_CLAIM) or ""),
+            email_verified=claims.get(EMAIL_VERIFIED_CLAIM) is not False,
         )
 
     async def _key(self, kid: str) -> Any:

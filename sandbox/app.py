@@ -7,7 +7,7 @@ from __future__ import annotations
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 
-from sandbox import control, files, heygen, leonardo, llm
+from sandbox import control, files, heygen, leonardo, llm, mail
 from sandbox.serving import Sandbox
 
 ROUTES: list[BaseRoute] = [
@@ -15,6 +15,7 @@ ROUTES: list[BaseRoute] = [
     *leonardo.ROUTES,  # Leonardo images
     *heygen.ROUTES,  # HeyGen avatar videos
     *files.ROUTES,  # the images and videos their results point at
+    *mail.ROUTES,  # /_sandbox/mail: what the SMTP sink received
     *control.ROUTES,  # /_sandbox/: health, request log, global faults
 ]
 

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from kit.config import env_int, env_str
+from sandbox.mail import DEFAULT_SMTP_PORT
 
 # The port the embedded stack (`python -m stack`) and compose run the sandbox on.
 # Generation's default KLIK_SANDBOX_URL (services/generation/settings.py) points here.
@@ -18,6 +19,7 @@ class SandboxSettings:
     host: str = "127.0.0.1"
     port: int = DEFAULT_PORT
     log_level: str = "INFO"
+    smtp_port: int = DEFAULT_SMTP_PORT  # KLIK_SANDBOX_SMTP_PORT: the mail sink
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> SandboxSettings:
@@ -25,4 +27,5 @@ class SandboxSettings:
             host=env_str("KLIK_SANDBOX_HOST", "127.0.0.1", env),
             port=env_int("KLIK_SANDBOX_PORT", DEFAULT_PORT, env),
             log_level=env_str("KLIK_LOG_LEVEL", "INFO", env).upper(),
+            smtp_port=env_int("KLIK_SANDBOX_SMTP_PORT", DEFAULT_SMTP_PORT, env),
         )

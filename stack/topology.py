@@ -1,5 +1,6 @@
 """What the embedded stack runs: a nats-server with JetStream (its store under
-var/nats), the sandbox (generation routes every provider without a real key to it),
+var/nats), the sandbox (generation routes every provider without a real key to it;
+auth mails to its SMTP sink unless KLIK_SMTP_HOST names a real server),
 every service and the gateway, in that order, and the environment they all share."""
 
 from __future__ import annotations
@@ -51,8 +52,16 @@ def plan(base: Mapping[str, str]) -> Topology:
     env["KLIK_VAR_DIR"] = str(var)
     env.setdefault("KLIK_NATS_URL", nats_url(base))
     # Generation calls the sandbox this stack starts, not one set up elsewhere.
-    sandbox_port = SandboxSettings.from_env(base).port
+    sandbox = SandboxSettings.from_env(base)
+    sandbox_port = sandbox.port
     env["KLIK_SANDBOX_URL"] = f"http://127.0.0.1:{sandbox_port}"
+    # Auth's mail goes to the sandbox's sink (GET {sandbox}/_sandbox/mail lists it)
+    # unless a real SMTP server is configured; its links point at the gateway.
+    if "KLIK_SMTP_HOST" not in base:
+        env["KLIK_SMTP_HOST"] = "127.0.0.1"
+        env["KLIK_SMTP_PORT"] = str(sandbox.smtp_port)
+    gateway_url = f"http://127.0.0.1:{env_int('KLIK_GATEWAY_PORT', GATEWAY_PORT, base)}"
+    env.setdefault("KLIK_PUBLIC_URL", gateway_url)
     nats_port = _port_of(env["KLIK_NATS_URL"])
     python = sys.executable
     processes = (
@@ -78,7 +87,7 @@ def plan(base: Mapping[str, str]) -> Topology:
         env=env,
         var=var,
         processes=processes,
-        gateway_url=f"http://127.0.0.1:{env_int('KLIK_GATEWAY_PORT', GATEWAY_PORT, base)}",
+        gateway_url=gateway_url,
         grace_seconds=env_float("KLIK_GRACE_SECONDS", 10.0, base),
     )
 

@@ -8,17 +8,18 @@ from __future__ import annotations
 
 import functools
 import uuid
-from datetime import UTC, datetime
 from importlib import resources
 
 from sqlalchemy.exc import IntegrityError
 
+from kit.clock import Clock, utc_now
 from kit.db import UnitOfWork
 from services.auth import domain, events, store
 from services.auth.domain import Account
 from services.auth.passwords import Passwords
 from services.auth.sessions import Issued, Sessions
 from services.auth.throttle import Throttle
+from services.auth.verification import Verification
 
 COMMON_PASSWORDS_FILE = "common_passwords.txt"
 
@@ -47,19 +48,24 @@ class Accounts:
         passwords: Passwords,
         sessions: Sessions,
         throttle: Throttle,
+        verification: Verification,
         *,
         admin_emails: frozenset[str],
         common_passwords: frozenset[str],
+        clock: Clock = utc_now,
     ) -> None:
+        self._clock = clock
         self._uow = uow
         self._passwords = passwords
         self._sessions = sessions
         self._throttle = throttle
+        self._verification = verification
         self._admin_emails = admin_emails
         self._common = common_passwords
 
     async def register(self, email: str, password: str, display_name: str) -> Account:
-        """A new account (role admin for KLIK_ADMIN_EMAILS) and its `user.registered`."""
+        """A new account (role admin for KLIK_ADMIN_EMAILS), its `user.registered` and
+        the mail with its verification link, all in one transaction."""
         email = domain.valid_email(email)
         password = domain.valid_password(password, self._common)
         display_name = domain.valid_display_name(display_name)
@@ -71,16 +77,18 @@ class Accounts:
             display_name=display_name,
             role=domain.role_for_new_account(email, self._admin_emails),
             password_hash=await self._passwords.hash(password),
-            created_at=datetime.now(UTC),
+            created_at=self._clock(),
         )
         try:
             async with self._uow.write() as session:
                 await store.insert_account(session, account)
                 await events.user_registered(session, account)
+                await self._verification.start(session, account, account.created_at)
         except IntegrityError:
             # A concurrent registration of the same email won the unique index; this
-            # transaction, its event included, is rolled back.
+            # transaction, its event and mail included, is rolled back.
             raise domain.email_taken() from None
+        self._verification.queued()
         return account
 
     async def login(self, email: str, password: str, address: str) -> Issued:
@@ -125,7 +133,7 @@ class Accounts:
             raise domain.invalid_credentials()
         await self._throttle.succeeded(counter)
         new_hash = await self._passwords.hash(new_password)
-        now = datetime.now(UTC)
+        now = self._clock()
         async with self._uow.write() as session:
             if not await store.replace_password_hash(session, account.id, new_hash):
                 raise domain.user_not_found(account.id)

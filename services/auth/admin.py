@@ -34,9 +34,14 @@ class Admin:
         """The account with its new role; `user.role_changed` when it changed."""
         role = domain.valid_role(role)
         async with self._uow.write() as session:
+            # The admins' rows first, in id order, then the account's: concurrent
+            # demotions lock in one order, wait for each other, and cannot deadlock.
+            admins = await store.lock_admins(session) if role != domain.ADMIN else []
             account = await store.account_by_id(session, user_id, for_update=True)
             if account is None:
                 raise domain.user_not_found(user_id)
+            if account.role == domain.ADMIN != role:
+                domain.keeps_an_admin(admins, account.id)
             if account.role != role:
                 await store.set_role(session, account.id, role)
                 await events.user_role_changed(session, account.id, account.role, role)
@@ -45,6 +50,8 @@ class Admin:
     async def delete_user(self, user_id: str) -> None:
         """Delete the account with its sessions; `user.deleted`."""
         async with self._uow.write() as session:
+            admins = await store.lock_admins(session)  # first, as in set_role
+            domain.keeps_an_admin(admins, user_id)
             if not await store.delete_account(session, user_id):
                 raise domain.user_not_found(user_id)
             await events.user_deleted(session, user_id)

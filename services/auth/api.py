@@ -3,54 +3,74 @@ one call of a use case (accounts.py, sessions.py, admin.py, keys.py)."""
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any, TypeAlias
 
 import grpc
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from kit import paging
 from kit.callers import Callers
-from kit.errors import InvalidArgument
+from kit.timestamps import timestamp
 from klik.auth.v1 import auth_pb2, auth_pb2_grpc
 from services.auth import domain
 from services.auth.accounts import Accounts
 from services.auth.admin import Admin
 from services.auth.domain import Account
 from services.auth.keys import Keyring
+from services.auth.recovery import Recovery
 from services.auth.sessions import Issued, Sessions
+from services.auth.settings import Network
+from services.auth.verification import Verification
 
 Context: TypeAlias = grpc.aio.ServicerContext[Any, Any]
 
-LIST_USERS = "auth.ListUsers"  # the RPC ListUsers page tokens belong to
+# ListUsers page tokens: newest first by (created_at, id).
+LIST_USERS = paging.TimeCursor("auth.ListUsers", time_field="created_at")
 
 
 def user_message(account: Account) -> auth_pb2.User:
-    created_at = Timestamp()
-    created_at.FromDatetime(account.created_at)
     return auth_pb2.User(
         id=account.id,
         email=account.email,
         display_name=account.display_name,
         role=account.role,
-        created_at=created_at,
+        created_at=timestamp(account.created_at),
+        email_verified=account.email_verified,
     )
 
 
-def client_address(context: Context) -> str:
-    """The end user's address: the first hop of `x-forwarded-for`, which the gateway
-    sets, else the gRPC peer. Only the gateway and other services reach auth, so the
-    header is as trustworthy as they are."""
-    for key, value in context.invocation_metadata() or ():
-        if key == "x-forwarded-for" and isinstance(value, str):
-            first = value.split(",")[0].strip()
-            if first:
-                return first[:100]
+# The one client address the gateway vouches for (it decides it itself, from the
+# connection and its KLIK_GATEWAY_TRUSTED_PROXIES); `x-forwarded-for` is never read.
+CLIENT_ADDRESS_KEY = "klik-client-address"
+
+
+def client_address(context: Context, trusted_callers: Sequence[Network]) -> str:
+    """Whom to throttle: `klik-client-address` when the call comes from a klik
+    channel (a gRPC peer in `trusted_callers`, KLIK_AUTH_TRUSTED_CALLERS: the
+    gateway's and the services' networks), else the gRPC peer itself, so a client
+    that reaches auth directly cannot choose the address it is counted under."""
+    peer = peer_address(context)
+    if _within(peer, trusted_callers):
+        for key, value in context.invocation_metadata() or ():
+            if key == CLIENT_ADDRESS_KEY and isinstance(value, str) and value.strip():
+                return value.strip()[:100]
+    return peer
+
+
+def peer_address(context: Context) -> str:
     kind, _, rest = str(context.peer()).partition(":")
     if kind in ("ipv4", "ipv6"):
         return rest.rpartition(":")[0].strip("[]")
     return f"{kind}:{rest}"[:100]
+
+
+def _within(address: str, networks: Sequence[Network]) -> bool:
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address.startswith("unix:") and bool(networks)  # a local socket
+    return any(parsed in network for network in networks)
 
 
 class AuthApi(auth_pb2_grpc.AuthServiceServicer):
@@ -63,7 +83,13 @@ class AuthApi(auth_pb2_grpc.AuthServiceServicer):
         sessions: Sessions,
         admin: Admin,
         keyring: Keyring,
+        verification: Verification,
+        recovery: Recovery,
+        trusted_callers: Sequence[Network] = (),
     ) -> None:
+        self.recovery = recovery
+        self.verification = verification
+        self.trusted_callers = tuple(trusted_callers)
         self.callers = callers
         self.accounts = accounts
         self.sessions = sessions
@@ -83,7 +109,8 @@ class AuthApi(auth_pb2_grpc.AuthServiceServicer):
     async def Login(
         self, request: auth_pb2.LoginRequest, context: Context
     ) -> auth_pb2.LoginResponse:
-        issued = await self.accounts.login(request.email, request.password, client_address(context))
+        address = client_address(context, self.trusted_callers)
+        issued = await self.accounts.login(request.email, request.password, address)
         return auth_pb2.LoginResponse(**tokens(issued))
 
     async def Refresh(
@@ -91,6 +118,25 @@ class AuthApi(auth_pb2_grpc.AuthServiceServicer):
     ) -> auth_pb2.RefreshResponse:
         issued = await self.sessions.refresh(request.refresh_token)
         return auth_pb2.RefreshResponse(**tokens(issued))
+
+    async def VerifyEmail(
+        self, request: auth_pb2.VerifyEmailRequest, context: Context
+    ) -> auth_pb2.VerifyEmailResponse:
+        account = await self.verification.verify(request.token)
+        return auth_pb2.VerifyEmailResponse(user=user_message(account))
+
+    async def RequestPasswordReset(
+        self, request: auth_pb2.RequestPasswordResetRequest, context: Context
+    ) -> auth_pb2.RequestPasswordResetResponse:
+        address = client_address(context, self.trusted_callers)
+        await self.recovery.request(request.email, address)
+        return auth_pb2.RequestPasswordResetResponse()
+
+    async def ConfirmPasswordReset(
+        self, request: auth_pb2.ConfirmPasswordResetRequest, context: Context
+    ) -> auth_pb2.ConfirmPasswordResetResponse:
+        await self.recovery.confirm(request.token, request.new_password)
+        return auth_pb2.ConfirmPasswordResetResponse()
 
     async def GetJwks(
         self, request: auth_pb2.GetJwksRequest, context: Context
@@ -124,6 +170,13 @@ class AuthApi(auth_pb2_grpc.AuthServiceServicer):
         )
         return auth_pb2.ChangePasswordResponse()
 
+    async def ResendVerification(
+        self, request: auth_pb2.ResendVerificationRequest, context: Context
+    ) -> auth_pb2.ResendVerificationResponse:
+        caller = await self.callers.user(context)
+        await self.verification.resend(caller.user_id)
+        return auth_pb2.ResendVerificationResponse()
+
     # ---- admin -------------------------------------------------------------------------
 
     async def ListUsers(
@@ -131,17 +184,11 @@ class AuthApi(auth_pb2_grpc.AuthServiceServicer):
     ) -> auth_pb2.ListUsersResponse:
         await self.callers.user(context, domain.ADMIN)
         size = paging.page_size(request.page_size)
-        after = position(paging.decode_cursor(LIST_USERS, request.page_token))
-        page = await self.admin.users(size, after)
-        next_token = ""
-        if page.more:
-            last = page.accounts[-1]
-            next_token = paging.encode_cursor(
-                LIST_USERS, {"created_at": last.created_at.isoformat(), "id": last.id}
-            )
+        page = await self.admin.users(size, LIST_USERS.decode(request.page_token))
+        last = page.accounts[-1] if page.more else None
         return auth_pb2.ListUsersResponse(
             users=[user_message(account) for account in page.accounts],
-            next_page_token=next_token,
+            next_page_token=LIST_USERS.encode(None if last is None else (last.created_at, last.id)),
         )
 
     async def SetRole(
@@ -168,21 +215,6 @@ def tokens(issued: Issued) -> dict[str, Any]:
         "expires_in": issued.expires_in,
         "user": user_message(issued.account),
     }
-
-
-def position(cursor: paging.Position | None) -> tuple[datetime, str] | None:
-    """(created_at, id) of the last account served, from a ListUsers page token."""
-    if cursor is None:
-        return None
-    created_at, user_id = cursor.get("created_at"), cursor.get("id")
-    try:
-        if isinstance(created_at, str) and isinstance(user_id, str):
-            parsed = datetime.fromisoformat(created_at)
-            if parsed.tzinfo is not None:
-                return parsed, user_id
-    except ValueError:
-        pass
-    raise InvalidArgument("INVALID_PAGE_TOKEN", "page_token was not issued by this RPC")
 
 
 def register(server: grpc.aio.Server, api: AuthApi) -> Sequence[str]:

@@ -9,11 +9,17 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from kit.errors import AlreadyExists, InvalidArgument, NotFound, Unauthenticated
+from kit.errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    Unauthenticated,
+)
 
 # The roles of API.md; kit.callers.ROLES is the same tuple (a unit test keeps them equal).
 ROLES = ("user", "premium", "moderator", "admin")
@@ -43,6 +49,12 @@ class Account:
     role: str
     password_hash: str
     created_at: datetime
+    email_verified: bool = False
+
+
+def verified(account: Account) -> Account:
+    """The account once its address is proved."""
+    return replace(account, email_verified=True)
 
 
 # ---- accounts --------------------------------------------------------------------------
@@ -121,6 +133,17 @@ def user_not_found(user_id: str) -> NotFound:
 def role_for_new_account(email: str, admin_emails: frozenset[str]) -> str:
     """KLIK_ADMIN_EMAILS bootstraps the first administrators; everyone else is a user."""
     return ADMIN if email in admin_emails else DEFAULT_ROLE
+
+
+def keeps_an_admin(admins: list[str], user_id: str) -> None:
+    """FAILED_PRECONDITION `LAST_ADMIN` when `user_id` is the only admin left: demoting
+    or deleting them would leave nobody to administer the suite."""
+    if admins == [user_id]:
+        raise FailedPrecondition(
+            "LAST_ADMIN",
+            "this is the last admin: make another account admin first",
+            details={"user_id": user_id},
+        )
 
 
 def valid_role(role: str) -> str:

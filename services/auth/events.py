@@ -13,11 +13,17 @@ from kit.consumer import EventConsumer
 from kit.outbox import add_event
 from kit.revocations import USER_DELETED  # the kit's feed listens for it
 from kit.server import Resources
-from klik.events.v1.events_pb2 import UserDeleted, UserRegistered, UserRoleChanged
+from klik.events.v1.events_pb2 import (
+    UserDeleted,
+    UserEmailVerified,
+    UserRegistered,
+    UserRoleChanged,
+)
 from services.auth.domain import Account
 
 USER_REGISTERED = event_type_of(UserRegistered)
 USER_ROLE_CHANGED = event_type_of(UserRoleChanged)
+USER_EMAIL_VERIFIED = event_type_of(UserEmailVerified)
 
 
 async def user_registered(session: AsyncSession, account: Account) -> None:
@@ -41,6 +47,11 @@ async def user_role_changed(
 ) -> None:
     payload = UserRoleChanged(user_id=user_id, old_role=old_role, new_role=new_role)
     await add_event(session, USER_ROLE_CHANGED, payload, aggregate_id=user_id, user_id=user_id)
+
+
+async def user_email_verified(session: AsyncSession, user_id: str, email: str) -> None:
+    payload = UserEmailVerified(user_id=user_id, email=email)
+    await add_event(session, USER_EMAIL_VERIFIED, payload, aggregate_id=user_id, user_id=user_id)
 
 
 def consumers(resources: Resources) -> Sequence[EventConsumer]:

@@ -26,7 +26,7 @@ import json
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import jwt
@@ -34,10 +34,11 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from kit.clock import Clock, utc_now
 from kit.config import ServiceSettings
 from kit.db import UnitOfWork
 from kit.server import token_lifetime
-from kit.tokens import SESSION_CLAIM
+from kit.tokens import EMAIL_VERIFIED_CLAIM, SESSION_CLAIM
 from services.auth import store
 from services.auth.store import KeyStatus, StoredKey
 
@@ -99,10 +100,12 @@ def mint_access_token(
     session_id: str,
     issued_at: datetime,
     ttl_seconds: float,
+    email_verified: bool = True,
 ) -> str:
     """An access token with the claims every klik service requires (kit.tokens), plus
     `sid` (kit.tokens.SESSION_CLAIM): the session family it was issued from
-    (ChangePassword keeps that one; kit.callers puts it on the Caller)."""
+    (ChangePassword keeps that one; kit.callers puts it on the Caller), and `ev`
+    (kit.tokens.EMAIL_VERIFIED_CLAIM): whether the account's address is verified."""
     iat = int(issued_at.timestamp())
     claims: dict[str, Any] = {
         "iss": issuer,
@@ -110,6 +113,7 @@ def mint_access_token(
         "sub": subject,
         "role": role,
         SESSION_CLAIM: session_id,
+        EMAIL_VERIFIED_CLAIM: email_verified,
         "iat": iat,
         "exp": iat + int(ttl_seconds),
         "jti": uuid.uuid4().hex,
@@ -128,8 +132,10 @@ class Keyring:
         rotation_seconds: float,
         retention_seconds: float,
         publish_ahead_seconds: float = PUBLISH_AHEAD_SECONDS,
+        clock: Clock = utc_now,
     ) -> None:
         self._uow = uow
+        self._clock = clock
         self._rotation = timedelta(seconds=rotation_seconds)
         # A retired key stays in the JWKS this long: the longest a token it signed
         # can still pass verification (access-token TTL + verifier leeway).
@@ -169,7 +175,7 @@ class Keyring:
     async def public_keys(self) -> list[dict[str, str]]:
         """The JWKS: the next, current and recently retired keys (creating the first
         keys when there are none yet, so the first GetJwks already has them)."""
-        retired_after = datetime.now(UTC) - self._retention
+        retired_after = self._clock() - self._retention
         async with self._uow.read() as session:
             keys = await store.verifying_keys(session, retired_after)
         if not any(key.status == KeyStatus.CURRENT for key in keys):
@@ -178,7 +184,7 @@ class Keyring:
         return [public_jwk(key.kid, key.public_key) for key in keys]
 
     def _due(self, current: StoredKey, successor: StoredKey | None) -> bool:
-        now = datetime.now(UTC)
+        now = self._clock()
         activated = current.activated_at or current.created_at
         if now - activated < self._rotation:
             return False
@@ -193,7 +199,7 @@ class Keyring:
             return await self._rotate_locked(session, force=force)
 
     async def _rotate_locked(self, session: AsyncSession, *, force: bool) -> StoredKey:
-        now = datetime.now(UTC)
+        now = self._clock()
         live = await store.live_keys(session)
         current, successor = live.get(KeyStatus.CURRENT), live.get(KeyStatus.NEXT)
         if current is not None and not force and not self._due(current, successor):

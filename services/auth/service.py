@@ -3,8 +3,10 @@ migrations, its consumers."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import grpc
 
@@ -12,46 +14,87 @@ from kit.server import Resources, ServiceSpec, token_lifetime
 from services.auth import api, events
 from services.auth.accounts import Accounts, load_common_passwords
 from services.auth.admin import Admin
+from services.auth.background import MailSender
 from services.auth.keys import Keyring
 from services.auth.passwords import Passwords
+from services.auth.recovery import Recovery
 from services.auth.sessions import Sessions
 from services.auth.settings import AuthOptions
+from services.auth.smtp import SmtpTransport
 from services.auth.throttle import Throttle
+from services.auth.verification import Verification
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def build(resources: Resources, options: AuthOptions) -> api.AuthApi:
-    """The servicer and the use cases behind it, on `resources.uow`."""
+@dataclass
+class Built:
+    api: api.AuthApi
+    mail_sender: MailSender
+
+
+def build(resources: Resources, options: AuthOptions) -> Built:
+    """The servicer, the use cases behind it (on `resources.uow`) and the mail
+    sender their mail goes out by."""
     uow, settings = resources.uow, resources.settings
+    mail_sender = MailSender(uow, SmtpTransport(options.mail.smtp), options.mail)
+    verification = Verification(uow, options, mail_sender.wake)
     keyring = Keyring.of_service(uow, settings, options.signing_key_rotation_seconds)
     sessions = Sessions(uow, keyring, options, settings)
     throttle = Throttle(uow, account=options.account_throttle, address=options.address_throttle)
+    passwords = Passwords(options.argon2)
+    common_passwords = load_common_passwords()
+    recovery = Recovery(
+        uow,
+        passwords,
+        throttle,
+        options,
+        common_passwords=common_passwords,
+        mail_queued=mail_sender.wake,
+    )
     accounts = Accounts(
         uow,
-        Passwords(options.argon2),
+        passwords,
         sessions,
         throttle,
+        verification,
         admin_emails=options.admin_emails,
-        common_passwords=load_common_passwords(),
+        common_passwords=common_passwords,
     )
     admin = Admin(uow, resources.callers, token_lifetime(settings))
-    return api.AuthApi(resources.callers, accounts, sessions, admin, keyring)
+    servicer = api.AuthApi(
+        resources.callers,
+        accounts,
+        sessions,
+        admin,
+        keyring,
+        verification,
+        recovery,
+        options.trusted_callers,
+    )
+    return Built(servicer, mail_sender)
 
 
 def make_spec(options: AuthOptions | None = None) -> ServiceSpec:
     """The auth service's spec; its options are read from the environment when the
     server is built unless given (tests give them)."""
 
+    built: dict[int, Built] = {}  # what `register` built per server, for `background`
+
     def register(server: grpc.aio.Server, resources: Resources) -> Sequence[str]:
         current = options if options is not None else AuthOptions.from_env()
-        return api.register(server, build(resources, current))
+        made = built[id(resources)] = build(resources, current)
+        return api.register(server, made.api)
+
+    def background(resources: Resources) -> Sequence[Coroutine[Any, Any, None]]:
+        return [built[id(resources)].mail_sender.run()]
 
     return ServiceSpec(
         name="auth",
         register=register,
         migrations=MIGRATIONS,
         consumers=events.consumers,
+        background=background,
     )
 
 

@@ -16,11 +16,12 @@ import hashlib
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from kit.clock import Clock, utc_now
 from kit.config import ServiceSettings
 from kit.db import UnitOfWork
 from kit.errors import Unauthenticated
@@ -64,7 +65,9 @@ class Sessions:
         keyring: Keyring,
         options: AuthOptions,
         settings: ServiceSettings,
+        clock: Clock = utc_now,
     ) -> None:
+        self._clock = clock
         self._uow = uow
         self._keyring = keyring
         self._options = options
@@ -74,7 +77,7 @@ class Sessions:
         """A new family for a login."""
         # The key first: once the session is committed nothing may fail.
         key = await self._keyring.signing_key()
-        now = datetime.now(UTC)
+        now = self._clock()
         session_id = str(uuid.uuid4())
         expires_at = now + timedelta(seconds=self._options.refresh_absolute_seconds)
         token = new_refresh_token()
@@ -87,7 +90,7 @@ class Sessions:
     async def refresh(self, refresh_token: str) -> Issued:
         """Spend `refresh_token`, issue the next pair of its family."""
         key = await self._keyring.signing_key()
-        now = datetime.now(UTC)
+        now = self._clock()
         token = new_refresh_token()
         try:
             async with self._uow.write() as session:
@@ -128,7 +131,7 @@ class Sessions:
     async def end(self, refresh_token: str, user_id: str) -> None:
         """Logout: end the family of `refresh_token` if it is one of `user_id`'s.
         Anything else changes nothing (so Logout reveals nothing about tokens)."""
-        now = datetime.now(UTC)
+        now = self._clock()
         async with self._uow.write() as session:
             found = await store.find_refresh_token(session, digest(refresh_token))
             if found is not None and found.user_id == user_id:
@@ -160,5 +163,6 @@ class Sessions:
             session_id=session_id,
             issued_at=now,
             ttl_seconds=ttl,
+            email_verified=account.email_verified,
         )
         return Issued(access, token, int(ttl), account)

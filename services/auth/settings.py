@@ -3,13 +3,33 @@ the access-token lifetime and leeway every service shares)."""
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from kit.config import ConfigError, env_float, env_int, env_str
+from kit.backoff import Backoff
+from kit.config import GATEWAY_PORT, ConfigError, env_float, env_int, env_str
 from services.auth.domain import ThrottlePolicy, normalise_email
 
 DAY = 24 * 3600.0
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+# Who may tell auth the client's address (`klik-client-address`): by default the
+# loopback and private networks the gateway and the services run in.
+DEFAULT_TRUSTED_CALLERS = "127.0.0.0/8,::1/128,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7"
+
+
+def parse_networks(variable: str, value: str) -> tuple[Network, ...]:
+    """Comma-separated CIDRs (a bare address is one host); ConfigError otherwise."""
+    networks: list[Network] = []
+    for item in value.split(","):
+        if item.strip():
+            try:
+                networks.append(ipaddress.ip_network(item.strip(), strict=False))
+            except ValueError:
+                raise ConfigError(f"{variable}: {item.strip()!r} is not a CIDR") from None
+    return tuple(networks)
+
 
 # OWASP Password Storage Cheat Sheet, argon2id minimum: 19 MiB, 2 iterations, 1 lane.
 # Lower settings are refused rather than silently weakening every stored hash.
@@ -25,6 +45,59 @@ class Argon2Parameters:
 
     def describe(self) -> str:
         return f"argon2id m={self.memory_kib} KiB, t={self.time_cost}, p={self.parallelism}"
+
+
+SMTP_TLS_MODES = ("none", "starttls", "tls")
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    """Where auth hands its mail over. The default is the sandbox's mail sink, which
+    the embedded stack starts (sandbox/mail.py, KLIK_SANDBOX_SMTP_PORT 8025)."""
+
+    host: str = "127.0.0.1"  # KLIK_SMTP_HOST
+    port: int = 8025  # KLIK_SMTP_PORT
+    tls: str = "none"  # KLIK_SMTP_TLS: none | starttls | tls (implicit TLS, port 465)
+    user: str = ""  # KLIK_SMTP_USER (no login when empty)
+    password: str = ""  # KLIK_SMTP_PASSWORD
+    sender: str = "klik <no-reply@klik.localhost>"  # KLIK_SMTP_FROM
+    timeout_seconds: float = 10.0  # KLIK_SMTP_TIMEOUT_SECONDS
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> SmtpSettings:
+        return cls(
+            host=env_str("KLIK_SMTP_HOST", "127.0.0.1", env),
+            port=env_int("KLIK_SMTP_PORT", 8025, env),
+            tls=env_str("KLIK_SMTP_TLS", "none", env).lower(),
+            user=env_str("KLIK_SMTP_USER", "", env),
+            password=env_str("KLIK_SMTP_PASSWORD", "", env),
+            sender=env_str("KLIK_SMTP_FROM", "klik <no-reply@klik.localhost>", env),
+            timeout_seconds=env_float("KLIK_SMTP_TIMEOUT_SECONDS", 10.0, env),
+        )
+
+
+@dataclass(frozen=True)
+class MailOptions:
+    smtp: SmtpSettings = field(default_factory=SmtpSettings)
+    # Links in mail point here (the web app, or the gateway): KLIK_PUBLIC_URL.
+    public_url: str = f"http://127.0.0.1:{GATEWAY_PORT}"
+    # Waits between delivery attempts: doubling from 1 s up to
+    # KLIK_MAIL_RETRY_MAX_SECONDS (30), jittered; a mail is retried until it goes out.
+    retry: Backoff = field(default_factory=lambda: Backoff(1.0, 30.0, jitter="equal"))
+    # How often the sender looks for mail another replica queued (KLIK_MAIL_POLL_SECONDS);
+    # mail this replica queues goes out at once.
+    poll_seconds: float = 2.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> MailOptions:
+        return cls(
+            smtp=SmtpSettings.from_env(env),
+            public_url=env_str("KLIK_PUBLIC_URL", f"http://127.0.0.1:{GATEWAY_PORT}", env).rstrip(
+                "/"
+            ),
+            retry=Backoff(1.0, env_float("KLIK_MAIL_RETRY_MAX_SECONDS", 30.0, env), jitter="equal"),
+            poll_seconds=env_float("KLIK_MAIL_POLL_SECONDS", 2.0, env),
+        )
 
 
 @dataclass(frozen=True)
@@ -43,6 +116,20 @@ class AuthOptions:
     # per client address, before growing delays start.
     account_throttle: ThrottlePolicy = field(default_factory=lambda: ThrottlePolicy(5))
     address_throttle: ThrottlePolicy = field(default_factory=lambda: ThrottlePolicy(20))
+    mail: MailOptions = field(default_factory=MailOptions)
+    # gRPC peers whose `klik-client-address` is believed (KLIK_AUTH_TRUSTED_CALLERS).
+    trusted_callers: tuple[Network, ...] = field(
+        default_factory=lambda: parse_networks("default", DEFAULT_TRUSTED_CALLERS)
+    )
+    # A verification link works this long (KLIK_EMAIL_VERIFICATION_TTL_SECONDS) ...
+    email_verification_seconds: float = DAY
+    # ... and another one is mailed at most this often (KLIK_VERIFICATION_RESEND_SECONDS).
+    verification_resend_seconds: float = 60.0
+    # A password-reset link works this long (KLIK_PASSWORD_RESET_TTL_SECONDS).
+    password_reset_seconds: float = 1800.0
+    # Reset requests per email address and per client before delays start.
+    reset_email_throttle: ThrottlePolicy = field(default_factory=lambda: ThrottlePolicy(3))
+    reset_address_throttle: ThrottlePolicy = field(default_factory=lambda: ThrottlePolicy(10))
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> AuthOptions:
@@ -72,6 +159,16 @@ class AuthOptions:
             ),
             account_throttle=throttle("KLIK_LOGIN_MAX_FAILURES", 5),
             address_throttle=throttle("KLIK_LOGIN_ADDRESS_MAX_FAILURES", 20),
+            mail=MailOptions.from_env(env),
+            trusted_callers=parse_networks(
+                "KLIK_AUTH_TRUSTED_CALLERS",
+                env_str("KLIK_AUTH_TRUSTED_CALLERS", DEFAULT_TRUSTED_CALLERS, env),
+            ),
+            email_verification_seconds=env_float("KLIK_EMAIL_VERIFICATION_TTL_SECONDS", DAY, env),
+            verification_resend_seconds=env_float("KLIK_VERIFICATION_RESEND_SECONDS", 60.0, env),
+            password_reset_seconds=env_float("KLIK_PASSWORD_RESET_TTL_SECONDS", 1800.0, env),
+            reset_email_throttle=throttle("KLIK_RESET_MAX_REQUESTS", 3),
+            reset_address_throttle=throttle("KLIK_RESET_ADDRESS_MAX_REQUESTS", 10),
         )
         options.check()
         return options
@@ -91,7 +188,27 @@ class AuthOptions:
             )
         if self.signing_key_rotation_seconds <= 0:
             raise ConfigError("KLIK_SIGNING_KEY_ROTATION_SECONDS must be positive")
-        for policy in (self.account_throttle, self.address_throttle):
+        if self.mail.smtp.tls not in SMTP_TLS_MODES:
+            raise ConfigError(f"KLIK_SMTP_TLS must be one of {', '.join(SMTP_TLS_MODES)}")
+        if not self.mail.public_url.startswith(("http://", "https://")):
+            raise ConfigError("KLIK_PUBLIC_URL must be an http(s) URL")
+        if self.mail.poll_seconds <= 0 or self.mail.retry.cap_seconds <= 0:
+            raise ConfigError(
+                "KLIK_MAIL_POLL_SECONDS and KLIK_MAIL_RETRY_MAX_SECONDS must be positive"
+            )
+        if self.email_verification_seconds <= 0 or self.verification_resend_seconds < 0:
+            raise ConfigError(
+                "KLIK_EMAIL_VERIFICATION_TTL_SECONDS must be positive and "
+                "KLIK_VERIFICATION_RESEND_SECONDS not negative"
+            )
+        if self.password_reset_seconds <= 0:
+            raise ConfigError("KLIK_PASSWORD_RESET_TTL_SECONDS must be positive")
+        for policy in (
+            self.account_throttle,
+            self.address_throttle,
+            self.reset_email_throttle,
+            self.reset_address_throttle,
+        ):
             try:
                 policy.check()
             except ValueError as error:

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
     Column,
     DateTime,
     ForeignKey,
@@ -27,19 +28,18 @@ from sqlalchemy import (
     Text,
     and_,
     delete,
+    false,
     func,
     insert,
     or_,
     select,
     update,
 )
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.expression import Executable
 
-from kit.db import as_utc
-from services.auth.domain import Account, Failures, RefreshToken
+from kit.db import as_utc, dialect_insert
+from services.auth.domain import ADMIN, Account, Failures, RefreshToken
 
 metadata = MetaData()
 
@@ -55,6 +55,8 @@ users = Table(
     Column("role", String(20), nullable=False),
     Column("password_hash", String(255), nullable=False),
     Column("created_at", Timestamp, nullable=False),
+    # The address `email` holds was proved (a verification link was followed).
+    Column("email_verified", Boolean, nullable=False, server_default=false()),
 )
 Index("uq_users_email", users.c.email, unique=True)
 # ListUsers pages newest first by (created_at, id).
@@ -123,10 +125,6 @@ def _is_postgres(session: AsyncSession) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
-def _upsert(session: AsyncSession) -> Any:
-    return pg_insert if _is_postgres(session) else sqlite_insert
-
-
 async def _changed(session: AsyncSession, statement: Executable) -> int:
     """How many rows an UPDATE or DELETE changed."""
     result = await session.execute(statement)
@@ -144,6 +142,7 @@ def _account(row: Row[Any]) -> Account:
         role=row.role,
         password_hash=row.password_hash,
         created_at=as_utc(row.created_at),
+        email_verified=bool(row.email_verified),
     )
 
 
@@ -157,6 +156,7 @@ async def insert_account(session: AsyncSession, account: Account) -> None:
             role=account.role,
             password_hash=account.password_hash,
             created_at=account.created_at,
+            email_verified=account.email_verified,
         )
     )
 
@@ -189,6 +189,13 @@ async def set_role(session: AsyncSession, user_id: str, role: str) -> None:
     await session.execute(update(users).where(users.c.id == user_id).values(role=role))
 
 
+async def lock_admins(session: AsyncSession) -> list[str]:
+    """The ids of the admins, their rows locked for the transaction: of two admins
+    demoting each other at once, the second sees the first's change."""
+    query = select(users.c.id).where(users.c.role == ADMIN).order_by(users.c.id).with_for_update()
+    return list((await session.execute(query)).scalars())
+
+
 async def delete_account(session: AsyncSession, user_id: str) -> bool:
     """Delete the account with its sessions and refresh tokens (ON DELETE CASCADE)."""
     return await _changed(session, delete(users).where(users.c.id == user_id)) == 1
@@ -217,6 +224,7 @@ class RevokeReason:
     LOGOUT = "logout"
     REUSE = "reuse"
     PASSWORD_CHANGED = "password_changed"
+    PASSWORD_RESET = "password_reset"
 
 
 async def create_session(
@@ -427,6 +435,41 @@ async def prune_retired_keys(session: AsyncSession, before: datetime) -> None:
     )
 
 
+# Single-use tokens mailed to an address (verification, reset); only SHA-256 digests.
+email_tokens = Table(
+    "email_tokens",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("purpose", String(20), nullable=False),  # TokenPurpose
+    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("email", String(254), nullable=False),  # the address it was mailed to
+    Column("created_at", Timestamp, nullable=False),
+    Column("expires_at", Timestamp, nullable=False),
+    Column("used_at", Timestamp, nullable=True),
+)
+Index("ix_email_tokens_user_id_purpose", email_tokens.c.user_id, email_tokens.c.purpose)
+
+# Mail to send: written in the transaction of the change that needs it, delivered
+# by background.MailSender (each row once; `next_attempt_at` is also its lease).
+mail_outbox = Table(
+    "mail_outbox",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("to_address", String(254), nullable=False),
+    Column("subject", String(300), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("html", Text, nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", Timestamp, nullable=False),
+    Column("sent_at", Timestamp, nullable=True),
+    Column("last_error", String(500), nullable=True),
+)
+Index(
+    "ix_mail_outbox_sent_at_next_attempt_at", mail_outbox.c.sent_at, mail_outbox.c.next_attempt_at
+)
+
+
 # ---- login failures --------------------------------------------------------------------
 
 
@@ -443,7 +486,7 @@ async def lock_failures(session: AsyncSession, key: str, now: datetime) -> Failu
     """The key's count, its row locked for this transaction (created empty if need be),
     so concurrent failures each count."""
     await session.execute(
-        _upsert(session)(login_failures)
+        dialect_insert(session, login_failures)
         .values(key=key, failures=0, last_failure_at=now)
         .on_conflict_do_nothing(index_elements=["key"])
     )
@@ -469,3 +512,202 @@ async def clear_failures(session: AsyncSession, key: str) -> None:
 
 async def prune_failures(session: AsyncSession, before: datetime) -> None:
     await session.execute(delete(login_failures).where(login_failures.c.last_failure_at < before))
+
+
+# ---- email tokens ----------------------------------------------------------------------
+
+
+class TokenPurpose:
+    VERIFY_EMAIL = "verify_email"
+    RESET_PASSWORD = "reset_password"
+
+
+@dataclass(frozen=True)
+class EmailToken:
+    purpose: str
+    user_id: str
+    email: str
+    created_at: datetime
+    expires_at: datetime
+    used: bool
+
+
+async def add_email_token(
+    session: AsyncSession,
+    digest: str,
+    purpose: str,
+    user_id: str,
+    email: str,
+    now: datetime,
+    expires_at: datetime,
+) -> None:
+    await session.execute(
+        insert(email_tokens).values(
+            token_hash=digest,
+            purpose=purpose,
+            user_id=user_id,
+            email=email,
+            created_at=now,
+            expires_at=expires_at,
+        )
+    )
+
+
+async def email_token(session: AsyncSession, digest: str, purpose: str) -> EmailToken | None:
+    """The token, its row locked for the transaction (two uses at once: one waits)."""
+    row = (
+        await session.execute(
+            select(email_tokens)
+            .where(email_tokens.c.token_hash == digest, email_tokens.c.purpose == purpose)
+            .with_for_update()
+        )
+    ).first()
+    if row is None:
+        return None
+    return EmailToken(
+        purpose=row.purpose,
+        user_id=row.user_id,
+        email=row.email,
+        created_at=as_utc(row.created_at),
+        expires_at=as_utc(row.expires_at),
+        used=row.used_at is not None,
+    )
+
+
+async def use_email_token(session: AsyncSession, digest: str, now: datetime) -> bool:
+    """Mark the token used unless it already is; exactly one use gets True."""
+    use = (
+        update(email_tokens)
+        .where(email_tokens.c.token_hash == digest, email_tokens.c.used_at.is_(None))
+        .values(used_at=now)
+    )
+    return await _changed(session, use) == 1
+
+
+async def use_email_tokens_of(
+    session: AsyncSession, user_id: str, purpose: str, now: datetime
+) -> None:
+    """Mark every unused `purpose` token of the user used (one reset spends all)."""
+    await session.execute(
+        update(email_tokens)
+        .where(
+            email_tokens.c.user_id == user_id,
+            email_tokens.c.purpose == purpose,
+            email_tokens.c.used_at.is_(None),
+        )
+        .values(used_at=now)
+    )
+
+
+async def latest_email_token_at(
+    session: AsyncSession, user_id: str, purpose: str
+) -> datetime | None:
+    """When the newest `purpose` token of the user was issued."""
+    latest = await session.scalar(
+        select(func.max(email_tokens.c.created_at)).where(
+            email_tokens.c.user_id == user_id, email_tokens.c.purpose == purpose
+        )
+    )
+    return None if latest is None else as_utc(latest)
+
+
+async def prune_email_tokens(session: AsyncSession, user_id: str, now: datetime) -> None:
+    """Forget the user's expired tokens."""
+    await session.execute(
+        delete(email_tokens).where(
+            email_tokens.c.user_id == user_id, email_tokens.c.expires_at <= now
+        )
+    )
+
+
+async def mark_email_verified(session: AsyncSession, user_id: str, email: str) -> bool:
+    """Mark the account's address verified if it still is `email` and was not yet;
+    True when this changed it."""
+    query = (
+        update(users)
+        .where(users.c.id == user_id, users.c.email == email, users.c.email_verified.is_(False))
+        .values(email_verified=True)
+    )
+    return await _changed(session, query) == 1
+
+
+# ---- mail outbox -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OutgoingMail:
+    id: str
+    to_address: str
+    subject: str
+    text: str
+    html: str
+    attempts: int
+
+
+async def add_mail(
+    session: AsyncSession, mail_id: str, to: str, subject: str, text: str, html: str, now: datetime
+) -> None:
+    await session.execute(
+        insert(mail_outbox).values(
+            id=mail_id,
+            to_address=to,
+            subject=subject,
+            text=text,
+            html=html,
+            created_at=now,
+            attempts=0,
+            next_attempt_at=now,
+        )
+    )
+
+
+async def lease_due_mail(
+    session: AsyncSession, now: datetime, lease_until: datetime, limit: int
+) -> list[OutgoingMail]:
+    """Up to `limit` unsent mails due by `now`, leased until `lease_until` (no other
+    replica takes them meanwhile; rows another replica is leasing are skipped)."""
+    rows = (
+        await session.execute(
+            select(mail_outbox)
+            .where(mail_outbox.c.sent_at.is_(None), mail_outbox.c.next_attempt_at <= now)
+            .order_by(mail_outbox.c.next_attempt_at, mail_outbox.c.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+    ).all()
+    if rows:
+        await session.execute(
+            update(mail_outbox)
+            .where(mail_outbox.c.id.in_([row.id for row in rows]))
+            .values(next_attempt_at=lease_until)
+        )
+    return [
+        OutgoingMail(row.id, row.to_address, row.subject, row.text, row.html, row.attempts)
+        for row in rows
+    ]
+
+
+async def mail_sent(session: AsyncSession, mail_id: str, now: datetime) -> None:
+    await session.execute(
+        update(mail_outbox).where(mail_outbox.c.id == mail_id).values(sent_at=now, last_error=None)
+    )
+
+
+async def mail_failed(
+    session: AsyncSession, mail_id: str, attempts: int, retry_at: datetime, error: str
+) -> None:
+    await session.execute(
+        update(mail_outbox)
+        .where(mail_outbox.c.id == mail_id)
+        .values(attempts=attempts, next_attempt_at=retry_at, last_error=error[:500])
+    )
+
+
+async def prune_sent_mail(session: AsyncSession, before: datetime) -> int:
+    """Forget mail sent before `before` (its links are long expired)."""
+    return await _changed(
+        session,
+        delete(mail_outbox).where(
+            mail_outbox.c.sent_at.is_not(None), mail_outbox.c.sent_at < before
+        ),
+    )

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
+from kit.clock import Clock, utc_now
 from kit.db import UnitOfWork
 from kit.errors import ResourceExhausted
 from services.auth import domain, store
@@ -29,8 +30,16 @@ class Counter:
 class Throttle:
     """The throttling use cases, each one transaction of `uow`."""
 
-    def __init__(self, uow: UnitOfWork, *, account: ThrottlePolicy, address: ThrottlePolicy):
+    def __init__(
+        self,
+        uow: UnitOfWork,
+        *,
+        account: ThrottlePolicy,
+        address: ThrottlePolicy,
+        clock: Clock = utc_now,
+    ):
         self._uow = uow
+        self._clock = clock
         self._account = account
         self._address = address
 
@@ -40,9 +49,15 @@ class Throttle:
     def address(self, address: str) -> Counter:
         return Counter(f"address:{address}", self._address)
 
+    @staticmethod
+    def counter(key: str, policy: ThrottlePolicy) -> Counter:
+        """Any other throttled subject (password-reset requests count per address and
+        per client)."""
+        return Counter(key, policy)
+
     async def check(self, counters: Sequence[Counter]) -> None:
         """Raise TOO_MANY_ATTEMPTS (with the delay) when any counter is in a delay."""
-        now = datetime.now(UTC)
+        now = self._clock()
         async with self._uow.read() as session:
             counts = await store.failures(session, [counter.key for counter in counters])
         waits = [
@@ -60,7 +75,7 @@ class Throttle:
 
     async def failed(self, counters: Sequence[Counter]) -> None:
         """Count one more failure on every counter."""
-        now = datetime.now(UTC)
+        now = self._clock()
         async with self._uow.write() as session:
             # Row locks in key order, so two failures counting the same keys never
             # wait on each other crosswise.
@@ -73,7 +88,7 @@ class Throttle:
     async def succeeded(self, counter: Counter) -> None:
         """A correct password resets its account's count (not its address's: one
         account an attacker controls must not reset their address)."""
-        now = datetime.now(UTC)
+        now = self._clock()
         oldest = max(self._account.window, self._address.window)
         async with self._uow.write() as session:
             await store.clear_failures(session, counter.key)

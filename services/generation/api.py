@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 import grpc
 
+from kit.config import env_str
+from kit.errors import PermissionDenied
 from kit.paging import page_size
 from kit.server import Resources
 from klik.generation.v1 import generation_pb2, generation_pb2_grpc
@@ -33,11 +35,25 @@ class GenerationApi(generation_pb2_grpc.GenerationServiceServicer):
         self.settings = runtime.settings
         self.providers = runtime.providers
         self.jobs = runtime.jobs
+        # KLIK_REQUIRE_VERIFIED_EMAIL (default on): no paid work for an account whose
+        # access token says its email is unverified (the `ev` claim, kit.callers).
+        self.require_verified_email = env_str("KLIK_REQUIRE_VERIFIED_EMAIL", "1").lower() not in (
+            "0",
+            "false",
+            "no",
+            "off",
+        )
 
     async def CreateJob(
         self, request: generation_pb2.CreateJobRequest, context: Any
     ) -> generation_pb2.CreateJobResponse:
         caller = await self.resources.callers.user(context)
+        if self.require_verified_email and not caller.email_verified:
+            raise PermissionDenied(
+                "EMAIL_NOT_VERIFIED",
+                "verify your email address first (the link in the mail, or "
+                "POST /v1/auth/verify-email:resend), then refresh your access token",
+            )
         job = await self.jobs.create(caller.user_id, new_job(request))
         return generation_pb2.CreateJobResponse(job=job_message(job))
 

@@ -1,8 +1,10 @@
 """Events the wallet service publishes (through the outbox) and consumes.
 
 Publishes `wallet.changed` in the transaction of every change to a wallet's balance or
-held credits. Consumes `user.registered` (open the wallet with the signup bonus) and
-`user.deleted` (close it). Each consumed event is applied in the consumer's
+held credits. Consumes `user.registered` (open the wallet: empty, or with the signup
+bonus when KLIK_SIGNUP_BONUS_ON=registered), `user.email_verified` (the signup bonus,
+once per user, when KLIK_SIGNUP_BONUS_ON=verified, the default) and `user.deleted`
+(close it). Each consumed event is applied in the consumer's
 transaction, which also records its id, so a redelivery changes nothing."""
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.bus import event_type_of
@@ -17,7 +20,12 @@ from kit.consumer import EventConsumer, PoisonMessage
 from kit.outbox import add_event
 from kit.server import Resources
 from klik.events.v1.envelope_pb2 import Envelope
-from klik.events.v1.events_pb2 import UserDeleted, UserRegistered, WalletChanged
+from klik.events.v1.events_pb2 import (
+    UserDeleted,
+    UserEmailVerified,
+    UserRegistered,
+    WalletChanged,
+)
 from services.wallet import domain, store
 from services.wallet.domain import Change, Entry, Kind, Wallet
 from services.wallet.settings import WalletOptions
@@ -25,6 +33,7 @@ from services.wallet.settings import WalletOptions
 WALLET_CHANGED = event_type_of(WalletChanged)
 USER_REGISTERED = event_type_of(UserRegistered)
 USER_DELETED = event_type_of(UserDeleted)
+USER_EMAIL_VERIFIED = event_type_of(UserEmailVerified)
 
 
 async def wallet_changed(
@@ -74,6 +83,37 @@ async def open_wallet(
     return True
 
 
+async def grant_signup_bonus(
+    session: AsyncSession, user_id: str, bonus: int, now: datetime | None = None
+) -> bool:
+    """Pay the signup bonus unless the user ever got one (a `signup_bonus` row):
+    once per user, however often their address is verified or the event delivered.
+    A wallet `user.registered` has not opened yet is opened with it; a closed one
+    gets nothing. Returns whether it paid."""
+    now = now or datetime.now(UTC)
+    if bonus <= 0:
+        return False
+    wallet = await store.lock_wallet(session, user_id)
+    if wallet is None:
+        if await open_wallet(session, user_id, bonus, now):
+            return True
+        wallet = await store.lock_wallet(session, user_id)  # opened meanwhile
+        assert wallet is not None
+    paid = await session.scalar(
+        select(store.ledger.c.id)
+        .where(store.ledger.c.user_id == user_id, store.ledger.c.kind == str(Kind.SIGNUP_BONUS))
+        .limit(1)
+    )
+    if not wallet.is_open or paid is not None:
+        return False
+    credited = domain.credit(wallet, bonus, now)
+    await store.save_wallet(session, credited)
+    entry = domain.new_entry(credited, Kind.SIGNUP_BONUS, bonus, "", "signup bonus", now)
+    await store.add_entry(session, entry, correlation_id=entry.id)
+    await wallet_changed(session, credited, Kind.SIGNUP_BONUS, bonus, entry)
+    return True
+
+
 async def close_wallet(session: AsyncSession, user_id: str, now: datetime | None = None) -> bool:
     """Close the user's wallet: its open holds are released (a deleted user is
     charged nothing more) and it takes no more money. Its ledger stays, as the
@@ -119,8 +159,14 @@ def consumers(resources: Resources, options: WalletOptions) -> Sequence[EventCon
     """The durable consumers this service runs (replicas share them)."""
     assert resources.js is not None
 
+    on_registration = options.signup_bonus_on == "registered"
+
     async def registered(session: AsyncSession, envelope: Envelope, event: UserRegistered) -> None:
-        await open_wallet(session, _user_id(event.user_id), options.signup_credits)
+        bonus = options.signup_credits if on_registration else 0
+        await open_wallet(session, _user_id(event.user_id), bonus)
+
+    async def verified(session: AsyncSession, envelope: Envelope, event: UserEmailVerified) -> None:
+        await grant_signup_bonus(session, _user_id(event.user_id), options.signup_credits)
 
     async def deleted(session: AsyncSession, envelope: Envelope, event: UserDeleted) -> None:
         await close_wallet(session, _user_id(event.user_id))
@@ -141,5 +187,19 @@ def consumers(resources: Resources, options: WalletOptions) -> Sequence[EventCon
             event_type=USER_DELETED,
             handler=deleted,
             payload_type=UserDeleted,
+        ),
+        *(
+            ()
+            if on_registration
+            else (
+                EventConsumer(
+                    resources.engine,
+                    resources.js,
+                    consumer=f"{options.consumer_prefix}-user-email-verified",
+                    event_type=USER_EMAIL_VERIFIED,
+                    handler=verified,
+                    payload_type=UserEmailVerified,
+                ),
+            )
         ),
     )

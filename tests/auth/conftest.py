@@ -4,20 +4,27 @@ outbox) on the test database and nats-server, called over real gRPC.
     auth = await start_auth()                       # defaults, admin@example.com is admin
     auth = await start_auth(KLIK_ACCESS_TOKEN_TTL_SECONDS="2")   # env overrides
     user = await auth.register("a@example.com")     # registered and logged in
+    token = await mail.token("a@example.com", "/verify-email")   # from the mail sink
+
+Every stack mails to its own SMTP sink (sandbox/mail.py, on a free port); the `mail`
+fixture also serves the sandbox's HTTP side, and reads what arrived over real HTTP.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import re
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import grpc
+import httpx
 import pytest
+import uvicorn
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 from sqlalchemy import func, select
@@ -31,6 +38,8 @@ from kit.server import Server
 from kit.tables import outbox
 from klik.auth.v1 import auth_pb2, auth_pb2_grpc
 from klik.events.v1.envelope_pb2 import Envelope
+from sandbox.app import create_app
+from sandbox.mail import Mailbox, SmtpSink
 from services.auth.service import make_spec
 from services.auth.settings import AuthOptions
 from tests.helpers import free_port, stream_messages, wait_for
@@ -147,6 +156,7 @@ class AuthStack:
     database_url: str
     nats_url: str
     keys_dir: Path
+    smtp: SmtpSink
     started: list[Auth] = field(default_factory=list)
 
     def settings(self, env: dict[str, str]) -> ServiceSettings:
@@ -165,6 +175,9 @@ class AuthStack:
             **BASE_ENV,
             "KLIK_SERVICE_KEYS_DIR": str(self.keys_dir),
             "KLIK_AUTH_PORT": str(port or free_port()),
+            "KLIK_SMTP_PORT": str(self.smtp.port),
+            "KLIK_MAIL_POLL_SECONDS": "0.2",
+            "KLIK_MAIL_RETRY_MAX_SECONDS": "1",
             **overrides,
         }
         if self.started and port is None:
@@ -183,13 +196,69 @@ class AuthStack:
 
 
 @pytest.fixture
-async def stack(database_url: str, nats_url: str, tmp_path: Path) -> AsyncIterator[AuthStack]:
+def smtp_sink() -> Iterator[SmtpSink]:
+    """The sandbox's SMTP mail sink on a free port, with a mailbox of its own."""
+    sink = SmtpSink(Mailbox(), port=free_port()).start()
+    yield sink
+    sink.stop()
+
+
+@pytest.fixture
+async def stack(
+    database_url: str, nats_url: str, tmp_path: Path, smtp_sink: SmtpSink
+) -> AsyncIterator[AuthStack]:
     keys = tmp_path / "keys"
     generate_keys(keys, ["auth", "content"])
-    running = AuthStack(database_url, nats_url, keys)
+    running = AuthStack(database_url, nats_url, keys, smtp_sink)
     yield running
     for auth in list(running.started):
         await running.stop(auth)
+
+
+@dataclass
+class MailReader:
+    """The sandbox's HTTP side of the stack's mail sink (GET /_sandbox/mail)."""
+
+    http: httpx.AsyncClient
+    smtp: SmtpSink
+
+    async def messages(self, to: str) -> list[dict[str, Any]]:
+        reply = await self.http.get("/_sandbox/mail", params={"to": to})
+        assert reply.status_code == 200, reply.text
+        messages: list[dict[str, Any]] = reply.json()["messages"]
+        return messages
+
+    async def arrived(self, to: str, count: int = 1) -> list[dict[str, Any]]:
+        """The mail to `to` once `count` messages arrived (fails after 10 s)."""
+
+        async def enough() -> bool:
+            return len(await self.messages(to)) >= count
+
+        await wait_for(enough, interval=0.05, message=f"mail to {to}")
+        return await self.messages(to)
+
+    async def token(self, to: str, path: str, index: int = -1) -> str:
+        """The `token` of the link to `path` in the `index`-th mail to `to`."""
+        messages = await self.arrived(to, index + 1 if index >= 0 else 1)
+        text = messages[index]["text"]
+        match = re.search(re.escape(path) + r"\?token=([A-Za-z0-9_\-]+)", text)
+        assert match, text
+        return match.group(1)
+
+
+@pytest.fixture
+async def mail(smtp_sink: SmtpSink) -> AsyncIterator[MailReader]:
+    """The sandbox app over real HTTP, reading the stack's sink."""
+    app = create_app()
+    app.state.mailbox = smtp_sink.mailbox
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
+    serving = asyncio.create_task(server.serve())
+    await wait_for(lambda: server.started, message="sandbox started")
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
+        yield MailReader(http, smtp_sink)
+    server.should_exit = True
+    await asyncio.wait_for(serving, 10)
 
 
 @pytest.fixture

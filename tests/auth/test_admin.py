@@ -16,11 +16,13 @@ import grpc
 import jwt
 from nats.js import JetStreamContext
 
+from kit import paging
 from kit.config import ServiceSettings
 from kit.server import Resources, Server, ServiceSpec
 from klik.auth.v1 import auth_pb2, auth_pb2_grpc
 from klik.events.v1.events_pb2 import UserDeleted, UserRoleChanged
 from services.auth import store
+from services.auth.api import LIST_USERS
 from services.auth.domain import Account
 from tests.auth.conftest import Auth, AuthStack, Session, bearer, failure, published
 from tests.helpers import wait_for
@@ -251,3 +253,42 @@ async def _refused(call: Any) -> bool:
     except grpc.aio.AioRpcError as error:
         return bool(error.code() == UNAUTHENTICATED)
     return False
+
+
+def test_list_users_page_tokens_keep_their_bytes() -> None:
+    """The typed cursor writes the tokens the hand-written one did, so a page token
+    issued before the change still pages on after it."""
+    when, user_id = datetime(2026, 3, 4, 5, 6, 7, 891011, tzinfo=UTC), str(uuid.uuid4())
+    legacy = paging.encode_cursor("auth.ListUsers", {"created_at": when.isoformat(), "id": user_id})
+    assert LIST_USERS.encode((when, user_id)) == legacy
+    assert LIST_USERS.decode(legacy) == (when, user_id)
+
+
+async def test_the_last_admin_cannot_demote_or_delete_themselves(auth: Auth) -> None:
+    admin = await auth.admin()
+    last_admin = (grpc.StatusCode.FAILED_PRECONDITION, "LAST_ADMIN")
+    demote = auth_pb2.SetRoleRequest(user_id=admin.user.id, role="user")
+    assert await failure(auth.stub.SetRole(demote, metadata=admin.metadata, timeout=10)) == (
+        last_admin
+    )
+    delete = auth_pb2.DeleteUserRequest(user_id=admin.user.id)
+    assert await failure(auth.stub.DeleteUser(delete, metadata=admin.metadata, timeout=10)) == (
+        last_admin
+    )
+    assert (await auth.me(admin.access_token)).role == "admin"
+
+    # Two admins demoting each other at once: exactly one wins, one admin is left.
+    other = await with_role(auth, admin, "admin")
+    results = await asyncio.gather(
+        auth.stub.SetRole(demote, metadata=other.metadata, timeout=10),
+        auth.stub.SetRole(
+            auth_pb2.SetRoleRequest(user_id=other.user.id, role="user"),
+            metadata=admin.metadata,
+            timeout=10,
+        ),
+        return_exceptions=True,
+    )
+    refused = [r for r in results if isinstance(r, grpc.aio.AioRpcError)]
+    assert len(refused) == 1 and refused[0].code() == grpc.StatusCode.FAILED_PRECONDITION
+    roles = {(await auth.me(s.access_token)).role for s in (admin, other)}
+    assert roles == {"admin", "user"}

@@ -89,7 +89,8 @@ async def test_access_token_claims_and_jwks(auth: Auth) -> None:
     header = jwt.get_unverified_header(session.access_token)
     body = jwt.decode(session.access_token, options={"verify_signature": False})
     assert header["alg"] == "EdDSA"
-    assert set(body) == {"iss", "aud", "sub", "role", "sid", "iat", "exp", "jti"}
+    assert set(body) == {"iss", "aud", "sub", "role", "sid", "ev", "iat", "exp", "jti"}
+    assert body["ev"] is False  # a new account has not verified its email yet
     assert (body["iss"], body["aud"], body["sub"], body["role"]) == (
         "klik-auth",
         "klik",

@@ -22,8 +22,8 @@ EXHAUSTED = grpc.StatusCode.RESOURCE_EXHAUSTED
 
 
 def from_address(address: str) -> tuple[tuple[str, str], ...]:
-    """What the gateway sends: the client's address as the first hop."""
-    return (("x-forwarded-for", f"{address}, 10.0.0.1"),)
+    """What the gateway sends: the one client address it vouches for."""
+    return (("klik-client-address", address),)
 
 
 async def attempt(auth: Auth, email: str, password: str, address: str = "198.51.100.1") -> Any:
@@ -127,3 +127,37 @@ async def test_wrong_current_passwords_are_throttled_too(start_auth: Any) -> Non
     assert await failure(change(PASSWORD)) == (EXHAUSTED, "TOO_MANY_ATTEMPTS")
     # Logins to the account wait as well: one counter per account.
     assert await retry_after(auth, session.user.email, PASSWORD) == 1
+
+
+async def test_a_forged_forwarded_for_counts_against_the_real_peer(start_auth: Any) -> None:
+    """`x-forwarded-for` is never read (issue 17): rotating forged hops does not
+    escape the address limit; the connection's own address is what is counted."""
+    auth: Auth = await start_auth(**FAST, KLIK_LOGIN_ADDRESS_MAX_FAILURES="3")
+    for n in range(3):
+        forged = (("x-forwarded-for", f"10.9.{n}.{n}"),)
+        reply = auth.stub.Login(
+            auth_pb2.LoginRequest(email=f"nobody-{n}@example.com", password="guess-guess"),
+            metadata=forged,
+            timeout=10,
+        )
+        assert (await failure(reply))[1] == "INVALID_CREDENTIALS"
+    fourth = auth.stub.Login(
+        auth_pb2.LoginRequest(email="nobody-x@example.com", password="guess-guess"),
+        metadata=(("x-forwarded-for", "10.9.9.9"),),
+        timeout=10,
+    )
+    assert await failure(fourth) == (EXHAUSTED, "TOO_MANY_ATTEMPTS")
+
+
+async def test_the_client_address_is_believed_only_from_klik_networks(start_auth: Any) -> None:
+    """A peer outside KLIK_AUTH_TRUSTED_CALLERS cannot choose its address: its
+    `klik-client-address` is ignored and it is counted as itself."""
+    auth: Auth = await start_auth(
+        **FAST, KLIK_LOGIN_ADDRESS_MAX_FAILURES="3", KLIK_AUTH_TRUSTED_CALLERS="192.0.2.0/24"
+    )
+    for n in range(3):
+        reply = attempt(auth, f"nobody-{n}@example.com", "guess-guess", address=f"198.51.100.{n}")
+        assert (await failure(reply))[1] == "INVALID_CREDENTIALS"
+    assert await failure(
+        attempt(auth, "nobody-x@example.com", "guess-guess", address="198.51.100.77")
+    ) == (EXHAUSTED, "TOO_MANY_ATTEMPTS")

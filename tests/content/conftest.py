@@ -256,7 +256,9 @@ async def full_stack(
         )
 
     servers: list[Server] = []
-    wallet_options = WalletOptions(consumer_prefix=unique("wallet-test-"), sweep_interval=0.5)
+    wallet_options = WalletOptions(
+        consumer_prefix=unique("wallet-test-"), sweep_interval=0.5, signup_bonus_on="registered"
+    )
     wallet_server = Server(wallet_spec(wallet_options), settings("wallet"))
     await wallet_server.start()
     servers.append(wallet_server)

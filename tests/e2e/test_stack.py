@@ -68,6 +68,7 @@ def stack_env(tmp_path: Path) -> Iterator[dict[str, str]]:
     env["KLIK_GATEWAY_PORT"] = str(free_port())
     env["KLIK_NATS_URL"] = f"nats://127.0.0.1:{free_port()}"
     env["KLIK_SANDBOX_PORT"] = str(free_port())
+    env["KLIK_SANDBOX_SMTP_PORT"] = str(free_port())
     for service in SERVICE_PORTS:
         env[f"KLIK_{service.upper()}_PORT"] = str(free_port())
         env[f"KLIK_{service.upper()}_METRICS_PORT"] = str(free_port())

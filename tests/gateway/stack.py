@@ -50,7 +50,13 @@ def stack_env(root: Path, databases: Databases, **overrides: str) -> dict[str, s
         KLIK_GATEWAY_PORT=str(free_port()),
         KLIK_NATS_URL=f"nats://127.0.0.1:{free_port()}",
         KLIK_SANDBOX_PORT=str(free_port()),
+        KLIK_SANDBOX_SMTP_PORT=str(free_port()),
         KLIK_LOG_LEVEL="WARNING",
+        # These stacks spend the signup bonus right after registering; the default
+        # (the bonus and paid work only once the email is verified) has its own test
+        # (tests/auth/test_verification_stack.py).
+        KLIK_SIGNUP_BONUS_ON="registered",
+        KLIK_REQUIRE_VERIFIED_EMAIL="0",
     )
     for service in SERVICE_PORTS:
         prefix = f"KLIK_{service.upper()}"

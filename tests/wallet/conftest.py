@@ -134,6 +134,9 @@ async def start_wallet(
         fields: dict[str, object] = {
             "sweep_interval": 0.1,
             "consumer_prefix": unique("wallet-test-"),
+            # These tests open wallets from `user.registered` alone (auth's tests
+            # show the bonus on `user.email_verified`).
+            "signup_bonus_on": "registered",
             **overrides,
         }
         options = WalletOptions(**fields)  # type: ignore[arg-type]

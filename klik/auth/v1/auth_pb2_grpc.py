@@ -77,6 +77,26 @@ class AuthServiceStub:
                 request_serializer=klik_dot_auth_dot_v1_dot_auth__pb2.ChangePasswordRequest.SerializeToString,
                 response_deserializer=klik_dot_auth_dot_v1_dot_auth__pb2.ChangePasswordResponse.FromString,
                 _registered_method=True)
+        self.VerifyEmail = channel.unary_unary(
+                '/klik.auth.v1.AuthService/VerifyEmail',
+                request_serializer=klik_dot_auth_dot_v1_dot_auth__pb2.VerifyEmailRequest.SerializeToString,
+                response_deserializer=klik_dot_auth_dot_v1_dot_auth__pb2.VerifyEmailResponse.FromString,
+                _registered_method=True)
+        self.ResendVerification = channel.unary_unary(
+                '/klik.auth.v1.AuthService/ResendVerification',
+                request_serializer=klik_dot_auth_dot_v1_dot_auth__pb2.ResendVerificationRequest.SerializeToString,
+                response_deserializer=klik_dot_auth_dot_v1_dot_auth__pb2.ResendVerificationResponse.FromString,
+                _registered_method=True)
+        self.RequestPasswordReset = channel.unary_unary(
+                '/klik.auth.v1.AuthService/RequestPasswordReset',
+                request_serializer=klik_dot_auth_dot_v1_dot_auth__pb2.RequestPasswordResetRequest.SerializeToString,
+                response_deserializer=klik_dot_auth_dot_v1_dot_auth__pb2.RequestPasswordResetResponse.FromString,
+                _registered_method=True)
+        self.ConfirmPasswordReset = channel.unary_unary(
+                '/klik.auth.v1.AuthService/ConfirmPasswordReset',
+                request_serializer=klik_dot_auth_dot_v1_dot_auth__pb2.ConfirmPasswordResetRequest.SerializeToString,
+                response_deserializer=klik_dot_auth_dot_v1_dot_auth__pb2.ConfirmPasswordResetResponse.FromString,
+                _registered_method=True)
         self.GetJwks = channel.unary_unary(
                 '/klik.auth.v1.AuthService/GetJwks',
                 request_serializer=klik_dot_auth_dot_v1_dot_auth__pb2.GetJwksRequest.SerializeToString,
@@ -122,8 +142,12 @@ class AuthServiceServicer:
         whose email is listed in `KLIK_ADMIN_EMAILS` get the role `admin`, every other
         account gets `user`. The password is stored only as an Argon2id hash. Publishes
         `user.registered` once per account (the wallet service opens the account's
-        wallet with the signup bonus on that event); a retried registration of the same
-        email publishes nothing more.
+        wallet on that event: empty, or with the signup bonus when
+        `KLIK_SIGNUP_BONUS_ON=registered`); a retried registration of the same email
+        publishes nothing more. In the same transaction auth queues a mail to the
+        address with a verification link (`{KLIK_PUBLIC_URL}/verify-email?token=…`,
+        single use, 24 h: `KLIK_EMAIL_VERIFICATION_TTL_SECONDS`); see VerifyEmail. The
+        new account has `email_verified: false`.
 
         Errors:
         - ALREADY_EXISTS `EMAIL_TAKEN` (409): an account with this email exists
@@ -147,8 +171,10 @@ class AuthServiceServicer:
         - UNAUTHENTICATED `INVALID_CREDENTIALS` (401): unknown email or wrong
         password (the same answer for both, so it does not reveal which accounts exist).
         - RESOURCE_EXHAUSTED `TOO_MANY_ATTEMPTS` (429): too many recent failures for
-        this account (default 5) or client address (default 20, the first hop of
-        `x-forwarded-for`); each further failure doubles the delay (1 s, 2 s, 4 s, …
+        this account (default 5) or client address (default 20: the gRPC metadata
+        `klik-client-address` the gateway vouches for, believed only from the peers in
+        `KLIK_AUTH_TRUSTED_CALLERS`, else the gRPC peer; `x-forwarded-for` is never
+        read); each further failure doubles the delay (1 s, 2 s, 4 s, …
         at most 15 min), a `google.rpc.RetryInfo` detail carries it, and the gateway
         returns it as `Retry-After`. A successful login resets the account's count;
         failures are forgotten after an hour without one. Never a permanent lockout.
@@ -215,6 +241,74 @@ class AuthServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def VerifyEmail(self, request, context):
+        """Proves the account owns its address with the token of a verification link
+        (mailed at Register or ResendVerification) and returns the account, now with
+        `email_verified: true`. Public (the token is the credential).
+
+        The first verification of an account's address publishes `user.email_verified`
+        (the wallet grants the signup bonus on it, once, by default). Following the same
+        link again answers the same and publishes nothing. Access tokens carry the state
+        in their `ev` claim: those issued before the verification still say `false`
+        until the next Refresh or Login.
+
+        Errors:
+        - INVALID_ARGUMENT `INVALID_VERIFICATION_TOKEN` (400): the token is unknown or
+        expired, or it was mailed to an address the account no longer has.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResendVerification(self, request, context):
+        """Mails the caller a new verification link (earlier links keep working until they
+        expire). Bearer.
+
+        Errors:
+        - FAILED_PRECONDITION `EMAIL_ALREADY_VERIFIED` (400): nothing to verify.
+        - RESOURCE_EXHAUSTED `TOO_MANY_REQUESTS` (429): a link was mailed less than
+        `KLIK_VERIFICATION_RESEND_SECONDS` (default 60) ago; a `google.rpc.RetryInfo`
+        detail (HTTP `Retry-After`) says when to ask again.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RequestPasswordReset(self, request, context):
+        """Mails a password-reset link to the address if it has an account. Public.
+
+        Always answers `{}`, with the same work whether or not the address has an
+        account, so it does not reveal which addresses do. The link
+        (`{KLIK_PUBLIC_URL}/reset-password?token=…`) works once, for
+        `KLIK_PASSWORD_RESET_TTL_SECONDS` (default 30 min); see ConfirmPasswordReset.
+
+        Errors:
+        - RESOURCE_EXHAUSTED `TOO_MANY_ATTEMPTS` (429): too many requests for this
+        address (default 3: `KLIK_RESET_MAX_REQUESTS`) or from this client (default 10:
+        `KLIK_RESET_ADDRESS_MAX_REQUESTS`) lately; delays grow as for Login, with a
+        `google.rpc.RetryInfo` (HTTP `Retry-After`). Any address is counted, known or not.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ConfirmPasswordReset(self, request, context):
+        """Sets a new password with the token of a reset link. Public (the token is the
+        credential).
+
+        Every reset token of the account is spent, every session family ends (their
+        refresh tokens stop at once; access tokens already issued expire on their own),
+        the old password stops working, and a notice is mailed to the address.
+
+        Errors:
+        - INVALID_ARGUMENT `INVALID_RESET_TOKEN` (400): the token is unknown, expired or
+        already used, or was mailed to an address the account no longer has.
+        - INVALID_ARGUMENT `WEAK_PASSWORD` (400): new_password breaks a rule (see Register).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetJwks(self, request, context):
         """Returns the JSON Web Key Set (RFC 7517) of the public keys that verify access
         tokens: the current signing key, the next one (published before it signs, so
@@ -249,6 +343,9 @@ class AuthServiceServicer:
         - PERMISSION_DENIED (403): the caller is not an admin.
         - NOT_FOUND `USER_NOT_FOUND` (404): no account has this id.
         - INVALID_ARGUMENT `INVALID_ROLE` (400): role is not one of the four roles.
+        - FAILED_PRECONDITION `LAST_ADMIN` (400): the account is the only admin left
+        and the new role is not `admin` (make another account admin first). Of two
+        admins demoting each other at once, one is refused so.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -265,6 +362,7 @@ class AuthServiceServicer:
         Errors:
         - PERMISSION_DENIED (403): the caller is not an admin.
         - NOT_FOUND `USER_NOT_FOUND` (404): no account has this id.
+        - FAILED_PRECONDITION `LAST_ADMIN` (400): the account is the only admin left.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -302,6 +400,26 @@ def add_AuthServiceServicer_to_server(servicer, server):
                     servicer.ChangePassword,
                     request_deserializer=klik_dot_auth_dot_v1_dot_auth__pb2.ChangePasswordRequest.FromString,
                     response_serializer=klik_dot_auth_dot_v1_dot_auth__pb2.ChangePasswordResponse.SerializeToString,
+            ),
+            'VerifyEmail': grpc.unary_unary_rpc_method_handler(
+                    servicer.VerifyEmail,
+                    request_deserializer=klik_dot_auth_dot_v1_dot_auth__pb2.VerifyEmailRequest.FromString,
+                    response_serializer=klik_dot_auth_dot_v1_dot_auth__pb2.VerifyEmailResponse.SerializeToString,
+            ),
+            'ResendVerification': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResendVerification,
+                    request_deserializer=klik_dot_auth_dot_v1_dot_auth__pb2.ResendVerificationRequest.FromString,
+                    response_serializer=klik_dot_auth_dot_v1_dot_auth__pb2.ResendVerificationResponse.SerializeToString,
+            ),
+            'RequestPasswordReset': grpc.unary_unary_rpc_method_handler(
+                    servicer.RequestPasswordReset,
+                    request_deserializer=klik_dot_auth_dot_v1_dot_auth__pb2.RequestPasswordResetRequest.FromString,
+                    response_serializer=klik_dot_auth_dot_v1_dot_auth__pb2.RequestPasswordResetResponse.SerializeToString,
+            ),
+            'ConfirmPasswordReset': grpc.unary_unary_rpc_method_handler(
+                    servicer.ConfirmPasswordReset,
+                    request_deserializer=klik_dot_auth_dot_v1_dot_auth__pb2.ConfirmPasswordResetRequest.FromString,
+                    response_serializer=klik_dot_auth_dot_v1_dot_auth__pb2.ConfirmPasswordResetResponse.SerializeToString,
             ),
             'GetJwks': grpc.unary_unary_rpc_method_handler(
                     servicer.GetJwks,
@@ -499,6 +617,114 @@ class AuthService:
             '/klik.auth.v1.AuthService/ChangePassword',
             klik_dot_auth_dot_v1_dot_auth__pb2.ChangePasswordRequest.SerializeToString,
             klik_dot_auth_dot_v1_dot_auth__pb2.ChangePasswordResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def VerifyEmail(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/klik.auth.v1.AuthService/VerifyEmail',
+            klik_dot_auth_dot_v1_dot_auth__pb2.VerifyEmailRequest.SerializeToString,
+            klik_dot_auth_dot_v1_dot_auth__pb2.VerifyEmailResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResendVerification(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/klik.auth.v1.AuthService/ResendVerification',
+            klik_dot_auth_dot_v1_dot_auth__pb2.ResendVerificationRequest.SerializeToString,
+            klik_dot_auth_dot_v1_dot_auth__pb2.ResendVerificationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RequestPasswordReset(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/klik.auth.v1.AuthService/RequestPasswordReset',
+            klik_dot_auth_dot_v1_dot_auth__pb2.RequestPasswordResetRequest.SerializeToString,
+            klik_dot_auth_dot_v1_dot_auth__pb2.RequestPasswordResetResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ConfirmPasswordReset(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/klik.auth.v1.AuthService/ConfirmPasswordReset',
+            klik_dot_auth_dot_v1_dot_auth__pb2.ConfirmPasswordResetRequest.SerializeToString,
+            klik_dot_auth_dot_v1_dot_auth__pb2.ConfirmPasswordResetResponse.FromString,
             options,
             channel_credentials,
             insecure,

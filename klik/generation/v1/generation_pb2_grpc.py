@@ -120,6 +120,9 @@ class GenerationServiceServicer:
         kind are chosen (see ListProviders). Idempotent by `idempotency_key`.
 
         Errors:
+        - PERMISSION_DENIED `EMAIL_NOT_VERIFIED` (403): the caller's access token says
+        their email address is unverified (`ev` claim) and `KLIK_REQUIRE_VERIFIED_EMAIL`
+        is on (the default); verify it (auth's VerifyEmail) and refresh the token.
         - FAILED_PRECONDITION `INSUFFICIENT_CREDITS` (HTTP 402): the estimated price
         exceeds the caller's available credits; ErrorInfo metadata has `required`
         and `available`. No job is created.

@@ -51,6 +51,7 @@ export interface paths {
          *     Errors:
          *     - PERMISSION_DENIED (403): the caller is not an admin.
          *     - NOT_FOUND `USER_NOT_FOUND` (404): no account has this id.
+         *     - FAILED_PRECONDITION `LAST_ADMIN` (400): the account is the only admin left.
          */
         delete: operations["AuthService_DeleteUser"];
         options?: never;
@@ -79,6 +80,9 @@ export interface paths {
          *     - PERMISSION_DENIED (403): the caller is not an admin.
          *     - NOT_FOUND `USER_NOT_FOUND` (404): no account has this id.
          *     - INVALID_ARGUMENT `INVALID_ROLE` (400): role is not one of the four roles.
+         *     - FAILED_PRECONDITION `LAST_ADMIN` (400): the account is the only admin left
+         *       and the new role is not `admin` (make another account admin first). Of two
+         *       admins demoting each other at once, one is refused so.
          */
         post: operations["AuthService_SetRole"];
         delete?: never;
@@ -208,8 +212,10 @@ export interface paths {
          *     - UNAUTHENTICATED `INVALID_CREDENTIALS` (401): unknown email or wrong
          *       password (the same answer for both, so it does not reveal which accounts exist).
          *     - RESOURCE_EXHAUSTED `TOO_MANY_ATTEMPTS` (429): too many recent failures for
-         *       this account (default 5) or client address (default 20, the first hop of
-         *       `x-forwarded-for`); each further failure doubles the delay (1 s, 2 s, 4 s, …
+         *       this account (default 5) or client address (default 20: the gRPC metadata
+         *       `klik-client-address` the gateway vouches for, believed only from the peers in
+         *       `KLIK_AUTH_TRUSTED_CALLERS`, else the gRPC peer; `x-forwarded-for` is never
+         *       read); each further failure doubles the delay (1 s, 2 s, 4 s, …
          *       at most 15 min), a `google.rpc.RetryInfo` detail carries it, and the gateway
          *       returns it as `Retry-After`. A successful login resets the account's count;
          *       failures are forgotten after an hour without one. Never a permanent lockout.
@@ -300,6 +306,67 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/auth/password-reset": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Mails a password-reset link to the address if it has an account.
+         * @description Mails a password-reset link to the address if it has an account. Public.
+         *
+         *     Always answers `{}`, with the same work whether or not the address has an
+         *     account, so it does not reveal which addresses do. The link
+         *     (`{KLIK_PUBLIC_URL}/reset-password?token=…`) works once, for
+         *     `KLIK_PASSWORD_RESET_TTL_SECONDS` (default 30 min); see ConfirmPasswordReset.
+         *
+         *     Errors:
+         *     - RESOURCE_EXHAUSTED `TOO_MANY_ATTEMPTS` (429): too many requests for this
+         *       address (default 3: `KLIK_RESET_MAX_REQUESTS`) or from this client (default 10:
+         *       `KLIK_RESET_ADDRESS_MAX_REQUESTS`) lately; delays grow as for Login, with a
+         *       `google.rpc.RetryInfo` (HTTP `Retry-After`). Any address is counted, known or not.
+         */
+        post: operations["AuthService_RequestPasswordReset"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/auth/password-reset:confirm": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Sets a new password with the token of a reset link.
+         * @description Sets a new password with the token of a reset link. Public (the token is the
+         *     credential).
+         *
+         *     Every reset token of the account is spent, every session family ends (their
+         *     refresh tokens stop at once; access tokens already issued expire on their own),
+         *     the old password stops working, and a notice is mailed to the address.
+         *
+         *     Errors:
+         *     - INVALID_ARGUMENT `INVALID_RESET_TOKEN` (400): the token is unknown, expired or
+         *       already used, or was mailed to an address the account no longer has.
+         *     - INVALID_ARGUMENT `WEAK_PASSWORD` (400): new_password breaks a rule (see Register).
+         */
+        post: operations["AuthService_ConfirmPasswordReset"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/auth/refresh": {
         parameters: {
             query?: never;
@@ -348,8 +415,12 @@ export interface paths {
          *     whose email is listed in `KLIK_ADMIN_EMAILS` get the role `admin`, every other
          *     account gets `user`. The password is stored only as an Argon2id hash. Publishes
          *     `user.registered` once per account (the wallet service opens the account's
-         *     wallet with the signup bonus on that event); a retried registration of the same
-         *     email publishes nothing more.
+         *     wallet on that event: empty, or with the signup bonus when
+         *     `KLIK_SIGNUP_BONUS_ON=registered`); a retried registration of the same email
+         *     publishes nothing more. In the same transaction auth queues a mail to the
+         *     address with a verification link (`{KLIK_PUBLIC_URL}/verify-email?token=…`,
+         *     single use, 24 h: `KLIK_EMAIL_VERIFICATION_TTL_SECONDS`); see VerifyEmail. The
+         *     new account has `email_verified: false`.
          *
          *     Errors:
          *     - ALREADY_EXISTS `EMAIL_TAKEN` (409): an account with this email exists
@@ -362,6 +433,65 @@ export interface paths {
          *       100 characters or holding control characters.
          */
         post: operations["AuthService_Register"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/auth/verify-email": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Proves the account owns its address with the token of a verification link (mailed at Register or ResendVerification) and returns the account, now with `email_verified: true`.
+         * @description Proves the account owns its address with the token of a verification link
+         *     (mailed at Register or ResendVerification) and returns the account, now with
+         *     `email_verified: true`. Public (the token is the credential).
+         *
+         *     The first verification of an account's address publishes `user.email_verified`
+         *     (the wallet grants the signup bonus on it, once, by default). Following the same
+         *     link again answers the same and publishes nothing. Access tokens carry the state
+         *     in their `ev` claim: those issued before the verification still say `false`
+         *     until the next Refresh or Login.
+         *
+         *     Errors:
+         *     - INVALID_ARGUMENT `INVALID_VERIFICATION_TOKEN` (400): the token is unknown or
+         *       expired, or it was mailed to an address the account no longer has.
+         */
+        post: operations["AuthService_VerifyEmail"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/auth/verify-email:resend": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Mails the caller a new verification link (earlier links keep working until they expire).
+         * @description Mails the caller a new verification link (earlier links keep working until they
+         *     expire). Bearer.
+         *
+         *     Errors:
+         *     - FAILED_PRECONDITION `EMAIL_ALREADY_VERIFIED` (400): nothing to verify.
+         *     - RESOURCE_EXHAUSTED `TOO_MANY_REQUESTS` (429): a link was mailed less than
+         *       `KLIK_VERIFICATION_RESEND_SECONDS` (default 60) ago; a `google.rpc.RetryInfo`
+         *       detail (HTTP `Retry-After`) says when to ask again.
+         */
+        post: operations["AuthService_ResendVerification"];
         delete?: never;
         options?: never;
         head?: never;
@@ -540,6 +670,9 @@ export interface paths {
          *     kind are chosen (see ListProviders). Idempotent by `idempotency_key`.
          *
          *     Errors:
+         *     - PERMISSION_DENIED `EMAIL_NOT_VERIFIED` (403): the caller's access token says
+         *       their email address is unverified (`ev` claim) and `KLIK_REQUIRE_VERIFIED_EMAIL`
+         *       is on (the default); verify it (auth's VerifyEmail) and refresh the token.
          *     - FAILED_PRECONDITION `INSUFFICIENT_CREDITS` (HTTP 402): the estimated price
          *       exceeds the caller's available credits; ErrorInfo metadata has `required`
          *       and `available`. No job is created.
@@ -1009,6 +1142,15 @@ export interface components {
         };
         /** @description Empty answer of ChangePassword (`{}`). */
         "klik.auth.v1.ChangePasswordResponse": Record<string, never>;
+        /** @description Body of `POST /v1/auth/password-reset:confirm`. */
+        "klik.auth.v1.ConfirmPasswordResetRequest": {
+            /** @description The new password: 8 to 128 characters, not a common one. */
+            new_password?: string;
+            /** @description The `token` query parameter of the mailed link. */
+            token?: string;
+        };
+        /** @description Empty answer of ConfirmPasswordReset (`{}`). */
+        "klik.auth.v1.ConfirmPasswordResetResponse": Record<string, never>;
         /** @description `DELETE /v1/admin/users/{user_id}`. */
         "klik.auth.v1.DeleteUserRequest": {
             /** @description Id of the account to delete (from the path). */
@@ -1074,7 +1216,8 @@ export interface components {
         "klik.auth.v1.LoginResponse": {
             /**
              * @description Access token: an EdDSA-signed JWT with a `kid` header and the claims `iss`,
-             *     `aud`, `sub` (user id), `role`, `sid` (session family id), `iat`, `exp`, `jti`;
+             *     `aud`, `sub` (user id), `role`, `sid` (session family id), `ev` (whether the
+             *     email address is verified), `iat`, `exp`, `jti`;
              *     it lives `expires_in` seconds (`KLIK_ACCESS_TOKEN_TTL_SECONDS`, default 900).
              *     Send it as `Authorization: Bearer <access_token>`.
              */
@@ -1133,6 +1276,17 @@ export interface components {
             /** @description The new account. */
             user?: components["schemas"]["klik.auth.v1.User"];
         };
+        /** @description Body of `POST /v1/auth/password-reset`. */
+        "klik.auth.v1.RequestPasswordResetRequest": {
+            /** @description The account's email address (any case). */
+            email?: string;
+        };
+        /** @description Empty answer of RequestPasswordReset (`{}`), whether or not the address has an account. */
+        "klik.auth.v1.RequestPasswordResetResponse": Record<string, never>;
+        /** @description ResendVerification takes no parameters: the account is the caller's. */
+        "klik.auth.v1.ResendVerificationRequest": Record<string, never>;
+        /** @description Empty answer of ResendVerification (`{}`). */
+        "klik.auth.v1.ResendVerificationResponse": Record<string, never>;
         /** @description `POST /v1/admin/users/{user_id}/role`. */
         "klik.auth.v1.SetRoleRequest": {
             /** @description The new role; one of: `user`, `premium`, `moderator`, `admin`. */
@@ -1156,10 +1310,26 @@ export interface components {
             display_name?: string;
             /** @description Email address, lower-cased; unique across accounts. */
             email?: string;
+            /**
+             * @description Whether the account proved it owns `email` (VerifyEmail). With
+             *     `KLIK_REQUIRE_VERIFIED_EMAIL` on (the default), paid generation is refused
+             *     until it is.
+             */
+            readonly email_verified?: boolean;
             /** @description Account id (UUID). */
             readonly id?: string;
             /** @description One of: `user`, `premium`, `moderator`, `admin`. */
             role?: string;
+        };
+        /** @description Body of `POST /v1/auth/verify-email`. */
+        "klik.auth.v1.VerifyEmailRequest": {
+            /** @description The `token` query parameter of the mailed link. */
+            token?: string;
+        };
+        /** @description Answer of VerifyEmail; HTTP returns the `user` field itself. */
+        "klik.auth.v1.VerifyEmailResponse": {
+            /** @description The account, with `email_verified: true`. */
+            user?: components["schemas"]["klik.auth.v1.User"];
         };
         /** @description A generated result owned by a user: one per succeeded generation job. */
         "klik.content.v1.Asset": {
@@ -2300,6 +2470,56 @@ export interface operations {
             default: components["responses"]["Error"];
         };
     };
+    AuthService_RequestPasswordReset: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["klik.auth.v1.RequestPasswordResetRequest"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["klik.auth.v1.RequestPasswordResetResponse"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    AuthService_ConfirmPasswordReset: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["klik.auth.v1.ConfirmPasswordResetRequest"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["klik.auth.v1.ConfirmPasswordResetResponse"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
     AuthService_Refresh: {
         parameters: {
             query?: never;
@@ -2345,6 +2565,56 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["klik.auth.v1.User"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    AuthService_VerifyEmail: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["klik.auth.v1.VerifyEmailRequest"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["klik.auth.v1.User"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    AuthService_ResendVerification: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["klik.auth.v1.ResendVerificationRequest"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["klik.auth.v1.ResendVerificationResponse"];
                 };
             };
             default: components["responses"]["Error"];
