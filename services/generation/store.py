@@ -32,11 +32,9 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kit.db import as_utc
+from kit.db import as_utc, dialect_insert
 from services.generation.domain import (
     Job,
     Kind,
@@ -96,10 +94,6 @@ _INTERNAL = jobs.c.status.in_((Status.PENDING.value, Status.ABANDONED.value))
 Index("ix_jobs_active", jobs.c.seq, postgresql_where=_ACTIVE, sqlite_where=_ACTIVE)
 Index("ix_jobs_unsettled", jobs.c.seq, postgresql_where=_UNSETTLED, sqlite_where=_UNSETTLED)
 Index("ix_jobs_internal", jobs.c.created_at, postgresql_where=_INTERNAL, sqlite_where=_INTERNAL)
-
-
-def _insert(session: AsyncSession) -> Any:
-    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
 
 
 def dump_options(options: Options) -> str:
@@ -195,7 +189,7 @@ async def add_pending(session: AsyncSession, job: Job) -> bool:
         await session.execute(insert(jobs).values(**values))
         return True
     statement = (
-        _insert(session)(jobs)
+        dialect_insert(session, jobs)
         .values(**values)
         .on_conflict_do_nothing(index_elements=["user_id", "idempotency_key"])
         .returning(jobs.c.id)
