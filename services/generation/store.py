@@ -11,7 +11,7 @@ and the loser sees it changed nothing."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, fields
 from datetime import datetime
 from typing import Any
@@ -27,9 +27,11 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    case,
     delete,
     insert,
     select,
+    tuple_,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -298,13 +300,24 @@ async def mark_settled(
 # ---- the queue -------------------------------------------------------------------------
 
 
-def claimable(now: datetime) -> Any:
-    """Active jobs with no live lease, oldest first."""
-    return (
-        select(jobs.c.id)
-        .where(_ACTIVE, (jobs.c.lease_expires_at.is_(None)) | (jobs.c.lease_expires_at < now))
-        .order_by(jobs.c.seq)
+_INTERACTIVE = jobs.c.kind.in_(tuple(kind.value for kind in Kind if kind.is_text))
+
+
+def claimable(
+    now: datetime, *, skip_providers: Iterable[str] = (), skip_users: Iterable[str] = ()
+) -> Any:
+    """Active jobs with no live lease: interactive kinds (TEXT, CHAT) first, then the
+    oldest. Jobs on `skip_providers` (at their in-flight limit here) and of
+    `skip_users` (at their per-user cap) are left for later, so they never hold up
+    anyone else's."""
+    query = select(jobs.c.id).where(
+        _ACTIVE, (jobs.c.lease_expires_at.is_(None)) | (jobs.c.lease_expires_at < now)
     )
+    if providers := tuple(skip_providers):
+        query = query.where(jobs.c.provider.notin_(providers))
+    if users := tuple(skip_users):
+        query = query.where(jobs.c.user_id.notin_(users))
+    return query.order_by(case((_INTERACTIVE, 0), else_=1), jobs.c.seq)
 
 
 async def lease(session: AsyncSession, job_id: str, owner: str, until: datetime) -> Job | None:
@@ -343,3 +356,17 @@ async def renew(session: AsyncSession, job_id: str, owner: str, until: datetime)
         .values(lease_expires_at=until)
     )
     return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+async def renew_all(session: AsyncSession, leases: Mapping[str, str], until: datetime) -> set[str]:
+    """Extend every lease in `leases` (job id -> owner) of an active job in one
+    statement; the ids renewed (the others are no longer their owner's)."""
+    if not leases:
+        return set()
+    renewed = await session.execute(
+        update(jobs)
+        .where(_ACTIVE & tuple_(jobs.c.id, jobs.c.lease_owner).in_(list(leases.items())))
+        .values(lease_expires_at=until)
+        .returning(jobs.c.id)
+    )
+    return set(renewed.scalars())
