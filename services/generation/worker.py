@@ -89,6 +89,13 @@ class Workers:
         users = [u for u, n in self._by_user.items() if n >= self.settings.per_user]
         return providers, users
 
+    def _limited(self, job: Job) -> bool:
+        """Whether the job's provider or user is at its limit here."""
+        limit = self.settings.provider_in_flight.get(job.provider)
+        return self._by_user[job.user_id] >= self.settings.per_user or (
+            limit is not None and self._by_provider[job.provider] >= limit
+        )
+
     async def loop(self) -> None:
         """Claim jobs and start each in its own task, until cancelled; then stop the
         jobs it started (they stay RUNNING, for a resume)."""
@@ -111,9 +118,10 @@ class Workers:
                     job = None
                     await asyncio.sleep(self.settings.poll_seconds)
                 if job is None:
-                    # Nothing claimable: a new job, a job here finishing (a provider
-                    # or user below its limit again) or the safety-net poll.
-                    await self._wait_for_work()
+                    # Nothing claimable: until a new job, a job here finishing that
+                    # had its provider or user at a limit (both ring the queue's
+                    # bell), or the safety-net poll.
+                    await self.queue.wait(self.settings.poll_seconds)
                     continue
                 # There may be more: let an idle loop look.
                 self.queue.ring()
@@ -126,26 +134,24 @@ class Workers:
             if mine:
                 await asyncio.gather(*mine, return_exceptions=True)
 
-    async def _wait_for_work(self) -> None:
-        room = asyncio.ensure_future(self._room.wait())
-        bell = asyncio.ensure_future(self.queue.wait(self.settings.poll_seconds))
-        try:
-            await asyncio.wait({room, bell}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            room.cancel()
-            bell.cancel()
-
     def _start(self, job: Job, owner: str) -> asyncio.Task[None]:
         task = asyncio.create_task(self.work(job, owner), name=f"job-{job.id}")
         self._by_provider[job.provider] += 1
         self._by_user[job.user_id] += 1
 
         def done(_: asyncio.Task[None]) -> None:
+            limited = self._limited(job)
             for counts, key in ((self._by_provider, job.provider), (self._by_user, job.user_id)):
                 counts[key] -= 1
                 if counts[key] <= 0:
                     del counts[key]
+            # Loops waiting for room (the replica was full) look again...
             self._room.set()
+            if limited:
+                # ...and one idle loop, if this job's provider or user was at its
+                # limit: their queued jobs are claimable again. (Waking every loop
+                # on every finished job would send them all to the database.)
+                self.queue.ring()
 
         task.add_done_callback(done)
         return task
