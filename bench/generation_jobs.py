@@ -3,6 +3,7 @@ to the provider's own time: prints figures, asserts nothing.
 
     .venv/bin/python -m bench.generation_jobs [--jobs 1000] [--concurrency 32]
         [--workers 16] [--users 50] [--kind TEXT] [--client-processes 2]
+        [--sweep 1,4,16,32 [--sweep-jobs 40]]
 
 Everything real, like the tests: a nats-server, the wallet service (its own
 process) and one generation replica (this process's event loop) over real gRPC, each
@@ -20,7 +21,9 @@ Printed: jobs per second (CreateJob sent -> succeeded event received); that
 end-to-end latency p50/p99; the provider's own time per job (measured around the
 adapter calls inside the worker: the chat completion for TEXT; start + polls for
 IMAGE, whose sandbox jobs complete on their second poll); and the added latency,
-end-to-end minus the job's own provider time, p50/p99.
+end-to-end minus the job's own provider time, p50/p99. With `--sweep`, the same
+again at each client count, and a PNG chart of latency (p50, p99) against the
+load achieved, in bench/out/.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ import uvicorn
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from nats.aio.msg import Msg
 
+from bench.chart import write_chart
 from bench.common import Clients, Row, Sample, combine, table
 from kit import bus, db
 from kit.assets import AssetSettings
@@ -320,8 +324,11 @@ async def run(args: argparse.Namespace, root: Path) -> list[Row]:
             tokens = [authority.access_token(user_id, lifetime=3600) for user_id in users]
             address = f"127.0.0.1:{generation.port}"
 
-            async def drive(clients: Clients, total: int, base: int) -> list[Sample]:
-                n = clients.processes
+            async def drive(
+                clients: Clients, total: int, base: int, concurrency: int
+            ) -> list[Sample]:
+                # Processes beyond the client count get no client and no job.
+                n = min(clients.processes, concurrency)
                 payloads = [
                     JobClient(
                         address,
@@ -330,17 +337,46 @@ async def run(args: argparse.Namespace, root: Path) -> list[Row]:
                         tokens,
                         base + i,
                         n,
-                        len(range(i, total, n)),
-                        len(range(i, args.concurrency, n)),
+                        len(range(i, total, n)) if i < n else 0,
+                        len(range(i, concurrency, n)) if i < n else 0,
                     )
-                    for i in range(n)
+                    for i in range(clients.processes)
                 ]
                 return await clients.samples(job_client, payloads, 0.0)
 
+            sweep: list[tuple[int, float, float, float]] = []  # clients, jobs/s, p50, p99
             with Clients(args.client_processes) as clients:
-                await drive(clients, min(100, args.jobs), args.jobs)  # warm pools, caches
-                samples = await drive(clients, args.jobs, 0)
+                # Warm pools and caches.
+                await drive(clients, min(100, args.jobs), args.jobs, args.concurrency)
+                samples = await drive(clients, args.jobs, 0, args.concurrency)
+                base = 2 * args.jobs
+                for level in args.sweep:
+                    count = max(args.sweep_jobs, level * 4)
+                    swept = await drive(clients, count, base, level)
+                    base += count
+                    records = [r for sample in swept for r in sample.records]
+                    latencies = [end - began for _, _, began, end in records]
+                    span = max(e for *_, e in records) - min(b for _, _, b, _ in records)
+                    s50, s99 = quantiles_ms(latencies)
+                    sweep.append((level, len(records) / span, s50, s99))
+                    print(
+                        f"sweep: {level} clients: {len(records) / span:,.1f} jobs/s, "
+                        f"p50 {s50:.1f} ms, p99 {s99:.1f} ms",
+                        flush=True,
+                    )
             await nc.close()
+            if sweep:
+                print(
+                    write_chart(
+                        OUT / f"generation_{args.kind.lower()}_latency.png",
+                        {
+                            "p50 ms": [(rate, p50) for _, rate, p50, _ in sweep],
+                            "p99 ms": [(rate, p99) for _, rate, _, p99 in sweep],
+                        },
+                    )
+                    + f"; x: jobs/s achieved (offered by {', '.join(str(c) for c, *_ in sweep)}"
+                    " closed-loop clients), y: CreateJob -> succeeded event, ms"
+                )
 
         client = combine(samples)
         records = [record for sample in samples for record in sample.records]
@@ -385,8 +421,15 @@ async def run(args: argparse.Namespace, root: Path) -> list[Row]:
                     spans.append(times[end] - times[begin])
             if len(spans) > 1:
                 print(f"  {label:<40} {statistics.median(spans) * 1000:8.1f} ms")
+        before = BEFORE.get((args.kind, args.concurrency))
+        label = f" (before: {before})" if before else ""
         return [
-            Row(f"generation {args.kind} jobs end to end", rate, "jobs/s", client=client.client),
+            Row(
+                f"generation {args.kind} jobs end to end, {args.concurrency} clients{label}",
+                rate,
+                "jobs/s",
+                client=client.client,
+            ),
             Row("  ... end-to-end p50", e50, "ms", p50, "provider's own p50"),
         ]
     finally:
@@ -402,6 +445,21 @@ async def run(args: argparse.Namespace, root: Path) -> list[Row]:
         nats.stop()
 
 
+# The issue's figures (issue 12) before waiting stopped holding workers: jobs/s at
+# 32 clients, end-to-end p50 for one client.
+BEFORE = {
+    ("TEXT", 32): "8 jobs/s",
+    ("IMAGE", 32): "2.7 jobs/s",
+    ("TEXT", 1): "125 ms p50",
+    ("IMAGE", 1): "1,200 ms p50",
+}
+OUT = Path(__file__).parent / "out"
+
+
+def levels(text: str) -> list[int]:
+    return [int(part) for part in text.split(",") if part.strip()]
+
+
 def parse(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.generation_jobs")
     parser.add_argument("--jobs", type=int, default=1000)
@@ -410,6 +468,14 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=16)
     parser.add_argument("--users", type=int, default=50)
     parser.add_argument("--kind", choices=("TEXT", "CHAT", "IMAGE"), default="TEXT")
+    parser.add_argument(
+        "--sweep",
+        type=levels,
+        default=[],
+        help="client counts (e.g. 1,4,16,32) to run after the main run: latency against "
+        "offered load, charted to bench/out/generation_<kind>_latency.png",
+    )
+    parser.add_argument("--sweep-jobs", type=int, default=40, help="jobs per sweep level")
     parser.add_argument(
         "--wallet-process",
         action=argparse.BooleanOptionalAction,

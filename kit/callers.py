@@ -130,3 +130,4 @@ class Callers:
 
     def revoke(self, user_id: str, for_seconds: float = 3600.0) -> None:
         self.revoked.revoke(user_id, for_seconds)
+        self.verifier.forget_user(user_id)

@@ -104,6 +104,14 @@ class ServiceSettings:
     # deleted user's tokens revoked that long) and the clock skew allowed on `exp`.
     access_token_ttl_seconds: float = 900.0
     token_leeway_seconds: float = 30.0
+    # The database pool of one replica (PostgreSQL): connections kept open, and how
+    # many more may be opened under load.
+    db_pool_size: int = 10
+    db_max_overflow: int = 10
+
+    def __post_init__(self) -> None:
+        if self.db_pool_size < 1 or self.db_max_overflow < 0:
+            raise ConfigError("the DB pool size must be at least 1 and its overflow 0 or more")
 
     @classmethod
     def from_env(cls, name: str, env: Mapping[str, str] | None = None) -> ServiceSettings:
@@ -127,4 +135,6 @@ class ServiceSettings:
             peers={peer: service_address(peer, env) for peer in SERVICE_PORTS},
             access_token_ttl_seconds=env_float("KLIK_ACCESS_TOKEN_TTL_SECONDS", 900.0, env),
             token_leeway_seconds=env_float("KLIK_TOKEN_LEEWAY_SECONDS", 30.0, env),
+            db_pool_size=env_int(prefix + "_DB_POOL_SIZE", 10, env),
+            db_max_overflow=env_int(prefix + "_DB_MAX_OVERFLOW", 10, env),
         )

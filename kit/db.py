@@ -59,8 +59,13 @@ def default_database_url(service: str, var_dir: Path) -> str:
     return f"sqlite+aiosqlite:///{(var_dir / f'{service}.db').resolve()}"
 
 
-def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEngine:
-    """An async engine for `url` (sqlite+aiosqlite or postgresql+psycopg)."""
+def make_engine(
+    url: str, *, pool_size: int = 10, max_overflow: int | None = None, echo: bool = False
+) -> AsyncEngine:
+    """An async engine for `url` (sqlite+aiosqlite or postgresql+psycopg). On
+    PostgreSQL `pool_size` connections are kept open and up to `max_overflow` more
+    (default: as many again) opened under load (`ServiceSettings.db_pool_size`,
+    `db_max_overflow`: KLIK_<SERVICE>_DB_POOL_SIZE, _DB_MAX_OVERFLOW)."""
     parsed = make_url(url)
     backend = parsed.get_backend_name()
     if backend == "sqlite":
@@ -70,7 +75,7 @@ def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEn
             url,
             echo=echo,
             pool_size=pool_size,
-            max_overflow=pool_size,
+            max_overflow=pool_size if max_overflow is None else max_overflow,
             # A replica outlives database restarts and fail-overs; test a pooled
             # connection before handing it out instead of failing the next request.
             pool_pre_ping=True,

@@ -138,7 +138,11 @@ class Server:
         self.settings = settings
         self.gate = CallGate()
         self.health = health.aio.HealthServicer()
-        engine = db.make_engine(settings.database_url)
+        engine = db.make_engine(
+            settings.database_url,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+        )
         self.resources = Resources(
             settings, engine, db.session_factory(engine), _identity(settings)
         )

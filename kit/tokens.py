@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -74,6 +75,8 @@ class TokenVerifier:
         leeway: float = 30.0,
         refetch_interval: float = 30.0,
         max_age: float = 600.0,
+        cache_size: int = 10_000,
+        cache_seconds: float = 60.0,
     ) -> None:
         self._source = source
         self.issuer = issuer
@@ -84,10 +87,45 @@ class TokenVerifier:
         self._keys: dict[str, Any] = {}
         self._fetched_at = float("-inf")
         self._lock = asyncio.Lock()
+        self._cache_size = cache_size
+        self._cache_seconds = cache_seconds
+        # token -> (claims, until): tokens that verified, keyed by the whole token
+        # (signature included), so only that very token can hit.
+        self._verified: OrderedDict[str, tuple[AccessClaims, float]] = OrderedDict()
 
     async def verify(self, token: str) -> AccessClaims:
         """The token's claims, or `Unauthenticated` (`TOKEN_EXPIRED` when only its
-        time is up, so clients know to refresh; `INVALID_TOKEN` otherwise)."""
+        time is up, so clients know to refresh; `INVALID_TOKEN` otherwise).
+
+        A token that verified is remembered (at most `cache_size` of them, least
+        recently used dropped first) until its `exp` or for `cache_seconds`, whichever
+        comes first: a client sends the same token on every call, and its signature
+        check is most of the CPU a call costs. `forget_user` drops a user's tokens
+        (revocation; the callers check revoked users on every call regardless)."""
+        now = time.time()
+        cached = self._verified.get(token)
+        if cached is not None:
+            if now < cached[1]:
+                self._verified.move_to_end(token)
+                return cached[0]
+            del self._verified[token]
+        claims = await self._verify(token)
+        if self._cache_size > 0:
+            until = min(claims.expires_at, now + self._cache_seconds)
+            if now < until:
+                self._verified[token] = (claims, until)
+                while len(self._verified) > self._cache_size:
+                    self._verified.popitem(last=False)
+        return claims
+
+    def forget_user(self, subject: str) -> int:
+        """Drop the remembered tokens of user `subject`; how many there were."""
+        gone = [t for t, (claims, _) in self._verified.items() if claims.subject == subject]
+        for token in gone:
+            del self._verified[token]
+        return len(gone)
+
+    async def _verify(self, token: str) -> AccessClaims:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:

@@ -1,9 +1,10 @@
 """Password hashing: argon2id (OWASP's first choice) through argon2-cffi.
 
 Hashing costs tens of milliseconds of CPU and `memory_kib` of RAM by design, so it
-runs in worker threads (argon2-cffi releases the GIL) and never on the event loop,
-and at most one hash per CPU runs at once: more would only queue inside the CPU and
-multiply the memory held."""
+runs in a thread pool of its own, one thread per CPU (argon2-cffi releases the
+GIL), never on the event loop nor in the loop's default executor (which DNS
+look-ups and other `to_thread` work share), and at most one hash per CPU runs at
+once: more would only queue inside the CPU and multiply the memory held."""
 
 from __future__ import annotations
 
@@ -11,6 +12,9 @@ import asyncio
 import logging
 import os
 import secrets
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -18,6 +22,8 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from services.auth.settings import Argon2Parameters
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 class Passwords:
@@ -31,12 +37,14 @@ class Passwords:
             salt_len=16,
             type=Type.ID,
         )
-        self._slots = asyncio.Semaphore(concurrency or os.cpu_count() or 1)
+        threads = concurrency or os.cpu_count() or 1
+        self._slots = asyncio.Semaphore(threads)
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="argon2")
         self._dummy: str | None = None
 
     async def hash(self, password: str) -> str:
         async with self._slots:
-            return await asyncio.to_thread(self._hasher.hash, password)
+            return await self._run(self._hasher.hash, password)
 
     async def verify(self, stored_hash: str | None, password: str) -> bool:
         """Whether `password` matches. With no stored hash (no such account) it checks
@@ -59,9 +67,12 @@ class Passwords:
     async def _verify(self, stored_hash: str, password: str) -> bool:
         async with self._slots:
             try:
-                return await asyncio.to_thread(self._hasher.verify, stored_hash, password)
+                return await self._run(self._hasher.verify, stored_hash, password)
             except VerifyMismatchError:
                 return False
             except (VerificationError, InvalidHashError) as error:
                 log.error("stored password hash cannot be verified: %s", error)
                 return False
+
+    async def _run(self, work: Callable[..., T], *args: str) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._pool, work, *args)

@@ -4,7 +4,6 @@ rules are in jobs.py and domain.py."""
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -13,8 +12,10 @@ import grpc
 
 from kit.config import env_str
 from kit.errors import PermissionDenied
+from kit.idempotency import message_fingerprint
 from kit.paging import page_size
 from kit.server import Resources
+from kit.timestamps import timestamp
 from klik.generation.v1 import generation_pb2, generation_pb2_grpc
 from services.generation.catalogue import Provider
 from services.generation.domain import Job, Kind, NewJob, Options, Status, Turn
@@ -184,18 +185,15 @@ def job_message(job: Job) -> generation_pb2.Job:
         message.error.CopyFrom(
             generation_pb2.JobError(code=job.error_code, message=job.error_message)
         )
-    message.created_at.FromDatetime(job.created_at)
-    message.updated_at.FromDatetime(job.updated_at)
+    message.created_at.CopyFrom(timestamp(job.created_at))
+    message.updated_at.CopyFrom(timestamp(job.updated_at))
     return message
 
 
 def new_job(request: generation_pb2.CreateJobRequest) -> NewJob:
     """The request as the use case takes it, with the fingerprint that tells a
     replay (same body) from a reuse of its key (another body)."""
-    body = generation_pb2.CreateJobRequest()
-    body.CopyFrom(request)
-    body.idempotency_key = ""
-    fingerprint = hashlib.sha256(body.SerializeToString(deterministic=True)).hexdigest()
+    fingerprint = message_fingerprint(request)
     o = request.options
     return NewJob(
         kind=request.kind,

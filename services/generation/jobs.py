@@ -28,12 +28,14 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
+from kit.clock import utc_now
 from kit.db import UnitOfWork
-from kit.errors import Aborted, DomainError, InvalidArgument, NotFound, Unavailable
-from kit.paging import decode_cursor, encode_cursor
+from kit.errors import DomainError, NotFound, Unavailable
+from kit.idempotency import check_key, check_replay
+from kit.paging import SeqCursor
 from services.generation import metrics, store
 from services.generation.domain import (
     Failure,
@@ -61,12 +63,7 @@ from services.generation.wallet_client import Holds, WalletUnavailable
 
 log = logging.getLogger(__name__)
 
-LIST_JOBS = "generation.ListJobs"
-MAX_KEY_LENGTH = 200
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
+LIST_JOBS = SeqCursor("generation.ListJobs")
 
 
 class Jobs:
@@ -96,13 +93,7 @@ class Jobs:
     # ---- create ---------------------------------------------------------------------
 
     async def create(self, user_id: str, request: NewJob) -> Job:
-        if len(request.idempotency_key) > MAX_KEY_LENGTH:
-            raise InvalidArgument(
-                "INVALID_ARGUMENT",
-                f"idempotency_key is over {MAX_KEY_LENGTH} characters",
-                details={"field": "idempotency_key"},
-            )
-        if request.idempotency_key:
+        if check_key(request.idempotency_key):
             async with self.uow.read() as session:
                 existing = await store.by_key(session, user_id, request.idempotency_key)
             if existing is not None:
@@ -148,7 +139,7 @@ class Jobs:
                 max_video_seconds=options.max_video_seconds,
             ),
         )
-        now = utcnow()
+        now = utc_now()
         return Job(
             id=_new_id(),
             seq=0,
@@ -172,11 +163,7 @@ class Jobs:
         )
 
     async def _replay(self, job: Job, fingerprint: str) -> Job:
-        if job.fingerprint != fingerprint:
-            raise Aborted(
-                "IDEMPOTENCY_KEY_REUSED",
-                "this idempotency_key was used with a different request",
-            )
+        check_replay(job.fingerprint, fingerprint)
         if job.status is Status.PENDING:
             return await self._confirm(job)
         if job.status is Status.ABANDONED:
@@ -196,7 +183,7 @@ class Jobs:
             async with self.uow.write() as session:
                 await store.delete_internal(session, job.id)
             raise
-        now = utcnow()
+        now = utc_now()
         async with self.uow.write() as session:
             queued = await store.transition(
                 session,
@@ -232,15 +219,12 @@ class Jobs:
     async def page(
         self, user_id: str, status: Status | None, token: str, size: int
     ) -> tuple[list[Job], str]:
-        position = decode_cursor(LIST_JOBS, token)
-        before = position.get("seq") if position else None
-        if before is not None and not isinstance(before, int):
-            raise InvalidArgument("INVALID_PAGE_TOKEN", "page_token was not issued by this RPC")
+        before = LIST_JOBS.decode(token)
         async with self.uow.read() as session:
             found = await store.page(session, user_id, status, before, size + 1)
         more = len(found) > size
         found = found[:size]
-        next_token = encode_cursor(LIST_JOBS, {"seq": found[-1].seq}) if more else ""
+        next_token = LIST_JOBS.encode(found[-1].seq if more else None)
         return found, next_token
 
     # ---- cancel ---------------------------------------------------------------------
@@ -269,12 +253,12 @@ class Jobs:
 
     def can_start(self, job: Job) -> bool:
         """Whether the queued job's hold still outlives its deadline."""
-        return can_start(utcnow(), self.settings.deadlines[job.kind], job.hold_expires_at)
+        return can_start(utc_now(), self.settings.deadlines[job.kind], job.hold_expires_at)
 
     async def start_running(self, job: Job, owner: str) -> Job | None:
         """QUEUED -> RUNNING, with the job's deadline fixed from now (a worker that
         resumes the job keeps it). None when the job is no longer this worker's."""
-        now = utcnow()
+        now = utc_now()
         deadline = now + timedelta(seconds=self.settings.deadlines[job.kind])
         async with self.uow.write() as session:
             running = await store.transition(
@@ -340,7 +324,7 @@ class Jobs:
     async def _finish(
         self, job: Job, owner: str | None, status: Status, **values: Any
     ) -> Job | None:
-        now = utcnow()
+        now = utc_now()
         async with self.uow.write() as session:
             done = await store.transition(
                 session,

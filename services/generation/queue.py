@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 
 from kit.db import UnitOfWork, is_postgres
@@ -66,11 +67,20 @@ class JobQueue:
                 with contextlib.suppress(ValueError):
                     self._idle.remove(waiter)
 
-    async def claim(self, owner: str) -> Job | None:
-        """Lease the oldest claimable job to `owner`; None when there is none."""
+    async def claim(
+        self,
+        owner: str,
+        *,
+        skip_providers: Iterable[str] = (),
+        skip_users: Iterable[str] = (),
+    ) -> Job | None:
+        """Lease the next claimable job to `owner` (interactive kinds first, then the
+        oldest; none on `skip_providers` or of `skip_users`); None when there is none."""
         now = datetime.now(UTC)
         async with self.uow.write() as session:
-            query = store.claimable(now).limit(1)
+            query = store.claimable(
+                now, skip_providers=skip_providers, skip_users=skip_users
+            ).limit(1)
             if is_postgres(session.get_bind()):  # type: ignore[arg-type]
                 query = query.with_for_update(skip_locked=True)
             job_id = (await session.execute(query)).scalar_one_or_none()
@@ -91,3 +101,10 @@ class JobQueue:
         now = datetime.now(UTC)
         async with self.uow.write() as session:
             return await store.renew(session, job_id, owner, now + self.lease)
+
+    async def renew_all(self, leases: Mapping[str, str]) -> set[str]:
+        """Extend every lease in `leases` (job id -> owner) in one statement; the
+        ids whose lease was kept."""
+        now = datetime.now(UTC)
+        async with self.uow.write() as session:
+            return await store.renew_all(session, leases, now + self.lease)

@@ -15,11 +15,12 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import httpx
 
 from kit.assets import AssetSettings, AssetStore, asset_key
+from kit.backoff import Backoff
+from kit.clock import utc_now
 from kit.errors import DomainError
 from services.generation import metrics
 from services.generation.domain import Failure, Job, Kind, Result
@@ -35,6 +36,8 @@ from services.generation.providers.values import (
 from services.generation.settings import GenerationSettings
 
 MEDIA_ATTEMPTS = 3
+# Between attempts at a result file: 0.4 s, then 0.8 s (no jitter: one waiter).
+FETCH_BACKOFF = Backoff(base_seconds=0.4, cap_seconds=0.8, jitter="none")
 # Fetching the result files must end this long before the job's hold expires, so
 # the capture that follows still finds the hold (else the job would be free).
 CAPTURE_RESERVE_SECONDS = 60.0
@@ -118,7 +121,7 @@ class Runner:
     def _deadline(self, job: Job) -> float:
         """The job's deadline on the time.monotonic() clock the adapters use."""
         assert job.deadline_at is not None, "a running job has a deadline"
-        return time.monotonic() + (job.deadline_at - datetime.now(UTC)).total_seconds()
+        return time.monotonic() + (job.deadline_at - utc_now()).total_seconds()
 
     async def _media(
         self, job: Job, resumed: bool, deadline: float, record_started: RecordStarted
@@ -168,7 +171,7 @@ class Runner:
         """Copy the provider's files into the asset store (keys derived from the job,
         so a resumed job overwrites rather than duplicates)."""
         keys = []
-        budget = (job.hold_expires_at - datetime.now(UTC)).total_seconds()
+        budget = (job.hold_expires_at - utc_now()).total_seconds()
         try:
             async with asyncio.timeout(max(budget - CAPTURE_RESERVE_SECONDS, 1.0)):
                 for index, url in enumerate(media.urls):
@@ -193,7 +196,7 @@ class Runner:
         last = ""
         for attempt in range(MEDIA_ATTEMPTS):
             if attempt:
-                await asyncio.sleep(0.2 * 2**attempt)
+                await asyncio.sleep(FETCH_BACKOFF.delay(attempt))
             try:
                 async with self.providers.client.stream(
                     "GET",

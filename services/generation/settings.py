@@ -9,7 +9,7 @@ to the sandbox at KLIK_SANDBOX_URL. With nothing configured, everything does."""
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
 from kit.config import ConfigError, env_float, env_int, env_str
@@ -62,7 +62,15 @@ DEFAULT_DEADLINES: Mapping[Kind, float] = {
 class JobSettings:
     """How jobs are queued and worked on (README § Configuration)."""
 
-    workers: int = 4  # concurrent jobs per replica
+    # Claim loops per replica. They only claim: a claimed job runs in its own task,
+    # and one waiting for its provider holds no claimer, so this does not bound the
+    # jobs in flight; `max_in_flight` and the per-provider limits do.
+    workers: int = 4
+    max_in_flight: int = 2000  # jobs in flight on one replica (memory), all providers
+    # Jobs of one provider in flight on one replica, by provider name (what its plan
+    # allows); a provider not named is bounded by `max_in_flight` alone.
+    provider_in_flight: Mapping[str, int] = field(default_factory=dict)
+    per_user: int = 16  # one user's jobs in flight on one replica
     lease_seconds: float = 30.0  # a dead worker's job is resumed this long after
     poll_seconds: float = 2.0  # the queue's safety-net poll (new jobs wake workers)
     # The longest a job may wait in the queue; its hold outlives this plus its deadline.
@@ -76,13 +84,21 @@ class JobSettings:
     def __post_init__(self) -> None:
         if self.workers < 0:
             raise ValueError("workers must be 0 or more")
+        if self.max_in_flight < 1 or self.per_user < 1:
+            raise ValueError("max_in_flight and per_user must be at least 1")
+        if any(limit < 1 for limit in self.provider_in_flight.values()):
+            raise ValueError("a provider's in-flight limit must be at least 1")
         if self.lease_seconds <= 0 or self.poll_seconds <= 0 or self.sweep_seconds <= 0:
             raise ValueError("lease, poll and sweep intervals must be positive")
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> JobSettings:
+    def from_env(cls, env: Mapping[str, str], providers: Iterable[str] = ()) -> JobSettings:
+        limits = {name: env_int(provider_limit_variable(name), 0, env) for name in providers}
         return cls(
             workers=env_int("KLIK_GENERATION_WORKERS", 4, env),
+            max_in_flight=env_int("KLIK_GENERATION_MAX_IN_FLIGHT", 2000, env),
+            provider_in_flight={name: limit for name, limit in limits.items() if limit},
+            per_user=env_int("KLIK_JOBS_PER_USER", 16, env),
             lease_seconds=env_float("KLIK_JOB_LEASE_SECONDS", 30.0, env),
             poll_seconds=env_float("KLIK_JOB_POLL_SECONDS", 2.0, env),
             max_queue_seconds=env_float("KLIK_JOB_MAX_QUEUE_SECONDS", 3600.0, env),
@@ -102,6 +118,7 @@ class GenerationSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> GenerationSettings:
         env = os.environ if env is None else env
+        catalogue = catalogue_from_env(env)
         try:
             prices = Prices(
                 image=env_int("KLIK_PRICE_IMAGE", 5, env),
@@ -118,7 +135,7 @@ class GenerationSettings:
                 timeouts=Timeouts(read=env_float("KLIK_PROVIDER_TIMEOUT_SECONDS", 60.0, env)),
                 listing_ttl_seconds=env_float("KLIK_PROVIDER_CATALOGUE_TTL_SECONDS", 600.0, env),
             )
-            jobs = JobSettings.from_env(env)
+            jobs = JobSettings.from_env(env, (p.name for p in catalogue.providers))
         except ValueError as error:  # a price or bound out of range
             raise ConfigError(str(error)) from None
         deadlines = {
@@ -131,7 +148,14 @@ class GenerationSettings:
             ),
         }
         deadlines[Kind.CHAT] = deadlines[Kind.TEXT]
-        return cls(catalogue_from_env(env), prices, policy, deadlines, jobs)
+        return cls(catalogue, prices, policy, deadlines, jobs)
+
+
+def provider_limit_variable(name: str) -> str:
+    """`KLIK_PROVIDER_<NAME>_MAX_IN_FLIGHT`: the jobs of provider `name` one replica
+    runs at once (letters and digits upper-cased, anything else `_`)."""
+    upper = "".join(c.upper() if c.isalnum() else "_" for c in name)
+    return f"KLIK_PROVIDER_{upper}_MAX_IN_FLIGHT"
 
 
 # Where `python -m sandbox` listens unless KLIK_SANDBOX_PORT says otherwise

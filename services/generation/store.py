@@ -11,7 +11,7 @@ and the loser sees it changed nothing."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, fields
 from datetime import datetime
 from typing import Any
@@ -27,16 +27,16 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    case,
     delete,
     insert,
     select,
+    tuple_,
     update,
 )
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kit.db import as_utc
+from kit.db import as_utc, dialect_insert
 from services.generation.domain import (
     Job,
     Kind,
@@ -96,10 +96,6 @@ _INTERNAL = jobs.c.status.in_((Status.PENDING.value, Status.ABANDONED.value))
 Index("ix_jobs_active", jobs.c.seq, postgresql_where=_ACTIVE, sqlite_where=_ACTIVE)
 Index("ix_jobs_unsettled", jobs.c.seq, postgresql_where=_UNSETTLED, sqlite_where=_UNSETTLED)
 Index("ix_jobs_internal", jobs.c.created_at, postgresql_where=_INTERNAL, sqlite_where=_INTERNAL)
-
-
-def _insert(session: AsyncSession) -> Any:
-    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
 
 
 def dump_options(options: Options) -> str:
@@ -195,7 +191,7 @@ async def add_pending(session: AsyncSession, job: Job) -> bool:
         await session.execute(insert(jobs).values(**values))
         return True
     statement = (
-        _insert(session)(jobs)
+        dialect_insert(session, jobs)
         .values(**values)
         .on_conflict_do_nothing(index_elements=["user_id", "idempotency_key"])
         .returning(jobs.c.id)
@@ -304,13 +300,24 @@ async def mark_settled(
 # ---- the queue -------------------------------------------------------------------------
 
 
-def claimable(now: datetime) -> Any:
-    """Active jobs with no live lease, oldest first."""
-    return (
-        select(jobs.c.id)
-        .where(_ACTIVE, (jobs.c.lease_expires_at.is_(None)) | (jobs.c.lease_expires_at < now))
-        .order_by(jobs.c.seq)
+_INTERACTIVE = jobs.c.kind.in_(tuple(kind.value for kind in Kind if kind.is_text))
+
+
+def claimable(
+    now: datetime, *, skip_providers: Iterable[str] = (), skip_users: Iterable[str] = ()
+) -> Any:
+    """Active jobs with no live lease: interactive kinds (TEXT, CHAT) first, then the
+    oldest. Jobs on `skip_providers` (at their in-flight limit here) and of
+    `skip_users` (at their per-user cap) are left for later, so they never hold up
+    anyone else's."""
+    query = select(jobs.c.id).where(
+        _ACTIVE, (jobs.c.lease_expires_at.is_(None)) | (jobs.c.lease_expires_at < now)
     )
+    if providers := tuple(skip_providers):
+        query = query.where(jobs.c.provider.notin_(providers))
+    if users := tuple(skip_users):
+        query = query.where(jobs.c.user_id.notin_(users))
+    return query.order_by(case((_INTERACTIVE, 0), else_=1), jobs.c.seq)
 
 
 async def lease(session: AsyncSession, job_id: str, owner: str, until: datetime) -> Job | None:
@@ -349,3 +356,17 @@ async def renew(session: AsyncSession, job_id: str, owner: str, until: datetime)
         .values(lease_expires_at=until)
     )
     return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+async def renew_all(session: AsyncSession, leases: Mapping[str, str], until: datetime) -> set[str]:
+    """Extend every lease in `leases` (job id -> owner) of an active job in one
+    statement; the ids renewed (the others are no longer their owner's)."""
+    if not leases:
+        return set()
+    renewed = await session.execute(
+        update(jobs)
+        .where(_ACTIVE & tuple_(jobs.c.id, jobs.c.lease_owner).in_(list(leases.items())))
+        .values(lease_expires_at=until)
+        .returning(jobs.c.id)
+    )
+    return set(renewed.scalars())

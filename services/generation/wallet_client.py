@@ -11,20 +11,24 @@ from __future__ import annotations
 import grpc
 
 from kit import errors
-from kit.errors import DomainError, error_details
+from kit.errors import DomainError, peer_refusal
 from klik.wallet.v1 import holds_pb2, holds_pb2_grpc
 from services.generation.domain import Job
 
 CALL_TIMEOUT_SECONDS = 10.0
 
-_ERRORS: dict[grpc.StatusCode, type[DomainError]] = {
-    grpc.StatusCode.FAILED_PRECONDITION: errors.FailedPrecondition,
-    grpc.StatusCode.NOT_FOUND: errors.NotFound,
-    grpc.StatusCode.INVALID_ARGUMENT: errors.InvalidArgument,
-    grpc.StatusCode.ABORTED: errors.Aborted,
-    grpc.StatusCode.PERMISSION_DENIED: errors.PermissionDenied,
-    grpc.StatusCode.UNAUTHENTICATED: errors.PermissionDenied,
-}
+# The wallet's refusals passed on as it said them; anything else (a bare status, a
+# code no refusal of the wallet's has) is transport trouble: try again.
+WALLET_REFUSALS = frozenset(
+    {
+        grpc.StatusCode.FAILED_PRECONDITION,
+        grpc.StatusCode.NOT_FOUND,
+        grpc.StatusCode.INVALID_ARGUMENT,
+        grpc.StatusCode.ABORTED,
+        grpc.StatusCode.PERMISSION_DENIED,
+        grpc.StatusCode.UNAUTHENTICATED,
+    }
+)
 
 
 class WalletUnavailable(errors.Unavailable):
@@ -33,12 +37,13 @@ class WalletUnavailable(errors.Unavailable):
 
 def wallet_error(error: grpc.aio.AioRpcError) -> DomainError:
     """The wallet's refusal as a domain error; transport trouble as WalletUnavailable."""
-    kind = _ERRORS.get(error.code())
-    details = error_details(error.trailing_metadata())
-    if kind is None or details is None:
+    refusal = peer_refusal(error, bare=False)
+    if refusal is None or refusal.code not in WALLET_REFUSALS:
         return WalletUnavailable("UNAVAILABLE", "the wallet is unavailable; try again")
-    message = error.details() or details.reason
-    return kind(details.reason, message, details=details.metadata)
+    if refusal.code is grpc.StatusCode.UNAUTHENTICATED:
+        # The wallet not knowing this service is our failure, not the user's sign-in.
+        return errors.PermissionDenied(refusal.reason, refusal.message, details=refusal.details)
+    return refusal
 
 
 class Holds:

@@ -1,5 +1,6 @@
-"""The workers of one replica: each claims a job from the shared queue, works on it
-while renewing its lease, and claims the next.
+"""The workers of one replica: claim loops that take jobs from the shared queue and
+start each in a task of its own, its lease renewed while it runs (all of the
+replica's leases in one statement).
 
 A worker that is cancelled leaves its job exactly as it was: RUNNING. If the
 replica dies, another worker resumes the job once its lease has expired; if the
@@ -12,10 +13,12 @@ longer active)."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import os
 import socket
 import uuid
+from collections import Counter
 from collections.abc import Coroutine
 from typing import Any
 
@@ -35,20 +38,40 @@ def replica_id() -> str:
 
 
 class Workers:
+    """The replica's claim loops and the jobs they started.
+
+    A claim loop only claims: each claimed job runs in a task of its own, so a job
+    waiting for its provider (a poll interval, a render of minutes) holds no loop,
+    only its task's timer on the event loop. How many jobs are in flight is bounded
+    by `max_in_flight` (memory), the per-provider limits and the per-user cap: a
+    loop claims no job of a provider or user at its limit (store.claimable), and
+    interactive kinds are claimed before media, so a user's hundred videos never
+    hold up anyone's chat reply. A resumed job is claimed and waits the same way."""
+
     def __init__(self, jobs: Jobs, queue: JobQueue, runner: Runner, settings: JobSettings) -> None:
         self.jobs = jobs
         self.queue = queue
         self.runner = runner
         self.settings = settings
-        # Each worker leases under its own name (`<replica>/<n>`): a job one worker lost
+        # Each claim leases under its own name (`<replica>/<n>`): a job one claim lost
         # (its renewals failed until the lease ran out) and another took over must not
         # still look like the first one's, even in the same process.
         self.replica = replica_id()
+        self._claims = itertools.count()
         self._running: dict[str, asyncio.Task[None]] = {}
+        self._leases: dict[str, str] = {}  # job id -> owner, of the jobs in flight here
+        self._by_provider: Counter[str] = Counter()
+        self._by_user: Counter[str] = Counter()
+        self._room = asyncio.Event()  # set when a job in flight finished
+        self._renewer: asyncio.Task[None] | None = None
 
     def loops(self) -> list[Coroutine[Any, Any, None]]:
-        """One coroutine per worker, for ServiceSpec.background."""
-        return [self.loop(f"{self.replica}/{n}") for n in range(self.settings.workers)]
+        """One coroutine per claim loop, for ServiceSpec.background."""
+        return [self.loop() for _ in range(self.settings.workers)]
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._running)
 
     def stop(self, job_id: str) -> None:
         """The job was cancelled: stop working on it here, if it is here."""
@@ -56,55 +79,124 @@ class Workers:
         if task is not None:
             task.cancel()
 
-    async def loop(self, owner: str) -> None:
-        while True:
-            try:
-                job = await self.queue.claim(owner)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("cannot claim a job")
-                job = None
-                await asyncio.sleep(self.settings.poll_seconds)
-            if job is None:
-                await self.queue.wait(self.settings.poll_seconds)
-                continue
-            # There may be more: let an idle worker look.
-            self.queue.ring()
-            await self.work(job, owner)
+    def _full(self) -> tuple[list[str], list[str]] | None:
+        """The providers and users at their limit here, or None when this replica
+        has no room for another job at all."""
+        if len(self._running) >= self.settings.max_in_flight:
+            return None
+        limits = self.settings.provider_in_flight
+        providers = [p for p, n in self._by_provider.items() if n >= limits.get(p, n + 1)]
+        users = [u for u, n in self._by_user.items() if n >= self.settings.per_user]
+        return providers, users
+
+    def _limited(self, job: Job) -> bool:
+        """Whether the job's provider or user is at its limit here."""
+        limit = self.settings.provider_in_flight.get(job.provider)
+        return self._by_user[job.user_id] >= self.settings.per_user or (
+            limit is not None and self._by_provider[job.provider] >= limit
+        )
+
+    async def loop(self) -> None:
+        """Claim jobs and start each in its own task, until cancelled; then stop the
+        jobs it started (they stay RUNNING, for a resume)."""
+        mine: set[asyncio.Task[None]] = set()
+        try:
+            while True:
+                # Cleared before looking: a job that finishes meanwhile sets it again.
+                self._room.clear()
+                full = self._full()
+                if full is None:
+                    await self._room.wait()
+                    continue
+                owner = f"{self.replica}/{next(self._claims)}"
+                try:
+                    job = await self.queue.claim(owner, skip_providers=full[0], skip_users=full[1])
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("cannot claim a job")
+                    job = None
+                    await asyncio.sleep(self.settings.poll_seconds)
+                if job is None:
+                    # Nothing claimable: until a new job, a job here finishing that
+                    # had its provider or user at a limit (both ring the queue's
+                    # bell), or the safety-net poll.
+                    await self.queue.wait(self.settings.poll_seconds)
+                    continue
+                # There may be more: let an idle loop look.
+                self.queue.ring()
+                task = self._start(job, owner)
+                mine.add(task)
+                task.add_done_callback(mine.discard)
+        finally:
+            for task in mine:
+                task.cancel()
+            if mine:
+                await asyncio.gather(*mine, return_exceptions=True)
+
+    def _start(self, job: Job, owner: str) -> asyncio.Task[None]:
+        task = asyncio.create_task(self.work(job, owner), name=f"job-{job.id}")
+        self._by_provider[job.provider] += 1
+        self._by_user[job.user_id] += 1
+
+        def done(_: asyncio.Task[None]) -> None:
+            limited = self._limited(job)
+            for counts, key in ((self._by_provider, job.provider), (self._by_user, job.user_id)):
+                counts[key] -= 1
+                if counts[key] <= 0:
+                    del counts[key]
+            # Loops waiting for room (the replica was full) look again...
+            self._room.set()
+            if limited:
+                # ...and one idle loop, if this job's provider or user was at its
+                # limit: their queued jobs are claimable again. (Waking every loop
+                # on every finished job would send them all to the database.)
+                self.queue.ring()
+
+        task.add_done_callback(done)
+        return task
 
     async def work(self, job: Job, owner: str) -> None:
-        """Process one claimed job, renewing `owner`'s lease meanwhile."""
-        task = asyncio.create_task(self._process(job, owner), name=f"job-{job.id}")
+        """Process one claimed job, its lease renewed meanwhile (with every other
+        lease of this replica, by one statement)."""
+        task = asyncio.create_task(self._process(job, owner), name=f"job-{job.id}-run")
         self._running[job.id] = task
-        renewing = asyncio.create_task(self._renew(job.id, owner, task))
+        self._leases[job.id] = owner
+        if self._renewer is None or self._renewer.done():
+            self._renewer = asyncio.create_task(self._renew(), name="job-leases")
         try:
             await asyncio.wait([task])
         finally:
             # Reached by cancellation too: the job's task must not outlive its worker.
-            renewing.cancel()
             task.cancel()
             if self._running.get(job.id) is task:
                 del self._running[job.id]
+                self._leases.pop(job.id, None)
+            if not self._running and self._renewer is not None:
+                self._renewer.cancel()
+                self._renewer = None
         if not task.cancelled() and (error := task.exception()) is not None:
             # A bug or the database: the lease runs out and the job is tried again,
             # at most `max_attempts` times.
             log.error("job failed unexpectedly", exc_info=error, extra={"job_id": job.id})
 
-    async def _renew(self, job_id: str, owner: str, task: asyncio.Task[None]) -> None:
+    async def _renew(self) -> None:
+        """Every third of a lease, extend the leases of all jobs in flight here; a
+        job whose lease was not kept (cancelled, or taken over) is stopped."""
         while True:
             await asyncio.sleep(self.settings.lease_seconds / 3)
+            leases = dict(self._leases)
             try:
-                kept = await self.queue.renew(job_id, owner)
+                kept = await self.queue.renew_all(leases)
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.exception("cannot renew a lease", extra={"job_id": job_id})
+                log.exception("cannot renew the leases", extra={"jobs": len(leases)})
                 continue
-            if not kept:
-                # Cancelled, or another worker took over: a late result is discarded.
-                task.cancel()
-                return
+            for job_id, owner in leases.items():
+                if job_id not in kept and self._leases.get(job_id) == owner:
+                    # Cancelled, or another worker took over: a late result is discarded.
+                    self.stop(job_id)
 
     async def _process(self, job: Job, owner: str) -> None:
         if job.attempts > self.settings.max_attempts:

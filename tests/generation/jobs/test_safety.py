@@ -13,11 +13,11 @@ import grpc
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit import rpc
+from kit.clock import utc_now
 from klik.generation.v1 import generation_pb2
 from services.generation import store
 from services.generation.api import new_job
 from services.generation.domain import Job, Kind, Options, Status
-from services.generation.jobs import utcnow
 from services.generation.wallet_client import Holds
 from tests.generation.jobs.conftest import JobsStack, MakeJobsStack
 from tests.helpers import wait_for
@@ -204,7 +204,7 @@ async def test_an_interrupted_creation_is_finished_by_a_retry_or_undone(
 
     async def crashed_after_hold(key: str) -> Job:
         request = generation_pb2.CreateJobRequest(kind="IMAGE", prompt="p", idempotency_key=key)
-        now = utcnow()
+        now = utc_now()
         pending = Job(
             id=f"00000000-0000-4000-8000-{key.rjust(12, '0')}",
             seq=0,
@@ -298,7 +298,7 @@ async def test_a_media_job_found_running_without_its_provider_job_is_not_restart
         f"127.0.0.1:{stack.wallet.servers[0].port}",
         bearer=lambda: stack.wallet.identities["generation"].token("wallet"),
     )
-    now = utcnow()
+    now = utc_now()
     job = Job(
         id="00000000-0000-4000-8000-00000000d1ed",
         seq=0,
