@@ -11,15 +11,12 @@ Invariants every function keeps (ARCHITECTURE rule 4):
 
 from __future__ import annotations
 
-import hashlib
-import json
 import uuid
-from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
-from kit.errors import Aborted, DomainError, FailedPrecondition, InvalidArgument, NotFound
+from kit.errors import DomainError, FailedPrecondition, InvalidArgument, NotFound
 
 # One operation moves at most this many credits, and no balance grows past
 # MAX_BALANCE: far from int64's limit, so no sum of rows or wallets can overflow it.
@@ -27,7 +24,6 @@ MAX_AMOUNT = 10**12
 MAX_BALANCE = 10**15
 # Lengths the store's columns allow; longer values are refused before any I/O.
 MAX_ID_LENGTH = 64
-MAX_KEY_LENGTH = 200
 MAX_REFERENCE_LENGTH = 200
 MAX_DESCRIPTION_LENGTH = 1000
 
@@ -161,20 +157,6 @@ def require_amount(amount: int, *, allow_zero: bool = False) -> int:
             details={"amount": amount},
         )
     return amount
-
-
-def require_key(key: str) -> str:
-    if not key:
-        raise InvalidArgument(
-            "INVALID_ARGUMENT", "idempotency_key is required", details={"field": "idempotency_key"}
-        )
-    if len(key) > MAX_KEY_LENGTH:
-        raise InvalidArgument(
-            "INVALID_ARGUMENT",
-            f"idempotency_key is longer than {MAX_KEY_LENGTH} characters",
-            details={"field": "idempotency_key"},
-        )
-    return key
 
 
 def require_text(value: str, field: str, limit: int) -> str:
@@ -356,22 +338,3 @@ def close_release(hold: Hold, wallet: Wallet, now: datetime) -> Resolution:
 def _free(hold: Hold, wallet: Wallet, status: HoldStatus, now: datetime) -> Resolution:
     changed = replace(wallet, held=wallet.held - hold.amount, updated_at=now)
     return Resolution(replace(hold, status=status, resolved_at=now), check(changed), 0, hold.amount)
-
-
-# ---- idempotency ------------------------------------------------------------------------
-
-
-def fingerprint(operation: str, fields: Mapping[str, str | int]) -> str:
-    """What makes two requests "the same request" under one idempotency key: a hash
-    of the operation and every field that shapes its effect."""
-    canonical = json.dumps(
-        {"operation": operation, **fields}, sort_keys=True, separators=(",", ":")
-    )
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def key_reused(operation: str) -> DomainError:
-    return Aborted(
-        "IDEMPOTENCY_KEY_REUSED",
-        f"this idempotency key was used for a different {operation} request",
-    )

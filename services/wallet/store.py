@@ -44,11 +44,9 @@ from sqlalchemy import (
     tuple_,
     update,
 )
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kit.db import as_utc
+from kit.db import as_utc, dialect_insert
 from services.wallet.domain import Entry, Hold, HoldStatus, Wallet
 
 metadata = MetaData()
@@ -170,18 +168,14 @@ _KEY = (
     & (idempotency_keys.c.key == bindparam("k_key"))
 )
 _CLAIM_KEY = {
-    dialect: insert_(idempotency_keys)
+    dialect: dialect_insert(dialect, idempotency_keys)
     .on_conflict_do_nothing(index_elements=["scope", "operation", "key"])
     .returning(idempotency_keys.c.key)
-    for dialect, insert_ in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
+    for dialect in ("postgresql", "sqlite")
 }
 _READ_KEY = select(idempotency_keys.c.fingerprint, idempotency_keys.c.response).where(_KEY)
 _SAVE_RESPONSE = update(idempotency_keys).where(_KEY).values(response=bindparam("response"))
 _FORGET_KEY = delete(idempotency_keys).where(_KEY)
-
-
-def _insert(session: AsyncSession) -> Any:
-    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
 
 
 # ---- wallets -------------------------------------------------------------------------
@@ -221,7 +215,7 @@ async def create_wallet(session: AsyncSession, wallet: Wallet) -> bool:
     """Insert the wallet unless one exists for the user. Returns whether it did; a
     racing insert waits for the other transaction and then inserts nothing."""
     created = await session.scalar(
-        _insert(session)(wallets)
+        dialect_insert(session, wallets)
         .values(
             user_id=wallet.user_id,
             balance=wallet.balance,
