@@ -11,6 +11,9 @@ from kit.config import env_int, env_str
 # The port the embedded stack (`python -m stack`) and compose run the sandbox on.
 # Generation's default KLIK_SANDBOX_URL (services/generation/settings.py) points here.
 DEFAULT_PORT = 8090
+# The webhook secret the sandbox signs with and the wallet checks, when neither is
+# told otherwise (the wallet's default: services/wallet/settings.py).
+DEV_STRIPE_WEBHOOK_SECRET = "whsec_klik_sandbox"
 
 
 @dataclass(frozen=True)
@@ -18,6 +21,10 @@ class SandboxSettings:
     host: str = "127.0.0.1"
     port: int = DEFAULT_PORT
     log_level: str = "INFO"
+    # Where the Stripe imitation delivers its webhooks (the gateway's
+    # POST /v1/webhooks/stripe) and the secret it signs them with.
+    stripe_webhook_url: str = ""
+    stripe_webhook_secret: str = DEV_STRIPE_WEBHOOK_SECRET
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> SandboxSettings:
@@ -25,4 +32,8 @@ class SandboxSettings:
             host=env_str("KLIK_SANDBOX_HOST", "127.0.0.1", env),
             port=env_int("KLIK_SANDBOX_PORT", DEFAULT_PORT, env),
             log_level=env_str("KLIK_LOG_LEVEL", "INFO", env).upper(),
+            stripe_webhook_url=env_str("KLIK_STRIPE_WEBHOOK_URL", "", env),
+            stripe_webhook_secret=env_str(
+                "KLIK_STRIPE_WEBHOOK_SECRET", DEV_STRIPE_WEBHOOK_SECRET, env
+            ),
         )

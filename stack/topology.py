@@ -21,7 +21,7 @@ from kit.config import (
     var_dir,
 )
 from kit.identity import generate_keys
-from sandbox.settings import SandboxSettings
+from sandbox.settings import DEV_STRIPE_WEBHOOK_SECRET, SandboxSettings
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,11 @@ def plan(base: Mapping[str, str]) -> Topology:
     # Generation calls the sandbox this stack starts, not one set up elsewhere.
     sandbox_port = SandboxSettings.from_env(base).port
     env["KLIK_SANDBOX_URL"] = f"http://127.0.0.1:{sandbox_port}"
+    gateway_url = f"http://127.0.0.1:{env_int('KLIK_GATEWAY_PORT', GATEWAY_PORT, base)}"
+    # The sandbox's Stripe delivers its webhooks to this stack's gateway, signed with
+    # the secret the wallet checks (both default to the same dev secret).
+    env.setdefault("KLIK_STRIPE_WEBHOOK_URL", f"{gateway_url}/v1/webhooks/stripe")
+    env.setdefault("KLIK_STRIPE_WEBHOOK_SECRET", DEV_STRIPE_WEBHOOK_SECRET)
     nats_port = _port_of(env["KLIK_NATS_URL"])
     python = sys.executable
     processes = (
@@ -78,7 +83,7 @@ def plan(base: Mapping[str, str]) -> Topology:
         env=env,
         var=var,
         processes=processes,
-        gateway_url=f"http://127.0.0.1:{env_int('KLIK_GATEWAY_PORT', GATEWAY_PORT, base)}",
+        gateway_url=gateway_url,
         grace_seconds=env_float("KLIK_GRACE_SECONDS", 10.0, base),
     )
 
