@@ -10,8 +10,12 @@ from kit.context import current_request_id
 from kit.interceptors import REQUEST_ID_KEY
 
 
-def outgoing_metadata(connection: HTTPConnection) -> tuple[tuple[str, str], ...]:
-    """`authorization` as given, the request id, and `x-forwarded-for`: the incoming
+def outgoing_metadata(
+    connection: HTTPConnection, forward: tuple[str, ...] = ()
+) -> tuple[tuple[str, str], ...]:
+    """`authorization` as given, the request id, the headers named in `forward` (a
+    route's `forward_headers`; one that is not printable ASCII is left out), and
+    `x-forwarded-for`: the incoming
     chain with the client address appended (the services see who called, not the
     gateway). When uvicorn already took the client address from that chain (the peer
     is a trusted proxy, `--forwarded-allow-ips`), it is not appended twice."""
@@ -23,6 +27,10 @@ def outgoing_metadata(connection: HTTPConnection) -> tuple[tuple[str, str], ...]
                 "UNAUTHENTICATED", "malformed Authorization header", code="INVALID_TOKEN"
             )
         metadata.append(("authorization", authorization))
+    for name in forward:
+        for value in connection.headers.getlist(name):
+            if _printable_ascii(value):
+                metadata.append((name, value))
     forwarded = connection.headers.get("x-forwarded-for", "").strip()
     client = client_address(connection)
     hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
