@@ -19,12 +19,15 @@ from kit.timestamps import timestamp, to_datetime
 from klik.wallet.v1 import holds_pb2, holds_pb2_grpc, wallet_pb2, wallet_pb2_grpc
 from services.wallet.domain import Entry, Hold, Wallet
 from services.wallet.ledger import Ledger
+from services.wallet.payments import Payments
 
 Context: TypeAlias = grpc.aio.ServicerContext[Any, Any]
 
 # The services that may place, capture and release holds.
 HOLD_CALLERS = ("generation",)
 TRANSACTIONS = SeqCursor("wallet.ListTransactions")
+# The metadata the gateway forwards Stripe's signature header as (forward_headers).
+SIGNATURE_KEY = "stripe-signature"
 
 
 def wallet_message(wallet: Wallet) -> wallet_pb2.Wallet:
@@ -65,9 +68,10 @@ def hold_message(hold: Hold) -> holds_pb2.Hold:
 class WalletApi(wallet_pb2_grpc.WalletServiceServicer):
     """klik.wallet.v1.WalletService."""
 
-    def __init__(self, resources: Resources, ledger: Ledger) -> None:
+    def __init__(self, resources: Resources, ledger: Ledger, payments: Payments) -> None:
         self.resources = resources
         self.ledger = ledger
+        self.payments = payments
 
     async def GetWallet(
         self, request: wallet_pb2.GetWalletRequest, context: Context
@@ -115,6 +119,41 @@ class WalletApi(wallet_pb2_grpc.WalletServiceServicer):
             granted_by=caller.user_id,
         )
         return wallet_pb2.GrantCreditsResponse(transaction=transaction_message(entry))
+
+    async def ListCreditPacks(
+        self, request: wallet_pb2.ListCreditPacksRequest, context: Context
+    ) -> wallet_pb2.ListCreditPacksResponse:
+        return wallet_pb2.ListCreditPacksResponse(
+            packs=[
+                wallet_pb2.CreditPack(
+                    id=p.id, credits=p.credits, price=p.price, currency=p.currency
+                )
+                for p in self.payments.packs()
+            ]
+        )
+
+    async def CreateCheckout(
+        self, request: wallet_pb2.CreateCheckoutRequest, context: Context
+    ) -> wallet_pb2.CreateCheckoutResponse:
+        caller = await self.resources.callers.user(context)
+        made = await self.payments.checkout(
+            caller.user_id,
+            request.idempotency_key,
+            pack_id=request.pack_id,
+            success_url=request.success_url,
+            cancel_url=request.cancel_url,
+        )
+        return wallet_pb2.CreateCheckoutResponse(session_id=made.id, url=made.url)
+
+    async def StripeWebhook(
+        self, request: wallet_pb2.StripeWebhookRequest, context: Context
+    ) -> wallet_pb2.StripeWebhookResponse:
+        # Public: the signature over the exact body is the authentication.
+        signature = next(
+            (str(v) for k, v in context.invocation_metadata() or () if k == SIGNATURE_KEY), ""
+        )
+        await self.payments.webhook(request.body.data, signature)
+        return wallet_pb2.StripeWebhookResponse()
 
 
 class HoldApi(holds_pb2_grpc.HoldServiceServicer):
@@ -165,9 +204,13 @@ class HoldApi(holds_pb2_grpc.HoldServiceServicer):
         return holds_pb2.ReleaseHoldResponse(hold=hold_message(hold))
 
 
-def register(server: grpc.aio.Server, resources: Resources, ledger: Ledger) -> Sequence[str]:
-    """Add the servicers, over the replica's ledger (service.py)."""
-    wallet_pb2_grpc.add_WalletServiceServicer_to_server(WalletApi(resources, ledger), server)
+def register(
+    server: grpc.aio.Server, resources: Resources, ledger: Ledger, payments: Payments
+) -> Sequence[str]:
+    """Add the servicers, over the replica's ledger and payments (service.py)."""
+    wallet_pb2_grpc.add_WalletServiceServicer_to_server(
+        WalletApi(resources, ledger, payments), server
+    )
     holds_pb2_grpc.add_HoldServiceServicer_to_server(HoldApi(resources, ledger), server)
     return (
         wallet_pb2.DESCRIPTOR.services_by_name["WalletService"].full_name,

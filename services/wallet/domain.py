@@ -15,6 +15,7 @@ import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
+from urllib.parse import urlsplit
 
 from kit.errors import DomainError, FailedPrecondition, InvalidArgument, NotFound
 
@@ -37,6 +38,7 @@ class Kind(StrEnum):
     TRANSFER_OUT = "transfer_out"
     CHARGE = "charge"
     REFUND = "refund"
+    PURCHASE = "purchase"
 
 
 class HoldStatus(StrEnum):
@@ -338,3 +340,72 @@ def close_release(hold: Hold, wallet: Wallet, now: datetime) -> Resolution:
 def _free(hold: Hold, wallet: Wallet, status: HoldStatus, now: datetime) -> Resolution:
     changed = replace(wallet, held=wallet.held - hold.amount, updated_at=now)
     return Resolution(replace(hold, status=status, resolved_at=now), check(changed), 0, hold.amount)
+
+
+# ---- credit packs and their payments ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CreditPack:
+    id: str
+    credits: int
+    price: int  # in the currency's smallest unit
+    currency: str
+
+
+def parse_packs(spec: str, currency: str) -> tuple[CreditPack, ...]:
+    """`id:credits:price,…` (KLIK_CREDIT_PACKS) as packs, cheapest first."""
+    packs: dict[str, CreditPack] = {}
+    for raw in spec.split(","):
+        if not raw.strip():
+            continue
+        parts = [p.strip() for p in raw.split(":")]
+        if len(parts) != 3 or not parts[0] or not parts[1].isdigit() or not parts[2].isdigit():
+            raise ValueError(f"{raw.strip()!r} is not id:credits:price")
+        pack = CreditPack(parts[0], int(parts[1]), int(parts[2]), currency)
+        if not 0 < pack.credits <= MAX_AMOUNT or pack.price <= 0 or pack.id in packs:
+            raise ValueError(f"{raw.strip()!r}: credits and price must be positive, ids unique")
+        packs[pack.id] = pack
+    return tuple(sorted(packs.values(), key=lambda p: (p.price, p.id)))
+
+
+def find_pack(packs: tuple[CreditPack, ...], pack_id: str) -> CreditPack:
+    for pack in packs:
+        if pack.id == pack_id:
+            return pack
+    raise NotFound("PACK_NOT_FOUND", "no credit pack has this id", details={"pack_id": pack_id})
+
+
+def require_return_url(url: str, field: str, origins: tuple[str, ...]) -> str:
+    """A Checkout return URL on one of the allowed origins; INVALID_RETURN_URL otherwise."""
+    parts = urlsplit(url)
+    origin = f"{parts.scheme}://{parts.netloc}".lower()
+    if parts.scheme not in ("http", "https") or origin not in {o.lower() for o in origins}:
+        raise InvalidArgument(
+            "INVALID_RETURN_URL",
+            f"{field} must be on an allowed origin",
+            details={"field": field},
+        )
+    return url
+
+
+class PaymentStatus(StrEnum):
+    OPEN = "open"  # the session waits for the person (or for its payment to settle)
+    PAID = "paid"  # the credits are granted
+    EXPIRED = "expired"  # the person cancelled, or the session expired
+
+
+@dataclass(frozen=True)
+class Payment:
+    """A Checkout Session klik started: the credits it grants once paid."""
+
+    id: str  # the Checkout Session id
+    user_id: str
+    pack_id: str
+    credits: int
+    amount: int
+    currency: str
+    status: str
+    created_at: datetime
+    paid_at: datetime | None = None
+    payment_intent: str = ""
