@@ -244,7 +244,9 @@ class Stripe:
         """One client for every delivery (making one per request costs a TLS context)."""
         if self._client is None:
             self._client = httpx.AsyncClient(
-                timeout=10, limits=httpx.Limits(max_connections=200, max_keepalive_connections=50)
+                # As Stripe does, a bounded number of deliveries at once.
+                timeout=30,
+                limits=httpx.Limits(max_connections=20, max_keepalive_connections=20),
             )
         return self._client
 

@@ -108,7 +108,11 @@ class Money:
 
 
 async def _serve(app: Any, port: int, server_class: Any = uvicorn.Server) -> Any:
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None)
+    # Long keep-alive: under load a client must not reuse a connection the server
+    # is just closing.
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_config=None, timeout_keep_alive=120
+    )
     server = server_class(config, app) if server_class is GatewayServer else server_class(config)
     task = asyncio.create_task(server.serve())
     await wait_for(lambda: server.started, 30, message="server started")
