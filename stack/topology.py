@@ -22,7 +22,7 @@ from kit.config import (
     var_dir,
 )
 from kit.identity import generate_keys
-from sandbox.settings import SandboxSettings
+from sandbox.settings import DEV_STRIPE_WEBHOOK_SECRET, SandboxSettings
 
 
 @dataclass(frozen=True)
@@ -62,6 +62,10 @@ def plan(base: Mapping[str, str]) -> Topology:
         env["KLIK_SMTP_PORT"] = str(sandbox.smtp_port)
     gateway_url = f"http://127.0.0.1:{env_int('KLIK_GATEWAY_PORT', GATEWAY_PORT, base)}"
     env.setdefault("KLIK_PUBLIC_URL", gateway_url)
+    # The sandbox's Stripe delivers its webhooks to this stack's gateway, signed with
+    # the secret the wallet checks (both default to the same dev secret).
+    env.setdefault("KLIK_STRIPE_WEBHOOK_URL", f"{gateway_url}/v1/webhooks/stripe")
+    env.setdefault("KLIK_STRIPE_WEBHOOK_SECRET", DEV_STRIPE_WEBHOOK_SECRET)
     nats_port = _port_of(env["KLIK_NATS_URL"])
     python = sys.executable
     processes = (

@@ -27,8 +27,17 @@ def decode_request(
     params: Mapping[str, str],
     query: Iterable[tuple[str, str]],
     body: bytes,
+    content_type: str = "",
 ) -> Message:
     message = route.request_class()
+    if route.raw_body:
+        target: Any = message if route.raw_body == "*" else getattr(message, route.raw_body)
+        target.content_type = content_type
+        target.data = body
+        _parse_into(query_values(route, query), message, "query")
+        for path, value in params.items():
+            _set_path_field(message, path, value)
+        return message
     document = parse_json(body) if route.body else None
     if route.body == "*":
         if not isinstance(document, dict):

@@ -13,7 +13,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from gateway.admission import Admission
-from gateway.body import read_json_body
+from gateway.body import read_json_body, too_large
 from gateway.errors import GatewayError, invalid_field, method_not_allowed, reason_statuses
 from gateway.policy import is_public, rate_class
 from gateway.settings import GatewaySettings
@@ -82,10 +82,21 @@ class Transcoder:
         request.scope["route"] = route  # metrics label the request with its template
         route_class = rate_class(route)
         await self.admission.admit(request, route_class, public=is_public(route))
-        body = await read_json_body(request, self.settings.max_body_bytes) if route.body else b""
-        message = decode_request(route, found.params, request.query_params.multi_items(), body)
+        limit = self.settings.max_body_bytes
+        if route.raw_body:
+            body = await read_raw_body(request, limit)
+        else:
+            body = await read_json_body(request, limit) if route.body else b""
+        message = decode_request(
+            route,
+            found.params,
+            request.query_params.multi_items(),
+            body,
+            request.headers.get("content-type", ""),
+        )
         timeout = self.settings.timeout(route_class)
-        reply = await self.call(route, message, outgoing_metadata(request), timeout)
+        metadata = outgoing_metadata(request, route.forward_headers)
+        reply = await self.call(route, message, metadata, timeout)
         return Response(encode_response(route, reply), media_type="application/json")
 
     async def call(
@@ -113,6 +124,20 @@ class Transcoder:
             UPSTREAM_ERRORS.labels(route.path, error.code().name).inc()
             raise rpc_failure(error, route.upstream, self.reason_statuses) from None
         return reply
+
+
+async def read_raw_body(request: Request, limit: int) -> bytes:
+    """A raw-body route's body exactly as sent, whatever its type; at most `limit`
+    bytes (413 beyond, counted as it streams in)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise too_large(limit)
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise too_large(limit)
+    return bytes(body)
 
 
 def raw_path(scope: Scope) -> str:

@@ -11,10 +11,14 @@ from kit.context import current_request_id
 from kit.interceptors import REQUEST_ID_KEY
 
 
-def outgoing_metadata(connection: HTTPConnection) -> tuple[tuple[str, str], ...]:
-    """`authorization` as given, the request id, and `klik-client-address`: the one
-    client address the gateway vouches for (gateway.clientaddr; the services see who
-    called, not the gateway). The client's own `X-Forwarded-For` is never passed on."""
+def outgoing_metadata(
+    connection: HTTPConnection, forward: tuple[str, ...] = ()
+) -> tuple[tuple[str, str], ...]:
+    """`authorization` as given, the request id, the headers named in `forward` (a
+    route's `forward_headers`; one that is not printable ASCII is left out), and
+    `klik-client-address`: the one client address the gateway vouches for
+    (gateway.clientaddr; the services see who called, not the gateway). The client's
+    own `X-Forwarded-For` is never passed on."""
     metadata: list[tuple[str, str]] = [(REQUEST_ID_KEY, current_request_id())]
     authorization = connection.headers.get("authorization")
     if authorization is not None:
@@ -23,6 +27,10 @@ def outgoing_metadata(connection: HTTPConnection) -> tuple[tuple[str, str], ...]
                 "UNAUTHENTICATED", "malformed Authorization header", code="INVALID_TOKEN"
             )
         metadata.append(("authorization", authorization))
+    for name in forward:
+        for value in connection.headers.getlist(name):
+            if _printable_ascii(value):
+                metadata.append((name, value))
     address = client_address(connection)
     if _printable_ascii(address):
         metadata.append((CLIENT_ADDRESS_KEY, address))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from google.api import annotations_pb2, http_pb2
 from google.protobuf import message_factory
@@ -14,8 +15,12 @@ from google.protobuf.message import Message
 
 from gateway.transcoding import fields
 from gateway.transcoding.template import PathTemplate, TemplateError, parse
+from klik.options.v1 import options_pb2
 
 _PATTERNS = ("get", "put", "post", "delete", "patch")
+HTTP_BODY = "google.api.HttpBody"
+# protoc's stubs type extensions as plain FieldDescriptors, which Extensions[] refuses.
+_FORWARD_HEADERS: Any = options_pb2.forward_headers
 
 
 class RouteError(ValueError):
@@ -35,6 +40,11 @@ class Route:
     # PATCH with a body field: the request's FieldMask field the gateway fills from
     # the body's keys when the client sends no mask (grpc-gateway's patch feature).
     mask_field: str = ""
+    # A raw-body route: "*" when the request is a google.api.HttpBody, else the name
+    # of its HttpBody field; the body is passed on as sent, never parsed as JSON.
+    raw_body: str = ""
+    # Request headers passed on as metadata ((klik.options.v1.forward_headers)).
+    forward_headers: tuple[str, ...] = ()
     request_class: type[Message] = field(init=False)
     response_class: type[Message] = field(init=False)
 
@@ -136,6 +146,11 @@ def route_for(
     mask = ""
     if http_method == "PATCH" and rule.body not in ("", "*"):
         mask = _mask_field(request, {rule.body, *template.field_paths})
+    raw = _raw_body(request, rule.body, where)
+    forwarded = tuple(h.lower() for h in method.GetOptions().Extensions[_FORWARD_HEADERS])
+    for header in forwarded:
+        if not header or not all(c.isalnum() or c == "-" for c in header):
+            raise RouteError(f"{where}: forward_headers {header!r} is not a header name")
     return Route(
         upstream=upstream,
         service=service,
@@ -146,7 +161,31 @@ def route_for(
         response_body=rule.response_body,
         binding=index,
         mask_field=mask,
+        raw_body=raw,
+        forward_headers=forwarded,
     )
+
+
+def _raw_body(request: Descriptor, body: str, where: str) -> str:
+    """ "*" when the request itself is an HttpBody, the body field's name when it is
+    an HttpBody field, "" otherwise. An HttpBody anywhere else is refused: the
+    gateway would not know which bytes to put in it."""
+    if request.full_name == HTTP_BODY:
+        if body != "*":
+            raise RouteError(f'{where}: an HttpBody request takes body: "*"')
+        return "*"
+    bodies = [
+        f.name
+        for f in request.fields
+        if fields.is_message(f)
+        and not fields.is_repeated(f)
+        and fields.message_name(f) == HTTP_BODY
+    ]
+    if not bodies:
+        return ""
+    if body not in bodies:
+        raise RouteError(f"{where}: an HttpBody field must be the route's body field")
+    return body
 
 
 def _check_path_field(request: Descriptor, path: str, where: str) -> None:

@@ -7,30 +7,27 @@ scoped to the caller: a user's keys and a service's keys never collide."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Any, TypeAlias
 
 import grpc
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from kit import paging
 from kit.errors import InvalidArgument
+from kit.paging import SeqCursor
 from kit.server import Resources
+from kit.timestamps import timestamp, to_datetime
 from klik.wallet.v1 import holds_pb2, holds_pb2_grpc, wallet_pb2, wallet_pb2_grpc
 from services.wallet.domain import Entry, Hold, Wallet
 from services.wallet.ledger import Ledger
+from services.wallet.payments import Payments
 
 Context: TypeAlias = grpc.aio.ServicerContext[Any, Any]
 
 # The services that may place, capture and release holds.
 HOLD_CALLERS = ("generation",)
-LIST_TRANSACTIONS = "wallet.ListTransactions"
-
-
-def _timestamp(value: datetime) -> Timestamp:
-    stamp = Timestamp()
-    stamp.FromDatetime(value)
-    return stamp
+TRANSACTIONS = SeqCursor("wallet.ListTransactions")
+# The metadata the gateway forwards Stripe's signature header as (forward_headers).
+SIGNATURE_KEY = "stripe-signature"
 
 
 def wallet_message(wallet: Wallet) -> wallet_pb2.Wallet:
@@ -39,7 +36,7 @@ def wallet_message(wallet: Wallet) -> wallet_pb2.Wallet:
         balance=wallet.balance,
         held=wallet.held,
         available=wallet.available,
-        updated_at=_timestamp(wallet.updated_at),
+        updated_at=timestamp(wallet.updated_at),
     )
 
 
@@ -51,7 +48,7 @@ def transaction_message(entry: Entry) -> wallet_pb2.Transaction:
         balance_after=entry.balance_after,
         reference=entry.reference,
         description=entry.description,
-        created_at=_timestamp(entry.created_at),
+        created_at=timestamp(entry.created_at),
     )
 
 
@@ -62,8 +59,8 @@ def hold_message(hold: Hold) -> holds_pb2.Hold:
         amount=hold.amount,
         status=hold.status,
         captured_amount=hold.captured_amount,
-        expires_at=_timestamp(hold.expires_at),
-        created_at=_timestamp(hold.created_at),
+        expires_at=timestamp(hold.expires_at),
+        created_at=timestamp(hold.created_at),
         reference=hold.reference,
     )
 
@@ -71,9 +68,10 @@ def hold_message(hold: Hold) -> holds_pb2.Hold:
 class WalletApi(wallet_pb2_grpc.WalletServiceServicer):
     """klik.wallet.v1.WalletService."""
 
-    def __init__(self, resources: Resources, ledger: Ledger) -> None:
+    def __init__(self, resources: Resources, ledger: Ledger, payments: Payments) -> None:
         self.resources = resources
         self.ledger = ledger
+        self.payments = payments
 
     async def GetWallet(
         self, request: wallet_pb2.GetWalletRequest, context: Context
@@ -87,22 +85,11 @@ class WalletApi(wallet_pb2_grpc.WalletServiceServicer):
     ) -> wallet_pb2.ListTransactionsResponse:
         caller = await self.resources.callers.user(context)
         size = paging.page_size(request.page_size)
-        position = paging.decode_cursor(LIST_TRANSACTIONS, request.page_token)
-        before = None
-        if position is not None:
-            seq = position.get("seq")
-            if not isinstance(seq, int):
-                raise InvalidArgument("INVALID_PAGE_TOKEN", "page_token was not issued by this RPC")
-            before = seq
+        before = TRANSACTIONS.decode(request.page_token)
         page = await self.ledger.transactions(caller.user_id, before=before, limit=size)
-        next_token = (
-            ""
-            if page.next_before is None
-            else paging.encode_cursor(LIST_TRANSACTIONS, {"seq": page.next_before})
-        )
         return wallet_pb2.ListTransactionsResponse(
             transactions=[transaction_message(entry) for entry in page.entries],
-            next_page_token=next_token,
+            next_page_token=TRANSACTIONS.encode(page.next_before),
         )
 
     async def Transfer(
@@ -133,6 +120,41 @@ class WalletApi(wallet_pb2_grpc.WalletServiceServicer):
         )
         return wallet_pb2.GrantCreditsResponse(transaction=transaction_message(entry))
 
+    async def ListCreditPacks(
+        self, request: wallet_pb2.ListCreditPacksRequest, context: Context
+    ) -> wallet_pb2.ListCreditPacksResponse:
+        return wallet_pb2.ListCreditPacksResponse(
+            packs=[
+                wallet_pb2.CreditPack(
+                    id=p.id, credits=p.credits, price=p.price, currency=p.currency
+                )
+                for p in self.payments.packs()
+            ]
+        )
+
+    async def CreateCheckout(
+        self, request: wallet_pb2.CreateCheckoutRequest, context: Context
+    ) -> wallet_pb2.CreateCheckoutResponse:
+        caller = await self.resources.callers.user(context)
+        made = await self.payments.checkout(
+            caller.user_id,
+            request.idempotency_key,
+            pack_id=request.pack_id,
+            success_url=request.success_url,
+            cancel_url=request.cancel_url,
+        )
+        return wallet_pb2.CreateCheckoutResponse(session_id=made.id, url=made.url)
+
+    async def StripeWebhook(
+        self, request: wallet_pb2.StripeWebhookRequest, context: Context
+    ) -> wallet_pb2.StripeWebhookResponse:
+        # Public: the signature over the exact body is the authentication.
+        signature = next(
+            (str(v) for k, v in context.invocation_metadata() or () if k == SIGNATURE_KEY), ""
+        )
+        await self.payments.webhook(request.body.data, signature)
+        return wallet_pb2.StripeWebhookResponse()
+
 
 class HoldApi(holds_pb2_grpc.HoldServiceServicer):
     """klik.wallet.v1.HoldService: internal, service identities only."""
@@ -154,7 +176,7 @@ class HoldApi(holds_pb2_grpc.HoldServiceServicer):
             request.idempotency_key,
             user_id=request.user_id,
             amount=request.amount,
-            expires_at=request.expires_at.ToDatetime(tzinfo=UTC),
+            expires_at=to_datetime(request.expires_at),
             reference=request.reference,
             description=request.description,
         )
@@ -182,9 +204,13 @@ class HoldApi(holds_pb2_grpc.HoldServiceServicer):
         return holds_pb2.ReleaseHoldResponse(hold=hold_message(hold))
 
 
-def register(server: grpc.aio.Server, resources: Resources, ledger: Ledger) -> Sequence[str]:
-    """Add the servicers, over the replica's ledger (service.py)."""
-    wallet_pb2_grpc.add_WalletServiceServicer_to_server(WalletApi(resources, ledger), server)
+def register(
+    server: grpc.aio.Server, resources: Resources, ledger: Ledger, payments: Payments
+) -> Sequence[str]:
+    """Add the servicers, over the replica's ledger and payments (service.py)."""
+    wallet_pb2_grpc.add_WalletServiceServicer_to_server(
+        WalletApi(resources, ledger, payments), server
+    )
     holds_pb2_grpc.add_HoldServiceServicer_to_server(HoldApi(resources, ledger), server)
     return (
         wallet_pb2.DESCRIPTOR.services_by_name["WalletService"].full_name,

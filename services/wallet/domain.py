@@ -11,15 +11,13 @@ Invariants every function keeps (ARCHITECTURE rule 4):
 
 from __future__ import annotations
 
-import hashlib
-import json
 import uuid
-from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
+from urllib.parse import urlsplit
 
-from kit.errors import Aborted, DomainError, FailedPrecondition, InvalidArgument, NotFound
+from kit.errors import DomainError, FailedPrecondition, InvalidArgument, NotFound
 
 # One operation moves at most this many credits, and no balance grows past
 # MAX_BALANCE: far from int64's limit, so no sum of rows or wallets can overflow it.
@@ -27,7 +25,6 @@ MAX_AMOUNT = 10**12
 MAX_BALANCE = 10**15
 # Lengths the store's columns allow; longer values are refused before any I/O.
 MAX_ID_LENGTH = 64
-MAX_KEY_LENGTH = 200
 MAX_REFERENCE_LENGTH = 200
 MAX_DESCRIPTION_LENGTH = 1000
 
@@ -41,6 +38,7 @@ class Kind(StrEnum):
     TRANSFER_OUT = "transfer_out"
     CHARGE = "charge"
     REFUND = "refund"
+    PURCHASE = "purchase"
 
 
 class HoldStatus(StrEnum):
@@ -161,20 +159,6 @@ def require_amount(amount: int, *, allow_zero: bool = False) -> int:
             details={"amount": amount},
         )
     return amount
-
-
-def require_key(key: str) -> str:
-    if not key:
-        raise InvalidArgument(
-            "INVALID_ARGUMENT", "idempotency_key is required", details={"field": "idempotency_key"}
-        )
-    if len(key) > MAX_KEY_LENGTH:
-        raise InvalidArgument(
-            "INVALID_ARGUMENT",
-            f"idempotency_key is longer than {MAX_KEY_LENGTH} characters",
-            details={"field": "idempotency_key"},
-        )
-    return key
 
 
 def require_text(value: str, field: str, limit: int) -> str:
@@ -358,20 +342,70 @@ def _free(hold: Hold, wallet: Wallet, status: HoldStatus, now: datetime) -> Reso
     return Resolution(replace(hold, status=status, resolved_at=now), check(changed), 0, hold.amount)
 
 
-# ---- idempotency ------------------------------------------------------------------------
+# ---- credit packs and their payments ---------------------------------------------------
 
 
-def fingerprint(operation: str, fields: Mapping[str, str | int]) -> str:
-    """What makes two requests "the same request" under one idempotency key: a hash
-    of the operation and every field that shapes its effect."""
-    canonical = json.dumps(
-        {"operation": operation, **fields}, sort_keys=True, separators=(",", ":")
-    )
-    return hashlib.sha256(canonical.encode()).hexdigest()
+@dataclass(frozen=True)
+class CreditPack:
+    id: str
+    credits: int
+    price: int  # in the currency's smallest unit
+    currency: str
 
 
-def key_reused(operation: str) -> DomainError:
-    return Aborted(
-        "IDEMPOTENCY_KEY_REUSED",
-        f"this idempotency key was used for a different {operation} request",
-    )
+def parse_packs(spec: str, currency: str) -> tuple[CreditPack, ...]:
+    """`id:credits:price,…` (KLIK_CREDIT_PACKS) as packs, cheapest first."""
+    packs: dict[str, CreditPack] = {}
+    for raw in spec.split(","):
+        if not raw.strip():
+            continue
+        parts = [p.strip() for p in raw.split(":")]
+        if len(parts) != 3 or not parts[0] or not parts[1].isdigit() or not parts[2].isdigit():
+            raise ValueError(f"{raw.strip()!r} is not id:credits:price")
+        pack = CreditPack(parts[0], int(parts[1]), int(parts[2]), currency)
+        if not 0 < pack.credits <= MAX_AMOUNT or pack.price <= 0 or pack.id in packs:
+            raise ValueError(f"{raw.strip()!r}: credits and price must be positive, ids unique")
+        packs[pack.id] = pack
+    return tuple(sorted(packs.values(), key=lambda p: (p.price, p.id)))
+
+
+def find_pack(packs: tuple[CreditPack, ...], pack_id: str) -> CreditPack:
+    for pack in packs:
+        if pack.id == pack_id:
+            return pack
+    raise NotFound("PACK_NOT_FOUND", "no credit pack has this id", details={"pack_id": pack_id})
+
+
+def require_return_url(url: str, field: str, origins: tuple[str, ...]) -> str:
+    """A Checkout return URL on one of the allowed origins; INVALID_RETURN_URL otherwise."""
+    parts = urlsplit(url)
+    origin = f"{parts.scheme}://{parts.netloc}".lower()
+    if parts.scheme not in ("http", "https") or origin not in {o.lower() for o in origins}:
+        raise InvalidArgument(
+            "INVALID_RETURN_URL",
+            f"{field} must be on an allowed origin",
+            details={"field": field},
+        )
+    return url
+
+
+class PaymentStatus(StrEnum):
+    OPEN = "open"  # the session waits for the person (or for its payment to settle)
+    PAID = "paid"  # the credits are granted
+    EXPIRED = "expired"  # the person cancelled, or the session expired
+
+
+@dataclass(frozen=True)
+class Payment:
+    """A Checkout Session klik started: the credits it grants once paid."""
+
+    id: str  # the Checkout Session id
+    user_id: str
+    pack_id: str
+    credits: int
+    amount: int
+    currency: str
+    status: str
+    created_at: datetime
+    paid_at: datetime | None = None
+    payment_intent: str = ""

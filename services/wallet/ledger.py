@@ -14,13 +14,15 @@ import json
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from kit.clock import Clock, utc_now
 from kit.db import UnitOfWork
 from kit.errors import DomainError
+from kit.idempotency import check_key, check_replay, fingerprint
 from services.wallet import domain, store
 from services.wallet.domain import Change, Entry, Hold, HoldStatus, Kind, Resolution, Wallet
 from services.wallet.events import wallet_changed
@@ -34,10 +36,6 @@ GRANT = "grant"
 PLACE_HOLD = "place_hold"
 CAPTURE_HOLD = "capture_hold"
 RELEASE_HOLD = "release_hold"
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -58,7 +56,7 @@ class Ledger:
     """The use cases over the wallet's database, each one transaction of `uow` (whose
     commits wake the outbox relay); `clock` is injectable for tests."""
 
-    def __init__(self, uow: UnitOfWork, clock: Callable[[], datetime] = utc_now) -> None:
+    def __init__(self, uow: UnitOfWork, clock: Clock = utc_now) -> None:
         self._uow = uow
         self._clock = clock
 
@@ -80,7 +78,7 @@ class Ledger:
     ) -> Entry:
         """Move `amount` from `sender` to `recipient`: a `transfer_out` and a
         `transfer_in` row in one transaction. Returns the sender's row."""
-        domain.require_key(key)
+        check_key(key, required=True)
         domain.require_amount(amount)
         domain.require_user_id(recipient, "to_user_id")
         domain.require_text(note, "note", domain.MAX_DESCRIPTION_LENGTH)
@@ -110,7 +108,7 @@ class Ledger:
         self, scope: str, key: str, *, user_id: str, amount: int, reason: str, granted_by: str
     ) -> Entry:
         """Add `amount` to a wallet (a `grant` row referencing who granted it)."""
-        domain.require_key(key)
+        check_key(key, required=True)
         domain.require_amount(amount)
         domain.require_user_id(user_id, "user_id")
         domain.require_text(reason, "reason", domain.MAX_DESCRIPTION_LENGTH)
@@ -139,7 +137,7 @@ class Ledger:
         description: str = "",
     ) -> Hold:
         """Reserve `amount` of the wallet's available credits until `expires_at`."""
-        domain.require_key(key)
+        check_key(key, required=True)
         domain.require_amount(amount)
         domain.require_user_id(user_id, "user_id")
         domain.require_text(reference, "reference", domain.MAX_REFERENCE_LENGTH)
@@ -168,7 +166,7 @@ class Ledger:
 
     async def capture_hold(self, scope: str, key: str, *, hold_id: str, amount: int) -> Captured:
         """Charge min(amount, held) as a `charge` row and release the rest."""
-        domain.require_key(key)
+        check_key(key, required=True)
         domain.require_amount(amount, allow_zero=True)
 
         async def effect(session: AsyncSession, now: datetime) -> Captured | _Refusal:
@@ -203,7 +201,7 @@ class Ledger:
     async def release_hold(self, scope: str, key: str, *, hold_id: str) -> Hold:
         """Give an open hold's credits back; a hold already released or expired is
         returned as it is."""
-        domain.require_key(key)
+        check_key(key, required=True)
 
         async def effect(session: AsyncSession, now: datetime) -> Hold:
             hold, wallet = await self._lock_hold(session, hold_id)
@@ -266,13 +264,12 @@ class Ledger:
         """Run `effect` once per (scope, operation, key): a later request with the
         same key and the same fields gets the stored result; with other fields,
         ABORTED `IDEMPOTENCY_KEY_REUSED`."""
-        fingerprint = domain.fingerprint(operation, fields)
+        offered = fingerprint(operation, fields)
         async with self._uow.write() as session:
             now = self._clock()
-            stored = await store.claim_key(session, scope, operation, key, fingerprint, now)
+            stored = await store.claim_key(session, scope, operation, key, offered, now)
             if stored is not None:
-                if stored.fingerprint != fingerprint:
-                    raise domain.key_reused(operation)
+                check_replay(stored.fingerprint, offered, operation)
                 # Claim and response commit together: a visible key has its response.
                 assert stored.response is not None
                 return load(stored.response)

@@ -11,7 +11,9 @@ import grpc
 from kit.server import Resources, ServiceSpec
 from services.wallet import api, background, events
 from services.wallet.ledger import Ledger
+from services.wallet.payments import Payments
 from services.wallet.settings import WalletOptions
+from services.wallet.stripe_client import StripeClient
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -40,7 +42,9 @@ def make_spec(options: WalletOptions | None = None) -> ServiceSpec:
         return ledgers[key]
 
     def register(server: grpc.aio.Server, resources: Resources) -> tuple[str, ...]:
-        return tuple(api.register(server, resources, ledger(resources)))
+        options = current()
+        payments = Payments(resources.uow, StripeClient(options), options)
+        return tuple(api.register(server, resources, ledger(resources), payments))
 
     return ServiceSpec(
         name="wallet",

@@ -6,7 +6,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from kit.config import ConfigError, env_float, env_int, env_str
-from services.wallet.domain import MAX_AMOUNT
+from services.wallet.domain import MAX_AMOUNT, CreditPack, parse_packs
+
+# Without KLIK_STRIPE_SECRET_KEY the wallet talks to the sandbox's Stripe
+# (KLIK_SANDBOX_URL) with this key; with it, to Stripe itself.
+SANDBOX_STRIPE_KEY = "sk_test_klik_sandbox"
+DEFAULT_SANDBOX_URL = "http://127.0.0.1:8090"
+# The sandbox signs its webhooks with the same secret (sandbox/settings.py).
+DEV_STRIPE_WEBHOOK_SECRET = "whsec_klik_sandbox"
+DEFAULT_PACKS = "starter:100:500,plus:550:2500,pro:1200:5000"
 
 # Idempotency keys are kept at least this long (API.md: at least 24 hours).
 MIN_KEY_RETENTION_HOURS = 24.0
@@ -27,10 +35,40 @@ class WalletOptions:
     prune_interval: float = 3600.0
     # Name prefix of the durable JetStream consumers (replicas share them).
     consumer_prefix: str = "wallet"
+    # Stripe: the API key (`KLIK_STRIPE_SECRET_KEY`), where its API is
+    # (`KLIK_STRIPE_API_BASE`; "" is Stripe itself) and the webhook signing secret
+    # (`KLIK_STRIPE_WEBHOOK_SECRET`).
+    stripe_secret_key: str = SANDBOX_STRIPE_KEY
+    stripe_api_base: str = DEFAULT_SANDBOX_URL
+    stripe_webhook_secret: str = DEV_STRIPE_WEBHOOK_SECRET
+    # Credit packs on sale (`KLIK_CREDIT_PACKS`: `id:credits:price_cents,…`) and
+    # their currency (`KLIK_STRIPE_CURRENCY`).
+    credit_packs: tuple[CreditPack, ...] = parse_packs(DEFAULT_PACKS, "usd")
+    # Origins Checkout may return to (`KLIK_CHECKOUT_RETURN_ORIGINS`, comma-separated).
+    checkout_return_origins: tuple[str, ...] = ("http://localhost:3000",)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> WalletOptions:
+        real_key = env_str("KLIK_STRIPE_SECRET_KEY", "", env)
+        sandbox_url = env_str("KLIK_SANDBOX_URL", DEFAULT_SANDBOX_URL, env)
+        currency = env_str("KLIK_STRIPE_CURRENCY", "usd", env).lower()
+        origins = env_str("KLIK_CHECKOUT_RETURN_ORIGINS", "http://localhost:3000", env)
+        try:
+            packs = parse_packs(env_str("KLIK_CREDIT_PACKS", DEFAULT_PACKS, env), currency)
+        except ValueError as error:
+            raise ConfigError(f"KLIK_CREDIT_PACKS: {error}") from None
         options = cls(
+            stripe_secret_key=real_key or SANDBOX_STRIPE_KEY,
+            stripe_api_base=env_str(
+                "KLIK_STRIPE_API_BASE", "" if real_key else sandbox_url, env
+            ).rstrip("/"),
+            stripe_webhook_secret=env_str(
+                "KLIK_STRIPE_WEBHOOK_SECRET", DEV_STRIPE_WEBHOOK_SECRET, env
+            ),
+            credit_packs=packs,
+            checkout_return_origins=tuple(
+                o.strip().rstrip("/") for o in origins.split(",") if o.strip()
+            ),
             signup_credits=env_int("KLIK_SIGNUP_CREDITS", cls.signup_credits, env),
             signup_bonus_on=env_str("KLIK_SIGNUP_BONUS_ON", cls.signup_bonus_on, env).lower(),
             sweep_interval=env_float("KLIK_WALLET_SWEEP_SECONDS", cls.sweep_interval, env),

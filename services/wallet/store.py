@@ -44,12 +44,10 @@ from sqlalchemy import (
     tuple_,
     update,
 )
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kit.db import as_utc
-from services.wallet.domain import Entry, Hold, HoldStatus, Wallet
+from kit.db import as_utc, dialect_insert
+from services.wallet.domain import Entry, Hold, HoldStatus, Payment, Wallet
 
 metadata = MetaData()
 
@@ -112,6 +110,42 @@ holds = Table(
         "status IN ('open', 'captured', 'released', 'expired')", name="ck_holds_status"
     ),
 )
+stripe_customers = Table(
+    "stripe_customers",
+    metadata,
+    Column("user_id", String(64), primary_key=True),
+    Column("customer_id", String(255), nullable=False, unique=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+payments = Table(
+    "payments",
+    metadata,
+    # The Checkout Session id: one payment per session.
+    Column("id", String(255), primary_key=True),
+    Column("user_id", String(64), ForeignKey("wallets.user_id"), nullable=False),
+    Column("pack_id", String(64), nullable=False),
+    Column("credits", BigInteger, nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("status", String(10), nullable=False),
+    Column("payment_intent", String(255), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("paid_at", DateTime(timezone=True), nullable=True),
+    CheckConstraint("credits > 0", name="ck_payments_credits_positive"),
+    CheckConstraint("status IN ('open', 'paid', 'expired')", name="ck_payments_status"),
+    Index("ix_payments_user_created", "user_id", "created_at"),
+)
+
+# Every Stripe event handled, by id: a redelivered event finds its row and does nothing.
+stripe_events = Table(
+    "stripe_events",
+    metadata,
+    Column("id", String(255), primary_key=True),
+    Column("type", String(100), nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+)
+
 _OPEN = holds.c.status == HoldStatus.OPEN.value
 # The sweeper's query and the close of a wallet: open holds only, so both indexes stay
 # as small as the number of open holds.
@@ -170,18 +204,14 @@ _KEY = (
     & (idempotency_keys.c.key == bindparam("k_key"))
 )
 _CLAIM_KEY = {
-    dialect: insert_(idempotency_keys)
+    dialect: dialect_insert(dialect, idempotency_keys)
     .on_conflict_do_nothing(index_elements=["scope", "operation", "key"])
     .returning(idempotency_keys.c.key)
-    for dialect, insert_ in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
+    for dialect in ("postgresql", "sqlite")
 }
 _READ_KEY = select(idempotency_keys.c.fingerprint, idempotency_keys.c.response).where(_KEY)
 _SAVE_RESPONSE = update(idempotency_keys).where(_KEY).values(response=bindparam("response"))
 _FORGET_KEY = delete(idempotency_keys).where(_KEY)
-
-
-def _insert(session: AsyncSession) -> Any:
-    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
 
 
 # ---- wallets -------------------------------------------------------------------------
@@ -221,7 +251,7 @@ async def create_wallet(session: AsyncSession, wallet: Wallet) -> bool:
     """Insert the wallet unless one exists for the user. Returns whether it did; a
     racing insert waits for the other transaction and then inserts nothing."""
     created = await session.scalar(
-        _insert(session)(wallets)
+        dialect_insert(session, wallets)
         .values(
             user_id=wallet.user_id,
             balance=wallet.balance,
@@ -429,6 +459,12 @@ async def claim_key(
     raise RuntimeError(f"could not claim idempotency key {operation}/{key}")
 
 
+async def read_key(session: AsyncSession, scope: str, operation: str, key: str) -> StoredKey | None:
+    """The key as an earlier request left it, without claiming it."""
+    row = (await session.execute(_READ_KEY, _key_params(scope, operation, key))).first()
+    return None if row is None else StoredKey(row.fingerprint, row.response)
+
+
 async def save_response(
     session: AsyncSession, scope: str, operation: str, key: str, response: str
 ) -> None:
@@ -447,3 +483,91 @@ async def prune_keys(session: AsyncSession, before: datetime, limit: int) -> int
     oldest = select(*columns).where(idempotency_keys.c.created_at < before).limit(limit)
     result = await session.execute(delete(idempotency_keys).where(tuple_(*columns).in_(oldest)))
     return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+# ---- Stripe: customers, payments, events ---------------------------------------------
+
+
+async def stripe_customer(session: AsyncSession, user_id: str) -> str | None:
+    found: str | None = await session.scalar(
+        select(stripe_customers.c.customer_id).where(stripe_customers.c.user_id == user_id)
+    )
+    return found
+
+
+async def remember_customer(
+    session: AsyncSession, user_id: str, customer_id: str, now: datetime
+) -> str:
+    """Keep the user's Stripe customer unless one is kept already; the one kept."""
+    await session.execute(
+        dialect_insert(session, stripe_customers)
+        .values(user_id=user_id, customer_id=customer_id, created_at=now)
+        .on_conflict_do_nothing(index_elements=["user_id"])
+    )
+    kept = await stripe_customer(session, user_id)
+    assert kept is not None
+    return kept
+
+
+def _payment(row: Row[Any]) -> Payment:
+    return Payment(
+        id=row.id,
+        user_id=row.user_id,
+        pack_id=row.pack_id,
+        credits=row.credits,
+        amount=row.amount,
+        currency=row.currency,
+        status=row.status,
+        created_at=as_utc(row.created_at),
+        paid_at=None if row.paid_at is None else as_utc(row.paid_at),
+        payment_intent=row.payment_intent,
+    )
+
+
+async def add_payment(session: AsyncSession, payment: Payment) -> None:
+    """Record a payment unless its session is recorded already."""
+    await session.execute(
+        dialect_insert(session, payments)
+        .values(
+            id=payment.id,
+            user_id=payment.user_id,
+            pack_id=payment.pack_id,
+            credits=payment.credits,
+            amount=payment.amount,
+            currency=payment.currency,
+            status=payment.status,
+            payment_intent=payment.payment_intent,
+            created_at=payment.created_at,
+            paid_at=payment.paid_at,
+        )
+        .on_conflict_do_nothing(index_elements=["id"])
+    )
+
+
+async def lock_payment(session: AsyncSession, payment_id: str) -> Payment | None:
+    row = (
+        await session.execute(select(payments).where(payments.c.id == payment_id).with_for_update())
+    ).first()
+    return None if row is None else _payment(row)
+
+
+async def save_payment(session: AsyncSession, payment: Payment) -> None:
+    await session.execute(
+        update(payments)
+        .where(payments.c.id == payment.id)
+        .values(
+            status=payment.status, paid_at=payment.paid_at, payment_intent=payment.payment_intent
+        )
+    )
+
+
+async def record_event(session: AsyncSession, event_id: str, kind: str, now: datetime) -> bool:
+    """Record a Stripe event as handled; False when it was already. A copy racing the
+    first waits for its transaction: if that committed, the copy records nothing."""
+    recorded = await session.scalar(
+        dialect_insert(session, stripe_events)
+        .values(id=event_id, type=kind, received_at=now)
+        .on_conflict_do_nothing(index_elements=["id"])
+        .returning(stripe_events.c.id)
+    )
+    return recorded is not None

@@ -27,7 +27,12 @@ PUBLIC_METHODS = {
     "klik.auth.v1.AuthService.Login",
     "klik.auth.v1.AuthService.Refresh",
     "klik.auth.v1.AuthService.GetJwks",
+    "klik.auth.v1.AuthService.VerifyEmail",
+    "klik.auth.v1.AuthService.RequestPasswordReset",
+    "klik.auth.v1.AuthService.ConfirmPasswordReset",
     "klik.generation.v1.GenerationService.GetPricing",
+    "klik.wallet.v1.WalletService.ListCreditPacks",
+    "klik.wallet.v1.WalletService.StripeWebhook",
 }
 METHODS = ("get", "put", "post", "delete", "patch")
 
@@ -133,7 +138,8 @@ def test_public_routes_need_no_token_and_all_others_a_bearer_token(
         else:
             assert "security" not in op
     assert public == PUBLIC_METHODS
-    assert len(public) == 5  # register, login, refresh, jwks, pricing (API.md)
+    # register, login, refresh, jwks, pricing (API.md); credit packs, Stripe's webhook
+    assert len(public) == 10
     for _, _, op in operations(test_spec):  # no RouteTest RPC is marked public
         assert "security" not in op
 

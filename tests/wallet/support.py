@@ -16,7 +16,7 @@ from kit.errors import error_details
 from services.wallet.store import holds, ledger, wallets
 
 # Kinds that create or destroy credits; transfers only move them.
-MINTING = ("grant", "signup_bonus", "refund")
+MINTING = ("grant", "signup_bonus", "refund", "purchase")
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ import pytest
 
 from kit import paging
 from kit.errors import DomainError
+from kit.idempotency import MAX_KEY_LENGTH, check_key, fingerprint
 from services.wallet import domain
 from services.wallet.domain import Hold, HoldStatus, Wallet
 
@@ -111,20 +112,20 @@ def test_the_invariant_check_refuses_a_negative_available() -> None:
 
 
 def test_fingerprints_tell_requests_apart() -> None:
-    one = domain.fingerprint("transfer", {"to_user_id": "b", "amount": 5, "note": ""})
-    assert one == domain.fingerprint("transfer", {"note": "", "amount": 5, "to_user_id": "b"})
-    assert one != domain.fingerprint("transfer", {"to_user_id": "b", "amount": 6, "note": ""})
-    assert one != domain.fingerprint("grant", {"to_user_id": "b", "amount": 5, "note": ""})
+    one = fingerprint("transfer", {"to_user_id": "b", "amount": 5, "note": ""})
+    assert one == fingerprint("transfer", {"note": "", "amount": 5, "to_user_id": "b"})
+    assert one != fingerprint("transfer", {"to_user_id": "b", "amount": 6, "note": ""})
+    assert one != fingerprint("grant", {"to_user_id": "b", "amount": 5, "note": ""})
     # A string "5" is not the number 5.
-    assert one != domain.fingerprint("transfer", {"to_user_id": "b", "amount": "5", "note": ""})
+    assert one != fingerprint("transfer", {"to_user_id": "b", "amount": "5", "note": ""})
 
 
 def test_request_fields_are_validated_before_any_io() -> None:
     with pytest.raises(DomainError) as error:
-        domain.require_key("")
+        check_key("", required=True)
     assert reason(error) == "INVALID_ARGUMENT"
     with pytest.raises(DomainError):
-        domain.require_key("k" * (domain.MAX_KEY_LENGTH + 1))
+        check_key("k" * (MAX_KEY_LENGTH + 1), required=True)
     with pytest.raises(DomainError) as error:
         domain.refuse_self_transfer("a", "a")
     assert reason(error) == "SELF_TRANSFER"

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import descriptor_pb2 as google_dot_protobuf_dot_descriptor__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dklik/options/v1/options.proto\x12\x0fklik.options.v1\x1a google/protobuf/descriptor.proto\"3\n\x0cReasonStatus\x12\x0e\n\x06reason\x18\x01 \x01(\t\x12\x13\n\x0bhttp_status\x18\x02 \x01(\x05\"9\n\x05\x45vent\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x10\n\x08variants\x18\x02 \x03(\t\x12\x10\n\x08streamed\x18\x03 \x01(\x08:0\n\x06public\x12\x1e.google.protobuf.MethodOptions\x18\xd1\x86\x03 \x01(\x08:V\n\rreason_status\x12\x1e.google.protobuf.MethodOptions\x18\xd2\x86\x03 \x03(\x0b\x32\x1d.klik.options.v1.ReasonStatus:H\n\x05\x65vent\x12\x1f.google.protobuf.MessageOptions\x18\xb5\x87\x03 \x01(\x0b\x32\x16.klik.options.v1.Eventb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dklik/options/v1/options.proto\x12\x0fklik.options.v1\x1a google/protobuf/descriptor.proto\"3\n\x0cReasonStatus\x12\x0e\n\x06reason\x18\x01 \x01(\t\x12\x13\n\x0bhttp_status\x18\x02 \x01(\x05\"9\n\x05\x45vent\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x10\n\x08variants\x18\x02 \x03(\t\x12\x10\n\x08streamed\x18\x03 \x01(\x08:0\n\x06public\x12\x1e.google.protobuf.MethodOptions\x18\xd1\x86\x03 \x01(\x08:V\n\rreason_status\x12\x1e.google.protobuf.MethodOptions\x18\xd2\x86\x03 \x03(\x0b\x32\x1d.klik.options.v1.ReasonStatus:9\n\x0f\x66orward_headers\x12\x1e.google.protobuf.MethodOptions\x18\xd3\x86\x03 \x03(\t:H\n\x05\x65vent\x12\x1f.google.protobuf.MessageOptions\x18\xb5\x87\x03 \x01(\x0b\x32\x16.klik.options.v1.Eventb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)

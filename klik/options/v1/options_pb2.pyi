@@ -10,6 +10,8 @@ PUBLIC_FIELD_NUMBER: _ClassVar[int]
 public: _descriptor.FieldDescriptor
 REASON_STATUS_FIELD_NUMBER: _ClassVar[int]
 reason_status: _descriptor.FieldDescriptor
+FORWARD_HEADERS_FIELD_NUMBER: _ClassVar[int]
+forward_headers: _descriptor.FieldDescriptor
 EVENT_FIELD_NUMBER: _ClassVar[int]
 event: _descriptor.FieldDescriptor
 

@@ -24,11 +24,12 @@ _sym_db = _symbol_database.Default()
 
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
+from google.api import httpbody_pb2 as google_dot_api_dot_httpbody__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from klik.options.v1 import options_pb2 as klik_dot_options_dot_v1_dot_options__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bklik/wallet/v1/wallet.proto\x12\x0eklik.wallet.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dklik/options/v1/options.proto\"\x81\x01\n\x06Wallet\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x0f\n\x07\x62\x61lance\x18\x02 \x01(\x03\x12\x0c\n\x04held\x18\x03 \x01(\x03\x12\x11\n\tavailable\x18\x04 \x01(\x03\x12\x34\n\nupdated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\"\xb2\x01\n\x0bTransaction\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x0e\n\x06\x61mount\x18\x03 \x01(\x03\x12\x15\n\rbalance_after\x18\x04 \x01(\x03\x12\x11\n\treference\x18\x05 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x06 \x01(\t\x12\x34\n\ncreated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\"\x12\n\x10GetWalletRequest\";\n\x11GetWalletResponse\x12&\n\x06wallet\x18\x01 \x01(\x0b\x32\x16.klik.wallet.v1.Wallet\"@\n\x17ListTransactionsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"f\n\x18ListTransactionsResponse\x12\x31\n\x0ctransactions\x18\x01 \x03(\x0b\x32\x1b.klik.wallet.v1.Transaction\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"n\n\x0fTransferRequest\x12\x18\n\nto_user_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x14\n\x06\x61mount\x18\x02 \x01(\x03\x42\x04\xe2\x41\x01\x02\x12\x1d\n\x0fidempotency_key\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0c\n\x04note\x18\x04 \x01(\t\"D\n\x10TransferResponse\x12\x30\n\x0btransaction\x18\x01 \x01(\x0b\x32\x1b.klik.wallet.v1.Transaction\"q\n\x13GrantCreditsRequest\x12\x15\n\x07user_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x14\n\x06\x61mount\x18\x02 \x01(\x03\x42\x04\xe2\x41\x01\x02\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x1d\n\x0fidempotency_key\x18\x04 \x01(\tB\x04\xe2\x41\x01\x02\"H\n\x14GrantCreditsResponse\x12\x30\n\x0btransaction\x18\x01 \x01(\x0b\x32\x1b.klik.wallet.v1.Transaction2\xba\x04\n\rWalletService\x12l\n\tGetWallet\x12 .klik.wallet.v1.GetWalletRequest\x1a!.klik.wallet.v1.GetWalletResponse\"\x1a\x82\xd3\xe4\x93\x02\x14\x12\n/v1/walletb\x06wallet\x12\x86\x01\n\x10ListTransactions\x12\'.klik.wallet.v1.ListTransactionsRequest\x1a(.klik.wallet.v1.ListTransactionsResponse\"\x1f\x82\xd3\xe4\x93\x02\x19\x12\x17/v1/wallet/transactions\x12\x98\x01\n\x08Transfer\x12\x1f.klik.wallet.v1.TransferRequest\x1a .klik.wallet.v1.TransferResponse\"I\x92\xb5\x18\x19\n\x14INSUFFICIENT_CREDITS\x10\x92\x03\x82\xd3\xe4\x93\x02&\"\x14/v1/wallet/transfers:\x01*b\x0btransaction\x12\x96\x01\n\x0cGrantCredits\x12#.klik.wallet.v1.GrantCreditsRequest\x1a$.klik.wallet.v1.GrantCreditsResponse\";\x82\xd3\xe4\x93\x02\x35\"#/v1/admin/wallets/{user_id}/credits:\x01*b\x0btransactionb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bklik/wallet/v1/wallet.proto\x12\x0eklik.wallet.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/httpbody.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dklik/options/v1/options.proto\"J\n\nCreditPack\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07\x63redits\x18\x02 \x01(\x03\x12\r\n\x05price\x18\x03 \x01(\x03\x12\x10\n\x08\x63urrency\x18\x04 \x01(\t\"\x18\n\x16ListCreditPacksRequest\"D\n\x17ListCreditPacksResponse\x12)\n\x05packs\x18\x01 \x03(\x0b\x32\x1a.klik.wallet.v1.CreditPack\"j\n\x15\x43reateCheckoutRequest\x12\x0f\n\x07pack_id\x18\x01 \x01(\t\x12\x13\n\x0bsuccess_url\x18\x02 \x01(\t\x12\x12\n\ncancel_url\x18\x03 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x04 \x01(\t\"9\n\x16\x43reateCheckoutResponse\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x0b\n\x03url\x18\x02 \x01(\t\":\n\x14StripeWebhookRequest\x12\"\n\x04\x62ody\x18\x01 \x01(\x0b\x32\x14.google.api.HttpBody\"\x17\n\x15StripeWebhookResponse\"\x81\x01\n\x06Wallet\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x0f\n\x07\x62\x61lance\x18\x02 \x01(\x03\x12\x0c\n\x04held\x18\x03 \x01(\x03\x12\x11\n\tavailable\x18\x04 \x01(\x03\x12\x34\n\nupdated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\"\xb2\x01\n\x0bTransaction\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x0e\n\x06\x61mount\x18\x03 \x01(\x03\x12\x15\n\rbalance_after\x18\x04 \x01(\x03\x12\x11\n\treference\x18\x05 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x06 \x01(\t\x12\x34\n\ncreated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\"\x12\n\x10GetWalletRequest\";\n\x11GetWalletResponse\x12&\n\x06wallet\x18\x01 \x01(\x0b\x32\x16.klik.wallet.v1.Wallet\"@\n\x17ListTransactionsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"f\n\x18ListTransactionsResponse\x12\x31\n\x0ctransactions\x18\x01 \x03(\x0b\x32\x1b.klik.wallet.v1.Transaction\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"n\n\x0fTransferRequest\x12\x18\n\nto_user_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x14\n\x06\x61mount\x18\x02 \x01(\x03\x42\x04\xe2\x41\x01\x02\x12\x1d\n\x0fidempotency_key\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0c\n\x04note\x18\x04 \x01(\t\"D\n\x10TransferResponse\x12\x30\n\x0btransaction\x18\x01 \x01(\x0b\x32\x1b.klik.wallet.v1.Transaction\"q\n\x13GrantCreditsRequest\x12\x15\n\x07user_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x14\n\x06\x61mount\x18\x02 \x01(\x03\x42\x04\xe2\x41\x01\x02\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x1d\n\x0fidempotency_key\x18\x04 \x01(\tB\x04\xe2\x41\x01\x02\"H\n\x14GrantCreditsResponse\x12\x30\n\x0btransaction\x18\x01 \x01(\x0b\x32\x1b.klik.wallet.v1.Transaction2\xd8\x07\n\rWalletService\x12l\n\tGetWallet\x12 .klik.wallet.v1.GetWalletRequest\x1a!.klik.wallet.v1.GetWalletResponse\"\x1a\x82\xd3\xe4\x93\x02\x14\x12\n/v1/walletb\x06wallet\x12\x86\x01\n\x10ListTransactions\x12\'.klik.wallet.v1.ListTransactionsRequest\x1a(.klik.wallet.v1.ListTransactionsResponse\"\x1f\x82\xd3\xe4\x93\x02\x19\x12\x17/v1/wallet/transactions\x12\x98\x01\n\x08Transfer\x12\x1f.klik.wallet.v1.TransferRequest\x1a .klik.wallet.v1.TransferResponse\"I\x92\xb5\x18\x19\n\x14INSUFFICIENT_CREDITS\x10\x92\x03\x82\xd3\xe4\x93\x02&\"\x14/v1/wallet/transfers:\x01*b\x0btransaction\x12\x96\x01\n\x0cGrantCredits\x12#.klik.wallet.v1.GrantCreditsRequest\x1a$.klik.wallet.v1.GrantCreditsResponse\";\x82\xd3\xe4\x93\x02\x35\"#/v1/admin/wallets/{user_id}/credits:\x01*b\x0btransaction\x12\x80\x01\n\x0fListCreditPacks\x12&.klik.wallet.v1.ListCreditPacksRequest\x1a\'.klik.wallet.v1.ListCreditPacksResponse\"\x1c\x88\xb5\x18\x01\x82\xd3\xe4\x93\x02\x12\x12\x10/v1/wallet/packs\x12\x7f\n\x0e\x43reateCheckout\x12%.klik.wallet.v1.CreateCheckoutRequest\x1a&.klik.wallet.v1.CreateCheckoutResponse\"\x1e\x82\xd3\xe4\x93\x02\x18\"\x13/v1/wallet/checkout:\x01*\x12\x97\x01\n\rStripeWebhook\x12$.klik.wallet.v1.StripeWebhookRequest\x1a%.klik.wallet.v1.StripeWebhookResponse\"9\x88\xb5\x18\x01\x9a\xb5\x18\x10stripe-signature\x82\xd3\xe4\x93\x02\x1b\"\x13/v1/webhooks/stripe:\x04\x62odyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -61,26 +62,46 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_WALLETSERVICE'].methods_by_name['Transfer']._serialized_options = b'\222\265\030\031\n\024INSUFFICIENT_CREDITS\020\222\003\202\323\344\223\002&\"\024/v1/wallet/transfers:\001*b\013transaction'
   _globals['_WALLETSERVICE'].methods_by_name['GrantCredits']._loaded_options = None
   _globals['_WALLETSERVICE'].methods_by_name['GrantCredits']._serialized_options = b'\202\323\344\223\0025\"#/v1/admin/wallets/{user_id}/credits:\001*b\013transaction'
-  _globals['_WALLET']._serialized_start=175
-  _globals['_WALLET']._serialized_end=304
-  _globals['_TRANSACTION']._serialized_start=307
-  _globals['_TRANSACTION']._serialized_end=485
-  _globals['_GETWALLETREQUEST']._serialized_start=487
-  _globals['_GETWALLETREQUEST']._serialized_end=505
-  _globals['_GETWALLETRESPONSE']._serialized_start=507
-  _globals['_GETWALLETRESPONSE']._serialized_end=566
-  _globals['_LISTTRANSACTIONSREQUEST']._serialized_start=568
-  _globals['_LISTTRANSACTIONSREQUEST']._serialized_end=632
-  _globals['_LISTTRANSACTIONSRESPONSE']._serialized_start=634
-  _globals['_LISTTRANSACTIONSRESPONSE']._serialized_end=736
-  _globals['_TRANSFERREQUEST']._serialized_start=738
-  _globals['_TRANSFERREQUEST']._serialized_end=848
-  _globals['_TRANSFERRESPONSE']._serialized_start=850
-  _globals['_TRANSFERRESPONSE']._serialized_end=918
-  _globals['_GRANTCREDITSREQUEST']._serialized_start=920
-  _globals['_GRANTCREDITSREQUEST']._serialized_end=1033
-  _globals['_GRANTCREDITSRESPONSE']._serialized_start=1035
-  _globals['_GRANTCREDITSRESPONSE']._serialized_end=1107
-  _globals['_WALLETSERVICE']._serialized_start=1110
-  _globals['_WALLETSERVICE']._serialized_end=1680
+  _globals['_WALLETSERVICE'].methods_by_name['ListCreditPacks']._loaded_options = None
+  _globals['_WALLETSERVICE'].methods_by_name['ListCreditPacks']._serialized_options = b'\210\265\030\001\202\323\344\223\002\022\022\020/v1/wallet/packs'
+  _globals['_WALLETSERVICE'].methods_by_name['CreateCheckout']._loaded_options = None
+  _globals['_WALLETSERVICE'].methods_by_name['CreateCheckout']._serialized_options = b'\202\323\344\223\002\030\"\023/v1/wallet/checkout:\001*'
+  _globals['_WALLETSERVICE'].methods_by_name['StripeWebhook']._loaded_options = None
+  _globals['_WALLETSERVICE'].methods_by_name['StripeWebhook']._serialized_options = b'\210\265\030\001\232\265\030\020stripe-signature\202\323\344\223\002\033\"\023/v1/webhooks/stripe:\004body'
+  _globals['_CREDITPACK']._serialized_start=201
+  _globals['_CREDITPACK']._serialized_end=275
+  _globals['_LISTCREDITPACKSREQUEST']._serialized_start=277
+  _globals['_LISTCREDITPACKSREQUEST']._serialized_end=301
+  _globals['_LISTCREDITPACKSRESPONSE']._serialized_start=303
+  _globals['_LISTCREDITPACKSRESPONSE']._serialized_end=371
+  _globals['_CREATECHECKOUTREQUEST']._serialized_start=373
+  _globals['_CREATECHECKOUTREQUEST']._serialized_end=479
+  _globals['_CREATECHECKOUTRESPONSE']._serialized_start=481
+  _globals['_CREATECHECKOUTRESPONSE']._serialized_end=538
+  _globals['_STRIPEWEBHOOKREQUEST']._serialized_start=540
+  _globals['_STRIPEWEBHOOKREQUEST']._serialized_end=598
+  _globals['_STRIPEWEBHOOKRESPONSE']._serialized_start=600
+  _globals['_STRIPEWEBHOOKRESPONSE']._serialized_end=623
+  _globals['_WALLET']._serialized_start=626
+  _globals['_WALLET']._serialized_end=755
+  _globals['_TRANSACTION']._serialized_start=758
+  _globals['_TRANSACTION']._serialized_end=936
+  _globals['_GETWALLETREQUEST']._serialized_start=938
+  _globals['_GETWALLETREQUEST']._serialized_end=956
+  _globals['_GETWALLETRESPONSE']._serialized_start=958
+  _globals['_GETWALLETRESPONSE']._serialized_end=1017
+  _globals['_LISTTRANSACTIONSREQUEST']._serialized_start=1019
+  _globals['_LISTTRANSACTIONSREQUEST']._serialized_end=1083
+  _globals['_LISTTRANSACTIONSRESPONSE']._serialized_start=1085
+  _globals['_LISTTRANSACTIONSRESPONSE']._serialized_end=1187
+  _globals['_TRANSFERREQUEST']._serialized_start=1189
+  _globals['_TRANSFERREQUEST']._serialized_end=1299
+  _globals['_TRANSFERRESPONSE']._serialized_start=1301
+  _globals['_TRANSFERRESPONSE']._serialized_end=1369
+  _globals['_GRANTCREDITSREQUEST']._serialized_start=1371
+  _globals['_GRANTCREDITSREQUEST']._serialized_end=1484
+  _globals['_GRANTCREDITSRESPONSE']._serialized_start=1486
+  _globals['_GRANTCREDITSRESPONSE']._serialized_end=1558
+  _globals['_WALLETSERVICE']._serialized_start=1561
+  _globals['_WALLETSERVICE']._serialized_end=2545
 # @@protoc_insertion_point(module_scope)

@@ -2,6 +2,7 @@ import datetime
 
 from google.api import annotations_pb2 as _annotations_pb2
 from google.api import field_behavior_pb2 as _field_behavior_pb2
+from google.api import httpbody_pb2 as _httpbody_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from klik.options.v1 import options_pb2 as _options_pb2
 from google.protobuf.internal import containers as _containers
@@ -11,6 +12,58 @@ from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class CreditPack(_message.Message):
+    __slots__ = ("id", "credits", "price", "currency")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    CREDITS_FIELD_NUMBER: _ClassVar[int]
+    PRICE_FIELD_NUMBER: _ClassVar[int]
+    CURRENCY_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    credits: int
+    price: int
+    currency: str
+    def __init__(self, id: _Optional[str] = ..., credits: _Optional[int] = ..., price: _Optional[int] = ..., currency: _Optional[str] = ...) -> None: ...
+
+class ListCreditPacksRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListCreditPacksResponse(_message.Message):
+    __slots__ = ("packs",)
+    PACKS_FIELD_NUMBER: _ClassVar[int]
+    packs: _containers.RepeatedCompositeFieldContainer[CreditPack]
+    def __init__(self, packs: _Optional[_Iterable[_Union[CreditPack, _Mapping]]] = ...) -> None: ...
+
+class CreateCheckoutRequest(_message.Message):
+    __slots__ = ("pack_id", "success_url", "cancel_url", "idempotency_key")
+    PACK_ID_FIELD_NUMBER: _ClassVar[int]
+    SUCCESS_URL_FIELD_NUMBER: _ClassVar[int]
+    CANCEL_URL_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    pack_id: str
+    success_url: str
+    cancel_url: str
+    idempotency_key: str
+    def __init__(self, pack_id: _Optional[str] = ..., success_url: _Optional[str] = ..., cancel_url: _Optional[str] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+
+class CreateCheckoutResponse(_message.Message):
+    __slots__ = ("session_id", "url")
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    URL_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    url: str
+    def __init__(self, session_id: _Optional[str] = ..., url: _Optional[str] = ...) -> None: ...
+
+class StripeWebhookRequest(_message.Message):
+    __slots__ = ("body",)
+    BODY_FIELD_NUMBER: _ClassVar[int]
+    body: _httpbody_pb2.HttpBody
+    def __init__(self, body: _Optional[_Union[_httpbody_pb2.HttpBody, _Mapping]] = ...) -> None: ...
+
+class StripeWebhookResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
 
 class Wallet(_message.Message):
     __slots__ = ("user_id", "balance", "held", "available", "updated_at")

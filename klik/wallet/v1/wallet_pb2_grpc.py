@@ -79,6 +79,21 @@ class WalletServiceStub:
                 request_serializer=klik_dot_wallet_dot_v1_dot_wallet__pb2.GrantCreditsRequest.SerializeToString,
                 response_deserializer=klik_dot_wallet_dot_v1_dot_wallet__pb2.GrantCreditsResponse.FromString,
                 _registered_method=True)
+        self.ListCreditPacks = channel.unary_unary(
+                '/klik.wallet.v1.WalletService/ListCreditPacks',
+                request_serializer=klik_dot_wallet_dot_v1_dot_wallet__pb2.ListCreditPacksRequest.SerializeToString,
+                response_deserializer=klik_dot_wallet_dot_v1_dot_wallet__pb2.ListCreditPacksResponse.FromString,
+                _registered_method=True)
+        self.CreateCheckout = channel.unary_unary(
+                '/klik.wallet.v1.WalletService/CreateCheckout',
+                request_serializer=klik_dot_wallet_dot_v1_dot_wallet__pb2.CreateCheckoutRequest.SerializeToString,
+                response_deserializer=klik_dot_wallet_dot_v1_dot_wallet__pb2.CreateCheckoutResponse.FromString,
+                _registered_method=True)
+        self.StripeWebhook = channel.unary_unary(
+                '/klik.wallet.v1.WalletService/StripeWebhook',
+                request_serializer=klik_dot_wallet_dot_v1_dot_wallet__pb2.StripeWebhookRequest.SerializeToString,
+                response_deserializer=klik_dot_wallet_dot_v1_dot_wallet__pb2.StripeWebhookResponse.FromString,
+                _registered_method=True)
 
 
 class WalletServiceServicer:
@@ -173,6 +188,52 @@ class WalletServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListCreditPacks(self, request, context):
+        """Lists the credit packs on sale (`KLIK_CREDIT_PACKS`). Public.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateCheckout(self, request, context):
+        """Starts buying a credit pack: a Stripe Checkout Session whose `url` the client
+        sends the person to. Bearer. The credits are granted when Stripe reports the
+        payment (webhook `checkout.session.completed` or
+        `checkout.session.async_payment_succeeded`, whichever comes first with the
+        session paid), exactly once per session. The caller's Stripe customer is
+        created on the first checkout and reused after. Idempotent by
+        `idempotency_key` (the same key returns the same session).
+
+        Errors:
+        - NOT_FOUND `PACK_NOT_FOUND` (404): no pack has this id.
+        - INVALID_ARGUMENT `INVALID_RETURN_URL` (400): success_url or cancel_url is
+        missing or not on an origin in `KLIK_CHECKOUT_RETURN_ORIGINS`.
+        - NOT_FOUND `WALLET_NOT_FOUND` (404): the caller has no open wallet.
+        - UNAVAILABLE `PAYMENTS_UNAVAILABLE` (503): Stripe could not be reached or
+        refused the call; nothing was charged, retry with the same key.
+        - INVALID_ARGUMENT (400): idempotency_key missing or over 200 characters.
+        - ABORTED `IDEMPOTENCY_KEY_REUSED` (409): the key was used with a different body.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StripeWebhook(self, request, context):
+        """Stripe's webhook endpoint (point a Stripe account's webhook here). Public:
+        the request is authenticated by its `Stripe-Signature` header (HMAC-SHA256
+        under `KLIK_STRIPE_WEBHOOK_SECRET`, at most 300 s old) over the body exactly
+        as sent. Each event id is handled once; repeats and unknown event types are
+        acknowledged (200) and change nothing.
+
+        Errors:
+        - INVALID_ARGUMENT `INVALID_SIGNATURE` (400): the signature is missing, does
+        not match, or is too old; nothing changed.
+        - INVALID_ARGUMENT `MALFORMED_EVENT` (400): the signed body is not an event.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_WalletServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -195,6 +256,21 @@ def add_WalletServiceServicer_to_server(servicer, server):
                     servicer.GrantCredits,
                     request_deserializer=klik_dot_wallet_dot_v1_dot_wallet__pb2.GrantCreditsRequest.FromString,
                     response_serializer=klik_dot_wallet_dot_v1_dot_wallet__pb2.GrantCreditsResponse.SerializeToString,
+            ),
+            'ListCreditPacks': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListCreditPacks,
+                    request_deserializer=klik_dot_wallet_dot_v1_dot_wallet__pb2.ListCreditPacksRequest.FromString,
+                    response_serializer=klik_dot_wallet_dot_v1_dot_wallet__pb2.ListCreditPacksResponse.SerializeToString,
+            ),
+            'CreateCheckout': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateCheckout,
+                    request_deserializer=klik_dot_wallet_dot_v1_dot_wallet__pb2.CreateCheckoutRequest.FromString,
+                    response_serializer=klik_dot_wallet_dot_v1_dot_wallet__pb2.CreateCheckoutResponse.SerializeToString,
+            ),
+            'StripeWebhook': grpc.unary_unary_rpc_method_handler(
+                    servicer.StripeWebhook,
+                    request_deserializer=klik_dot_wallet_dot_v1_dot_wallet__pb2.StripeWebhookRequest.FromString,
+                    response_serializer=klik_dot_wallet_dot_v1_dot_wallet__pb2.StripeWebhookResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -330,6 +406,87 @@ class WalletService:
             '/klik.wallet.v1.WalletService/GrantCredits',
             klik_dot_wallet_dot_v1_dot_wallet__pb2.GrantCreditsRequest.SerializeToString,
             klik_dot_wallet_dot_v1_dot_wallet__pb2.GrantCreditsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListCreditPacks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/klik.wallet.v1.WalletService/ListCreditPacks',
+            klik_dot_wallet_dot_v1_dot_wallet__pb2.ListCreditPacksRequest.SerializeToString,
+            klik_dot_wallet_dot_v1_dot_wallet__pb2.ListCreditPacksResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateCheckout(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/klik.wallet.v1.WalletService/CreateCheckout',
+            klik_dot_wallet_dot_v1_dot_wallet__pb2.CreateCheckoutRequest.SerializeToString,
+            klik_dot_wallet_dot_v1_dot_wallet__pb2.CreateCheckoutResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StripeWebhook(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/klik.wallet.v1.WalletService/StripeWebhook',
+            klik_dot_wallet_dot_v1_dot_wallet__pb2.StripeWebhookRequest.SerializeToString,
+            klik_dot_wallet_dot_v1_dot_wallet__pb2.StripeWebhookResponse.FromString,
             options,
             channel_credentials,
             insecure,

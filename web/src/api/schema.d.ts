@@ -1052,6 +1052,62 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/wallet/checkout": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Starts buying a credit pack: a Stripe Checkout Session whose `url` the client sends the person to.
+         * @description Starts buying a credit pack: a Stripe Checkout Session whose `url` the client
+         *     sends the person to. Bearer. The credits are granted when Stripe reports the
+         *     payment (webhook `checkout.session.completed` or
+         *     `checkout.session.async_payment_succeeded`, whichever comes first with the
+         *     session paid), exactly once per session. The caller's Stripe customer is
+         *     created on the first checkout and reused after. Idempotent by
+         *     `idempotency_key` (the same key returns the same session).
+         *
+         *     Errors:
+         *     - NOT_FOUND `PACK_NOT_FOUND` (404): no pack has this id.
+         *     - INVALID_ARGUMENT `INVALID_RETURN_URL` (400): success_url or cancel_url is
+         *       missing or not on an origin in `KLIK_CHECKOUT_RETURN_ORIGINS`.
+         *     - NOT_FOUND `WALLET_NOT_FOUND` (404): the caller has no open wallet.
+         *     - UNAVAILABLE `PAYMENTS_UNAVAILABLE` (503): Stripe could not be reached or
+         *       refused the call; nothing was charged, retry with the same key.
+         *     - INVALID_ARGUMENT (400): idempotency_key missing or over 200 characters.
+         *     - ABORTED `IDEMPOTENCY_KEY_REUSED` (409): the key was used with a different body.
+         */
+        post: operations["WalletService_CreateCheckout"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/wallet/packs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Lists the credit packs on sale (`KLIK_CREDIT_PACKS`).
+         * @description Lists the credit packs on sale (`KLIK_CREDIT_PACKS`). Public.
+         */
+        get: operations["WalletService_ListCreditPacks"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/wallet/transactions": {
         parameters: {
             query?: never;
@@ -1112,6 +1168,35 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/webhooks/stripe": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Stripe's webhook endpoint (point a Stripe account's webhook here).
+         * @description Stripe's webhook endpoint (point a Stripe account's webhook here). Public:
+         *     the request is authenticated by its `Stripe-Signature` header (HMAC-SHA256
+         *     under `KLIK_STRIPE_WEBHOOK_SECRET`, at most 300 s old) over the body exactly
+         *     as sent. Each event id is handled once; repeats and unknown event types are
+         *     acknowledged (200) and change nothing.
+         *
+         *     Errors:
+         *     - INVALID_ARGUMENT `INVALID_SIGNATURE` (400): the signature is missing, does
+         *       not match, or is too old; nothing changed.
+         *     - INVALID_ARGUMENT `MALFORMED_EVENT` (400): the signed body is not an event.
+         */
+        post: operations["WalletService_StripeWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1132,6 +1217,14 @@ export interface components {
                  */
                 status: "ABORTED" | "ALREADY_EXISTS" | "CANCELLED" | "DATA_LOSS" | "DEADLINE_EXCEEDED" | "FAILED_PRECONDITION" | "INTERNAL" | "INVALID_ARGUMENT" | "NOT_FOUND" | "OUT_OF_RANGE" | "PERMISSION_DENIED" | "RESOURCE_EXHAUSTED" | "UNAUTHENTICATED" | "UNAVAILABLE" | "UNIMPLEMENTED" | "UNKNOWN";
             };
+        };
+        "google.api.HttpBody": {
+            content_type?: string;
+            /** Format: byte */
+            data?: string;
+            extensions?: {
+                "@type": string;
+            }[];
         };
         /** @description Body of `POST /v1/auth/password`. */
         "klik.auth.v1.ChangePasswordRequest": {
@@ -2018,6 +2111,44 @@ export interface components {
             /** @description Human-readable name. */
             name?: string;
         };
+        /** @description Body of `POST /v1/wallet/checkout`. */
+        "klik.wallet.v1.CreateCheckoutRequest": {
+            /** @description Where Stripe sends the person who cancels. Must be on an allowed origin. */
+            cancel_url?: string;
+            /** @description Required. The same key with the same body returns the same session. */
+            idempotency_key?: string;
+            /** @description The pack to buy (`GET /v1/wallet/packs`). */
+            pack_id?: string;
+            /**
+             * @description Where Stripe sends the person after paying; `{CHECKOUT_SESSION_ID}` is
+             *     replaced by the session id. Must be on an allowed origin.
+             */
+            success_url?: string;
+        };
+        /** @description Answer of CreateCheckout. */
+        "klik.wallet.v1.CreateCheckoutResponse": {
+            /** @description The Checkout Session id (`cs_…`): the payment's id. */
+            session_id?: string;
+            /** @description The Checkout page to send the person to. */
+            url?: string;
+        };
+        /** @description A credit pack on sale. */
+        "klik.wallet.v1.CreditPack": {
+            /**
+             * Format: int64
+             * @description Credits the pack grants.
+             */
+            credits?: string;
+            /** @description ISO 4217 currency code, lower case (`usd`). */
+            currency?: string;
+            /** @description The pack's id, e.g. `starter`. */
+            id?: string;
+            /**
+             * Format: int64
+             * @description Its price in the currency's smallest unit (cents).
+             */
+            price?: string;
+        };
         /** @description GetWallet takes no parameters: the wallet is the caller's. */
         "klik.wallet.v1.GetWalletRequest": Record<string, never>;
         /** @description Answer of GetWallet; HTTP returns the `wallet` field itself. */
@@ -2050,6 +2181,13 @@ export interface components {
             /** @description The `grant` row on the user's ledger. */
             transaction?: components["schemas"]["klik.wallet.v1.Transaction"];
         };
+        /** @description ListCreditPacks takes no parameters. */
+        "klik.wallet.v1.ListCreditPacksRequest": Record<string, never>;
+        /** @description The packs on sale, cheapest first. */
+        "klik.wallet.v1.ListCreditPacksResponse": {
+            /** @description Every pack. */
+            packs?: components["schemas"]["klik.wallet.v1.CreditPack"][];
+        };
         /** @description Query of `GET /v1/wallet/transactions`. */
         "klik.wallet.v1.ListTransactionsRequest": {
             /**
@@ -2068,6 +2206,16 @@ export interface components {
             /** @description The rows on this page. */
             transactions?: components["schemas"]["klik.wallet.v1.Transaction"][];
         };
+        /**
+         * @description The webhook request: Stripe's event as sent, and its signature header (the
+         *     gateway passes `Stripe-Signature` on as metadata).
+         */
+        "klik.wallet.v1.StripeWebhookRequest": {
+            /** @description The body exactly as Stripe sent it. */
+            body?: components["schemas"]["google.api.HttpBody"];
+        };
+        /** @description The webhook's acknowledgement (an empty JSON object). */
+        "klik.wallet.v1.StripeWebhookResponse": Record<string, never>;
         /** @description One row of the append-only ledger. */
         "klik.wallet.v1.Transaction": {
             /**
@@ -3366,6 +3514,52 @@ export interface operations {
             default: components["responses"]["Error"];
         };
     };
+    WalletService_CreateCheckout: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["klik.wallet.v1.CreateCheckoutRequest"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["klik.wallet.v1.CreateCheckoutResponse"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    WalletService_ListCreditPacks: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["klik.wallet.v1.ListCreditPacksResponse"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
     WalletService_ListTransactions: {
         parameters: {
             query?: {
@@ -3424,6 +3618,31 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    WalletService_StripeWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["google.api.HttpBody"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["klik.wallet.v1.StripeWebhookResponse"];
                 };
             };
             default: components["responses"]["Error"];
