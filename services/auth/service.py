@@ -3,12 +3,9 @@ migrations, its consumers."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 
-import grpc
-
-from kit.server import Resources, ServiceSpec, token_lifetime
+from kit.server import Resources, ServiceParts, ServiceSpec, token_lifetime
 from services.auth import api, events
 from services.auth.accounts import Accounts, load_common_passwords
 from services.auth.admin import Admin
@@ -43,16 +40,14 @@ def make_spec(options: AuthOptions | None = None) -> ServiceSpec:
     """The auth service's spec; its options are read from the environment when the
     server is built unless given (tests give them)."""
 
-    def register(server: grpc.aio.Server, resources: Resources) -> Sequence[str]:
-        current = options if options is not None else AuthOptions.from_env()
-        return api.register(server, build(resources, current))
+    def parts(resources: Resources) -> ServiceParts:
+        servicer = build(resources, options if options is not None else AuthOptions.from_env())
+        return ServiceParts(
+            servicers=lambda server: api.register(server, servicer),
+            consumers=lambda: events.consumers(resources),
+        )
 
-    return ServiceSpec(
-        name="auth",
-        register=register,
-        migrations=MIGRATIONS,
-        consumers=events.consumers,
-    )
+    return ServiceSpec(name="auth", build=parts, migrations=MIGRATIONS)
 
 
 SPEC = make_spec()
