@@ -62,8 +62,6 @@ DLQ_ERROR = "Klik-Error"
 DLQ_DELIVERIES = "Klik-Deliveries"
 # Subject of the server's advisory that a message reached the consumer's max_deliver.
 MAX_DELIVERIES_ADVISORY = "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{stream}.{consumer}"
-# After a failed batch (bus or database down): 1 s, 2 s, … 30 s; one loop per consumer.
-_RESTART = Backoff(1.0, 30.0, "none")
 
 
 class PoisonMessage(Exception):
@@ -97,6 +95,7 @@ class EventConsumer(Generic[P]):
         retry_delay: float = 1.0,
         max_retry_delay: float = 60.0,
         fetch_timeout: float = 2.0,
+        max_restart_delay: float = 30.0,
         clock: Clock = utc_now,
     ) -> None:
         self.consumer = consumer
@@ -112,6 +111,8 @@ class EventConsumer(Generic[P]):
         # JetStream schedules the redelivery: the delay itself needs no jitter.
         self._redelivery = Backoff(retry_delay, max_retry_delay, "none")
         self._fetch_timeout = fetch_timeout
+        # After a failed batch (bus or database down): 1 s, 2 s, … `max_restart_delay`.
+        self._restart = Backoff(1.0, max_restart_delay, "none")
         self._clock = clock
         self._subscription: JetStreamContext.PullSubscription | None = None
         self._advisories: Subscription | None = None
@@ -133,7 +134,7 @@ class EventConsumer(Generic[P]):
                 failures += 1
                 log.exception("consumer %s failed, retrying", self.consumer)
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopped.wait(), _RESTART.delay(failures))
+                    await asyncio.wait_for(self._stopped.wait(), self._restart.delay(failures))
         for subscription in (self._subscription, self._advisories):
             if subscription is not None:
                 with contextlib.suppress(Exception):
