@@ -5,18 +5,26 @@ For every message: in ONE transaction record (consumer, event id) in
 before the ack, a duplicate publish, another replica racing) finds the id recorded
 and changes nothing. A handler that keeps failing is retried with a growing delay and,
 on its `max_deliver`-th delivery, moved to `klik.dlq.<consumer>`.
+
+A message that never gets an outcome (its consumer crashes or hangs on every
+delivery, so the count above is never checked) is stopped by JetStream itself: the
+durable consumer has the same `max_deliver`, and the server's MAX_DELIVERIES
+advisory for it (`$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.<stream>.<consumer>`)
+makes one replica copy the stored message to the same dead-letter subject.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Generic
 
 from google.protobuf.message import DecodeError, Message
 from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import BadRequestError, NotFoundError
@@ -52,8 +60,8 @@ DLQ_ORIGINAL_SEQUENCE = "Klik-Original-Sequence"
 DLQ_EVENT_ID = "Klik-Event-Id"
 DLQ_ERROR = "Klik-Error"
 DLQ_DELIVERIES = "Klik-Deliveries"
-# After a failed batch (bus or database down): 1 s, 2 s, … 30 s; one loop per consumer.
-_RESTART = Backoff(1.0, 30.0, "none")
+# Subject of the server's advisory that a message reached the consumer's max_deliver.
+MAX_DELIVERIES_ADVISORY = "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{stream}.{consumer}"
 
 
 class PoisonMessage(Exception):
@@ -87,6 +95,7 @@ class EventConsumer(Generic[P]):
         retry_delay: float = 1.0,
         max_retry_delay: float = 60.0,
         fetch_timeout: float = 2.0,
+        max_restart_delay: float = 30.0,
         clock: Clock = utc_now,
     ) -> None:
         self.consumer = consumer
@@ -102,11 +111,16 @@ class EventConsumer(Generic[P]):
         # JetStream schedules the redelivery: the delay itself needs no jitter.
         self._redelivery = Backoff(retry_delay, max_retry_delay, "none")
         self._fetch_timeout = fetch_timeout
+        # After a failed batch (bus or database down): 1 s, 2 s, … `max_restart_delay`.
+        self._restart = Backoff(1.0, max_restart_delay, "none")
         self._clock = clock
         self._subscription: JetStreamContext.PullSubscription | None = None
+        self._advisories: Subscription | None = None
         self._stopped = asyncio.Event()
 
     def stop(self) -> None:
+        """Stop consuming: a fetch waiting for messages ends now; a batch being
+        processed is finished first (its messages are acked or retried as usual)."""
         self._stopped.set()
 
     async def run(self) -> None:
@@ -120,17 +134,32 @@ class EventConsumer(Generic[P]):
                 failures += 1
                 log.exception("consumer %s failed, retrying", self.consumer)
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopped.wait(), _RESTART.delay(failures))
-        if self._subscription is not None:
-            with contextlib.suppress(Exception):
-                await self._subscription.unsubscribe()
+                    await asyncio.wait_for(self._stopped.wait(), self._restart.delay(failures))
+        for subscription in (self._subscription, self._advisories):
+            if subscription is not None:
+                with contextlib.suppress(Exception):
+                    await subscription.unsubscribe()
 
     async def process_batch(self, wait: float | None = None) -> int:
         """Fetch up to `batch` messages (waiting at most `wait` seconds for the first) and
         process them in order. Returns how many were fetched."""
         subscription = await self._subscribe()
+        fetch = asyncio.ensure_future(
+            subscription.fetch(self._batch, timeout=wait or self._fetch_timeout)
+        )
+        stopping = asyncio.ensure_future(self._stopped.wait())
         try:
-            messages = await subscription.fetch(self._batch, timeout=wait or self._fetch_timeout)
+            # A stop() ends the wait for messages at once (nothing fetched is lost:
+            # what the server handed out and nobody acked is redelivered).
+            await asyncio.wait((fetch, stopping), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+            if not fetch.done():
+                fetch.cancel()
+        if fetch.cancelled():
+            return 0
+        try:
+            messages = fetch.result()
         except TimeoutError:  # nats.errors.TimeoutError is one too
             return 0
         for msg in messages:
@@ -144,6 +173,12 @@ class EventConsumer(Generic[P]):
             self._subscription = await self._js.pull_subscribe_bind(
                 durable=self.consumer, stream=EVENTS_STREAM
             )
+        if self._advisories is None:
+            # A queue group: one replica dead-letters each message that ran out.
+            subject = MAX_DELIVERIES_ADVISORY.format(stream=EVENTS_STREAM, consumer=self.consumer)
+            self._advisories = await self._js._nc.subscribe(
+                subject, queue=self.consumer, cb=self._ran_out
+            )
         return self._subscription
 
     async def _ensure_consumer(self) -> None:
@@ -154,9 +189,10 @@ class EventConsumer(Generic[P]):
             ack_policy=AckPolicy.EXPLICIT,
             filter_subject=event_subject(self.event_type),
             ack_wait=self._ack_wait,
-            # Unlimited on the server: giving up is our decision (dead-letter first,
-            # then term), so a message is never dropped without landing in the DLQ.
-            max_deliver=-1,
+            # The same limit on the server: a delivery that fails is dead-lettered
+            # here on its last attempt (with its error); one that never comes back
+            # (a crash, a hang) stops there and its advisory dead-letters it.
+            max_deliver=self._max_deliver,
         )
         try:
             current = (await self._js.consumer_info(EVENTS_STREAM, self.consumer)).config
@@ -167,8 +203,10 @@ class EventConsumer(Generic[P]):
             except BadRequestError:
                 # Another replica created it first.
                 current = (await self._js.consumer_info(EVENTS_STREAM, self.consumer)).config
-        if current.filter_subject != wanted.filter_subject or (
-            abs((current.ack_wait or 0.0) - self._ack_wait) > 1e-3
+        if (
+            current.filter_subject != wanted.filter_subject
+            or abs((current.ack_wait or 0.0) - self._ack_wait) > 1e-3
+            or current.max_deliver != wanted.max_deliver
         ):
             # Creating an existing durable with a changed (editable) config updates it.
             await self._js.add_consumer(EVENTS_STREAM, wanted)
@@ -257,22 +295,63 @@ class EventConsumer(Generic[P]):
             exc,
             extra={"consumer": self.consumer, "event_id": event_id},
         )
-        await self._js.publish(
-            dead_letter_subject(self.consumer),
+        await self._publish_dead_letter(
             msg.data,
-            stream=DLQ_STREAM,
-            headers={
-                # The same original message dead-lettered twice (crash before term)
-                # is stored once.
-                "Nats-Msg-Id": f"{self.consumer}:{meta.sequence.stream}",
-                DLQ_ORIGINAL_SUBJECT: msg.subject,
-                DLQ_ORIGINAL_SEQUENCE: str(meta.sequence.stream),
-                DLQ_EVENT_ID: event_id,
-                DLQ_ERROR: _header_value(f"{type(exc).__name__}: {exc}"),
-                DLQ_DELIVERIES: str(meta.num_delivered),
-            },
+            msg.subject,
+            meta.sequence.stream,
+            event_id,
+            f"{type(exc).__name__}: {exc}",
+            meta.num_delivered,
         )
         await msg.term()
+
+    async def _ran_out(self, advisory: Msg) -> None:
+        """The server gave up on a message after `max_deliver` deliveries without an
+        outcome: copy it from the stream to the dead-letter subject."""
+        try:
+            fact = json.loads(advisory.data)
+            sequence, deliveries = int(fact["stream_seq"]), int(fact["deliveries"])
+            stored = await self._js.get_msg(EVENTS_STREAM, sequence)
+            data = stored.data or b""
+            try:
+                event_id = Envelope.FromString(data).id
+            except DecodeError:
+                event_id = ""
+            log.error(
+                "dead-lettering after %d deliveries without an outcome",
+                deliveries,
+                extra={"consumer": self.consumer, "event_id": event_id},
+            )
+            await self._publish_dead_letter(
+                data,
+                stored.subject or "",
+                sequence,
+                event_id,
+                f"no outcome after {deliveries} deliveries (the consumer crashed or hung)",
+                deliveries,
+            )
+            CONSUMED.labels(self.consumer, "dead_lettered").inc()
+        except Exception:
+            log.exception("could not dead-letter a message %s gave up on", self.consumer)
+
+    async def _publish_dead_letter(
+        self, data: bytes, subject: str, sequence: int, event_id: str, error: str, deliveries: int
+    ) -> None:
+        await self._js.publish(
+            dead_letter_subject(self.consumer),
+            data,
+            stream=DLQ_STREAM,
+            headers={
+                # The same original message dead-lettered twice (crash before term,
+                # or both here and from its advisory) is stored once.
+                "Nats-Msg-Id": f"{self.consumer}:{sequence}",
+                DLQ_ORIGINAL_SUBJECT: subject,
+                DLQ_ORIGINAL_SEQUENCE: str(sequence),
+                DLQ_EVENT_ID: event_id,
+                DLQ_ERROR: _header_value(error),
+                DLQ_DELIVERIES: str(deliveries),
+            },
+        )
 
     async def _ack(self, msg: Msg) -> None:
         # After the commit: a crash before this line means a redelivery, which the

@@ -8,18 +8,20 @@ changes are Alembic migrations applied by `migrate()` at start-up.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sqlite3
 import time
 import zlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, TableClause, event, text
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql as pg
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import make_url
@@ -36,11 +38,16 @@ __all__ = [
     "as_utc",
     "default_database_url",
     "dialect_insert",
+    "is_disconnect",
     "is_postgres",
     "make_engine",
     "migrate",
     "session_factory",
 ]
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 # How long a SQLite writer waits for the write lock before giving up. Writers queue
 # on BEGIN IMMEDIATE, so this bounds the wait behind the longest write transaction
@@ -152,6 +159,18 @@ class UnitOfWork:
 
     Both roll back if the block raises. `write()` calls `committed` after a commit
     (the outbox relay's notify), so events written in the transaction go out at once.
+
+    A use case on a hot path says its transaction as a function instead, so a lost
+    connection (a database restart, a fail-over, a terminated backend) costs the
+    caller nothing when the work can safely run again on a fresh connection:
+
+        wallet = await uow.run_read(lambda session: store.get_wallet(session, user_id))
+        entry = await uow.run_write(transfer)  # async def transfer(session) -> Entry
+
+    `run_read` retries once after any disconnect; `run_write` only when the connection
+    was lost before COMMIT was sent (then nothing was written), never once COMMIT is
+    on its way (its outcome is unknown: the disconnect reaches the caller, as
+    UNAVAILABLE). `work` must keep its effects inside the session: it may run twice.
     """
 
     def __init__(
@@ -173,6 +192,72 @@ class UnitOfWork:
             async with session.begin():
                 yield session
             self._committed()
+
+    async def run_read(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        """`work` in a read transaction, run again once if the connection is lost."""
+        try:
+            async with self.read() as session:
+                return await work(session)
+        except Exception as error:
+            if not is_disconnect(error):
+                raise
+            log.warning("database connection lost during a read; retrying once")
+        async with self.read() as session:
+            return await work(session)
+
+    async def run_write(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        """`work` in a write transaction, committed; run again once on a fresh
+        connection if the connection is lost before COMMIT is sent."""
+        committing = False
+        try:
+            async with self.sessions() as session:
+                async with session.begin():
+                    result = await work(session)
+                    await session.flush()  # the last statements before COMMIT
+                    committing = True
+                self._committed()
+                return result
+        except Exception as error:
+            if committing or not is_disconnect(error):
+                raise
+            log.warning("database connection lost before commit; retrying once")
+        async with self.write() as session:
+            return await work(session)
+
+
+# SQLSTATEs a server sends when it drops the connection: class 08 (connection
+# exception) and 57P01-57P03 (administrator or crash shutdown, cannot connect now).
+_DISCONNECT_STATES = ("08", "57P01", "57P02", "57P03")
+
+
+def is_disconnect(error: BaseException) -> bool:
+    """Whether `error` (or what it was raised from) is the database connection lost or
+    refused: retryable, never a bug. SQLAlchemy's own verdict
+    (`connection_invalidated`), the driver's interface errors ("the connection is
+    closed"), and operational errors that carry no SQLSTATE (the client lost the
+    socket: "server closed the connection unexpectedly", "connection refused") or a
+    connection-loss one. Serialization failures, deadlocks and timeouts, also
+    operational errors, are not disconnects."""
+    seen: BaseException | None = error
+    for _ in range(8):  # the __cause__ chain, bounded
+        if seen is None:
+            return False
+        if isinstance(seen, sa_exc.DBAPIError):
+            if seen.connection_invalidated or isinstance(seen, sa_exc.InterfaceError):
+                return True
+            if isinstance(seen, sa_exc.OperationalError):
+                state = getattr(seen.orig, "sqlstate", None)
+                if state is None and _is_psycopg(seen.orig):
+                    return True
+                if state is not None and state.startswith(_DISCONNECT_STATES):
+                    return True
+            return False
+        seen = seen.__cause__
+    return False
+
+
+def _is_psycopg(error: BaseException | None) -> bool:
+    return type(error).__module__.startswith("psycopg")
 
 
 def is_postgres(bind: AsyncEngine | AsyncConnection | Connection) -> bool:

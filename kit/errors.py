@@ -4,7 +4,8 @@ Business code raises a `DomainError` (or one of the subclasses named after the g
 code it maps to) with a stable, machine-readable `reason` such as
 `INSUFFICIENT_CREDITS`. The server interceptor turns it into a gRPC status whose
 details carry a `google.rpc.ErrorInfo` (reason, domain, metadata), which is what the
-gateway renders as `{"error": {"code": reason, ...}}`. Anything else that escapes a
+gateway renders as `{"error": {"code": reason, ...}}`. A lost database connection is
+UNAVAILABLE (`database_unavailable`, retryable). Anything else that escapes a
 handler becomes INTERNAL with a fixed message: no exception text reaches a client."""
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from google.rpc import error_details_pb2, status_pb2
 ERROR_DOMAIN = "klik"
 STATUS_DETAILS_KEY = "grpc-status-details-bin"
 INTERNAL_MESSAGE = "internal error"
+DATABASE_UNAVAILABLE_MESSAGE = "the database is unavailable; try again"
 
 
 class DomainError(Exception):
@@ -135,6 +137,11 @@ def plain_status(code: grpc.StatusCode, message: str, request_id: str = "") -> W
 
 def internal_status(request_id: str = "") -> WireStatus:
     return plain_status(grpc.StatusCode.INTERNAL, INTERNAL_MESSAGE, request_id)
+
+
+def database_unavailable(request_id: str = "") -> WireStatus:
+    """A call that lost its database connection: UNAVAILABLE (503), worth retrying."""
+    return plain_status(grpc.StatusCode.UNAVAILABLE, DATABASE_UNAVAILABLE_MESSAGE, request_id)
 
 
 class ErrorDetails(NamedTuple):

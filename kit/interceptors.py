@@ -4,8 +4,9 @@ Per call it: takes the request id from metadata (or makes one) and puts it in th
 logging context; remembers the caller's deadline so outgoing calls propagate it;
 refuses new calls while the server is starting or draining; refuses requests with
 NUL characters in text (kit.text); maps `DomainError` to a
-status with `google.rpc.ErrorInfo` and any other exception to a bare INTERNAL; and
-records per-RPC metrics."""
+status with `google.rpc.ErrorInfo`, a lost database connection (kit.db.is_disconnect)
+to UNAVAILABLE (retryable: never a 500) and any other exception to a bare INTERNAL;
+and records per-RPC metrics."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from typing import Any
 
 import grpc
 
-from kit import errors
+from kit import db, errors
 from kit.context import accept_request_id, deadline_var, request_id_var
 from kit.gate import CallGate
 from kit.metrics import RPC_HANDLED, RPC_IN_FLIGHT, RPC_SECONDS
@@ -154,6 +155,10 @@ class _CallScope:
                     grpc.StatusCode.UNIMPLEMENTED, "method not implemented", self.request_id
                 )
             )
+        if db.is_disconnect(exc):
+            log.warning("database connection lost in %s/%s: %s", *self.labels, exc)
+            self._observe(grpc.StatusCode.UNAVAILABLE)
+            await self.context.abort_with_status(errors.database_unavailable(self.request_id))
         log.error("unhandled exception in %s/%s", *self.labels, exc_info=exc)
         self._observe(grpc.StatusCode.INTERNAL)
         await self.context.abort_with_status(errors.internal_status(self.request_id))

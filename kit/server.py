@@ -116,20 +116,31 @@ class Resources:
 
 
 @dataclass(frozen=True)
+class ServiceParts:
+    """What a service is made of: built once per Server by `ServiceSpec.build`, so the
+    servicers, consumers and background work share the objects built there (a ledger,
+    a job runtime) without looking them up again."""
+
+    # Adds the servicers built over those objects to the server; returns the full
+    # names of the gRPC services added (for health and reflection).
+    servicers: Callable[[grpc.aio.Server], Sequence[str]]
+    # Called once, when the service becomes ready (database migrated, bus connected:
+    # `resources.js` and `resources.relay` are set), never before.
+    consumers: Callable[[], Sequence[EventConsumer]] = field(default=lambda: ())
+    # Long-running jobs of the service (e.g. a sweeper), made once it is ready and
+    # cancelled when it drains; each should loop until cancelled.
+    background: Callable[[], Sequence[Coroutine[Any, Any, None]]] = field(default=lambda: ())
+
+
+@dataclass(frozen=True)
 class ServiceSpec:
     """What makes a service this service."""
 
     name: str
-    # Adds the servicers to the server; returns the full names of the gRPC services
-    # added (for health and reflection).
-    register: Callable[[grpc.aio.Server, Resources], Sequence[str]]
+    # Builds the service's parts over the server's resources, once per Server (when
+    # it is constructed, before it binds; nothing there may need the bus yet).
+    build: Callable[[Resources], ServiceParts]
     migrations: Path
-    consumers: Callable[[Resources], Sequence[EventConsumer]] = field(default=lambda resources: ())
-    # Long-running jobs of the service (e.g. a sweeper), started once it is ready and
-    # cancelled when it drains; each should loop until cancelled.
-    background: Callable[[Resources], Sequence[Coroutine[Any, Any, None]]] = field(
-        default=lambda resources: ()
-    )
 
 
 class Server:
@@ -150,7 +161,8 @@ class Server:
         self.grpc = grpc.aio.server(
             interceptors=[ServerInterceptor(self.gate)], options=SERVER_OPTIONS
         )
-        self.service_names = tuple(spec.register(self.grpc, self.resources))
+        self.parts = spec.build(self.resources)
+        self.service_names = tuple(self.parts.servicers(self.grpc))
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc)
         reflection.enable_server_reflection(
             (*self.service_names, health.SERVICE_NAME, reflection.SERVICE_NAME), self.grpc
@@ -192,10 +204,10 @@ class Server:
         relay = OutboxRelay(self.resources.engine, js)
         self.resources.nats, self.resources.js, self.resources.relay = nc, js, relay
         self._tasks.append(asyncio.create_task(relay.run(), name="outbox-relay"))
-        self._consumers = self.spec.consumers(self.resources)
+        self._consumers = self.parts.consumers()
         for consumer in self._consumers:
             self._tasks.append(asyncio.create_task(consumer.run(), name=consumer.consumer))
-        for job in self.spec.background(self.resources):
+        for job in self.parts.background():
             self._background.append(
                 asyncio.create_task(job, name=getattr(job, "__qualname__", "background"))
             )

@@ -3,14 +3,10 @@ migrations, its consumers."""
 
 from __future__ import annotations
 
-from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import grpc
-
-from kit.server import Resources, ServiceSpec, token_lifetime
+from kit.server import Resources, ServiceParts, ServiceSpec, token_lifetime
 from services.auth import api, events
 from services.auth.accounts import Accounts, load_common_passwords
 from services.auth.admin import Admin
@@ -79,23 +75,15 @@ def make_spec(options: AuthOptions | None = None) -> ServiceSpec:
     """The auth service's spec; its options are read from the environment when the
     server is built unless given (tests give them)."""
 
-    built: dict[int, Built] = {}  # what `register` built per server, for `background`
+    def parts(resources: Resources) -> ServiceParts:
+        built = build(resources, options if options is not None else AuthOptions.from_env())
+        return ServiceParts(
+            servicers=lambda server: api.register(server, built.api),
+            consumers=lambda: events.consumers(resources),
+            background=lambda: [built.mail_sender.run()],
+        )
 
-    def register(server: grpc.aio.Server, resources: Resources) -> Sequence[str]:
-        current = options if options is not None else AuthOptions.from_env()
-        made = built[id(resources)] = build(resources, current)
-        return api.register(server, made.api)
-
-    def background(resources: Resources) -> Sequence[Coroutine[Any, Any, None]]:
-        return [built[id(resources)].mail_sender.run()]
-
-    return ServiceSpec(
-        name="auth",
-        register=register,
-        migrations=MIGRATIONS,
-        consumers=events.consumers,
-        background=background,
-    )
+    return ServiceSpec(name="auth", build=parts, migrations=MIGRATIONS)
 
 
 SPEC = make_spec()

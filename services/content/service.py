@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kit.server import ServiceSpec
+from kit.server import Resources, ServiceParts, ServiceSpec
 from services.content import api, events
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -12,12 +12,14 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 def make_spec(consumer_prefix: str = "content") -> ServiceSpec:
     """The content service's spec; tests give each run its own consumer names."""
-    return ServiceSpec(
-        name="content",
-        register=api.register,
-        migrations=MIGRATIONS,
-        consumers=lambda resources: events.consumers(resources, consumer_prefix),
-    )
+
+    def build(resources: Resources) -> ServiceParts:
+        return ServiceParts(
+            servicers=lambda server: api.register(server, resources),
+            consumers=lambda: events.consumers(resources, consumer_prefix),
+        )
+
+    return ServiceSpec(name="content", build=build, migrations=MIGRATIONS)
 
 
 SPEC = make_spec()

@@ -11,10 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import grpc
-
 from kit.assets import AssetSettings, open_asset_store
-from kit.server import Resources, ServiceSpec
+from kit.server import Resources, ServiceParts, ServiceSpec
 from services.generation import api, background, events
 from services.generation.jobs import Jobs
 from services.generation.providers.registry import Providers
@@ -91,35 +89,21 @@ def make_spec(
     """The generation spec; its settings (and where results are stored) come from
     the environment when the server is built unless given (tests give them, and may
     give the providers too)."""
-    runtimes: dict[int, Runtime] = {}
 
-    def runtime(resources: Resources) -> Runtime:
-        key = id(resources)
-        if key not in runtimes:
-            built = Runtime.build(
-                resources,
-                settings or GenerationSettings.from_env(),
-                providers,
-                assets or AssetSettings.from_env(),
-            )
-            runtimes[key] = built
+    def build(resources: Resources) -> ServiceParts:
+        runtime = Runtime.build(
+            resources,
+            settings or GenerationSettings.from_env(),
+            providers,
+            assets or AssetSettings.from_env(),
+        )
+        return ServiceParts(
+            servicers=lambda server: api.register(server, resources, runtime),
+            consumers=lambda: events.consumers(resources),
+            background=runtime.background,
+        )
 
-            async def forget() -> None:
-                runtimes.pop(key, None)
-
-            resources.on_close(forget)
-        return runtimes[key]
-
-    def register(server: grpc.aio.Server, resources: Resources) -> tuple[str, ...]:
-        return tuple(api.register(server, resources, runtime(resources)))
-
-    return ServiceSpec(
-        name="generation",
-        register=register,
-        migrations=MIGRATIONS,
-        consumers=events.consumers,
-        background=lambda resources: runtime(resources).background(),
-    )
+    return ServiceSpec(name="generation", build=build, migrations=MIGRATIONS)
 
 
 SPEC = make_spec()

@@ -63,13 +63,13 @@ class Ledger:
     # ---- reads ---------------------------------------------------------------------
 
     async def wallet(self, user_id: str) -> Wallet:
-        async with self._uow.read() as session:
-            found = await store.get_wallet(session, user_id)
+        found = await self._uow.run_read(lambda session: store.get_wallet(session, user_id))
         return domain.require_open(found, user_id, "you")
 
     async def transactions(self, user_id: str, *, before: int | None, limit: int) -> EntryPage:
-        async with self._uow.read() as session:
-            return await store.list_entries(session, user_id, before=before, limit=limit)
+        return await self._uow.run_read(
+            lambda session: store.list_entries(session, user_id, before=before, limit=limit)
+        )
 
     # ---- money-moving use cases ----------------------------------------------------
 
@@ -265,7 +265,8 @@ class Ledger:
         same key and the same fields gets the stored result; with other fields,
         ABORTED `IDEMPOTENCY_KEY_REUSED`."""
         offered = fingerprint(operation, fields)
-        async with self._uow.write() as session:
+
+        async def once(session: AsyncSession) -> T | _Refusal:
             now = self._clock()
             stored = await store.claim_key(session, scope, operation, key, offered, now)
             if stored is not None:
@@ -278,6 +279,10 @@ class Ledger:
                 await store.forget_key(session, scope, operation, key)
             else:
                 await store.save_response(session, scope, operation, key, dump(outcome))
+            return outcome
+
+        # One transaction, run again on a fresh connection if it was lost before COMMIT.
+        outcome = await self._uow.run_write(once)
         if isinstance(outcome, _Refusal):
             raise outcome.error
         return outcome

@@ -6,9 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import grpc
-
-from kit.server import Resources, ServiceSpec
+from kit.server import Resources, ServiceParts, ServiceSpec
 from services.wallet import api, background, events
 from services.wallet.ledger import Ledger
 from services.wallet.payments import Payments
@@ -20,39 +18,20 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 def make_spec(options: WalletOptions | None = None) -> ServiceSpec:
     """The wallet's spec; its options are read from the environment when the
-    service becomes ready unless given (tests give them)."""
+    server is built unless given (tests give them)."""
 
-    def current() -> WalletOptions:
-        return options if options is not None else WalletOptions.from_env()
+    def build(resources: Resources) -> ServiceParts:
+        # The servicers and the background loops share the replica's one ledger.
+        current = options if options is not None else WalletOptions.from_env()
+        ledger = Ledger(resources.uow)
+        payments = Payments(resources.uow, StripeClient(current), current)
+        return ServiceParts(
+            servicers=lambda server: api.register(server, resources, ledger, payments),
+            consumers=lambda: events.consumers(resources, current),
+            background=lambda: background.loops(ledger, current),
+        )
 
-    # The servicers and the background loops share the replica's ledger. The spec
-    # has no single build step (kit.server.ServiceSpec), so the ledger is found
-    # again by the Resources it was built over, until that replica closes.
-    ledgers: dict[int, Ledger] = {}
-
-    def ledger(resources: Resources) -> Ledger:
-        key = id(resources)
-        if key not in ledgers:
-            ledgers[key] = Ledger(resources.uow)
-
-            async def forget() -> None:
-                ledgers.pop(key, None)
-
-            resources.on_close(forget)
-        return ledgers[key]
-
-    def register(server: grpc.aio.Server, resources: Resources) -> tuple[str, ...]:
-        options = current()
-        payments = Payments(resources.uow, StripeClient(options), options)
-        return tuple(api.register(server, resources, ledger(resources), payments))
-
-    return ServiceSpec(
-        name="wallet",
-        register=register,
-        migrations=MIGRATIONS,
-        consumers=lambda resources: events.consumers(resources, current()),
-        background=lambda resources: background.loops(ledger(resources), current()),
-    )
+    return ServiceSpec(name="wallet", build=build, migrations=MIGRATIONS)
 
 
 SPEC = make_spec()

@@ -18,7 +18,7 @@ from nats.js import JetStreamContext
 
 from kit import paging
 from kit.config import ServiceSettings
-from kit.server import Resources, Server, ServiceSpec
+from kit.server import Resources, Server, ServiceParts, ServiceSpec
 from klik.auth.v1 import auth_pb2, auth_pb2_grpc
 from klik.events.v1.events_pb2 import UserDeleted, UserRoleChanged
 from services.auth import store
@@ -164,9 +164,12 @@ async def start_other_service(
     """A "content" service (kit Server, its own database) that verifies tokens
     against `auth`'s JWKS."""
 
-    def register(server: grpc.aio.Server, resources: Resources) -> Sequence[str]:
-        auth_pb2_grpc.add_AuthServiceServicer_to_server(Probe(resources), server)
-        return ("klik.auth.v1.AuthService",)
+    def build(resources: Resources) -> ServiceParts:
+        def register(server: grpc.aio.Server) -> Sequence[str]:
+            auth_pb2_grpc.add_AuthServiceServicer_to_server(Probe(resources), server)
+            return ("klik.auth.v1.AuthService",)
+
+        return ServiceParts(register)
 
     env = {"KLIK_AUTH_ADDR": f"127.0.0.1:{auth.port}", "KLIK_SERVICE_KEYS_DIR": str(stack.keys_dir)}
     settings = dataclasses.replace(
@@ -177,7 +180,7 @@ async def start_other_service(
         nats_url=stack.nats_url,
         grace_seconds=2.0,
     )
-    server = Server(ServiceSpec("content", register, TEST_MIGRATIONS), settings)
+    server = Server(ServiceSpec("content", build, TEST_MIGRATIONS), settings)
     await server.start()
     await asyncio.wait_for(server.ready.wait(), 30)
     return server, grpc.aio.insecure_channel(f"127.0.0.1:{server.port}")

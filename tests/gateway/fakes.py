@@ -21,7 +21,7 @@ from gateway.server import GatewayServer, server_config
 from gateway.settings import GatewaySettings
 from kit import errors
 from kit.config import ServiceSettings
-from kit.server import Resources, Server, ServiceSpec
+from kit.server import Server, ServiceParts, ServiceSpec
 from klik.auth.v1 import auth_pb2, auth_pb2_grpc
 from klik.content.v1 import content_pb2, content_pb2_grpc
 from klik.wallet.v1 import wallet_pb2, wallet_pb2_grpc
@@ -131,7 +131,7 @@ async def upstream(database_url: str, nats_url: str) -> AsyncIterator[Upstream]:
     seen: Seen = {}
     auth = FakeAuth(seen)
 
-    def register(server: grpc.aio.Server, resources: Resources) -> Sequence[str]:
+    def register(server: grpc.aio.Server) -> Sequence[str]:
         auth_pb2_grpc.add_AuthServiceServicer_to_server(auth, server)
         wallet_pb2_grpc.add_WalletServiceServicer_to_server(FakeWallet(seen), server)
         content_pb2_grpc.add_ContentServiceServicer_to_server(FakeContent(seen), server)
@@ -149,7 +149,10 @@ async def upstream(database_url: str, nats_url: str) -> AsyncIterator[Upstream]:
         nats_url=nats_url,
         grace_seconds=2.0,
     )
-    server = Server(ServiceSpec("fakes", register, AUTH_SPEC.migrations), settings)
+    server = Server(
+        ServiceSpec("fakes", lambda resources: ServiceParts(register), AUTH_SPEC.migrations),
+        settings,
+    )
     await server.start()
     await asyncio.wait_for(server.ready.wait(), 30)
     yield Upstream(server, seen, auth)

@@ -21,7 +21,7 @@ from kit import rpc
 from kit.config import ServiceSettings
 from kit.errors import error_details
 from kit.identity import generate_keys, load_identity
-from kit.server import Resources, Server
+from kit.server import Resources, Server, ServiceParts
 from klik.auth.v1 import auth_pb2, auth_pb2_grpc
 from services.auth.service import SPEC as AUTH_SPEC
 from tests.helpers import free_port
@@ -83,9 +83,12 @@ async def server(
     generate_keys(keys, ["auth", "generation", "content"])
     port = free_port()
 
-    def register(server: grpc.aio.Server, resources: Resources) -> Sequence[str]:
-        auth_pb2_grpc.add_AuthServiceServicer_to_server(GuardedAuth(resources), server)
-        return ("klik.auth.v1.AuthService",)
+    def build(resources: Resources) -> ServiceParts:
+        def register(server: grpc.aio.Server) -> Sequence[str]:
+            auth_pb2_grpc.add_AuthServiceServicer_to_server(GuardedAuth(resources), server)
+            return ("klik.auth.v1.AuthService",)
+
+        return ServiceParts(register)
 
     env = {"KLIK_AUTH_PORT": str(port), "KLIK_SERVICE_KEYS_DIR": str(keys)}
     settings = dataclasses.replace(
@@ -94,7 +97,7 @@ async def server(
         database_url=database_url,
         nats_url=nats_url,
     )
-    running = Server(dataclasses.replace(AUTH_SPEC, register=register), settings)
+    running = Server(dataclasses.replace(AUTH_SPEC, build=build), settings)
     await running.start()
     await asyncio.wait_for(running.ready.wait(), 30)
     yield running, keys

@@ -4,10 +4,12 @@ exactly once, through crashes, redeliveries, duplicates and poison messages."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 
 from google.protobuf.wrappers_pb2 import StringValue
 from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig
 from nats.js.errors import NotFoundError
 from prometheus_client import REGISTRY
 from sqlalchemy import func, select
@@ -53,9 +55,7 @@ def make_consumer(
         event_type=event_type,
         handler=handler,
         payload_type=StringValue,
-        retry_delay=0.02,
-        fetch_timeout=0.2,
-        **options,  # type: ignore[arg-type]
+        **{"retry_delay": 0.02, "fetch_timeout": 0.2, **options},  # type: ignore[arg-type]
     )
 
 
@@ -267,3 +267,91 @@ async def test_two_replicas_racing_on_duplicates_apply_each_event_once(
     assert counts == {env.id: 1 for env in envs}
     assert outcomes(consumer, "handled") == 40
     assert outcomes(consumer, "duplicate") == 40
+
+
+class Crashed(BaseException):
+    """What a replica that dies mid-delivery leaves behind: no ack, no nak, no DLQ."""
+
+
+async def test_a_message_that_crashes_every_delivery_is_dead_lettered_by_the_server(
+    engine: AsyncEngine, js: JetStreamContext
+) -> None:
+    event_type = unique("test.crashloop.")
+    deliveries = 0
+
+    async def crashing(session: AsyncSession, e: Envelope, payload: StringValue) -> None:
+        nonlocal deliveries
+        deliveries += 1
+        raise Crashed
+
+    worker = make_consumer(engine, js, event_type, handler=crashing, max_deliver=3, ack_wait=1)
+    env = envelope(event_type, StringValue(value="kills its consumer"))
+    await publish_envelope(js, env)
+    dlq = dead_letter_subject(worker.consumer)
+
+    async def dead_lettered() -> bool:
+        # Each "restarted" replica fetches again; the crash escapes the consumer.
+        with contextlib.suppress(Crashed):
+            await worker.process_batch(wait=0.2)
+        return await stream_count(js, DLQ_STREAM, dlq) == 1
+
+    await wait_for(dead_lettered, 20, message="the crash-looping message dead-lettered")
+    [dead] = await stream_messages(js, DLQ_STREAM, dlq)
+    assert dead.data == env.SerializeToString()
+    assert dead.headers is not None
+    assert dead.headers[DLQ_EVENT_ID] == env.id
+    assert dead.headers[DLQ_ORIGINAL_SUBJECT] == event_subject(event_type)
+    assert dead.headers[DLQ_DELIVERIES] == "3"
+    assert "no outcome after 3 deliveries" in dead.headers[DLQ_ERROR]
+    info = await js.consumer_info(EVENTS_STREAM, worker.consumer)
+    assert info.config.max_deliver == 3
+    assert deliveries == 3
+    # The server delivers it no more, however long the consumer keeps fetching.
+    ack_wait_later = asyncio.get_running_loop().time() + 1.5
+    while asyncio.get_running_loop().time() < ack_wait_later:
+        with contextlib.suppress(Crashed):
+            await worker.process_batch(wait=0.3)
+    assert deliveries == 3
+
+
+async def test_an_existing_unlimited_durable_gets_the_delivery_limit(
+    engine: AsyncEngine, js: JetStreamContext
+) -> None:
+    event_type = unique("test.limit.")
+    consumer = unique("test-limit-")
+    await js.add_consumer(
+        EVENTS_STREAM,
+        ConsumerConfig(
+            name=consumer,
+            durable_name=consumer,
+            ack_policy=AckPolicy.EXPLICIT,
+            filter_subject=event_subject(event_type),
+            ack_wait=30,
+            max_deliver=-1,
+        ),
+    )
+    worker = make_consumer(engine, js, event_type, consumer=consumer, max_deliver=4)
+    await worker.process_batch(wait=0.1)
+    info = await js.consumer_info(EVENTS_STREAM, consumer)
+    assert info.config.max_deliver == 4
+
+
+async def test_stop_ends_a_waiting_fetch_at_once(engine: AsyncEngine, js: JetStreamContext) -> None:
+    event_type = unique("test.stop.")
+    worker = make_consumer(engine, js, event_type, fetch_timeout=10.0)
+    running = asyncio.create_task(worker.run())
+
+    async def fetching() -> bool:
+        # The server holds the run loop's pull request: it is waiting for messages.
+        try:
+            info = await js.consumer_info(EVENTS_STREAM, worker.consumer)
+        except NotFoundError:
+            return False
+        return bool(info.num_waiting and info.num_waiting >= 1)
+
+    await wait_for(fetching, 5, message="waiting in a fetch")
+    loop = asyncio.get_running_loop()
+    asked = loop.time()
+    worker.stop()
+    await asyncio.wait_for(running, 5)
+    assert loop.time() - asked < 0.5  # not the rest of the 10 s fetch

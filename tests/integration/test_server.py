@@ -21,7 +21,7 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
 from kit import errors, rpc
 from kit.config import ServiceSettings
 from kit.logs import JsonFormatter
-from kit.server import LIVENESS, Resources, Server
+from kit.server import LIVENESS, Server, ServiceParts
 from klik.auth.v1 import auth_pb2, auth_pb2_grpc
 from services.auth.service import SPEC as AUTH_SPEC
 from tests.helpers import wait_for
@@ -95,11 +95,11 @@ async def start(
     async def _start(grace: float = 5.0, ready: bool = True, bus: str = nats_url) -> Running:
         servicer = ProbeAuth()
 
-        def register(server: grpc.aio.Server, resources: Resources) -> Sequence[str]:
+        def register(server: grpc.aio.Server) -> Sequence[str]:
             auth_pb2_grpc.add_AuthServiceServicer_to_server(servicer, server)
             return ("klik.auth.v1.AuthService",)
 
-        spec = dataclasses.replace(AUTH_SPEC, register=register)
+        spec = dataclasses.replace(AUTH_SPEC, build=lambda resources: ServiceParts(register))
         server = Server(spec, settings(database_url, bus, grace))
         await server.start()
         channel = grpc.aio.insecure_channel(f"127.0.0.1:{server.port}")
@@ -226,12 +226,12 @@ async def test_a_request_id_is_made_when_the_caller_sends_none(start: Any) -> No
 
 
 async def test_rpcs_not_built_yet_answer_unimplemented(database_url: str, nats_url: str) -> None:
-    def register(server: grpc.aio.Server, resources: Resources) -> Sequence[str]:
+    def register(server: grpc.aio.Server) -> Sequence[str]:
         # The generated base servicer: every RPC is one "not built yet".
         auth_pb2_grpc.add_AuthServiceServicer_to_server(auth_pb2_grpc.AuthServiceServicer(), server)
         return ("klik.auth.v1.AuthService",)
 
-    spec = dataclasses.replace(AUTH_SPEC, register=register)
+    spec = dataclasses.replace(AUTH_SPEC, build=lambda resources: ServiceParts(register))
     server = Server(spec, settings(database_url, nats_url))
     await server.start()
     try:

@@ -1,4 +1,4 @@
-"""The kit's hook for a service's background jobs (`ServiceSpec.background`), which
+"""The kit's hook for a service's background jobs (`ServiceParts.background`), which
 runs the wallet's sweeper: started only once the service is ready, cancelled when it
 drains."""
 
@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from kit.config import ServiceSettings
-from kit.server import Resources, Server
+from kit.server import Resources, Server, ServiceParts, ServiceSpec
 from services.wallet.service import make_spec
 from tests.helpers import wait_for
 
@@ -33,7 +33,7 @@ async def test_background_jobs_run_while_serving_and_stop_on_drain(
         assert resources.js is not None and resources.relay is not None
         return (job("one"), job("two"))
 
-    spec = dataclasses.replace(make_spec(), background=background)
+    spec = with_background(background)
     settings = dataclasses.replace(
         ServiceSettings.from_env("wallet", env={}),
         port=0,
@@ -60,7 +60,7 @@ async def test_no_background_jobs_start_before_the_service_is_ready(database_url
         calls.append(resources)
         return ()
 
-    spec = dataclasses.replace(make_spec(), background=background)
+    spec = with_background(background)
     settings = dataclasses.replace(
         ServiceSettings.from_env("wallet", env={}),
         port=0,
@@ -76,3 +76,16 @@ async def test_no_background_jobs_start_before_the_service_is_ready(database_url
     finally:
         await server.shutdown()
     assert calls == []
+
+
+def with_background(
+    background: Callable[[Resources], Sequence[Coroutine[Any, Any, None]]],
+) -> ServiceSpec:
+    """The wallet's spec with `background` in place of its own loops."""
+    wallet = make_spec()
+
+    def build(resources: Resources) -> ServiceParts:
+        parts = wallet.build(resources)
+        return dataclasses.replace(parts, background=lambda: background(resources))
+
+    return dataclasses.replace(wallet, build=build)
