@@ -31,6 +31,7 @@ async def test_a_call_goes_through_with_every_field_printed(
             "display_name": "",
             "role": "user",
             "created_at": "2024-01-02T03:04:05Z",
+            "email_verified": False,
         },
     }
     request, _ = upstream.seen["Login"]
@@ -47,6 +48,7 @@ async def test_response_body_answers_with_the_named_field(gateway: httpx.AsyncCl
         "email": "n@x.io",
         "display_name": "N",
         "role": "",
+        "email_verified": False,
     }
 
 
