@@ -4,16 +4,14 @@ The rules live in `domain`, the use cases in `posts`, `chats` and `lessons`."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any, TypeAlias
 
 import grpc
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from kit import paging
 from kit.callers import Caller
-from kit.errors import InvalidArgument
 from kit.server import Resources
+from kit.timestamps import timestamp
 from klik.content.v1 import content_pb2, content_pb2_grpc
 from services.content import domain
 from services.content.chats import Chats
@@ -24,16 +22,10 @@ from services.content.posts import Library, Posts
 
 Context: TypeAlias = grpc.aio.ServicerContext[Any, Any]
 
-LIST_POSTS = "content.ListPosts"
-LIST_ASSETS = "content.ListAssets"
-LIST_CHATS = "content.ListChats"
-LIST_LESSONS = "content.ListLessons"
-
-
-def _timestamp(value: datetime) -> Timestamp:
-    stamp = Timestamp()
-    stamp.FromDatetime(value)
-    return stamp
+LIST_POSTS = paging.TimeCursor("content.ListPosts")
+LIST_ASSETS = paging.SeqCursor("content.ListAssets")
+LIST_CHATS = paging.TimeCursor("content.ListChats")
+LIST_LESSONS = paging.TimeCursor("content.ListLessons")
 
 
 def post_message(post: Post) -> content_pb2.Post:
@@ -45,8 +37,8 @@ def post_message(post: Post) -> content_pb2.Post:
         asset_ids=list(post.asset_ids),
         visibility=post.visibility.value,
         status=post.status.value,
-        created_at=_timestamp(post.created_at),
-        updated_at=_timestamp(post.updated_at),
+        created_at=timestamp(post.created_at),
+        updated_at=timestamp(post.updated_at),
     )
 
 
@@ -59,7 +51,7 @@ def asset_message(asset: Asset) -> content_pb2.Asset:
         text=asset.text,
         url=asset.url,
         mime_type=asset.mime_type,
-        created_at=_timestamp(asset.created_at),
+        created_at=timestamp(asset.created_at),
     )
 
 
@@ -69,7 +61,7 @@ def chat_message(message: Message) -> content_pb2.ChatMessage:
         role=message.role.value,
         content=message.content,
         job_id=message.job_id,
-        created_at=_timestamp(message.created_at),
+        created_at=timestamp(message.created_at),
     )
 
 
@@ -80,8 +72,8 @@ def chat_proto(chat: Chat, messages: Sequence[Message] = ()) -> content_pb2.Chat
         title=chat.title,
         model=chat.model,
         messages=[chat_message(message) for message in messages],
-        created_at=_timestamp(chat.created_at),
-        updated_at=_timestamp(chat.updated_at),
+        created_at=timestamp(chat.created_at),
+        updated_at=timestamp(chat.updated_at),
     )
 
 
@@ -95,35 +87,8 @@ def lesson_message(lesson: Lesson) -> content_pb2.Lesson:
         status=lesson.status.value,
         body=lesson.body,
         job_id=lesson.job_id,
-        created_at=_timestamp(lesson.created_at),
+        created_at=timestamp(lesson.created_at),
     )
-
-
-def _bad_token() -> InvalidArgument:
-    return InvalidArgument("INVALID_PAGE_TOKEN", "page_token was not issued by this RPC")
-
-
-def _time_cursor(rpc: str, after: tuple[datetime, str] | None) -> str:
-    if after is None:
-        return ""
-    return paging.encode_cursor(rpc, {"t": after[0].isoformat(), "id": after[1]})
-
-
-def _time_position(rpc: str, token: str) -> tuple[datetime, str] | None:
-    """(time, id) of the last row served: the next page starts strictly after it."""
-    position = paging.decode_cursor(rpc, token)
-    if position is None:
-        return None
-    when, row_id = position.get("t"), position.get("id")
-    if not isinstance(when, str) or not isinstance(row_id, str):
-        raise _bad_token()
-    try:
-        parsed = datetime.fromisoformat(when)
-    except ValueError:
-        raise _bad_token() from None
-    if parsed.tzinfo is None:
-        raise _bad_token()
-    return parsed, row_id
 
 
 def _viewer(caller: Caller) -> Viewer:
@@ -168,11 +133,11 @@ class ContentApi(content_pb2_grpc.ContentServiceServicer):
     ) -> content_pb2.ListPostsResponse:
         await self._caller(context)
         size = paging.page_size(request.page_size)
-        after = _time_position(LIST_POSTS, request.page_token)
+        after = LIST_POSTS.decode(request.page_token)
         page = await self.posts.feed(author_id=request.author_id, after=after, limit=size)
         return content_pb2.ListPostsResponse(
             posts=[post_message(post) for post in page.posts],
-            next_page_token=_time_cursor(LIST_POSTS, page.next_after),
+            next_page_token=LIST_POSTS.encode(page.next_after),
         )
 
     async def UpdatePost(
@@ -220,19 +185,11 @@ class ContentApi(content_pb2_grpc.ContentServiceServicer):
         viewer = _viewer(await self._caller(context))
         kind = domain.job_kind(request.kind)
         size = paging.page_size(request.page_size)
-        position = paging.decode_cursor(LIST_ASSETS, request.page_token)
-        before = None
-        if position is not None:
-            seq = position.get("seq")
-            if not isinstance(seq, int):
-                raise _bad_token()
-            before = seq
+        before = LIST_ASSETS.decode(request.page_token)
         page = await self.library.list(viewer, kind=kind, before=before, limit=size)
         return content_pb2.ListAssetsResponse(
             assets=[asset_message(asset) for asset in page.assets],
-            next_page_token=""
-            if page.next_before is None
-            else paging.encode_cursor(LIST_ASSETS, {"seq": page.next_before}),
+            next_page_token=LIST_ASSETS.encode(page.next_before),
         )
 
     async def GetAsset(
@@ -256,11 +213,11 @@ class ContentApi(content_pb2_grpc.ContentServiceServicer):
     ) -> content_pb2.ListChatsResponse:
         viewer = _viewer(await self._caller(context))
         size = paging.page_size(request.page_size)
-        after = _time_position(LIST_CHATS, request.page_token)
+        after = LIST_CHATS.decode(request.page_token)
         page = await self.chats.list(viewer, after=after, limit=size)
         return content_pb2.ListChatsResponse(
             chats=[chat_proto(chat) for chat in page.chats],
-            next_page_token=_time_cursor(LIST_CHATS, page.next_after),
+            next_page_token=LIST_CHATS.encode(page.next_after),
         )
 
     async def GetChat(
@@ -313,11 +270,11 @@ class ContentApi(content_pb2_grpc.ContentServiceServicer):
     ) -> content_pb2.ListLessonsResponse:
         viewer = _viewer(await self._caller(context))
         size = paging.page_size(request.page_size)
-        after = _time_position(LIST_LESSONS, request.page_token)
+        after = LIST_LESSONS.decode(request.page_token)
         page = await self.lessons.list(viewer, after=after, limit=size)
         return content_pb2.ListLessonsResponse(
             lessons=[lesson_message(lesson) for lesson in page.lessons],
-            next_page_token=_time_cursor(LIST_LESSONS, page.next_after),
+            next_page_token=LIST_LESSONS.encode(page.next_after),
         )
 
     async def PublishLesson(

@@ -5,8 +5,6 @@ is generated from. The store reads and writes these values; the use cases in
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -22,7 +20,6 @@ MAX_ASSETS_PER_POST = 10
 MAX_MESSAGE = 8_000
 MAX_TOPIC = 300
 MAX_MODEL = 100
-MAX_KEY = 200
 MAX_REASON = 500
 MAX_ID = 64
 MIN_DIFFICULTY, MAX_DIFFICULTY = 1, 10
@@ -236,16 +233,6 @@ def difficulty(value: int) -> int:
 def plausible_id(value: str) -> bool:
     """An id the store could hold; anything else cannot name an existing row."""
     return 0 < len(value) <= MAX_ID
-
-
-def fingerprint(*parts: object) -> str:
-    """What an idempotency key is bound to: the same key with another body is refused."""
-    return hashlib.sha256(json.dumps(parts, separators=(",", ":")).encode()).hexdigest()
-
-
-def check_fingerprint(stored: str, offered: str) -> None:
-    if stored != offered:
-        raise Aborted("IDEMPOTENCY_KEY_REUSED", "idempotency_key was used with a different request")
 
 
 # --- who sees and changes what ------------------------------------------------

@@ -7,17 +7,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from kit.clock import utc_now
 from kit.db import UnitOfWork
 from services.content import domain, events, store
 from services.content.domain import Asset, Post, PostDraft, PostStatus, Viewer
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)

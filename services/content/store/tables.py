@@ -23,9 +23,6 @@ from sqlalchemy import (
     and_,
     or_,
 )
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from kit.db import as_utc
@@ -148,11 +145,6 @@ job_links = Table(
     Column("applied", Boolean, nullable=False),
     Column("updated_at", _TIME, nullable=False),
 )
-
-
-def upsert_insert(session: AsyncSession) -> Any:
-    """The dialect's INSERT, which has `on_conflict_do_*` (PostgreSQL or SQLite)."""
-    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
 
 
 def opt_time(value: datetime | None) -> datetime | None:
