@@ -4,7 +4,7 @@ The rules live in `domain`, the use cases in `posts`, `chats` and `lessons`."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, TypeVar
 
 import grpc
 
@@ -15,7 +15,17 @@ from kit.timestamps import timestamp
 from klik.content.v1 import content_pb2, content_pb2_grpc
 from services.content import domain
 from services.content.chats import Chats
-from services.content.domain import Asset, Chat, Lesson, Message, Post, Viewer
+from services.content.comments import Comments, Likes, LikeState
+from services.content.domain import (
+    Asset,
+    Chat,
+    CommentView,
+    Lesson,
+    Message,
+    PostView,
+    Profile,
+    Viewer,
+)
 from services.content.generation_client import Generation
 from services.content.lessons import Lessons
 from services.content.posts import Library, Posts
@@ -26,9 +36,20 @@ LIST_POSTS = paging.TimeCursor("content.ListPosts")
 LIST_ASSETS = paging.SeqCursor("content.ListAssets")
 LIST_CHATS = paging.TimeCursor("content.ListChats")
 LIST_LESSONS = paging.TimeCursor("content.ListLessons")
+LIST_COMMENTS = paging.TimeCursor("content.ListComments")
 
 
-def post_message(post: Post) -> content_pb2.Post:
+def profile_message(profile: Profile) -> content_pb2.Profile:
+    return content_pb2.Profile(
+        user_id=profile.user_id,
+        handle=profile.handle,
+        display_name=profile.display_name,
+        avatar_url=profile.avatar_url,
+    )
+
+
+def post_message(view: PostView) -> content_pb2.Post:
+    post = view.post
     return content_pb2.Post(
         id=post.id,
         author_id=post.author_id,
@@ -39,7 +60,39 @@ def post_message(post: Post) -> content_pb2.Post:
         status=post.status.value,
         created_at=timestamp(post.created_at),
         updated_at=timestamp(post.updated_at),
+        author=profile_message(view.author),
+        like_count=post.like_count,
+        comment_count=post.comment_count,
+        liked_by_me=view.liked_by_me,
     )
+
+
+def comment_message(view: CommentView) -> content_pb2.Comment:
+    comment = view.comment
+    return content_pb2.Comment(
+        id=comment.id,
+        post_id=comment.post_id,
+        parent_id=comment.parent_id,
+        author=profile_message(view.author),
+        body=comment.body,
+        like_count=comment.like_count,
+        liked_by_me=view.liked_by_me,
+        created_at=timestamp(comment.created_at),
+        updated_at=timestamp(comment.updated_at),
+    )
+
+
+LikeReply = TypeVar(
+    "LikeReply",
+    content_pb2.LikePostResponse,
+    content_pb2.UnlikePostResponse,
+    content_pb2.LikeCommentResponse,
+    content_pb2.UnlikeCommentResponse,
+)
+
+
+def like_message(reply: type[LikeReply], state: LikeState) -> LikeReply:
+    return reply(like_count=state.like_count, liked_by_me=state.liked_by_me)
 
 
 def asset_message(asset: Asset) -> content_pb2.Asset:
@@ -102,6 +155,8 @@ class ContentApi(content_pb2_grpc.ContentServiceServicer):
         self.resources = resources
         generation = Generation(lambda: resources.channel("generation"))
         self.posts = Posts(resources.uow)
+        self.comments = Comments(resources.uow)
+        self.likes = Likes(resources.uow)
         self.library = Library(resources.uow)
         self.chats = Chats(resources.uow, generation)
         self.lessons = Lessons(resources.uow, generation)
@@ -131,10 +186,10 @@ class ContentApi(content_pb2_grpc.ContentServiceServicer):
     async def ListPosts(
         self, request: content_pb2.ListPostsRequest, context: Context
     ) -> content_pb2.ListPostsResponse:
-        await self._caller(context)
+        viewer = _viewer(await self._caller(context))
         size = paging.page_size(request.page_size)
         after = LIST_POSTS.decode(request.page_token)
-        page = await self.posts.feed(author_id=request.author_id, after=after, limit=size)
+        page = await self.posts.feed(viewer, author_id=request.author_id, after=after, limit=size)
         return content_pb2.ListPostsResponse(
             posts=[post_message(post) for post in page.posts],
             next_page_token=LIST_POSTS.encode(page.next_after),
@@ -172,10 +227,75 @@ class ContentApi(content_pb2_grpc.ContentServiceServicer):
     async def HidePost(
         self, request: content_pb2.HidePostRequest, context: Context
     ) -> content_pb2.HidePostResponse:
-        await self._caller(context, *domain.STAFF_ROLES)
+        viewer = _viewer(await self._caller(context, *domain.STAFF_ROLES))
         reason = domain.text_field("reason", request.reason, domain.MAX_REASON)
-        post = await self.posts.hide(request.post_id, reason)
+        post = await self.posts.hide(viewer, request.post_id, reason)
         return content_pb2.HidePostResponse(post=post_message(post))
+
+    # ---- comments and likes --------------------------------------------------------
+
+    async def CreateComment(
+        self, request: content_pb2.CreateCommentRequest, context: Context
+    ) -> content_pb2.CreateCommentResponse:
+        viewer = _viewer(await self._caller(context))
+        comment = await self.comments.create(
+            viewer, request.post_id, request.body, request.parent_id
+        )
+        return content_pb2.CreateCommentResponse(comment=comment_message(comment))
+
+    async def ListComments(
+        self, request: content_pb2.ListCommentsRequest, context: Context
+    ) -> content_pb2.ListCommentsResponse:
+        viewer = _viewer(await self._caller(context))
+        size = paging.page_size(request.page_size)
+        after = LIST_COMMENTS.decode(request.page_token)
+        page = await self.comments.list(viewer, request.post_id, after=after, limit=size)
+        return content_pb2.ListCommentsResponse(
+            comments=[comment_message(comment) for comment in page.comments],
+            next_page_token=LIST_COMMENTS.encode(page.next_after),
+        )
+
+    async def UpdateComment(
+        self, request: content_pb2.UpdateCommentRequest, context: Context
+    ) -> content_pb2.UpdateCommentResponse:
+        viewer = _viewer(await self._caller(context))
+        comment = await self.comments.edit(viewer, request.comment_id, request.body)
+        return content_pb2.UpdateCommentResponse(comment=comment_message(comment))
+
+    async def DeleteComment(
+        self, request: content_pb2.DeleteCommentRequest, context: Context
+    ) -> content_pb2.DeleteCommentResponse:
+        viewer = _viewer(await self._caller(context))
+        await self.comments.delete(viewer, request.comment_id)
+        return content_pb2.DeleteCommentResponse()
+
+    async def LikePost(
+        self, request: content_pb2.LikePostRequest, context: Context
+    ) -> content_pb2.LikePostResponse:
+        viewer = _viewer(await self._caller(context))
+        state = await self.likes.post(viewer, request.post_id, like=True)
+        return like_message(content_pb2.LikePostResponse, state)
+
+    async def UnlikePost(
+        self, request: content_pb2.UnlikePostRequest, context: Context
+    ) -> content_pb2.UnlikePostResponse:
+        viewer = _viewer(await self._caller(context))
+        state = await self.likes.post(viewer, request.post_id, like=False)
+        return like_message(content_pb2.UnlikePostResponse, state)
+
+    async def LikeComment(
+        self, request: content_pb2.LikeCommentRequest, context: Context
+    ) -> content_pb2.LikeCommentResponse:
+        viewer = _viewer(await self._caller(context))
+        state = await self.likes.comment(viewer, request.comment_id, like=True)
+        return like_message(content_pb2.LikeCommentResponse, state)
+
+    async def UnlikeComment(
+        self, request: content_pb2.UnlikeCommentRequest, context: Context
+    ) -> content_pb2.UnlikeCommentResponse:
+        viewer = _viewer(await self._caller(context))
+        state = await self.likes.comment(viewer, request.comment_id, like=False)
+        return like_message(content_pb2.UnlikeCommentResponse, state)
 
     # ---- assets ----------------------------------------------------------------------
 

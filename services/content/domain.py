@@ -21,6 +21,9 @@ MAX_MESSAGE = 8_000
 MAX_TOPIC = 300
 MAX_MODEL = 100
 MAX_REASON = 500
+MAX_COMMENT = 5_000
+MAX_HANDLE = 64
+MAX_DISPLAY_NAME = 200
 MAX_ID = 64
 MIN_DIFFICULTY, MAX_DIFFICULTY = 1, 10
 
@@ -82,6 +85,54 @@ class Post:
     created_at: datetime
     updated_at: datetime
     published_at: datetime | None = None
+    # Kept by the store beside the likes and comments they count.
+    like_count: int = 0
+    comment_count: int = 0
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A user's public profile as content knows it from auth's events: never the
+    email. A user content has heard nothing of yet has only the id."""
+
+    user_id: str
+    handle: str = ""
+    display_name: str = ""
+    avatar_url: str = ""
+
+
+@dataclass(frozen=True)
+class PostView:
+    """A post as one viewer sees it: with its author and whether they liked it."""
+
+    post: Post
+    author: Profile
+    liked_by_me: bool = False
+
+
+@dataclass(frozen=True)
+class Comment:
+    id: str
+    post_id: str
+    author_id: str
+    # The top-level comment this replies to; "" for a top-level comment.
+    parent_id: str
+    body: str
+    created_at: datetime
+    updated_at: datetime
+    like_count: int = 0
+
+
+@dataclass(frozen=True)
+class CommentView:
+    comment: Comment
+    author: Profile
+    liked_by_me: bool = False
+
+
+class LikeTarget(StrEnum):
+    POST = "post"
+    COMMENT = "comment"
 
 
 @dataclass(frozen=True)
@@ -235,6 +286,10 @@ def plausible_id(value: str) -> bool:
     return 0 < len(value) <= MAX_ID
 
 
+def comment_body(value: str) -> str:
+    return text_field("body", value, MAX_COMMENT, required=True)
+
+
 # --- who sees and changes what ------------------------------------------------
 
 
@@ -326,6 +381,40 @@ def apply_update(post: Post, changes: Mapping[str, object], now: datetime) -> Po
 
 def _replace_post(post: Post, **changes: object) -> Post:
     return replace(post, **changes)  # type: ignore[arg-type]
+
+
+def require_commentable(post: Post) -> None:
+    """Comments and likes are for published posts only."""
+    if post.status is not PostStatus.PUBLISHED:
+        raise FailedPrecondition(
+            "POST_NOT_PUBLISHED", "only published posts take comments and likes"
+        )
+
+
+def comment_not_found(comment_id: str) -> NotFound:
+    return NotFound("COMMENT_NOT_FOUND", "comment not found", details={"comment_id": comment_id})
+
+
+def reply_parent(parent: Comment | None, post_id: str, parent_id: str) -> str:
+    """The parent a reply hangs on: a live top-level comment of the same post (one
+    level of replies only); INVALID_ARGUMENT `INVALID_PARENT` otherwise."""
+    if parent is None or parent.post_id != post_id or parent.parent_id:
+        raise InvalidArgument(
+            "INVALID_PARENT",
+            "parent_id must be a top-level comment of the same post",
+            details={"field": "parent_id", "parent_id": parent_id},
+        )
+    return parent.id
+
+
+def require_comment_author(comment: Comment, viewer: Viewer) -> None:
+    if comment.author_id != viewer.user_id:
+        raise PermissionDenied("NOT_AUTHOR", "only the comment's author can do this")
+
+
+def require_comment_author_or_staff(comment: Comment, viewer: Viewer) -> None:
+    if comment.author_id != viewer.user_id and not viewer.is_staff:
+        raise PermissionDenied("NOT_AUTHOR", "only the comment's author or a moderator can do this")
 
 
 def lesson_visible(lesson: Lesson | None, lesson_id: str, viewer: Viewer) -> Lesson:

@@ -4,10 +4,13 @@ Publishes `content.post.published` when a draft is published. Consumes
 `generation.job.succeeded` (every succeeded job becomes one asset of its owner; a
 CHAT or TEXT job's text is offered to the chat turn or lesson it was started for),
 `generation.job.failed` and `generation.job.cancelled` (the turn gets a failure
-note, the lesson becomes `failed`), and `user.deleted` (the user's posts, chats and
-lessons are soft-deleted). Each event is applied in the consumer's transaction,
-which also records its id; on top of that, assets are unique per job and replies
-per chat turn, so even the same outcome under another event id changes nothing."""
+note, the lesson becomes `failed`), `user.registered` and `user.profile_changed`
+(the public profiles read model: handle, display name, avatar; a change older than
+the one held changes nothing), and `user.deleted` (the user's posts, chats, lessons
+and comments are soft-deleted, their likes removed, every counter moved back).
+Each event is applied in the consumer's transaction, which also records its id;
+on top of that, assets are unique per job and replies per chat turn,
+so even the same outcome under another event id changes nothing."""
 
 from __future__ import annotations
 
@@ -21,8 +24,15 @@ from kit.bus import event_type_of
 from kit.consumer import EventConsumer, PoisonMessage
 from kit.outbox import add_event
 from kit.server import Resources
+from kit.timestamps import to_datetime
 from klik.events.v1.envelope_pb2 import Envelope
-from klik.events.v1.events_pb2 import JobTransitioned, PostPublished, UserDeleted
+from klik.events.v1.events_pb2 import (
+    JobTransitioned,
+    PostPublished,
+    UserDeleted,
+    UserProfileChanged,
+    UserRegistered,
+)
 from klik.generation.v1 import generation_pb2
 from services.content import domain, job_links, store
 from services.content.domain import Asset, Post
@@ -32,6 +42,8 @@ JOB_SUCCEEDED = event_type_of(JobTransitioned, "succeeded")
 JOB_FAILED = event_type_of(JobTransitioned, "failed")
 JOB_CANCELLED = event_type_of(JobTransitioned, "cancelled")
 USER_DELETED = event_type_of(UserDeleted)
+USER_REGISTERED = event_type_of(UserRegistered)
+USER_PROFILE_CHANGED = event_type_of(UserProfileChanged)
 
 # Kinds whose text may answer a chat turn or fill a lesson.
 _TEXT_KINDS = ("TEXT", "CHAT")
@@ -94,7 +106,44 @@ async def job_cancelled(session: AsyncSession, envelope: Envelope, event: JobTra
 async def user_deleted(session: AsyncSession, envelope: Envelope, event: UserDeleted) -> None:
     if not domain.plausible_id(event.user_id):
         raise PoisonMessage(f"event names no valid user id: {event.user_id!r}")
-    await store.delete_user_content(session, event.user_id, datetime.now(UTC))
+    now = datetime.now(UTC)
+    await store.delete_user_content(session, event.user_id, now)
+    await store.delete_user_social(session, event.user_id, now)
+
+
+def _user_id(user_id: str) -> str:
+    if not domain.plausible_id(user_id):
+        raise PoisonMessage(f"event names no valid user id: {user_id!r}")
+    return user_id
+
+
+def _occurred(envelope: Envelope) -> datetime:
+    if envelope.HasField("occurred_at"):
+        return to_datetime(envelope.occurred_at)
+    return datetime.now(UTC)
+
+
+async def user_registered(session: AsyncSession, envelope: Envelope, event: UserRegistered) -> None:
+    await store.register_profile(
+        session,
+        _user_id(event.user_id),
+        handle=event.handle[: domain.MAX_HANDLE],
+        display_name=event.display_name[: domain.MAX_DISPLAY_NAME],
+        at=_occurred(envelope),
+    )
+
+
+async def user_profile_changed(
+    session: AsyncSession, envelope: Envelope, event: UserProfileChanged
+) -> None:
+    await store.change_profile(
+        session,
+        _user_id(event.user_id),
+        handle=event.handle[: domain.MAX_HANDLE],
+        display_name=event.display_name[: domain.MAX_DISPLAY_NAME],
+        avatar_url=event.avatar_url,
+        at=_occurred(envelope),
+    )
 
 
 def consumers(resources: Resources, prefix: str = "content") -> Sequence[EventConsumer]:
@@ -133,5 +182,21 @@ def consumers(resources: Resources, prefix: str = "content") -> Sequence[EventCo
             event_type=USER_DELETED,
             handler=user_deleted,
             payload_type=UserDeleted,
+        ),
+        EventConsumer(
+            engine,
+            js,
+            consumer=f"{prefix}-user-registered",
+            event_type=USER_REGISTERED,
+            handler=user_registered,
+            payload_type=UserRegistered,
+        ),
+        EventConsumer(
+            engine,
+            js,
+            consumer=f"{prefix}-user-profile-changed",
+            event_type=USER_PROFILE_CHANGED,
+            handler=user_profile_changed,
+            payload_type=UserProfileChanged,
         ),
     )

@@ -12,8 +12,20 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class Profile(_message.Message):
+    __slots__ = ("user_id", "handle", "display_name", "avatar_url")
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    HANDLE_FIELD_NUMBER: _ClassVar[int]
+    DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
+    AVATAR_URL_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    handle: str
+    display_name: str
+    avatar_url: str
+    def __init__(self, user_id: _Optional[str] = ..., handle: _Optional[str] = ..., display_name: _Optional[str] = ..., avatar_url: _Optional[str] = ...) -> None: ...
+
 class Post(_message.Message):
-    __slots__ = ("id", "author_id", "title", "body", "asset_ids", "visibility", "status", "created_at", "updated_at")
+    __slots__ = ("id", "author_id", "title", "body", "asset_ids", "visibility", "status", "created_at", "updated_at", "author", "like_count", "comment_count", "liked_by_me")
     ID_FIELD_NUMBER: _ClassVar[int]
     AUTHOR_ID_FIELD_NUMBER: _ClassVar[int]
     TITLE_FIELD_NUMBER: _ClassVar[int]
@@ -23,6 +35,10 @@ class Post(_message.Message):
     STATUS_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    AUTHOR_FIELD_NUMBER: _ClassVar[int]
+    LIKE_COUNT_FIELD_NUMBER: _ClassVar[int]
+    COMMENT_COUNT_FIELD_NUMBER: _ClassVar[int]
+    LIKED_BY_ME_FIELD_NUMBER: _ClassVar[int]
     id: str
     author_id: str
     title: str
@@ -32,7 +48,11 @@ class Post(_message.Message):
     status: str
     created_at: _timestamp_pb2.Timestamp
     updated_at: _timestamp_pb2.Timestamp
-    def __init__(self, id: _Optional[str] = ..., author_id: _Optional[str] = ..., title: _Optional[str] = ..., body: _Optional[str] = ..., asset_ids: _Optional[_Iterable[str]] = ..., visibility: _Optional[str] = ..., status: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    author: Profile
+    like_count: int
+    comment_count: int
+    liked_by_me: bool
+    def __init__(self, id: _Optional[str] = ..., author_id: _Optional[str] = ..., title: _Optional[str] = ..., body: _Optional[str] = ..., asset_ids: _Optional[_Iterable[str]] = ..., visibility: _Optional[str] = ..., status: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., author: _Optional[_Union[Profile, _Mapping]] = ..., like_count: _Optional[int] = ..., comment_count: _Optional[int] = ..., liked_by_me: _Optional[bool] = ...) -> None: ...
 
 class Asset(_message.Message):
     __slots__ = ("id", "owner_id", "job_id", "kind", "text", "url", "mime_type", "created_at")
@@ -355,3 +375,139 @@ class PublishLessonResponse(_message.Message):
     LESSON_FIELD_NUMBER: _ClassVar[int]
     lesson: Lesson
     def __init__(self, lesson: _Optional[_Union[Lesson, _Mapping]] = ...) -> None: ...
+
+class Comment(_message.Message):
+    __slots__ = ("id", "post_id", "parent_id", "author", "body", "like_count", "liked_by_me", "created_at", "updated_at")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    POST_ID_FIELD_NUMBER: _ClassVar[int]
+    PARENT_ID_FIELD_NUMBER: _ClassVar[int]
+    AUTHOR_FIELD_NUMBER: _ClassVar[int]
+    BODY_FIELD_NUMBER: _ClassVar[int]
+    LIKE_COUNT_FIELD_NUMBER: _ClassVar[int]
+    LIKED_BY_ME_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    post_id: str
+    parent_id: str
+    author: Profile
+    body: str
+    like_count: int
+    liked_by_me: bool
+    created_at: _timestamp_pb2.Timestamp
+    updated_at: _timestamp_pb2.Timestamp
+    def __init__(self, id: _Optional[str] = ..., post_id: _Optional[str] = ..., parent_id: _Optional[str] = ..., author: _Optional[_Union[Profile, _Mapping]] = ..., body: _Optional[str] = ..., like_count: _Optional[int] = ..., liked_by_me: _Optional[bool] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class CreateCommentRequest(_message.Message):
+    __slots__ = ("post_id", "body", "parent_id")
+    POST_ID_FIELD_NUMBER: _ClassVar[int]
+    BODY_FIELD_NUMBER: _ClassVar[int]
+    PARENT_ID_FIELD_NUMBER: _ClassVar[int]
+    post_id: str
+    body: str
+    parent_id: str
+    def __init__(self, post_id: _Optional[str] = ..., body: _Optional[str] = ..., parent_id: _Optional[str] = ...) -> None: ...
+
+class CreateCommentResponse(_message.Message):
+    __slots__ = ("comment",)
+    COMMENT_FIELD_NUMBER: _ClassVar[int]
+    comment: Comment
+    def __init__(self, comment: _Optional[_Union[Comment, _Mapping]] = ...) -> None: ...
+
+class ListCommentsRequest(_message.Message):
+    __slots__ = ("post_id", "page_size", "page_token")
+    POST_ID_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    post_id: str
+    page_size: int
+    page_token: str
+    def __init__(self, post_id: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListCommentsResponse(_message.Message):
+    __slots__ = ("comments", "next_page_token")
+    COMMENTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    comments: _containers.RepeatedCompositeFieldContainer[Comment]
+    next_page_token: str
+    def __init__(self, comments: _Optional[_Iterable[_Union[Comment, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class UpdateCommentRequest(_message.Message):
+    __slots__ = ("comment_id", "body")
+    COMMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    BODY_FIELD_NUMBER: _ClassVar[int]
+    comment_id: str
+    body: str
+    def __init__(self, comment_id: _Optional[str] = ..., body: _Optional[str] = ...) -> None: ...
+
+class UpdateCommentResponse(_message.Message):
+    __slots__ = ("comment",)
+    COMMENT_FIELD_NUMBER: _ClassVar[int]
+    comment: Comment
+    def __init__(self, comment: _Optional[_Union[Comment, _Mapping]] = ...) -> None: ...
+
+class DeleteCommentRequest(_message.Message):
+    __slots__ = ("comment_id",)
+    COMMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    comment_id: str
+    def __init__(self, comment_id: _Optional[str] = ...) -> None: ...
+
+class DeleteCommentResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class LikePostRequest(_message.Message):
+    __slots__ = ("post_id",)
+    POST_ID_FIELD_NUMBER: _ClassVar[int]
+    post_id: str
+    def __init__(self, post_id: _Optional[str] = ...) -> None: ...
+
+class UnlikePostRequest(_message.Message):
+    __slots__ = ("post_id",)
+    POST_ID_FIELD_NUMBER: _ClassVar[int]
+    post_id: str
+    def __init__(self, post_id: _Optional[str] = ...) -> None: ...
+
+class LikeCommentRequest(_message.Message):
+    __slots__ = ("comment_id",)
+    COMMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    comment_id: str
+    def __init__(self, comment_id: _Optional[str] = ...) -> None: ...
+
+class UnlikeCommentRequest(_message.Message):
+    __slots__ = ("comment_id",)
+    COMMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    comment_id: str
+    def __init__(self, comment_id: _Optional[str] = ...) -> None: ...
+
+class LikePostResponse(_message.Message):
+    __slots__ = ("like_count", "liked_by_me")
+    LIKE_COUNT_FIELD_NUMBER: _ClassVar[int]
+    LIKED_BY_ME_FIELD_NUMBER: _ClassVar[int]
+    like_count: int
+    liked_by_me: bool
+    def __init__(self, like_count: _Optional[int] = ..., liked_by_me: _Optional[bool] = ...) -> None: ...
+
+class UnlikePostResponse(_message.Message):
+    __slots__ = ("like_count", "liked_by_me")
+    LIKE_COUNT_FIELD_NUMBER: _ClassVar[int]
+    LIKED_BY_ME_FIELD_NUMBER: _ClassVar[int]
+    like_count: int
+    liked_by_me: bool
+    def __init__(self, like_count: _Optional[int] = ..., liked_by_me: _Optional[bool] = ...) -> None: ...
+
+class LikeCommentResponse(_message.Message):
+    __slots__ = ("like_count", "liked_by_me")
+    LIKE_COUNT_FIELD_NUMBER: _ClassVar[int]
+    LIKED_BY_ME_FIELD_NUMBER: _ClassVar[int]
+    like_count: int
+    liked_by_me: bool
+    def __init__(self, like_count: _Optional[int] = ..., liked_by_me: _Optional[bool] = ...) -> None: ...
+
+class UnlikeCommentResponse(_message.Message):
+    __slots__ = ("like_count", "liked_by_me")
+    LIKE_COUNT_FIELD_NUMBER: _ClassVar[int]
+    LIKED_BY_ME_FIELD_NUMBER: _ClassVar[int]
+    like_count: int
+    liked_by_me: bool
+    def __init__(self, like_count: _Optional[int] = ..., liked_by_me: _Optional[bool] = ...) -> None: ...

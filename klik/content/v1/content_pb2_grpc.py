@@ -141,6 +141,46 @@ class ContentServiceStub:
                 request_serializer=klik_dot_content_dot_v1_dot_content__pb2.PublishLessonRequest.SerializeToString,
                 response_deserializer=klik_dot_content_dot_v1_dot_content__pb2.PublishLessonResponse.FromString,
                 _registered_method=True)
+        self.CreateComment = channel.unary_unary(
+                '/klik.content.v1.ContentService/CreateComment',
+                request_serializer=klik_dot_content_dot_v1_dot_content__pb2.CreateCommentRequest.SerializeToString,
+                response_deserializer=klik_dot_content_dot_v1_dot_content__pb2.CreateCommentResponse.FromString,
+                _registered_method=True)
+        self.ListComments = channel.unary_unary(
+                '/klik.content.v1.ContentService/ListComments',
+                request_serializer=klik_dot_content_dot_v1_dot_content__pb2.ListCommentsRequest.SerializeToString,
+                response_deserializer=klik_dot_content_dot_v1_dot_content__pb2.ListCommentsResponse.FromString,
+                _registered_method=True)
+        self.UpdateComment = channel.unary_unary(
+                '/klik.content.v1.ContentService/UpdateComment',
+                request_serializer=klik_dot_content_dot_v1_dot_content__pb2.UpdateCommentRequest.SerializeToString,
+                response_deserializer=klik_dot_content_dot_v1_dot_content__pb2.UpdateCommentResponse.FromString,
+                _registered_method=True)
+        self.DeleteComment = channel.unary_unary(
+                '/klik.content.v1.ContentService/DeleteComment',
+                request_serializer=klik_dot_content_dot_v1_dot_content__pb2.DeleteCommentRequest.SerializeToString,
+                response_deserializer=klik_dot_content_dot_v1_dot_content__pb2.DeleteCommentResponse.FromString,
+                _registered_method=True)
+        self.LikePost = channel.unary_unary(
+                '/klik.content.v1.ContentService/LikePost',
+                request_serializer=klik_dot_content_dot_v1_dot_content__pb2.LikePostRequest.SerializeToString,
+                response_deserializer=klik_dot_content_dot_v1_dot_content__pb2.LikePostResponse.FromString,
+                _registered_method=True)
+        self.UnlikePost = channel.unary_unary(
+                '/klik.content.v1.ContentService/UnlikePost',
+                request_serializer=klik_dot_content_dot_v1_dot_content__pb2.UnlikePostRequest.SerializeToString,
+                response_deserializer=klik_dot_content_dot_v1_dot_content__pb2.UnlikePostResponse.FromString,
+                _registered_method=True)
+        self.LikeComment = channel.unary_unary(
+                '/klik.content.v1.ContentService/LikeComment',
+                request_serializer=klik_dot_content_dot_v1_dot_content__pb2.LikeCommentRequest.SerializeToString,
+                response_deserializer=klik_dot_content_dot_v1_dot_content__pb2.LikeCommentResponse.FromString,
+                _registered_method=True)
+        self.UnlikeComment = channel.unary_unary(
+                '/klik.content.v1.ContentService/UnlikeComment',
+                request_serializer=klik_dot_content_dot_v1_dot_content__pb2.UnlikeCommentRequest.SerializeToString,
+                response_deserializer=klik_dot_content_dot_v1_dot_content__pb2.UnlikeCommentResponse.FromString,
+                _registered_method=True)
 
 
 class ContentServiceServicer:
@@ -407,6 +447,100 @@ class ContentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateComment(self, request, context):
+        """Comments on a published post the caller sees, or replies to one of its
+        top-level comments (`parent_id`; one level of replies only), and returns the
+        comment. The post's `comment_count` moves in the same transaction. Bearer.
+
+        Errors:
+        - NOT_FOUND `POST_NOT_FOUND` (404): the caller cannot see the post.
+        - FAILED_PRECONDITION `POST_NOT_PUBLISHED` (400): the post is a draft or hidden.
+        - INVALID_ARGUMENT `INVALID_PARENT` (400): parent_id is not a live top-level
+        comment of this post.
+        - INVALID_ARGUMENT (400): body blank or over 5000 characters.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListComments(self, request, context):
+        """Lists a post's comments and replies, oldest first (a reply names its
+        `parent_id`), each with its author's public profile. Bearer.
+
+        Errors:
+        - NOT_FOUND `POST_NOT_FOUND` (404): the caller cannot see the post.
+        - INVALID_ARGUMENT `INVALID_PAGE_TOKEN` (400): page_token was not issued by this RPC.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateComment(self, request, context):
+        """Changes a comment's body and returns it. Its author only.
+
+        Errors:
+        - NOT_FOUND `COMMENT_NOT_FOUND` (404): no such comment, it was deleted, or the
+        caller cannot see its post.
+        - PERMISSION_DENIED `NOT_AUTHOR` (403): the caller is not its author.
+        - INVALID_ARGUMENT (400): body blank or over 5000 characters.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteComment(self, request, context):
+        """Soft-deletes a comment (its replies stay). Its author, a moderator or an admin.
+
+        Errors:
+        - NOT_FOUND `COMMENT_NOT_FOUND` (404): as in UpdateComment.
+        - PERMISSION_DENIED `NOT_AUTHOR` (403): the caller is neither its author nor staff.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def LikePost(self, request, context):
+        """Likes a published post the caller sees: one like per user, so liking again
+        changes nothing. Returns the count and `liked_by_me` after it. Bearer.
+
+        Errors:
+        - NOT_FOUND `POST_NOT_FOUND` (404): the caller cannot see the post.
+        - FAILED_PRECONDITION `POST_NOT_PUBLISHED` (400): the post is a draft or hidden.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UnlikePost(self, request, context):
+        """Takes the caller's like of a post back; nothing when there was none. Bearer.
+
+        Errors:
+        - NOT_FOUND `POST_NOT_FOUND` (404): the caller cannot see the post.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def LikeComment(self, request, context):
+        """Likes a comment (once per user, idempotent). Bearer.
+
+        Errors:
+        - NOT_FOUND `COMMENT_NOT_FOUND` (404): as in UpdateComment.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UnlikeComment(self, request, context):
+        """Takes the caller's like of a comment back (idempotent). Bearer.
+
+        Errors:
+        - NOT_FOUND `COMMENT_NOT_FOUND` (404): as in UpdateComment.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ContentServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -494,6 +628,46 @@ def add_ContentServiceServicer_to_server(servicer, server):
                     servicer.PublishLesson,
                     request_deserializer=klik_dot_content_dot_v1_dot_content__pb2.PublishLessonRequest.FromString,
                     response_serializer=klik_dot_content_dot_v1_dot_content__pb2.PublishLessonResponse.SerializeToString,
+            ),
+            'CreateComment': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateComment,
+                    request_deserializer=klik_dot_content_dot_v1_dot_content__pb2.CreateCommentRequest.FromString,
+                    response_serializer=klik_dot_content_dot_v1_dot_content__pb2.CreateCommentResponse.SerializeToString,
+            ),
+            'ListComments': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListComments,
+                    request_deserializer=klik_dot_content_dot_v1_dot_content__pb2.ListCommentsRequest.FromString,
+                    response_serializer=klik_dot_content_dot_v1_dot_content__pb2.ListCommentsResponse.SerializeToString,
+            ),
+            'UpdateComment': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateComment,
+                    request_deserializer=klik_dot_content_dot_v1_dot_content__pb2.UpdateCommentRequest.FromString,
+                    response_serializer=klik_dot_content_dot_v1_dot_content__pb2.UpdateCommentResponse.SerializeToString,
+            ),
+            'DeleteComment': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteComment,
+                    request_deserializer=klik_dot_content_dot_v1_dot_content__pb2.DeleteCommentRequest.FromString,
+                    response_serializer=klik_dot_content_dot_v1_dot_content__pb2.DeleteCommentResponse.SerializeToString,
+            ),
+            'LikePost': grpc.unary_unary_rpc_method_handler(
+                    servicer.LikePost,
+                    request_deserializer=klik_dot_content_dot_v1_dot_content__pb2.LikePostRequest.FromString,
+                    response_serializer=klik_dot_content_dot_v1_dot_content__pb2.LikePostResponse.SerializeToString,
+            ),
+            'UnlikePost': grpc.unary_unary_rpc_method_handler(
+                    servicer.UnlikePost,
+                    request_deserializer=klik_dot_content_dot_v1_dot_content__pb2.UnlikePostRequest.FromString,
+                    response_serializer=klik_dot_content_dot_v1_dot_content__pb2.UnlikePostResponse.SerializeToString,
+            ),
+            'LikeComment': grpc.unary_unary_rpc_method_handler(
+                    servicer.LikeComment,
+                    request_deserializer=klik_dot_content_dot_v1_dot_content__pb2.LikeCommentRequest.FromString,
+                    response_serializer=klik_dot_content_dot_v1_dot_content__pb2.LikeCommentResponse.SerializeToString,
+            ),
+            'UnlikeComment': grpc.unary_unary_rpc_method_handler(
+                    servicer.UnlikeComment,
+                    request_deserializer=klik_dot_content_dot_v1_dot_content__pb2.UnlikeCommentRequest.FromString,
+                    response_serializer=klik_dot_content_dot_v1_dot_content__pb2.UnlikeCommentResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -977,6 +1151,222 @@ class ContentService:
             '/klik.content.v1.ContentService/PublishLesson',
             klik_dot_content_dot_v1_dot_content__pb2.PublishLessonRequest.SerializeToString,
             klik_dot_content_dot_v1_dot_content__pb2.PublishLessonResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateComment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/klik.content.v1.ContentService/CreateComment',
+            klik_dot_content_dot_v1_dot_content__pb2.CreateCommentRequest.SerializeToString,
+            klik_dot_content_dot_v1_dot_content__pb2.CreateCommentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListComments(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/klik.content.v1.ContentService/ListComments',
+            klik_dot_content_dot_v1_dot_content__pb2.ListCommentsRequest.SerializeToString,
+            klik_dot_content_dot_v1_dot_content__pb2.ListCommentsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateComment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/klik.content.v1.ContentService/UpdateComment',
+            klik_dot_content_dot_v1_dot_content__pb2.UpdateCommentRequest.SerializeToString,
+            klik_dot_content_dot_v1_dot_content__pb2.UpdateCommentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteComment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/klik.content.v1.ContentService/DeleteComment',
+            klik_dot_content_dot_v1_dot_content__pb2.DeleteCommentRequest.SerializeToString,
+            klik_dot_content_dot_v1_dot_content__pb2.DeleteCommentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def LikePost(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/klik.content.v1.ContentService/LikePost',
+            klik_dot_content_dot_v1_dot_content__pb2.LikePostRequest.SerializeToString,
+            klik_dot_content_dot_v1_dot_content__pb2.LikePostResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UnlikePost(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/klik.content.v1.ContentService/UnlikePost',
+            klik_dot_content_dot_v1_dot_content__pb2.UnlikePostRequest.SerializeToString,
+            klik_dot_content_dot_v1_dot_content__pb2.UnlikePostResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def LikeComment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/klik.content.v1.ContentService/LikeComment',
+            klik_dot_content_dot_v1_dot_content__pb2.LikeCommentRequest.SerializeToString,
+            klik_dot_content_dot_v1_dot_content__pb2.LikeCommentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UnlikeComment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/klik.content.v1.ContentService/UnlikeComment',
+            klik_dot_content_dot_v1_dot_content__pb2.UnlikeCommentRequest.SerializeToString,
+            klik_dot_content_dot_v1_dot_content__pb2.UnlikeCommentResponse.FromString,
             options,
             channel_credentials,
             insecure,

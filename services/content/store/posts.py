@@ -26,6 +26,8 @@ def _post(row: Row[Any]) -> Post:
         created_at=as_utc(row.created_at),
         updated_at=as_utc(row.updated_at),
         published_at=opt_time(row.published_at),
+        like_count=row.like_count,
+        comment_count=row.comment_count,
     )
 
 

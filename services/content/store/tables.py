@@ -48,6 +48,9 @@ posts = Table(
     Column("updated_at", _TIME, nullable=False),
     Column("published_at", _TIME, nullable=True),
     Column("deleted_at", _TIME, nullable=True),
+    # Counters kept in the same transaction as the likes and comments they count.
+    Column("like_count", Integer, nullable=False, server_default="0"),
+    Column("comment_count", Integer, nullable=False, server_default="0"),
     Index("ix_posts_feed", "status", "visibility", "published_at", "id"),
     Index("ix_posts_author_feed", "author_id", "published_at", "id"),
 )
@@ -131,6 +134,48 @@ lessons = Table(
     Index("ix_lessons_owner_created", "owner_id", "created_at", "id"),
 )
 
+# The public profiles of users (auth's events feed them): never the email.
+profiles = Table(
+    "profiles",
+    metadata,
+    Column("user_id", String(64), primary_key=True),
+    Column("handle", String(64), nullable=False),
+    Column("display_name", String(200), nullable=False),
+    Column("avatar_url", Text, nullable=False),
+    # When auth said so (the event's occurred_at): an older event changes nothing.
+    Column("changed_at", _TIME, nullable=False),
+    Column("deleted_at", _TIME, nullable=True),
+    Index("ix_profiles_handle", "handle"),
+)
+
+comments = Table(
+    "comments",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("post_id", String(36), nullable=False),
+    Column("author_id", String(64), nullable=False),
+    # The top-level comment this one replies to; None for a top-level comment.
+    Column("parent_id", String(36), nullable=True),
+    Column("body", Text, nullable=False),
+    Column("like_count", Integer, nullable=False, server_default="0"),
+    Column("created_at", _TIME, nullable=False),
+    Column("updated_at", _TIME, nullable=False),
+    Column("deleted_at", _TIME, nullable=True),
+    Index("ix_comments_post_created", "post_id", "created_at", "id"),
+    Index("ix_comments_author", "author_id"),
+)
+
+# One like per user and target (`post` or `comment`).
+likes = Table(
+    "likes",
+    metadata,
+    Column("target_kind", String(10), primary_key=True),
+    Column("target_id", String(36), primary_key=True),
+    Column("user_id", String(64), primary_key=True),
+    Column("created_at", _TIME, nullable=False),
+    Index("ix_likes_user", "user_id"),
+)
+
 job_links = Table(
     "job_links",
     metadata,
@@ -149,6 +194,11 @@ job_links = Table(
 
 def opt_time(value: datetime | None) -> datetime | None:
     return None if value is None else as_utc(value)
+
+
+def after(time_col: Any, id_col: Any, when: datetime, row_id: str) -> ColumnElement[bool]:
+    """Keyset condition for "oldest first" pages: strictly after the last row served."""
+    return or_(time_col > when, and_(time_col == when, id_col > row_id))
 
 
 def before(time_col: Any, id_col: Any, when: datetime, row_id: str) -> ColumnElement[bool]:

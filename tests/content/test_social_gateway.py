@@ -1,0 +1,149 @@
+"""Authors, comments and likes through the gateway, on every real service
+(`python -m stack`: PostgreSQL when reachable, the real nats-server): accounts
+registered with auth reach content as public profiles by auth's own
+`user.registered`; a `user.profile_changed` on that NATS renames the author
+everywhere within seconds; likes and comments move the post's counters."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import httpx
+import nats
+import pytest
+
+from klik.events.v1.events_pb2 import UserProfileChanged
+from tests.gateway.stack import RunningStack, running_stack
+from tests.helpers import envelope, publish_envelope, wait_for
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    off = {
+        f"KLIK_GATEWAY_{kind}_{cls}": "0"
+        for kind, classes in (("RATE", ("AUTH", "READ", "WRITE")), ("USER_RATE", ("READ", "WRITE")))
+        for cls in classes
+    }
+    with running_stack(tmp_path_factory.mktemp("social"), **off) as running:
+        yield running
+
+
+class Person:
+    def __init__(self, client: httpx.AsyncClient, user_id: str, name: str) -> None:
+        self.http, self.id, self.name = client, user_id, name
+
+
+@pytest.fixture
+async def people(stack: RunningStack) -> AsyncIterator[list[Person]]:
+    clients: list[httpx.AsyncClient] = []
+    found: list[Person] = []
+    for _ in range(3):
+        name = f"social-{uuid.uuid4().hex[:8]}@example.com"
+        token = await asyncio.to_thread(stack.user, name)
+        client = httpx.AsyncClient(
+            base_url=stack.url, headers={"Authorization": f"Bearer {token}"}, timeout=10
+        )
+        clients.append(client)
+        user_id = (await client.get("/v1/wallet")).json()["user_id"]
+        found.append(Person(client, user_id, name))
+    yield found
+    for client in clients:
+        await client.aclose()
+
+
+def ok(reply: httpx.Response) -> Any:
+    assert reply.status_code == 200, reply.text
+    return reply.json()
+
+
+async def published_post(author: Person, title: str = "Hello") -> dict[str, Any]:
+    post = ok(await author.http.post("/v1/posts", json={"title": title, "body": "words"}))
+    published: dict[str, Any] = ok(
+        await author.http.post(f"/v1/posts/{post['id']}:publish", json={})
+    )
+    return published
+
+
+async def test_authors_comments_and_likes_through_the_gateway(
+    stack: RunningStack, people: list[Person]
+) -> None:
+    ann, bob, cat = people
+    post = await published_post(ann)
+
+    async def author_known() -> bool:
+        seen = ok(await bob.http.get(f"/v1/posts/{post['id']}"))
+        return bool(seen["author"].get("display_name") == ann.name)
+
+    await wait_for(author_known, 15, message="auth's user.registered reached content")
+    seen = ok(await bob.http.get(f"/v1/posts/{post['id']}"))
+    assert seen["author"]["user_id"] == ann.id
+    assert "email" not in seen["author"]
+
+    liked = ok(await bob.http.put(f"/v1/posts/{post['id']}/like"))
+    assert liked == {"like_count": "1", "liked_by_me": True}
+    assert ok(await bob.http.put(f"/v1/posts/{post['id']}/like"))["like_count"] == "1"
+    assert ok(await cat.http.put(f"/v1/posts/{post['id']}/like"))["like_count"] == "2"
+    assert ok(await cat.http.delete(f"/v1/posts/{post['id']}/like")) == {
+        "like_count": "1",
+        "liked_by_me": False,
+    }
+
+    first = ok(await bob.http.post(f"/v1/posts/{post['id']}/comments", json={"body": "first"}))
+    assert first["author"]["user_id"] == bob.id
+    reply = ok(
+        await ann.http.post(
+            f"/v1/posts/{post['id']}/comments", json={"body": "thanks", "parent_id": first["id"]}
+        )
+    )
+    assert reply["parent_id"] == first["id"]
+    page = ok(await cat.http.get(f"/v1/posts/{post['id']}/comments", params={"page_size": 1}))
+    assert [c["body"] for c in page["comments"]] == ["first"]
+    rest = ok(
+        await cat.http.get(
+            f"/v1/posts/{post['id']}/comments", params={"page_token": page["next_page_token"]}
+        )
+    )
+    assert [c["body"] for c in rest["comments"]] == ["thanks"]
+    assert not rest.get("next_page_token")
+
+    refused = await cat.http.patch(f"/v1/comments/{first['id']}", json={"body": "mine"})
+    assert refused.status_code == 403 and "NOT_AUTHOR" in refused.text
+    edited = ok(await bob.http.patch(f"/v1/comments/{first['id']}", json={"body": "first!"}))
+    assert edited["body"] == "first!"
+    comment_like = ok(await ann.http.put(f"/v1/comments/{first['id']}/like"))
+    assert comment_like == {"like_count": "1", "liked_by_me": True}
+
+    seen = ok(await bob.http.get(f"/v1/posts/{post['id']}"))
+    assert (seen["like_count"], seen["comment_count"], seen["liked_by_me"]) == ("1", "2", True)
+    assert ok(await ann.http.get(f"/v1/posts/{post['id']}"))["liked_by_me"] is False
+    gone = await bob.http.delete(f"/v1/comments/{reply['id']}")
+    assert gone.status_code == 403
+    assert ok(await ann.http.delete(f"/v1/comments/{reply['id']}")) == {}
+    assert ok(await bob.http.get(f"/v1/posts/{post['id']}"))["comment_count"] == "1"
+
+    # A profile change on the bus renames the author on posts and comments.
+    connection = await nats.connect(stack.env["KLIK_NATS_URL"])
+    try:
+        event = envelope(
+            "user.profile_changed",
+            UserProfileChanged(user_id=bob.id, handle="bobby", display_name="Bobby"),
+            aggregate_id=bob.id,
+        )
+        await publish_envelope(connection.jetstream(), event)
+    finally:
+        await connection.close()
+
+    async def renamed() -> bool:
+        listed = ok(await ann.http.get(f"/v1/posts/{post['id']}/comments"))
+        return bool(listed["comments"][0]["author"].get("display_name") == "Bobby")
+
+    await wait_for(renamed, 10, message="the rename reached the comments")
+    listed = ok(await ann.http.get(f"/v1/posts/{post['id']}/comments"))
+    assert listed["comments"][0]["author"]["handle"] == "bobby"
+    missing = await bob.http.put(f"/v1/posts/{uuid.uuid4()}/like")
+    assert missing.status_code == 404 and "POST_NOT_FOUND" in missing.text
