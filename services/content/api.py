@@ -26,8 +26,10 @@ from services.content.domain import (
     Profile,
     Viewer,
 )
+from services.content.follows import Follows
 from services.content.generation_client import Generation
 from services.content.lessons import Lessons
+from services.content.notifications import Notifications, NotificationView
 from services.content.posts import Library, Posts
 
 Context: TypeAlias = grpc.aio.ServicerContext[Any, Any]
@@ -37,6 +39,12 @@ LIST_ASSETS = paging.SeqCursor("content.ListAssets")
 LIST_CHATS = paging.TimeCursor("content.ListChats")
 LIST_LESSONS = paging.TimeCursor("content.ListLessons")
 LIST_COMMENTS = paging.TimeCursor("content.ListComments")
+LIST_FOLLOWERS = paging.TimeCursor("content.ListFollowers")
+LIST_FOLLOWING = paging.TimeCursor("content.ListFollowing")
+FOLLOWING_FEED = paging.TimeCursor("content.ListFollowingFeed")
+PROFILE_PAGE = paging.TimeCursor("content.GetProfilePage")
+LIST_NOTIFICATIONS = paging.TimeCursor("content.ListNotifications")
+MAX_READ_IDS = 100
 
 
 def profile_message(profile: Profile) -> content_pb2.Profile:
@@ -93,6 +101,23 @@ LikeReply = TypeVar(
 
 def like_message(reply: type[LikeReply], state: LikeState) -> LikeReply:
     return reply(like_count=state.like_count, liked_by_me=state.liked_by_me)
+
+
+def notification_message(view: NotificationView) -> content_pb2.Notification:
+    row = view.notification
+    message = content_pb2.Notification(
+        id=row.id,
+        kind=row.kind.value,
+        text=view.text,
+        subject_id=row.subject_id,
+        post_id=row.post_id,
+        count=row.count,
+        read=row.read,
+        created_at=timestamp(row.created_at),
+    )
+    if view.actor is not None:
+        message.actor.CopyFrom(profile_message(view.actor))
+    return message
 
 
 def asset_message(asset: Asset) -> content_pb2.Asset:
@@ -157,6 +182,8 @@ class ContentApi(content_pb2_grpc.ContentServiceServicer):
         self.posts = Posts(resources.uow)
         self.comments = Comments(resources.uow)
         self.likes = Likes(resources.uow)
+        self.follows = Follows(resources.uow)
+        self.notifications = Notifications(resources.uow)
         self.library = Library(resources.uow)
         self.chats = Chats(resources.uow, generation)
         self.lessons = Lessons(resources.uow, generation)
@@ -296,6 +323,108 @@ class ContentApi(content_pb2_grpc.ContentServiceServicer):
         viewer = _viewer(await self._caller(context))
         state = await self.likes.comment(viewer, request.comment_id, like=False)
         return like_message(content_pb2.UnlikeCommentResponse, state)
+
+    # ---- follows ---------------------------------------------------------------------
+
+    async def FollowUser(
+        self, request: content_pb2.FollowUserRequest, context: Context
+    ) -> content_pb2.FollowUserResponse:
+        viewer = _viewer(await self._caller(context))
+        profile = await self.follows.follow(viewer, request.user_id)
+        return content_pb2.FollowUserResponse(profile=profile_message(profile))
+
+    async def UnfollowUser(
+        self, request: content_pb2.UnfollowUserRequest, context: Context
+    ) -> content_pb2.UnfollowUserResponse:
+        viewer = _viewer(await self._caller(context))
+        await self.follows.unfollow(viewer, request.user_id)
+        return content_pb2.UnfollowUserResponse()
+
+    async def ListFollowers(
+        self, request: content_pb2.ListFollowersRequest, context: Context
+    ) -> content_pb2.ListFollowersResponse:
+        await self._caller(context)
+        size = paging.page_size(request.page_size)
+        after = LIST_FOLLOWERS.decode(request.page_token)
+        page = await self.follows.list(request.user_id, followers=True, after=after, limit=size)
+        return content_pb2.ListFollowersResponse(
+            profiles=[profile_message(profile) for profile in page.profiles],
+            next_page_token=LIST_FOLLOWERS.encode(page.next_after),
+        )
+
+    async def ListFollowing(
+        self, request: content_pb2.ListFollowingRequest, context: Context
+    ) -> content_pb2.ListFollowingResponse:
+        await self._caller(context)
+        size = paging.page_size(request.page_size)
+        after = LIST_FOLLOWING.decode(request.page_token)
+        page = await self.follows.list(request.user_id, followers=False, after=after, limit=size)
+        return content_pb2.ListFollowingResponse(
+            profiles=[profile_message(profile) for profile in page.profiles],
+            next_page_token=LIST_FOLLOWING.encode(page.next_after),
+        )
+
+    async def ListFollowingFeed(
+        self, request: content_pb2.ListFollowingFeedRequest, context: Context
+    ) -> content_pb2.ListFollowingFeedResponse:
+        viewer = _viewer(await self._caller(context))
+        size = paging.page_size(request.page_size)
+        after = FOLLOWING_FEED.decode(request.page_token)
+        page = await self.follows.feed(viewer, after=after, limit=size)
+        return content_pb2.ListFollowingFeedResponse(
+            posts=[post_message(post) for post in page.posts],
+            next_page_token=FOLLOWING_FEED.encode(page.next_after),
+        )
+
+    async def GetProfilePage(
+        self, request: content_pb2.GetProfilePageRequest, context: Context
+    ) -> content_pb2.GetProfilePageResponse:
+        viewer = _viewer(await self._caller(context))
+        size = paging.page_size(request.page_size)
+        after = PROFILE_PAGE.decode(request.page_token)
+        profile, page = await self.follows.page(viewer, request.handle, after=after, limit=size)
+        return content_pb2.GetProfilePageResponse(
+            profile=profile_message(profile),
+            posts=[post_message(post) for post in page.posts],
+            next_page_token=PROFILE_PAGE.encode(page.next_after),
+        )
+
+    # ---- notifications ---------------------------------------------------------------
+
+    async def ListNotifications(
+        self, request: content_pb2.ListNotificationsRequest, context: Context
+    ) -> content_pb2.ListNotificationsResponse:
+        viewer = _viewer(await self._caller(context))
+        size = paging.page_size(request.page_size)
+        after = LIST_NOTIFICATIONS.decode(request.page_token)
+        page = await self.notifications.list(viewer, after=after, limit=size)
+        return content_pb2.ListNotificationsResponse(
+            notifications=[notification_message(view) for view in page.notifications],
+            unread_count=page.unread_count,
+            next_page_token=LIST_NOTIFICATIONS.encode(page.next_after),
+        )
+
+    async def MarkNotificationsRead(
+        self, request: content_pb2.MarkNotificationsReadRequest, context: Context
+    ) -> content_pb2.MarkNotificationsReadResponse:
+        viewer = _viewer(await self._caller(context))
+        ids = domain.read_ids(list(request.ids), request.all, MAX_READ_IDS)
+        unread = await self.notifications.mark_read(viewer, ids)
+        return content_pb2.MarkNotificationsReadResponse(unread_count=unread)
+
+    async def MuteUser(
+        self, request: content_pb2.MuteUserRequest, context: Context
+    ) -> content_pb2.MuteUserResponse:
+        viewer = _viewer(await self._caller(context))
+        await self.notifications.mute(viewer, request.user_id, on=True)
+        return content_pb2.MuteUserResponse()
+
+    async def UnmuteUser(
+        self, request: content_pb2.UnmuteUserRequest, context: Context
+    ) -> content_pb2.UnmuteUserResponse:
+        viewer = _viewer(await self._caller(context))
+        await self.notifications.mute(viewer, request.user_id, on=False)
+        return content_pb2.UnmuteUserResponse()
 
     # ---- assets ----------------------------------------------------------------------
 

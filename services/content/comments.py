@@ -15,7 +15,15 @@ from kit.clock import utc_now
 from kit.db import UnitOfWork
 from services.content import domain, store
 from services.content.authors import comment_views
-from services.content.domain import Comment, CommentView, LikeTarget, Post, Viewer
+from services.content.domain import (
+    Comment,
+    CommentView,
+    LikeTarget,
+    NotificationKind,
+    Post,
+    Viewer,
+)
+from services.content.notifications import notify
 
 
 @dataclass(frozen=True)
@@ -40,7 +48,7 @@ class Comments:
         async with self._uow.write() as session:
             post = await _visible_post(session, post_id, viewer)
             domain.require_commentable(post)
-            parent = ""
+            parent, parent_author = "", ""
             if parent_id:
                 found = (
                     await store.get_comment(session, parent_id)
@@ -48,6 +56,7 @@ class Comments:
                     else None
                 )
                 parent = domain.reply_parent(found, post.id, parent_id)
+                parent_author = found.author_id if found is not None else ""
             now = utc_now()
             comment = Comment(
                 id=str(uuid.uuid4()),
@@ -59,6 +68,11 @@ class Comments:
                 updated_at=now,
             )
             await store.add_comment(session, comment)
+            about = {"actor": viewer.user_id, "subject": comment.id, "post_id": post.id}
+            if parent_author:
+                await notify(session, parent_author, NotificationKind.REPLY, **about)
+            if post.author_id != parent_author:
+                await notify(session, post.author_id, NotificationKind.COMMENT, **about)
             (view,) = await comment_views(session, viewer, [comment])
             return view
 
@@ -128,7 +142,16 @@ class Likes:
         if like:
             if post is not None:
                 domain.require_commentable(post)
-            await store.add_like(session, kind, target_id, viewer.user_id, utc_now())
+            added = await store.add_like(session, kind, target_id, viewer.user_id, utc_now())
+            if added and post is not None:
+                await notify(
+                    session,
+                    post.author_id,
+                    NotificationKind.LIKE,
+                    actor=viewer.user_id,
+                    subject=post.id,
+                    post_id=post.id,
+                )
         else:
             await store.remove_like(session, kind, target_id, viewer.user_id)
         return LikeState(await store.like_count(session, kind, target_id), like)

@@ -130,6 +130,47 @@ class CommentView:
     liked_by_me: bool = False
 
 
+class NotificationKind(StrEnum):
+    FOLLOW = "follow"
+    COMMENT = "comment"
+    REPLY = "reply"
+    LIKE = "like"
+    GENERATION = "generation"
+    MODERATION = "moderation"
+
+
+@dataclass(frozen=True)
+class Notification:
+    id: str
+    user_id: str
+    kind: NotificationKind
+    actor_id: str
+    subject_id: str
+    post_id: str
+    count: int
+    note: str
+    read: bool
+    created_at: datetime
+
+
+def notification_text(kind: NotificationKind, count: int, actor: str, note: str = "") -> str:
+    """The words shown to the recipient; `actor` is the actor's display name."""
+    who = actor or "Someone"
+    if kind is NotificationKind.LIKE:
+        if count > 1:
+            return f"{count} people liked your post"
+        return f"{who} liked your post"
+    if kind is NotificationKind.FOLLOW:
+        return f"{who} started following you"
+    if kind is NotificationKind.COMMENT:
+        return f"{who} commented on your post"
+    if kind is NotificationKind.REPLY:
+        return f"{who} replied to your comment"
+    if kind is NotificationKind.GENERATION:
+        return note or "Your generation is ready"
+    return f"A moderator hid your post: {note}" if note else "A moderator hid your post"
+
+
 class LikeTarget(StrEnum):
     POST = "post"
     COMMENT = "comment"
@@ -415,6 +456,41 @@ def require_comment_author(comment: Comment, viewer: Viewer) -> None:
 def require_comment_author_or_staff(comment: Comment, viewer: Viewer) -> None:
     if comment.author_id != viewer.user_id and not viewer.is_staff:
         raise PermissionDenied("NOT_AUTHOR", "only the comment's author or a moderator can do this")
+
+
+def user_not_found(user: str) -> NotFound:
+    return NotFound("USER_NOT_FOUND", "no such user", details={"user": user})
+
+
+def followee(viewer: Viewer, user_id: str) -> str:
+    """Whom the viewer may follow: anyone else."""
+    if user_id == viewer.user_id:
+        raise InvalidArgument(
+            "CANNOT_FOLLOW_SELF", "you cannot follow yourself", details={"field": "user_id"}
+        )
+    return user_id
+
+
+def read_ids(ids: Sequence[str], all_: bool, limit: int) -> tuple[str, ...] | None:
+    """The notification ids a MarkNotificationsRead names; None for all of them."""
+    if all_:
+        return None
+    if not ids:
+        raise _invalid("ids", "name the notifications to mark read, or set all")
+    if len(ids) > limit:
+        raise _invalid("ids", f"at most {limit} ids at once")
+    return tuple(value for value in dict.fromkeys(ids) if plausible_id(value))
+
+
+def mutee(viewer: Viewer, user_id: str) -> str:
+    """Whom the viewer may mute: anyone else."""
+    if user_id == viewer.user_id:
+        raise InvalidArgument(
+            "CANNOT_MUTE_SELF", "you cannot mute yourself", details={"field": "user_id"}
+        )
+    if not plausible_id(user_id):
+        raise user_not_found(user_id)
+    return user_id
 
 
 def lesson_visible(lesson: Lesson | None, lesson_id: str, viewer: Viewer) -> Lesson:

@@ -1,13 +1,16 @@
 """Events the content service publishes (through the outbox) and consumes.
 
-Publishes `content.post.published` when a draft is published. Consumes
+Publishes `content.post.published` when a draft is published and
+`content.notification.created` for each new notification (see `notifications`),
+including "your generation is ready / failed" on a job's end. Consumes
 `generation.job.succeeded` (every succeeded job becomes one asset of its owner; a
 CHAT or TEXT job's text is offered to the chat turn or lesson it was started for),
 `generation.job.failed` and `generation.job.cancelled` (the turn gets a failure
 note, the lesson becomes `failed`), `user.registered` and `user.profile_changed`
 (the public profiles read model: handle, display name, avatar; a change older than
 the one held changes nothing), and `user.deleted` (the user's posts, chats, lessons
-and comments are soft-deleted, their likes removed, every counter moved back).
+and comments are soft-deleted, their likes and follows removed, every counter
+moved back).
 Each event is applied in the consumer's transaction, which also records its id;
 on top of that, assets are unique per job and replies per chat turn,
 so even the same outcome under another event id changes nothing."""
@@ -35,7 +38,8 @@ from klik.events.v1.events_pb2 import (
 )
 from klik.generation.v1 import generation_pb2
 from services.content import domain, job_links, store
-from services.content.domain import Asset, Post
+from services.content.domain import Asset, NotificationKind, Post
+from services.content.notifications import notify
 
 POST_PUBLISHED = event_type_of(PostPublished)
 JOB_SUCCEEDED = event_type_of(JobTransitioned, "succeeded")
@@ -83,6 +87,13 @@ async def job_succeeded(session: AsyncSession, envelope: Envelope, event: JobTra
     )
     if job.kind in _TEXT_KINDS:
         await job_links.link_outcome(session, job.id, job_links.SUCCEEDED, job.result.text, "", now)
+    await _generation_finished(session, job, "Your generation is ready")
+
+
+async def _generation_finished(session: AsyncSession, job: generation_pb2.Job, text: str) -> None:
+    """Notify the owner; a chat reply shows in its chat instead."""
+    if job.kind != "CHAT":
+        await notify(session, job.user_id, NotificationKind.GENERATION, subject=job.id, note=text)
 
 
 async def job_failed(session: AsyncSession, envelope: Envelope, event: JobTransitioned) -> None:
@@ -92,6 +103,7 @@ async def job_failed(session: AsyncSession, envelope: Envelope, event: JobTransi
         await job_links.link_outcome(
             session, job.id, job_links.FAILED, "", reason, datetime.now(UTC)
         )
+    await _generation_finished(session, job, "Your generation failed")
 
 
 async def job_cancelled(session: AsyncSession, envelope: Envelope, event: JobTransitioned) -> None:
@@ -109,6 +121,8 @@ async def user_deleted(session: AsyncSession, envelope: Envelope, event: UserDel
     now = datetime.now(UTC)
     await store.delete_user_content(session, event.user_id, now)
     await store.delete_user_social(session, event.user_id, now)
+    await store.forget_follows(session, event.user_id)
+    await store.forget_notifications(session, event.user_id)
 
 
 def _user_id(user_id: str) -> str:

@@ -15,7 +15,16 @@ from kit.clock import utc_now
 from kit.db import UnitOfWork
 from services.content import domain, events, store
 from services.content.authors import post_view, post_views
-from services.content.domain import Asset, Post, PostDraft, PostStatus, PostView, Viewer
+from services.content.domain import (
+    Asset,
+    NotificationKind,
+    Post,
+    PostDraft,
+    PostStatus,
+    PostView,
+    Viewer,
+)
+from services.content.notifications import notify
 
 
 @dataclass(frozen=True)
@@ -110,6 +119,14 @@ class Posts:
             if hidden is None:
                 return await post_view(session, viewer, post)
             await store.save_post(session, hidden, hidden_reason=reason)
+            await notify(
+                session,
+                post.author_id,
+                NotificationKind.MODERATION,
+                subject=post.id,
+                post_id=post.id,
+                note=reason,
+            )
             return await post_view(session, viewer, hidden)
 
 

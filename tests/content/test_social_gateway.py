@@ -17,6 +17,7 @@ import pytest
 
 from klik.events.v1.events_pb2 import UserProfileChanged
 from tests.gateway.stack import RunningStack, running_stack
+from tests.gateway.test_events import EventReader
 from tests.helpers import envelope, publish_envelope, wait_for
 
 pytestmark = pytest.mark.slow
@@ -67,6 +68,20 @@ async def published_post(author: Person, title: str = "Hello") -> dict[str, Any]
         await author.http.post(f"/v1/posts/{post['id']}:publish", json={})
     )
     return published
+
+
+async def profile_changed(stack: RunningStack, user_id: str, handle: str, name: str) -> None:
+    """Publish `user.profile_changed` on the stack's NATS, as auth would."""
+    connection = await nats.connect(stack.env["KLIK_NATS_URL"])
+    try:
+        event = envelope(
+            "user.profile_changed",
+            UserProfileChanged(user_id=user_id, handle=handle, display_name=name),
+            aggregate_id=user_id,
+        )
+        await publish_envelope(connection.jetstream(), event)
+    finally:
+        await connection.close()
 
 
 async def test_authors_comments_and_likes_through_the_gateway(
@@ -127,16 +142,7 @@ async def test_authors_comments_and_likes_through_the_gateway(
     assert ok(await bob.http.get(f"/v1/posts/{post['id']}"))["comment_count"] == "1"
 
     # A profile change on the bus renames the author on posts and comments.
-    connection = await nats.connect(stack.env["KLIK_NATS_URL"])
-    try:
-        event = envelope(
-            "user.profile_changed",
-            UserProfileChanged(user_id=bob.id, handle="bobby", display_name="Bobby"),
-            aggregate_id=bob.id,
-        )
-        await publish_envelope(connection.jetstream(), event)
-    finally:
-        await connection.close()
+    await profile_changed(stack, bob.id, "bobby", "Bobby")
 
     async def renamed() -> bool:
         listed = ok(await ann.http.get(f"/v1/posts/{post['id']}/comments"))
@@ -147,3 +153,85 @@ async def test_authors_comments_and_likes_through_the_gateway(
     assert listed["comments"][0]["author"]["handle"] == "bobby"
     missing = await bob.http.put(f"/v1/posts/{uuid.uuid4()}/like")
     assert missing.status_code == 404 and "POST_NOT_FOUND" in missing.text
+
+
+async def test_follows_and_the_following_feed_through_the_gateway(
+    stack: RunningStack, people: list[Person]
+) -> None:
+    ann, bob, cat = people
+    handle = f"ann{uuid.uuid4().hex[:6]}"
+    await profile_changed(stack, ann.id, handle, "Ann")
+
+    async def known() -> bool:
+        return (await cat.http.put(f"/v1/follows/{ann.id}")).status_code == 200
+
+    await wait_for(known, 15, message="ann's profile reached content")
+    followed = ok(await cat.http.put(f"/v1/follows/{ann.id}"))
+    assert (followed["user_id"], followed["handle"]) == (ann.id, handle)
+    assert ok(await bob.http.put(f"/v1/follows/{ann.id}"))["user_id"] == ann.id
+    self_follow = await cat.http.put(f"/v1/follows/{cat.id}")
+    assert self_follow.status_code == 400 and "CANNOT_FOLLOW_SELF" in self_follow.text
+    followers = ok(await ann.http.get(f"/v1/users/{ann.id}/followers"))
+    assert [p["user_id"] for p in followers["profiles"]] == [bob.id, cat.id]
+    following = ok(await cat.http.get(f"/v1/users/{cat.id}/following"))
+    assert [p["user_id"] for p in following["profiles"]] == [ann.id]
+
+    older = await published_post(ann, "older")
+    newer = await published_post(ann, "newer")
+    await published_post(bob, "not followed")
+    page = ok(await cat.http.get("/v1/feed/following", params={"page_size": 1}))
+    assert [p["id"] for p in page["posts"]] == [newer["id"]]
+    await published_post(ann, "newest")  # arrives between the pages
+    rest = ok(
+        await cat.http.get(
+            "/v1/feed/following", params={"page_size": 5, "page_token": page["next_page_token"]}
+        )
+    )
+    assert [p["id"] for p in rest["posts"]] == [older["id"]]
+    assert rest["posts"][0]["author"]["handle"] == handle
+
+    public = ok(await bob.http.get(f"/v1/profiles/{handle}"))
+    assert public["profile"]["user_id"] == ann.id
+    assert [p["title"] for p in public["posts"]] == ["newest", "newer", "older"]
+    missing = await bob.http.get("/v1/profiles/no-such-handle")
+    assert missing.status_code == 404 and "USER_NOT_FOUND" in missing.text
+
+    assert ok(await cat.http.delete(f"/v1/follows/{ann.id}")) == {}
+    assert ok(await cat.http.get("/v1/feed/following")).get("posts", []) == []
+
+
+async def test_notifications_reach_an_open_event_stream(
+    stack: RunningStack, people: list[Person]
+) -> None:
+    ann, bob, cat = people
+    post = await published_post(ann)
+    async with ann.http.stream("GET", "/v1/events", timeout=httpx.Timeout(10, read=30)) as live:
+        assert live.status_code == 200
+        stream = EventReader(live)
+
+        async def followed() -> bool:
+            return (await bob.http.put(f"/v1/follows/{ann.id}")).status_code == 200
+
+        await wait_for(followed, 15, message="ann's profile reached content")
+        async with asyncio.timeout(30):
+            event = await stream.next()
+            while event.event != "content.notification.created":
+                event = await stream.next()
+        assert event.data["user_id"] == ann.id
+        payload = event.data["payload"]
+        assert payload["kind"] == "follow" and payload["subject_id"] == bob.id
+        assert payload["text"] == f"{bob.name} started following you"
+
+    for fan in (bob, cat):
+        ok(await fan.http.put(f"/v1/posts/{post['id']}/like"))
+    inbox = ok(await ann.http.get("/v1/notifications"))
+    assert inbox["unread_count"] == "2"
+    assert [(n["kind"], n["text"]) for n in inbox["notifications"]] == [
+        ("like", "2 people liked your post"),
+        ("follow", f"{bob.name} started following you"),
+    ]
+    assert ok(await ann.http.post("/v1/notifications:read", json={"all": True})) == {
+        "unread_count": "0"
+    }
+    assert ok(await ann.http.get("/v1/notifications"))["unread_count"] == "0"
+    assert ok(await ann.http.put(f"/v1/mutes/{cat.id}")) == {}

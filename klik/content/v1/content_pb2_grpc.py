@@ -33,7 +33,11 @@ class ContentServiceStub:
     consumes `generation.job.succeeded` (every succeeded job becomes one asset of
     its owner; a CHAT job started by SendMessage appends the assistant's reply; a
     lesson's job fills the lesson's body) and `generation.job.failed` (a lesson
-    becomes `failed`). On `user.deleted` it removes the user's content.
+    becomes `failed`). It keeps public profiles (handle, display name, avatar;
+    never the email) from `user.registered` and `user.profile_changed`, so posts,
+    comments, lists and notifications carry their author or actor. On
+    `user.deleted` it removes the user's content, comments, likes, follows and
+    notifications, and every count moves back.
 
     Chat replies and lessons are generation jobs created with the caller's own
     access token, so they are charged to the caller's credits.
@@ -181,6 +185,56 @@ class ContentServiceStub:
                 request_serializer=klik_dot_content_dot_v1_dot_content__pb2.UnlikeCommentRequest.SerializeToString,
                 response_deserializer=klik_dot_content_dot_v1_dot_content__pb2.UnlikeCommentResponse.FromString,
                 _registered_method=True)
+        self.FollowUser = channel.unary_unary(
+                '/klik.content.v1.ContentService/FollowUser',
+                request_serializer=klik_dot_content_dot_v1_dot_content__pb2.FollowUserRequest.SerializeToString,
+                response_deserializer=klik_dot_content_dot_v1_dot_content__pb2.FollowUserResponse.FromString,
+                _registered_method=True)
+        self.UnfollowUser = channel.unary_unary(
+                '/klik.content.v1.ContentService/UnfollowUser',
+                request_serializer=klik_dot_content_dot_v1_dot_content__pb2.UnfollowUserRequest.SerializeToString,
+                response_deserializer=klik_dot_content_dot_v1_dot_content__pb2.UnfollowUserResponse.FromString,
+                _registered_method=True)
+        self.ListFollowers = channel.unary_unary(
+                '/klik.content.v1.ContentService/ListFollowers',
+                request_serializer=klik_dot_content_dot_v1_dot_content__pb2.ListFollowersRequest.SerializeToString,
+                response_deserializer=klik_dot_content_dot_v1_dot_content__pb2.ListFollowersResponse.FromString,
+                _registered_method=True)
+        self.ListFollowing = channel.unary_unary(
+                '/klik.content.v1.ContentService/ListFollowing',
+                request_serializer=klik_dot_content_dot_v1_dot_content__pb2.ListFollowingRequest.SerializeToString,
+                response_deserializer=klik_dot_content_dot_v1_dot_content__pb2.ListFollowingResponse.FromString,
+                _registered_method=True)
+        self.ListFollowingFeed = channel.unary_unary(
+                '/klik.content.v1.ContentService/ListFollowingFeed',
+                request_serializer=klik_dot_content_dot_v1_dot_content__pb2.ListFollowingFeedRequest.SerializeToString,
+                response_deserializer=klik_dot_content_dot_v1_dot_content__pb2.ListFollowingFeedResponse.FromString,
+                _registered_method=True)
+        self.GetProfilePage = channel.unary_unary(
+                '/klik.content.v1.ContentService/GetProfilePage',
+                request_serializer=klik_dot_content_dot_v1_dot_content__pb2.GetProfilePageRequest.SerializeToString,
+                response_deserializer=klik_dot_content_dot_v1_dot_content__pb2.GetProfilePageResponse.FromString,
+                _registered_method=True)
+        self.ListNotifications = channel.unary_unary(
+                '/klik.content.v1.ContentService/ListNotifications',
+                request_serializer=klik_dot_content_dot_v1_dot_content__pb2.ListNotificationsRequest.SerializeToString,
+                response_deserializer=klik_dot_content_dot_v1_dot_content__pb2.ListNotificationsResponse.FromString,
+                _registered_method=True)
+        self.MarkNotificationsRead = channel.unary_unary(
+                '/klik.content.v1.ContentService/MarkNotificationsRead',
+                request_serializer=klik_dot_content_dot_v1_dot_content__pb2.MarkNotificationsReadRequest.SerializeToString,
+                response_deserializer=klik_dot_content_dot_v1_dot_content__pb2.MarkNotificationsReadResponse.FromString,
+                _registered_method=True)
+        self.MuteUser = channel.unary_unary(
+                '/klik.content.v1.ContentService/MuteUser',
+                request_serializer=klik_dot_content_dot_v1_dot_content__pb2.MuteUserRequest.SerializeToString,
+                response_deserializer=klik_dot_content_dot_v1_dot_content__pb2.MuteUserResponse.FromString,
+                _registered_method=True)
+        self.UnmuteUser = channel.unary_unary(
+                '/klik.content.v1.ContentService/UnmuteUser',
+                request_serializer=klik_dot_content_dot_v1_dot_content__pb2.UnmuteUserRequest.SerializeToString,
+                response_deserializer=klik_dot_content_dot_v1_dot_content__pb2.UnmuteUserResponse.FromString,
+                _registered_method=True)
 
 
 class ContentServiceServicer:
@@ -191,7 +245,11 @@ class ContentServiceServicer:
     consumes `generation.job.succeeded` (every succeeded job becomes one asset of
     its owner; a CHAT job started by SendMessage appends the assistant's reply; a
     lesson's job fills the lesson's body) and `generation.job.failed` (a lesson
-    becomes `failed`). On `user.deleted` it removes the user's content.
+    becomes `failed`). It keeps public profiles (handle, display name, avatar;
+    never the email) from `user.registered` and `user.profile_changed`, so posts,
+    comments, lists and notifications carry their author or actor. On
+    `user.deleted` it removes the user's content, comments, likes, follows and
+    notifications, and every count moves back.
 
     Chat replies and lessons are generation jobs created with the caller's own
     access token, so they are charged to the caller's credits.
@@ -541,6 +599,117 @@ class ContentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def FollowUser(self, request, context):
+        """Follows a user (idempotent) and returns their public profile. Bearer.
+
+        Errors:
+        - INVALID_ARGUMENT `CANNOT_FOLLOW_SELF` (400): user_id is the caller.
+        - NOT_FOUND `USER_NOT_FOUND` (404): content knows no such (live) user.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UnfollowUser(self, request, context):
+        """Stops following a user; nothing when the caller did not follow them. Bearer.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListFollowers(self, request, context):
+        """Lists a user's followers, newest follow first. Bearer.
+
+        Errors:
+        - NOT_FOUND `USER_NOT_FOUND` (404): content knows no such (live) user.
+        - INVALID_ARGUMENT `INVALID_PAGE_TOKEN` (400): page_token was not issued by this RPC.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListFollowing(self, request, context):
+        """Lists the users a user follows, newest follow first. Bearer.
+
+        Errors:
+        - NOT_FOUND `USER_NOT_FOUND` (404): content knows no such (live) user.
+        - INVALID_ARGUMENT `INVALID_PAGE_TOKEN` (400): page_token was not issued by this RPC.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListFollowingFeed(self, request, context):
+        """The published public posts of the authors the caller follows, newest first
+        (by publication), with cursors that stay stable while new posts arrive. An
+        unfollowed author leaves it at once. Bearer.
+
+        Errors:
+        - INVALID_ARGUMENT `INVALID_PAGE_TOKEN` (400): page_token was not issued by this RPC.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetProfilePage(self, request, context):
+        """A user's public page by handle: their public profile and their published
+        public posts, newest first. Bearer.
+
+        Errors:
+        - NOT_FOUND `USER_NOT_FOUND` (404): no live user has this handle.
+        - INVALID_ARGUMENT `INVALID_PAGE_TOKEN` (400): page_token was not issued by this RPC.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListNotifications(self, request, context):
+        """The caller's notifications, newest first, with how many are unread. Kinds:
+        `follow` (someone followed you), `comment` (on your post), `reply` (to your
+        comment), `like` (of your post: one notification per post while it is unread,
+        "12 people liked your post"), `generation` (your generation is ready or
+        failed), `moderation` (a moderator hid your post). Each new one is also
+        published as `content.notification.created`, which /v1/events streams to its
+        recipient. Nothing is ever notified of the recipient's own doing, nor from a
+        user they muted. Bearer.
+
+        Errors:
+        - INVALID_ARGUMENT `INVALID_PAGE_TOKEN` (400): page_token was not issued by this RPC.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def MarkNotificationsRead(self, request, context):
+        """Marks the caller's notifications `ids` (or, with `all`, every one) read and
+        returns the unread count after. Ids of other users' notifications change
+        nothing. Bearer.
+
+        Errors:
+        - INVALID_ARGUMENT (400): neither `ids` nor `all` given, or more than 100 ids.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def MuteUser(self, request, context):
+        """Mutes a user: their follows, comments, replies and likes notify the caller no
+        more (idempotent). Bearer.
+
+        Errors:
+        - INVALID_ARGUMENT `CANNOT_MUTE_SELF` (400): user_id is the caller.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UnmuteUser(self, request, context):
+        """Unmutes a user (idempotent). Bearer.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ContentServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -669,6 +838,56 @@ def add_ContentServiceServicer_to_server(servicer, server):
                     request_deserializer=klik_dot_content_dot_v1_dot_content__pb2.UnlikeCommentRequest.FromString,
                     response_serializer=klik_dot_content_dot_v1_dot_content__pb2.UnlikeCommentResponse.SerializeToString,
             ),
+            'FollowUser': grpc.unary_unary_rpc_method_handler(
+                    servicer.FollowUser,
+                    request_deserializer=klik_dot_content_dot_v1_dot_content__pb2.FollowUserRequest.FromString,
+                    response_serializer=klik_dot_content_dot_v1_dot_content__pb2.FollowUserResponse.SerializeToString,
+            ),
+            'UnfollowUser': grpc.unary_unary_rpc_method_handler(
+                    servicer.UnfollowUser,
+                    request_deserializer=klik_dot_content_dot_v1_dot_content__pb2.UnfollowUserRequest.FromString,
+                    response_serializer=klik_dot_content_dot_v1_dot_content__pb2.UnfollowUserResponse.SerializeToString,
+            ),
+            'ListFollowers': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListFollowers,
+                    request_deserializer=klik_dot_content_dot_v1_dot_content__pb2.ListFollowersRequest.FromString,
+                    response_serializer=klik_dot_content_dot_v1_dot_content__pb2.ListFollowersResponse.SerializeToString,
+            ),
+            'ListFollowing': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListFollowing,
+                    request_deserializer=klik_dot_content_dot_v1_dot_content__pb2.ListFollowingRequest.FromString,
+                    response_serializer=klik_dot_content_dot_v1_dot_content__pb2.ListFollowingResponse.SerializeToString,
+            ),
+            'ListFollowingFeed': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListFollowingFeed,
+                    request_deserializer=klik_dot_content_dot_v1_dot_content__pb2.ListFollowingFeedRequest.FromString,
+                    response_serializer=klik_dot_content_dot_v1_dot_content__pb2.ListFollowingFeedResponse.SerializeToString,
+            ),
+            'GetProfilePage': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetProfilePage,
+                    request_deserializer=klik_dot_content_dot_v1_dot_content__pb2.GetProfilePageRequest.FromString,
+                    response_serializer=klik_dot_content_dot_v1_dot_content__pb2.GetProfilePageResponse.SerializeToString,
+            ),
+            'ListNotifications': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListNotifications,
+                    request_deserializer=klik_dot_content_dot_v1_dot_content__pb2.ListNotificationsRequest.FromString,
+                    response_serializer=klik_dot_content_dot_v1_dot_content__pb2.ListNotificationsResponse.SerializeToString,
+            ),
+            'MarkNotificationsRead': grpc.unary_unary_rpc_method_handler(
+                    servicer.MarkNotificationsRead,
+                    request_deserializer=klik_dot_content_dot_v1_dot_content__pb2.MarkNotificationsReadRequest.FromString,
+                    response_serializer=klik_dot_content_dot_v1_dot_content__pb2.MarkNotificationsReadResponse.SerializeToString,
+            ),
+            'MuteUser': grpc.unary_unary_rpc_method_handler(
+                    servicer.MuteUser,
+                    request_deserializer=klik_dot_content_dot_v1_dot_content__pb2.MuteUserRequest.FromString,
+                    response_serializer=klik_dot_content_dot_v1_dot_content__pb2.MuteUserResponse.SerializeToString,
+            ),
+            'UnmuteUser': grpc.unary_unary_rpc_method_handler(
+                    servicer.UnmuteUser,
+                    request_deserializer=klik_dot_content_dot_v1_dot_content__pb2.UnmuteUserRequest.FromString,
+                    response_serializer=klik_dot_content_dot_v1_dot_content__pb2.UnmuteUserResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'klik.content.v1.ContentService', rpc_method_handlers)
@@ -685,7 +904,11 @@ class ContentService:
     consumes `generation.job.succeeded` (every succeeded job becomes one asset of
     its owner; a CHAT job started by SendMessage appends the assistant's reply; a
     lesson's job fills the lesson's body) and `generation.job.failed` (a lesson
-    becomes `failed`). On `user.deleted` it removes the user's content.
+    becomes `failed`). It keeps public profiles (handle, display name, avatar;
+    never the email) from `user.registered` and `user.profile_changed`, so posts,
+    comments, lists and notifications carry their author or actor. On
+    `user.deleted` it removes the user's content, comments, likes, follows and
+    notifications, and every count moves back.
 
     Chat replies and lessons are generation jobs created with the caller's own
     access token, so they are charged to the caller's credits.
@@ -1367,6 +1590,276 @@ class ContentService:
             '/klik.content.v1.ContentService/UnlikeComment',
             klik_dot_content_dot_v1_dot_content__pb2.UnlikeCommentRequest.SerializeToString,
             klik_dot_content_dot_v1_dot_content__pb2.UnlikeCommentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def FollowUser(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/klik.content.v1.ContentService/FollowUser',
+            klik_dot_content_dot_v1_dot_content__pb2.FollowUserRequest.SerializeToString,
+            klik_dot_content_dot_v1_dot_content__pb2.FollowUserResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UnfollowUser(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/klik.content.v1.ContentService/UnfollowUser',
+            klik_dot_content_dot_v1_dot_content__pb2.UnfollowUserRequest.SerializeToString,
+            klik_dot_content_dot_v1_dot_content__pb2.UnfollowUserResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListFollowers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/klik.content.v1.ContentService/ListFollowers',
+            klik_dot_content_dot_v1_dot_content__pb2.ListFollowersRequest.SerializeToString,
+            klik_dot_content_dot_v1_dot_content__pb2.ListFollowersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListFollowing(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/klik.content.v1.ContentService/ListFollowing',
+            klik_dot_content_dot_v1_dot_content__pb2.ListFollowingRequest.SerializeToString,
+            klik_dot_content_dot_v1_dot_content__pb2.ListFollowingResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListFollowingFeed(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/klik.content.v1.ContentService/ListFollowingFeed',
+            klik_dot_content_dot_v1_dot_content__pb2.ListFollowingFeedRequest.SerializeToString,
+            klik_dot_content_dot_v1_dot_content__pb2.ListFollowingFeedResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetProfilePage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/klik.content.v1.ContentService/GetProfilePage',
+            klik_dot_content_dot_v1_dot_content__pb2.GetProfilePageRequest.SerializeToString,
+            klik_dot_content_dot_v1_dot_content__pb2.GetProfilePageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListNotifications(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/klik.content.v1.ContentService/ListNotifications',
+            klik_dot_content_dot_v1_dot_content__pb2.ListNotificationsRequest.SerializeToString,
+            klik_dot_content_dot_v1_dot_content__pb2.ListNotificationsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def MarkNotificationsRead(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/klik.content.v1.ContentService/MarkNotificationsRead',
+            klik_dot_content_dot_v1_dot_content__pb2.MarkNotificationsReadRequest.SerializeToString,
+            klik_dot_content_dot_v1_dot_content__pb2.MarkNotificationsReadResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def MuteUser(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/klik.content.v1.ContentService/MuteUser',
+            klik_dot_content_dot_v1_dot_content__pb2.MuteUserRequest.SerializeToString,
+            klik_dot_content_dot_v1_dot_content__pb2.MuteUserResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UnmuteUser(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/klik.content.v1.ContentService/UnmuteUser',
+            klik_dot_content_dot_v1_dot_content__pb2.UnmuteUserRequest.SerializeToString,
+            klik_dot_content_dot_v1_dot_content__pb2.UnmuteUserResponse.FromString,
             options,
             channel_credentials,
             insecure,

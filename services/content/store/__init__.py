@@ -1,8 +1,8 @@
 """The content service's own database: `tables` defines the tables; one module per
 aggregate holds its queries (`posts`, `assets`, `chats` with their messages,
-`lessons`, `job_links`, `social` for profiles, comments and likes, and `users`
-for what `user.deleted` removes); `pending` is
-the one helper for rows stored before their generation job is known. Callers use
+`lessons`, `job_links`, `social` for profiles, comments and likes, `follows`,
+`notifications` with mutes, and `users` for what `user.deleted` removes); `pending`
+is the one helper for rows stored before their generation job is known. Callers use
 the names re-exported here (`store.add_post(session, ...)`).
 
 Soft deletes: posts, chats and lessons carry `deleted_at`; every read here leaves
@@ -25,6 +25,15 @@ from services.content.store.chats import (
     next_turn,
     touch_chat,
 )
+from services.content.store.follows import (
+    follow,
+    following_feed,
+    forget_follows,
+    list_follows,
+    profile_by_handle,
+    profile_by_id,
+    unfollow,
+)
 from services.content.store.job_links import JobLink, link_outcome, link_target, mark_applied
 from services.content.store.lessons import (
     StoredLesson,
@@ -36,6 +45,16 @@ from services.content.store.lessons import (
     lesson_by_key,
     list_lessons,
     save_lesson,
+)
+from services.content.store.notifications import (
+    add_notification,
+    forget_notifications,
+    list_notifications,
+    mark_read,
+    mute,
+    muted,
+    unmute,
+    unread_count,
 )
 from services.content.store.posts import add_post, delete_post, get_post, list_feed, save_post
 from services.content.store.social import (
@@ -65,6 +84,7 @@ __all__ = [
     "add_comment",
     "add_lesson",
     "add_like",
+    "add_notification",
     "add_post",
     "add_reply",
     "add_user_message",
@@ -78,8 +98,12 @@ __all__ = [
     "delete_user_social",
     "edit_comment",
     "finish_lesson",
+    "follow",
+    "following_feed",
+    "forget_follows",
     "forget_lesson",
     "forget_message",
+    "forget_notifications",
     "get_asset",
     "get_chat",
     "get_comment",
@@ -95,16 +119,26 @@ __all__ = [
     "list_chats",
     "list_comments",
     "list_feed",
+    "list_follows",
     "list_lessons",
+    "list_notifications",
     "mark_applied",
+    "mark_read",
     "message_by_key",
     "metadata",
+    "mute",
+    "muted",
     "next_turn",
     "owned_assets",
+    "profile_by_handle",
+    "profile_by_id",
     "profiles_of",
     "register_profile",
     "remove_like",
     "save_lesson",
     "save_post",
     "touch_chat",
+    "unfollow",
+    "unmute",
+    "unread_count",
 ]

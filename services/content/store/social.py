@@ -176,8 +176,8 @@ _COUNTED = {LikeTarget.POST: posts, LikeTarget.COMMENT: comments}
 
 async def add_like(
     session: AsyncSession, kind: LikeTarget, target_id: str, user_id: str, now: datetime
-) -> None:
-    """The user's like of the target, once: a second like changes nothing. A racing
+) -> bool:
+    """The user's like of the target, once: a second like changes nothing (False). A racing
     like by the same user waits for the first one's transaction, then inserts
     nothing, so the counter moves exactly when a row appears."""
     added = await session.execute(
@@ -186,8 +186,10 @@ async def add_like(
         .on_conflict_do_nothing(index_elements=["target_kind", "target_id", "user_id"])
         .returning(likes.c.user_id)
     )
-    if added.first() is not None:
-        await _count_likes(session, kind, target_id, 1)
+    if added.first() is None:
+        return False
+    await _count_likes(session, kind, target_id, 1)
+    return True
 
 
 async def remove_like(

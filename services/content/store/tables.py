@@ -176,6 +176,51 @@ likes = Table(
     Index("ix_likes_user", "user_id"),
 )
 
+# Who follows whom: one row per pair.
+follows = Table(
+    "follows",
+    metadata,
+    Column("follower_id", String(64), primary_key=True),
+    Column("followee_id", String(64), primary_key=True),
+    Column("created_at", _TIME, nullable=False),
+    Index("ix_follows_followee", "followee_id", "created_at", "follower_id"),
+    Index("ix_follows_follower", "follower_id", "created_at", "followee_id"),
+)
+
+# A recipient's notifications. Likes of one post aggregate into one row while it is
+# unread: `aggregate_key` (unique per user) is `like:<post_id>` until it is read.
+notifications = Table(
+    "notifications",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("user_id", String(64), nullable=False),
+    # follow, comment, reply, like, generation, moderation
+    Column("kind", String(20), nullable=False),
+    # Who did it (the latest liker of an aggregated like); "" for none.
+    Column("actor_id", String(64), nullable=False),
+    # What it is about: a post, comment, job or user id.
+    Column("subject_id", String(64), nullable=False),
+    Column("post_id", String(36), nullable=False),
+    Column("count", Integer, nullable=False),
+    # Extra words (a moderator's reason, a job's error); "" for none.
+    Column("note", Text, nullable=False),
+    Column("aggregate_key", String(80), nullable=True),
+    Column("read_at", _TIME, nullable=True),
+    Column("created_at", _TIME, nullable=False),
+    UniqueConstraint("user_id", "aggregate_key", name="uq_notifications_aggregate"),
+    Index("ix_notifications_user_created", "user_id", "created_at", "id"),
+    Index("ix_notifications_user_unread", "user_id", "read_at"),
+)
+
+# Whom a user muted: their actions notify that user no more.
+mutes = Table(
+    "mutes",
+    metadata,
+    Column("user_id", String(64), primary_key=True),
+    Column("muted_id", String(64), primary_key=True),
+    Column("created_at", _TIME, nullable=False),
+)
+
 job_links = Table(
     "job_links",
     metadata,
