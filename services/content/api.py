@@ -22,13 +22,16 @@ from services.content.domain import (
     CommentView,
     Lesson,
     Message,
+    ModerationAction,
     PostView,
     Profile,
+    Report,
     Viewer,
 )
 from services.content.follows import Follows
 from services.content.generation_client import Generation
 from services.content.lessons import Lessons
+from services.content.moderation import Moderation
 from services.content.notifications import Notifications, NotificationView
 from services.content.posts import Library, Posts
 
@@ -45,6 +48,8 @@ FOLLOWING_FEED = paging.TimeCursor("content.ListFollowingFeed")
 PROFILE_PAGE = paging.TimeCursor("content.GetProfilePage")
 LIST_NOTIFICATIONS = paging.TimeCursor("content.ListNotifications")
 MAX_READ_IDS = 100
+LIST_REPORTS = paging.TimeCursor("content.ListReports")
+LIST_ACTIONS = paging.SeqCursor("content.ListModerationActions")
 
 
 def profile_message(profile: Profile) -> content_pb2.Profile:
@@ -120,6 +125,29 @@ def notification_message(view: NotificationView) -> content_pb2.Notification:
     return message
 
 
+def report_message(report: Report) -> content_pb2.Report:
+    return content_pb2.Report(
+        id=report.id,
+        reporter_id=report.reporter_id,
+        target_kind=report.target_kind,
+        target_id=report.target_id,
+        reason=report.reason,
+        status=report.status.value,
+        created_at=timestamp(report.created_at),
+    )
+
+
+def action_message(action: ModerationAction) -> content_pb2.ModerationAction:
+    return content_pb2.ModerationAction(
+        moderator_id=action.moderator_id,
+        action=action.action,
+        target_kind=action.target_kind,
+        target_id=action.target_id,
+        reason=action.reason,
+        created_at=timestamp(action.created_at),
+    )
+
+
 def asset_message(asset: Asset) -> content_pb2.Asset:
     return content_pb2.Asset(
         id=asset.id,
@@ -184,6 +212,7 @@ class ContentApi(content_pb2_grpc.ContentServiceServicer):
         self.likes = Likes(resources.uow)
         self.follows = Follows(resources.uow)
         self.notifications = Notifications(resources.uow)
+        self.moderation = Moderation(resources.uow)
         self.library = Library(resources.uow)
         self.chats = Chats(resources.uow, generation)
         self.lessons = Lessons(resources.uow, generation)
@@ -425,6 +454,56 @@ class ContentApi(content_pb2_grpc.ContentServiceServicer):
         viewer = _viewer(await self._caller(context))
         await self.notifications.mute(viewer, request.user_id, on=False)
         return content_pb2.UnmuteUserResponse()
+
+    # ---- moderation ------------------------------------------------------------------
+
+    async def ReportContent(
+        self, request: content_pb2.ReportContentRequest, context: Context
+    ) -> content_pb2.ReportContentResponse:
+        viewer = _viewer(await self._caller(context))
+        report = await self.moderation.report(
+            viewer, request.target_kind, request.target_id, request.reason
+        )
+        return content_pb2.ReportContentResponse(report=report_message(report))
+
+    async def ListReports(
+        self, request: content_pb2.ListReportsRequest, context: Context
+    ) -> content_pb2.ListReportsResponse:
+        await self._caller(context, *domain.STAFF_ROLES)
+        size = paging.page_size(request.page_size)
+        after = LIST_REPORTS.decode(request.page_token)
+        page = await self.moderation.open(after=after, limit=size)
+        return content_pb2.ListReportsResponse(
+            reports=[report_message(report) for report in page.reports],
+            next_page_token=LIST_REPORTS.encode(page.next_after),
+        )
+
+    async def DismissReport(
+        self, request: content_pb2.DismissReportRequest, context: Context
+    ) -> content_pb2.DismissReportResponse:
+        viewer = _viewer(await self._caller(context, *domain.STAFF_ROLES))
+        report = await self.moderation.dismiss(viewer, request.report_id, request.reason)
+        return content_pb2.DismissReportResponse(report=report_message(report))
+
+    async def UnhidePost(
+        self, request: content_pb2.UnhidePostRequest, context: Context
+    ) -> content_pb2.UnhidePostResponse:
+        viewer = _viewer(await self._caller(context, *domain.STAFF_ROLES))
+        reason = domain.text_field("reason", request.reason, domain.MAX_REASON)
+        post = await self.posts.unhide(viewer, request.post_id, reason)
+        return content_pb2.UnhidePostResponse(post=post_message(post))
+
+    async def ListModerationActions(
+        self, request: content_pb2.ListModerationActionsRequest, context: Context
+    ) -> content_pb2.ListModerationActionsResponse:
+        await self._caller(context, *domain.STAFF_ROLES)
+        size = paging.page_size(request.page_size)
+        before = LIST_ACTIONS.decode(request.page_token)
+        page = await self.moderation.actions(before=before, limit=size)
+        return content_pb2.ListModerationActionsResponse(
+            actions=[action_message(action) for action in page.actions],
+            next_page_token=LIST_ACTIONS.encode(page.next_before),
+        )
 
     # ---- assets ----------------------------------------------------------------------
 

@@ -46,7 +46,7 @@ class Comments:
     async def create(self, viewer: Viewer, post_id: str, body: str, parent_id: str) -> CommentView:
         body = domain.comment_body(body)
         async with self._uow.write() as session:
-            post = await _visible_post(session, post_id, viewer)
+            post = await visible_post(session, post_id, viewer)
             domain.require_commentable(post)
             parent, parent_author = "", ""
             if parent_id:
@@ -80,7 +80,7 @@ class Comments:
         self, viewer: Viewer, post_id: str, *, after: tuple[datetime, str] | None, limit: int
     ) -> CommentPage:
         async with self._uow.read() as session:
-            post = await _visible_post(session, post_id, viewer)
+            post = await visible_post(session, post_id, viewer)
             rows = await store.list_comments(session, post.id, after_=after, limit=limit)
             more = len(rows) > limit
             rows = rows[:limit]
@@ -90,7 +90,7 @@ class Comments:
     async def edit(self, viewer: Viewer, comment_id: str, body: str) -> CommentView:
         body = domain.comment_body(body)
         async with self._uow.write() as session:
-            comment = await _visible_comment(session, comment_id, viewer, lock=True)
+            comment = await visible_comment(session, comment_id, viewer, lock=True)
             domain.require_comment_author(comment, viewer)
             now = utc_now()
             await store.edit_comment(session, comment.id, body, now)
@@ -109,9 +109,19 @@ class Comments:
 
     async def delete(self, viewer: Viewer, comment_id: str) -> None:
         async with self._uow.write() as session:
-            comment = await _visible_comment(session, comment_id, viewer, lock=True)
+            comment = await visible_comment(session, comment_id, viewer, lock=True)
             domain.require_comment_author_or_staff(comment, viewer)
-            await store.delete_comment(session, comment, utc_now())
+            now = utc_now()
+            await store.delete_comment(session, comment, now)
+            if comment.author_id != viewer.user_id:  # a moderator's action
+                await store.moderated(
+                    session,
+                    moderator_id=viewer.user_id,
+                    action="delete",
+                    target=(LikeTarget.COMMENT.value, comment.id),
+                    reason="",
+                    now=now,
+                )
 
 
 class Likes:
@@ -121,12 +131,12 @@ class Likes:
     async def post(self, viewer: Viewer, post_id: str, *, like: bool) -> LikeState:
         """Like (or unlike) a post the viewer sees; idempotent both ways."""
         async with self._uow.write() as session:
-            post = await _visible_post(session, post_id, viewer)
+            post = await visible_post(session, post_id, viewer)
             return await self._set(session, viewer, LikeTarget.POST, post.id, like, post=post)
 
     async def comment(self, viewer: Viewer, comment_id: str, *, like: bool) -> LikeState:
         async with self._uow.write() as session:
-            comment = await _visible_comment(session, comment_id, viewer)
+            comment = await visible_comment(session, comment_id, viewer)
             return await self._set(session, viewer, LikeTarget.COMMENT, comment.id, like)
 
     @staticmethod
@@ -157,12 +167,12 @@ class Likes:
         return LikeState(await store.like_count(session, kind, target_id), like)
 
 
-async def _visible_post(session: AsyncSession, post_id: str, viewer: Viewer) -> Post:
+async def visible_post(session: AsyncSession, post_id: str, viewer: Viewer) -> Post:
     post = await store.get_post(session, post_id) if domain.plausible_id(post_id) else None
     return domain.visible(post, post_id, viewer)
 
 
-async def _visible_comment(
+async def visible_comment(
     session: AsyncSession, comment_id: str, viewer: Viewer, *, lock: bool = False
 ) -> Comment:
     """The comment if the viewer sees its post; COMMENT_NOT_FOUND otherwise."""

@@ -171,6 +171,34 @@ def notification_text(kind: NotificationKind, count: int, actor: str, note: str 
     return f"A moderator hid your post: {note}" if note else "A moderator hid your post"
 
 
+class ReportStatus(StrEnum):
+    OPEN = "open"
+    ACTIONED = "actioned"
+    DISMISSED = "dismissed"
+
+
+@dataclass(frozen=True)
+class Report:
+    id: str
+    reporter_id: str
+    target_kind: str
+    target_id: str
+    reason: str
+    status: ReportStatus
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class ModerationAction:
+    seq: int
+    moderator_id: str
+    action: str
+    target_kind: str
+    target_id: str
+    reason: str
+    created_at: datetime
+
+
 class LikeTarget(StrEnum):
     POST = "post"
     COMMENT = "comment"
@@ -390,6 +418,26 @@ def publish(post: Post, now: datetime) -> Post | None:
     if post.status is PostStatus.PUBLISHED:
         return None
     return _replace_post(post, status=PostStatus.PUBLISHED, updated_at=now, published_at=now)
+
+
+def unhide(post: Post, now: datetime) -> Post | None:
+    """The published post again, or None when it is not hidden."""
+    if post.status is not PostStatus.HIDDEN:
+        return None
+    return _replace_post(post, status=PostStatus.PUBLISHED, updated_at=now)
+
+
+def report_target(kind: str) -> LikeTarget:
+    try:
+        return LikeTarget(kind)
+    except ValueError:
+        raise _invalid(
+            "target_kind", "target_kind must be `post` or `comment`", "INVALID_TARGET_KIND"
+        ) from None
+
+
+def report_not_found(report_id: str) -> NotFound:
+    return NotFound("REPORT_NOT_FOUND", "report not found", details={"report_id": report_id})
 
 
 def hide(post: Post, now: datetime) -> Post | None:

@@ -17,6 +17,7 @@ from services.content import domain, events, store
 from services.content.authors import post_view, post_views
 from services.content.domain import (
     Asset,
+    LikeTarget,
     NotificationKind,
     Post,
     PostDraft,
@@ -109,16 +110,46 @@ class Posts:
             await events.post_published(session, published)
             return await post_view(session, viewer, published)
 
+    async def unhide(self, viewer: Viewer, post_id: str, reason: str) -> PostView:
+        """Moderators and admins only: a hidden post is published again."""
+        async with self._uow.write() as session:
+            post = await _find(session, post_id, lock=True)
+            if post is None:
+                raise domain.post_not_found(post_id)
+            now = utc_now()
+            shown = domain.unhide(post, now)
+            if shown is None:
+                return await post_view(session, viewer, post)
+            await store.save_post(session, shown, hidden_reason="")
+            await store.moderated(
+                session,
+                moderator_id=viewer.user_id,
+                action="unhide",
+                target=(LikeTarget.POST.value, post.id),
+                reason=reason,
+                now=now,
+            )
+            return await post_view(session, viewer, shown)
+
     async def hide(self, viewer: Viewer, post_id: str, reason: str) -> PostView:
         """Moderators and admins only: the caller's role is checked by the API."""
         async with self._uow.write() as session:
             post = await _find(session, post_id, lock=True)
             if post is None:
                 raise domain.post_not_found(post_id)
-            hidden = domain.hide(post, utc_now())
+            now = utc_now()
+            hidden = domain.hide(post, now)
             if hidden is None:
                 return await post_view(session, viewer, post)
             await store.save_post(session, hidden, hidden_reason=reason)
+            await store.moderated(
+                session,
+                moderator_id=viewer.user_id,
+                action="hide",
+                target=(LikeTarget.POST.value, post.id),
+                reason=reason,
+                now=now,
+            )
             await notify(
                 session,
                 post.author_id,

@@ -22,6 +22,11 @@ from tests.helpers import envelope, publish_envelope, wait_for
 
 pytestmark = pytest.mark.slow
 
+MODERATOR = "moderator-social@example.com"
+# A fresh connection per request: the gateway closes idle keep-alive connections
+# after a few seconds, and reusing one just as it closes is a ReadError.
+FRESH = httpx.Limits(max_keepalive_connections=0)
+
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
@@ -30,7 +35,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
         for kind, classes in (("RATE", ("AUTH", "READ", "WRITE")), ("USER_RATE", ("READ", "WRITE")))
         for cls in classes
     }
-    with running_stack(tmp_path_factory.mktemp("social"), **off) as running:
+    with running_stack(
+        tmp_path_factory.mktemp("social"), KLIK_ADMIN_EMAILS=MODERATOR, **off
+    ) as running:
         yield running
 
 
@@ -47,7 +54,10 @@ async def people(stack: RunningStack) -> AsyncIterator[list[Person]]:
         name = f"social-{uuid.uuid4().hex[:8]}@example.com"
         token = await asyncio.to_thread(stack.user, name)
         client = httpx.AsyncClient(
-            base_url=stack.url, headers={"Authorization": f"Bearer {token}"}, timeout=10
+            base_url=stack.url,
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=10,
+            limits=FRESH,
         )
         clients.append(client)
         user_id = (await client.get("/v1/wallet")).json()["user_id"]
@@ -235,3 +245,43 @@ async def test_notifications_reach_an_open_event_stream(
     }
     assert ok(await ann.http.get("/v1/notifications"))["unread_count"] == "0"
     assert ok(await ann.http.put(f"/v1/mutes/{cat.id}")) == {}
+
+
+async def test_reports_and_moderation_through_the_gateway(
+    stack: RunningStack, people: list[Person]
+) -> None:
+    ann, bob, _ = people
+    token = await asyncio.to_thread(stack.user, MODERATOR)
+    async with httpx.AsyncClient(
+        base_url=stack.url, headers={"Authorization": f"Bearer {token}"}, timeout=10, limits=FRESH
+    ) as moderator:
+        post = await published_post(ann, "reported")
+        made = ok(
+            await bob.http.post(
+                "/v1/reports",
+                json={"target_kind": "post", "target_id": post["id"], "reason": "spam"},
+            )
+        )
+        assert made["status"] == "open"
+        refused = await bob.http.get("/v1/reports")
+        assert refused.status_code == 403
+        listed = ok(await moderator.get("/v1/reports"))
+        assert [r["id"] for r in listed["reports"]] == [made["id"]]
+
+        hidden = ok(await moderator.post(f"/v1/posts/{post['id']}:hide", json={"reason": "spam"}))
+        assert hidden["status"] == "hidden"
+        assert (await bob.http.get(f"/v1/posts/{post['id']}")).status_code == 404
+        assert ok(await moderator.get("/v1/reports")).get("reports", []) == []
+        told = ok(await ann.http.get("/v1/notifications"))["notifications"][0]
+        assert (told["kind"], told["text"]) == ("moderation", "A moderator hid your post: spam")
+
+        shown = ok(
+            await moderator.post(f"/v1/posts/{post['id']}:unhide", json={"reason": "appeal"})
+        )
+        assert shown["status"] == "published"
+        assert ok(await bob.http.get(f"/v1/posts/{post['id']}"))["id"] == post["id"]
+        audit = ok(await moderator.get("/v1/moderation/actions"))["actions"]
+        assert [(a["action"], a["reason"]) for a in audit[:2]] == [
+            ("unhide", "appeal"),
+            ("hide", "spam"),
+        ]

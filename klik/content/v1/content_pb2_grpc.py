@@ -235,6 +235,31 @@ class ContentServiceStub:
                 request_serializer=klik_dot_content_dot_v1_dot_content__pb2.UnmuteUserRequest.SerializeToString,
                 response_deserializer=klik_dot_content_dot_v1_dot_content__pb2.UnmuteUserResponse.FromString,
                 _registered_method=True)
+        self.ReportContent = channel.unary_unary(
+                '/klik.content.v1.ContentService/ReportContent',
+                request_serializer=klik_dot_content_dot_v1_dot_content__pb2.ReportContentRequest.SerializeToString,
+                response_deserializer=klik_dot_content_dot_v1_dot_content__pb2.ReportContentResponse.FromString,
+                _registered_method=True)
+        self.ListReports = channel.unary_unary(
+                '/klik.content.v1.ContentService/ListReports',
+                request_serializer=klik_dot_content_dot_v1_dot_content__pb2.ListReportsRequest.SerializeToString,
+                response_deserializer=klik_dot_content_dot_v1_dot_content__pb2.ListReportsResponse.FromString,
+                _registered_method=True)
+        self.DismissReport = channel.unary_unary(
+                '/klik.content.v1.ContentService/DismissReport',
+                request_serializer=klik_dot_content_dot_v1_dot_content__pb2.DismissReportRequest.SerializeToString,
+                response_deserializer=klik_dot_content_dot_v1_dot_content__pb2.DismissReportResponse.FromString,
+                _registered_method=True)
+        self.UnhidePost = channel.unary_unary(
+                '/klik.content.v1.ContentService/UnhidePost',
+                request_serializer=klik_dot_content_dot_v1_dot_content__pb2.UnhidePostRequest.SerializeToString,
+                response_deserializer=klik_dot_content_dot_v1_dot_content__pb2.UnhidePostResponse.FromString,
+                _registered_method=True)
+        self.ListModerationActions = channel.unary_unary(
+                '/klik.content.v1.ContentService/ListModerationActions',
+                request_serializer=klik_dot_content_dot_v1_dot_content__pb2.ListModerationActionsRequest.SerializeToString,
+                response_deserializer=klik_dot_content_dot_v1_dot_content__pb2.ListModerationActionsResponse.FromString,
+                _registered_method=True)
 
 
 class ContentServiceServicer:
@@ -349,7 +374,8 @@ class ContentServiceServicer:
     def HidePost(self, request, context):
         """Hides a post from everyone but its author, moderators and admins (status
         becomes `hidden`) and returns it. Moderator or admin. Hiding a hidden post
-        returns it unchanged.
+        returns it unchanged. Audited; the post's open reports close; the author is
+        notified (`moderation`, with the reason).
 
         Errors:
         - PERMISSION_DENIED (403): the caller is neither a moderator nor an admin.
@@ -710,6 +736,68 @@ class ContentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ReportContent(self, request, context):
+        """Reports a post or comment the caller sees, with a reason, for moderators to
+        look at. Bearer.
+
+        Errors:
+        - INVALID_ARGUMENT `INVALID_TARGET_KIND` (400): target_kind is not `post` or `comment`.
+        - INVALID_ARGUMENT (400): reason blank or over 500 characters.
+        - NOT_FOUND `POST_NOT_FOUND`, `COMMENT_NOT_FOUND` (404): the caller cannot see it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListReports(self, request, context):
+        """Lists open reports, oldest first. Moderator or admin. A report closes when a
+        moderator dismisses it, hides its post or deletes its comment.
+
+        Errors:
+        - PERMISSION_DENIED (403): the caller is neither a moderator nor an admin.
+        - INVALID_ARGUMENT `INVALID_PAGE_TOKEN` (400): page_token was not issued by this RPC.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DismissReport(self, request, context):
+        """Dismisses an open report (nothing to act on) and returns it; dismissing a
+        closed report returns it unchanged. Moderator or admin; audited.
+
+        Errors:
+        - PERMISSION_DENIED (403): the caller is neither a moderator nor an admin.
+        - NOT_FOUND `REPORT_NOT_FOUND` (404): no such report.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UnhidePost(self, request, context):
+        """Publishes a hidden post again and returns it; a post that is not hidden is
+        returned unchanged. Moderator or admin; audited.
+
+        Errors:
+        - PERMISSION_DENIED (403): the caller is neither a moderator nor an admin.
+        - NOT_FOUND `POST_NOT_FOUND` (404): no such post, or it was deleted.
+        - INVALID_ARGUMENT (400): reason over its limit.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListModerationActions(self, request, context):
+        """The moderation audit, newest first: every hide, unhide, dismiss and
+        moderator's comment deletion, with who, when and why. Moderator or admin.
+
+        Errors:
+        - PERMISSION_DENIED (403): the caller is neither a moderator nor an admin.
+        - INVALID_ARGUMENT `INVALID_PAGE_TOKEN` (400): page_token was not issued by this RPC.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ContentServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -887,6 +975,31 @@ def add_ContentServiceServicer_to_server(servicer, server):
                     servicer.UnmuteUser,
                     request_deserializer=klik_dot_content_dot_v1_dot_content__pb2.UnmuteUserRequest.FromString,
                     response_serializer=klik_dot_content_dot_v1_dot_content__pb2.UnmuteUserResponse.SerializeToString,
+            ),
+            'ReportContent': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReportContent,
+                    request_deserializer=klik_dot_content_dot_v1_dot_content__pb2.ReportContentRequest.FromString,
+                    response_serializer=klik_dot_content_dot_v1_dot_content__pb2.ReportContentResponse.SerializeToString,
+            ),
+            'ListReports': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListReports,
+                    request_deserializer=klik_dot_content_dot_v1_dot_content__pb2.ListReportsRequest.FromString,
+                    response_serializer=klik_dot_content_dot_v1_dot_content__pb2.ListReportsResponse.SerializeToString,
+            ),
+            'DismissReport': grpc.unary_unary_rpc_method_handler(
+                    servicer.DismissReport,
+                    request_deserializer=klik_dot_content_dot_v1_dot_content__pb2.DismissReportRequest.FromString,
+                    response_serializer=klik_dot_content_dot_v1_dot_content__pb2.DismissReportResponse.SerializeToString,
+            ),
+            'UnhidePost': grpc.unary_unary_rpc_method_handler(
+                    servicer.UnhidePost,
+                    request_deserializer=klik_dot_content_dot_v1_dot_content__pb2.UnhidePostRequest.FromString,
+                    response_serializer=klik_dot_content_dot_v1_dot_content__pb2.UnhidePostResponse.SerializeToString,
+            ),
+            'ListModerationActions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListModerationActions,
+                    request_deserializer=klik_dot_content_dot_v1_dot_content__pb2.ListModerationActionsRequest.FromString,
+                    response_serializer=klik_dot_content_dot_v1_dot_content__pb2.ListModerationActionsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1860,6 +1973,141 @@ class ContentService:
             '/klik.content.v1.ContentService/UnmuteUser',
             klik_dot_content_dot_v1_dot_content__pb2.UnmuteUserRequest.SerializeToString,
             klik_dot_content_dot_v1_dot_content__pb2.UnmuteUserResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReportContent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/klik.content.v1.ContentService/ReportContent',
+            klik_dot_content_dot_v1_dot_content__pb2.ReportContentRequest.SerializeToString,
+            klik_dot_content_dot_v1_dot_content__pb2.ReportContentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListReports(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/klik.content.v1.ContentService/ListReports',
+            klik_dot_content_dot_v1_dot_content__pb2.ListReportsRequest.SerializeToString,
+            klik_dot_content_dot_v1_dot_content__pb2.ListReportsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DismissReport(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/klik.content.v1.ContentService/DismissReport',
+            klik_dot_content_dot_v1_dot_content__pb2.DismissReportRequest.SerializeToString,
+            klik_dot_content_dot_v1_dot_content__pb2.DismissReportResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UnhidePost(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/klik.content.v1.ContentService/UnhidePost',
+            klik_dot_content_dot_v1_dot_content__pb2.UnhidePostRequest.SerializeToString,
+            klik_dot_content_dot_v1_dot_content__pb2.UnhidePostResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListModerationActions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/klik.content.v1.ContentService/ListModerationActions',
+            klik_dot_content_dot_v1_dot_content__pb2.ListModerationActionsRequest.SerializeToString,
+            klik_dot_content_dot_v1_dot_content__pb2.ListModerationActionsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,9 +1,9 @@
 """The content service's own database: `tables` defines the tables; one module per
 aggregate holds its queries (`posts`, `assets`, `chats` with their messages,
 `lessons`, `job_links`, `social` for profiles, comments and likes, `follows`,
-`notifications` with mutes, and `users` for what `user.deleted` removes); `pending`
-is the one helper for rows stored before their generation job is known. Callers use
-the names re-exported here (`store.add_post(session, ...)`).
+`notifications` with mutes, `moderation` (reports, audit), and `users` for what
+`user.deleted` removes); `pending` is the one helper for rows stored before their
+generation job is known. Callers use the names re-exported here (`store.add_post(session, ...)`).
 
 Soft deletes: posts, chats and lessons carry `deleted_at`; every read here leaves
 deleted rows out, so a deleted row is NOT_FOUND everywhere.
@@ -46,6 +46,15 @@ from services.content.store.lessons import (
     list_lessons,
     save_lesson,
 )
+from services.content.store.moderation import (
+    add_report,
+    audit,
+    get_report,
+    list_actions,
+    moderated,
+    open_reports,
+    resolve_reports,
+)
 from services.content.store.notifications import (
     add_notification,
     forget_notifications,
@@ -87,7 +96,9 @@ __all__ = [
     "add_notification",
     "add_post",
     "add_reply",
+    "add_report",
     "add_user_message",
+    "audit",
     "change_profile",
     "chat_messages",
     "confirm_lesson",
@@ -109,12 +120,14 @@ __all__ = [
     "get_comment",
     "get_lesson",
     "get_post",
+    "get_report",
     "get_user_message",
     "lesson_by_key",
     "like_count",
     "liked",
     "link_outcome",
     "link_target",
+    "list_actions",
     "list_assets",
     "list_chats",
     "list_comments",
@@ -126,15 +139,18 @@ __all__ = [
     "mark_read",
     "message_by_key",
     "metadata",
+    "moderated",
     "mute",
     "muted",
     "next_turn",
+    "open_reports",
     "owned_assets",
     "profile_by_handle",
     "profile_by_id",
     "profiles_of",
     "register_profile",
     "remove_like",
+    "resolve_reports",
     "save_lesson",
     "save_post",
     "touch_chat",

@@ -221,6 +221,37 @@ mutes = Table(
     Column("created_at", _TIME, nullable=False),
 )
 
+# A user's report of a post or comment: `open` until a moderator acts on its target
+# (`actioned`) or dismisses it (`dismissed`).
+reports = Table(
+    "reports",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("reporter_id", String(64), nullable=False),
+    Column("target_kind", String(10), nullable=False),
+    Column("target_id", String(36), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("status", String(10), nullable=False),
+    Column("created_at", _TIME, nullable=False),
+    Column("resolved_at", _TIME, nullable=True),
+    Column("resolved_by", String(64), nullable=True),
+    Index("ix_reports_status_created", "status", "created_at", "id"),
+    Index("ix_reports_target", "target_kind", "target_id", "status"),
+)
+
+# Every moderator action: who, what (hide, unhide, dismiss, delete), when, why.
+moderation_actions = Table(
+    "moderation_actions",
+    metadata,
+    Column("seq", _SEQ, primary_key=True, autoincrement=True),
+    Column("moderator_id", String(64), nullable=False),
+    Column("action", String(20), nullable=False),
+    Column("target_kind", String(10), nullable=False),
+    Column("target_id", String(36), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("created_at", _TIME, nullable=False),
+)
+
 job_links = Table(
     "job_links",
     metadata,
