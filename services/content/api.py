@@ -4,39 +4,65 @@ The rules live in `domain`, the use cases in `posts`, `chats` and `lessons`."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, TypeVar
 
 import grpc
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from kit import paging
 from kit.callers import Caller
-from kit.errors import InvalidArgument
 from kit.server import Resources
+from kit.timestamps import timestamp
 from klik.content.v1 import content_pb2, content_pb2_grpc
 from services.content import domain
 from services.content.chats import Chats
-from services.content.domain import Asset, Chat, Lesson, Message, Post, Viewer
+from services.content.comments import Comments, Likes, LikeState
+from services.content.domain import (
+    Asset,
+    Chat,
+    CommentView,
+    Lesson,
+    Message,
+    ModerationAction,
+    PostView,
+    Profile,
+    Report,
+    Viewer,
+)
+from services.content.follows import Follows
 from services.content.generation_client import Generation
 from services.content.lessons import Lessons
+from services.content.moderation import Moderation
+from services.content.notifications import Notifications, NotificationView
 from services.content.posts import Library, Posts
 
 Context: TypeAlias = grpc.aio.ServicerContext[Any, Any]
 
-LIST_POSTS = "content.ListPosts"
-LIST_ASSETS = "content.ListAssets"
-LIST_CHATS = "content.ListChats"
-LIST_LESSONS = "content.ListLessons"
+LIST_POSTS = paging.TimeCursor("content.ListPosts")
+LIST_ASSETS = paging.SeqCursor("content.ListAssets")
+LIST_CHATS = paging.TimeCursor("content.ListChats")
+LIST_LESSONS = paging.TimeCursor("content.ListLessons")
+LIST_COMMENTS = paging.TimeCursor("content.ListComments")
+LIST_FOLLOWERS = paging.TimeCursor("content.ListFollowers")
+LIST_FOLLOWING = paging.TimeCursor("content.ListFollowing")
+FOLLOWING_FEED = paging.TimeCursor("content.ListFollowingFeed")
+PROFILE_PAGE = paging.TimeCursor("content.GetProfilePage")
+LIST_NOTIFICATIONS = paging.TimeCursor("content.ListNotifications")
+MAX_READ_IDS = 100
+LIST_REPORTS = paging.TimeCursor("content.ListReports")
+LIST_ACTIONS = paging.SeqCursor("content.ListModerationActions")
 
 
-def _timestamp(value: datetime) -> Timestamp:
-    stamp = Timestamp()
-    stamp.FromDatetime(value)
-    return stamp
+def profile_message(profile: Profile) -> content_pb2.Profile:
+    return content_pb2.Profile(
+        user_id=profile.user_id,
+        handle=profile.handle,
+        display_name=profile.display_name,
+        avatar_url=profile.avatar_url,
+    )
 
 
-def post_message(post: Post) -> content_pb2.Post:
+def post_message(view: PostView) -> content_pb2.Post:
+    post = view.post
     return content_pb2.Post(
         id=post.id,
         author_id=post.author_id,
@@ -45,8 +71,80 @@ def post_message(post: Post) -> content_pb2.Post:
         asset_ids=list(post.asset_ids),
         visibility=post.visibility.value,
         status=post.status.value,
-        created_at=_timestamp(post.created_at),
-        updated_at=_timestamp(post.updated_at),
+        created_at=timestamp(post.created_at),
+        updated_at=timestamp(post.updated_at),
+        author=profile_message(view.author),
+        like_count=post.like_count,
+        comment_count=post.comment_count,
+        liked_by_me=view.liked_by_me,
+    )
+
+
+def comment_message(view: CommentView) -> content_pb2.Comment:
+    comment = view.comment
+    return content_pb2.Comment(
+        id=comment.id,
+        post_id=comment.post_id,
+        parent_id=comment.parent_id,
+        author=profile_message(view.author),
+        body=comment.body,
+        like_count=comment.like_count,
+        liked_by_me=view.liked_by_me,
+        created_at=timestamp(comment.created_at),
+        updated_at=timestamp(comment.updated_at),
+    )
+
+
+LikeReply = TypeVar(
+    "LikeReply",
+    content_pb2.LikePostResponse,
+    content_pb2.UnlikePostResponse,
+    content_pb2.LikeCommentResponse,
+    content_pb2.UnlikeCommentResponse,
+)
+
+
+def like_message(reply: type[LikeReply], state: LikeState) -> LikeReply:
+    return reply(like_count=state.like_count, liked_by_me=state.liked_by_me)
+
+
+def notification_message(view: NotificationView) -> content_pb2.Notification:
+    row = view.notification
+    message = content_pb2.Notification(
+        id=row.id,
+        kind=row.kind.value,
+        text=view.text,
+        subject_id=row.subject_id,
+        post_id=row.post_id,
+        count=row.count,
+        read=row.read,
+        created_at=timestamp(row.created_at),
+    )
+    if view.actor is not None:
+        message.actor.CopyFrom(profile_message(view.actor))
+    return message
+
+
+def report_message(report: Report) -> content_pb2.Report:
+    return content_pb2.Report(
+        id=report.id,
+        reporter_id=report.reporter_id,
+        target_kind=report.target_kind,
+        target_id=report.target_id,
+        reason=report.reason,
+        status=report.status.value,
+        created_at=timestamp(report.created_at),
+    )
+
+
+def action_message(action: ModerationAction) -> content_pb2.ModerationAction:
+    return content_pb2.ModerationAction(
+        moderator_id=action.moderator_id,
+        action=action.action,
+        target_kind=action.target_kind,
+        target_id=action.target_id,
+        reason=action.reason,
+        created_at=timestamp(action.created_at),
     )
 
 
@@ -59,7 +157,7 @@ def asset_message(asset: Asset) -> content_pb2.Asset:
         text=asset.text,
         url=asset.url,
         mime_type=asset.mime_type,
-        created_at=_timestamp(asset.created_at),
+        created_at=timestamp(asset.created_at),
     )
 
 
@@ -69,7 +167,7 @@ def chat_message(message: Message) -> content_pb2.ChatMessage:
         role=message.role.value,
         content=message.content,
         job_id=message.job_id,
-        created_at=_timestamp(message.created_at),
+        created_at=timestamp(message.created_at),
     )
 
 
@@ -80,8 +178,8 @@ def chat_proto(chat: Chat, messages: Sequence[Message] = ()) -> content_pb2.Chat
         title=chat.title,
         model=chat.model,
         messages=[chat_message(message) for message in messages],
-        created_at=_timestamp(chat.created_at),
-        updated_at=_timestamp(chat.updated_at),
+        created_at=timestamp(chat.created_at),
+        updated_at=timestamp(chat.updated_at),
     )
 
 
@@ -95,35 +193,8 @@ def lesson_message(lesson: Lesson) -> content_pb2.Lesson:
         status=lesson.status.value,
         body=lesson.body,
         job_id=lesson.job_id,
-        created_at=_timestamp(lesson.created_at),
+        created_at=timestamp(lesson.created_at),
     )
-
-
-def _bad_token() -> InvalidArgument:
-    return InvalidArgument("INVALID_PAGE_TOKEN", "page_token was not issued by this RPC")
-
-
-def _time_cursor(rpc: str, after: tuple[datetime, str] | None) -> str:
-    if after is None:
-        return ""
-    return paging.encode_cursor(rpc, {"t": after[0].isoformat(), "id": after[1]})
-
-
-def _time_position(rpc: str, token: str) -> tuple[datetime, str] | None:
-    """(time, id) of the last row served: the next page starts strictly after it."""
-    position = paging.decode_cursor(rpc, token)
-    if position is None:
-        return None
-    when, row_id = position.get("t"), position.get("id")
-    if not isinstance(when, str) or not isinstance(row_id, str):
-        raise _bad_token()
-    try:
-        parsed = datetime.fromisoformat(when)
-    except ValueError:
-        raise _bad_token() from None
-    if parsed.tzinfo is None:
-        raise _bad_token()
-    return parsed, row_id
 
 
 def _viewer(caller: Caller) -> Viewer:
@@ -137,6 +208,11 @@ class ContentApi(content_pb2_grpc.ContentServiceServicer):
         self.resources = resources
         generation = Generation(lambda: resources.channel("generation"))
         self.posts = Posts(resources.uow)
+        self.comments = Comments(resources.uow)
+        self.likes = Likes(resources.uow)
+        self.follows = Follows(resources.uow)
+        self.notifications = Notifications(resources.uow)
+        self.moderation = Moderation(resources.uow)
         self.library = Library(resources.uow)
         self.chats = Chats(resources.uow, generation)
         self.lessons = Lessons(resources.uow, generation)
@@ -166,13 +242,13 @@ class ContentApi(content_pb2_grpc.ContentServiceServicer):
     async def ListPosts(
         self, request: content_pb2.ListPostsRequest, context: Context
     ) -> content_pb2.ListPostsResponse:
-        await self._caller(context)
+        viewer = _viewer(await self._caller(context))
         size = paging.page_size(request.page_size)
-        after = _time_position(LIST_POSTS, request.page_token)
-        page = await self.posts.feed(author_id=request.author_id, after=after, limit=size)
+        after = LIST_POSTS.decode(request.page_token)
+        page = await self.posts.feed(viewer, author_id=request.author_id, after=after, limit=size)
         return content_pb2.ListPostsResponse(
             posts=[post_message(post) for post in page.posts],
-            next_page_token=_time_cursor(LIST_POSTS, page.next_after),
+            next_page_token=LIST_POSTS.encode(page.next_after),
         )
 
     async def UpdatePost(
@@ -207,10 +283,227 @@ class ContentApi(content_pb2_grpc.ContentServiceServicer):
     async def HidePost(
         self, request: content_pb2.HidePostRequest, context: Context
     ) -> content_pb2.HidePostResponse:
-        await self._caller(context, *domain.STAFF_ROLES)
+        viewer = _viewer(await self._caller(context, *domain.STAFF_ROLES))
         reason = domain.text_field("reason", request.reason, domain.MAX_REASON)
-        post = await self.posts.hide(request.post_id, reason)
+        post = await self.posts.hide(viewer, request.post_id, reason)
         return content_pb2.HidePostResponse(post=post_message(post))
+
+    # ---- comments and likes --------------------------------------------------------
+
+    async def CreateComment(
+        self, request: content_pb2.CreateCommentRequest, context: Context
+    ) -> content_pb2.CreateCommentResponse:
+        viewer = _viewer(await self._caller(context))
+        comment = await self.comments.create(
+            viewer, request.post_id, request.body, request.parent_id
+        )
+        return content_pb2.CreateCommentResponse(comment=comment_message(comment))
+
+    async def ListComments(
+        self, request: content_pb2.ListCommentsRequest, context: Context
+    ) -> content_pb2.ListCommentsResponse:
+        viewer = _viewer(await self._caller(context))
+        size = paging.page_size(request.page_size)
+        after = LIST_COMMENTS.decode(request.page_token)
+        page = await self.comments.list(viewer, request.post_id, after=after, limit=size)
+        return content_pb2.ListCommentsResponse(
+            comments=[comment_message(comment) for comment in page.comments],
+            next_page_token=LIST_COMMENTS.encode(page.next_after),
+        )
+
+    async def UpdateComment(
+        self, request: content_pb2.UpdateCommentRequest, context: Context
+    ) -> content_pb2.UpdateCommentResponse:
+        viewer = _viewer(await self._caller(context))
+        comment = await self.comments.edit(viewer, request.comment_id, request.body)
+        return content_pb2.UpdateCommentResponse(comment=comment_message(comment))
+
+    async def DeleteComment(
+        self, request: content_pb2.DeleteCommentRequest, context: Context
+    ) -> content_pb2.DeleteCommentResponse:
+        viewer = _viewer(await self._caller(context))
+        await self.comments.delete(viewer, request.comment_id)
+        return content_pb2.DeleteCommentResponse()
+
+    async def LikePost(
+        self, request: content_pb2.LikePostRequest, context: Context
+    ) -> content_pb2.LikePostResponse:
+        viewer = _viewer(await self._caller(context))
+        state = await self.likes.post(viewer, request.post_id, like=True)
+        return like_message(content_pb2.LikePostResponse, state)
+
+    async def UnlikePost(
+        self, request: content_pb2.UnlikePostRequest, context: Context
+    ) -> content_pb2.UnlikePostResponse:
+        viewer = _viewer(await self._caller(context))
+        state = await self.likes.post(viewer, request.post_id, like=False)
+        return like_message(content_pb2.UnlikePostResponse, state)
+
+    async def LikeComment(
+        self, request: content_pb2.LikeCommentRequest, context: Context
+    ) -> content_pb2.LikeCommentResponse:
+        viewer = _viewer(await self._caller(context))
+        state = await self.likes.comment(viewer, request.comment_id, like=True)
+        return like_message(content_pb2.LikeCommentResponse, state)
+
+    async def UnlikeComment(
+        self, request: content_pb2.UnlikeCommentRequest, context: Context
+    ) -> content_pb2.UnlikeCommentResponse:
+        viewer = _viewer(await self._caller(context))
+        state = await self.likes.comment(viewer, request.comment_id, like=False)
+        return like_message(content_pb2.UnlikeCommentResponse, state)
+
+    # ---- follows ---------------------------------------------------------------------
+
+    async def FollowUser(
+        self, request: content_pb2.FollowUserRequest, context: Context
+    ) -> content_pb2.FollowUserResponse:
+        viewer = _viewer(await self._caller(context))
+        profile = await self.follows.follow(viewer, request.user_id)
+        return content_pb2.FollowUserResponse(profile=profile_message(profile))
+
+    async def UnfollowUser(
+        self, request: content_pb2.UnfollowUserRequest, context: Context
+    ) -> content_pb2.UnfollowUserResponse:
+        viewer = _viewer(await self._caller(context))
+        await self.follows.unfollow(viewer, request.user_id)
+        return content_pb2.UnfollowUserResponse()
+
+    async def ListFollowers(
+        self, request: content_pb2.ListFollowersRequest, context: Context
+    ) -> content_pb2.ListFollowersResponse:
+        await self._caller(context)
+        size = paging.page_size(request.page_size)
+        after = LIST_FOLLOWERS.decode(request.page_token)
+        page = await self.follows.list(request.user_id, followers=True, after=after, limit=size)
+        return content_pb2.ListFollowersResponse(
+            profiles=[profile_message(profile) for profile in page.profiles],
+            next_page_token=LIST_FOLLOWERS.encode(page.next_after),
+        )
+
+    async def ListFollowing(
+        self, request: content_pb2.ListFollowingRequest, context: Context
+    ) -> content_pb2.ListFollowingResponse:
+        await self._caller(context)
+        size = paging.page_size(request.page_size)
+        after = LIST_FOLLOWING.decode(request.page_token)
+        page = await self.follows.list(request.user_id, followers=False, after=after, limit=size)
+        return content_pb2.ListFollowingResponse(
+            profiles=[profile_message(profile) for profile in page.profiles],
+            next_page_token=LIST_FOLLOWING.encode(page.next_after),
+        )
+
+    async def ListFollowingFeed(
+        self, request: content_pb2.ListFollowingFeedRequest, context: Context
+    ) -> content_pb2.ListFollowingFeedResponse:
+        viewer = _viewer(await self._caller(context))
+        size = paging.page_size(request.page_size)
+        after = FOLLOWING_FEED.decode(request.page_token)
+        page = await self.follows.feed(viewer, after=after, limit=size)
+        return content_pb2.ListFollowingFeedResponse(
+            posts=[post_message(post) for post in page.posts],
+            next_page_token=FOLLOWING_FEED.encode(page.next_after),
+        )
+
+    async def GetProfilePage(
+        self, request: content_pb2.GetProfilePageRequest, context: Context
+    ) -> content_pb2.GetProfilePageResponse:
+        viewer = _viewer(await self._caller(context))
+        size = paging.page_size(request.page_size)
+        after = PROFILE_PAGE.decode(request.page_token)
+        profile, page = await self.follows.page(viewer, request.handle, after=after, limit=size)
+        return content_pb2.GetProfilePageResponse(
+            profile=profile_message(profile),
+            posts=[post_message(post) for post in page.posts],
+            next_page_token=PROFILE_PAGE.encode(page.next_after),
+        )
+
+    # ---- notifications ---------------------------------------------------------------
+
+    async def ListNotifications(
+        self, request: content_pb2.ListNotificationsRequest, context: Context
+    ) -> content_pb2.ListNotificationsResponse:
+        viewer = _viewer(await self._caller(context))
+        size = paging.page_size(request.page_size)
+        after = LIST_NOTIFICATIONS.decode(request.page_token)
+        page = await self.notifications.list(viewer, after=after, limit=size)
+        return content_pb2.ListNotificationsResponse(
+            notifications=[notification_message(view) for view in page.notifications],
+            unread_count=page.unread_count,
+            next_page_token=LIST_NOTIFICATIONS.encode(page.next_after),
+        )
+
+    async def MarkNotificationsRead(
+        self, request: content_pb2.MarkNotificationsReadRequest, context: Context
+    ) -> content_pb2.MarkNotificationsReadResponse:
+        viewer = _viewer(await self._caller(context))
+        ids = domain.read_ids(list(request.ids), request.all, MAX_READ_IDS)
+        unread = await self.notifications.mark_read(viewer, ids)
+        return content_pb2.MarkNotificationsReadResponse(unread_count=unread)
+
+    async def MuteUser(
+        self, request: content_pb2.MuteUserRequest, context: Context
+    ) -> content_pb2.MuteUserResponse:
+        viewer = _viewer(await self._caller(context))
+        await self.notifications.mute(viewer, request.user_id, on=True)
+        return content_pb2.MuteUserResponse()
+
+    async def UnmuteUser(
+        self, request: content_pb2.UnmuteUserRequest, context: Context
+    ) -> content_pb2.UnmuteUserResponse:
+        viewer = _viewer(await self._caller(context))
+        await self.notifications.mute(viewer, request.user_id, on=False)
+        return content_pb2.UnmuteUserResponse()
+
+    # ---- moderation ------------------------------------------------------------------
+
+    async def ReportContent(
+        self, request: content_pb2.ReportContentRequest, context: Context
+    ) -> content_pb2.ReportContentResponse:
+        viewer = _viewer(await self._caller(context))
+        report = await self.moderation.report(
+            viewer, request.target_kind, request.target_id, request.reason
+        )
+        return content_pb2.ReportContentResponse(report=report_message(report))
+
+    async def ListReports(
+        self, request: content_pb2.ListReportsRequest, context: Context
+    ) -> content_pb2.ListReportsResponse:
+        await self._caller(context, *domain.STAFF_ROLES)
+        size = paging.page_size(request.page_size)
+        after = LIST_REPORTS.decode(request.page_token)
+        page = await self.moderation.open(after=after, limit=size)
+        return content_pb2.ListReportsResponse(
+            reports=[report_message(report) for report in page.reports],
+            next_page_token=LIST_REPORTS.encode(page.next_after),
+        )
+
+    async def DismissReport(
+        self, request: content_pb2.DismissReportRequest, context: Context
+    ) -> content_pb2.DismissReportResponse:
+        viewer = _viewer(await self._caller(context, *domain.STAFF_ROLES))
+        report = await self.moderation.dismiss(viewer, request.report_id, request.reason)
+        return content_pb2.DismissReportResponse(report=report_message(report))
+
+    async def UnhidePost(
+        self, request: content_pb2.UnhidePostRequest, context: Context
+    ) -> content_pb2.UnhidePostResponse:
+        viewer = _viewer(await self._caller(context, *domain.STAFF_ROLES))
+        reason = domain.text_field("reason", request.reason, domain.MAX_REASON)
+        post = await self.posts.unhide(viewer, request.post_id, reason)
+        return content_pb2.UnhidePostResponse(post=post_message(post))
+
+    async def ListModerationActions(
+        self, request: content_pb2.ListModerationActionsRequest, context: Context
+    ) -> content_pb2.ListModerationActionsResponse:
+        await self._caller(context, *domain.STAFF_ROLES)
+        size = paging.page_size(request.page_size)
+        before = LIST_ACTIONS.decode(request.page_token)
+        page = await self.moderation.actions(before=before, limit=size)
+        return content_pb2.ListModerationActionsResponse(
+            actions=[action_message(action) for action in page.actions],
+            next_page_token=LIST_ACTIONS.encode(page.next_before),
+        )
 
     # ---- assets ----------------------------------------------------------------------
 
@@ -220,19 +513,11 @@ class ContentApi(content_pb2_grpc.ContentServiceServicer):
         viewer = _viewer(await self._caller(context))
         kind = domain.job_kind(request.kind)
         size = paging.page_size(request.page_size)
-        position = paging.decode_cursor(LIST_ASSETS, request.page_token)
-        before = None
-        if position is not None:
-            seq = position.get("seq")
-            if not isinstance(seq, int):
-                raise _bad_token()
-            before = seq
+        before = LIST_ASSETS.decode(request.page_token)
         page = await self.library.list(viewer, kind=kind, before=before, limit=size)
         return content_pb2.ListAssetsResponse(
             assets=[asset_message(asset) for asset in page.assets],
-            next_page_token=""
-            if page.next_before is None
-            else paging.encode_cursor(LIST_ASSETS, {"seq": page.next_before}),
+            next_page_token=LIST_ASSETS.encode(page.next_before),
         )
 
     async def GetAsset(
@@ -256,11 +541,11 @@ class ContentApi(content_pb2_grpc.ContentServiceServicer):
     ) -> content_pb2.ListChatsResponse:
         viewer = _viewer(await self._caller(context))
         size = paging.page_size(request.page_size)
-        after = _time_position(LIST_CHATS, request.page_token)
+        after = LIST_CHATS.decode(request.page_token)
         page = await self.chats.list(viewer, after=after, limit=size)
         return content_pb2.ListChatsResponse(
             chats=[chat_proto(chat) for chat in page.chats],
-            next_page_token=_time_cursor(LIST_CHATS, page.next_after),
+            next_page_token=LIST_CHATS.encode(page.next_after),
         )
 
     async def GetChat(
@@ -313,11 +598,11 @@ class ContentApi(content_pb2_grpc.ContentServiceServicer):
     ) -> content_pb2.ListLessonsResponse:
         viewer = _viewer(await self._caller(context))
         size = paging.page_size(request.page_size)
-        after = _time_position(LIST_LESSONS, request.page_token)
+        after = LIST_LESSONS.decode(request.page_token)
         page = await self.lessons.list(viewer, after=after, limit=size)
         return content_pb2.ListLessonsResponse(
             lessons=[lesson_message(lesson) for lesson in page.lessons],
-            next_page_token=_time_cursor(LIST_LESSONS, page.next_after),
+            next_page_token=LIST_LESSONS.encode(page.next_after),
         )
 
     async def PublishLesson(

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from kit import idempotency
 from kit.db import UnitOfWork
 from kit.errors import InvalidArgument
 from klik.generation.v1 import generation_pb2
@@ -82,8 +83,8 @@ class Chats:
 
     async def send(self, viewer: Viewer, token: str, chat_id: str, content: str, key: str) -> Sent:
         content = domain.text_field("content", content, domain.MAX_MESSAGE, required=True)
-        key = domain.text_field("idempotency_key", key, domain.MAX_KEY)
-        fingerprint = domain.fingerprint("SendMessage", chat_id, content)
+        key = idempotency.check_key(key)
+        fingerprint = idempotency.fingerprint("SendMessage", (chat_id, content))
         turn = await self._store_turn(viewer, chat_id, content, key, fingerprint)
         if turn.done:
             return Sent(turn.message, turn.message.job_id)
@@ -148,7 +149,7 @@ class Chats:
         chat = await _find(session, chat_id, viewer.user_id)
         earlier = await store.message_by_key(session, viewer.user_id, key) if key else None
         if earlier is not None:
-            domain.check_fingerprint(earlier.fingerprint, fingerprint)
+            idempotency.check_replay(earlier.fingerprint, fingerprint)
             return _Turn(earlier.message, chat.model, earlier.history, done=earlier.confirmed)
         turn = await store.next_turn(session, chat.id, viewer.user_id)
         if turn is None:

@@ -5,8 +5,6 @@ is generated from. The store reads and writes these values; the use cases in
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -22,8 +20,10 @@ MAX_ASSETS_PER_POST = 10
 MAX_MESSAGE = 8_000
 MAX_TOPIC = 300
 MAX_MODEL = 100
-MAX_KEY = 200
 MAX_REASON = 500
+MAX_COMMENT = 5_000
+MAX_HANDLE = 64
+MAX_DISPLAY_NAME = 200
 MAX_ID = 64
 MIN_DIFFICULTY, MAX_DIFFICULTY = 1, 10
 
@@ -85,6 +85,123 @@ class Post:
     created_at: datetime
     updated_at: datetime
     published_at: datetime | None = None
+    # Kept by the store beside the likes and comments they count.
+    like_count: int = 0
+    comment_count: int = 0
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A user's public profile as content knows it from auth's events: never the
+    email. A user content has heard nothing of yet has only the id."""
+
+    user_id: str
+    handle: str = ""
+    display_name: str = ""
+    avatar_url: str = ""
+
+
+@dataclass(frozen=True)
+class PostView:
+    """A post as one viewer sees it: with its author and whether they liked it."""
+
+    post: Post
+    author: Profile
+    liked_by_me: bool = False
+
+
+@dataclass(frozen=True)
+class Comment:
+    id: str
+    post_id: str
+    author_id: str
+    # The top-level comment this replies to; "" for a top-level comment.
+    parent_id: str
+    body: str
+    created_at: datetime
+    updated_at: datetime
+    like_count: int = 0
+
+
+@dataclass(frozen=True)
+class CommentView:
+    comment: Comment
+    author: Profile
+    liked_by_me: bool = False
+
+
+class NotificationKind(StrEnum):
+    FOLLOW = "follow"
+    COMMENT = "comment"
+    REPLY = "reply"
+    LIKE = "like"
+    GENERATION = "generation"
+    MODERATION = "moderation"
+
+
+@dataclass(frozen=True)
+class Notification:
+    id: str
+    user_id: str
+    kind: NotificationKind
+    actor_id: str
+    subject_id: str
+    post_id: str
+    count: int
+    note: str
+    read: bool
+    created_at: datetime
+
+
+def notification_text(kind: NotificationKind, count: int, actor: str, note: str = "") -> str:
+    """The words shown to the recipient; `actor` is the actor's display name."""
+    who = actor or "Someone"
+    if kind is NotificationKind.LIKE:
+        if count > 1:
+            return f"{count} people liked your post"
+        return f"{who} liked your post"
+    if kind is NotificationKind.FOLLOW:
+        return f"{who} started following you"
+    if kind is NotificationKind.COMMENT:
+        return f"{who} commented on your post"
+    if kind is NotificationKind.REPLY:
+        return f"{who} replied to your comment"
+    if kind is NotificationKind.GENERATION:
+        return note or "Your generation is ready"
+    return f"A moderator hid your post: {note}" if note else "A moderator hid your post"
+
+
+class ReportStatus(StrEnum):
+    OPEN = "open"
+    ACTIONED = "actioned"
+    DISMISSED = "dismissed"
+
+
+@dataclass(frozen=True)
+class Report:
+    id: str
+    reporter_id: str
+    target_kind: str
+    target_id: str
+    reason: str
+    status: ReportStatus
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class ModerationAction:
+    seq: int
+    moderator_id: str
+    action: str
+    target_kind: str
+    target_id: str
+    reason: str
+    created_at: datetime
+
+
+class LikeTarget(StrEnum):
+    POST = "post"
+    COMMENT = "comment"
 
 
 @dataclass(frozen=True)
@@ -238,14 +355,8 @@ def plausible_id(value: str) -> bool:
     return 0 < len(value) <= MAX_ID
 
 
-def fingerprint(*parts: object) -> str:
-    """What an idempotency key is bound to: the same key with another body is refused."""
-    return hashlib.sha256(json.dumps(parts, separators=(",", ":")).encode()).hexdigest()
-
-
-def check_fingerprint(stored: str, offered: str) -> None:
-    if stored != offered:
-        raise Aborted("IDEMPOTENCY_KEY_REUSED", "idempotency_key was used with a different request")
+def comment_body(value: str) -> str:
+    return text_field("body", value, MAX_COMMENT, required=True)
 
 
 # --- who sees and changes what ------------------------------------------------
@@ -309,6 +420,26 @@ def publish(post: Post, now: datetime) -> Post | None:
     return _replace_post(post, status=PostStatus.PUBLISHED, updated_at=now, published_at=now)
 
 
+def unhide(post: Post, now: datetime) -> Post | None:
+    """The published post again, or None when it is not hidden."""
+    if post.status is not PostStatus.HIDDEN:
+        return None
+    return _replace_post(post, status=PostStatus.PUBLISHED, updated_at=now)
+
+
+def report_target(kind: str) -> LikeTarget:
+    try:
+        return LikeTarget(kind)
+    except ValueError:
+        raise _invalid(
+            "target_kind", "target_kind must be `post` or `comment`", "INVALID_TARGET_KIND"
+        ) from None
+
+
+def report_not_found(report_id: str) -> NotFound:
+    return NotFound("REPORT_NOT_FOUND", "report not found", details={"report_id": report_id})
+
+
 def hide(post: Post, now: datetime) -> Post | None:
     """The hidden post, or None when it already is hidden."""
     if post.status is PostStatus.HIDDEN:
@@ -339,6 +470,75 @@ def apply_update(post: Post, changes: Mapping[str, object], now: datetime) -> Po
 
 def _replace_post(post: Post, **changes: object) -> Post:
     return replace(post, **changes)  # type: ignore[arg-type]
+
+
+def require_commentable(post: Post) -> None:
+    """Comments and likes are for published posts only."""
+    if post.status is not PostStatus.PUBLISHED:
+        raise FailedPrecondition(
+            "POST_NOT_PUBLISHED", "only published posts take comments and likes"
+        )
+
+
+def comment_not_found(comment_id: str) -> NotFound:
+    return NotFound("COMMENT_NOT_FOUND", "comment not found", details={"comment_id": comment_id})
+
+
+def reply_parent(parent: Comment | None, post_id: str, parent_id: str) -> str:
+    """The parent a reply hangs on: a live top-level comment of the same post (one
+    level of replies only); INVALID_ARGUMENT `INVALID_PARENT` otherwise."""
+    if parent is None or parent.post_id != post_id or parent.parent_id:
+        raise InvalidArgument(
+            "INVALID_PARENT",
+            "parent_id must be a top-level comment of the same post",
+            details={"field": "parent_id", "parent_id": parent_id},
+        )
+    return parent.id
+
+
+def require_comment_author(comment: Comment, viewer: Viewer) -> None:
+    if comment.author_id != viewer.user_id:
+        raise PermissionDenied("NOT_AUTHOR", "only the comment's author can do this")
+
+
+def require_comment_author_or_staff(comment: Comment, viewer: Viewer) -> None:
+    if comment.author_id != viewer.user_id and not viewer.is_staff:
+        raise PermissionDenied("NOT_AUTHOR", "only the comment's author or a moderator can do this")
+
+
+def user_not_found(user: str) -> NotFound:
+    return NotFound("USER_NOT_FOUND", "no such user", details={"user": user})
+
+
+def followee(viewer: Viewer, user_id: str) -> str:
+    """Whom the viewer may follow: anyone else."""
+    if user_id == viewer.user_id:
+        raise InvalidArgument(
+            "CANNOT_FOLLOW_SELF", "you cannot follow yourself", details={"field": "user_id"}
+        )
+    return user_id
+
+
+def read_ids(ids: Sequence[str], all_: bool, limit: int) -> tuple[str, ...] | None:
+    """The notification ids a MarkNotificationsRead names; None for all of them."""
+    if all_:
+        return None
+    if not ids:
+        raise _invalid("ids", "name the notifications to mark read, or set all")
+    if len(ids) > limit:
+        raise _invalid("ids", f"at most {limit} ids at once")
+    return tuple(value for value in dict.fromkeys(ids) if plausible_id(value))
+
+
+def mutee(viewer: Viewer, user_id: str) -> str:
+    """Whom the viewer may mute: anyone else."""
+    if user_id == viewer.user_id:
+        raise InvalidArgument(
+            "CANNOT_MUTE_SELF", "you cannot mute yourself", details={"field": "user_id"}
+        )
+    if not plausible_id(user_id):
+        raise user_not_found(user_id)
+    return user_id
 
 
 def lesson_visible(lesson: Lesson | None, lesson_id: str, viewer: Viewer) -> Lesson:

@@ -9,35 +9,11 @@ from collections.abc import Callable, Sequence
 
 import grpc
 
-from kit.errors import (
-    Aborted,
-    AlreadyExists,
-    DomainError,
-    FailedPrecondition,
-    InvalidArgument,
-    NotFound,
-    PermissionDenied,
-    ResourceExhausted,
-    Unauthenticated,
-    Unavailable,
-    error_details,
-)
+from kit.errors import DomainError, Unavailable, peer_refusal
 from klik.generation.v1 import generation_pb2, generation_pb2_grpc
 
 # How long the content RPC waits for CreateJob (it only places a hold and queues).
 CREATE_TIMEOUT_SECONDS = 10.0
-
-_PASSED_THROUGH: dict[grpc.StatusCode, type[DomainError]] = {
-    grpc.StatusCode.INVALID_ARGUMENT: InvalidArgument,
-    grpc.StatusCode.FAILED_PRECONDITION: FailedPrecondition,
-    grpc.StatusCode.NOT_FOUND: NotFound,
-    grpc.StatusCode.ALREADY_EXISTS: AlreadyExists,
-    grpc.StatusCode.ABORTED: Aborted,
-    grpc.StatusCode.PERMISSION_DENIED: PermissionDenied,
-    grpc.StatusCode.UNAUTHENTICATED: Unauthenticated,
-    grpc.StatusCode.RESOURCE_EXHAUSTED: ResourceExhausted,
-    grpc.StatusCode.UNAVAILABLE: Unavailable,
-}
 
 log = logging.getLogger(__name__)
 
@@ -48,21 +24,15 @@ class OutcomeUnknown(Unavailable):
 
 
 def _domain_error(error: grpc.aio.AioRpcError) -> DomainError:
-    code = error.code()
-    info = error_details(error.trailing_metadata())
-    kind = _PASSED_THROUGH.get(code)
     # A refusal with a reason of its own is definite: generation decided and no job
-    # exists. Anything else may have happened after the job was created.
-    if kind is not None and info is not None and info.reason != code.name:
-        return kind(
-            info.reason,
-            error.details() or info.reason,
-            details=info.metadata,
-            retry_after_seconds=info.retry_after_seconds,
-        )
-    if kind is not None and code is not grpc.StatusCode.UNAVAILABLE:
-        return kind(code.name, error.details() or code.name)
-    return OutcomeUnknown("GENERATION_UNAVAILABLE", "the generation service did not answer")
+    # exists. Anything else (no refusal at all, or a bare UNAVAILABLE) may have
+    # happened after the job was created.
+    refusal = peer_refusal(error)
+    if refusal is None or (
+        error.code() is grpc.StatusCode.UNAVAILABLE and refusal.reason == "UNAVAILABLE"
+    ):
+        return OutcomeUnknown("GENERATION_UNAVAILABLE", "the generation service did not answer")
+    return refusal
 
 
 class Generation:

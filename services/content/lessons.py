@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from kit import idempotency
 from kit.db import UnitOfWork
 from klik.generation.v1 import generation_pb2
 from services.content import domain, job_links, store
@@ -43,8 +44,8 @@ class Lessons:
         topic = domain.text_field("topic", topic, domain.MAX_TOPIC, required=True)
         kind = domain.content_type(content_type)
         level = domain.difficulty(difficulty)
-        key = domain.text_field("idempotency_key", key, domain.MAX_KEY)
-        fingerprint = domain.fingerprint("CreateLesson", topic, kind.value, level)
+        key = idempotency.check_key(key)
+        fingerprint = idempotency.fingerprint("CreateLesson", (topic, kind.value, level))
         stored = await self._store(viewer, topic, kind, level, key, fingerprint)
         if stored.confirmed:
             return stored.lesson
@@ -91,7 +92,7 @@ class Lessons:
                         await store.lesson_by_key(session, viewer.user_id, key) if key else None
                     )
                     if earlier is not None:
-                        domain.check_fingerprint(earlier.fingerprint, fingerprint)
+                        idempotency.check_replay(earlier.fingerprint, fingerprint)
                         return earlier
                     lesson = Lesson(
                         id=str(uuid.uuid4()),

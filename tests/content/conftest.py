@@ -37,7 +37,14 @@ from tests.tokens import JwksServer, Metadata, TokenAuthority, service_identitie
 
 __all__ = ["sandbox"]  # the provider sandbox fixture, shared with the generation tests
 
-CONSUMED = ("job-succeeded", "job-failed", "job-cancelled", "user-deleted")
+CONSUMED = (
+    "job-succeeded",
+    "job-failed",
+    "job-cancelled",
+    "user-deleted",
+    "user-registered",
+    "user-profile-changed",
+)
 
 
 @pytest.fixture

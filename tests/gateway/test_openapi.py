@@ -318,6 +318,10 @@ def test_field_behavior_marks_fields_required_and_read_only(spec: Spec, test_spe
         "status",
         "created_at",
         "updated_at",
+        "author",
+        "like_count",
+        "comment_count",
+        "liked_by_me",
     }
     # A body route with its id in the path: the id is left out of the body, and so
     # out of what it requires.

@@ -33,7 +33,11 @@ class ContentServiceStub:
     consumes `generation.job.succeeded` (every succeeded job becomes one asset of
     its owner; a CHAT job started by SendMessage appends the assistant's reply; a
     lesson's job fills the lesson's body) and `generation.job.failed` (a lesson
-    becomes `failed`). On `user.deleted` it removes the user's content.
+    becomes `failed`). It keeps public profiles (handle, display name, avatar;
+    never the email) from `user.registered` and `user.profile_changed`, so posts,
+    comments, lists and notifications carry their author or actor. On
+    `user.deleted` it removes the user's content, comments, likes, follows and
+    notifications, and every count moves back.
 
     Chat replies and lessons are generation jobs created with the caller's own
     access token, so they are charged to the caller's credits.
@@ -141,6 +145,121 @@ class ContentServiceStub:
                 request_serializer=klik_dot_content_dot_v1_dot_content__pb2.PublishLessonRequest.SerializeToString,
                 response_deserializer=klik_dot_content_dot_v1_dot_content__pb2.PublishLessonResponse.FromString,
                 _registered_method=True)
+        self.CreateComment = channel.unary_unary(
+                '/klik.content.v1.ContentService/CreateComment',
+                request_serializer=klik_dot_content_dot_v1_dot_content__pb2.CreateCommentRequest.SerializeToString,
+                response_deserializer=klik_dot_content_dot_v1_dot_content__pb2.CreateCommentResponse.FromString,
+                _registered_method=True)
+        self.ListComments = channel.unary_unary(
+                '/klik.content.v1.ContentService/ListComments',
+                request_serializer=klik_dot_content_dot_v1_dot_content__pb2.ListCommentsRequest.SerializeToString,
+                response_deserializer=klik_dot_content_dot_v1_dot_content__pb2.ListCommentsResponse.FromString,
+                _registered_method=True)
+        self.UpdateComment = channel.unary_unary(
+                '/klik.content.v1.ContentService/UpdateComment',
+                request_serializer=klik_dot_content_dot_v1_dot_content__pb2.UpdateCommentRequest.SerializeToString,
+                response_deserializer=klik_dot_content_dot_v1_dot_content__pb2.UpdateCommentResponse.FromString,
+                _registered_method=True)
+        self.DeleteComment = channel.unary_unary(
+                '/klik.content.v1.ContentService/DeleteComment',
+                request_serializer=klik_dot_content_dot_v1_dot_content__pb2.DeleteCommentRequest.SerializeToString,
+                response_deserializer=klik_dot_content_dot_v1_dot_content__pb2.DeleteCommentResponse.FromString,
+                _registered_method=True)
+        self.LikePost = channel.unary_unary(
+                '/klik.content.v1.ContentService/LikePost',
+                request_serializer=klik_dot_content_dot_v1_dot_content__pb2.LikePostRequest.SerializeToString,
+                response_deserializer=klik_dot_content_dot_v1_dot_content__pb2.LikePostResponse.FromString,
+                _registered_method=True)
+        self.UnlikePost = channel.unary_unary(
+                '/klik.content.v1.ContentService/UnlikePost',
+                request_serializer=klik_dot_content_dot_v1_dot_content__pb2.UnlikePostRequest.SerializeToString,
+                response_deserializer=klik_dot_content_dot_v1_dot_content__pb2.UnlikePostResponse.FromString,
+                _registered_method=True)
+        self.LikeComment = channel.unary_unary(
+                '/klik.content.v1.ContentService/LikeComment',
+                request_serializer=klik_dot_content_dot_v1_dot_content__pb2.LikeCommentRequest.SerializeToString,
+                response_deserializer=klik_dot_content_dot_v1_dot_content__pb2.LikeCommentResponse.FromString,
+                _registered_method=True)
+        self.UnlikeComment = channel.unary_unary(
+                '/klik.content.v1.ContentService/UnlikeComment',
+                request_serializer=klik_dot_content_dot_v1_dot_content__pb2.UnlikeCommentRequest.SerializeToString,
+                response_deserializer=klik_dot_content_dot_v1_dot_content__pb2.UnlikeCommentResponse.FromString,
+                _registered_method=True)
+        self.FollowUser = channel.unary_unary(
+                '/klik.content.v1.ContentService/FollowUser',
+                request_serializer=klik_dot_content_dot_v1_dot_content__pb2.FollowUserRequest.SerializeToString,
+                response_deserializer=klik_dot_content_dot_v1_dot_content__pb2.FollowUserResponse.FromString,
+                _registered_method=True)
+        self.UnfollowUser = channel.unary_unary(
+                '/klik.content.v1.ContentService/UnfollowUser',
+                request_serializer=klik_dot_content_dot_v1_dot_content__pb2.UnfollowUserRequest.SerializeToString,
+                response_deserializer=klik_dot_content_dot_v1_dot_content__pb2.UnfollowUserResponse.FromString,
+                _registered_method=True)
+        self.ListFollowers = channel.unary_unary(
+                '/klik.content.v1.ContentService/ListFollowers',
+                request_serializer=klik_dot_content_dot_v1_dot_content__pb2.ListFollowersRequest.SerializeToString,
+                response_deserializer=klik_dot_content_dot_v1_dot_content__pb2.ListFollowersResponse.FromString,
+                _registered_method=True)
+        self.ListFollowing = channel.unary_unary(
+                '/klik.content.v1.ContentService/ListFollowing',
+                request_serializer=klik_dot_content_dot_v1_dot_content__pb2.ListFollowingRequest.SerializeToString,
+                response_deserializer=klik_dot_content_dot_v1_dot_content__pb2.ListFollowingResponse.FromString,
+                _registered_method=True)
+        self.ListFollowingFeed = channel.unary_unary(
+                '/klik.content.v1.ContentService/ListFollowingFeed',
+                request_serializer=klik_dot_content_dot_v1_dot_content__pb2.ListFollowingFeedRequest.SerializeToString,
+                response_deserializer=klik_dot_content_dot_v1_dot_content__pb2.ListFollowingFeedResponse.FromString,
+                _registered_method=True)
+        self.GetProfilePage = channel.unary_unary(
+                '/klik.content.v1.ContentService/GetProfilePage',
+                request_serializer=klik_dot_content_dot_v1_dot_content__pb2.GetProfilePageRequest.SerializeToString,
+                response_deserializer=klik_dot_content_dot_v1_dot_content__pb2.GetProfilePageResponse.FromString,
+                _registered_method=True)
+        self.ListNotifications = channel.unary_unary(
+                '/klik.content.v1.ContentService/ListNotifications',
+                request_serializer=klik_dot_content_dot_v1_dot_content__pb2.ListNotificationsRequest.SerializeToString,
+                response_deserializer=klik_dot_content_dot_v1_dot_content__pb2.ListNotificationsResponse.FromString,
+                _registered_method=True)
+        self.MarkNotificationsRead = channel.unary_unary(
+                '/klik.content.v1.ContentService/MarkNotificationsRead',
+                request_serializer=klik_dot_content_dot_v1_dot_content__pb2.MarkNotificationsReadRequest.SerializeToString,
+                response_deserializer=klik_dot_content_dot_v1_dot_content__pb2.MarkNotificationsReadResponse.FromString,
+                _registered_method=True)
+        self.MuteUser = channel.unary_unary(
+                '/klik.content.v1.ContentService/MuteUser',
+                request_serializer=klik_dot_content_dot_v1_dot_content__pb2.MuteUserRequest.SerializeToString,
+                response_deserializer=klik_dot_content_dot_v1_dot_content__pb2.MuteUserResponse.FromString,
+                _registered_method=True)
+        self.UnmuteUser = channel.unary_unary(
+                '/klik.content.v1.ContentService/UnmuteUser',
+                request_serializer=klik_dot_content_dot_v1_dot_content__pb2.UnmuteUserRequest.SerializeToString,
+                response_deserializer=klik_dot_content_dot_v1_dot_content__pb2.UnmuteUserResponse.FromString,
+                _registered_method=True)
+        self.ReportContent = channel.unary_unary(
+                '/klik.content.v1.ContentService/ReportContent',
+                request_serializer=klik_dot_content_dot_v1_dot_content__pb2.ReportContentRequest.SerializeToString,
+                response_deserializer=klik_dot_content_dot_v1_dot_content__pb2.ReportContentResponse.FromString,
+                _registered_method=True)
+        self.ListReports = channel.unary_unary(
+                '/klik.content.v1.ContentService/ListReports',
+                request_serializer=klik_dot_content_dot_v1_dot_content__pb2.ListReportsRequest.SerializeToString,
+                response_deserializer=klik_dot_content_dot_v1_dot_content__pb2.ListReportsResponse.FromString,
+                _registered_method=True)
+        self.DismissReport = channel.unary_unary(
+                '/klik.content.v1.ContentService/DismissReport',
+                request_serializer=klik_dot_content_dot_v1_dot_content__pb2.DismissReportRequest.SerializeToString,
+                response_deserializer=klik_dot_content_dot_v1_dot_content__pb2.DismissReportResponse.FromString,
+                _registered_method=True)
+        self.UnhidePost = channel.unary_unary(
+                '/klik.content.v1.ContentService/UnhidePost',
+                request_serializer=klik_dot_content_dot_v1_dot_content__pb2.UnhidePostRequest.SerializeToString,
+                response_deserializer=klik_dot_content_dot_v1_dot_content__pb2.UnhidePostResponse.FromString,
+                _registered_method=True)
+        self.ListModerationActions = channel.unary_unary(
+                '/klik.content.v1.ContentService/ListModerationActions',
+                request_serializer=klik_dot_content_dot_v1_dot_content__pb2.ListModerationActionsRequest.SerializeToString,
+                response_deserializer=klik_dot_content_dot_v1_dot_content__pb2.ListModerationActionsResponse.FromString,
+                _registered_method=True)
 
 
 class ContentServiceServicer:
@@ -151,7 +270,11 @@ class ContentServiceServicer:
     consumes `generation.job.succeeded` (every succeeded job becomes one asset of
     its owner; a CHAT job started by SendMessage appends the assistant's reply; a
     lesson's job fills the lesson's body) and `generation.job.failed` (a lesson
-    becomes `failed`). On `user.deleted` it removes the user's content.
+    becomes `failed`). It keeps public profiles (handle, display name, avatar;
+    never the email) from `user.registered` and `user.profile_changed`, so posts,
+    comments, lists and notifications carry their author or actor. On
+    `user.deleted` it removes the user's content, comments, likes, follows and
+    notifications, and every count moves back.
 
     Chat replies and lessons are generation jobs created with the caller's own
     access token, so they are charged to the caller's credits.
@@ -251,7 +374,8 @@ class ContentServiceServicer:
     def HidePost(self, request, context):
         """Hides a post from everyone but its author, moderators and admins (status
         becomes `hidden`) and returns it. Moderator or admin. Hiding a hidden post
-        returns it unchanged.
+        returns it unchanged. Audited; the post's open reports close; the author is
+        notified (`moderation`, with the reason).
 
         Errors:
         - PERMISSION_DENIED (403): the caller is neither a moderator nor an admin.
@@ -407,6 +531,273 @@ class ContentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateComment(self, request, context):
+        """Comments on a published post the caller sees, or replies to one of its
+        top-level comments (`parent_id`; one level of replies only), and returns the
+        comment. The post's `comment_count` moves in the same transaction. Bearer.
+
+        Errors:
+        - NOT_FOUND `POST_NOT_FOUND` (404): the caller cannot see the post.
+        - FAILED_PRECONDITION `POST_NOT_PUBLISHED` (400): the post is a draft or hidden.
+        - INVALID_ARGUMENT `INVALID_PARENT` (400): parent_id is not a live top-level
+        comment of this post.
+        - INVALID_ARGUMENT (400): body blank or over 5000 characters.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListComments(self, request, context):
+        """Lists a post's comments and replies, oldest first (a reply names its
+        `parent_id`), each with its author's public profile. Bearer.
+
+        Errors:
+        - NOT_FOUND `POST_NOT_FOUND` (404): the caller cannot see the post.
+        - INVALID_ARGUMENT `INVALID_PAGE_TOKEN` (400): page_token was not issued by this RPC.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateComment(self, request, context):
+        """Changes a comment's body and returns it. Its author only.
+
+        Errors:
+        - NOT_FOUND `COMMENT_NOT_FOUND` (404): no such comment, it was deleted, or the
+        caller cannot see its post.
+        - PERMISSION_DENIED `NOT_AUTHOR` (403): the caller is not its author.
+        - INVALID_ARGUMENT (400): body blank or over 5000 characters.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteComment(self, request, context):
+        """Soft-deletes a comment (its replies stay). Its author, a moderator or an admin.
+
+        Errors:
+        - NOT_FOUND `COMMENT_NOT_FOUND` (404): as in UpdateComment.
+        - PERMISSION_DENIED `NOT_AUTHOR` (403): the caller is neither its author nor staff.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def LikePost(self, request, context):
+        """Likes a published post the caller sees: one like per user, so liking again
+        changes nothing. Returns the count and `liked_by_me` after it. Bearer.
+
+        Errors:
+        - NOT_FOUND `POST_NOT_FOUND` (404): the caller cannot see the post.
+        - FAILED_PRECONDITION `POST_NOT_PUBLISHED` (400): the post is a draft or hidden.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UnlikePost(self, request, context):
+        """Takes the caller's like of a post back; nothing when there was none. Bearer.
+
+        Errors:
+        - NOT_FOUND `POST_NOT_FOUND` (404): the caller cannot see the post.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def LikeComment(self, request, context):
+        """Likes a comment (once per user, idempotent). Bearer.
+
+        Errors:
+        - NOT_FOUND `COMMENT_NOT_FOUND` (404): as in UpdateComment.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UnlikeComment(self, request, context):
+        """Takes the caller's like of a comment back (idempotent). Bearer.
+
+        Errors:
+        - NOT_FOUND `COMMENT_NOT_FOUND` (404): as in UpdateComment.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def FollowUser(self, request, context):
+        """Follows a user (idempotent) and returns their public profile. Bearer.
+
+        Errors:
+        - INVALID_ARGUMENT `CANNOT_FOLLOW_SELF` (400): user_id is the caller.
+        - NOT_FOUND `USER_NOT_FOUND` (404): content knows no such (live) user.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UnfollowUser(self, request, context):
+        """Stops following a user; nothing when the caller did not follow them. Bearer.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListFollowers(self, request, context):
+        """Lists a user's followers, newest follow first. Bearer.
+
+        Errors:
+        - NOT_FOUND `USER_NOT_FOUND` (404): content knows no such (live) user.
+        - INVALID_ARGUMENT `INVALID_PAGE_TOKEN` (400): page_token was not issued by this RPC.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListFollowing(self, request, context):
+        """Lists the users a user follows, newest follow first. Bearer.
+
+        Errors:
+        - NOT_FOUND `USER_NOT_FOUND` (404): content knows no such (live) user.
+        - INVALID_ARGUMENT `INVALID_PAGE_TOKEN` (400): page_token was not issued by this RPC.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListFollowingFeed(self, request, context):
+        """The published public posts of the authors the caller follows, newest first
+        (by publication), with cursors that stay stable while new posts arrive. An
+        unfollowed author leaves it at once. Bearer.
+
+        Errors:
+        - INVALID_ARGUMENT `INVALID_PAGE_TOKEN` (400): page_token was not issued by this RPC.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetProfilePage(self, request, context):
+        """A user's public page by handle: their public profile and their published
+        public posts, newest first. Bearer.
+
+        Errors:
+        - NOT_FOUND `USER_NOT_FOUND` (404): no live user has this handle.
+        - INVALID_ARGUMENT `INVALID_PAGE_TOKEN` (400): page_token was not issued by this RPC.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListNotifications(self, request, context):
+        """The caller's notifications, newest first, with how many are unread. Kinds:
+        `follow` (someone followed you), `comment` (on your post), `reply` (to your
+        comment), `like` (of your post: one notification per post while it is unread,
+        "12 people liked your post"), `generation` (your generation is ready or
+        failed), `moderation` (a moderator hid your post). Each new one is also
+        published as `content.notification.created`, which /v1/events streams to its
+        recipient. Nothing is ever notified of the recipient's own doing, nor from a
+        user they muted. Bearer.
+
+        Errors:
+        - INVALID_ARGUMENT `INVALID_PAGE_TOKEN` (400): page_token was not issued by this RPC.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def MarkNotificationsRead(self, request, context):
+        """Marks the caller's notifications `ids` (or, with `all`, every one) read and
+        returns the unread count after. Ids of other users' notifications change
+        nothing. Bearer.
+
+        Errors:
+        - INVALID_ARGUMENT (400): neither `ids` nor `all` given, or more than 100 ids.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def MuteUser(self, request, context):
+        """Mutes a user: their follows, comments, replies and likes notify the caller no
+        more (idempotent). Bearer.
+
+        Errors:
+        - INVALID_ARGUMENT `CANNOT_MUTE_SELF` (400): user_id is the caller.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UnmuteUser(self, request, context):
+        """Unmutes a user (idempotent). Bearer.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReportContent(self, request, context):
+        """Reports a post or comment the caller sees, with a reason, for moderators to
+        look at. Bearer.
+
+        Errors:
+        - INVALID_ARGUMENT `INVALID_TARGET_KIND` (400): target_kind is not `post` or `comment`.
+        - INVALID_ARGUMENT (400): reason blank or over 500 characters.
+        - NOT_FOUND `POST_NOT_FOUND`, `COMMENT_NOT_FOUND` (404): the caller cannot see it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListReports(self, request, context):
+        """Lists open reports, oldest first. Moderator or admin. A report closes when a
+        moderator dismisses it, hides its post or deletes its comment.
+
+        Errors:
+        - PERMISSION_DENIED (403): the caller is neither a moderator nor an admin.
+        - INVALID_ARGUMENT `INVALID_PAGE_TOKEN` (400): page_token was not issued by this RPC.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DismissReport(self, request, context):
+        """Dismisses an open report (nothing to act on) and returns it; dismissing a
+        closed report returns it unchanged. Moderator or admin; audited.
+
+        Errors:
+        - PERMISSION_DENIED (403): the caller is neither a moderator nor an admin.
+        - NOT_FOUND `REPORT_NOT_FOUND` (404): no such report.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UnhidePost(self, request, context):
+        """Publishes a hidden post again and returns it; a post that is not hidden is
+        returned unchanged. Moderator or admin; audited.
+
+        Errors:
+        - PERMISSION_DENIED (403): the caller is neither a moderator nor an admin.
+        - NOT_FOUND `POST_NOT_FOUND` (404): no such post, or it was deleted.
+        - INVALID_ARGUMENT (400): reason over its limit.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListModerationActions(self, request, context):
+        """The moderation audit, newest first: every hide, unhide, dismiss and
+        moderator's comment deletion, with who, when and why. Moderator or admin.
+
+        Errors:
+        - PERMISSION_DENIED (403): the caller is neither a moderator nor an admin.
+        - INVALID_ARGUMENT `INVALID_PAGE_TOKEN` (400): page_token was not issued by this RPC.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ContentServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -495,6 +886,121 @@ def add_ContentServiceServicer_to_server(servicer, server):
                     request_deserializer=klik_dot_content_dot_v1_dot_content__pb2.PublishLessonRequest.FromString,
                     response_serializer=klik_dot_content_dot_v1_dot_content__pb2.PublishLessonResponse.SerializeToString,
             ),
+            'CreateComment': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateComment,
+                    request_deserializer=klik_dot_content_dot_v1_dot_content__pb2.CreateCommentRequest.FromString,
+                    response_serializer=klik_dot_content_dot_v1_dot_content__pb2.CreateCommentResponse.SerializeToString,
+            ),
+            'ListComments': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListComments,
+                    request_deserializer=klik_dot_content_dot_v1_dot_content__pb2.ListCommentsRequest.FromString,
+                    response_serializer=klik_dot_content_dot_v1_dot_content__pb2.ListCommentsResponse.SerializeToString,
+            ),
+            'UpdateComment': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateComment,
+                    request_deserializer=klik_dot_content_dot_v1_dot_content__pb2.UpdateCommentRequest.FromString,
+                    response_serializer=klik_dot_content_dot_v1_dot_content__pb2.UpdateCommentResponse.SerializeToString,
+            ),
+            'DeleteComment': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteComment,
+                    request_deserializer=klik_dot_content_dot_v1_dot_content__pb2.DeleteCommentRequest.FromString,
+                    response_serializer=klik_dot_content_dot_v1_dot_content__pb2.DeleteCommentResponse.SerializeToString,
+            ),
+            'LikePost': grpc.unary_unary_rpc_method_handler(
+                    servicer.LikePost,
+                    request_deserializer=klik_dot_content_dot_v1_dot_content__pb2.LikePostRequest.FromString,
+                    response_serializer=klik_dot_content_dot_v1_dot_content__pb2.LikePostResponse.SerializeToString,
+            ),
+            'UnlikePost': grpc.unary_unary_rpc_method_handler(
+                    servicer.UnlikePost,
+                    request_deserializer=klik_dot_content_dot_v1_dot_content__pb2.UnlikePostRequest.FromString,
+                    response_serializer=klik_dot_content_dot_v1_dot_content__pb2.UnlikePostResponse.SerializeToString,
+            ),
+            'LikeComment': grpc.unary_unary_rpc_method_handler(
+                    servicer.LikeComment,
+                    request_deserializer=klik_dot_content_dot_v1_dot_content__pb2.LikeCommentRequest.FromString,
+                    response_serializer=klik_dot_content_dot_v1_dot_content__pb2.LikeCommentResponse.SerializeToString,
+            ),
+            'UnlikeComment': grpc.unary_unary_rpc_method_handler(
+                    servicer.UnlikeComment,
+                    request_deserializer=klik_dot_content_dot_v1_dot_content__pb2.UnlikeCommentRequest.FromString,
+                    response_serializer=klik_dot_content_dot_v1_dot_content__pb2.UnlikeCommentResponse.SerializeToString,
+            ),
+            'FollowUser': grpc.unary_unary_rpc_method_handler(
+                    servicer.FollowUser,
+                    request_deserializer=klik_dot_content_dot_v1_dot_content__pb2.FollowUserRequest.FromString,
+                    response_serializer=klik_dot_content_dot_v1_dot_content__pb2.FollowUserResponse.SerializeToString,
+            ),
+            'UnfollowUser': grpc.unary_unary_rpc_method_handler(
+                    servicer.UnfollowUser,
+                    request_deserializer=klik_dot_content_dot_v1_dot_content__pb2.UnfollowUserRequest.FromString,
+                    response_serializer=klik_dot_content_dot_v1_dot_content__pb2.UnfollowUserResponse.SerializeToString,
+            ),
+            'ListFollowers': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListFollowers,
+                    request_deserializer=klik_dot_content_dot_v1_dot_content__pb2.ListFollowersRequest.FromString,
+                    response_serializer=klik_dot_content_dot_v1_dot_content__pb2.ListFollowersResponse.SerializeToString,
+            ),
+            'ListFollowing': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListFollowing,
+                    request_deserializer=klik_dot_content_dot_v1_dot_content__pb2.ListFollowingRequest.FromString,
+                    response_serializer=klik_dot_content_dot_v1_dot_content__pb2.ListFollowingResponse.SerializeToString,
+            ),
+            'ListFollowingFeed': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListFollowingFeed,
+                    request_deserializer=klik_dot_content_dot_v1_dot_content__pb2.ListFollowingFeedRequest.FromString,
+                    response_serializer=klik_dot_content_dot_v1_dot_content__pb2.ListFollowingFeedResponse.SerializeToString,
+            ),
+            'GetProfilePage': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetProfilePage,
+                    request_deserializer=klik_dot_content_dot_v1_dot_content__pb2.GetProfilePageRequest.FromString,
+                    response_serializer=klik_dot_content_dot_v1_dot_content__pb2.GetProfilePageResponse.SerializeToString,
+            ),
+            'ListNotifications': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListNotifications,
+                    request_deserializer=klik_dot_content_dot_v1_dot_content__pb2.ListNotificationsRequest.FromString,
+                    response_serializer=klik_dot_content_dot_v1_dot_content__pb2.ListNotificationsResponse.SerializeToString,
+            ),
+            'MarkNotificationsRead': grpc.unary_unary_rpc_method_handler(
+                    servicer.MarkNotificationsRead,
+                    request_deserializer=klik_dot_content_dot_v1_dot_content__pb2.MarkNotificationsReadRequest.FromString,
+                    response_serializer=klik_dot_content_dot_v1_dot_content__pb2.MarkNotificationsReadResponse.SerializeToString,
+            ),
+            'MuteUser': grpc.unary_unary_rpc_method_handler(
+                    servicer.MuteUser,
+                    request_deserializer=klik_dot_content_dot_v1_dot_content__pb2.MuteUserRequest.FromString,
+                    response_serializer=klik_dot_content_dot_v1_dot_content__pb2.MuteUserResponse.SerializeToString,
+            ),
+            'UnmuteUser': grpc.unary_unary_rpc_method_handler(
+                    servicer.UnmuteUser,
+                    request_deserializer=klik_dot_content_dot_v1_dot_content__pb2.UnmuteUserRequest.FromString,
+                    response_serializer=klik_dot_content_dot_v1_dot_content__pb2.UnmuteUserResponse.SerializeToString,
+            ),
+            'ReportContent': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReportContent,
+                    request_deserializer=klik_dot_content_dot_v1_dot_content__pb2.ReportContentRequest.FromString,
+                    response_serializer=klik_dot_content_dot_v1_dot_content__pb2.ReportContentResponse.SerializeToString,
+            ),
+            'ListReports': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListReports,
+                    request_deserializer=klik_dot_content_dot_v1_dot_content__pb2.ListReportsRequest.FromString,
+                    response_serializer=klik_dot_content_dot_v1_dot_content__pb2.ListReportsResponse.SerializeToString,
+            ),
+            'DismissReport': grpc.unary_unary_rpc_method_handler(
+                    servicer.DismissReport,
+                    request_deserializer=klik_dot_content_dot_v1_dot_content__pb2.DismissReportRequest.FromString,
+                    response_serializer=klik_dot_content_dot_v1_dot_content__pb2.DismissReportResponse.SerializeToString,
+            ),
+            'UnhidePost': grpc.unary_unary_rpc_method_handler(
+                    servicer.UnhidePost,
+                    request_deserializer=klik_dot_content_dot_v1_dot_content__pb2.UnhidePostRequest.FromString,
+                    response_serializer=klik_dot_content_dot_v1_dot_content__pb2.UnhidePostResponse.SerializeToString,
+            ),
+            'ListModerationActions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListModerationActions,
+                    request_deserializer=klik_dot_content_dot_v1_dot_content__pb2.ListModerationActionsRequest.FromString,
+                    response_serializer=klik_dot_content_dot_v1_dot_content__pb2.ListModerationActionsResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'klik.content.v1.ContentService', rpc_method_handlers)
@@ -511,7 +1017,11 @@ class ContentService:
     consumes `generation.job.succeeded` (every succeeded job becomes one asset of
     its owner; a CHAT job started by SendMessage appends the assistant's reply; a
     lesson's job fills the lesson's body) and `generation.job.failed` (a lesson
-    becomes `failed`). On `user.deleted` it removes the user's content.
+    becomes `failed`). It keeps public profiles (handle, display name, avatar;
+    never the email) from `user.registered` and `user.profile_changed`, so posts,
+    comments, lists and notifications carry their author or actor. On
+    `user.deleted` it removes the user's content, comments, likes, follows and
+    notifications, and every count moves back.
 
     Chat replies and lessons are generation jobs created with the caller's own
     access token, so they are charged to the caller's credits.
@@ -977,6 +1487,627 @@ class ContentService:
             '/klik.content.v1.ContentService/PublishLesson',
             klik_dot_content_dot_v1_dot_content__pb2.PublishLessonRequest.SerializeToString,
             klik_dot_content_dot_v1_dot_content__pb2.PublishLessonResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateComment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/klik.content.v1.ContentService/CreateComment',
+            klik_dot_content_dot_v1_dot_content__pb2.CreateCommentRequest.SerializeToString,
+            klik_dot_content_dot_v1_dot_content__pb2.CreateCommentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListComments(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/klik.content.v1.ContentService/ListComments',
+            klik_dot_content_dot_v1_dot_content__pb2.ListCommentsRequest.SerializeToString,
+            klik_dot_content_dot_v1_dot_content__pb2.ListCommentsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateComment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/klik.content.v1.ContentService/UpdateComment',
+            klik_dot_content_dot_v1_dot_content__pb2.UpdateCommentRequest.SerializeToString,
+            klik_dot_content_dot_v1_dot_content__pb2.UpdateCommentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteComment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/klik.content.v1.ContentService/DeleteComment',
+            klik_dot_content_dot_v1_dot_content__pb2.DeleteCommentRequest.SerializeToString,
+            klik_dot_content_dot_v1_dot_content__pb2.DeleteCommentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def LikePost(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/klik.content.v1.ContentService/LikePost',
+            klik_dot_content_dot_v1_dot_content__pb2.LikePostRequest.SerializeToString,
+            klik_dot_content_dot_v1_dot_content__pb2.LikePostResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UnlikePost(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/klik.content.v1.ContentService/UnlikePost',
+            klik_dot_content_dot_v1_dot_content__pb2.UnlikePostRequest.SerializeToString,
+            klik_dot_content_dot_v1_dot_content__pb2.UnlikePostResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def LikeComment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/klik.content.v1.ContentService/LikeComment',
+            klik_dot_content_dot_v1_dot_content__pb2.LikeCommentRequest.SerializeToString,
+            klik_dot_content_dot_v1_dot_content__pb2.LikeCommentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UnlikeComment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/klik.content.v1.ContentService/UnlikeComment',
+            klik_dot_content_dot_v1_dot_content__pb2.UnlikeCommentRequest.SerializeToString,
+            klik_dot_content_dot_v1_dot_content__pb2.UnlikeCommentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def FollowUser(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/klik.content.v1.ContentService/FollowUser',
+            klik_dot_content_dot_v1_dot_content__pb2.FollowUserRequest.SerializeToString,
+            klik_dot_content_dot_v1_dot_content__pb2.FollowUserResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UnfollowUser(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/klik.content.v1.ContentService/UnfollowUser',
+            klik_dot_content_dot_v1_dot_content__pb2.UnfollowUserRequest.SerializeToString,
+            klik_dot_content_dot_v1_dot_content__pb2.UnfollowUserResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListFollowers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/klik.content.v1.ContentService/ListFollowers',
+            klik_dot_content_dot_v1_dot_content__pb2.ListFollowersRequest.SerializeToString,
+            klik_dot_content_dot_v1_dot_content__pb2.ListFollowersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListFollowing(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/klik.content.v1.ContentService/ListFollowing',
+            klik_dot_content_dot_v1_dot_content__pb2.ListFollowingRequest.SerializeToString,
+            klik_dot_content_dot_v1_dot_content__pb2.ListFollowingResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListFollowingFeed(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/klik.content.v1.ContentService/ListFollowingFeed',
+            klik_dot_content_dot_v1_dot_content__pb2.ListFollowingFeedRequest.SerializeToString,
+            klik_dot_content_dot_v1_dot_content__pb2.ListFollowingFeedResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetProfilePage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/klik.content.v1.ContentService/GetProfilePage',
+            klik_dot_content_dot_v1_dot_content__pb2.GetProfilePageRequest.SerializeToString,
+            klik_dot_content_dot_v1_dot_content__pb2.GetProfilePageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListNotifications(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/klik.content.v1.ContentService/ListNotifications',
+            klik_dot_content_dot_v1_dot_content__pb2.ListNotificationsRequest.SerializeToString,
+            klik_dot_content_dot_v1_dot_content__pb2.ListNotificationsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def MarkNotificationsRead(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/klik.content.v1.ContentService/MarkNotificationsRead',
+            klik_dot_content_dot_v1_dot_content__pb2.MarkNotificationsReadRequest.SerializeToString,
+            klik_dot_content_dot_v1_dot_content__pb2.MarkNotificationsReadResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def MuteUser(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/klik.content.v1.ContentService/MuteUser',
+            klik_dot_content_dot_v1_dot_content__pb2.MuteUserRequest.SerializeToString,
+            klik_dot_content_dot_v1_dot_content__pb2.MuteUserResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UnmuteUser(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/klik.content.v1.ContentService/UnmuteUser',
+            klik_dot_content_dot_v1_dot_content__pb2.UnmuteUserRequest.SerializeToString,
+            klik_dot_content_dot_v1_dot_content__pb2.UnmuteUserResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReportContent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/klik.content.v1.ContentService/ReportContent',
+            klik_dot_content_dot_v1_dot_content__pb2.ReportContentRequest.SerializeToString,
+            klik_dot_content_dot_v1_dot_content__pb2.ReportContentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListReports(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/klik.content.v1.ContentService/ListReports',
+            klik_dot_content_dot_v1_dot_content__pb2.ListReportsRequest.SerializeToString,
+            klik_dot_content_dot_v1_dot_content__pb2.ListReportsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DismissReport(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/klik.content.v1.ContentService/DismissReport',
+            klik_dot_content_dot_v1_dot_content__pb2.DismissReportRequest.SerializeToString,
+            klik_dot_content_dot_v1_dot_content__pb2.DismissReportResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UnhidePost(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/klik.content.v1.ContentService/UnhidePost',
+            klik_dot_content_dot_v1_dot_content__pb2.UnhidePostRequest.SerializeToString,
+            klik_dot_content_dot_v1_dot_content__pb2.UnhidePostResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListModerationActions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/klik.content.v1.ContentService/ListModerationActions',
+            klik_dot_content_dot_v1_dot_content__pb2.ListModerationActionsRequest.SerializeToString,
+            klik_dot_content_dot_v1_dot_content__pb2.ListModerationActionsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,8 +1,9 @@
 """The content service's own database: `tables` defines the tables; one module per
 aggregate holds its queries (`posts`, `assets`, `chats` with their messages,
-`lessons`, `job_links`, and `users` for what `user.deleted` removes); `pending` is
-the one helper for rows stored before their generation job is known. Callers use
-the names re-exported here (`store.add_post(session, ...)`).
+`lessons`, `job_links`, `social` for profiles, comments and likes, `follows`,
+`notifications` with mutes, `moderation` (reports, audit), and `users` for what
+`user.deleted` removes); `pending` is the one helper for rows stored before their
+generation job is known. Callers use the names re-exported here (`store.add_post(session, ...)`).
 
 Soft deletes: posts, chats and lessons carry `deleted_at`; every read here leaves
 deleted rows out, so a deleted row is NOT_FOUND everywhere.
@@ -24,6 +25,15 @@ from services.content.store.chats import (
     next_turn,
     touch_chat,
 )
+from services.content.store.follows import (
+    follow,
+    following_feed,
+    forget_follows,
+    list_follows,
+    profile_by_handle,
+    profile_by_id,
+    unfollow,
+)
 from services.content.store.job_links import JobLink, link_outcome, link_target, mark_applied
 from services.content.store.lessons import (
     StoredLesson,
@@ -36,7 +46,41 @@ from services.content.store.lessons import (
     list_lessons,
     save_lesson,
 )
+from services.content.store.moderation import (
+    add_report,
+    audit,
+    get_report,
+    list_actions,
+    moderated,
+    open_reports,
+    resolve_reports,
+)
+from services.content.store.notifications import (
+    add_notification,
+    forget_notifications,
+    list_notifications,
+    mark_read,
+    mute,
+    muted,
+    unmute,
+    unread_count,
+)
 from services.content.store.posts import add_post, delete_post, get_post, list_feed, save_post
+from services.content.store.social import (
+    add_comment,
+    add_like,
+    change_profile,
+    delete_comment,
+    delete_user_social,
+    edit_comment,
+    get_comment,
+    like_count,
+    liked,
+    list_comments,
+    profiles_of,
+    register_profile,
+    remove_like,
+)
 from services.content.store.tables import metadata
 from services.content.store.users import delete_user_content
 
@@ -46,36 +90,71 @@ __all__ = [
     "StoredLesson",
     "add_asset",
     "add_chat",
+    "add_comment",
     "add_lesson",
+    "add_like",
+    "add_notification",
     "add_post",
     "add_reply",
+    "add_report",
     "add_user_message",
+    "audit",
+    "change_profile",
     "chat_messages",
     "confirm_lesson",
     "confirm_message",
+    "delete_comment",
     "delete_post",
     "delete_user_content",
+    "delete_user_social",
+    "edit_comment",
     "finish_lesson",
+    "follow",
+    "following_feed",
+    "forget_follows",
     "forget_lesson",
     "forget_message",
+    "forget_notifications",
     "get_asset",
     "get_chat",
+    "get_comment",
     "get_lesson",
     "get_post",
+    "get_report",
     "get_user_message",
     "lesson_by_key",
+    "like_count",
+    "liked",
     "link_outcome",
     "link_target",
+    "list_actions",
     "list_assets",
     "list_chats",
+    "list_comments",
     "list_feed",
+    "list_follows",
     "list_lessons",
+    "list_notifications",
     "mark_applied",
+    "mark_read",
     "message_by_key",
     "metadata",
+    "moderated",
+    "mute",
+    "muted",
     "next_turn",
+    "open_reports",
     "owned_assets",
+    "profile_by_handle",
+    "profile_by_id",
+    "profiles_of",
+    "register_profile",
+    "remove_like",
+    "resolve_reports",
     "save_lesson",
     "save_post",
     "touch_chat",
+    "unfollow",
+    "unmute",
+    "unread_count",
 ]

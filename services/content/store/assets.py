@@ -8,9 +8,9 @@ from typing import Any
 from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kit.db import as_utc
+from kit.db import as_utc, dialect_insert
 from services.content.domain import Asset
-from services.content.store.tables import assets, upsert_insert
+from services.content.store.tables import assets
 
 
 def _asset(row: Row[Any]) -> Asset:
@@ -31,7 +31,7 @@ async def add_asset(session: AsyncSession, asset: Asset) -> bool:
     racing insert for the same job waits for the other transaction, then inserts
     nothing."""
     created = await session.scalar(
-        upsert_insert(session)(assets)
+        dialect_insert(session, assets)
         .values(
             id=asset.id,
             owner_id=asset.owner_id,

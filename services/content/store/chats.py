@@ -11,10 +11,10 @@ from typing import Any
 from sqlalchemy import Row, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kit.db import as_utc
+from kit.db import as_utc, dialect_insert
 from services.content.domain import Chat, Message, Role
 from services.content.store.pending import PendingRows
-from services.content.store.tables import before, chats, messages, upsert_insert
+from services.content.store.tables import before, chats, messages
 
 
 def _chat(row: Row[Any]) -> Chat:
@@ -160,7 +160,7 @@ async def add_reply(session: AsyncSession, reply: Message, owner_id: str) -> boo
     """Append the reply (or failure note) of a turn unless it has one. Returns
     whether it did."""
     created = await session.scalar(
-        upsert_insert(session)(messages)
+        dialect_insert(session, messages)
         .values(
             id=reply.id,
             chat_id=reply.chat_id,

@@ -12,7 +12,8 @@ from typing import Any
 from sqlalchemy import Row, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.content.store.tables import job_links, upsert_insert
+from kit.db import dialect_insert
+from services.content.store.tables import job_links
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,7 @@ _EMPTY = {"target_kind": None, "target_id": None, "outcome": None, "text": "", "
 
 async def _write_half(session: AsyncSession, job_id: str, now: datetime, **half: Any) -> JobLink:
     """Insert the link with one half, or write that half into the existing row."""
-    statement = upsert_insert(session)(job_links).values(
+    statement = dialect_insert(session, job_links).values(
         job_id=job_id, applied=False, updated_at=now, **{**_EMPTY, **half}
     )
     row = (

@@ -14,7 +14,7 @@ from services.content.domain import Post, PostStatus, Visibility
 from services.content.store.tables import before, opt_time, posts
 
 
-def _post(row: Row[Any]) -> Post:
+def post_of(row: Row[Any]) -> Post:
     return Post(
         id=row.id,
         author_id=row.author_id,
@@ -26,6 +26,8 @@ def _post(row: Row[Any]) -> Post:
         created_at=as_utc(row.created_at),
         updated_at=as_utc(row.updated_at),
         published_at=opt_time(row.published_at),
+        like_count=row.like_count,
+        comment_count=row.comment_count,
     )
 
 
@@ -55,7 +57,7 @@ async def get_post(session: AsyncSession, post_id: str, *, lock: bool = False) -
     if lock:
         query = query.with_for_update()
     row = (await session.execute(query)).first()
-    return None if row is None else _post(row)
+    return None if row is None else post_of(row)
 
 
 async def save_post(session: AsyncSession, post: Post, *, hidden_reason: str | None = None) -> None:
@@ -88,4 +90,4 @@ async def list_feed(
     if after is not None:
         query = query.where(before(posts.c.published_at, posts.c.id, *after))
     query = query.order_by(posts.c.published_at.desc(), posts.c.id.desc()).limit(limit + 1)
-    return [_post(row) for row in (await session.execute(query)).all()]
+    return [post_of(row) for row in (await session.execute(query)).all()]

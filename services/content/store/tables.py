@@ -23,9 +23,6 @@ from sqlalchemy import (
     and_,
     or_,
 )
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from kit.db import as_utc
@@ -51,6 +48,9 @@ posts = Table(
     Column("updated_at", _TIME, nullable=False),
     Column("published_at", _TIME, nullable=True),
     Column("deleted_at", _TIME, nullable=True),
+    # Counters kept in the same transaction as the likes and comments they count.
+    Column("like_count", Integer, nullable=False, server_default="0"),
+    Column("comment_count", Integer, nullable=False, server_default="0"),
     Index("ix_posts_feed", "status", "visibility", "published_at", "id"),
     Index("ix_posts_author_feed", "author_id", "published_at", "id"),
 )
@@ -134,6 +134,124 @@ lessons = Table(
     Index("ix_lessons_owner_created", "owner_id", "created_at", "id"),
 )
 
+# The public profiles of users (auth's events feed them): never the email.
+profiles = Table(
+    "profiles",
+    metadata,
+    Column("user_id", String(64), primary_key=True),
+    Column("handle", String(64), nullable=False),
+    Column("display_name", String(200), nullable=False),
+    Column("avatar_url", Text, nullable=False),
+    # When auth said so (the event's occurred_at): an older event changes nothing.
+    Column("changed_at", _TIME, nullable=False),
+    Column("deleted_at", _TIME, nullable=True),
+    Index("ix_profiles_handle", "handle"),
+)
+
+comments = Table(
+    "comments",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("post_id", String(36), nullable=False),
+    Column("author_id", String(64), nullable=False),
+    # The top-level comment this one replies to; None for a top-level comment.
+    Column("parent_id", String(36), nullable=True),
+    Column("body", Text, nullable=False),
+    Column("like_count", Integer, nullable=False, server_default="0"),
+    Column("created_at", _TIME, nullable=False),
+    Column("updated_at", _TIME, nullable=False),
+    Column("deleted_at", _TIME, nullable=True),
+    Index("ix_comments_post_created", "post_id", "created_at", "id"),
+    Index("ix_comments_author", "author_id"),
+)
+
+# One like per user and target (`post` or `comment`).
+likes = Table(
+    "likes",
+    metadata,
+    Column("target_kind", String(10), primary_key=True),
+    Column("target_id", String(36), primary_key=True),
+    Column("user_id", String(64), primary_key=True),
+    Column("created_at", _TIME, nullable=False),
+    Index("ix_likes_user", "user_id"),
+)
+
+# Who follows whom: one row per pair.
+follows = Table(
+    "follows",
+    metadata,
+    Column("follower_id", String(64), primary_key=True),
+    Column("followee_id", String(64), primary_key=True),
+    Column("created_at", _TIME, nullable=False),
+    Index("ix_follows_followee", "followee_id", "created_at", "follower_id"),
+    Index("ix_follows_follower", "follower_id", "created_at", "followee_id"),
+)
+
+# A recipient's notifications. Likes of one post aggregate into one row while it is
+# unread: `aggregate_key` (unique per user) is `like:<post_id>` until it is read.
+notifications = Table(
+    "notifications",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("user_id", String(64), nullable=False),
+    # follow, comment, reply, like, generation, moderation
+    Column("kind", String(20), nullable=False),
+    # Who did it (the latest liker of an aggregated like); "" for none.
+    Column("actor_id", String(64), nullable=False),
+    # What it is about: a post, comment, job or user id.
+    Column("subject_id", String(64), nullable=False),
+    Column("post_id", String(36), nullable=False),
+    Column("count", Integer, nullable=False),
+    # Extra words (a moderator's reason, a job's error); "" for none.
+    Column("note", Text, nullable=False),
+    Column("aggregate_key", String(80), nullable=True),
+    Column("read_at", _TIME, nullable=True),
+    Column("created_at", _TIME, nullable=False),
+    UniqueConstraint("user_id", "aggregate_key", name="uq_notifications_aggregate"),
+    Index("ix_notifications_user_created", "user_id", "created_at", "id"),
+    Index("ix_notifications_user_unread", "user_id", "read_at"),
+)
+
+# Whom a user muted: their actions notify that user no more.
+mutes = Table(
+    "mutes",
+    metadata,
+    Column("user_id", String(64), primary_key=True),
+    Column("muted_id", String(64), primary_key=True),
+    Column("created_at", _TIME, nullable=False),
+)
+
+# A user's report of a post or comment: `open` until a moderator acts on its target
+# (`actioned`) or dismisses it (`dismissed`).
+reports = Table(
+    "reports",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("reporter_id", String(64), nullable=False),
+    Column("target_kind", String(10), nullable=False),
+    Column("target_id", String(36), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("status", String(10), nullable=False),
+    Column("created_at", _TIME, nullable=False),
+    Column("resolved_at", _TIME, nullable=True),
+    Column("resolved_by", String(64), nullable=True),
+    Index("ix_reports_status_created", "status", "created_at", "id"),
+    Index("ix_reports_target", "target_kind", "target_id", "status"),
+)
+
+# Every moderator action: who, what (hide, unhide, dismiss, delete), when, why.
+moderation_actions = Table(
+    "moderation_actions",
+    metadata,
+    Column("seq", _SEQ, primary_key=True, autoincrement=True),
+    Column("moderator_id", String(64), nullable=False),
+    Column("action", String(20), nullable=False),
+    Column("target_kind", String(10), nullable=False),
+    Column("target_id", String(36), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("created_at", _TIME, nullable=False),
+)
+
 job_links = Table(
     "job_links",
     metadata,
@@ -150,13 +268,13 @@ job_links = Table(
 )
 
 
-def upsert_insert(session: AsyncSession) -> Any:
-    """The dialect's INSERT, which has `on_conflict_do_*` (PostgreSQL or SQLite)."""
-    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-
-
 def opt_time(value: datetime | None) -> datetime | None:
     return None if value is None else as_utc(value)
+
+
+def after(time_col: Any, id_col: Any, when: datetime, row_id: str) -> ColumnElement[bool]:
+    """Keyset condition for "oldest first" pages: strictly after the last row served."""
+    return or_(time_col > when, and_(time_col == when, id_col > row_id))
 
 
 def before(time_col: Any, id_col: Any, when: datetime, row_id: str) -> ColumnElement[bool]:

@@ -599,6 +599,70 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/comments/{comment_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Soft-deletes a comment (its replies stay).
+         * @description Soft-deletes a comment (its replies stay). Its author, a moderator or an admin.
+         *
+         *     Errors:
+         *     - NOT_FOUND `COMMENT_NOT_FOUND` (404): as in UpdateComment.
+         *     - PERMISSION_DENIED `NOT_AUTHOR` (403): the caller is neither its author nor staff.
+         */
+        delete: operations["ContentService_DeleteComment"];
+        options?: never;
+        head?: never;
+        /**
+         * Changes a comment's body and returns it.
+         * @description Changes a comment's body and returns it. Its author only.
+         *
+         *     Errors:
+         *     - NOT_FOUND `COMMENT_NOT_FOUND` (404): no such comment, it was deleted, or the
+         *       caller cannot see its post.
+         *     - PERMISSION_DENIED `NOT_AUTHOR` (403): the caller is not its author.
+         *     - INVALID_ARGUMENT (400): body blank or over 5000 characters.
+         */
+        patch: operations["ContentService_UpdateComment"];
+        trace?: never;
+    };
+    "/v1/comments/{comment_id}/like": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Likes a comment (once per user, idempotent).
+         * @description Likes a comment (once per user, idempotent). Bearer.
+         *
+         *     Errors:
+         *     - NOT_FOUND `COMMENT_NOT_FOUND` (404): as in UpdateComment.
+         */
+        put: operations["ContentService_LikeComment"];
+        post?: never;
+        /**
+         * Takes the caller's like of a comment back (idempotent).
+         * @description Takes the caller's like of a comment back (idempotent). Bearer.
+         *
+         *     Errors:
+         *     - NOT_FOUND `COMMENT_NOT_FOUND` (404): as in UpdateComment.
+         */
+        delete: operations["ContentService_UnlikeComment"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/events": {
         parameters: {
             query?: never;
@@ -611,6 +675,31 @@ export interface paths {
          * @description A `text/event-stream` of the caller's own events of these types, as they happen: `content.notification.created`, `generation.job.cancelled`, `generation.job.failed`, `generation.job.queued`, `generation.job.running`, `generation.job.succeeded`, `wallet.changed`, `wallet.low_balance`, `wallet.plan_changed`. Each event has `id:` (its position in the event log), `event:` (its type) and `data:` (one line of JSON: the event envelope, `payload` decoded, proto field names). A stream without `Last-Event-ID` starts with new events only; send the last `id` you saw as `Last-Event-ID` (browsers do it when they reconnect) to resume right after it, with no gap and no repeat. Comment lines are heartbeats. A user may hold a few streams at once (429 `TOO_MANY_STREAMS` beyond). A stream ends when its access token expires or its user is deleted, with a last `event: error` (no `id:`) whose `data:` is the error body, code `TOKEN_EXPIRED` or `INVALID_TOKEN`: reconnect with a fresh token and `Last-Event-ID`. Browsers, whose `EventSource` cannot send `Authorization`, may pass the access token as the `access_token` query parameter instead (this route only).
          */
         get: operations["StreamEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/feed/following": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The published public posts of the authors the caller follows, newest first (by publication), with cursors that stay stable while new posts arrive.
+         * @description The published public posts of the authors the caller follows, newest first
+         *     (by publication), with cursors that stay stable while new posts arrive. An
+         *     unfollowed author leaves it at once. Bearer.
+         *
+         *     Errors:
+         *     - INVALID_ARGUMENT `INVALID_PAGE_TOKEN` (400): page_token was not issued by this RPC.
+         */
+        get: operations["ContentService_ListFollowingFeed"];
         put?: never;
         post?: never;
         delete?: never;
@@ -640,6 +729,34 @@ export interface paths {
          * @description Downloads a generated file (image, video) from its `asset_url`. No bearer token: the unguessable key is the capability (share the URL, share the file), which lets `<img>` and `<video>` elements load it. Content never changes under a key, so responses are cacheable for a year. Single byte ranges are served (206; 416 past the end) for video seeking.
          */
         head: operations["HeadFile"];
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/follows/{user_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Follows a user (idempotent) and returns their public profile.
+         * @description Follows a user (idempotent) and returns their public profile. Bearer.
+         *
+         *     Errors:
+         *     - INVALID_ARGUMENT `CANNOT_FOLLOW_SELF` (400): user_id is the caller.
+         *     - NOT_FOUND `USER_NOT_FOUND` (404): content knows no such (live) user.
+         */
+        put: operations["ContentService_FollowUser"];
+        post?: never;
+        /**
+         * Stops following a user; nothing when the caller did not follow them.
+         * @description Stops following a user; nothing when the caller did not follow them. Bearer.
+         */
+        delete: operations["ContentService_UnfollowUser"];
+        options?: never;
+        head?: never;
         patch?: never;
         trace?: never;
     };
@@ -839,6 +956,114 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/moderation/actions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The moderation audit, newest first: every hide, unhide, dismiss and moderator's comment deletion, with who, when and why.
+         * @description The moderation audit, newest first: every hide, unhide, dismiss and
+         *     moderator's comment deletion, with who, when and why. Moderator or admin.
+         *
+         *     Errors:
+         *     - PERMISSION_DENIED (403): the caller is neither a moderator nor an admin.
+         *     - INVALID_ARGUMENT `INVALID_PAGE_TOKEN` (400): page_token was not issued by this RPC.
+         */
+        get: operations["ContentService_ListModerationActions"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/mutes/{user_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Mutes a user: their follows, comments, replies and likes notify the caller no more (idempotent).
+         * @description Mutes a user: their follows, comments, replies and likes notify the caller no
+         *     more (idempotent). Bearer.
+         *
+         *     Errors:
+         *     - INVALID_ARGUMENT `CANNOT_MUTE_SELF` (400): user_id is the caller.
+         */
+        put: operations["ContentService_MuteUser"];
+        post?: never;
+        /**
+         * Unmutes a user (idempotent).
+         * @description Unmutes a user (idempotent). Bearer.
+         */
+        delete: operations["ContentService_UnmuteUser"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/notifications": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The caller's notifications, newest first, with how many are unread.
+         * @description The caller's notifications, newest first, with how many are unread. Kinds:
+         *     `follow` (someone followed you), `comment` (on your post), `reply` (to your
+         *     comment), `like` (of your post: one notification per post while it is unread,
+         *     "12 people liked your post"), `generation` (your generation is ready or
+         *     failed), `moderation` (a moderator hid your post). Each new one is also
+         *     published as `content.notification.created`, which /v1/events streams to its
+         *     recipient. Nothing is ever notified of the recipient's own doing, nor from a
+         *     user they muted. Bearer.
+         *
+         *     Errors:
+         *     - INVALID_ARGUMENT `INVALID_PAGE_TOKEN` (400): page_token was not issued by this RPC.
+         */
+        get: operations["ContentService_ListNotifications"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/notifications:read": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Marks the caller's notifications `ids` (or, with `all`, every one) read and returns the unread count after.
+         * @description Marks the caller's notifications `ids` (or, with `all`, every one) read and
+         *     returns the unread count after. Ids of other users' notifications change
+         *     nothing. Bearer.
+         *
+         *     Errors:
+         *     - INVALID_ARGUMENT (400): neither `ids` nor `all` given, or more than 100 ids.
+         */
+        post: operations["ContentService_MarkNotificationsRead"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/posts": {
         parameters: {
             query?: never;
@@ -922,6 +1147,76 @@ export interface paths {
         patch: operations["ContentService_UpdatePost"];
         trace?: never;
     };
+    "/v1/posts/{post_id}/comments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Lists a post's comments and replies, oldest first (a reply names its `parent_id`), each with its author's public profile.
+         * @description Lists a post's comments and replies, oldest first (a reply names its
+         *     `parent_id`), each with its author's public profile. Bearer.
+         *
+         *     Errors:
+         *     - NOT_FOUND `POST_NOT_FOUND` (404): the caller cannot see the post.
+         *     - INVALID_ARGUMENT `INVALID_PAGE_TOKEN` (400): page_token was not issued by this RPC.
+         */
+        get: operations["ContentService_ListComments"];
+        put?: never;
+        /**
+         * Comments on a published post the caller sees, or replies to one of its top-level comments (`parent_id`; one level of replies only), and returns the comment.
+         * @description Comments on a published post the caller sees, or replies to one of its
+         *     top-level comments (`parent_id`; one level of replies only), and returns the
+         *     comment. The post's `comment_count` moves in the same transaction. Bearer.
+         *
+         *     Errors:
+         *     - NOT_FOUND `POST_NOT_FOUND` (404): the caller cannot see the post.
+         *     - FAILED_PRECONDITION `POST_NOT_PUBLISHED` (400): the post is a draft or hidden.
+         *     - INVALID_ARGUMENT `INVALID_PARENT` (400): parent_id is not a live top-level
+         *       comment of this post.
+         *     - INVALID_ARGUMENT (400): body blank or over 5000 characters.
+         */
+        post: operations["ContentService_CreateComment"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/posts/{post_id}/like": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Likes a published post the caller sees: one like per user, so liking again changes nothing.
+         * @description Likes a published post the caller sees: one like per user, so liking again
+         *     changes nothing. Returns the count and `liked_by_me` after it. Bearer.
+         *
+         *     Errors:
+         *     - NOT_FOUND `POST_NOT_FOUND` (404): the caller cannot see the post.
+         *     - FAILED_PRECONDITION `POST_NOT_PUBLISHED` (400): the post is a draft or hidden.
+         */
+        put: operations["ContentService_LikePost"];
+        post?: never;
+        /**
+         * Takes the caller's like of a post back; nothing when there was none.
+         * @description Takes the caller's like of a post back; nothing when there was none. Bearer.
+         *
+         *     Errors:
+         *     - NOT_FOUND `POST_NOT_FOUND` (404): the caller cannot see the post.
+         */
+        delete: operations["ContentService_UnlikePost"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/posts/{post_id}:hide": {
         parameters: {
             query?: never;
@@ -935,7 +1230,8 @@ export interface paths {
          * Hides a post from everyone but its author, moderators and admins (status becomes `hidden`) and returns it.
          * @description Hides a post from everyone but its author, moderators and admins (status
          *     becomes `hidden`) and returns it. Moderator or admin. Hiding a hidden post
-         *     returns it unchanged.
+         *     returns it unchanged. Audited; the post's open reports close; the author is
+         *     notified (`moderation`, with the reason).
          *
          *     Errors:
          *     - PERMISSION_DENIED (403): the caller is neither a moderator nor an admin.
@@ -976,6 +1272,32 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/posts/{post_id}:unhide": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Publishes a hidden post again and returns it; a post that is not hidden is returned unchanged.
+         * @description Publishes a hidden post again and returns it; a post that is not hidden is
+         *     returned unchanged. Moderator or admin; audited.
+         *
+         *     Errors:
+         *     - PERMISSION_DENIED (403): the caller is neither a moderator nor an admin.
+         *     - NOT_FOUND `POST_NOT_FOUND` (404): no such post, or it was deleted.
+         *     - INVALID_ARGUMENT (400): reason over its limit.
+         */
+        post: operations["ContentService_UnhidePost"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/pricing": {
         parameters: {
             query?: never;
@@ -990,6 +1312,31 @@ export interface paths {
          *     model that has a price of its own.
          */
         get: operations["GenerationService_GetPricing"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/profiles/{handle}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A user's public page by handle: their public profile and their published public posts, newest first.
+         * @description A user's public page by handle: their public profile and their published
+         *     public posts, newest first. Bearer.
+         *
+         *     Errors:
+         *     - NOT_FOUND `USER_NOT_FOUND` (404): no live user has this handle.
+         *     - INVALID_ARGUMENT `INVALID_PAGE_TOKEN` (400): page_token was not issued by this RPC.
+         */
+        get: operations["ContentService_GetProfilePage"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1019,6 +1366,114 @@ export interface paths {
          *     - UNAUTHENTICATED (401): no valid access token.
          */
         get: operations["GenerationService_ListProviders"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/reports": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Lists open reports, oldest first.
+         * @description Lists open reports, oldest first. Moderator or admin. A report closes when a
+         *     moderator dismisses it, hides its post or deletes its comment.
+         *
+         *     Errors:
+         *     - PERMISSION_DENIED (403): the caller is neither a moderator nor an admin.
+         *     - INVALID_ARGUMENT `INVALID_PAGE_TOKEN` (400): page_token was not issued by this RPC.
+         */
+        get: operations["ContentService_ListReports"];
+        put?: never;
+        /**
+         * Reports a post or comment the caller sees, with a reason, for moderators to look at.
+         * @description Reports a post or comment the caller sees, with a reason, for moderators to
+         *     look at. Bearer.
+         *
+         *     Errors:
+         *     - INVALID_ARGUMENT `INVALID_TARGET_KIND` (400): target_kind is not `post` or `comment`.
+         *     - INVALID_ARGUMENT (400): reason blank or over 500 characters.
+         *     - NOT_FOUND `POST_NOT_FOUND`, `COMMENT_NOT_FOUND` (404): the caller cannot see it.
+         */
+        post: operations["ContentService_ReportContent"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/reports/{report_id}:dismiss": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Dismisses an open report (nothing to act on) and returns it; dismissing a closed report returns it unchanged.
+         * @description Dismisses an open report (nothing to act on) and returns it; dismissing a
+         *     closed report returns it unchanged. Moderator or admin; audited.
+         *
+         *     Errors:
+         *     - PERMISSION_DENIED (403): the caller is neither a moderator nor an admin.
+         *     - NOT_FOUND `REPORT_NOT_FOUND` (404): no such report.
+         */
+        post: operations["ContentService_DismissReport"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/users/{user_id}/followers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Lists a user's followers, newest follow first.
+         * @description Lists a user's followers, newest follow first. Bearer.
+         *
+         *     Errors:
+         *     - NOT_FOUND `USER_NOT_FOUND` (404): content knows no such (live) user.
+         *     - INVALID_ARGUMENT `INVALID_PAGE_TOKEN` (400): page_token was not issued by this RPC.
+         */
+        get: operations["ContentService_ListFollowers"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/users/{user_id}/following": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Lists the users a user follows, newest follow first.
+         * @description Lists the users a user follows, newest follow first. Bearer.
+         *
+         *     Errors:
+         *     - NOT_FOUND `USER_NOT_FOUND` (404): content knows no such (live) user.
+         *     - INVALID_ARGUMENT `INVALID_PAGE_TOKEN` (400): page_token was not issued by this RPC.
+         */
+        get: operations["ContentService_ListFollowing"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1491,6 +1946,36 @@ export interface components {
             /** @description One of: `user`, `assistant`. */
             role?: string;
         };
+        /** @description A comment on a post, or a reply to a top-level comment. */
+        "klik.content.v1.Comment": {
+            /** @description The author's public profile. */
+            author?: components["schemas"]["klik.content.v1.Profile"];
+            /** @description Body text. */
+            body?: string;
+            /**
+             * Format: date-time
+             * @description When it was written (UTC).
+             */
+            created_at?: string;
+            /** @description Comment id (UUID). */
+            id?: string;
+            /**
+             * Format: int64
+             * @description How many users like it.
+             */
+            like_count?: string;
+            /** @description Whether the caller likes it. */
+            liked_by_me?: boolean;
+            /** @description The top-level comment it replies to; "" for a top-level comment. */
+            parent_id?: string;
+            /** @description The post it is on. */
+            post_id?: string;
+            /**
+             * Format: date-time
+             * @description When it last changed (UTC).
+             */
+            updated_at?: string;
+        };
         /** @description Body of `POST /v1/chats`. */
         "klik.content.v1.CreateChatRequest": {
             /** @description CHAT model id (see ListProviders); "" for the default CHAT model. */
@@ -1502,6 +1987,18 @@ export interface components {
         "klik.content.v1.CreateChatResponse": {
             /** @description The new chat, without messages. */
             chat?: components["schemas"]["klik.content.v1.Chat"];
+        };
+        "klik.content.v1.CreateCommentRequest": {
+            /** @description Body text: not blank, at most 5000 characters. */
+            body?: string;
+            /** @description The top-level comment this replies to; "" for a top-level comment. */
+            parent_id?: string;
+            /** @description The post to comment on. */
+            post_id?: string;
+        };
+        "klik.content.v1.CreateCommentResponse": {
+            /** @description The new comment. */
+            comment?: components["schemas"]["klik.content.v1.Comment"];
         };
         /** @description Body of `POST /v1/lessons`. */
         "klik.content.v1.CreateLessonRequest": {
@@ -1542,6 +2039,11 @@ export interface components {
             /** @description The new post, `draft`. */
             post?: components["schemas"]["klik.content.v1.Post"];
         };
+        "klik.content.v1.DeleteCommentRequest": {
+            /** @description The comment to delete. */
+            comment_id?: string;
+        };
+        "klik.content.v1.DeleteCommentResponse": Record<string, never>;
         /** @description `DELETE /v1/posts/{post_id}`. */
         "klik.content.v1.DeletePostRequest": {
             /** @description The post id (from the path). */
@@ -1549,6 +2051,24 @@ export interface components {
         };
         /** @description Empty answer of DeletePost (`{}`). */
         "klik.content.v1.DeletePostResponse": Record<string, never>;
+        "klik.content.v1.DismissReportRequest": {
+            /** @description Why (kept in the audit), at most 500 characters. */
+            reason?: string;
+            /** @description The report to dismiss. */
+            report_id?: string;
+        };
+        "klik.content.v1.DismissReportResponse": {
+            /** @description The report, now `dismissed`. */
+            report?: components["schemas"]["klik.content.v1.Report"];
+        };
+        "klik.content.v1.FollowUserRequest": {
+            /** @description The user to follow. */
+            user_id?: string;
+        };
+        "klik.content.v1.FollowUserResponse": {
+            /** @description The followed user's public profile. */
+            profile?: components["schemas"]["klik.content.v1.Profile"];
+        };
         /** @description `GET /v1/assets/{asset_id}`. */
         "klik.content.v1.GetAssetRequest": {
             /** @description The asset id (from the path). */
@@ -1589,6 +2109,26 @@ export interface components {
             /** @description The post. */
             post?: components["schemas"]["klik.content.v1.Post"];
         };
+        "klik.content.v1.GetProfilePageRequest": {
+            /** @description The user's handle (case does not matter). */
+            handle?: string;
+            /**
+             * Format: int32
+             * @description Maximum number of posts to return: default 20, maximum 100.
+             */
+            page_size?: number;
+            /** @description Opaque cursor from a previous `next_page_token`; empty for the first page. */
+            page_token?: string;
+        };
+        /** @description A user's public page. */
+        "klik.content.v1.GetProfilePageResponse": {
+            /** @description Cursor for the next page; "" on the last page. */
+            next_page_token?: string;
+            /** @description Their published public posts on this page, newest first. */
+            posts?: components["schemas"]["klik.content.v1.Post"][];
+            /** @description Their public profile. */
+            profile?: components["schemas"]["klik.content.v1.Profile"];
+        };
         /** @description `POST /v1/posts/{post_id}:hide`. */
         "klik.content.v1.HidePostRequest": {
             /** @description The post id (from the path). */
@@ -1628,6 +2168,34 @@ export interface components {
             /** @description What the lesson is about. */
             topic?: string;
         };
+        "klik.content.v1.LikeCommentRequest": {
+            /** @description The comment to like. */
+            comment_id?: string;
+        };
+        /** @description The comment's likes right after the call. */
+        "klik.content.v1.LikeCommentResponse": {
+            /**
+             * Format: int64
+             * @description How many users like it.
+             */
+            like_count?: string;
+            /** @description Whether the caller likes it. */
+            liked_by_me?: boolean;
+        };
+        "klik.content.v1.LikePostRequest": {
+            /** @description The post to like. */
+            post_id?: string;
+        };
+        /** @description The post's likes right after the call. */
+        "klik.content.v1.LikePostResponse": {
+            /**
+             * Format: int64
+             * @description How many users like it.
+             */
+            like_count?: string;
+            /** @description Whether the caller likes it. */
+            liked_by_me?: boolean;
+        };
         /** @description Query of `GET /v1/assets`. */
         "klik.content.v1.ListAssetsRequest": {
             /** @description Only assets of this kind; "" for all. One of: `TEXT`, `CHAT`, `IMAGE`, `AVATAR_VIDEO`. */
@@ -1666,6 +2234,76 @@ export interface components {
             /** @description Cursor for the next page; "" on the last page. */
             next_page_token?: string;
         };
+        "klik.content.v1.ListCommentsRequest": {
+            /**
+             * Format: int32
+             * @description Maximum number of comments to return: default 20, maximum 100.
+             */
+            page_size?: number;
+            /** @description Opaque cursor from a previous `next_page_token`; empty for the first page. */
+            page_token?: string;
+            /** @description The post whose comments to list. */
+            post_id?: string;
+        };
+        /** @description A page of a post's comments, oldest first. */
+        "klik.content.v1.ListCommentsResponse": {
+            /** @description The comments on this page. */
+            comments?: components["schemas"]["klik.content.v1.Comment"][];
+            /** @description Cursor for the next page; "" on the last page. */
+            next_page_token?: string;
+        };
+        "klik.content.v1.ListFollowersRequest": {
+            /**
+             * Format: int32
+             * @description Maximum number of profiles to return: default 20, maximum 100.
+             */
+            page_size?: number;
+            /** @description Opaque cursor from a previous `next_page_token`; empty for the first page. */
+            page_token?: string;
+            /** @description Whose followers. */
+            user_id?: string;
+        };
+        /** @description A page of a user's followers, newest follow first. */
+        "klik.content.v1.ListFollowersResponse": {
+            /** @description Cursor for the next page; "" on the last page. */
+            next_page_token?: string;
+            /** @description The followers' public profiles. */
+            profiles?: components["schemas"]["klik.content.v1.Profile"][];
+        };
+        "klik.content.v1.ListFollowingFeedRequest": {
+            /**
+             * Format: int32
+             * @description Maximum number of posts to return: default 20, maximum 100.
+             */
+            page_size?: number;
+            /** @description Opaque cursor from a previous `next_page_token`; empty for the first page. */
+            page_token?: string;
+        };
+        /** @description A page of the followed authors' posts, newest first. */
+        "klik.content.v1.ListFollowingFeedResponse": {
+            /** @description Cursor for the next page; "" on the last page. */
+            next_page_token?: string;
+            /** @description The posts on this page. */
+            posts?: components["schemas"]["klik.content.v1.Post"][];
+        };
+        "klik.content.v1.ListFollowingRequest": {
+            /**
+             * Format: int32
+             * @description Maximum number of profiles to return: default 20, maximum 100.
+             */
+            page_size?: number;
+            /** @description Opaque cursor from a previous `next_page_token`; empty for the first page. */
+            page_token?: string;
+            /** @description Whose followed users. */
+            user_id?: string;
+        };
+        /** @description A page of the users a user follows, newest follow first. */
+        "klik.content.v1.ListFollowingResponse": {
+            /** @description Cursor for the next page; "" on the last page. */
+            next_page_token?: string;
+            /** @description The followed users' public profiles. */
+            profiles?: components["schemas"]["klik.content.v1.Profile"][];
+        };
         /** @description Query of `GET /v1/lessons`. */
         "klik.content.v1.ListLessonsRequest": {
             /**
@@ -1683,6 +2321,43 @@ export interface components {
             lessons?: components["schemas"]["klik.content.v1.Lesson"][];
             /** @description Cursor for the next page; "" on the last page. */
             next_page_token?: string;
+        };
+        "klik.content.v1.ListModerationActionsRequest": {
+            /**
+             * Format: int32
+             * @description Maximum number of actions to return: default 20, maximum 100.
+             */
+            page_size?: number;
+            /** @description Opaque cursor from a previous `next_page_token`; empty for the first page. */
+            page_token?: string;
+        };
+        /** @description A page of the moderation audit, newest first. */
+        "klik.content.v1.ListModerationActionsResponse": {
+            /** @description The actions on this page. */
+            actions?: components["schemas"]["klik.content.v1.ModerationAction"][];
+            /** @description Cursor for the next page; "" on the last page. */
+            next_page_token?: string;
+        };
+        "klik.content.v1.ListNotificationsRequest": {
+            /**
+             * Format: int32
+             * @description Maximum number of notifications to return: default 20, maximum 100.
+             */
+            page_size?: number;
+            /** @description Opaque cursor from a previous `next_page_token`; empty for the first page. */
+            page_token?: string;
+        };
+        /** @description A page of the caller's notifications, newest first. */
+        "klik.content.v1.ListNotificationsResponse": {
+            /** @description Cursor for the next page; "" on the last page. */
+            next_page_token?: string;
+            /** @description The notifications on this page. */
+            notifications?: components["schemas"]["klik.content.v1.Notification"][];
+            /**
+             * Format: int64
+             * @description How many of all the caller's notifications are unread.
+             */
+            unread_count?: string;
         };
         /** @description Query of `GET /v1/posts`. */
         "klik.content.v1.ListPostsRequest": {
@@ -1704,14 +2379,106 @@ export interface components {
             /** @description The posts on this page. */
             posts?: components["schemas"]["klik.content.v1.Post"][];
         };
+        "klik.content.v1.ListReportsRequest": {
+            /**
+             * Format: int32
+             * @description Maximum number of reports to return: default 20, maximum 100.
+             */
+            page_size?: number;
+            /** @description Opaque cursor from a previous `next_page_token`; empty for the first page. */
+            page_token?: string;
+        };
+        /** @description A page of open reports, oldest first. */
+        "klik.content.v1.ListReportsResponse": {
+            /** @description Cursor for the next page; "" on the last page. */
+            next_page_token?: string;
+            /** @description The reports on this page. */
+            reports?: components["schemas"]["klik.content.v1.Report"][];
+        };
+        "klik.content.v1.MarkNotificationsReadRequest": {
+            /** @description Mark every notification of the caller read instead. */
+            all?: boolean;
+            /** @description The notifications to mark read (at most 100). */
+            ids?: string[];
+        };
+        "klik.content.v1.MarkNotificationsReadResponse": {
+            /**
+             * Format: int64
+             * @description How many of the caller's notifications are unread after.
+             */
+            unread_count?: string;
+        };
+        /** @description One moderator action. */
+        "klik.content.v1.ModerationAction": {
+            /** @description One of: `hide`, `unhide`, `dismiss`, `delete`. */
+            action?: string;
+            /**
+             * Format: date-time
+             * @description When (UTC).
+             */
+            created_at?: string;
+            /** @description The moderator's (or admin's) user id. */
+            moderator_id?: string;
+            /** @description Why, as the moderator said. */
+            reason?: string;
+            /** @description The post's or comment's id. */
+            target_id?: string;
+            /** @description One of: `post`, `comment`. */
+            target_kind?: string;
+        };
+        "klik.content.v1.MuteUserRequest": {
+            /** @description The user to mute. */
+            user_id?: string;
+        };
+        "klik.content.v1.MuteUserResponse": Record<string, never>;
+        /** @description Something that happened that concerns the caller. */
+        "klik.content.v1.Notification": {
+            /**
+             * @description Who did it (for an aggregated like, the latest liker); unset for
+             *     `generation` and `moderation`.
+             */
+            actor?: components["schemas"]["klik.content.v1.Profile"];
+            /**
+             * Format: int32
+             * @description How many events it stands for (likes aggregated while unread); 1 otherwise.
+             */
+            count?: number;
+            /**
+             * Format: date-time
+             * @description When it was created (UTC).
+             */
+            created_at?: string;
+            /** @description Notification id (UUID). */
+            id?: string;
+            /** @description One of: `follow`, `comment`, `reply`, `like`, `generation`, `moderation`. */
+            kind?: string;
+            /** @description The post it concerns; "" for none. */
+            post_id?: string;
+            /** @description Whether it was marked read. */
+            read?: boolean;
+            /**
+             * @description What it is about: the comment (`comment`, `reply`), the post (`like`,
+             *     `moderation`), the follower (`follow`) or the job (`generation`).
+             */
+            subject_id?: string;
+            /** @description The words to show, e.g. "12 people liked your post". */
+            text?: string;
+        };
         /** @description A post. */
         "klik.content.v1.Post": {
             /** @description Ids of the author's assets shown with the post. */
             asset_ids?: string[];
+            /** @description The author's public profile. Output only. */
+            readonly author?: components["schemas"]["klik.content.v1.Profile"];
             /** @description The author's user id. Output only. */
             readonly author_id?: string;
             /** @description Body text. */
             body?: string;
+            /**
+             * Format: int64
+             * @description How many live comments and replies it has. Output only.
+             */
+            readonly comment_count?: string;
             /**
              * Format: date-time
              * @description When the post was created (UTC). Output only.
@@ -1719,6 +2486,13 @@ export interface components {
             readonly created_at?: string;
             /** @description Post id (UUID). Output only. */
             readonly id?: string;
+            /**
+             * Format: int64
+             * @description How many users like it. Output only.
+             */
+            readonly like_count?: string;
+            /** @description Whether the caller likes it. Output only. */
+            readonly liked_by_me?: boolean;
             /**
              * @description One of: `draft`, `published`, `hidden`. Output only (changed by PublishPost
              *     and HidePost).
@@ -1733,6 +2507,21 @@ export interface components {
             readonly updated_at?: string;
             /** @description One of: `public`, `private`. */
             visibility?: string;
+        };
+        /**
+         * @description A user's public profile, as content knows it from auth's events
+         *     (`user.registered`, `user.profile_changed`). Never the email. A user content has
+         *     heard nothing of yet has only `user_id`.
+         */
+        "klik.content.v1.Profile": {
+            /** @description Avatar image URL; "" when none. */
+            avatar_url?: string;
+            /** @description Display name. */
+            display_name?: string;
+            /** @description Public handle (lower case); "" when none. */
+            handle?: string;
+            /** @description The user's id. */
+            user_id?: string;
         };
         /** @description `POST /v1/lessons/{lesson_id}:publish` (send no body, or `{}`). */
         "klik.content.v1.PublishLessonRequest": {
@@ -1754,6 +2543,38 @@ export interface components {
             /** @description The post, `published`. */
             post?: components["schemas"]["klik.content.v1.Post"];
         };
+        /** @description A user's report of a post or comment. */
+        "klik.content.v1.Report": {
+            /**
+             * Format: date-time
+             * @description When it was made (UTC).
+             */
+            created_at?: string;
+            /** @description Report id (UUID). */
+            id?: string;
+            /** @description Why. */
+            reason?: string;
+            /** @description Who reported it. */
+            reporter_id?: string;
+            /** @description One of: `open`, `actioned` (its post hidden or its comment deleted), `dismissed`. */
+            status?: string;
+            /** @description The post's or comment's id. */
+            target_id?: string;
+            /** @description One of: `post`, `comment`. */
+            target_kind?: string;
+        };
+        "klik.content.v1.ReportContentRequest": {
+            /** @description Why: not blank, at most 500 characters. */
+            reason?: string;
+            /** @description The post's or comment's id. */
+            target_id?: string;
+            /** @description One of: `post`, `comment`. */
+            target_kind?: string;
+        };
+        "klik.content.v1.ReportContentResponse": {
+            /** @description The new report. */
+            report?: components["schemas"]["klik.content.v1.Report"];
+        };
         /** @description `POST /v1/chats/{chat_id}/messages`. */
         "klik.content.v1.SendMessageRequest": {
             /** @description The chat id (from the path). */
@@ -1773,6 +2594,64 @@ export interface components {
             job_id?: string;
             /** @description The caller's message as stored (`role` = `user`). */
             message?: components["schemas"]["klik.content.v1.ChatMessage"];
+        };
+        "klik.content.v1.UnfollowUserRequest": {
+            /** @description The user to stop following. */
+            user_id?: string;
+        };
+        "klik.content.v1.UnfollowUserResponse": Record<string, never>;
+        "klik.content.v1.UnhidePostRequest": {
+            /** @description The post to show again. */
+            post_id?: string;
+            /** @description Why (kept in the audit), at most 500 characters. */
+            reason?: string;
+        };
+        "klik.content.v1.UnhidePostResponse": {
+            /** @description The post, `published` again. */
+            post?: components["schemas"]["klik.content.v1.Post"];
+        };
+        "klik.content.v1.UnlikeCommentRequest": {
+            /** @description The comment whose like to take back. */
+            comment_id?: string;
+        };
+        /** @description The comment's likes right after the call. */
+        "klik.content.v1.UnlikeCommentResponse": {
+            /**
+             * Format: int64
+             * @description How many users like it.
+             */
+            like_count?: string;
+            /** @description Whether the caller likes it. */
+            liked_by_me?: boolean;
+        };
+        "klik.content.v1.UnlikePostRequest": {
+            /** @description The post whose like to take back. */
+            post_id?: string;
+        };
+        /** @description The post's likes right after the call. */
+        "klik.content.v1.UnlikePostResponse": {
+            /**
+             * Format: int64
+             * @description How many users like it.
+             */
+            like_count?: string;
+            /** @description Whether the caller likes it. */
+            liked_by_me?: boolean;
+        };
+        "klik.content.v1.UnmuteUserRequest": {
+            /** @description The user to unmute. */
+            user_id?: string;
+        };
+        "klik.content.v1.UnmuteUserResponse": Record<string, never>;
+        "klik.content.v1.UpdateCommentRequest": {
+            /** @description The new body: not blank, at most 5000 characters. */
+            body?: string;
+            /** @description The comment to change. */
+            comment_id?: string;
+        };
+        "klik.content.v1.UpdateCommentResponse": {
+            /** @description The changed comment. */
+            comment?: components["schemas"]["klik.content.v1.Comment"];
         };
         /** @description `PATCH /v1/posts/{post_id}`; the HTTP body is `post`. */
         "klik.content.v1.UpdatePostRequest": {
@@ -2892,6 +3771,109 @@ export interface operations {
             default: components["responses"]["Error"];
         };
     };
+    ContentService_DeleteComment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The comment to delete. */
+                comment_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["klik.content.v1.DeleteCommentResponse"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    ContentService_UpdateComment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The comment to change. */
+                comment_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": {
+                    /** @description The new body: not blank, at most 5000 characters. */
+                    body?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["klik.content.v1.Comment"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    ContentService_LikeComment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The comment to like. */
+                comment_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["klik.content.v1.LikeCommentResponse"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    ContentService_UnlikeComment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The comment whose like to take back. */
+                comment_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["klik.content.v1.UnlikeCommentResponse"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
     StreamEvents: {
         parameters: {
             query?: {
@@ -2914,6 +3896,32 @@ export interface operations {
                 };
                 content: {
                     "text/event-stream": string;
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    ContentService_ListFollowingFeed: {
+        parameters: {
+            query?: {
+                /** @description Maximum number of posts to return: default 20, maximum 100. */
+                page_size?: number;
+                /** @description Opaque cursor from a previous `next_page_token`; empty for the first page. */
+                page_token?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["klik.content.v1.ListFollowingFeedResponse"];
                 };
             };
             default: components["responses"]["Error"];
@@ -3015,6 +4023,54 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    ContentService_FollowUser: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The user to follow. */
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["klik.content.v1.Profile"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    ContentService_UnfollowUser: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The user to stop following. */
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["klik.content.v1.UnfollowUserResponse"];
+                };
             };
             default: components["responses"]["Error"];
         };
@@ -3254,6 +4310,131 @@ export interface operations {
             default: components["responses"]["Error"];
         };
     };
+    ContentService_ListModerationActions: {
+        parameters: {
+            query?: {
+                /** @description Maximum number of actions to return: default 20, maximum 100. */
+                page_size?: number;
+                /** @description Opaque cursor from a previous `next_page_token`; empty for the first page. */
+                page_token?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["klik.content.v1.ListModerationActionsResponse"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    ContentService_MuteUser: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The user to mute. */
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["klik.content.v1.MuteUserResponse"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    ContentService_UnmuteUser: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The user to unmute. */
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["klik.content.v1.UnmuteUserResponse"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    ContentService_ListNotifications: {
+        parameters: {
+            query?: {
+                /** @description Maximum number of notifications to return: default 20, maximum 100. */
+                page_size?: number;
+                /** @description Opaque cursor from a previous `next_page_token`; empty for the first page. */
+                page_token?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["klik.content.v1.ListNotificationsResponse"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    ContentService_MarkNotificationsRead: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["klik.content.v1.MarkNotificationsReadRequest"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["klik.content.v1.MarkNotificationsReadResponse"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
     ContentService_ListPosts: {
         parameters: {
             query?: {
@@ -3392,6 +4573,116 @@ export interface operations {
             default: components["responses"]["Error"];
         };
     };
+    ContentService_ListComments: {
+        parameters: {
+            query?: {
+                /** @description Maximum number of comments to return: default 20, maximum 100. */
+                page_size?: number;
+                /** @description Opaque cursor from a previous `next_page_token`; empty for the first page. */
+                page_token?: string;
+            };
+            header?: never;
+            path: {
+                /** @description The post whose comments to list. */
+                post_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["klik.content.v1.ListCommentsResponse"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    ContentService_CreateComment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The post to comment on. */
+                post_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": {
+                    /** @description Body text: not blank, at most 5000 characters. */
+                    body?: string;
+                    /** @description The top-level comment this replies to; "" for a top-level comment. */
+                    parent_id?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["klik.content.v1.Comment"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    ContentService_LikePost: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The post to like. */
+                post_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["klik.content.v1.LikePostResponse"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    ContentService_UnlikePost: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The post whose like to take back. */
+                post_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["klik.content.v1.UnlikePostResponse"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
     ContentService_HidePost: {
         parameters: {
             query?: never;
@@ -3451,6 +4742,37 @@ export interface operations {
             default: components["responses"]["Error"];
         };
     };
+    ContentService_UnhidePost: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The post to show again. */
+                post_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": {
+                    /** @description Why (kept in the audit), at most 500 characters. */
+                    reason?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["klik.content.v1.Post"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
     GenerationService_GetPricing: {
         parameters: {
             query?: never;
@@ -3472,6 +4794,35 @@ export interface operations {
             default: components["responses"]["Error"];
         };
     };
+    ContentService_GetProfilePage: {
+        parameters: {
+            query?: {
+                /** @description Maximum number of posts to return: default 20, maximum 100. */
+                page_size?: number;
+                /** @description Opaque cursor from a previous `next_page_token`; empty for the first page. */
+                page_token?: string;
+            };
+            header?: never;
+            path: {
+                /** @description The user's handle (case does not matter). */
+                handle: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["klik.content.v1.GetProfilePageResponse"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
     GenerationService_ListProviders: {
         parameters: {
             query?: never;
@@ -3488,6 +4839,146 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["klik.generation.v1.ListProvidersResponse"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    ContentService_ListReports: {
+        parameters: {
+            query?: {
+                /** @description Maximum number of reports to return: default 20, maximum 100. */
+                page_size?: number;
+                /** @description Opaque cursor from a previous `next_page_token`; empty for the first page. */
+                page_token?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["klik.content.v1.ListReportsResponse"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    ContentService_ReportContent: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["klik.content.v1.ReportContentRequest"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["klik.content.v1.Report"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    ContentService_DismissReport: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The report to dismiss. */
+                report_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": {
+                    /** @description Why (kept in the audit), at most 500 characters. */
+                    reason?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["klik.content.v1.Report"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    ContentService_ListFollowers: {
+        parameters: {
+            query?: {
+                /** @description Maximum number of profiles to return: default 20, maximum 100. */
+                page_size?: number;
+                /** @description Opaque cursor from a previous `next_page_token`; empty for the first page. */
+                page_token?: string;
+            };
+            header?: never;
+            path: {
+                /** @description Whose followers. */
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["klik.content.v1.ListFollowersResponse"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    ContentService_ListFollowing: {
+        parameters: {
+            query?: {
+                /** @description Maximum number of profiles to return: default 20, maximum 100. */
+                page_size?: number;
+                /** @description Opaque cursor from a previous `next_page_token`; empty for the first page. */
+                page_token?: string;
+            };
+            header?: never;
+            path: {
+                /** @description Whose followed users. */
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["klik.content.v1.ListFollowingResponse"];
                 };
             };
             default: components["responses"]["Error"];

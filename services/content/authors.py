@@ -1,0 +1,53 @@
+"""Posts and comments as a viewer sees them: each with its author's public profile
+(from the read model auth's events feed, one query per page, never a call to auth)
+and whether the viewer likes it (one query per page too)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.content import store
+from services.content.domain import (
+    Comment,
+    CommentView,
+    LikeTarget,
+    Post,
+    PostView,
+    Profile,
+    Viewer,
+)
+
+
+async def post_views(
+    session: AsyncSession, viewer: Viewer, posts: Sequence[Post]
+) -> list[PostView]:
+    authors = await store.profiles_of(session, (post.author_id for post in posts))
+    liked = await store.liked(session, LikeTarget.POST, [post.id for post in posts], viewer.user_id)
+    return [
+        PostView(post, authors.get(post.author_id, Profile(post.author_id)), post.id in liked)
+        for post in posts
+    ]
+
+
+async def post_view(session: AsyncSession, viewer: Viewer, post: Post) -> PostView:
+    (view,) = await post_views(session, viewer, [post])
+    return view
+
+
+async def comment_views(
+    session: AsyncSession, viewer: Viewer, comments: Sequence[Comment]
+) -> list[CommentView]:
+    authors = await store.profiles_of(session, (comment.author_id for comment in comments))
+    liked = await store.liked(
+        session, LikeTarget.COMMENT, [comment.id for comment in comments], viewer.user_id
+    )
+    return [
+        CommentView(
+            comment,
+            authors.get(comment.author_id, Profile(comment.author_id)),
+            comment.id in liked,
+        )
+        for comment in comments
+    ]
