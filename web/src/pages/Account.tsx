@@ -73,7 +73,7 @@ export function VerifyBanner() {
   });
   if (!session.user || session.user.email_verified) return null;
   return (
-    <div className="banner" role="region" aria-label="Verify your email">
+    <div className="banner" role="region" aria-label="Email verification">
       <p>
         Verify your email address to get your 100 free credits and start generating: follow the link we mailed to{" "}
         <b>{session.user.email}</b>.
