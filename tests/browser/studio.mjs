@@ -1,9 +1,11 @@
 // klik studio in a real browser (headless Chromium through playwright-core), against
-// a running stack: sign up → see the balance → generate an image and see it → chat
-// and see the reply → create and publish a post with that image → see it in the feed.
+// a running stack with its default settings: sign up → read the verification mail
+// from the sandbox's sink → open its link → the balance appears (the signup bonus) →
+// generate an image and see it → chat and see the reply → create and publish a post
+// with that image → see it in the feed → forget the password and reset it by mail.
 // A screenshot of each page goes to the artifacts directory.
 //
-//   node tests/browser/studio.mjs http://127.0.0.1:8080 test-artifacts/browser
+//   node tests/browser/studio.mjs http://127.0.0.1:8080 test-artifacts/browser http://127.0.0.1:8090
 //
 // Exits non-zero (with the failing step and a screenshot) when any step fails.
 import { mkdirSync } from "node:fs";
@@ -14,7 +16,11 @@ import { fileURLToPath } from "node:url";
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const { chromium } = createRequire(join(root, "web", "package.json"))("playwright-core");
 
-const [base = "http://127.0.0.1:8080", artifacts = join(root, "test-artifacts", "browser")] = process.argv.slice(2);
+const [
+  base = "http://127.0.0.1:8080",
+  artifacts = join(root, "test-artifacts", "browser"),
+  sandbox = "http://127.0.0.1:8090",
+] = process.argv.slice(2);
 const STEP_MS = 30_000;
 mkdirSync(artifacts, { recursive: true });
 
@@ -37,6 +43,24 @@ const consoleErrors = [];
 page.on("pageerror", (error) => consoleErrors.push(String(error)));
 
 let step = "start";
+
+/** The first link to `path` in a mail the sink received for `to` (waits for it). */
+async function mailedLink(to, path) {
+  const pattern = new RegExp(`https?://[^\\s"<>]+${path}\\?token=[\\w-]+`);
+  const deadline = Date.now() + STEP_MS;
+  while (Date.now() < deadline) {
+    const reply = await fetch(`${sandbox}/_sandbox/mail?${new URLSearchParams({ to })}`);
+    if (!reply.ok) throw new Error(`the mail sink answered ${reply.status}`);
+    const { messages } = await reply.json();
+    for (const message of messages) {
+      const found = message.text.match(pattern);
+      if (found) return found[0];
+    }
+    await new Promise((done) => setTimeout(done, 200)); // polling the sink, with a deadline
+  }
+  throw new Error(`no mail to ${to} with a ${path} link`);
+}
+
 const shot = (name) => page.screenshot({ path: join(artifacts, `${name}.png`), fullPage: true });
 const nav = (name) => page.getByRole("navigation", { name: "Main" }).getByRole("link", { name, exact: true });
 const expectText = async (locator, pattern) => {
@@ -57,9 +81,24 @@ try {
   await page.getByRole("button", { name: "Sign up" }).click();
   await page.getByRole("heading", { name: "Studio" }).waitFor();
 
-  step = "see the balance";
+  step = "an unverified account is asked to verify";
+  const banner = page.getByRole("region", { name: "Email verification" });
+  await expectText(banner, email);
   const balance = page.getByTestId("balance");
-  await expectText(balance, /\d+ credits?/);
+  await shot("01b-unverified");
+
+  step = "open the verification link from the mail";
+  const verifyLink = await mailedLink(email, "/verify-email");
+  if (!verifyLink.startsWith(`${base}/verify-email?token=`)) throw new Error(`the link is ${verifyLink}`);
+  await page.goto(verifyLink);
+  await expectText(page.getByTestId("verified"), "Your email address is verified");
+  await banner.waitFor({ state: "detached" });
+  await shot("01c-verified");
+
+  step = "see the balance";
+  await page.getByRole("link", { name: "Go to the studio" }).click();
+  await page.getByRole("heading", { name: "Studio" }).waitFor();
+  await expectText(balance, /^100 credits$/);
   const before = await balance.innerText();
   await nav("Wallet").click();
   await page.getByRole("heading", { name: "Wallet" }).waitFor();
@@ -120,6 +159,28 @@ try {
   if (overflow > 1) throw new Error(`the page is ${overflow}px wider than a phone screen`);
   await shot("06b-feed-phone");
   await page.setViewportSize({ width: 1200, height: 900 });
+
+  step = "forget the password and reset it by mail";
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await page.getByRole("heading", { name: "Sign in to klik" }).waitFor();
+  await page.getByRole("link", { name: "Forgot your password?" }).click();
+  await page.getByRole("heading", { name: "Forgot your password?" }).waitFor();
+  await page.getByLabel("Email").fill(email);
+  await page.getByRole("button", { name: "Mail me a link" }).click();
+  await expectText(page.locator(".status"), "is on its way");
+  const resetLink = await mailedLink(email, "/reset-password");
+  await page.goto(resetLink);
+  await page.getByRole("heading", { name: "Choose a new password" }).waitFor();
+  await page.getByLabel("New password", { exact: true }).fill("a brand new passphrase");
+  await page.getByRole("button", { name: "Set the new password" }).click();
+  await expectText(page.locator(".status"), "Your password is changed");
+  await shot("07a-password-reset");
+  await page.getByRole("link", { name: "Sign in" }).click();
+  await page.getByLabel("Email").fill(email);
+  await page.getByLabel("Password").fill("a brand new passphrase");
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("heading", { name: "Studio" }).waitFor();
+  await expectText(balance, /\d+ credits?/);
 
   step = "an API error is shown in words";
   await page.getByRole("button", { name: "Sign out" }).click();

@@ -1,11 +1,14 @@
 """The typed Python client (clients/python/klik_client) against the whole real stack
-(`python -m stack` on free ports): accounts, the live event stream, an image
-generation, a chat reply, a post published into the feed, and errors as KlikError."""
+(`python -m stack` on free ports, with its default settings): accounts verified
+through the mail the sandbox's sink received, a password reset by mail, the live
+event stream, an image generation, a chat reply, a post published into the feed,
+and errors as KlikError."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import re
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -47,8 +50,31 @@ async def test_an_answer_that_is_not_klik_json_is_still_a_klik_error() -> None:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
-    with running_stack(tmp_path_factory.mktemp("clients")) as running:
+    # The defaults a newcomer gets (tests/gateway/stack.py turns them off for the other
+    # stack tests): the bonus and paid work wait for a verified email.
+    with running_stack(
+        tmp_path_factory.mktemp("clients"),
+        KLIK_SIGNUP_BONUS_ON="verified",
+        KLIK_REQUIRE_VERIFIED_EMAIL="1",
+    ) as running:
         yield running
+
+
+async def mailed_token(stack: RunningStack, to: str, path: str) -> str:
+    """The token of the newest link to `path` mailed to `to` (waits for the mail)."""
+    sandbox = f"http://127.0.0.1:{stack.env['KLIK_SANDBOX_PORT']}"
+    pattern = re.compile(re.escape(stack.url + path) + r"\?token=([\w-]+)")
+
+    async def newest() -> str:
+        async with httpx.AsyncClient(timeout=10) as http:
+            reply = await http.get(f"{sandbox}/_sandbox/mail", params={"to": to})
+        assert reply.status_code == 200, reply.text
+        texts = [message["text"] for message in reply.json()["messages"]]
+        found = [m.group(1) for text in texts if (m := pattern.search(text))]
+        return found[-1] if found else ""
+
+    token: str = await wait_for(newest, within=30, message=f"a {path} mail to {to}")
+    return token
 
 
 @pytest.fixture
@@ -56,10 +82,50 @@ async def client(stack: RunningStack) -> AsyncIterator[KlikClient]:
     email = f"client-{uuid.uuid4().hex[:8]}@example.com"
     async with KlikClient(stack.url) as klik:
         user = await klik.register(email, PASSWORD, "Client Tester")
-        assert user["email"] == email
+        assert user["email"] == email and user.get("email_verified") is not True
         tokens = await klik.login(email, PASSWORD)
         assert tokens["user"]["id"] == user["id"]
+        verified = await klik.verify_email(await mailed_token(stack, email, "/verify-email"))
+        assert verified["id"] == user["id"] and verified["email_verified"] is True
+        await klik.refresh()  # an access token that says verified
         yield klik
+
+
+@pytest.mark.slow
+async def test_verification_pays_the_bonus_and_a_reset_link_sets_a_new_password(
+    stack: RunningStack,
+) -> None:
+    email = f"reset-{uuid.uuid4().hex[:8]}@example.com"
+    async with KlikClient(stack.url) as klik:
+        await klik.register(email, PASSWORD)
+        await klik.login(email, PASSWORD)
+        with pytest.raises(KlikError) as unverified:
+            await klik.create_generation("IMAGE", "a red square", idempotency_key=uuid.uuid4().hex)
+        assert (unverified.value.http_status, unverified.value.code) == (403, "EMAIL_NOT_VERIFIED")
+        await klik.verify_email(await mailed_token(stack, email, "/verify-email"))
+        assert (await klik.me())["email_verified"] is True
+
+        async def bonus_paid() -> bool:
+            return int((await klik.wallet())["balance"]) == 100
+
+        assert await wait_for(bonus_paid, within=30, message="the signup bonus")
+        with pytest.raises(KlikError) as again:
+            await klik.resend_verification()
+        assert (again.value.http_status, again.value.code) == (400, "EMAIL_ALREADY_VERIFIED")
+
+        await klik.request_password_reset(email)
+        token = await mailed_token(stack, email, "/reset-password")
+        with pytest.raises(KlikError) as weak:
+            await klik.confirm_password_reset(token, "short")
+        assert (weak.value.http_status, weak.value.code) == (400, "WEAK_PASSWORD")
+        await klik.confirm_password_reset(token, "a brand new passphrase")
+        with pytest.raises(KlikError) as spent:
+            await klik.confirm_password_reset(token, "another new passphrase")
+        assert (spent.value.http_status, spent.value.code) == (400, "INVALID_RESET_TOKEN")
+        with pytest.raises(KlikError) as old:
+            await klik.login(email, PASSWORD)
+        assert old.value.http_status == 401
+        assert (await klik.login(email, "a brand new passphrase"))["user"]["email"] == email
 
 
 @pytest.mark.slow

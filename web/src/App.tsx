@@ -1,5 +1,6 @@
 import { type ReactElement, useEffect, useRef } from "react";
 import { formatCredits } from "./format";
+import { PasswordResetConfirmPage, PasswordResetRequestPage, VerifyBanner, VerifyEmailPage } from "./pages/Account";
 import { AdminPage } from "./pages/Admin";
 import { AssetsPage } from "./pages/Assets";
 import { AuthPage } from "./pages/Auth";
@@ -16,6 +17,9 @@ import { useSession } from "./session";
 const PAGES: Record<string, (props: { rest: string[] }) => ReactElement> = {
   login: () => <AuthPage mode="login" />,
   signup: () => <AuthPage mode="signup" />,
+  "verify-email": () => <VerifyEmailPage />,
+  "password-reset": () => <PasswordResetRequestPage />,
+  "reset-password": () => <PasswordResetConfirmPage />,
   studio: () => <StudioPage />,
   chats: ({ rest }) => <ChatsPage chatId={rest[0]} />,
   lessons: () => <LessonsPage />,
@@ -34,8 +38,8 @@ export function App() {
   useEffect(() => {
     if (session.loading) return;
     if (!section) navigate(session.user ? "/studio" : "/login", true);
-    else if (section.signedIn && !session.user) navigate("/login", true);
-    else if (!section.signedIn && session.user) navigate("/studio", true);
+    else if (section.signedIn === true && !session.user) navigate("/login", true);
+    else if (section.signedIn === false && session.user) navigate("/studio", true);
   }, [section, session.loading, session.user]);
 
   // After a navigation (not the first load), focus moves to the new page's title so
@@ -86,6 +90,7 @@ export function App() {
         ) : null}
       </header>
       <main id="main">
+        {!session.loading && section?.path !== "verify-email" ? <VerifyBanner /> : null}
         {session.loading ? <p aria-busy="true">Loading…</p> : Current ? <Current rest={rest} /> : null}
       </main>
     </>

@@ -35,4 +35,11 @@ describe("client routes", () => {
     expect(match("/").section).toBeNull();
     expect(match("/nope").section).toBeNull();
   });
+
+  it("serve the pages auth's mails link to, signed in or not", () => {
+    // services/auth/verification.py VERIFY_PATH and recovery.py RESET_PATH.
+    for (const path of ["/verify-email", "/reset-password", "/password-reset"]) {
+      expect(match(path).section).toMatchObject({ signedIn: null });
+    }
+  });
 });

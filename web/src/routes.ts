@@ -5,12 +5,16 @@ export interface Section {
   path: string; // first path segment
   title: string;
   nav: boolean; // shown in the navigation when signed in
-  signedIn: boolean; // needs an account
+  signedIn: boolean | null; // needs an account (true), no account (false), either (null)
 }
 
 export const SECTIONS: readonly Section[] = [
   { path: "login", title: "Sign in", nav: false, signedIn: false },
   { path: "signup", title: "Sign up", nav: false, signedIn: false },
+  { path: "verify-email", title: "Verify your email", nav: false, signedIn: null },
+  { path: "password-reset", title: "Forgot your password?", nav: false, signedIn: null },
+  // The page auth's reset mail links to (services/auth/recovery.py RESET_PATH).
+  { path: "reset-password", title: "Choose a new password", nav: false, signedIn: null },
   { path: "studio", title: "Studio", nav: true, signedIn: true },
   { path: "chats", title: "Chats", nav: true, signedIn: true },
   { path: "lessons", title: "Lessons", nav: true, signedIn: true },

@@ -31,6 +31,19 @@ from klik_client.types import (
 
 T = TypeVar("T")
 
+# The routes called without the session's access token (their body is the credential).
+PUBLIC = frozenset(
+    {
+        "register",
+        "login",
+        "refresh",
+        "pricing",
+        "verify_email",
+        "request_password_reset",
+        "confirm_password_reset",
+    }
+)
+
 # Method name -> (HTTP method, path template): every route the client calls, each one
 # an operation of the OpenAPI document (tests/clients checks it).
 ROUTES: dict[str, tuple[str, str]] = {
@@ -40,6 +53,10 @@ ROUTES: dict[str, tuple[str, str]] = {
     "logout": ("POST", "/v1/auth/logout"),
     "me": ("GET", "/v1/auth/me"),
     "change_password": ("POST", "/v1/auth/password"),
+    "verify_email": ("POST", "/v1/auth/verify-email"),
+    "resend_verification": ("POST", "/v1/auth/verify-email:resend"),
+    "request_password_reset": ("POST", "/v1/auth/password-reset"),
+    "confirm_password_reset": ("POST", "/v1/auth/password-reset:confirm"),
     "wallet": ("GET", "/v1/wallet"),
     "transactions": ("GET", "/v1/wallet/transactions"),
     "transfer": ("POST", "/v1/wallet/transfers"),
@@ -160,7 +177,7 @@ class KlikClient:
         method, template = ROUTES[name]
         path_args = {k: kw.pop(k) for k in list(kw) if "{" + k + "}" in template}
         path = template.format(**{k: httpx.URL(str(v)).path for k, v in path_args.items()})
-        public = name in ("register", "login", "refresh", "pricing")
+        public = name in PUBLIC
         return await self.request(method, path, json=body, params=kw, authenticated=not public)
 
     async def _refreshed(self) -> bool:
@@ -200,6 +217,25 @@ class KlikClient:
     async def change_password(self, current_password: str, new_password: str) -> None:
         body = {"current_password": current_password, "new_password": new_password}
         await self._call("change_password", body)
+
+    async def verify_email(self, token: str) -> User:
+        """Follow a verification link: `token` is its `token` query parameter. The
+        session's access token still says unverified until `refresh()` (or a login)."""
+        return cast(User, await self._call("verify_email", {"token": token}))
+
+    async def resend_verification(self) -> None:
+        """Mail the signed-in account a new verification link."""
+        await self._call("resend_verification", {})
+
+    async def request_password_reset(self, email: str) -> None:
+        """Mail a reset link to `email` if it has an account (answers the same if not)."""
+        await self._call("request_password_reset", {"email": email})
+
+    async def confirm_password_reset(self, token: str, new_password: str) -> None:
+        """Set a new password with a reset link's `token`; every session of the account
+        ends, this client's included."""
+        await self._call("confirm_password_reset", {"token": token, "new_password": new_password})
+        self.session = Session()
 
     # --- wallet -------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ class User(TypedDict, total=False):
     display_name: str
     role: str
     created_at: str
+    email_verified: bool
 
 
 class Tokens(TypedDict, total=False):

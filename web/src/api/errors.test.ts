@@ -47,3 +47,15 @@ describe("API errors in words", () => {
     expect(describeError("?")).toBe("Something went wrong.");
   });
 });
+
+describe("the account reasons in words", () => {
+  it("says what to do about an unverified address", () => {
+    const error = toApiError(403, body("EMAIL_NOT_VERIFIED", "PERMISSION_DENIED", ""));
+    expect(describeError(error)).toBe("Verify your email address first: follow the link we mailed you.");
+  });
+
+  it("says a spent reset link needs a new one", () => {
+    const error = toApiError(400, body("INVALID_RESET_TOKEN", "INVALID_ARGUMENT", ""));
+    expect(describeError(error)).toContain("Ask for a new one");
+  });
+});

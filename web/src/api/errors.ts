@@ -62,6 +62,13 @@ const ADVICE: Record<string, string> = {
   PROVIDER_UNAVAILABLE: "The AI provider is having trouble right now. Try again shortly.",
   GENERATION_UNAVAILABLE: "Generation is unavailable right now. Try again shortly.",
   UNAVAILABLE: "klik is unavailable right now. Try again shortly.",
+  EMAIL_NOT_VERIFIED: "Verify your email address first: follow the link we mailed you.",
+  EMAIL_ALREADY_VERIFIED: "Your email address is already verified.",
+  INVALID_VERIFICATION_TOKEN: "That verification link is unknown or has expired. Ask for a new one.",
+  INVALID_RESET_TOKEN: "That password-reset link is unknown, expired or already used. Ask for a new one.",
+  WEAK_PASSWORD: "Choose a stronger password: at least 8 characters, not a common one.",
+  TOO_MANY_ATTEMPTS: "Too many attempts — wait a while and try again.",
+  TOO_MANY_REQUESTS: "We mailed you a link moments ago — wait a minute before asking again.",
   PERMISSION_DENIED: "You're not allowed to do that.",
 };
 

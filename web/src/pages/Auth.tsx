@@ -55,7 +55,8 @@ export function AuthPage({ mode }: { mode: "login" | "signup" }) {
             </>
           ) : (
             <>
-              New to klik? <Link to="/signup">Create an account</Link>
+              New to klik? <Link to="/signup">Create an account</Link> ·{" "}
+              <Link to="/password-reset">Forgot your password?</Link>
             </>
           )}
         </p>
