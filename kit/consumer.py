@@ -152,10 +152,17 @@ class EventConsumer(Generic[P]):
             # A stop() ends the wait for messages at once (nothing fetched is lost:
             # what the server handed out and nobody acked is redelivered).
             await asyncio.wait((fetch, stopping), return_when=asyncio.FIRST_COMPLETED)
+        except BaseException:
+            fetch.cancel()
+            raise
         finally:
             stopping.cancel()
-            if not fetch.done():
-                fetch.cancel()
+        if not fetch.done():
+            # Stopped: let the fetch's cancellation land before leaving (a cancelled
+            # task is not done until it has run once more).
+            fetch.cancel()
+            await asyncio.wait((fetch,))
+            return 0
         if fetch.cancelled():
             return 0
         try:

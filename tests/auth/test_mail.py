@@ -147,8 +147,15 @@ async def test_mail_survives_an_smtp_outage(stack: AuthStack, mail: MailReader) 
     sink.start()
     [message] = await mail.arrived(email)
     assert message["subject"].startswith("Confirm")
+    query = select(store.mail_outbox).where(store.mail_outbox.c.to_address == email)
+
+    async def marked_sent() -> bool:
+        # The sender records the delivery in its own transaction after the sink took it.
+        async with auth.uow.read() as db:
+            return (await db.execute(query)).one().sent_at is not None
+
+    await wait_for(marked_sent, message="the delivery recorded")
     async with auth.uow.read() as db:
-        query = select(store.mail_outbox).where(store.mail_outbox.c.to_address == email)
         row = (await db.execute(query)).one()
     assert row.sent_at is not None and row.attempts >= 1
     # Once out, never again.
