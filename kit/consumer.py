@@ -158,10 +158,9 @@ class EventConsumer(Generic[P]):
         finally:
             stopping.cancel()
         if not fetch.done():
-            # Stopped: let the fetch's cancellation land before leaving (a cancelled
-            # task is not done until it has run once more).
+            # Stopped while waiting: the fetch is cancelled and left to unwind on its
+            # own (its result is never read: a task being cancelled has none yet).
             fetch.cancel()
-            await asyncio.wait((fetch,))
             return 0
         if fetch.cancelled():
             return 0
