@@ -132,7 +132,9 @@ class EventConsumer(Generic[P]):
                 failures = 0
             except Exception:
                 failures += 1
-                log.exception("consumer %s failed, retrying", self.consumer)
+                # A fetch cut short by stop() ends here too; that is no failure.
+                if not self._stopped.is_set():
+                    log.exception("consumer %s failed, retrying", self.consumer)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopped.wait(), self._restart.delay(failures))
         for subscription in (self._subscription, self._advisories):
@@ -152,16 +154,10 @@ class EventConsumer(Generic[P]):
             # A stop() ends the wait for messages at once (nothing fetched is lost:
             # what the server handed out and nobody acked is redelivered).
             await asyncio.wait((fetch, stopping), return_when=asyncio.FIRST_COMPLETED)
-        except BaseException:
-            fetch.cancel()
-            raise
         finally:
             stopping.cancel()
-        if not fetch.done():
-            # Stopped while waiting: the fetch is cancelled and left to unwind on its
-            # own (its result is never read: a task being cancelled has none yet).
-            fetch.cancel()
-            return 0
+            if not fetch.done():
+                fetch.cancel()
         if fetch.cancelled():
             return 0
         try:
