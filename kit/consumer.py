@@ -37,6 +37,7 @@ from kit.bus import DLQ_STREAM, EVENTS_STREAM, dead_letter_subject, event_subjec
 from kit.clock import Clock, utc_now
 from kit.context import request_id_var
 from kit.db import dialect_insert, session_factory
+from kit.periodic import wait_event
 from kit.tables import processed_events
 from klik.events.v1.envelope_pb2 import Envelope
 
@@ -135,8 +136,7 @@ class EventConsumer(Generic[P]):
                 # A fetch cut short by stop() ends here too; that is no failure.
                 if not self._stopped.is_set():
                     log.exception("consumer %s failed, retrying", self.consumer)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopped.wait(), self._restart.delay(failures))
+                await wait_event(self._stopped, self._restart.delay(failures))
         for subscription in (self._subscription, self._advisories):
             if subscription is not None:
                 with contextlib.suppress(Exception):

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import enum
 
+from kit.periodic import wait_event
+
 
 class Phase(enum.Enum):
     STARTING = "starting"  # dependencies (database, event bus) not ready yet
@@ -39,8 +41,4 @@ class CallGate:
 
     async def wait_idle(self, within: float) -> bool:
         """Wait until no call is in flight; False if `within` seconds passed first."""
-        try:
-            await asyncio.wait_for(self._idle.wait(), within)
-        except TimeoutError:
-            return False
-        return True
+        return await wait_event(self._idle, within)

@@ -10,7 +10,6 @@ loses an event.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import uuid
@@ -30,6 +29,7 @@ from kit.bus import EVENTS_STREAM, event_subject, event_types_of
 from kit.clock import Clock, utc_now
 from kit.context import current_request_id
 from kit.db import is_postgres
+from kit.periodic import wait_event
 from kit.tables import outbox, partition_of
 from klik.events.v1.envelope_pb2 import Envelope
 
@@ -203,8 +203,7 @@ class OutboxRelay:
         return published
 
     async def _sleep(self, delay: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), timeout=delay)
+        await wait_event(self._wake, delay)
 
     async def _relay_pass(self) -> tuple[int, bool, bool]:
         partitions = await self._partitions_with_backlog()

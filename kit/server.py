@@ -39,6 +39,7 @@ from kit.interceptors import ServerInterceptor
 from kit.logs import setup_logging
 from kit.metrics import serve_metrics
 from kit.outbox import OutboxRelay
+from kit.periodic import cancel_and_wait
 from kit.retry import retry_until_ready
 from kit.revocations import RevocationFeed
 from kit.tokens import TokenVerifier, grpc_jwks_source
@@ -253,10 +254,9 @@ class Server:
             log.warning("grace period over", extra={"in_flight": self.gate.in_flight})
         if self._bring_up is not None and not self._bring_up.done():
             self._bring_up.cancel()
-        for job in self._background:
-            job.cancel()
-        if self._background:
-            await asyncio.gather(*self._background, return_exceptions=True)
+        stuck = await cancel_and_wait(self._background, max(until - loop.time(), 5.0))
+        if stuck:
+            log.error("background jobs did not stop", extra={"jobs": stuck})
         for consumer in self._consumers:
             consumer.stop()
         if self.resources.relay is not None:

@@ -10,13 +10,13 @@ when this replica queued mail (`wake`), else every KLIK_MAIL_POLL_SECONDS."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from datetime import timedelta
 from typing import Protocol
 
 from kit.clock import Clock, utc_now
 from kit.db import UnitOfWork
+from kit.periodic import raise_if_cancel_requested, wait_event
 from services.auth import store
 from services.auth.settings import MailOptions
 from services.auth.store import OutgoingMail
@@ -64,10 +64,10 @@ class MailSender:
             except Exception:
                 log.exception("mail round failed")
                 busy = False
+            raise_if_cancel_requested()
             if not busy:
                 self._wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self._options.poll_seconds)
+                await wait_event(self._wake, self._options.poll_seconds)
 
     async def round(self) -> bool:
         """Send what is due; True when a full batch was taken (more may be due)."""
