@@ -27,6 +27,7 @@ from klik.events.v1.events_pb2 import JobTransitioned, UserDeleted, UserRegister
 from klik.generation.v1 import generation_pb2, generation_pb2_grpc
 from klik.wallet.v1 import wallet_pb2, wallet_pb2_grpc
 from services.content.service import MIGRATIONS, make_spec
+from services.content.settings import ContentOptions
 from services.generation.service import make_spec as generation_spec
 from services.generation.settings import GenerationSettings, JobSettings, catalogue_from_env
 from services.wallet.service import make_spec as wallet_spec
@@ -181,7 +182,7 @@ async def start_content(
             grace_seconds=5.0,
         )
         prefix = prefix or unique("content-test-")
-        server = Server(make_spec(prefix), settings)
+        server = Server(make_spec(prefix, ContentOptions.from_env(env or {})), settings)
         await server.start()
         channel = grpc.aio.insecure_channel(f"127.0.0.1:{server.port}")
         stack = ContentStack(engine, nats.jetstream(), authority, prefix, server, channel)

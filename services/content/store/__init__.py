@@ -34,7 +34,13 @@ from services.content.store.follows import (
     profile_by_id,
     unfollow,
 )
-from services.content.store.job_links import JobLink, link_outcome, link_target, mark_applied
+from services.content.store.job_links import (
+    JobLink,
+    link_outcome,
+    link_target,
+    mark_applied,
+    prune_job_links,
+)
 from services.content.store.lessons import (
     StoredLesson,
     add_lesson,
@@ -148,6 +154,7 @@ __all__ = [
     "profile_by_handle",
     "profile_by_id",
     "profiles_of",
+    "prune_job_links",
     "register_profile",
     "remove_like",
     "resolve_reports",

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, update
+from sqlalchemy import Row, delete, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.db import dialect_insert
@@ -78,3 +78,11 @@ async def mark_applied(session: AsyncSession, job_id: str) -> None:
     await session.execute(
         update(job_links).where(job_links.c.job_id == job_id).values(applied=True)
     )
+
+
+async def prune_job_links(session: AsyncSession, before: datetime) -> int:
+    """Forget the links last written before `before`: applied ones, outcomes of jobs
+    no chat or lesson claimed, and targets whose job never reported (its hold, and
+    so the job, expired long before). Returns how many were removed."""
+    result = await session.execute(delete(job_links).where(job_links.c.updated_at < before))
+    return int(result.rowcount)  # type: ignore[attr-defined]

@@ -265,6 +265,7 @@ job_links = Table(
     Column("error", Text, nullable=False),
     Column("applied", Boolean, nullable=False),
     Column("updated_at", _TIME, nullable=False),
+    Index("ix_job_links_updated_at", "updated_at"),
 )
 
 
