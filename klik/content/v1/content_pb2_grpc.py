@@ -425,6 +425,10 @@ class ContentServiceServicer:
         """Lists the caller's chats, most recently active first, without their messages
         (`messages` is empty; use GetChat). Bearer.
 
+        A chat that becomes active while a client pages moves to the front, behind the
+        client's cursor: later pages never list a chat twice, and the chat shows on the
+        first page when the client reads it again.
+
         Errors:
         - INVALID_ARGUMENT `INVALID_PAGE_TOKEN` (400): page_token was not issued by this RPC.
         """
