@@ -9,8 +9,8 @@ CHAT or TEXT job's text is offered to the chat turn or lesson it was started for
 note, the lesson becomes `failed`), `user.registered` and `user.profile_changed`
 (the public profiles read model: handle, display name, avatar; a change older than
 the one held changes nothing), and `user.deleted` (the user's posts, chats, lessons
-and comments are soft-deleted, their likes and follows removed, every counter
-moved back).
+and comments are soft-deleted, their assets and chat messages purged, their likes
+and follows removed, every counter moved back).
 Each event is applied in the consumer's transaction, which also records its id;
 on top of that, assets are unique per job and replies per chat turn,
 so even the same outcome under another event id changes nothing."""

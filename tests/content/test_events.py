@@ -134,6 +134,20 @@ async def test_user_deleted_soft_deletes_posts_chats_and_lessons(content: Conten
         await store.add_chat(session, chat)
         await store.add_lesson(session, lesson, idempotency_key="", fingerprint="")
         await store.confirm_lesson(session, lesson.id, "job-1")
+    # What each of them generated and said in a chat (the reply's text included).
+    chats_of = {gone: chat, stays: Chat(str(uuid.uuid4()), stays, "t", "", now, now)}
+    for user in (gone, stays):
+        await content.job_event(text_job(user, "SUCCEEDED", text="their secret"))
+        async with content.session() as session, session.begin():
+            if user == stays:
+                await store.add_chat(session, chats_of[user])
+            message = Message(
+                str(uuid.uuid4()), chats_of[user].id, Role.USER, "private words", "", now, turn=1
+            )
+            await store.add_user_message(
+                session, message, owner_id=user, idempotency_key="", fingerprint="f", history=[]
+            )
+    await content.drained()
 
     await content.delete_user(gone)
     await content.drained()
@@ -155,6 +169,11 @@ async def test_user_deleted_soft_deletes_posts_chats_and_lessons(content: Conten
             select(tables.lessons.c.deleted_at).where(tables.lessons.c.id == lesson.id)
         )
     assert chat_deleted is not None and lesson_deleted is not None
+    async with content.engine.connect() as conn:
+        for table in (tables.assets, tables.messages):
+            owners = (await conn.scalars(select(table.c.owner_id))).all()
+            assert gone not in owners, table.name
+            assert stays in owners, table.name
 
 
 async def _seed_turn(stack: ContentStack, owner: str) -> tuple[Chat, Message]:

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import update
+from sqlalchemy import delete, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.content.store.tables import chats, lessons, posts
+from services.content.store.tables import assets, chats, lessons, messages, posts
 
 
 async def delete_user_content(session: AsyncSession, user_id: str, now: datetime) -> None:
-    """Soft-delete a user's posts, chats and lessons."""
+    """Soft-delete a user's posts, chats and lessons (their ids stay taken and their
+    links answer 404), and purge what they generated and said in private: their
+    assets (the results of their jobs) and every message of their chats."""
+    for table in (messages, assets):
+        await session.execute(delete(table).where(table.c.owner_id == user_id))
     for table, owner in (
         (posts, posts.c.author_id),
         (chats, chats.c.owner_id),
