@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kit.assets import AssetSettings, open_asset_store
+from kit.assets import AssetSettings, AssetStore, open_asset_store
 from kit.server import Resources, ServiceParts, ServiceSpec
 from services.generation import api, background, events
 from services.generation.jobs import Jobs
@@ -37,6 +37,7 @@ class Runtime:
     jobs: Jobs
     settler: Settler
     workers: Workers
+    assets: AssetStore
 
     @classmethod
     def build(
@@ -75,7 +76,7 @@ class Runtime:
                 log.info("jobs handed back to the queue: %d", handed)
 
         resources.on_close(hand_over)
-        return cls(settings, providers, jobs, settler, workers)
+        return cls(settings, providers, jobs, settler, workers, assets)
 
     def background(self) -> Sequence[Coroutine[Any, Any, None]]:
         return background.loops(self.workers, self.settler, self.settings.jobs)
@@ -85,10 +86,11 @@ def make_spec(
     settings: GenerationSettings | None = None,
     providers: Providers | None = None,
     assets: AssetSettings | None = None,
+    consumer_prefix: str = "generation",
 ) -> ServiceSpec:
     """The generation spec; its settings (and where results are stored) come from
     the environment when the server is built unless given (tests give them, and may
-    give the providers too)."""
+    give the providers too, and their own durable consumer names, `consumer_prefix`)."""
 
     def build(resources: Resources) -> ServiceParts:
         runtime = Runtime.build(
@@ -99,7 +101,7 @@ def make_spec(
         )
         return ServiceParts(
             servicers=lambda server: api.register(server, resources, runtime),
-            consumers=lambda: events.consumers(resources),
+            consumers=lambda: events.consumers(resources, runtime.assets, consumer_prefix),
             background=runtime.background,
         )
 

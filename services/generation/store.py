@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, fields
+from dataclasses import asdict, fields, replace
 from datetime import datetime
 from typing import Any
 
@@ -30,6 +30,7 @@ from sqlalchemy import (
     case,
     delete,
     insert,
+    or_,
     select,
     tuple_,
     update,
@@ -370,3 +371,29 @@ async def renew_all(session: AsyncSession, leases: Mapping[str, str], until: dat
         .returning(jobs.c.id)
     )
     return set(renewed.scalars())
+
+
+async def purge_user(session: AsyncSession, user_id: str) -> list[Job]:
+    """Blank what a deleted user wrote and got back: the prompts, and the text and
+    file URL of the results, of all their jobs. The money columns stay (holds still
+    settle) and so do usage figures. Returns the jobs as they were, so that their
+    files can be removed."""
+    rows = (
+        await session.execute(
+            select(jobs)
+            .where(
+                jobs.c.user_id == user_id,
+                or_(jobs.c.prompt != "", jobs.c.result.is_not(None)),
+            )
+            .with_for_update()
+        )
+    ).all()
+    purged = [_job(row) for row in rows]
+    for job in purged:
+        blank = None if job.result is None else replace(job.result, text="", asset_url="")
+        await session.execute(
+            update(jobs)
+            .where(jobs.c.id == job.id)
+            .values(prompt="", result=None if blank is None else _dump_result(blank))
+        )
+    return purged

@@ -200,6 +200,8 @@ async def make_jobs_stack(
         await db.migrate(own_engine, MIGRATIONS)
         engines.append(own_engine)
         assets = AssetSettings.from_env({"KLIK_ASSET_DIR": str(tmp_path / "assets")})
+        # Replicas of one stack share their durable consumers; stacks do not.
+        prefix = f"generation-{uuid.uuid4().hex[:8]}"
         env = {
             "KLIK_AUTH_PORT": str(jwks.port),
             "KLIK_SERVICE_KEYS_DIR": str(tmp_path / "keys"),
@@ -222,7 +224,9 @@ async def make_jobs_stack(
                 jobs=dataclasses.replace(JOBS, **{**job_fields, **overrides}),
             )
             providers = Providers(settings.catalogue, settings.policy, clock=clock)
-            server = Server(make_spec(settings, providers, assets), service_settings)
+            server = Server(
+                make_spec(settings, providers, assets, consumer_prefix=prefix), service_settings
+            )
             await server.start()
             await asyncio.wait_for(server.ready.wait(), 30)
             replica = Replica(
