@@ -30,6 +30,7 @@ __all__ = [
     "FIELD",
     "KEY_REUSED",
     "MAX_KEY_LENGTH",
+    "MIN_RETENTION_HOURS",
     "check_key",
     "check_replay",
     "fingerprint",
@@ -40,6 +41,9 @@ __all__ = [
 FIELD = "idempotency_key"
 MAX_KEY_LENGTH = 200
 KEY_REUSED = "IDEMPOTENCY_KEY_REUSED"
+# API.md: a key replays its request for at least this long; whatever a retry with
+# the key depends on must be kept at least as long.
+MIN_RETENTION_HOURS = 24.0
 
 FieldValue = str | int | float | bool | None
 

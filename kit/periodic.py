@@ -4,7 +4,7 @@ and how they wait and stop.
 Python 3.11's `asyncio.wait_for` drops a cancellation that lands in the loop turn
 where the awaited future completes (CPython gh-86296, fixed in 3.12); libraries
 use it everywhere (aiosmtplib waits on every SMTP reply with it), so a loop here
-checks `cancel_requested()` after each round, waits with `wait_event` (built on
+checks `raise_if_cancel_requested()` after each round, waits with `wait_event` (built on
 `asyncio.timeout`, which has no such race), and shutdown cancels with
 `cancel_and_wait`, which cancels again whatever outlived its cancellation."""
 
@@ -60,9 +60,8 @@ _RECANCEL_SECONDS = 0.5
 async def cancel_and_wait(tasks: Sequence[asyncio.Task[Any]], within: float) -> list[str]:
     """Cancel `tasks` and wait until they end; the names of those still running after
     `within` seconds. A task that outlives its cancellation is cancelled again every
-    half second: a cancellation can be swallowed inside a library (an auth mail loop
-    was seen doing so in the middle of a database round on Python 3.11, then polling
-    forever), and a shutdown must not hang on that."""
+    half second: a library can swallow a cancellation (see the module's docstring),
+    and a shutdown must not hang on that."""
     pending = {task for task in tasks if not task.done()}
     loop = asyncio.get_running_loop()
     until = loop.time() + within

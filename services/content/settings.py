@@ -6,12 +6,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from kit.config import ConfigError, env_float
+from kit.idempotency import MIN_RETENTION_HOURS
 
-# A chat turn or lesson may be retried with the client's idempotency key for at
-# least 24 hours (API.md), and a retry writes its half of the job's link again: the
-# link must outlive that window, or the retry would wait for an outcome that came
-# and went.
-MIN_JOB_LINK_HOURS = 24.0
+# A chat turn or lesson may be retried with the client's idempotency key, and a
+# retry writes its half of the job's link again: the link must outlive the key's
+# replay window, or the retry would wait for an outcome that came and went.
+MIN_JOB_LINK_HOURS = MIN_RETENTION_HOURS
 
 
 @dataclass(frozen=True)

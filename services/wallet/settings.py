@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from kit.config import ConfigError, env_float, env_int, env_str
+from kit.idempotency import MIN_RETENTION_HOURS
 from services.wallet.domain import MAX_AMOUNT, CreditPack, parse_packs
 
 # Without KLIK_STRIPE_SECRET_KEY the wallet talks to the sandbox's Stripe
@@ -15,9 +16,6 @@ DEFAULT_SANDBOX_URL = "http://127.0.0.1:8090"
 # The sandbox signs its webhooks with the same secret (sandbox/settings.py).
 DEV_STRIPE_WEBHOOK_SECRET = "whsec_klik_sandbox"
 DEFAULT_PACKS = "starter:100:500,plus:550:2500,pro:1200:5000"
-
-# Idempotency keys are kept at least this long (API.md: at least 24 hours).
-MIN_KEY_RETENTION_HOURS = 24.0
 
 
 @dataclass(frozen=True)
@@ -82,8 +80,8 @@ class WalletOptions:
             raise ConfigError("KLIK_SIGNUP_BONUS_ON must be `verified` or `registered`")
         if options.sweep_interval <= 0:
             raise ConfigError("KLIK_WALLET_SWEEP_SECONDS must be positive")
-        if options.key_retention_hours < MIN_KEY_RETENTION_HOURS:
+        if options.key_retention_hours < MIN_RETENTION_HOURS:
             raise ConfigError(
-                f"KLIK_WALLET_IDEMPOTENCY_HOURS must be at least {MIN_KEY_RETENTION_HOURS:g}"
+                f"KLIK_WALLET_IDEMPOTENCY_HOURS must be at least {MIN_RETENTION_HOURS:g}"
             )
         return options
