@@ -80,13 +80,16 @@ async def test_every_database_connection_terminated_under_load(
 
     def hold_and_capture(n: int) -> Call:
         user_id, amount = rng.choice(users), rng.randint(1, 60)
+        # One request per key: a retry must resend it unchanged, expiry included, or
+        # the wallet rightly refuses the key as reused for another request.
+        request = holds_pb2.PlaceHoldRequest(
+            user_id=user_id, amount=amount, idempotency_key=f"h{n}", expires_at=later()
+        )
 
         async def call() -> None:
             stub = holds_pb2_grpc.HoldServiceStub(pool[n % len(pool)])
             placed = await stub.PlaceHold(
-                holds_pb2.PlaceHoldRequest(
-                    user_id=user_id, amount=amount, idempotency_key=f"h{n}", expires_at=later()
-                ),
+                request,
                 metadata=stack.service(),
                 timeout=30,
             )
