@@ -5,6 +5,7 @@ sandbox reports is exactly what its text contains."""
 from __future__ import annotations
 
 import hashlib
+import re
 
 from sandbox.faults import strip_markers
 
@@ -23,6 +24,12 @@ WORDS_PER_SECOND = 2.5
 
 def tokens(text: str) -> int:
     return len(text.split())
+
+
+def pieces(text: str) -> list[str]:
+    """`text` cut into its tokens as a stream sends them: each word with the space
+    before it, so they join back into `text` and there are `tokens(text)` of them."""
+    return re.findall(r"\s*\S+", text)
 
 
 def digest(*parts: str) -> bytes:

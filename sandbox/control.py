@@ -4,11 +4,16 @@ not recorded.
     GET  /_sandbox/health                      200 while it serves
     GET  /_sandbox/requests[?path=prefix]      what reached it: time, method, path, status
     DELETE /_sandbox/requests                  forget them
-    GET|POST|DELETE /_sandbox/faults           global faults: {"fault": spec, "path": prefix}"""
+    GET|POST|DELETE /_sandbox/faults           global faults: {"fault": spec, "path": prefix}
+    GET  /_sandbox/streams[?path=prefix]       the recent streamed replies: id, model,
+                                               tokens sent, how each ended (streaming.py)
+    DELETE /_sandbox/streams                   forget them"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -23,11 +28,30 @@ async def health(request: Request) -> Response:
 
 async def requests(request: Request) -> Response:
     sandbox = serving.of(request)
+    return _log(
+        request,
+        "requests",
+        lambda prefix: [r for r in sandbox.requests if r["path"].startswith(prefix)],
+        sandbox.requests.clear,
+    )
+
+
+async def streams(request: Request) -> Response:
+    sandbox = serving.of(request)
+    return _log(request, "streams", sandbox.streams.listed, sandbox.streams.clear)
+
+
+def _log(
+    request: Request,
+    name: str,
+    listed: Callable[[str], list[dict[str, Any]]],
+    clear: Callable[[], None],
+) -> Response:
+    """A log endpoint: GET lists its entries under `?path=prefix`, DELETE clears."""
     if request.method == "DELETE":
-        sandbox.requests.clear()
+        clear()
         return Response(status_code=204)
-    prefix = request.query_params.get("path", "")
-    return JSONResponse({"requests": [r for r in sandbox.requests if r["path"].startswith(prefix)]})
+    return JSONResponse({name: listed(request.query_params.get("path", ""))})
 
 
 async def faults(request: Request) -> Response:
@@ -52,4 +76,5 @@ ROUTES = [
     Route("/_sandbox/health", health, methods=["GET"]),
     Route("/_sandbox/requests", requests, methods=["GET", "DELETE"]),
     Route("/_sandbox/faults", faults, methods=["GET", "POST", "DELETE"]),
+    Route("/_sandbox/streams", streams, methods=["GET", "DELETE"]),
 ]

@@ -17,6 +17,17 @@ A spec is comma-separated tokens, e.g. `latency=200,429x2`:
     stuck               the job stays pending forever
     polls=<N>           the job completes on its Nth poll (default 2)
 
+Streamed replies (`"stream": true`) take the faults above before their first byte,
+and these once they stream (`incomplete` also leaves out their usage chunk):
+
+    rate=<N>            N tokens a second (default: as fast as it can)
+    drop=<N>            the connection is cut after N content tokens: no finish, no
+                        usage, no end of stream, not even the end of the HTTP body
+    stall=<N>           after N content tokens nothing more is sent, and the stream
+                        never ends (until the client gives up)
+
+A `drop` or `stall` beyond the reply's length never happens: the stream completes.
+
 Where a spec comes from decides what "the first N times" counts: a header or prompt
 marker counts repeats of the same request (the same method, path, query and body:
 what a client's retries send), a global fault (admin endpoint) counts every request
@@ -49,6 +60,9 @@ class Fault:
     fail: bool = False
     stuck: bool = False
     polls: int | None = None
+    rate: int | None = None  # tokens a second; None: as fast as it can
+    drop: int | None = None  # cut the connection after this many tokens
+    stall: int | None = None  # send nothing more after this many tokens
 
 
 def parse(spec: str) -> Fault:
@@ -67,6 +81,12 @@ def parse(spec: str) -> Fault:
             fault = replace(fault, retry_after=value)
         elif name == "polls" and value.isdigit() and int(value) >= 1:
             fault = replace(fault, polls=int(value))
+        elif name == "rate" and value.isdigit() and int(value) >= 1:
+            fault = replace(fault, rate=int(value))
+        elif name == "drop" and value.isdigit():
+            fault = replace(fault, drop=int(value))
+        elif name == "stall" and value.isdigit():
+            fault = replace(fault, stall=int(value))
         elif token == "hang":
             fault = replace(fault, hang=True)
         elif token == "malformed":
@@ -134,7 +154,7 @@ class FaultBook:
 
 def combined(rules: Iterable[Rule]) -> Fault:
     """Everything but the status: latency adds up, flags from any rule hold, and
-    `polls` comes from the first rule that sets it."""
+    `polls`, `rate`, `drop` and `stall` come from the first rule that sets them."""
     result = Fault()
     for rule in rules:
         f = rule.fault
@@ -147,6 +167,13 @@ def combined(rules: Iterable[Rule]) -> Fault:
             filtered=result.filtered or f.filtered,
             fail=result.fail or f.fail,
             stuck=result.stuck or f.stuck,
-            polls=result.polls if result.polls is not None else f.polls,
+            polls=_first(result.polls, f.polls),
+            rate=_first(result.rate, f.rate),
+            drop=_first(result.drop, f.drop),
+            stall=_first(result.stall, f.stall),
         )
     return result
+
+
+def _first(a: int | None, b: int | None) -> int | None:
+    return a if a is not None else b

@@ -3,8 +3,15 @@ with deterministic replies (content.py) and honest usage.
 
     POST /v1/chat/completions
 
+With `"stream": true` the reply streams as OpenAI's server-sent events
+(streaming.py): a `chat.completion.chunk` with the role, one chunk per token (the
+last with its `finish_reason`), with `"stream_options": {"include_usage": true}` a
+chunk with no choices and the `usage`, then `data: [DONE]`. The tokens join into the
+non-streamed reply and there are as many as its `completion_tokens`.
+
 Faults beyond the shared ones (faults.py): `filtered` withholds the reply
-(finish_reason `content_filter`), `incomplete` leaves out `usage`."""
+(finish_reason `content_filter`), `incomplete` leaves out `usage` (a stream's usage
+chunk too); streams take `rate`, `drop` and `stall`."""
 
 from __future__ import annotations
 
@@ -18,6 +25,7 @@ from starlette.routing import Route
 from sandbox import content, serving
 from sandbox.faults import Fault
 from sandbox.serving import BadRequest
+from sandbox.streaming import EventStream, Script, event
 
 
 def error(message: str) -> dict[str, Any]:
@@ -41,6 +49,10 @@ async def chat(request: Request) -> Response:
         max_tokens = data.get("max_tokens")
         if max_tokens is not None:
             max_tokens = serving.int_field(data, "max_tokens", 0, 1, 1_000_000, error)
+        stream, options = data.get("stream", False), data.get("stream_options") or {}
+        if not isinstance(stream, bool) or not isinstance(options, dict):
+            raise BadRequest(error("stream must be a boolean and stream_options an object"))
+        include_usage = options.get("include_usage") is True
     except BadRequest as refusal:
         return await sandbox.refuse(request, refusal)
     prompt = users[-1]  # markers in earlier turns were for earlier requests
@@ -73,9 +85,40 @@ async def chat(request: Request) -> Response:
         }
         if fault.incomplete:
             del reply["usage"]
+        if stream:
+            script = _chunks(reply, text, include_usage)
+            record = sandbox.streams.open(reply["id"], model, request.url.path)
+            return EventStream(script, fault, record)
         return JSONResponse(reply)
 
     return await sandbox.serve(request, raw, prompt, produce)
+
+
+def _chunks(reply: dict[str, Any], text: str, include_usage: bool) -> Script:
+    """The reply as OpenAI streams it: `usage` is null on every chunk but the last
+    when it was asked for (and there is one)."""
+    finish = reply["choices"][0]["finish_reason"]
+    usage = reply.get("usage")
+    same = {key: reply[key] for key in ("id", "created", "model", "system_fingerprint")}
+    same["object"] = "chat.completion.chunk"
+
+    def chunk(delta: dict[str, Any], finish_reason: str | None) -> bytes:
+        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
+        return event({**same, "choices": [choice], **({"usage": None} if include_usage else {})})
+
+    pieces = content.pieces(text)
+    tokens = [
+        chunk({"content": piece}, finish if i == len(pieces) - 1 else None)
+        for i, piece in enumerate(pieces)
+    ]
+    tail = [] if pieces else [chunk({}, finish)]  # nothing to say: the finish alone
+    if include_usage and usage is not None:
+        last = {key: reply[key] for key in ("id", "created", "model", "system_fingerprint")}
+        tail.append(
+            event({**last, "object": "chat.completion.chunk", "choices": [], "usage": usage})
+        )
+    tail.append(event("[DONE]"))
+    return Script([chunk({"role": "assistant", "content": ""}, None)], tokens, tail)
 
 
 ROUTES = [Route("/v1/chat/completions", chat, methods=["POST"])]

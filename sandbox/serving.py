@@ -1,5 +1,6 @@
 """How every imitated request is served, whichever system it imitates: the
-sandbox's state (its request log, global faults and provider-side jobs) and
+sandbox's state (its request log, global faults, provider-side jobs and the record
+of its streams) and
 `Sandbox.serve`, which records a request, applies its faults (faults.py) and else
 lets the system produce its answer; plus what the systems' handlers share (a refusal
 with the system's own error body, the JSON body, bounded integer fields)."""
@@ -22,6 +23,7 @@ from starlette.responses import JSONResponse, Response
 
 from sandbox.faults import Fault, FaultBook, FaultSpecError, Rule, combined, markers, parse
 from sandbox.jobs import Job, Jobs, Outcome
+from sandbox.streaming import StreamLog
 
 FAULT_HEADER = "x-sandbox-fault"
 HANG_LIMIT_SECONDS = 3600.0
@@ -57,6 +59,7 @@ class Sandbox:
         self.faults: list[GlobalFault] = []
         self.requests: list[dict[str, Any]] = []
         self.jobs = Jobs()
+        self.streams = StreamLog()
         self._ids = itertools.count(1)
 
     async def serve(self, request: Request, body: bytes, prompt: str, produce: Produce) -> Response:

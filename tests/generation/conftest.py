@@ -57,6 +57,13 @@ class SandboxServer:
         requests: list[dict[str, Any]] = reply.json()["requests"]
         return requests
 
+    async def streams(self, path: str = "") -> list[dict[str, Any]]:
+        """The sandbox's record of its recent streams, oldest first."""
+        reply = await self.http.get("/_sandbox/streams", params={"path": path})
+        reply.raise_for_status()
+        streams: list[dict[str, Any]] = reply.json()["streams"]
+        return streams
+
     async def count(self, path: str = "") -> int:
         return len(await self.requests(path))
 
