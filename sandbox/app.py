@@ -7,17 +7,18 @@ from __future__ import annotations
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 
-from sandbox import control, files, heygen, leonardo, llm, mail, stripe
+from sandbox import anthropic, control, files, heygen, leonardo, llm, mail, stripe
 from sandbox.serving import Sandbox
 
 ROUTES: list[BaseRoute] = [
     *llm.ROUTES,  # OpenAI-compatible chat completions
+    *anthropic.ROUTES,  # Anthropic's Messages API
     *leonardo.ROUTES,  # Leonardo images
     *heygen.ROUTES,  # HeyGen avatar videos
     *stripe.ROUTES,  # Stripe: customers, Checkout, subscriptions, refunds, webhooks
     *files.ROUTES,  # the images and videos their results point at
     *mail.ROUTES,  # /_sandbox/mail: what the SMTP sink received
-    *control.ROUTES,  # /_sandbox/: health, request log, global faults
+    *control.ROUTES,  # /_sandbox/: health, request log, global faults, stream log
 ]
 
 

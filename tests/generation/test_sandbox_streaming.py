@@ -186,3 +186,99 @@ async def test_faults_before_the_first_byte_still_apply_to_streams(
 async def _streams_where(sandbox: SandboxServer, **want: Any) -> list[dict[str, Any]]:
     streams = await sandbox.streams()
     return [s for s in streams if all(s[k] == v for k, v in want.items())]
+
+
+ANTHROPIC_HEADERS = {"x-api-key": "sandbox", "anthropic-version": "2023-06-01"}
+
+
+def message_body(prompt: str = PROMPT, **extra: Any) -> dict[str, Any]:
+    return {
+        "model": "sandbox-text",
+        "max_tokens": 256,
+        "system": "Be brief.",
+        "messages": [{"role": "user", "content": [{"type": "text", "text": prompt}]}],
+        **extra,
+    }
+
+
+async def anthropic_events(sandbox: SandboxServer, body: dict[str, Any]) -> list[Any]:
+    async with sandbox.http.stream(
+        "POST", "/v1/messages", json=body, headers=ANTHROPIC_HEADERS
+    ) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        found = await events(response)
+    for name, data in found:
+        assert json.loads(data)["type"] == name, "each event's name is its data's type"
+    return [json.loads(data) for _, data in found]
+
+
+async def test_anthropic_message_has_the_openai_reply_and_anthropics_shape(
+    sandbox: SandboxServer,
+) -> None:
+    reply = await sandbox.http.post("/v1/messages", json=message_body(), headers=ANTHROPIC_HEADERS)
+    message = reply.json()
+    plain = (await sandbox.http.post("/v1/chat/completions", json=chat_body())).json()
+    text = plain["choices"][0]["message"]["content"]
+    assert message["type"] == "message" and message["role"] == "assistant"
+    assert message["id"].startswith("msg_") and message["model"] == "sandbox-text"
+    assert message["content"] == [{"type": "text", "text": text}]
+    assert message["stop_reason"] == "end_turn"
+    assert message["usage"] == {"input_tokens": 2 + 6, "output_tokens": content.tokens(text)}
+
+    cut = await sandbox.http.post(
+        "/v1/messages", json=message_body(max_tokens=2), headers=ANTHROPIC_HEADERS
+    )
+    assert cut.json()["stop_reason"] == "max_tokens"
+    assert cut.json()["usage"]["output_tokens"] == 2
+
+
+async def test_anthropic_refuses_what_anthropic_refuses(sandbox: SandboxServer) -> None:
+    body = message_body()
+    del body["max_tokens"]
+    reply = await sandbox.http.post("/v1/messages", json=body, headers=ANTHROPIC_HEADERS)
+    assert reply.status_code == 400
+    assert reply.json()["error"]["type"] == "invalid_request_error"
+    assert "max_tokens" in reply.json()["error"]["message"]
+    unversioned = await sandbox.http.post("/v1/messages", json=message_body())
+    assert unversioned.status_code == 400
+
+
+async def test_anthropic_stream_has_anthropics_events(sandbox: SandboxServer) -> None:
+    plain = (
+        await sandbox.http.post("/v1/messages", json=message_body(), headers=ANTHROPIC_HEADERS)
+    ).json()
+    got = await anthropic_events(sandbox, message_body(stream=True))
+    kinds = [e["type"] for e in got]
+    deltas = [e for e in got if e["type"] == "content_block_delta"]
+    assert kinds == [
+        "message_start",
+        "content_block_start",
+        "ping",
+        *["content_block_delta"] * len(deltas),
+        "content_block_stop",
+        "message_delta",
+        "message_stop",
+    ]
+    start = got[0]["message"]
+    assert (start["id"], start["content"], start["stop_reason"]) == (plain["id"], [], None)
+    assert start["usage"]["input_tokens"] == plain["usage"]["input_tokens"]
+    assert got[1]["content_block"] == {"type": "text", "text": ""}
+    assert all(d["delta"]["type"] == "text_delta" for d in deltas)
+    assert "".join(d["delta"]["text"] for d in deltas) == plain["content"][0]["text"]
+    assert len(deltas) == plain["usage"]["output_tokens"]
+    assert got[-2]["delta"]["stop_reason"] == "end_turn"
+    assert got[-2]["usage"] == {"output_tokens": plain["usage"]["output_tokens"]}
+
+    incomplete = await anthropic_events(
+        sandbox, message_body(PROMPT + " [[fault:incomplete]]", stream=True)
+    )
+    assert "usage" not in incomplete[0]["message"] and "usage" not in incomplete[-2]
+
+
+async def test_anthropic_stream_drop_is_recorded(sandbox: SandboxServer) -> None:
+    with pytest.raises(httpx.RemoteProtocolError):
+        await anthropic_events(sandbox, message_body(PROMPT + " [[fault:drop=4]]", stream=True))
+    [record] = await sandbox.streams("/v1/messages")
+    assert (record["ended"], record["tokens"]) == ("dropped", 4)
+    assert record["id"].startswith("msg_")
