@@ -49,5 +49,13 @@ class ContentRejected(ProviderError):
     reason_code = "CONTENT_REJECTED"
 
 
+class StreamInterrupted(ProviderError):
+    """A streamed reply broke after its first text arrived (the connection dropped,
+    it stalled past the read timeout, ended early or sent a malformed chunk). Never
+    retried: the caller already has part of the text, which the message measures."""
+
+    reason_code = "STREAM_INTERRUPTED"
+
+
 class Malformed(ValueError):
     """A provider's 2xx body does not have the shape its API documents."""

@@ -7,52 +7,54 @@ or a local Ollama / vLLM server (their `/v1` base URL, usually no key).
 
 TEXT sends the prompt as one user message (the legacy /completions endpoint is gone
 from current servers); CHAT sends the history before it. `usage` drives the price,
-so a response without it is refused as malformed."""
+so a response without it is refused as malformed.
+
+`stream` sends the same body with `"stream": true, "stream_options":
+{"include_usage": true}` and reads the server-sent chunks: `choices[0].delta.content`
+pieces, a `finish_reason`, a last chunk with no choices and the `usage` (which some
+servers never send: the stream then ends with usage None), then `data: [DONE]`."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 from services.generation.catalogue import Endpoint
 from services.generation.domain import Usage
+from services.generation.providers.chat import ChatApi, turns
 from services.generation.providers.errors import ContentRejected, Malformed
 from services.generation.providers.http import ProviderHttp
-from services.generation.providers.values import TextRequest, TextResult
+from services.generation.providers.sse import Event
+from services.generation.providers.values import (
+    TextDelta,
+    TextEnd,
+    TextRequest,
+    TextResult,
+    TextStreamItem,
+)
 
 
-class OpenAICompatible:
+class OpenAICompatible(ChatApi):
+    stream_fields = {"stream": True, "stream_options": {"include_usage": True}}
+
     def __init__(self, http: ProviderHttp, endpoint: Endpoint) -> None:
-        self.http = http
-        self.provider = http.provider
-        self.url = endpoint.base_url.rstrip("/") + "/chat/completions"
-        self.headers = {"accept": "application/json"}
+        headers = {"accept": "application/json"}
         if endpoint.api_key:
-            self.headers["authorization"] = f"Bearer {endpoint.api_key}"
+            headers["authorization"] = f"Bearer {endpoint.api_key}"
+        super().__init__(http, endpoint.base_url.rstrip("/") + "/chat/completions", headers)
 
-    async def complete(self, request: TextRequest, *, deadline: float | None = None) -> TextResult:
+    def _body(self, request: TextRequest) -> dict[str, Any]:
         messages = []
         if request.system_prompt:
             messages.append({"role": "system", "content": request.system_prompt})
-        messages += [{"role": t.role, "content": t.content} for t in request.history]
-        messages.append({"role": "user", "content": request.prompt})
-        body: dict[str, Any] = {"model": request.model, "messages": messages}
+        body: dict[str, Any] = {"model": request.model, "messages": messages + turns(request)}
         if request.max_tokens:
             # `max_tokens` is what Ollama, vLLM and OpenAI's chat models accept.
             body["max_tokens"] = request.max_tokens
         if request.temperature is not None:
             body["temperature"] = request.temperature
-        result = await self.http.call(
-            "POST",
-            self.url,
-            json=body,
-            headers=self.headers,
-            parse=lambda data: self._parse(data, request.model),
-            repeatable=True,
-            deadline=deadline,
-        )
-        if result.finish_reason == "content_filter":
-            raise ContentRejected(self.provider, f"{self.provider} filtered the reply")
-        return result
+        return body
 
     def _parse(self, data: Any, requested_model: str) -> TextResult:
         choice = data["choices"][0]
@@ -62,18 +64,60 @@ class OpenAICompatible:
         usage = data.get("usage")
         if not isinstance(usage, dict):
             raise Malformed("no usage in the response")
-        counts = {
-            key: usage.get(key, 0) for key in ("prompt_tokens", "completion_tokens", "total_tokens")
-        }
-        if not all(_count(v) for v in counts.values()):
-            raise Malformed(f"usage token counts are not counts: {counts}")
+        finish = str(choice.get("finish_reason") or "stop")
+        if finish == "content_filter":
+            raise self._filtered()
         return TextResult(
             provider=self.provider,
             model=str(data.get("model") or requested_model),
             text=content or "",
-            usage=Usage(**counts),
-            finish_reason=str(choice.get("finish_reason") or "stop"),
+            usage=_usage(usage),
+            finish_reason=finish,
         )
+
+    async def _decode(
+        self, events: AsyncIterator[Event], requested_model: str
+    ) -> AsyncGenerator[TextStreamItem, None]:
+        model, finish, usage = requested_model, "", None
+        async for event in events:
+            if event.data == "[DONE]":
+                if not finish:
+                    raise Malformed("the stream ended without a finish_reason")
+                yield TextEnd(self.provider, model, finish, usage)
+                return
+            chunk = json.loads(event.data)
+            if not isinstance(chunk, dict):
+                raise Malformed("a chunk is not a JSON object")
+            if "error" in chunk:
+                raise Malformed(f"the stream sent an error: {str(chunk['error'])[:200]}")
+            model = str(chunk.get("model") or model)
+            if isinstance(chunk.get("usage"), dict):
+                usage = _usage(chunk["usage"])
+            for choice in chunk.get("choices") or ():
+                if choice.get("index", 0) != 0:
+                    continue
+                text = (choice.get("delta") or {}).get("content")
+                if text is not None and not isinstance(text, str):
+                    raise Malformed("choices[0].delta.content is not text")
+                if text:
+                    yield TextDelta(text)
+                if reason := choice.get("finish_reason"):
+                    if reason == "content_filter":
+                        raise self._filtered()
+                    finish = str(reason)
+        raise Malformed("the stream ended before [DONE]")
+
+    def _filtered(self) -> ContentRejected:
+        return ContentRejected(self.provider, f"{self.provider} filtered the reply")
+
+
+def _usage(usage: dict[str, Any]) -> Usage:
+    counts = {
+        key: usage.get(key, 0) for key in ("prompt_tokens", "completion_tokens", "total_tokens")
+    }
+    if not all(_count(v) for v in counts.values()):
+        raise Malformed(f"usage token counts are not counts: {counts}")
+    return Usage(**counts)
 
 
 def _count(value: object) -> bool:

@@ -35,6 +35,26 @@ class TextResult:
 
 
 @dataclass(frozen=True)
+class TextDelta:
+    """A streamed reply's next piece of text, as it arrived."""
+
+    text: str  # the new text, never empty
+
+
+@dataclass(frozen=True)
+class TextEnd:
+    """The last item of a streamed reply."""
+
+    provider: str
+    model: str  # what the provider says ran (or the requested model)
+    finish_reason: str  # "stop" | "length"
+    usage: Usage | None  # None: the provider sent no usage (the caller estimates it)
+
+
+TextStreamItem = TextDelta | TextEnd
+
+
+@dataclass(frozen=True)
 class ImageRequest:
     model: str
     prompt: str
