@@ -4,8 +4,9 @@ rules are in jobs.py and domain.py."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any
 
 import grpc
@@ -21,11 +22,14 @@ from services.generation.catalogue import Provider
 from services.generation.domain import Job, Kind, NewJob, Options, Status, Turn
 from services.generation.providers.errors import ProviderError
 from services.generation.providers.values import Listing
+from services.generation.watch import Watch
 
 if TYPE_CHECKING:
     from services.generation.service import Runtime
 
 log = logging.getLogger(__name__)
+
+FINISHED = frozenset(status.value for status in Status if status.finished)
 
 
 class GenerationApi(generation_pb2_grpc.GenerationServiceServicer):
@@ -36,6 +40,8 @@ class GenerationApi(generation_pb2_grpc.GenerationServiceServicer):
         self.settings = runtime.settings
         self.providers = runtime.providers
         self.jobs = runtime.jobs
+        self.streams = runtime.streams
+        self._tasks: set[asyncio.Task[Any]] = set()
         # KLIK_REQUIRE_VERIFIED_EMAIL (default on): no paid work for an account whose
         # access token says its email is unverified (the `ev` claim, kit.callers).
         self.require_verified_email = env_str("KLIK_REQUIRE_VERIFIED_EMAIL", "1").lower() not in (
@@ -83,6 +89,27 @@ class GenerationApi(generation_pb2_grpc.GenerationServiceServicer):
         caller = await self.resources.callers.user(context)
         job = await self.jobs.cancel(caller.user_id, request.job_id)
         return generation_pb2.CancelJobResponse(job=job_message(job))
+
+    async def WatchJob(
+        self, request: generation_pb2.WatchJobRequest, context: Any
+    ) -> AsyncIterator[generation_pb2.WatchJobResponse]:
+        caller = await self.resources.callers.user(context)
+        watch = Watch(self.jobs, self.streams, job_message, caller.user_id, request.job_id)
+        finished = False
+        try:
+            async for event in watch.events(request.last_event_id):
+                finished = event.job.status in FINISHED
+                yield event
+        finally:
+            if request.cancel_on_disconnect and not finished:
+                # The client went away (this generator was cancelled or closed): the
+                # cancel must outlive the call it was asked for by.
+                self._background(self.jobs.cancel(caller.user_id, request.job_id))
+
+    def _background(self, work: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def GetPricing(
         self, request: generation_pb2.GetPricingRequest, context: Any
@@ -165,7 +192,8 @@ def job_message(job: Job) -> generation_pb2.Job:
         model=job.model,
         cost_credits=job.cost_credits,
     )
-    if job.status is Status.SUCCEEDED and job.result is not None:
+    # A TEXT/CHAT job that failed or was cancelled mid-stream keeps what it charged for.
+    if job.result is not None and (job.status is Status.SUCCEEDED or job.kind.is_text):
         usage = job.result.usage
         message.result.CopyFrom(
             generation_pb2.JobResult(
@@ -179,6 +207,7 @@ def job_message(job: Job) -> generation_pb2.Job:
                     video_seconds=usage.video_seconds,
                     images=usage.images,
                 ),
+                usage_estimated=job.result.usage_estimated,
             )
         )
     if job.status is Status.FAILED:

@@ -133,6 +133,8 @@ class Failure(StrEnum):
     PROVIDER_TIMEOUT = "PROVIDER_TIMEOUT"
     PROVIDER_UNAVAILABLE = "PROVIDER_UNAVAILABLE"
     CONTENT_REJECTED = "CONTENT_REJECTED"
+    # A reply's stream broke after its first token (it is not restarted elsewhere).
+    STREAM_INTERRUPTED = "STREAM_INTERRUPTED"
     HOLD_EXPIRED = "HOLD_EXPIRED"
     INTERNAL = "INTERNAL"
 
@@ -293,6 +295,8 @@ class Result:
     asset_url: str = ""
     mime_type: str = ""
     usage: Usage = Usage()
+    # TEXT, CHAT: the provider reported no usage; the tokens were counted (tokens.py).
+    usage_estimated: bool = False
 
 
 @dataclass(frozen=True)
@@ -323,3 +327,6 @@ class Job:
     settlement: Settlement = Settlement.NONE
     deadline_at: datetime | None = None  # set when it starts RUNNING
     attempts: int = 0  # times a worker claimed it
+    # TEXT, CHAT while RUNNING: the reply so far, saved at a bounded rate as it
+    # streams, for WatchJob's late joiners (streams.py).
+    partial_text: str = ""

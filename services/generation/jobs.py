@@ -24,9 +24,10 @@ first to commit happens, so a hold is never both captured and released."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
@@ -57,6 +58,7 @@ from services.generation.events import job_transitioned
 from services.generation.pricing import Request
 from services.generation.providers.errors import ProviderError
 from services.generation.providers.registry import Providers
+from services.generation.replies import priced_reply
 from services.generation.settings import GenerationSettings
 from services.generation.settlement import Settler
 from services.generation.wallet_client import Holds, WalletUnavailable
@@ -64,6 +66,10 @@ from services.generation.wallet_client import Holds, WalletUnavailable
 log = logging.getLogger(__name__)
 
 LIST_JOBS = SeqCursor("generation.ListJobs")
+
+
+async def _nothing(_: object) -> None:
+    return None
 
 
 class Jobs:
@@ -77,11 +83,15 @@ class Jobs:
         *,
         queued: Callable[[], None] = lambda: None,
         cancelled: Callable[[str], None] = lambda job_id: None,
+        stop_reply: Callable[[str], Awaitable[None]] = _nothing,
+        changed: Callable[[Job], Awaitable[None]] = _nothing,
     ) -> None:
         """Each use case is one transaction of `uow` per step (its commits wake the
         relay); `settler` settles a job's hold once it finished; `queued` is called
         after a job was queued (wakes workers), `cancelled` with the id of a job just
-        cancelled (stops a local worker on it)."""
+        cancelled (stops a local worker on it), `stop_reply` with the id of a
+        streaming job CancelJob wants stopped (asks its worker, wherever it runs),
+        `changed` with a job whose status just changed (tells its watchers)."""
         self.uow = uow
         self.settings = settings
         self.providers = providers
@@ -89,6 +99,8 @@ class Jobs:
         self.settler = settler
         self._queued = queued
         self._cancelled = cancelled
+        self._stop_reply = stop_reply
+        self._changed = changed
 
     # ---- create ---------------------------------------------------------------------
 
@@ -236,6 +248,11 @@ class Jobs:
                 return job
             if job.status.finished:
                 raise finished_error(job.status)
+            if job.status is Status.RUNNING and job.kind.is_text:
+                stopped = await self._stop_streaming(job)
+                if stopped is not None:
+                    return stopped
+                continue
             cancelled = await self._finish(
                 job,
                 None,
@@ -248,6 +265,36 @@ class Jobs:
                 await self.settler.settle(cancelled)
                 return cancelled
             # It moved on meanwhile (started, finished): look again.
+
+    async def _stop_streaming(self, job: Job) -> Job | None:
+        """Cancel a RUNNING TEXT/CHAT job: its worker closes the stream and charges
+        the text so far (`end_cancelled`); if no worker does within
+        `cancel_wait_seconds` (it died), end the job here with the text last saved.
+        None when the job moved on otherwise meanwhile."""
+        await self._stop_reply(job.id)
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + self.settings.jobs.cancel_wait_seconds
+        pause = 0.005
+        while loop.time() < give_up:
+            await asyncio.sleep(pause)  # the worker's answer is a row change: poll it
+            pause = min(pause * 2, 0.1)
+            current = await self.get(job.user_id, job.id)
+            if current.status is Status.CANCELLED:
+                return current
+            if current.status.finished:
+                raise finished_error(current.status)
+        current = await self.get(job.user_id, job.id)
+        if current.status is not Status.RUNNING:
+            return None
+        values: dict[str, Any] = {"settlement": Settlement.RELEASE, "cost_credits": 0}
+        if current.partial_text:
+            result, cost = await priced_reply(self.settings, current, current.partial_text, None)
+            values = {"settlement": Settlement.CAPTURE, "cost_credits": cost, "result": result}
+        cancelled = await self._finish(current, None, Status.CANCELLED, **values)
+        if cancelled is not None:
+            self._cancelled(job.id)
+            await self.settler.settle(cancelled)
+        return cancelled
 
     # ---- worker transitions ------------------------------------------------------------
 
@@ -273,6 +320,7 @@ class Jobs:
             if running is not None:
                 await job_transitioned(session, running, Status.QUEUED)
         if running is not None:
+            await self._changed(running)
             metrics.JOBS.labels(job.kind.value, Status.RUNNING.value).inc()
             metrics.QUEUE_SECONDS.labels(job.kind.value).observe(
                 (now - job.created_at).total_seconds()
@@ -292,6 +340,26 @@ class Jobs:
             )
         return stored is not None
 
+    async def save_partial_text(self, job: Job, owner: str, text: str) -> bool:
+        """Save a streaming job's reply so far; False when it is not this worker's."""
+        async with self.uow.write() as session:
+            return await store.save_partial_text(session, job.id, owner, text)
+
+    async def end_cancelled(self, job: Job, owner: str, result: Result, cost: int) -> Job | None:
+        """A streaming job stopped by CancelJob: CANCELLED, with the text so far as
+        its result, and that text charged (nothing when there was none)."""
+        done = await self._finish(
+            job,
+            owner,
+            Status.CANCELLED,
+            settlement=Settlement.CAPTURE if cost else Settlement.RELEASE,
+            cost_credits=cost,
+            result=result if result.text else None,
+        )
+        if done is not None:
+            await self.settler.settle(done)
+        return done
+
     async def succeed(self, job: Job, owner: str, result: Result, actual: int) -> Job | None:
         done = await self._finish(
             job,
@@ -306,14 +374,24 @@ class Jobs:
         return done
 
     async def fail(
-        self, job: Job, owner: str | None, code: Failure | str, message: str
+        self,
+        job: Job,
+        owner: str | None,
+        code: Failure | str,
+        message: str,
+        *,
+        result: Result | None = None,
+        cost: int = 0,
     ) -> Job | None:
+        """FAILED: nothing charged, unless a reply had streamed (`result`) before
+        the failure; then its text is kept and `cost` charged."""
         done = await self._finish(
             job,
             owner,
             Status.FAILED,
-            settlement=Settlement.RELEASE,
-            cost_credits=0,
+            settlement=Settlement.CAPTURE if cost else Settlement.RELEASE,
+            cost_credits=charged(job.estimate, cost),
+            result=result,
             error_code=str(code),
             error_message=message[:1000],
         )
@@ -340,6 +418,7 @@ class Jobs:
             if done is not None:
                 await job_transitioned(session, done, job.status)
         if done is not None:
+            await self._changed(done)
             metrics.JOBS.labels(job.kind.value, status.value).inc()
         return done
 

@@ -6,8 +6,12 @@ Resuming is what makes a worker's death harmless: a media job whose provider job
 id is stored is polled again, never started again. A media job found RUNNING with
 no stored id may have been started by the worker that died (it died between the
 start request and storing the answer), so it fails rather than risk paying the
-provider twice. A text completion is one synchronous call that leaves nothing on
-the provider's side, so it is simply sent again."""
+provider twice. A text reply streams (`_reply`): each piece goes to the job's watchers as it
+arrives (through `ReplyProgress`), and the reply is charged to the token. A stream
+leaves nothing on the provider's side, so a resumed one is simply asked for again;
+one that fails after its first token is not restarted (its watchers have seen the
+text): the job fails and the text delivered is charged. CancelJob stops a stream
+the same way (`ReplyProgress.cancel`): closed, the text so far charged."""
 
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import httpx
 
@@ -22,13 +27,14 @@ from kit.assets import AssetSettings, AssetStore, asset_key
 from kit.backoff import Backoff
 from kit.clock import utc_now
 from kit.errors import DomainError
-from services.generation import metrics
+from services.generation import metrics, replies
 from services.generation.domain import Failure, Job, Kind, Result
-from services.generation.providers.errors import ProviderError
+from services.generation.providers.errors import ProviderError, StreamInterrupted
 from services.generation.providers.registry import Providers
 from services.generation.providers.values import (
     ImageRequest,
     MediaResult,
+    TextEnd,
     TextRequest,
     Turn,
     VideoRequest,
@@ -43,19 +49,42 @@ FETCH_BACKOFF = Backoff(base_seconds=0.4, cap_seconds=0.8, jitter="none")
 CAPTURE_RESERVE_SECONDS = 60.0
 
 
-class JobFailed(Exception):
-    """The job cannot succeed: `code` is its JobError.code."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
 @dataclass(frozen=True)
 class Outcome:
     result: Result
     cost: int  # the actual price, in credits
+    cancelled: bool = False  # stopped by CancelJob: the reply so far, charged
+
+
+class JobFailed(Exception):
+    """The job cannot succeed: `code` is its JobError.code; `partial` the reply it
+    had streamed before it failed (charged), if any."""
+
+    def __init__(self, code: str, message: str, partial: Outcome | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.partial = partial
+
+
+class ReplyProgress(Protocol):
+    """Where a streaming reply goes as it arrives (the worker's progress.py)."""
+
+    # Set when CancelJob asks this job to stop.
+    cancel: asyncio.Event
+
+    async def delta(self, text: str, offset: int, tokens: int, cost: int) -> None:
+        """`text` arrived at `offset` of the reply: `tokens` in, `cost` credits so far."""
+
+
+class _NoProgress:
+    """For a reply nobody watches (tests that call the runner alone)."""
+
+    def __init__(self) -> None:
+        self.cancel = asyncio.Event()
+
+    async def delta(self, text: str, offset: int, tokens: int, cost: int) -> None:
+        return None
 
 
 RecordStarted = Callable[[str], Awaitable[bool]]
@@ -75,14 +104,19 @@ class Runner:
         self.asset_settings = asset_settings
 
     async def run(
-        self, job: Job, *, resumed: bool, record_started: RecordStarted
+        self,
+        job: Job,
+        *,
+        resumed: bool,
+        record_started: RecordStarted,
+        progress: ReplyProgress | None = None,
     ) -> Outcome | None:
         """The job's outcome; None when it stopped being this worker's (cancelled)
         before the provider was polled. Raises JobFailed."""
         began, outcome = time.monotonic(), "failed"
         try:
-            result = await self._run(job, resumed, record_started)
-            outcome = "succeeded" if result is not None else "stopped"
+            result = await self._run(job, resumed, record_started, progress or _NoProgress())
+            outcome = "stopped" if result is None or result.cancelled else "succeeded"
             return result
         except ProviderError as error:
             raise JobFailed(error.reason, error.message) from None
@@ -93,30 +127,79 @@ class Runner:
                 time.monotonic() - began
             )
 
-    async def _run(self, job: Job, resumed: bool, record_started: RecordStarted) -> Outcome | None:
+    async def _run(
+        self, job: Job, resumed: bool, record_started: RecordStarted, progress: ReplyProgress
+    ) -> Outcome | None:
         _, model = self.settings.catalogue.resolve(job.kind, job.provider, job.model)
         deadline = self._deadline(job)
         options = job.options
         if job.kind.is_text:
-            text = await self.providers.text(job.provider).complete(
-                TextRequest(
-                    model=job.model,
-                    prompt=job.prompt,
-                    system_prompt=options.system_prompt,
-                    history=tuple(Turn(t.role, t.content) for t in options.history),
-                    # The cap the hold was priced on: the job can never cost more.
-                    max_tokens=options.max_tokens or model.max_tokens,
-                    temperature=options.temperature,
-                ),
-                deadline=deadline,
+            request = TextRequest(
+                model=job.model,
+                prompt=job.prompt,
+                system_prompt=options.system_prompt,
+                history=tuple(Turn(t.role, t.content) for t in options.history),
+                # The cap the hold was priced on: the job can never cost more.
+                max_tokens=options.max_tokens or model.max_tokens,
+                temperature=options.temperature,
             )
-            result = Result(text=text.text, mime_type=text.mime_type, usage=text.usage)
-        else:
-            media = await self._media(job, resumed, deadline, record_started)
-            if media is None:
-                return None
-            result = await self._store(job, media)
+            return await self._reply(job, request, deadline, progress)
+        media = await self._media(job, resumed, deadline, record_started)
+        if media is None:
+            return None
+        result = await self._store(job, media)
         return Outcome(result, self.settings.prices.actual(job.kind, model, result.usage))
+
+    async def _reply(
+        self, job: Job, request: TextRequest, deadline: float, progress: ReplyProgress
+    ) -> Outcome:
+        """Stream the reply to `progress` until it ends, fails or is cancelled."""
+        adapter = self.providers.text(job.provider)
+        prompt_tokens = replies.prompt_estimate(job)
+        parts: list[str] = []
+        size = 0  # characters so far
+        pieces = 0  # chunks so far: about one token each
+        end: TextEnd | None = None
+
+        async def consume() -> None:
+            nonlocal size, pieces, end
+            stream = adapter.stream(request, deadline=deadline)
+            try:
+                async for item in stream:
+                    if isinstance(item, TextEnd):
+                        end = item
+                        continue
+                    offset, size, pieces = size, size + len(item.text), pieces + 1
+                    parts.append(item.text)
+                    cost = replies.running_cost(self.settings, job, prompt_tokens, pieces)
+                    await progress.delta(item.text, offset, pieces, cost)
+            finally:
+                await stream.aclose()  # the provider sees its stream closed at once
+
+        consumer = asyncio.create_task(consume(), name=f"job-{job.id}-stream")
+        stop = asyncio.create_task(progress.cancel.wait())
+        try:
+            await asyncio.wait({consumer, stop}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+            consumer.cancel()  # no-op once it ended; else closes the provider's stream
+            await asyncio.wait({consumer})
+        text = "".join(parts)
+        if consumer.cancelled():  # CancelJob: the text so far, charged
+            result, cost = await replies.priced_reply(self.settings, job, text, None)
+            return Outcome(result, cost, cancelled=True)
+        error = consumer.exception()
+        if error is None and end is None:
+            error = StreamInterrupted(job.provider, "the stream ended without finishing")
+        if error is not None:
+            if not text or not isinstance(error, ProviderError):
+                raise error
+            # Not restarted elsewhere: its watchers already saw the text.
+            result, cost = await replies.priced_reply(self.settings, job, text, None)
+            raise JobFailed(error.reason, error.message, partial=Outcome(result, cost))
+        assert end is not None
+        result, cost = await replies.priced_reply(self.settings, job, text, end.usage)
+        return Outcome(result, cost)
 
     def _deadline(self, job: Job) -> float:
         """The job's deadline on the time.monotonic() clock the adapters use."""

@@ -13,13 +13,16 @@ from typing import Any
 
 from kit.assets import AssetSettings, AssetStore, open_asset_store
 from kit.server import Resources, ServiceParts, ServiceSpec
+from klik.generation.v1 import generation_pb2
 from services.generation import api, background, events
+from services.generation.domain import Job
 from services.generation.jobs import Jobs
 from services.generation.providers.registry import Providers
 from services.generation.queue import JobQueue
 from services.generation.runner import Runner
 from services.generation.settings import GenerationSettings
 from services.generation.settlement import Settler
+from services.generation.streams import JobStreams
 from services.generation.wallet_client import Holds
 from services.generation.worker import Workers
 
@@ -38,6 +41,7 @@ class Runtime:
     settler: Settler
     workers: Workers
     assets: AssetStore
+    streams: JobStreams
 
     @classmethod
     def build(
@@ -56,6 +60,15 @@ class Runtime:
         queue = JobQueue(resources.uow, settings.jobs.lease_seconds)
         holds = Holds(resources.channel("wallet"))
         settler = Settler(resources.uow, settings.jobs, holds)
+        streams = JobStreams(resources)
+
+        async def stop_reply(job_id: str) -> None:
+            workers.cancel_reply(job_id)  # here at once, elsewhere over NATS
+            await streams.request_cancel(job_id)
+
+        async def changed(job: Job) -> None:
+            await streams.publish(job.id, generation_pb2.WatchJobResponse(job=api.job_message(job)))
+
         jobs = Jobs(
             resources.uow,
             settings,
@@ -65,9 +78,11 @@ class Runtime:
             queued=queue.ring,
             # Bound late: the workers need the jobs first.
             cancelled=lambda job_id: workers.stop(job_id),
+            stop_reply=stop_reply,
+            changed=changed,
         )
         runner = Runner(settings, providers, assets, asset_settings)
-        workers = Workers(jobs, queue, runner, settings.jobs)
+        workers = Workers(jobs, queue, runner, settings.jobs, streams)
 
         async def hand_over() -> None:
             # Run once drained, when the workers are stopped: a rolling deploy then
@@ -76,7 +91,7 @@ class Runtime:
                 log.info("jobs handed back to the queue: %d", handed)
 
         resources.on_close(hand_over)
-        return cls(settings, providers, jobs, settler, workers, assets)
+        return cls(settings, providers, jobs, settler, workers, assets, streams)
 
     def background(self) -> Sequence[Coroutine[Any, Any, None]]:
         return background.loops(self.workers, self.settler, self.settings.jobs)

@@ -80,6 +80,12 @@ class JobSettings:
     sweep_seconds: float = 5.0  # how often leftovers (holds to settle, stale rows) are swept
     max_attempts: int = 5  # claims of one job before it fails INTERNAL
     media_max_bytes: int = 512 * 1024 * 1024  # largest result file fetched
+    # A streaming reply is saved to its job row at most this often, for WatchJob's
+    # late joiners (they catch up from it; live deltas travel over NATS).
+    stream_save_seconds: float = 0.25
+    # CancelJob on a streaming job waits this long for its worker to close the
+    # stream and charge the text so far, then ends the job itself.
+    cancel_wait_seconds: float = 2.0
 
     def __post_init__(self) -> None:
         if self.workers < 0:
@@ -90,6 +96,8 @@ class JobSettings:
             raise ValueError("a provider's in-flight limit must be at least 1")
         if self.lease_seconds <= 0 or self.poll_seconds <= 0 or self.sweep_seconds <= 0:
             raise ValueError("lease, poll and sweep intervals must be positive")
+        if self.stream_save_seconds <= 0 or self.cancel_wait_seconds <= 0:
+            raise ValueError("the stream save interval and the cancel wait must be positive")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], providers: Iterable[str] = ()) -> JobSettings:
@@ -104,6 +112,8 @@ class JobSettings:
             max_queue_seconds=env_float("KLIK_JOB_MAX_QUEUE_SECONDS", 3600.0, env),
             pending_timeout_seconds=env_float("KLIK_JOB_PENDING_TIMEOUT_SECONDS", 60.0, env),
             sweep_seconds=env_float("KLIK_JOB_SWEEP_SECONDS", 5.0, env),
+            stream_save_seconds=env_float("KLIK_JOB_STREAM_SAVE_SECONDS", 0.25, env),
+            cancel_wait_seconds=env_float("KLIK_JOB_CANCEL_WAIT_SECONDS", 2.0, env),
         )
 
 

@@ -83,6 +83,8 @@ jobs = Table(
     Column("lease_owner", String(64), nullable=True),
     Column("lease_expires_at", DateTime(timezone=True), nullable=True),
     Column("attempts", Integer, nullable=False),
+    # The reply so far of a TEXT/CHAT job while it streams (Job.partial_text).
+    Column("partial_text", Text, nullable=False, server_default=""),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Index("ux_jobs_user_key", "user_id", "idempotency_key", unique=True),
@@ -154,6 +156,7 @@ def _job(row: Row[Any]) -> Job:
         settlement=Settlement(row.settlement),
         deadline_at=None if row.deadline_at is None else as_utc(row.deadline_at),
         attempts=row.attempts,
+        partial_text=row.partial_text,
     )
 
 
@@ -185,6 +188,7 @@ async def add_pending(session: AsyncSession, job: Job) -> bool:
         "lease_owner": None,
         "lease_expires_at": None,
         "attempts": 0,
+        "partial_text": "",
         "created_at": job.created_at,
         "updated_at": job.updated_at,
     }
@@ -374,16 +378,16 @@ async def renew_all(session: AsyncSession, leases: Mapping[str, str], until: dat
 
 
 async def purge_user(session: AsyncSession, user_id: str) -> list[Job]:
-    """Blank what a deleted user wrote and got back: the prompts, and the text and
-    file URL of the results, of all their jobs. The money columns stay (holds still
-    settle) and so do usage figures. Returns the jobs as they were, so that their
-    files can be removed."""
+    """Blank what a deleted user wrote and got back: the prompts, the replies
+    streaming, and the text and file URL of the results, of all their jobs. The
+    money columns stay (holds still settle) and so do usage figures. Returns the
+    jobs as they were, so that their files can be removed."""
     rows = (
         await session.execute(
             select(jobs)
             .where(
                 jobs.c.user_id == user_id,
-                or_(jobs.c.prompt != "", jobs.c.result.is_not(None)),
+                or_(jobs.c.prompt != "", jobs.c.partial_text != "", jobs.c.result.is_not(None)),
             )
             .with_for_update()
         )
@@ -394,6 +398,24 @@ async def purge_user(session: AsyncSession, user_id: str) -> list[Job]:
         await session.execute(
             update(jobs)
             .where(jobs.c.id == job.id)
-            .values(prompt="", result=None if blank is None else _dump_result(blank))
+            .values(
+                prompt="",
+                partial_text="",
+                result=None if blank is None else _dump_result(blank),
+            )
         )
     return purged
+
+
+async def save_partial_text(session: AsyncSession, job_id: str, owner: str, text: str) -> bool:
+    """Store a streaming job's reply so far, if `owner` still runs it."""
+    result = await session.execute(
+        update(jobs)
+        .where(
+            (jobs.c.id == job_id)
+            & (jobs.c.status == Status.RUNNING.value)
+            & (jobs.c.lease_owner == owner)
+        )
+        .values(partial_text=text)
+    )
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]

@@ -23,12 +23,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING
 
 from kit.errors import InvalidArgument
 from klik.generation.v1 import generation_pb2
 from services.generation.domain import Job
-from services.generation.jobs import Jobs
 from services.generation.streams import JobStreams
+
+if TYPE_CHECKING:  # jobs.py -> events.py -> api.py -> here
+    from services.generation.jobs import Jobs
 
 # How often a watcher reads the row when nothing arrives, and while it waits for
 # the row to close a gap.

@@ -22,11 +22,14 @@ from collections import Counter
 from collections.abc import Coroutine
 from typing import Any
 
+from kit.bus import unsubscribe_quietly
 from services.generation.domain import Failure, Job, Status
 from services.generation.jobs import Jobs
+from services.generation.progress import StreamProgress
 from services.generation.queue import JobQueue
 from services.generation.runner import JobFailed, Runner
 from services.generation.settings import JobSettings
+from services.generation.streams import JobStreams
 
 log = logging.getLogger(__name__)
 
@@ -48,17 +51,26 @@ class Workers:
     interactive kinds are claimed before media, so a user's hundred videos never
     hold up anyone's chat reply. A resumed job is claimed and waits the same way."""
 
-    def __init__(self, jobs: Jobs, queue: JobQueue, runner: Runner, settings: JobSettings) -> None:
+    def __init__(
+        self,
+        jobs: Jobs,
+        queue: JobQueue,
+        runner: Runner,
+        settings: JobSettings,
+        streams: JobStreams,
+    ) -> None:
         self.jobs = jobs
         self.queue = queue
         self.runner = runner
         self.settings = settings
+        self.streams = streams
         # Each claim leases under its own name (`<replica>/<n>`): a job one claim lost
         # (its renewals failed until the lease ran out) and another took over must not
         # still look like the first one's, even in the same process.
         self.replica = replica_id()
         self._claims = itertools.count()
         self._running: dict[str, asyncio.Task[None]] = {}
+        self._replies: dict[str, StreamProgress] = {}  # the TEXT/CHAT jobs streaming here
         self._leases: dict[str, str] = {}  # job id -> owner, of the jobs in flight here
         self._by_provider: Counter[str] = Counter()
         self._by_user: Counter[str] = Counter()
@@ -66,8 +78,10 @@ class Workers:
         self._renewer: asyncio.Task[None] | None = None
 
     def loops(self) -> list[Coroutine[Any, Any, None]]:
-        """One coroutine per claim loop, for ServiceSpec.background."""
-        return [self.loop() for _ in range(self.settings.workers)]
+        """One coroutine per claim loop, and the listener for cancel requests to
+        the replies streaming here, for ServiceSpec.background."""
+        claims = [self.loop() for _ in range(self.settings.workers)]
+        return [*claims, self.listen_for_cancels()] if claims else []
 
     @property
     def in_flight(self) -> int:
@@ -78,6 +92,23 @@ class Workers:
         task = self._running.get(job_id)
         if task is not None:
             task.cancel()
+
+    def cancel_reply(self, job_id: str) -> None:
+        """CancelJob asks a streaming job to stop: if it streams here, close its
+        stream and end it with the text so far (charged)."""
+        progress = self._replies.get(job_id)
+        if progress is not None:
+            progress.cancel.set()
+
+    async def listen_for_cancels(self) -> None:
+        """Hear every replica's cancel requests (CancelJob on a streaming job) until
+        cancelled."""
+        subscription = await self.streams.cancel_requests(self.cancel_reply)
+        try:
+            await asyncio.Event().wait()
+        finally:
+            if subscription is not None:
+                await unsubscribe_quietly(subscription, "cancel requests")
 
     def _full(self) -> tuple[list[str], list[str]] | None:
         """The providers and users at their limit here, or None when this replica
@@ -223,10 +254,37 @@ class Workers:
         async def record_started(provider_job_id: str) -> bool:
             return await self.jobs.record_provider_job(owned, owner, provider_job_id)
 
+        async def save_text(text: str) -> bool:
+            return await self.jobs.save_partial_text(owned, owner, text)
+
+        progress = None
+        if job.kind.is_text:
+            progress = StreamProgress(
+                job.id, self.streams, save_text, self.settings.stream_save_seconds
+            )
+            self._replies[job.id] = progress
         try:
-            outcome = await self.runner.run(job, resumed=resumed, record_started=record_started)
+            outcome = await self.runner.run(
+                job, resumed=resumed, record_started=record_started, progress=progress
+            )
         except JobFailed as failure:
-            await self.jobs.fail(job, owner, failure.code, failure.message)
+            partial = failure.partial
+            await self.jobs.fail(
+                job,
+                owner,
+                failure.code,
+                failure.message,
+                result=None if partial is None else partial.result,
+                cost=0 if partial is None else partial.cost,
+            )
             return
-        if outcome is not None:
+        finally:
+            if progress is not None:
+                await progress.close()
+                self._replies.pop(job.id, None)
+        if outcome is None:
+            return
+        if outcome.cancelled:
+            await self.jobs.end_cancelled(job, owner, outcome.result, outcome.cost)
+        else:
             await self.jobs.succeed(job, owner, outcome.result, outcome.cost)

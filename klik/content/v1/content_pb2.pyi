@@ -4,6 +4,7 @@ from google.api import annotations_pb2 as _annotations_pb2
 from google.api import field_behavior_pb2 as _field_behavior_pb2
 from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from klik.generation.v1 import generation_pb2 as _generation_pb2
 from klik.options.v1 import options_pb2 as _options_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
@@ -318,6 +319,20 @@ class SendMessageResponse(_message.Message):
     message: ChatMessage
     job_id: str
     def __init__(self, message: _Optional[_Union[ChatMessage, _Mapping]] = ..., job_id: _Optional[str] = ...) -> None: ...
+
+class StreamMessageResponse(_message.Message):
+    __slots__ = ("event_id", "sent", "snapshot", "delta", "job")
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    SENT_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOT_FIELD_NUMBER: _ClassVar[int]
+    DELTA_FIELD_NUMBER: _ClassVar[int]
+    JOB_FIELD_NUMBER: _ClassVar[int]
+    event_id: str
+    sent: SendMessageResponse
+    snapshot: _generation_pb2.JobText
+    delta: _generation_pb2.JobDelta
+    job: _generation_pb2.Job
+    def __init__(self, event_id: _Optional[str] = ..., sent: _Optional[_Union[SendMessageResponse, _Mapping]] = ..., snapshot: _Optional[_Union[_generation_pb2.JobText, _Mapping]] = ..., delta: _Optional[_Union[_generation_pb2.JobDelta, _Mapping]] = ..., job: _Optional[_Union[_generation_pb2.Job, _Mapping]] = ...) -> None: ...
 
 class CreateLessonRequest(_message.Message):
     __slots__ = ("topic", "content_type", "difficulty", "idempotency_key")

@@ -125,6 +125,11 @@ class ContentServiceStub:
                 request_serializer=klik_dot_content_dot_v1_dot_content__pb2.SendMessageRequest.SerializeToString,
                 response_deserializer=klik_dot_content_dot_v1_dot_content__pb2.SendMessageResponse.FromString,
                 _registered_method=True)
+        self.StreamMessage = channel.unary_stream(
+                '/klik.content.v1.ContentService/StreamMessage',
+                request_serializer=klik_dot_content_dot_v1_dot_content__pb2.SendMessageRequest.SerializeToString,
+                response_deserializer=klik_dot_content_dot_v1_dot_content__pb2.StreamMessageResponse.FromString,
+                _registered_method=True)
         self.CreateLesson = channel.unary_unary(
                 '/klik.content.v1.ContentService/CreateLesson',
                 request_serializer=klik_dot_content_dot_v1_dot_content__pb2.CreateLessonRequest.SerializeToString,
@@ -472,6 +477,25 @@ class ContentServiceServicer:
         - ABORTED `REQUEST_SUPERSEDED` (409): a concurrent copy of this request (same
         key) was refused while this one was starting its job; nothing was kept and the
         job was cancelled. Retry.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StreamMessage(self, request, context):
+        """SendMessage and the reply's stream in one request. Bearer. Over HTTP a
+        `text/event-stream`: first `sent` (what SendMessage answers: the stored
+        message and the reply's job id), then the reply's job stream exactly as
+        GenerationService.WatchJob sends it — `snapshot`, `delta` (new text with its
+        offset, running tokens and cost), `job` (every status change; the last one is
+        final and holds the whole reply). The assistant message is stored in the chat
+        when the job ends, as with SendMessage. If the connection drops, the job goes
+        on: resume its stream with `GET /v1/generations/{job_id}:watch` and the last
+        event id as `Last-Event-ID` (the ids are the same), or re-send this request
+        with the same `idempotency_key`, which streams the same reply again (no
+        second message, no second job).
+
+        Errors: as SendMessage's, before the first event.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -869,6 +893,11 @@ def add_ContentServiceServicer_to_server(servicer, server):
                     servicer.SendMessage,
                     request_deserializer=klik_dot_content_dot_v1_dot_content__pb2.SendMessageRequest.FromString,
                     response_serializer=klik_dot_content_dot_v1_dot_content__pb2.SendMessageResponse.SerializeToString,
+            ),
+            'StreamMessage': grpc.unary_stream_rpc_method_handler(
+                    servicer.StreamMessage,
+                    request_deserializer=klik_dot_content_dot_v1_dot_content__pb2.SendMessageRequest.FromString,
+                    response_serializer=klik_dot_content_dot_v1_dot_content__pb2.StreamMessageResponse.SerializeToString,
             ),
             'CreateLesson': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateLesson,
@@ -1383,6 +1412,33 @@ class ContentService:
             '/klik.content.v1.ContentService/SendMessage',
             klik_dot_content_dot_v1_dot_content__pb2.SendMessageRequest.SerializeToString,
             klik_dot_content_dot_v1_dot_content__pb2.SendMessageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StreamMessage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/klik.content.v1.ContentService/StreamMessage',
+            klik_dot_content_dot_v1_dot_content__pb2.SendMessageRequest.SerializeToString,
+            klik_dot_content_dot_v1_dot_content__pb2.StreamMessageResponse.FromString,
             options,
             channel_credentials,
             insecure,

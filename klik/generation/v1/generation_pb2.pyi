@@ -41,16 +41,18 @@ class Job(_message.Message):
     def __init__(self, id: _Optional[str] = ..., user_id: _Optional[str] = ..., kind: _Optional[str] = ..., status: _Optional[str] = ..., prompt: _Optional[str] = ..., provider: _Optional[str] = ..., model: _Optional[str] = ..., result: _Optional[_Union[JobResult, _Mapping]] = ..., error: _Optional[_Union[JobError, _Mapping]] = ..., cost_credits: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class JobResult(_message.Message):
-    __slots__ = ("text", "asset_url", "mime_type", "usage")
+    __slots__ = ("text", "asset_url", "mime_type", "usage", "usage_estimated")
     TEXT_FIELD_NUMBER: _ClassVar[int]
     ASSET_URL_FIELD_NUMBER: _ClassVar[int]
     MIME_TYPE_FIELD_NUMBER: _ClassVar[int]
     USAGE_FIELD_NUMBER: _ClassVar[int]
+    USAGE_ESTIMATED_FIELD_NUMBER: _ClassVar[int]
     text: str
     asset_url: str
     mime_type: str
     usage: Usage
-    def __init__(self, text: _Optional[str] = ..., asset_url: _Optional[str] = ..., mime_type: _Optional[str] = ..., usage: _Optional[_Union[Usage, _Mapping]] = ...) -> None: ...
+    usage_estimated: bool
+    def __init__(self, text: _Optional[str] = ..., asset_url: _Optional[str] = ..., mime_type: _Optional[str] = ..., usage: _Optional[_Union[Usage, _Mapping]] = ..., usage_estimated: _Optional[bool] = ...) -> None: ...
 
 class Usage(_message.Message):
     __slots__ = ("prompt_tokens", "completion_tokens", "total_tokens", "video_seconds", "images")
@@ -231,6 +233,46 @@ class CancelJobRequest(_message.Message):
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     def __init__(self, job_id: _Optional[str] = ...) -> None: ...
+
+class WatchJobRequest(_message.Message):
+    __slots__ = ("job_id", "last_event_id", "cancel_on_disconnect")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    LAST_EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    CANCEL_ON_DISCONNECT_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    last_event_id: str
+    cancel_on_disconnect: bool
+    def __init__(self, job_id: _Optional[str] = ..., last_event_id: _Optional[str] = ..., cancel_on_disconnect: _Optional[bool] = ...) -> None: ...
+
+class WatchJobResponse(_message.Message):
+    __slots__ = ("event_id", "snapshot", "delta", "job")
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOT_FIELD_NUMBER: _ClassVar[int]
+    DELTA_FIELD_NUMBER: _ClassVar[int]
+    JOB_FIELD_NUMBER: _ClassVar[int]
+    event_id: str
+    snapshot: JobText
+    delta: JobDelta
+    job: Job
+    def __init__(self, event_id: _Optional[str] = ..., snapshot: _Optional[_Union[JobText, _Mapping]] = ..., delta: _Optional[_Union[JobDelta, _Mapping]] = ..., job: _Optional[_Union[Job, _Mapping]] = ...) -> None: ...
+
+class JobText(_message.Message):
+    __slots__ = ("text",)
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    text: str
+    def __init__(self, text: _Optional[str] = ...) -> None: ...
+
+class JobDelta(_message.Message):
+    __slots__ = ("text", "offset", "tokens", "cost_credits")
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    TOKENS_FIELD_NUMBER: _ClassVar[int]
+    COST_CREDITS_FIELD_NUMBER: _ClassVar[int]
+    text: str
+    offset: int
+    tokens: int
+    cost_credits: int
+    def __init__(self, text: _Optional[str] = ..., offset: _Optional[int] = ..., tokens: _Optional[int] = ..., cost_credits: _Optional[int] = ...) -> None: ...
 
 class CancelJobResponse(_message.Message):
     __slots__ = ("job",)

@@ -75,6 +75,11 @@ class GenerationServiceStub:
                 request_serializer=klik_dot_generation_dot_v1_dot_generation__pb2.CancelJobRequest.SerializeToString,
                 response_deserializer=klik_dot_generation_dot_v1_dot_generation__pb2.CancelJobResponse.FromString,
                 _registered_method=True)
+        self.WatchJob = channel.unary_stream(
+                '/klik.generation.v1.GenerationService/WatchJob',
+                request_serializer=klik_dot_generation_dot_v1_dot_generation__pb2.WatchJobRequest.SerializeToString,
+                response_deserializer=klik_dot_generation_dot_v1_dot_generation__pb2.WatchJobResponse.FromString,
+                _registered_method=True)
         self.ListProviders = channel.unary_unary(
                 '/klik.generation.v1.GenerationService/ListProviders',
                 request_serializer=klik_dot_generation_dot_v1_dot_generation__pb2.ListProvidersRequest.SerializeToString,
@@ -168,10 +173,48 @@ class GenerationServiceServicer:
         `CANCELLED`; its hold is released and a late provider result is discarded.
         Cancelling a job that is already `CANCELLED` returns it unchanged. Bearer.
 
+        A TEXT or CHAT job cancelled while its reply streams stops at once: the
+        provider's stream is closed, the text produced so far stays the job's result,
+        and only its tokens are charged (the rest of the hold is released). The worker
+        running it, on whatever replica, ends it within a moment; should that worker be
+        gone, the job is ended here with the text last saved (see WatchJob).
+
         Errors:
         - NOT_FOUND `JOB_NOT_FOUND` (404): no job with this id belongs to the caller.
         - FAILED_PRECONDITION `JOB_ALREADY_FINISHED` (400): the job already
         `SUCCEEDED` or `FAILED`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchJob(self, request, context):
+        """Streams one of the caller's jobs as it runs. Bearer. Over HTTP a
+        `text/event-stream`, one event per message (the set field of `event` names it):
+
+        - `snapshot` (JobText): the text so far, first, when there is some (TEXT, CHAT);
+        - `delta` (JobDelta): new text as the provider produces it, with the running
+        token count and cost;
+        - `job` (Job): the job, at once and on every status change; the last event of
+        the stream is the job in a final status (`SUCCEEDED`, `FAILED`, `CANCELLED`),
+        whose result holds the whole text.
+
+        A stream may start at any time, on any gateway and generation replica, while
+        the job runs anywhere: the snapshot and the deltas that follow join with no
+        gap and no repeat (each delta's `offset` says where its text starts). Every
+        snapshot and delta has an `event_id` (the number of characters of text sent so
+        far); send the last one back as `last_event_id` (HTTP: `Last-Event-ID`) to
+        resume after it: the stream then starts with a delta of the text you missed
+        instead of a snapshot. Media jobs send `job` events only.
+
+        A client that goes away does not stop the job (it is paid for and keeps
+        running; its text is there when the client returns) unless it asked for
+        `cancel_on_disconnect`.
+
+        Errors (before the first event):
+        - NOT_FOUND `JOB_NOT_FOUND` (404): no job with this id belongs to the caller.
+        - INVALID_ARGUMENT `INVALID_EVENT_ID` (400): `last_event_id` is not one this
+        job's stream sent.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -224,6 +267,11 @@ def add_GenerationServiceServicer_to_server(servicer, server):
                     servicer.CancelJob,
                     request_deserializer=klik_dot_generation_dot_v1_dot_generation__pb2.CancelJobRequest.FromString,
                     response_serializer=klik_dot_generation_dot_v1_dot_generation__pb2.CancelJobResponse.SerializeToString,
+            ),
+            'WatchJob': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchJob,
+                    request_deserializer=klik_dot_generation_dot_v1_dot_generation__pb2.WatchJobRequest.FromString,
+                    response_serializer=klik_dot_generation_dot_v1_dot_generation__pb2.WatchJobResponse.SerializeToString,
             ),
             'ListProviders': grpc.unary_unary_rpc_method_handler(
                     servicer.ListProviders,
@@ -365,6 +413,33 @@ class GenerationService:
             '/klik.generation.v1.GenerationService/CancelJob',
             klik_dot_generation_dot_v1_dot_generation__pb2.CancelJobRequest.SerializeToString,
             klik_dot_generation_dot_v1_dot_generation__pb2.CancelJobResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/klik.generation.v1.GenerationService/WatchJob',
+            klik_dot_generation_dot_v1_dot_generation__pb2.WatchJobRequest.SerializeToString,
+            klik_dot_generation_dot_v1_dot_generation__pb2.WatchJobResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 import grpc
 import pytest
@@ -214,11 +215,12 @@ async def test_cancel_mid_stream_charges_the_text_so_far_and_closes_the_provider
     await stack.settled(user_id, 100 - cancelled.cost_credits)
     assert await stack.charges(user_id) == [-cancelled.cost_credits]
     # The sandbox saw its stream closed by the client, well before its end.
-    async def closed() -> list[dict[str, object]] | None:
+    async def closed() -> list[dict[str, Any]] | None:
         found = await stack.sandbox.streams()
         return found if found and found[-1]["ended"] else None
 
     streams = await wait_for(closed, 10, message="the stream's end recorded")
+    assert streams is not None
     assert streams[-1]["ended"] == "client_closed"
     assert streams[-1]["tokens"] < 20
 

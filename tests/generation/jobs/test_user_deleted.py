@@ -4,6 +4,8 @@ money (cost, settlement) is untouched."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import select
 
 from kit.assets import open_asset_store
@@ -50,19 +52,25 @@ async def test_a_deleted_users_prompts_results_and_files_are_purged(stack: JobsS
     for key in keys(stays):
         assert await files.stat(key) is not None, "another user's files stay"
 
-    async with stack.engine.connect() as conn:
-        rows = {
-            row.id: row
-            for row in await conn.execute(
-                select(
-                    store.jobs.c.id,
-                    store.jobs.c.prompt,
-                    store.jobs.c.result,
-                    store.jobs.c.cost_credits,
-                    store.jobs.c.settlement,
+    async def purged() -> dict[str, Any] | None:
+        # The files go inside the consumer's transaction, before it commits.
+        async with stack.engine.connect() as conn:
+            rows = {
+                row.id: row
+                for row in await conn.execute(
+                    select(
+                        store.jobs.c.id,
+                        store.jobs.c.prompt,
+                        store.jobs.c.result,
+                        store.jobs.c.cost_credits,
+                        store.jobs.c.settlement,
+                    )
                 )
-            )
-        }
+            }
+        return rows if all(rows[job.id].prompt == "" for job in done[gone]) else None
+
+    rows = await wait_for(purged, message="the deleted user's rows blanked")
+    assert rows is not None
     for job in done[gone]:
         row = rows[job.id]
         assert row.prompt == "" and "private" not in (row.result or "")
