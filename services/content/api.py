@@ -3,7 +3,7 @@ The rules live in `domain`, the use cases in `posts`, `chats` and `lessons`."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any, TypeAlias, TypeVar
 
 import grpc
@@ -207,6 +207,7 @@ class ContentApi(content_pb2_grpc.ContentServiceServicer):
     def __init__(self, resources: Resources) -> None:
         self.resources = resources
         generation = Generation(lambda: resources.channel("generation"))
+        self.generation = generation
         self.posts = Posts(resources.uow)
         self.comments = Comments(resources.uow)
         self.likes = Likes(resources.uow)
@@ -569,6 +570,29 @@ class ContentApi(content_pb2_grpc.ContentServiceServicer):
         return content_pb2.SendMessageResponse(
             message=chat_message(sent.message), job_id=sent.job_id
         )
+
+    async def StreamMessage(
+        self, request: content_pb2.SendMessageRequest, context: Context
+    ) -> AsyncIterator[content_pb2.StreamMessageResponse]:
+        caller = await self._caller(context)
+        sent = await self.chats.send(
+            _viewer(caller),
+            caller.token,
+            request.chat_id,
+            request.content,
+            request.idempotency_key,
+        )
+        yield content_pb2.StreamMessageResponse(
+            sent=content_pb2.SendMessageResponse(
+                message=chat_message(sent.message), job_id=sent.job_id
+            )
+        )
+        async for event in self.generation.watch_job(caller.token, sent.job_id):
+            reply = content_pb2.StreamMessageResponse(event_id=event.event_id)
+            which = event.WhichOneof("event")
+            if which is not None:
+                getattr(reply, which).CopyFrom(getattr(event, which))
+            yield reply
 
     # ---- lessons ---------------------------------------------------------------------
 

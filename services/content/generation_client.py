@@ -5,7 +5,7 @@ and its errors turned back into domain errors the caller sees unchanged."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 
 import grpc
 
@@ -56,6 +56,29 @@ class Generation:
         except grpc.aio.AioRpcError as error:
             raise _domain_error(error) from None
         return reply.job
+
+    async def watch_job(
+        self, token: str, job_id: str
+    ) -> AsyncIterator[generation_pb2.WatchJobResponse]:
+        """The job's stream (WatchJob) as the user sees it. A refusal before the
+        first event is the user's own (e.g. JOB_NOT_FOUND); a failure later ends the
+        stream with GENERATION_UNAVAILABLE (the job goes on: watch it again)."""
+        call = self._stub().WatchJob(
+            generation_pb2.WatchJobRequest(job_id=job_id),
+            metadata=(("authorization", f"Bearer {token}"),),
+        )
+        try:
+            async for event in call:
+                yield event
+        except grpc.aio.AioRpcError as error:
+            refusal = peer_refusal(error)
+            if refusal is not None and refusal.reason != "UNAVAILABLE":
+                raise refusal from None
+            raise Unavailable(
+                "GENERATION_UNAVAILABLE", "the reply's stream broke; watch its job to resume"
+            ) from None
+        finally:
+            call.cancel()
 
     async def cancel_job(self, token: str, job_id: str) -> None:
         """Cancel a job content started but will not use (its hold is released). Best

@@ -327,3 +327,38 @@ async def test_a_lesson_fails_when_the_provider_fails_and_costs_nothing(
         )
     )
     assert (code, reason) == (grpc.StatusCode.FAILED_PRECONDITION, "LESSON_NOT_READY")
+
+
+async def test_stream_message_sends_then_streams_the_reply_that_the_chat_then_keeps(
+    full_stack: FullStack,
+) -> None:
+    owner = new_user()
+    await full_stack.register(owner)
+    chat_id = await new_chat(full_stack, owner)
+    question = "tell me a story [[fault:rate=50]]"
+    call = full_stack.content.content.StreamMessage(
+        content_pb2.SendMessageRequest(chat_id=chat_id, content=question, idempotency_key="s1"),
+        metadata=full_stack.content.user(owner),
+        timeout=60,
+    )
+    events = [event async for event in call]
+    kinds = [event.WhichOneof("event") for event in events]
+    assert kinds[0] == "sent" and events[0].sent.message.content == question
+    assert "delta" in kinds and kinds[-1] == "job"
+    final = events[-1].job
+    assert final.status == "SUCCEEDED" and final.id == events[0].sent.job_id
+    streamed = "".join(e.delta.text for e in events if e.WhichOneof("event") == "delta")
+    assert streamed == final.result.text
+    chat = await answered(full_stack, owner, chat_id, 1)
+    assert chat.messages[1].content == final.result.text
+    # The same key streams the same reply again: no second message, no second job.
+    again = [
+        event
+        async for event in full_stack.content.content.StreamMessage(
+            content_pb2.SendMessageRequest(chat_id=chat_id, content=question, idempotency_key="s1"),
+            metadata=full_stack.content.user(owner),
+            timeout=60,
+        )
+    ]
+    assert again[0].sent.job_id == final.id
+    assert again[1].snapshot.text == final.result.text and again[-1].job.status == "SUCCEEDED"
