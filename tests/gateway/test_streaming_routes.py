@@ -14,7 +14,9 @@ from typing import Any
 
 import httpx
 import pytest
+from nats.js import JetStreamContext
 
+from klik.events.v1.events_pb2 import UserDeleted
 from tests.gateway.conftest import RoutesContract
 from tests.gateway.fakes import (
     SERVERS,
@@ -25,8 +27,8 @@ from tests.gateway.fakes import (
     lines_until_heartbeats,
     wait_slot_free,
 )
-from tests.gateway.test_events import EventReader
-from tests.helpers import unique, wait_for
+from tests.gateway.test_events import EventReader, js  # noqa: F401 - js is a fixture
+from tests.helpers import envelope, publish_envelope, unique, wait_for
 
 ERROR_KEYS = {"code", "status", "message", "details", "request_id"}
 
@@ -287,4 +289,20 @@ async def test_stopping_the_gateway_ends_open_streams_with_an_error_event(
     assert last.event == "error"
     assert last.data["error"]["status"] == "UNAVAILABLE"
     await asyncio.wait_for(task, 5)
+    await wait_for(lambda: "idle" in stream_upstream.fake.cancelled, message="call cancelled")
+
+
+async def test_a_deleted_users_open_stream_ends_with_an_error_event(
+    gateway: httpx.AsyncClient,
+    upstream: Upstream,
+    stream_upstream: StreamUpstream,
+    js: JetStreamContext,  # noqa: F811 - the fixture imported above
+) -> None:
+    user = unique("doomed-")
+    headers = {"Authorization": f"Bearer {upstream.auth.authority.access_token(user)}"}
+    async with sse(gateway, "GET", "/v1/things/idle:watch", headers=headers) as stream:
+        await anext(stream.lines)
+        await publish_envelope(js, envelope("user.deleted", UserDeleted(user_id=user)))
+        (last,) = await stream.rest()
+    assert last.event == "error" and last.data["error"]["code"] == "INVALID_TOKEN"
     await wait_for(lambda: "idle" in stream_upstream.fake.cancelled, message="call cancelled")
