@@ -174,6 +174,8 @@ def create_app(
     )
     admission = Admission(auth, limiter_for(settings))
     transcoder = Transcoder(routes, upstreams.channels, settings, admission)
+    # A deleted user's open RPC streams end as soon as the revocation feed hears of it.
+    auth.revocations.listeners.append(transcoder.streams.revoke)
     assets = open_asset_store(settings.assets)
 
     @contextlib.asynccontextmanager

@@ -116,12 +116,10 @@ class EdgeAuth:
         with `WWW-Authenticate`, or 503 when auth's keys cannot be fetched.
 
         `query_token`: also accept the token as the `access_token` query parameter
-        (RFC 6750 § 2.3) when no Authorization header is sent. Only for the event
-        stream: a browser's EventSource cannot send headers. The gateway logs no
+        (RFC 6750 § 2.3) when no Authorization header is sent. Only for event
+        streams: a browser's EventSource cannot send headers. The gateway logs no
         query strings, and access tokens are short-lived."""
-        header = connection.headers.get("authorization")
-        if header is None and query_token and ACCESS_TOKEN_PARAMETER in connection.query_params:
-            header = "Bearer " + connection.query_params[ACCESS_TOKEN_PARAMETER]
+        header = presented_authorization(connection, query_token=query_token)
         if header is None:
             raise unauthenticated(
                 "UNAUTHENTICATED", "this route needs a bearer token", token_given=False
@@ -143,6 +141,15 @@ class EdgeAuth:
                 "INVALID_TOKEN", "access token is no longer valid", token_given=True
             )
         return claims
+
+
+def presented_authorization(connection: HTTPConnection, *, query_token: bool) -> str | None:
+    """The request's `Authorization` header; with `query_token` and no header, the
+    `access_token` query parameter as that header would say it."""
+    header = connection.headers.get("authorization")
+    if header is None and query_token and ACCESS_TOKEN_PARAMETER in connection.query_params:
+        header = "Bearer " + connection.query_params[ACCESS_TOKEN_PARAMETER]
+    return header
 
 
 def _well_formed(token: str) -> bool:

@@ -32,6 +32,7 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
+from gateway.openstreams import OpenStreams
 from kit.bus import (
     EVENTS_PREFIX,
     EVENTS_STREAM,
@@ -139,8 +140,9 @@ class Subscriber:
         with contextlib.suppress(asyncio.QueueFull):  # a full queue wakes it anyway
             self._queue.put_nowait(_CLOSE)
 
-    async def next(self, within: float) -> Event | None:
-        """The next live event, or None when `within` seconds pass without one."""
+    async def next(self, within: float | None = None) -> Event | None:
+        """The next live event, or None when `within` seconds pass without one
+        (None: wait for as long as it takes)."""
         if self._ending is not None:
             raise self._ending
         if self._overflowed and self._queue.empty():
@@ -154,10 +156,6 @@ class Subscriber:
         return event
 
 
-class TooManyStreams(Exception):
-    pass
-
-
 class EventHub:
     """Fans out the events of the `streamed` types (see `streamed_types`)."""
 
@@ -166,9 +164,8 @@ class EventHub:
     ) -> None:
         self.js = js
         self.streamed = streamed
-        self.max_per_user = max_per_user
         self.buffer = buffer
-        self._by_user: dict[str, set[Subscriber]] = {}
+        self._open: OpenStreams[Subscriber] = OpenStreams(max_per_user)
         self._subscription: JetStreamContext.PushSubscription | None = None
         self._first = 1
 
@@ -195,35 +192,31 @@ class EventHub:
         info = await self.js.stream_info(EVENTS_STREAM)
         return int(info.state.last_seq)
 
+    @property
+    def max_per_user(self) -> int:
+        return self._open.max_per_key
+
     def register(self, user_id: str) -> Subscriber:
-        subscribers = self._by_user.setdefault(user_id, set())
-        if len(subscribers) >= self.max_per_user:
-            raise TooManyStreams(user_id)
+        """Raises gateway.openstreams.TooManyStreams past `max_per_user`."""
         subscriber = Subscriber(user_id, self.buffer)
-        subscribers.add(subscriber)
+        self._open.add(user_id, subscriber)
         OPEN_STREAMS.inc()
         return subscriber
 
     def close_all(self) -> None:
         """End every open stream (the gateway is stopping: without this, each open
         stream would hold the shutdown for the whole grace period)."""
-        for subscribers in self._by_user.values():
-            for subscriber in subscribers:
-                subscriber.close()
+        for subscriber in self._open:
+            subscriber.close()
 
     def revoke(self, user_id: str) -> None:
         """End the open streams of `user_id` (a deleted user), with Revoked."""
-        for subscriber in self._by_user.get(user_id, ()):
+        for subscriber in self._open.of(user_id):
             subscriber.close(Revoked())
 
     def unregister(self, subscriber: Subscriber) -> None:
-        subscribers = self._by_user.get(subscriber.user_id)
-        if subscribers is None or subscriber not in subscribers:
-            return
-        subscribers.discard(subscriber)
-        OPEN_STREAMS.dec()
-        if not subscribers:
-            del self._by_user[subscriber.user_id]
+        if self._open.remove(subscriber.user_id, subscriber):
+            OPEN_STREAMS.dec()
 
     async def _on_message(self, msg: Msg) -> None:
         found = read(msg, self.streamed)
@@ -234,11 +227,11 @@ class EventHub:
         # what came before this hub started is the replay's business.
         if sequence < self._first:
             return
-        subscribers = self._by_user.get(envelope.user_id)
+        subscribers = self._open.of(envelope.user_id)
         if not subscribers:
             return
         event = Event(sequence, envelope.type, render(envelope))
-        for subscriber in list(subscribers):
+        for subscriber in subscribers:
             subscriber.offer(event)
 
     async def replay(self, user_id: str, after: int, through: int) -> AsyncIterator[Event]:

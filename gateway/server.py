@@ -1,7 +1,8 @@
 """The uvicorn server the gateway runs on, with one addition: on SIGTERM/SIGINT it
-ends the open event streams first, so they do not hold the shutdown for the whole
-grace period (uvicorn waits for in-flight responses, and an SSE response never ends
-by itself). Clients reconnect to another replica with Last-Event-ID."""
+ends the open event streams (and streaming RPC routes) first, so they do not hold
+the shutdown for the whole grace period (uvicorn waits for in-flight responses,
+and an SSE response never ends by itself). Clients reconnect to another replica
+with Last-Event-ID."""
 
 from __future__ import annotations
 
@@ -43,4 +44,5 @@ class GatewayServer(uvicorn.Server):
         hub = self.gateway.state.upstreams.events
         if hub is not None:
             hub.close_all()
+        self.gateway.state.transcoder.streams.close_all()
         super().handle_exit(sig, frame)

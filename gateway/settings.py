@@ -60,6 +60,10 @@ class GatewaySettings:
     token_leeway_seconds: float = 30.0
     access_token_ttl_seconds: float = 900.0  # how long revoked users stay revoked
     events: EventStreamSettings = field(default_factory=lambda: EventStreamSettings())
+    # Streaming RPC routes (gateway.transcoding.streaming): the longest a call may run
+    # (its gRPC deadline), and how many a user may hold open on this replica.
+    stream_max_seconds: float = 3600.0
+    stream_max_per_user: int = 10
     assets: AssetSettings = field(default_factory=lambda: AssetSettings.from_env({}))
     max_headers: int = 100  # more request headers than this: 431
     max_header_bytes: int = 16384  # request headers (names + values) larger than this: 431
@@ -107,6 +111,8 @@ class GatewaySettings:
                 max_per_user=env_int("KLIK_GATEWAY_SSE_MAX_PER_USER", 5, env),
                 buffer=env_int("KLIK_GATEWAY_SSE_BUFFER", 1000, env),
             ),
+            stream_max_seconds=env_float("KLIK_GATEWAY_STREAM_MAX_SECONDS", 3600.0, env),
+            stream_max_per_user=env_int("KLIK_GATEWAY_STREAM_MAX_PER_USER", 10, env),
             assets=AssetSettings.from_env(env),
             trusted_proxies=TrustedProxies(
                 parse_networks(
@@ -119,7 +125,8 @@ class GatewaySettings:
 
 @dataclass(frozen=True)
 class EventStreamSettings:
-    """`GET /v1/events`: a comment line every `heartbeat_seconds` keeps proxies from
+    """`GET /v1/events` (and, but for `max_per_user` and `buffer`, the streaming RPC
+    routes): a comment line every `heartbeat_seconds` keeps proxies from
     closing an idle stream; `retry_ms` is the reconnect delay browsers are told;
     `buffer` events may wait for a slow client before its stream is closed (it
     resumes with Last-Event-ID, so closing loses nothing)."""

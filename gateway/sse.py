@@ -1,5 +1,7 @@
 """`GET /v1/events`: the caller's own events as Server-Sent Events (see
-gateway.eventhub for where they come from).
+gateway.eventhub for where they come from); and what every event stream of the
+gateway shares (the streaming RPC routes' too, gateway.transcoding.streaming): the
+response, heartbeats, the end at the token's expiry, the final `event: error`.
 
 Each event is `id:` its stream sequence, `event:` its type, `data:` one line of JSON.
 A stream without `Last-Event-ID` starts at "now"; with one, it resumes right after
@@ -9,10 +11,11 @@ as the access token it was opened with."""
 
 from __future__ import annotations
 
-import json
+import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
@@ -20,9 +23,11 @@ from starlette.types import Receive, Scope, Send
 
 from gateway.admission import Admission
 from gateway.errors import GatewayError, error_body
-from gateway.eventhub import Event, EventHub, Revoked, StreamEnded, Subscriber, TooManyStreams
+from gateway.eventhub import Event, EventHub, Revoked, StreamEnded, Subscriber
+from gateway.openstreams import TooManyStreams
 from gateway.policy import READ
 from gateway.settings import EventStreamSettings
+from gateway.transcoding.streaming import one_line_json, sse_frame
 
 log = logging.getLogger(__name__)
 
@@ -30,15 +35,33 @@ HEARTBEAT = b": keep-alive\n\n"
 
 
 def format_event(event: Event) -> bytes:
-    return f"id: {event.sequence}\nevent: {event.type}\ndata: {event.data}\n\n".encode()
+    return sse_frame(event.type, event.data, str(event.sequence))
+
+
+def error_event(body: Mapping[str, object]) -> bytes:
+    """A stream's last event: `event: error` with API.md's error body as `data:`, and
+    no `id:` (it is no event of the stream, so Last-Event-ID stays the last one sent)."""
+    return f"event: error\ndata: {one_line_json(body)}\n\n".encode()
 
 
 def final_error(code: str, message: str) -> bytes:
-    """The last event of a stream the gateway ends because its token is no longer
-    good: `event: error` with API.md's error body, and no `id:` (it is no event of
-    the log, so Last-Event-ID stays the last one sent)."""
-    body = error_body("UNAUTHENTICATED", message, code=code)
-    return f"event: error\ndata: {json.dumps(body, separators=(',', ':'))}\n\n".encode()
+    """The last event of a stream the gateway ends because its token is no longer good."""
+    return error_event(error_body("UNAUTHENTICATED", message, code=code))
+
+
+def gateway_error_event(error: GatewayError) -> bytes:
+    body = error_body(error.status, error.message, code=error.code, details=error.details)
+    return error_event(body)
+
+
+def too_many_streams(limit: int, what: str) -> GatewayError:
+    """429 `TOO_MANY_STREAMS`: the caller holds `limit` open `what` already."""
+    return GatewayError(
+        "RESOURCE_EXHAUSTED",
+        f"at most {limit} {what} per user",
+        code="TOO_MANY_STREAMS",
+        details={"limit": limit},
+    )
 
 
 def last_event_id(request: Request) -> int | None:
@@ -55,8 +78,9 @@ def last_event_id(request: Request) -> int | None:
 
 
 class EventStreamResponse(StreamingResponse):
-    """Runs `on_close` however the response ends, even when the client is gone
-    before the first byte (a plain generator's `finally` would never run then)."""
+    """`text/event-stream`, never cached or buffered by a proxy. Runs `on_close`
+    however the response ends, even when the client is gone before the first byte
+    (a plain generator's `finally` would never run then)."""
 
     def __init__(self, content: AsyncIterator[bytes], on_close: Callable[[], None]) -> None:
         super().__init__(
@@ -73,17 +97,52 @@ class EventStreamResponse(StreamingResponse):
             self.on_close()
 
 
-async def events(
-    hub: EventHub,
-    subscriber: Subscriber,
-    after: int | None,
-    settings: EventStreamSettings,
-    until: float,
+async def keep_alive(
+    frames: AsyncGenerator[bytes, None], settings: EventStreamSettings, until: float
 ) -> AsyncIterator[bytes]:
-    """The stream's body. It ends when the token it was opened with expires (`until`,
-    epoch seconds) or its user is revoked, with a final `event: error`: the client
-    reconnects with a fresh token and Last-Event-ID."""
+    """The body of every event stream the gateway serves: `retry:` first, then
+    `frames` as they come, a heartbeat comment whenever `heartbeat_seconds` pass
+    without one (it keeps proxies from closing an idle stream and lets the server
+    notice a client that went away), and, if `frames` has not ended by `until` (epoch
+    seconds: the access token's expiry), a final `event: error` `TOKEN_EXPIRED` — the
+    client reconnects with a fresh token (and Last-Event-ID)."""
     yield f"retry: {settings.retry_ms}\n\n".encode()
+    # The next frame is awaited in a task of its own, left running across heartbeats:
+    # cancelling it (wait_for would) could cancel what it reads from (a gRPC call).
+    pending: asyncio.Future[bytes] | None = None
+    try:
+        while (left := until - time.time()) > 0:
+            if pending is None:
+                pending = asyncio.ensure_future(_next(frames))
+            done, _ = await asyncio.wait({pending}, timeout=min(settings.heartbeat_seconds, left))
+            if not done:
+                if until > time.time():
+                    yield HEARTBEAT
+                continue
+            try:
+                frame = pending.result()
+            except StopAsyncIteration:
+                return
+            pending = None
+            yield frame
+        yield final_error("TOKEN_EXPIRED", "the access token expired: reconnect with a new one")
+    finally:
+        if pending is not None:
+            pending.cancel()  # ends `frames` from inside (it was running)
+        else:
+            with contextlib.suppress(RuntimeError):
+                await frames.aclose()
+
+
+async def _next(frames: AsyncGenerator[bytes, None]) -> bytes:
+    return await anext(frames)
+
+
+async def events(
+    hub: EventHub, subscriber: Subscriber, after: int | None
+) -> AsyncGenerator[bytes, None]:
+    """`GET /v1/events`' events (keep_alive adds heartbeats and the token's end). It
+    ends when its user is revoked, with a final `event: error`."""
     sent = 0
     if after is not None:
         sent = after
@@ -93,9 +152,9 @@ async def events(
         async for missed in hub.replay(subscriber.user_id, after, through):
             yield format_event(missed)
             sent = missed.sequence
-    while time.time() < until:
+    while True:
         try:
-            event = await subscriber.next(min(settings.heartbeat_seconds, until - time.time()))
+            event = await subscriber.next()
         except Revoked:
             log.info("event stream ended: Revoked", extra={"sent": sent})
             yield final_error("INVALID_TOKEN", "access token is no longer valid")
@@ -103,12 +162,9 @@ async def events(
         except StreamEnded as ended:
             log.info("event stream ended: %s", type(ended).__name__, extra={"sent": sent})
             return
-        if event is None:
-            yield HEARTBEAT
-        elif event.sequence > sent:
+        if event is not None and event.sequence > sent:
             yield format_event(event)
             sent = event.sequence
-    yield final_error("TOKEN_EXPIRED", "the access token expired: reconnect with a new one")
 
 
 async def stream_events(request: Request) -> Response:
@@ -126,16 +182,11 @@ async def stream_events(request: Request) -> Response:
             )
         try:
             subscriber = hub.register(claims.subject)
-        except TooManyStreams:
-            raise GatewayError(
-                "RESOURCE_EXHAUSTED",
-                f"at most {hub.max_per_user} event streams per user",
-                code="TOO_MANY_STREAMS",
-                details={"limit": hub.max_per_user},
-            ) from None
+        except TooManyStreams as refused:
+            raise too_many_streams(refused.limit, "event streams") from None
     except GatewayError as error:
         return error.response()
     return EventStreamResponse(
-        events(hub, subscriber, after, settings, claims.expires_at),
+        keep_alive(events(hub, subscriber, after), settings, claims.expires_at),
         on_close=lambda: hub.unregister(subscriber),
     )

@@ -1,7 +1,9 @@
 """The OpenAPI 3.1 document of every transcoded route: paths and operations from the
 routes, descriptions from the proto comments, schemas from the descriptors, bearer
 security except on RPCs marked `(klik.options.v1.public)`, and a response of its own
-for each `(klik.options.v1.reason_status)` an RPC declares."""
+for each `(klik.options.v1.reason_status)` an RPC declares. A server-streaming RPC's
+200 is a `text/event-stream` whose description lists its events and their schemas
+(also in the response's `x-sse-events`: event name -> schema of its `data:`)."""
 
 from __future__ import annotations
 
@@ -12,7 +14,8 @@ from typing import Any
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
 from gateway.errors import HTTP_STATUS, declared_statuses
-from gateway.openapi.schemas import Schema, Schemas, is_required
+from gateway.openapi.schemas import COMPONENTS, Schema, Schemas, is_required
+from gateway.openapi.streams import ACCESS_TOKEN_QUERY
 from gateway.policy import is_public
 from gateway.transcoding import fields
 from gateway.transcoding.routes import Route
@@ -152,15 +155,22 @@ def _operation(
     parameters = [_path_parameter(route, v, schemas) for v in route.template.variables]
     if route.body != "*":
         parameters.extend(_query_parameters(route, schemas))
+    if route.stream is not None:
+        parameters.extend(_stream_parameters(route))
     if parameters:
         operation["parameters"] = parameters
     if route.body:
         operation["requestBody"] = _request_body(route, schemas)
-    operation["responses"] = {
-        "200": {
+    ok = (
+        _stream_response(route, schemas)
+        if route.stream is not None
+        else {
             "description": "OK",
             "content": {"application/json": {"schema": _response_schema(route, schemas)}},
-        },
+        }
+    )
+    operation["responses"] = {
+        "200": ok,
         **_reason_responses(route),
         "default": {"$ref": "#/components/responses/Error"},
     }
@@ -288,3 +298,64 @@ def _response_schema(route: Route, schemas: Schemas) -> Schema:
     if route.response_body:
         return schemas.field(response.fields_by_name[route.response_body])
     return schemas.message(response)
+
+
+STREAM_RULES = (
+    "Server-Sent Events: one event per response message, `data:` one line of JSON "
+    "(the unary routes' encoding). The stream starts once the service sends its first "
+    "message; a failure before that is the ordinary error response with its HTTP "
+    "status. A failure after it is a last `event: error` (no `id:`) whose `data:` is "
+    "the error body (`Error`); a normal end of the call ends the response. Comment "
+    "lines are heartbeats. The stream also ends with `event: error` when the access "
+    "token expires (`TOKEN_EXPIRED`), its user is deleted (`INVALID_TOKEN`) or the "
+    "gateway stops (`UNAVAILABLE`): reconnect. A user holds a few streams at once "
+    "(429 `TOO_MANY_STREAMS` beyond). Browsers may pass the token as `access_token`."
+)
+
+
+def _stream_parameters(route: Route) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = [ACCESS_TOKEN_QUERY]
+    if route.stream is not None and route.stream.last_event_id:
+        found.append(
+            {
+                "name": "Last-Event-ID",
+                "in": "header",
+                "required": False,
+                "description": "Resume after this event `id:` (fills `last_event_id` "
+                "unless the query or body sets it; EventSource sends it on reconnect).",
+                "schema": {"type": "string"},
+            }
+        )
+    return found
+
+
+def _stream_response(route: Route, schemas: Schemas) -> dict[str, Any]:
+    """200 of a server-streaming route (gateway.transcoding.streaming)."""
+    shape = route.stream
+    assert shape is not None
+    response = route.method.output_type
+    if shape.oneof:
+        events = {f.name: schemas.field(f) for f in shape.events}
+        how = f"named by the field of `{shape.oneof}` that is set, `data:` its value"
+    else:
+        events = {"message": schemas.message(response)}
+        how = "all `event: message`, `data:` the whole message"
+    listed = "; ".join(f"`{name}`: {_schema_name(schema)}" for name, schema in events.items())
+    ids = (
+        " Each event's `id:` is the message's `event_id` (omitted when empty; not in `data:`)."
+        if shape.event_id
+        else ""
+    )
+    description = f"The event stream. Events ({how}): {listed}.{ids} {STREAM_RULES}"
+    return {
+        "description": description,
+        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        "x-sse-events": {**events, "error": {"$ref": COMPONENTS + "Error"}},
+    }
+
+
+def _schema_name(schema: Schema) -> str:
+    ref = schema.get("$ref")
+    if isinstance(ref, str):
+        return f"`{ref.removeprefix(COMPONENTS)}`"
+    return f"a JSON {schema.get('type', 'value')}"

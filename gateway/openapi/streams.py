@@ -30,25 +30,27 @@ _EVENTS_DESCRIPTION = (
     "`TOKEN_EXPIRED` or `INVALID_TOKEN`: reconnect with a fresh token and "
     "`Last-Event-ID`. "
     "Browsers, whose `EventSource` cannot send `Authorization`, may pass the "
-    "access token as the `access_token` query parameter instead (this route "
-    "only)."
+    "access token as the `access_token` query parameter instead (event "
+    "streams only)."
 )
+
+ACCESS_TOKEN_QUERY: dict[str, Any] = {
+    "name": "access_token",
+    "in": "query",
+    "required": False,
+    "description": (
+        "The bearer token, for clients that cannot send the Authorization "
+        "header (EventSource); ignored when the header is sent."
+    ),
+    "schema": {"type": "string"},
+}
 
 _EVENTS: dict[str, Any] = {
     "operationId": "StreamEvents",
     "tags": ["Gateway"],
     "summary": "The caller's own events, as Server-Sent Events.",
     "parameters": [
-        {
-            "name": "access_token",
-            "in": "query",
-            "required": False,
-            "description": (
-                "The bearer token, for clients that cannot send the Authorization "
-                "header (EventSource); ignored when the header is sent."
-            ),
-            "schema": {"type": "string"},
-        },
+        ACCESS_TOKEN_QUERY,
         {
             "name": "Last-Event-ID",
             "in": "header",

@@ -11,13 +11,15 @@ lose precision above 2^53."""
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
 from gateway.transcoding import fields
-from gateway.transcoding.routes import Route
+
+if TYPE_CHECKING:  # routes builds stream shapes, which encode with to_json_value
+    from gateway.transcoding.routes import Route
 
 
 def to_json_value(message: Message) -> Any:

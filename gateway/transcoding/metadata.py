@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from starlette.requests import HTTPConnection
 
+from gateway.auth import presented_authorization
 from gateway.clientaddr import CLIENT_ADDRESS_KEY
 from gateway.errors import GatewayError
 from gateway.policy import client_address
@@ -12,15 +13,17 @@ from kit.interceptors import REQUEST_ID_KEY
 
 
 def outgoing_metadata(
-    connection: HTTPConnection, forward: tuple[str, ...] = ()
+    connection: HTTPConnection, forward: tuple[str, ...] = (), *, query_token: bool = False
 ) -> tuple[tuple[str, str], ...]:
-    """`authorization` as given, the request id, the headers named in `forward` (a
-    route's `forward_headers`; one that is not printable ASCII is left out), and
+    """`authorization` as given (with `query_token`, the `access_token` query
+    parameter stands in for a missing header, gateway.auth), the request id, the
+    headers named in `forward` (a route's `forward_headers`; one that is not
+    printable ASCII is left out), and
     `klik-client-address`: the one client address the gateway vouches for
     (gateway.clientaddr; the services see who called, not the gateway). The client's
     own `X-Forwarded-For` is never passed on."""
     metadata: list[tuple[str, str]] = [(REQUEST_ID_KEY, current_request_id())]
-    authorization = connection.headers.get("authorization")
+    authorization = presented_authorization(connection, query_token=query_token)
     if authorization is not None:
         if not _printable_ascii(authorization):
             raise GatewayError(

@@ -1,6 +1,7 @@
 """Routes derived from the `google.api.http` options of service descriptors: one per
 binding (the rule itself and each of its `additional_bindings`). Nothing here is
-written per RPC: annotate a new RPC and it is routed."""
+written per RPC: annotate a new RPC and it is routed. A server-streaming RPC is a
+Server-Sent Events route (gateway.transcoding.streaming says how)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from google.protobuf.descriptor import Descriptor, MethodDescriptor, ServiceDesc
 from google.protobuf.message import Message
 
 from gateway.transcoding import fields
+from gateway.transcoding.streaming import StreamShape, StreamShapeError, stream_shape
 from gateway.transcoding.template import PathTemplate, TemplateError, parse
 from klik.options.v1 import options_pb2
 
@@ -45,6 +47,8 @@ class Route:
     raw_body: str = ""
     # Request headers passed on as metadata ((klik.options.v1.forward_headers)).
     forward_headers: tuple[str, ...] = ()
+    # A server-streaming RPC: how its messages become SSE events (None: unary).
+    stream: StreamShape | None = None
     request_class: type[Message] = field(init=False)
     response_class: type[Message] = field(init=False)
 
@@ -100,8 +104,8 @@ def build_routes(services: Mapping[str, Iterable[ServiceDescriptor]]) -> list[Ro
                 rule = http_rule(method)
                 if rule is None:
                     continue
-                if method.client_streaming or method.server_streaming:
-                    raise RouteError(f"{method.full_name}: streaming RPCs are not transcoded")
+                if method.client_streaming:
+                    raise RouteError(f"{method.full_name}: client-streaming RPCs are not routed")
                 for index, binding in enumerate(_bindings(rule)):
                     routes.append(route_for(upstream, service, method, binding, index))
     return routes
@@ -152,6 +156,7 @@ def route_for(
         if not header or not all(c.isalnum() or c == "-" for c in header):
             raise RouteError(f"{where}: forward_headers {header!r} is not a header name")
     return Route(
+        stream=_stream_shape(method, rule, where),
         upstream=upstream,
         service=service,
         method=method,
@@ -164,6 +169,20 @@ def route_for(
         raw_body=raw,
         forward_headers=forwarded,
     )
+
+
+def _stream_shape(
+    method: MethodDescriptor, rule: http_pb2.HttpRule, where: str
+) -> StreamShape | None:
+    """A server-streaming RPC's SSE mapping (gateway.transcoding.streaming)."""
+    if not method.server_streaming:
+        return None
+    if rule.response_body:
+        raise RouteError(f"{where}: a streaming RPC's events are whole messages: no response_body")
+    try:
+        return stream_shape(method)
+    except StreamShapeError as error:
+        raise RouteError(f"{where}: {error}") from None
 
 
 def _raw_body(request: Descriptor, body: str, where: str) -> str:

@@ -99,4 +99,4 @@ def real_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStac
 
 
 # The fake services and the gateway in front of them (tests/gateway/fakes.py).
-from tests.gateway.fakes import gateway, start_gateway, upstream  # noqa: E402, F401
+from tests.gateway.fakes import gateway, start_gateway, stream_upstream, upstream  # noqa: E402, F401

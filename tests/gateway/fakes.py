@@ -218,9 +218,120 @@ async def gateway(start_gateway: StartGateway) -> httpx.AsyncClient:
     return await start_gateway()
 
 
+async def wait_slot_free(
+    client: httpx.AsyncClient, path: str, headers: Mapping[str, str] | None = None
+) -> None:
+    """Wait until a stream of `path` is no longer refused with 429 (a client left and
+    the gateway noticed)."""
+
+    async def slot_free() -> bool:
+        async with client.stream("GET", path, headers=headers) as reply:
+            assert reply.status_code in (200, 429)
+            return reply.status_code == 200
+
+    await wait_for(slot_free, message="stream slot freed")
+
+
+async def lines_until_heartbeats(lines: AsyncIterator[str], count: int = 2) -> list[str]:
+    """A stream's lines up to its `count`th heartbeat comment (within 10 s)."""
+    seen: list[str] = []
+    async with asyncio.timeout(10):
+        async for line in lines:
+            seen.append(line)
+            if seen.count(": keep-alive") >= count:
+                break
+    return seen
+
+
 def error_of(reply: httpx.Response, code: str, status: str) -> dict[str, Any]:
     body = reply.json()
     assert_error_shape(body, code, status)
     assert body["error"]["request_id"] == reply.headers["x-request-id"]
     error: dict[str, Any] = body["error"]
     return error
+
+
+class FakeStreams:
+    """The streaming RPCs of the test contract's RouteTest (tests/gateway/protos/
+    test_routes.proto), on a plain grpc.aio server. WatchThing behaves by thing id:
+    `t-1` sends three events and ends; `missing` fails before its first message;
+    `flaky` fails after one; `idle` sends initial metadata and then nothing (until
+    `release` is set); `silent` sends nothing at all; `resume` echoes last_event_id."""
+
+    def __init__(self, module: Any) -> None:
+        self.module = module
+        self.calls: list[Any] = []
+        self.metadata: list[dict[str, str]] = []
+        self.cancelled: list[str] = []  # thing ids of calls whose client went away
+        self.release = asyncio.Event()
+
+    async def watch(self, request: Any, context: Any) -> AsyncIterator[Any]:
+        self.calls.append(request)
+        self.metadata.append(dict(context.invocation_metadata() or ()))
+        events = self.module.ThingEvent
+        try:
+            if request.thing_id == "t-1":
+                thing = self.module.Thing(id="t-1", name="one", size=7)
+                yield events(event_id="e-1", thing=thing, hint="h")
+                yield events(event_id="e-2", note="hello")
+                yield events(count=9007199254740993)
+                yield events(event_id="e-4")  # no oneof field set: not sent
+                yield events(event_id="e-5", label=self.module.Label(text="done"))
+            elif request.thing_id == "missing":
+                missing = errors.NotFound("THING_NOT_FOUND", "no thing missing")
+                await context.abort_with_status(errors.domain_status(missing))
+            elif request.thing_id == "flaky":
+                yield events(event_id="e-1", note="first")
+                refusal = errors.FailedPrecondition(
+                    "THING_MELTED", "the thing melted", details={"at": 1}
+                )
+                await context.abort_with_status(errors.domain_status(refusal))
+            elif request.thing_id == "idle":
+                await context.send_initial_metadata((("klik-stream", "open"),))
+                await self.release.wait()
+            elif request.thing_id == "silent":
+                await self.release.wait()
+            elif request.thing_id == "resume":
+                yield events(event_id="r-2", note=f"after {request.last_event_id}")
+        except asyncio.CancelledError:
+            self.cancelled.append(request.thing_id)
+            raise
+
+    async def stream_things(self, request: Any, context: Any) -> AsyncIterator[Any]:
+        self.calls.append(request)
+        for index in range(2):
+            yield self.module.Thing(id=f"{request.thing_id}-{index}", name=request.reason)
+
+
+@dataclasses.dataclass
+class StreamUpstream:
+    address: str
+    fake: FakeStreams
+
+
+@pytest.fixture
+async def stream_upstream(contract: Any) -> AsyncIterator[StreamUpstream]:
+    """A gRPC server of the test contract's streaming RPCs; its address."""
+    module = contract.module
+    fake = FakeStreams(module)
+    methods = {
+        "WatchThing": grpc.unary_stream_rpc_method_handler(
+            fake.watch,
+            request_deserializer=module.WatchThingRequest.FromString,
+            response_serializer=module.ThingEvent.SerializeToString,
+        ),
+        "StreamThings": grpc.unary_stream_rpc_method_handler(
+            fake.stream_things,
+            request_deserializer=module.ArchiveThingRequest.FromString,
+            response_serializer=module.Thing.SerializeToString,
+        ),
+    }
+    server = grpc.aio.server()
+    server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler("gatewaytest.v1.RouteTest", methods),)
+    )
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    yield StreamUpstream(f"127.0.0.1:{port}", fake)
+    fake.release.set()
+    await server.stop(None)

@@ -25,7 +25,14 @@ from klik.events.v1.events_pb2 import (
     WalletChanged,
 )
 from klik.generation.v1.generation_pb2 import Job
-from tests.gateway.fakes import SERVERS, StartGateway, Upstream, error_of
+from tests.gateway.fakes import (
+    SERVERS,
+    StartGateway,
+    Upstream,
+    error_of,
+    lines_until_heartbeats,
+    wait_slot_free,
+)
 from tests.helpers import envelope, publish_envelope, unique, wait_for
 
 
@@ -67,13 +74,14 @@ class EventReader:
         self.comments: list[str] = []
         self.retry: int | None = None
 
-    async def next(self) -> Sse:
-        """The next event (comments and `retry:` lines are recorded on the way)."""
+    async def fields(self) -> dict[str, str] | None:
+        """The next event's fields, None at the end of the stream (comments and
+        `retry:` lines are recorded on the way)."""
         fields: dict[str, str] = {}
         async for line in self.lines:
             if line == "":
                 if "data" in fields:
-                    return Sse(int(fields["id"]), fields["event"], json.loads(fields["data"]))
+                    return fields
                 continue
             if line.startswith(":"):
                 self.comments.append(line)
@@ -84,7 +92,15 @@ class EventReader:
             else:
                 assert name not in fields, f"{name} twice in one event"
                 fields[name] = value
-        raise AssertionError("the stream ended")
+        assert not fields, f"a partial event at the end: {fields}"
+        return None
+
+    async def next(self) -> Sse:
+        """The next event."""
+        fields = await self.fields()
+        if fields is None:
+            raise AssertionError("the stream ended")
+        return Sse(int(fields["id"]), fields["event"], json.loads(fields["data"]))
 
     async def take(self, count: int, within: float = 10.0) -> list[Sse]:
         async with asyncio.timeout(within):
@@ -231,11 +247,7 @@ async def test_idle_streams_get_heartbeats(start_gateway: StartGateway, upstream
     )
     token = upstream.auth.authority.access_token(unique("idle-"))
     async with open_stream(gateway, token) as stream:
-        lines = []
-        async for line in stream.lines:
-            lines.append(line)
-            if lines.count(": keep-alive") >= 2:
-                break
+        lines = await lines_until_heartbeats(stream.lines)
     assert lines[0] == "retry: 1500"
 
 
@@ -249,14 +261,8 @@ async def test_streams_per_user_are_limited_and_freed_when_the_client_leaves(
         second = await gateway.get("/v1/events", headers=headers)
         assert second.status_code == 429
         error_of(second, "TOO_MANY_STREAMS", "RESOURCE_EXHAUSTED")
-
-    async def slot_free() -> bool:
-        async with gateway.stream("GET", "/v1/events", headers=headers) as reply:
-            assert reply.status_code in (200, 429)
-            return reply.status_code == 200
-
     # The first client left: its slot is freed once the gateway notices.
-    assert await wait_for(slot_free, message="stream slot freed")
+    await wait_slot_free(gateway, "/v1/events", headers)
 
 
 async def test_a_browser_passes_its_token_in_the_query_on_this_route_only(

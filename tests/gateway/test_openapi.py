@@ -9,6 +9,7 @@ import json
 import re
 from collections.abc import Iterator
 from typing import Any
+from unittest.mock import ANY
 
 import pytest
 
@@ -327,3 +328,38 @@ def test_field_behavior_marks_fields_required_and_read_only(spec: Spec, test_spe
     # out of what it requires.
     body = operation(spec, "/klik.content.v1.ContentService/SendMessage")["requestBody"]
     assert body["content"]["application/json"]["schema"]["required"] == ["content"]
+
+
+def test_a_streaming_rpc_is_an_event_stream_listing_its_events(test_spec: Spec) -> None:
+    watch = test_spec["paths"]["/v1/things/{thing_id}:watch"]["get"]
+    ok = watch["responses"]["200"]
+    assert list(ok["content"]) == ["text/event-stream"]
+    # Each event of the oneof with the schema of its data:, and the final error.
+    assert ok["x-sse-events"] == {
+        "thing": {"$ref": "#/components/schemas/gatewaytest.v1.Thing", "description": ANY},
+        "label": {"$ref": "#/components/schemas/gatewaytest.v1.Label", "description": ANY},
+        "note": {"type": "string", "description": ANY},
+        "count": {"type": "string", "format": "int64", "pattern": "^-?[0-9]+$", "description": ANY},
+        "error": {"$ref": "#/components/schemas/Error"},
+    }
+    for ref in ("gatewaytest.v1.Thing", "gatewaytest.v1.Label"):
+        assert ref in test_spec["components"]["schemas"]
+    text = ok["description"]
+    assert "`thing`: `gatewaytest.v1.Thing`" in text and "`note`: a JSON string" in text
+    assert "`event_id`" in text and "event: error" in text and "TOKEN_EXPIRED" in text
+    parameters = {(p["in"], p["name"]) for p in watch["parameters"]}
+    assert {("path", "thing_id"), ("query", "access_token"), ("header", "Last-Event-ID")} <= (
+        parameters
+    )
+    # No oneof, no event_id, no last_event_id: every event is `message`; POST body kept.
+    stream = test_spec["paths"]["/v1/things/{thing_id}:stream"]["post"]
+    events = stream["responses"]["200"]["x-sse-events"]
+    assert events["message"] == {"$ref": "#/components/schemas/gatewaytest.v1.Thing"}
+    assert set(events) == {"message", "error"}
+    assert "`event_id`" not in stream["responses"]["200"]["description"]
+    assert "Last-Event-ID" not in {p["name"] for p in stream["parameters"]}
+    assert "requestBody" in stream
+    # A unary route keeps its JSON answer and takes no token in the query.
+    get = test_spec["paths"]["/v1/things/{thing_id}"]["get"]
+    assert list(get["responses"]["200"]["content"]) == ["application/json"]
+    assert "access_token" not in {p["name"] for p in get.get("parameters", [])}

@@ -190,3 +190,26 @@ def test_annotations_naming_missing_fields_refuse_to_start(contract: RoutesContr
     ):
         with pytest.raises(RouteError):
             route_for("test", contract.service, method, bad, 0)
+
+
+def test_a_streaming_route_knows_its_events_and_refuses_response_body(
+    contract: RoutesContract,
+) -> None:
+    watch = contract.route("WatchThing")
+    assert watch.stream is not None
+    # `optional string hint`'s synthetic oneof names no event.
+    assert watch.stream.event_names == ("thing", "label", "note", "count")
+    assert (watch.stream.event_id, watch.stream.last_event_id) == (True, True)
+    stream = contract.route("StreamThings").stream
+    assert stream is not None and stream.event_names == ("message",)
+    assert (stream.event_id, stream.last_event_id) == (False, False)
+    assert contract.route("GetThing").stream is None
+    method = contract.service.methods_by_name["WatchThing"]
+    with pytest.raises(RouteError, match="response_body"):
+        route_for(
+            "test",
+            contract.service,
+            method,
+            http_pb2.HttpRule(get="/v1/w", response_body="note"),
+            0,
+        )
