@@ -219,6 +219,10 @@ export interface paths {
          *       at most 15 min), a `google.rpc.RetryInfo` detail carries it, and the gateway
          *       returns it as `Retry-After`. A successful login resets the account's count;
          *       failures are forgotten after an hour without one. Never a permanent lockout.
+         *
+         *     The new session records the client's user agent (the gateway passes the HTTP
+         *     `User-Agent` as the gRPC metadata `klik-user-agent`) and client address, shown
+         *     by ListSessions.
          */
         post: operations["AuthService_Login"];
         delete?: never;
@@ -242,7 +246,8 @@ export interface paths {
          *
          *     Idempotent: an unknown, spent or already logged-out refresh token, or one
          *     that belongs to another account, changes nothing and still answers `{}`.
-         *     Access tokens already issued stay valid until they expire (they are short-lived).
+         *     Publishes `session.revoked`: the session's access tokens are refused by every
+         *     service within seconds, as for RevokeSession.
          */
         post: operations["AuthService_Logout"];
         delete?: never;
@@ -270,10 +275,52 @@ export interface paths {
         get: operations["AuthService_GetMe"];
         put?: never;
         post?: never;
-        delete?: never;
+        /**
+         * Deletes the caller's own account, given its current password.
+         * @description Deletes the caller's own account, given its current password. Bearer.
+         *
+         *     The same deletion as DeleteUser (`user.deleted`, every session ends, the access
+         *     tokens stop working everywhere), including its last-admin protection.
+         *
+         *     Errors:
+         *     - UNAUTHENTICATED `INVALID_CREDENTIALS` (401): password is wrong.
+         *     - RESOURCE_EXHAUSTED `TOO_MANY_ATTEMPTS` (429): too many wrong passwords for this
+         *       account (the count Login keeps).
+         *     - FAILED_PRECONDITION `LAST_ADMIN` (400): the caller is the only admin left.
+         *     - NOT_FOUND `USER_NOT_FOUND` (404): the account is already gone.
+         */
+        delete: operations["AuthService_DeleteMe"];
         options?: never;
         head?: never;
-        patch?: never;
+        /**
+         * Changes the caller's public profile and returns the account.
+         * @description Changes the caller's public profile and returns the account. Bearer.
+         *
+         *     Only the fields named in `update_mask` change (the gateway fills it from the
+         *     body's keys: `PATCH /v1/auth/me {"bio": "…"}` changes the bio alone); an empty
+         *     mask changes nothing. Fields: `display_name` (as in Register), `handle` (3 to 30
+         *     characters of `a-z`, `0-9` and `_`, case-insensitive and stored lower case,
+         *     unique across accounts, not a reserved word such as `admin` or `settings`; ""
+         *     removes it), `bio` (at most 280 characters, trimmed) and `avatar_asset_id` (the
+         *     id of an asset, "" removes it). When something actually changed, publishes
+         *     `user.profile_changed` with the whole public profile, in the same transaction.
+         *
+         *     Auth cannot check that the avatar asset exists or is the caller's (assets live
+         *     in content and generation): it stores the id as given, and `avatar_url` stays
+         *     "" until asset ids can be resolved to file URLs.
+         *
+         *     Errors:
+         *     - INVALID_ARGUMENT `INVALID_UPDATE_MASK` (400): the mask names another field.
+         *     - INVALID_ARGUMENT `INVALID_HANDLE` (400): the handle breaks a rule, named in
+         *       `ErrorInfo.metadata["rule"]`: `length`, `characters` or `reserved`.
+         *     - ALREADY_EXISTS `HANDLE_TAKEN` (409): another account has the handle (any
+         *       case). Of concurrent claims of one handle exactly one wins.
+         *     - INVALID_ARGUMENT `INVALID_DISPLAY_NAME`, `INVALID_BIO`, `INVALID_AVATAR` (400):
+         *       display_name as in Register; bio over 280 characters or holding control
+         *       characters other than newlines; avatar_asset_id not an id.
+         *     - NOT_FOUND `USER_NOT_FOUND` (404): the account was deleted.
+         */
+        patch: operations["AuthService_UpdateMe"];
         trace?: never;
     };
     "/v1/auth/password": {
@@ -290,7 +337,8 @@ export interface paths {
          * @description Changes the caller's password. Bearer.
          *
          *     Every other session of the account ends (all refresh-token families except
-         *     the one the calling access token was issued from are revoked).
+         *     the one the calling access token was issued from are revoked, each with a
+         *     `session.revoked`, so their access tokens stop working too).
          *
          *     Errors:
          *     - UNAUTHENTICATED `INVALID_CREDENTIALS` (401): current_password is wrong.
@@ -352,7 +400,8 @@ export interface paths {
          *     credential).
          *
          *     Every reset token of the account is spent, every session family ends (their
-         *     refresh tokens stop at once; access tokens already issued expire on their own),
+         *     refresh tokens stop at once; each publishes `session.revoked`, so the access
+         *     tokens issued from them are refused by every service within seconds),
          *     the old password stops working, and a notice is mailed to the address.
          *
          *     Errors:
@@ -379,7 +428,9 @@ export interface paths {
         /**
          * Spends a refresh token and returns a new access token and refresh token in the same session family.
          * @description Spends a refresh token and returns a new access token and refresh token in the
-         *     same session family. Public (the refresh token is the credential). A refresh
+         *     same session family. Public (the refresh token is the credential). The
+         *     session's `last_used_at`, user agent and client address (ListSessions) become
+         *     this call's. A refresh
          *     token expires when unused for `KLIK_REFRESH_IDLE_SECONDS` (default 14 days), and
          *     a family `KLIK_REFRESH_ABSOLUTE_SECONDS` (default 90 days) after its login,
          *     however active. Of two concurrent refreshes with the same token one wins; the
@@ -431,9 +482,61 @@ export interface paths {
          *     - INVALID_ARGUMENT `INVALID_EMAIL` (400): the email is not an address.
          *     - INVALID_ARGUMENT `INVALID_DISPLAY_NAME` (400): display_name blank, longer than
          *       100 characters or holding control characters.
+         *     - INVALID_ARGUMENT `INVALID_HANDLE` (400), ALREADY_EXISTS `HANDLE_TAKEN` (409):
+         *       the optional `handle` breaks a rule or is taken (see UpdateMe).
          */
         post: operations["AuthService_Register"];
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/auth/sessions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Lists the caller's live sessions (refresh-token families not ended or expired), most recently used first; `current` marks the one the calling access token was issued from.
+         * @description Lists the caller's live sessions (refresh-token families not ended or expired),
+         *     most recently used first; `current` marks the one the calling access token was
+         *     issued from. Bearer.
+         */
+        get: operations["AuthService_ListSessions"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/auth/sessions/{session_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Ends one of the caller's sessions (the current one too, if named).
+         * @description Ends one of the caller's sessions (the current one too, if named). Bearer.
+         *
+         *     Its refresh tokens stop at once; `session.revoked` is published, and every
+         *     replica of every service refuses the access tokens issued from it (UNAUTHENTICATED
+         *     `INVALID_TOKEN`) as soon as the event reaches it, within seconds.
+         *
+         *     Errors:
+         *     - NOT_FOUND `SESSION_NOT_FOUND` (404): the caller has no live session with this
+         *       id (unknown, already ended, or another account's).
+         */
+        delete: operations["AuthService_RevokeSession"];
         options?: never;
         head?: never;
         patch?: never;
@@ -1438,6 +1541,32 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/users/{handle_or_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Returns an account's public profile, by handle (any case) or by id.
+         * @description Returns an account's public profile, by handle (any case) or by id. Public.
+         *
+         *     Never the email or the role.
+         *
+         *     Errors:
+         *     - NOT_FOUND `USER_NOT_FOUND` (404): no account has this handle or id (deleted
+         *       accounts included).
+         */
+        get: operations["AuthService_GetUser"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/users/{user_id}/followers": {
         parameters: {
             query?: never;
@@ -1703,6 +1832,13 @@ export interface components {
         };
         /** @description Empty answer of ConfirmPasswordReset (`{}`). */
         "klik.auth.v1.ConfirmPasswordResetResponse": Record<string, never>;
+        /** @description Body of `DELETE /v1/auth/me`. */
+        "klik.auth.v1.DeleteMeRequest": {
+            /** @description The caller's current password. */
+            password: string;
+        };
+        /** @description Empty answer of DeleteMe (`{}`). */
+        "klik.auth.v1.DeleteMeResponse": Record<string, never>;
         /** @description `DELETE /v1/admin/users/{user_id}`. */
         "klik.auth.v1.DeleteUserRequest": {
             /** @description Id of the account to delete (from the path). */
@@ -1724,6 +1860,16 @@ export interface components {
             /** @description The caller's account. */
             user?: components["schemas"]["klik.auth.v1.User"];
         };
+        /** @description `GET /v1/users/{handle_or_id}`. */
+        "klik.auth.v1.GetUserRequest": {
+            /** @description A handle (any case) or an account id (from the path). */
+            handle_or_id: string;
+        };
+        /** @description Answer of GetUser; HTTP returns the `user` field itself. */
+        "klik.auth.v1.GetUserResponse": {
+            /** @description The account's public profile. */
+            user?: components["schemas"]["klik.auth.v1.PublicUser"];
+        };
         /** @description One public key of the JWK Set (RFC 7517 / RFC 8037 OKP key). */
         "klik.auth.v1.Jwk": {
             /** @description Signature algorithm: always `EdDSA`. */
@@ -1738,6 +1884,13 @@ export interface components {
             use?: string;
             /** @description The public key, base64url without padding. */
             x?: string;
+        };
+        /** @description ListSessions takes no parameters: the sessions are the caller's. */
+        "klik.auth.v1.ListSessionsRequest": Record<string, never>;
+        /** @description The caller's live sessions, most recently used first. */
+        "klik.auth.v1.ListSessionsResponse": {
+            /** @description The sessions. */
+            sessions?: components["schemas"]["klik.auth.v1.Session"][];
         };
         /** @description Query of `GET /v1/admin/users`. */
         "klik.auth.v1.ListUsersRequest": {
@@ -1793,6 +1946,35 @@ export interface components {
         };
         /** @description Empty answer of Logout (`{}`). */
         "klik.auth.v1.LogoutResponse": Record<string, never>;
+        /** @description The fields of a public profile UpdateMe can change. */
+        "klik.auth.v1.ProfileUpdate": {
+            /** @description Id of an asset to show as the avatar; "" removes it. */
+            avatar_asset_id?: string;
+            /** @description At most 280 characters; "" removes it. */
+            bio?: string;
+            /** @description Name shown to other users: 1 to 100 characters after trimming. */
+            display_name?: string;
+            /** @description 3 to 30 of `a-z0-9_` (any case in, stored lower case); "" removes it. */
+            handle?: string;
+        };
+        /** @description An account as anyone may see it (GetUser): never the email or the role. */
+        "klik.auth.v1.PublicUser": {
+            /** @description Where the avatar image is served, "" when none or not resolvable (see UpdateMe). */
+            avatar_url?: string;
+            /** @description Short text about the user. */
+            bio?: string;
+            /**
+             * Format: date-time
+             * @description When the account was created (UTC).
+             */
+            created_at?: string;
+            /** @description Name shown to other users. */
+            display_name?: string;
+            /** @description Public handle (lower case), "" when none was chosen. */
+            handle?: string;
+            /** @description Account id (UUID). */
+            id?: string;
+        };
         /** @description Body of `POST /v1/auth/refresh`. */
         "klik.auth.v1.RefreshRequest": {
             /** @description The refresh token to spend. */
@@ -1820,6 +2002,8 @@ export interface components {
             display_name?: string;
             /** @description Email address; case-insensitive, must be unique. */
             email: string;
+            /** @description Optional public handle (see UpdateMe for the rules); "" chooses none yet. */
+            handle?: string;
             /** @description Password: 8 to 128 characters, not a common one. Stored only as an Argon2id hash. */
             password: string;
         };
@@ -1839,6 +2023,34 @@ export interface components {
         "klik.auth.v1.ResendVerificationRequest": Record<string, never>;
         /** @description Empty answer of ResendVerification (`{}`). */
         "klik.auth.v1.ResendVerificationResponse": Record<string, never>;
+        /** @description `DELETE /v1/auth/sessions/{session_id}`. */
+        "klik.auth.v1.RevokeSessionRequest": {
+            /** @description Id of the session to end (from the path). */
+            session_id: string;
+        };
+        /** @description Empty answer of RevokeSession (`{}`). */
+        "klik.auth.v1.RevokeSessionResponse": Record<string, never>;
+        /** @description One session: a refresh-token family, what one login started. */
+        "klik.auth.v1.Session": {
+            /** @description The client address at that login or refresh. */
+            client_address?: string;
+            /**
+             * Format: date-time
+             * @description When the login that started it happened (UTC).
+             */
+            created_at?: string;
+            /** @description Whether the calling access token was issued from this session. */
+            current?: boolean;
+            /** @description Session id (the `sid` claim of the access tokens issued from it). */
+            id?: string;
+            /**
+             * Format: date-time
+             * @description Its latest login or refresh (UTC).
+             */
+            last_used_at?: string;
+            /** @description The client's `User-Agent` at that login or refresh ("" when unknown). */
+            user_agent?: string;
+        };
         /** @description `POST /v1/admin/users/{user_id}/role`. */
         "klik.auth.v1.SetRoleRequest": {
             /** @description The new role; one of: `user`, `premium`, `moderator`, `admin`. */
@@ -1851,8 +2063,27 @@ export interface components {
             /** @description The account with its new role. */
             user?: components["schemas"]["klik.auth.v1.User"];
         };
+        /** @description `PATCH /v1/auth/me`: the body is `profile`. */
+        "klik.auth.v1.UpdateMeRequest": {
+            /** @description New values of the fields named in `update_mask`; other fields are ignored. */
+            profile?: components["schemas"]["klik.auth.v1.ProfileUpdate"];
+            /**
+             * @description Fields to change, among `display_name`, `handle`, `bio`, `avatar_asset_id`.
+             *     Filled by the gateway from the body's keys. Empty changes nothing.
+             */
+            update_mask?: string;
+        };
+        /** @description Answer of UpdateMe; HTTP returns the `user` field itself. */
+        "klik.auth.v1.UpdateMeResponse": {
+            /** @description The caller's account after the change. */
+            user?: components["schemas"]["klik.auth.v1.User"];
+        };
         /** @description An account, as seen by its owner and by admins. */
         "klik.auth.v1.User": {
+            /** @description Id of the asset shown as the avatar, "" when none (see UpdateMe). */
+            avatar_asset_id?: string;
+            /** @description Short text shown on the public profile (at most 280 characters). */
+            bio?: string;
             /**
              * Format: date-time
              * @description When the account was created (UTC).
@@ -1868,6 +2099,8 @@ export interface components {
              *     until it is.
              */
             readonly email_verified?: boolean;
+            /** @description Public handle (lower case; see UpdateMe), "" when none was chosen. */
+            handle?: string;
             /** @description Account id (UUID). */
             readonly id?: string;
             /** @description One of: `user`, `premium`, `moderator`, `admin`. */
@@ -3476,6 +3709,62 @@ export interface operations {
             default: components["responses"]["Error"];
         };
     };
+    AuthService_DeleteMe: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["klik.auth.v1.DeleteMeRequest"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["klik.auth.v1.DeleteMeResponse"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    AuthService_UpdateMe: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Fields to change, among `display_name`, `handle`, `bio`, `avatar_asset_id`.
+                 *     Filled by the gateway from the body's keys. Empty changes nothing.
+                 */
+                update_mask?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["klik.auth.v1.ProfileUpdate"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["klik.auth.v1.User"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
     AuthService_ChangePassword: {
         parameters: {
             query?: never;
@@ -3596,6 +3885,51 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["klik.auth.v1.User"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    AuthService_ListSessions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["klik.auth.v1.ListSessionsResponse"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    AuthService_RevokeSession: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Id of the session to end (from the path). */
+                session_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["klik.auth.v1.RevokeSessionResponse"];
                 };
             };
             default: components["responses"]["Error"];
@@ -4925,6 +5259,30 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["klik.content.v1.Report"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    AuthService_GetUser: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A handle (any case) or an account id (from the path). */
+                handle_or_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["klik.auth.v1.PublicUser"];
                 };
             };
             default: components["responses"]["Error"];
