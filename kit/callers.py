@@ -61,27 +61,45 @@ def bearer_token(context: grpc.aio.ServicerContext[Any, Any]) -> str:
 
 
 class RevokedUsers:
-    """Users whose live access tokens must fail at once (deleted accounts), each
-    until their last token could have expired. Fed by kit.revocations."""
+    """Users whose live access tokens must fail at once (deleted accounts), and
+    sessions whose access tokens must (ended sessions: their `sid` claim), each until
+    their last token could have expired. Fed by kit.revocations."""
 
     def __init__(self) -> None:
         self._until: dict[str, float] = {}
+        self._sessions: dict[str, float] = {}
 
     def revoke(self, user_id: str, for_seconds: float = 3600.0) -> None:
-        now = time.time()
-        self._until[user_id] = now + for_seconds
-        for subject, until in list(self._until.items()):
-            if until <= now:
-                del self._until[subject]
+        _add(self._until, user_id, for_seconds)
 
     def is_revoked(self, user_id: str) -> bool:
-        until = self._until.get(user_id)
-        return until is not None and time.time() < until
+        return _holds(self._until, user_id)
+
+    def revoke_session(self, session_id: str, for_seconds: float = 3600.0) -> None:
+        _add(self._sessions, session_id, for_seconds)
+
+    def is_session_revoked(self, session_id: str) -> bool:
+        return bool(session_id) and _holds(self._sessions, session_id)
+
+
+def _add(revoked: dict[str, float], key: str, for_seconds: float) -> None:
+    """Revoke `key` for `for_seconds`, forgetting the revocations that ran out."""
+    now = time.time()
+    revoked[key] = now + for_seconds
+    for other, until in list(revoked.items()):
+        if until <= now:
+            del revoked[other]
+
+
+def _holds(revoked: dict[str, float], key: str) -> bool:
+    until = revoked.get(key)
+    return until is not None and time.time() < until
 
 
 class Callers:
     """Authenticates callers of one service. `revoke(user_id)` makes a user's live
-    access tokens fail at once (a deleted user), for as long as they could live."""
+    access tokens fail at once (a deleted user), `revoke_session(session_id)` those
+    issued from one session (an ended session), for as long as they could live."""
 
     def __init__(self, service: str, verifier: TokenVerifier, trust: ServiceTrust) -> None:
         self.service_name = service
@@ -95,7 +113,9 @@ class Callers:
             name = self.trust.verify(token, callee=self.service_name)
             return Caller(service_subject(name), SERVICE_ROLE, service=name, token=token)
         claims = await self.verifier.verify(token)
-        if self.revoked.is_revoked(claims.subject):
+        if self.revoked.is_revoked(claims.subject) or self.revoked.is_session_revoked(
+            claims.session_id
+        ):
             raise Unauthenticated("INVALID_TOKEN", "access token is no longer valid")
         return Caller(
             claims.subject,
@@ -131,3 +151,7 @@ class Callers:
     def revoke(self, user_id: str, for_seconds: float = 3600.0) -> None:
         self.revoked.revoke(user_id, for_seconds)
         self.verifier.forget_user(user_id)
+
+    def revoke_session(self, session_id: str, for_seconds: float = 3600.0) -> None:
+        # Remembered tokens need not be forgotten: identify() checks every call.
+        self.revoked.revoke_session(session_id, for_seconds)

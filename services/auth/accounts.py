@@ -1,5 +1,5 @@
 """Accounts: the use cases of one's own account (Register, Login, GetMe,
-ChangePassword), each transaction one `uow` block.
+ChangePassword, DeleteMe), each transaction one `uow` block.
 
 Password hashing (tens of milliseconds of CPU by design, passwords.py) runs between
 transactions, never inside one, so no row or SQLite write lock is held while it runs."""
@@ -15,9 +15,11 @@ from sqlalchemy.exc import IntegrityError
 from kit.clock import Clock, utc_now
 from kit.db import UnitOfWork
 from services.auth import domain, events, store
+from services.auth.admin import Admin
 from services.auth.domain import Account
 from services.auth.passwords import Passwords
-from services.auth.sessions import Issued, Sessions
+from services.auth.sessions import Issued, Sessions, end_sessions_of
+from services.auth.store import Client
 from services.auth.throttle import Throttle
 from services.auth.verification import Verification
 
@@ -49,6 +51,7 @@ class Accounts:
         sessions: Sessions,
         throttle: Throttle,
         verification: Verification,
+        admin: Admin,
         *,
         admin_emails: frozenset[str],
         common_passwords: frozenset[str],
@@ -60,17 +63,24 @@ class Accounts:
         self._sessions = sessions
         self._throttle = throttle
         self._verification = verification
+        self._admin = admin
         self._admin_emails = admin_emails
         self._common = common_passwords
 
-    async def register(self, email: str, password: str, display_name: str) -> Account:
-        """A new account (role admin for KLIK_ADMIN_EMAILS), its `user.registered` and
-        the mail with its verification link, all in one transaction."""
+    async def register(
+        self, email: str, password: str, display_name: str, handle: str = ""
+    ) -> Account:
+        """A new account (role admin for KLIK_ADMIN_EMAILS, the `handle` if one is
+        given), its `user.registered` and the mail with its verification link, all in
+        one transaction."""
         email = domain.valid_email(email)
         password = domain.valid_password(password, self._common)
         display_name = domain.valid_display_name(display_name)
+        handle = domain.valid_handle(handle)
         if await self._by_email(email) is not None:
             raise domain.email_taken()  # before the costly hash
+        if handle and await self._by_handle(handle) is not None:
+            raise domain.handle_taken()
         account = Account(
             id=str(uuid.uuid4()),
             email=email,
@@ -78,6 +88,7 @@ class Accounts:
             role=domain.role_for_new_account(email, self._admin_emails),
             password_hash=await self._passwords.hash(password),
             created_at=self._clock(),
+            handle=handle,
         )
         try:
             async with self._uow.write() as session:
@@ -85,17 +96,19 @@ class Accounts:
                 await events.user_registered(session, account)
                 await self._verification.start(session, account, account.created_at)
         except IntegrityError:
-            # A concurrent registration of the same email won the unique index; this
-            # transaction, its event and mail included, is rolled back.
+            # A concurrent registration of the same email (or handle) won the unique
+            # index; this transaction, its event and mail included, is rolled back.
+            if handle and await self._by_email(email) is None:
+                raise domain.handle_taken() from None
             raise domain.email_taken() from None
         self._verification.queued()
         return account
 
-    async def login(self, email: str, password: str, address: str) -> Issued:
+    async def login(self, email: str, password: str, client: Client) -> Issued:
         """A new session for the right password, throttled per account and per client
-        `address` (throttle.py)."""
+        address (throttle.py)."""
         email = domain.normalise_email(email)
-        counters = [self._throttle.account(email), self._throttle.address(address)]
+        counters = [self._throttle.account(email), self._throttle.address(client.address)]
         await self._throttle.check(counters)
         account = await self._by_email(email)
         password = domain.normalise_password(password)
@@ -107,7 +120,7 @@ class Accounts:
         await self._throttle.succeeded(counters[0])
         if self._passwords.needs_rehash(account.password_hash):
             await self._rehash(account, password)
-        return await self._sessions.start(account)
+        return await self._sessions.start(account, client)
 
     async def account(self, user_id: str) -> Account:
         """The caller's account; USER_NOT_FOUND when it was deleted after the token was
@@ -123,27 +136,44 @@ class Accounts:
     ) -> None:
         """Replace the password (throttled like Login). The session `session_id` (the
         caller's token came from it) stays; every other session of the user ends."""
-        account = await self.account(user_id)
-        counter = self._throttle.account(account.email)
-        await self._throttle.check([counter])
         new_password = domain.valid_password(new_password, self._common)
-        current = domain.normalise_password(current_password)
-        if not await self._passwords.verify(account.password_hash, current):
-            await self._throttle.failed([counter])
-            raise domain.invalid_credentials()
-        await self._throttle.succeeded(counter)
+        account = await self._proved(user_id, current_password)
         new_hash = await self._passwords.hash(new_password)
         now = self._clock()
         async with self._uow.write() as session:
             if not await store.replace_password_hash(session, account.id, new_hash):
                 raise domain.user_not_found(account.id)
-            await store.revoke_sessions_of(
+            await end_sessions_of(
                 session,
                 account.id,
                 now,
                 store.RevokeReason.PASSWORD_CHANGED,
                 keep=session_id or None,
             )
+
+    async def delete_me(self, user_id: str, password: str) -> None:
+        """DeleteMe: the admin's deletion of the account (admin.py: `user.deleted`,
+        last-admin protection), once its password is proved (throttled like Login)."""
+        await self._proved(user_id, password)
+        await self._admin.delete_user(user_id)
+
+    async def _proved(self, user_id: str, password: str) -> Account:
+        """The caller's account once `password` is its password; INVALID_CREDENTIALS
+        otherwise, counted against the account like a failed login."""
+        account = await self.account(user_id)
+        counter = self._throttle.account(account.email)
+        await self._throttle.check([counter])
+        if not await self._passwords.verify(
+            account.password_hash, domain.normalise_password(password)
+        ):
+            await self._throttle.failed([counter])
+            raise domain.invalid_credentials()
+        await self._throttle.succeeded(counter)
+        return account
+
+    async def _by_handle(self, handle: str) -> Account | None:
+        async with self._uow.read() as session:
+            return await store.account_by_handle(session, handle)
 
     async def _by_email(self, email: str) -> Account | None:
         async with self._uow.read() as session:

@@ -1,5 +1,5 @@
 """gRPC servicer of the auth service: who may call each RPC, proto ⇄ domain, and
-one call of a use case (accounts.py, sessions.py, admin.py, keys.py)."""
+one call of a use case (accounts.py, profiles.py, sessions.py, admin.py, keys.py)."""
 
 from __future__ import annotations
 
@@ -16,11 +16,14 @@ from klik.auth.v1 import auth_pb2, auth_pb2_grpc
 from services.auth import domain
 from services.auth.accounts import Accounts
 from services.auth.admin import Admin
-from services.auth.domain import Account
+from services.auth.domain import Account, Profile
+from services.auth.events import NO_AVATAR_URL
 from services.auth.keys import Keyring
+from services.auth.profiles import Profiles
 from services.auth.recovery import Recovery
 from services.auth.sessions import Issued, Sessions
 from services.auth.settings import Network
+from services.auth.store import Client, LiveSession
 from services.auth.verification import Verification
 
 Context: TypeAlias = grpc.aio.ServicerContext[Any, Any]
@@ -37,12 +40,41 @@ def user_message(account: Account) -> auth_pb2.User:
         role=account.role,
         created_at=timestamp(account.created_at),
         email_verified=account.email_verified,
+        handle=account.handle,
+        bio=account.bio,
+        avatar_asset_id=account.avatar_asset_id,
+    )
+
+
+def public_user_message(account: Account) -> auth_pb2.PublicUser:
+    """What anyone may see of an account: never the email or the role."""
+    return auth_pb2.PublicUser(
+        id=account.id,
+        handle=account.handle,
+        display_name=account.display_name,
+        bio=account.bio,
+        avatar_url=NO_AVATAR_URL,
+        created_at=timestamp(account.created_at),
+    )
+
+
+def session_message(live: LiveSession, current_id: str) -> auth_pb2.Session:
+    return auth_pb2.Session(
+        id=live.id,
+        created_at=timestamp(live.created_at),
+        last_used_at=timestamp(live.last_used_at),
+        user_agent=live.user_agent,
+        client_address=live.client_address,
+        current=live.id == current_id,
     )
 
 
 # The one client address the gateway vouches for (it decides it itself, from the
 # connection and its KLIK_GATEWAY_TRUSTED_PROXIES); `x-forwarded-for` is never read.
 CLIENT_ADDRESS_KEY = "klik-client-address"
+# The HTTP client's User-Agent, as the gateway passes it on (gateway.transcoding.metadata).
+USER_AGENT_KEY = "klik-user-agent"
+MAX_USER_AGENT_LENGTH = 300
 
 
 def client_address(context: Context, trusted_callers: Sequence[Network]) -> str:
@@ -56,6 +88,18 @@ def client_address(context: Context, trusted_callers: Sequence[Network]) -> str:
             if key == CLIENT_ADDRESS_KEY and isinstance(value, str) and value.strip():
                 return value.strip()[:100]
     return peer
+
+
+def client_of(context: Context, trusted_callers: Sequence[Network]) -> Client:
+    """Who makes a login or refresh, as ListSessions shows it: the client address
+    (client_address) and the user agent the gateway passes on, else the gRPC
+    client's own `user-agent`. Only shown to the account's owner, never trusted."""
+    agents = dict.fromkeys((USER_AGENT_KEY, "user-agent"), "")
+    for key, value in context.invocation_metadata() or ():
+        if key in agents and isinstance(value, str) and not agents[key]:
+            agents[key] = value.strip()
+    agent = agents[USER_AGENT_KEY] or agents["user-agent"]
+    return Client(agent[:MAX_USER_AGENT_LENGTH], client_address(context, trusted_callers))
 
 
 def peer_address(context: Context) -> str:
@@ -85,8 +129,10 @@ class AuthApi(auth_pb2_grpc.AuthServiceServicer):
         keyring: Keyring,
         verification: Verification,
         recovery: Recovery,
+        profiles: Profiles,
         trusted_callers: Sequence[Network] = (),
     ) -> None:
+        self.profiles = profiles
         self.recovery = recovery
         self.verification = verification
         self.trusted_callers = tuple(trusted_callers)
@@ -102,21 +148,22 @@ class AuthApi(auth_pb2_grpc.AuthServiceServicer):
         self, request: auth_pb2.RegisterRequest, context: Context
     ) -> auth_pb2.RegisterResponse:
         account = await self.accounts.register(
-            request.email, request.password, request.display_name
+            request.email, request.password, request.display_name, request.handle
         )
         return auth_pb2.RegisterResponse(user=user_message(account))
 
     async def Login(
         self, request: auth_pb2.LoginRequest, context: Context
     ) -> auth_pb2.LoginResponse:
-        address = client_address(context, self.trusted_callers)
-        issued = await self.accounts.login(request.email, request.password, address)
+        client = client_of(context, self.trusted_callers)
+        issued = await self.accounts.login(request.email, request.password, client)
         return auth_pb2.LoginResponse(**tokens(issued))
 
     async def Refresh(
         self, request: auth_pb2.RefreshRequest, context: Context
     ) -> auth_pb2.RefreshResponse:
-        issued = await self.sessions.refresh(request.refresh_token)
+        client = client_of(context, self.trusted_callers)
+        issued = await self.sessions.refresh(request.refresh_token, client)
         return auth_pb2.RefreshResponse(**tokens(issued))
 
     async def VerifyEmail(
@@ -137,6 +184,12 @@ class AuthApi(auth_pb2_grpc.AuthServiceServicer):
     ) -> auth_pb2.ConfirmPasswordResetResponse:
         await self.recovery.confirm(request.token, request.new_password)
         return auth_pb2.ConfirmPasswordResetResponse()
+
+    async def GetUser(
+        self, request: auth_pb2.GetUserRequest, context: Context
+    ) -> auth_pb2.GetUserResponse:
+        account = await self.profiles.public(request.handle_or_id)
+        return auth_pb2.GetUserResponse(user=public_user_message(account))
 
     async def GetJwks(
         self, request: auth_pb2.GetJwksRequest, context: Context
@@ -176,6 +229,40 @@ class AuthApi(auth_pb2_grpc.AuthServiceServicer):
         caller = await self.callers.user(context)
         await self.verification.resend(caller.user_id)
         return auth_pb2.ResendVerificationResponse()
+
+    async def UpdateMe(
+        self, request: auth_pb2.UpdateMeRequest, context: Context
+    ) -> auth_pb2.UpdateMeResponse:
+        caller = await self.callers.user(context)
+        given = request.profile
+        changes = Profile(given.display_name, given.handle, given.bio, given.avatar_asset_id)
+        account = await self.profiles.update(
+            caller.user_id, changes, list(request.update_mask.paths)
+        )
+        return auth_pb2.UpdateMeResponse(user=user_message(account))
+
+    async def DeleteMe(
+        self, request: auth_pb2.DeleteMeRequest, context: Context
+    ) -> auth_pb2.DeleteMeResponse:
+        caller = await self.callers.user(context)
+        await self.accounts.delete_me(caller.user_id, request.password)
+        return auth_pb2.DeleteMeResponse()
+
+    async def ListSessions(
+        self, request: auth_pb2.ListSessionsRequest, context: Context
+    ) -> auth_pb2.ListSessionsResponse:
+        caller = await self.callers.user(context)
+        live = await self.sessions.sessions(caller.user_id)
+        return auth_pb2.ListSessionsResponse(
+            sessions=[session_message(one, caller.session_id) for one in live]
+        )
+
+    async def RevokeSession(
+        self, request: auth_pb2.RevokeSessionRequest, context: Context
+    ) -> auth_pb2.RevokeSessionResponse:
+        caller = await self.callers.user(context)
+        await self.sessions.revoke(caller.user_id, request.session_id)
+        return auth_pb2.RevokeSessionResponse()
 
     # ---- admin -------------------------------------------------------------------------
 

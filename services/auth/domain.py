@@ -1,5 +1,5 @@
-"""The auth service's rules, with no I/O: what a valid email, password, display name
-and role are, when a refresh token may be spent, and how long a throttled client waits.
+"""The auth service's rules, with no I/O: what a valid email, password, display name,
+handle, bio and role are, when a refresh token may be spent, and how long a throttled client waits.
 
 The store reads and writes the values defined here; the use cases (`accounts.py`,
 `sessions.py`, `admin.py`, `throttle.py`) ask the functions here what to do."""
@@ -34,11 +34,61 @@ MAX_LOCAL_PART_LENGTH = 64
 MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 128
 MAX_DISPLAY_NAME_LENGTH = 100
+MIN_HANDLE_LENGTH = 3
+MAX_HANDLE_LENGTH = 30
+MAX_BIO_LENGTH = 280
+# Handles nobody may claim: words that read as the platform speaking, and the path
+# segments of routes and pages a handle could be mistaken for (`/v1/users/me`). The
+# one list: Register and UpdateMe both ask valid_handle.
+RESERVED_HANDLES = frozenset(
+    {
+        "about",
+        "account",
+        "accounts",
+        "admin",
+        "administrator",
+        "anonymous",
+        "api",
+        "auth",
+        "billing",
+        "contact",
+        "deleted",
+        "docs",
+        "help",
+        "klik",
+        "login",
+        "logout",
+        "me",
+        "mod",
+        "moderator",
+        "none",
+        "null",
+        "official",
+        "register",
+        "root",
+        "security",
+        "settings",
+        "signin",
+        "signup",
+        "staff",
+        "support",
+        "system",
+        "undefined",
+        "user",
+        "users",
+        "wallet",
+    }
+)
+# The fields of a profile UpdateMe may change (its update_mask paths).
+PROFILE_FIELDS = ("display_name", "handle", "bio", "avatar_asset_id")
 
 # Something@something.tld without spaces or control characters; deliberately loose
 # (RFC 5322 allows far more), since only a delivered mail proves an address works.
 _EMAIL = re.compile(r"[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f.]+(\.[^@\s\x00-\x1f\x7f.]+)+")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_HANDLE = re.compile(r"[a-z0-9_]+")
+_BIO_CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f]")  # newlines are fine in a bio
+_ASSET_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 @dataclass(frozen=True)
@@ -50,6 +100,23 @@ class Account:
     password_hash: str
     created_at: datetime
     email_verified: bool = False
+    handle: str = ""  # "" when none was chosen
+    bio: str = ""
+    avatar_asset_id: str = ""
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What UpdateMe may change; the public side of an Account."""
+
+    display_name: str
+    handle: str
+    bio: str
+    avatar_asset_id: str
+
+
+def profile_of(account: Account) -> Profile:
+    return Profile(account.display_name, account.handle, account.bio, account.avatar_asset_id)
 
 
 def verified(account: Account) -> Account:
@@ -116,6 +183,101 @@ def valid_display_name(raw: str) -> str:
             f"display_name must be 1 to {MAX_DISPLAY_NAME_LENGTH} printable characters",
         )
     return name
+
+
+def valid_handle(raw: str) -> str:
+    """Trimmed and lower-cased ("" stays "": no handle); INVALID_ARGUMENT
+    `INVALID_HANDLE` naming the broken rule (`details.rule`: `length`, `characters`,
+    `reserved`)."""
+    handle = raw.strip().lower()
+    if not handle:
+        return ""
+    if not MIN_HANDLE_LENGTH <= len(handle) <= MAX_HANDLE_LENGTH:
+        raise _bad_handle(
+            "length", f"handle must be {MIN_HANDLE_LENGTH} to {MAX_HANDLE_LENGTH} characters"
+        )
+    if not handle.isascii() or not _HANDLE.fullmatch(handle):
+        raise _bad_handle("characters", "handle may hold only a-z, 0-9 and _")
+    if handle in RESERVED_HANDLES:
+        raise _bad_handle("reserved", "this handle is reserved")
+    return handle
+
+
+def _bad_handle(rule: str, message: str) -> InvalidArgument:
+    return InvalidArgument("INVALID_HANDLE", message, details={"rule": rule})
+
+
+def valid_bio(raw: str) -> str:
+    """Trimmed; INVALID_ARGUMENT `INVALID_BIO` when over MAX_BIO_LENGTH characters or
+    holding control characters other than newlines."""
+    bio = raw.strip()
+    if len(bio) > MAX_BIO_LENGTH or _BIO_CONTROL.search(bio):
+        raise InvalidArgument(
+            "INVALID_BIO", f"bio must be at most {MAX_BIO_LENGTH} printable characters"
+        )
+    return bio
+
+
+def valid_avatar_asset_id(raw: str) -> str:
+    """An asset id's shape ("" removes the avatar); INVALID_ARGUMENT `INVALID_AVATAR`.
+    Whether the asset exists and is the caller's, auth cannot tell (assets live in
+    content and generation)."""
+    asset_id = raw.strip()
+    if asset_id and not _ASSET_ID.fullmatch(asset_id):
+        raise InvalidArgument("INVALID_AVATAR", "avatar_asset_id is not an asset id")
+    return asset_id
+
+
+def update_mask(paths: list[str]) -> tuple[str, ...]:
+    """The profile fields an UpdateMe mask names, each once; INVALID_ARGUMENT
+    `INVALID_UPDATE_MASK` for any other path."""
+    for path in paths:
+        if path not in PROFILE_FIELDS:
+            raise InvalidArgument(
+                "INVALID_UPDATE_MASK",
+                f"{path!r} cannot be updated (only {', '.join(PROFILE_FIELDS)})",
+                details={"field": path},
+            )
+    return tuple(dict.fromkeys(paths))
+
+
+def updated_profile(current: Profile, changes: Profile, paths: tuple[str, ...]) -> Profile:
+    """`current` with the fields named in `paths` taken, validated, from `changes`."""
+    checks = {
+        "display_name": valid_display_name,
+        "handle": valid_handle,
+        "bio": valid_bio,
+        "avatar_asset_id": valid_avatar_asset_id,
+    }
+    values = {path: checks[path](getattr(changes, path)) for path in paths}
+    return replace(current, **values)
+
+
+def with_profile(account: Account, profile: Profile) -> Account:
+    return replace(
+        account,
+        display_name=profile.display_name,
+        handle=profile.handle,
+        bio=profile.bio,
+        avatar_asset_id=profile.avatar_asset_id,
+    )
+
+
+def looks_like_id(handle_or_id: str) -> bool:
+    """Account ids are UUIDs (with hyphens), which no handle can be."""
+    return "-" in handle_or_id
+
+
+def handle_taken() -> AlreadyExists:
+    return AlreadyExists("HANDLE_TAKEN", "another account has this handle")
+
+
+def session_not_found(session_id: str) -> NotFound:
+    return NotFound(
+        "SESSION_NOT_FOUND",
+        "you have no live session with this id",
+        details={"session_id": session_id},
+    )
 
 
 def email_taken() -> AlreadyExists:

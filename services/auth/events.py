@@ -5,17 +5,20 @@ unit of work wakes the relay once the transaction commits."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.bus import event_type_of
 from kit.consumer import EventConsumer
 from kit.outbox import add_event
-from kit.revocations import USER_DELETED  # the kit's feed listens for it
+from kit.revocations import SESSION_REVOKED, USER_DELETED  # the kit's feed hears them
 from kit.server import Resources
 from klik.events.v1.events_pb2 import (
+    SessionRevoked,
     UserDeleted,
     UserEmailVerified,
+    UserProfileChanged,
     UserRegistered,
     UserRoleChanged,
 )
@@ -24,6 +27,11 @@ from services.auth.domain import Account
 USER_REGISTERED = event_type_of(UserRegistered)
 USER_ROLE_CHANGED = event_type_of(UserRoleChanged)
 USER_EMAIL_VERIFIED = event_type_of(UserEmailVerified)
+USER_PROFILE_CHANGED = event_type_of(UserProfileChanged)
+
+# Auth cannot resolve an avatar asset id to its file URL (assets live in content and
+# generation), so the URL it publishes and serves is empty for now.
+NO_AVATAR_URL = ""
 
 
 async def user_registered(session: AsyncSession, account: Account) -> None:
@@ -32,6 +40,7 @@ async def user_registered(session: AsyncSession, account: Account) -> None:
         email=account.email,
         display_name=account.display_name,
         role=account.role,
+        handle=account.handle,
     )
     await add_event(session, USER_REGISTERED, payload, aggregate_id=account.id, user_id=account.id)
 
@@ -52,6 +61,31 @@ async def user_role_changed(
 async def user_email_verified(session: AsyncSession, user_id: str, email: str) -> None:
     payload = UserEmailVerified(user_id=user_id, email=email)
     await add_event(session, USER_EMAIL_VERIFIED, payload, aggregate_id=user_id, user_id=user_id)
+
+
+async def user_profile_changed(session: AsyncSession, account: Account) -> None:
+    """The whole public profile after the change (never the email)."""
+    payload = UserProfileChanged(
+        user_id=account.id,
+        handle=account.handle,
+        display_name=account.display_name,
+        bio=account.bio,
+        avatar_url=NO_AVATAR_URL,
+    )
+    await add_event(
+        session, USER_PROFILE_CHANGED, payload, aggregate_id=account.id, user_id=account.id
+    )
+
+
+async def sessions_revoked(
+    session: AsyncSession, user_id: str, session_ids: Sequence[str], revoked_at: datetime
+) -> None:
+    """One `session.revoked` per ended session: every service's revocation feed then
+    refuses the access tokens issued from it."""
+    for session_id in session_ids:
+        payload = SessionRevoked(user_id=user_id, session_id=session_id)
+        payload.revoked_at.FromDatetime(revoked_at)
+        await add_event(session, SESSION_REVOKED, payload, aggregate_id=session_id, user_id=user_id)
 
 
 def consumers(resources: Resources) -> Sequence[EventConsumer]:

@@ -18,7 +18,7 @@ from kit.db import UnitOfWork
 from kit.errors import InvalidArgument
 from services.auth import domain, mail, store
 from services.auth.passwords import Passwords
-from services.auth.sessions import digest
+from services.auth.sessions import digest, end_sessions_of
 from services.auth.settings import AuthOptions
 from services.auth.store import RevokeReason, TokenPurpose
 from services.auth.throttle import Throttle
@@ -100,9 +100,7 @@ class Recovery:
                 raise invalid_reset_token()
             await store.use_email_tokens_of(session, account.id, _RESET, now)
             await store.replace_password_hash(session, account.id, new_hash)
-            await store.revoke_sessions_of(
-                session, account.id, now, RevokeReason.PASSWORD_RESET, keep=None
-            )
+            await end_sessions_of(session, account.id, now, RevokeReason.PASSWORD_RESET, keep=None)
             await store.clear_failures(session, self._throttle.account(account.email).key)
             notice = mail.PASSWORD_CHANGED.render(
                 account.email, name=account.display_name, email=account.email

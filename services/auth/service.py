@@ -13,6 +13,7 @@ from services.auth.admin import Admin
 from services.auth.background import MailSender
 from services.auth.keys import Keyring
 from services.auth.passwords import Passwords
+from services.auth.profiles import Profiles
 from services.auth.recovery import Recovery
 from services.auth.sessions import Sessions
 from services.auth.settings import AuthOptions
@@ -36,7 +37,7 @@ def build(resources: Resources, options: AuthOptions) -> Built:
     mail_sender = MailSender(uow, SmtpTransport(options.mail.smtp), options.mail)
     verification = Verification(uow, options, mail_sender.wake)
     keyring = Keyring.of_service(uow, settings, options.signing_key_rotation_seconds)
-    sessions = Sessions(uow, keyring, options, settings)
+    sessions = Sessions(uow, keyring, options, settings, resources.callers)
     throttle = Throttle(uow, account=options.account_throttle, address=options.address_throttle)
     passwords = Passwords(options.argon2)
     common_passwords = load_common_passwords()
@@ -48,16 +49,17 @@ def build(resources: Resources, options: AuthOptions) -> Built:
         common_passwords=common_passwords,
         mail_queued=mail_sender.wake,
     )
+    admin = Admin(uow, resources.callers, token_lifetime(settings))
     accounts = Accounts(
         uow,
         passwords,
         sessions,
         throttle,
         verification,
+        admin,
         admin_emails=options.admin_emails,
         common_passwords=common_passwords,
     )
-    admin = Admin(uow, resources.callers, token_lifetime(settings))
     servicer = api.AuthApi(
         resources.callers,
         accounts,
@@ -66,6 +68,7 @@ def build(resources: Resources, options: AuthOptions) -> Built:
         keyring,
         verification,
         recovery,
+        Profiles(uow),
         options.trusted_callers,
     )
     return Built(servicer, mail_sender)

@@ -7,8 +7,13 @@ presenting a spent token means two parties hold copies, so the whole family ends
 (`REFRESH_TOKEN_REUSED`). Tokens expire when unused for the idle time and the family
 at its absolute expiry, whatever happens (OAuth 2.0 Security BCP 4.14, ASVS V7.3).
 
-The use cases here (start for Login, refresh for Refresh, end for Logout) are each
-one transaction of the service's unit of work."""
+Ending a family early (Logout, RevokeSession, a reused token, and through
+`end_sessions_of` a password change or reset) publishes `session.revoked`, so every
+service refuses the access tokens issued from it too (kit.revocations).
+
+The use cases here (start for Login, refresh for Refresh, end for Logout, sessions
+for ListSessions, revoke for RevokeSession) are each one transaction of the
+service's unit of work."""
 
 from __future__ import annotations
 
@@ -21,15 +26,17 @@ from datetime import datetime, timedelta
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from kit.callers import Callers
 from kit.clock import Clock, utc_now
 from kit.config import ServiceSettings
 from kit.db import UnitOfWork
 from kit.errors import Unauthenticated
-from services.auth import domain, store
+from kit.server import token_lifetime
+from services.auth import domain, events, store
 from services.auth.domain import Account, RefreshToken, Verdict
 from services.auth.keys import Keyring, SigningKey, mint_access_token
 from services.auth.settings import AuthOptions
-from services.auth.store import RevokeReason
+from services.auth.store import Client, LiveSession, RevokeReason
 
 
 @dataclass(frozen=True)
@@ -52,10 +59,41 @@ def new_refresh_token() -> str:
     return secrets.token_urlsafe(32)
 
 
+UNKNOWN_CLIENT = Client()
+
+
 def invalid_refresh_token() -> Unauthenticated:
     return Unauthenticated(
         "INVALID_REFRESH_TOKEN", "refresh token is unknown, expired or logged out"
     )
+
+
+async def end_sessions_of(
+    session: AsyncSession, user_id: str, now: datetime, reason: str, *, keep: str | None
+) -> list[str]:
+    """End every live session of the user but `keep`, each with its
+    `session.revoked`, in the caller's transaction; their ids."""
+    ended = await store.revoke_sessions_of(session, user_id, now, reason, keep=keep)
+    await events.sessions_revoked(session, user_id, ended, now)
+    return ended
+
+
+async def _end_session(
+    session: AsyncSession,
+    user_id: str,
+    session_id: str,
+    now: datetime,
+    reason: str,
+    *,
+    owner_only: bool = False,
+) -> bool:
+    """End one session (with `owner_only`, only a live one of `user_id`'s) and
+    publish its `session.revoked`; whether this ended it."""
+    owner = user_id if owner_only else None
+    if not await store.revoke_session(session, session_id, now, reason, user_id=owner):
+        return False
+    await events.sessions_revoked(session, user_id, [session_id], now)
+    return True
 
 
 class Sessions:
@@ -65,6 +103,7 @@ class Sessions:
         keyring: Keyring,
         options: AuthOptions,
         settings: ServiceSettings,
+        callers: Callers | None = None,
         clock: Clock = utc_now,
     ) -> None:
         self._clock = clock
@@ -72,9 +111,10 @@ class Sessions:
         self._keyring = keyring
         self._options = options
         self._settings = settings
+        self._callers = callers
 
-    async def start(self, account: Account) -> Issued:
-        """A new family for a login."""
+    async def start(self, account: Account, client: Client = UNKNOWN_CLIENT) -> Issued:
+        """A new family for a login from `client`."""
         # The key first: once the session is committed nothing may fail.
         key = await self._keyring.signing_key()
         now = self._clock()
@@ -83,18 +123,21 @@ class Sessions:
         token = new_refresh_token()
         async with self._uow.write() as session:
             await store.prune_sessions(session, account.id, now)
-            await store.create_session(session, session_id, account.id, now, expires_at)
+            await store.create_session(session, session_id, account.id, now, expires_at, client)
             await self._add_token(session, token, session_id, now, expires_at)
         return self._issue(key, account, session_id, token, now)
 
-    async def refresh(self, refresh_token: str) -> Issued:
-        """Spend `refresh_token`, issue the next pair of its family."""
+    async def refresh(self, refresh_token: str, client: Client = UNKNOWN_CLIENT) -> Issued:
+        """Spend `refresh_token`, issue the next pair of its family; the family was
+        last used now, by `client`."""
         key = await self._keyring.signing_key()
         now = self._clock()
         token = new_refresh_token()
         try:
             async with self._uow.write() as session:
                 verdict, found, account = await self._spend(session, refresh_token, token, now)
+                if account is not None and found is not None:
+                    await store.touch_session(session, found.session_id, now, client)
         except IntegrityError:
             # The account was deleted while we spent its token (its family went with it).
             raise invalid_refresh_token() from None
@@ -121,7 +164,7 @@ class Sessions:
         if verdict is Verdict.ROTATE and not await store.spend_refresh_token(session, hashed, now):
             verdict = Verdict.REUSED
         if verdict is Verdict.REUSED:
-            await store.revoke_session(session, found.session_id, now, RevokeReason.REUSE)
+            await _end_session(session, found.user_id, found.session_id, now, RevokeReason.REUSE)
             return verdict, found, None
         await self._add_token(session, successor, found.session_id, now, found.session_expires_at)
         idle = timedelta(seconds=self._options.refresh_idle_seconds)
@@ -134,8 +177,32 @@ class Sessions:
         now = self._clock()
         async with self._uow.write() as session:
             found = await store.find_refresh_token(session, digest(refresh_token))
-            if found is not None and found.user_id == user_id:
-                await store.revoke_session(session, found.session_id, now, RevokeReason.LOGOUT)
+            if found is None or found.user_id != user_id:
+                return
+            ended = await _end_session(session, user_id, found.session_id, now, RevokeReason.LOGOUT)
+        if ended:
+            self._revoked_here(found.session_id)
+
+    async def sessions(self, user_id: str) -> list[LiveSession]:
+        """The user's live sessions, most recently used first."""
+        async with self._uow.read() as session:
+            return await store.live_sessions(session, user_id, self._clock())
+
+    async def revoke(self, user_id: str, session_id: str) -> None:
+        """RevokeSession: end one of the user's live sessions, or SESSION_NOT_FOUND."""
+        now = self._clock()
+        async with self._uow.write() as session:
+            if not await _end_session(
+                session, user_id, session_id, now, RevokeReason.REVOKED, owner_only=True
+            ):
+                raise domain.session_not_found(session_id)
+        self._revoked_here(session_id)
+
+    def _revoked_here(self, session_id: str) -> None:
+        """This replica refuses the session's access tokens at once; the others (and
+        every other service) when `session.revoked` reaches them."""
+        if self._callers is not None:
+            self._callers.revoke_session(session_id, for_seconds=token_lifetime(self._settings))
 
     async def _add_token(
         self,

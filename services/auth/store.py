@@ -39,7 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.expression import Executable
 
 from kit.db import as_utc, dialect_insert
-from services.auth.domain import ADMIN, Account, Failures, RefreshToken
+from services.auth.domain import ADMIN, Account, Failures, Profile, RefreshToken
 
 metadata = MetaData()
 
@@ -57,8 +57,15 @@ users = Table(
     Column("created_at", Timestamp, nullable=False),
     # The address `email` holds was proved (a verification link was followed).
     Column("email_verified", Boolean, nullable=False, server_default=false()),
+    # Public profile. `handle` is lower case (domain.valid_handle), NULL when none.
+    Column("handle", String(30), nullable=True),
+    Column("bio", Text, nullable=False, server_default=""),
+    Column("avatar_asset_id", String(64), nullable=False, server_default=""),
 )
 Index("uq_users_email", users.c.email, unique=True)
+# One account per handle, whatever the case; of concurrent claims one insert or
+# update wins, the others get an IntegrityError (HANDLE_TAKEN).
+Index("uq_users_handle", func.lower(users.c.handle), unique=True)
 # ListUsers pages newest first by (created_at, id).
 Index("ix_users_created_at_id", users.c.created_at, users.c.id)
 
@@ -72,6 +79,10 @@ sessions = Table(
     Column("expires_at", Timestamp, nullable=False),  # absolute expiry
     Column("revoked_at", Timestamp, nullable=True),
     Column("revoked_reason", String(20), nullable=True),  # RevokeReason
+    # The latest login or refresh, and the client that made it (ListSessions).
+    Column("last_used_at", Timestamp, nullable=True),
+    Column("user_agent", String(300), nullable=False, server_default=""),
+    Column("client_address", String(100), nullable=False, server_default=""),
 )
 Index("ix_sessions_user_id", sessions.c.user_id)
 
@@ -143,6 +154,9 @@ def _account(row: Row[Any]) -> Account:
         password_hash=row.password_hash,
         created_at=as_utc(row.created_at),
         email_verified=bool(row.email_verified),
+        handle=row.handle or "",
+        bio=row.bio,
+        avatar_asset_id=row.avatar_asset_id,
     )
 
 
@@ -157,6 +171,9 @@ async def insert_account(session: AsyncSession, account: Account) -> None:
             password_hash=account.password_hash,
             created_at=account.created_at,
             email_verified=account.email_verified,
+            handle=account.handle or None,
+            bio=account.bio,
+            avatar_asset_id=account.avatar_asset_id,
         )
     )
 
@@ -172,6 +189,29 @@ async def account_by_id(
 async def account_by_email(session: AsyncSession, email: str) -> Account | None:
     row = (await session.execute(select(users).where(users.c.email == email))).first()
     return None if row is None else _account(row)
+
+
+async def account_by_handle(session: AsyncSession, handle: str) -> Account | None:
+    row = (
+        await session.execute(select(users).where(func.lower(users.c.handle) == handle.lower()))
+    ).first()
+    return None if row is None else _account(row)
+
+
+async def set_profile(session: AsyncSession, user_id: str, profile: Profile) -> bool:
+    """Store the account's profile. Raises sqlalchemy's IntegrityError when the
+    handle is another account's."""
+    query = (
+        update(users)
+        .where(users.c.id == user_id)
+        .values(
+            display_name=profile.display_name,
+            handle=profile.handle or None,
+            bio=profile.bio,
+            avatar_asset_id=profile.avatar_asset_id,
+        )
+    )
+    return await _changed(session, query) == 1
 
 
 async def replace_password_hash(
@@ -225,16 +265,85 @@ class RevokeReason:
     REUSE = "reuse"
     PASSWORD_CHANGED = "password_changed"
     PASSWORD_RESET = "password_reset"
+    REVOKED = "revoked"  # RevokeSession
+
+
+@dataclass(frozen=True)
+class Client:
+    """Who made a login or refresh, as ListSessions shows it."""
+
+    user_agent: str = ""
+    address: str = ""
+
+
+@dataclass(frozen=True)
+class LiveSession:
+    id: str
+    created_at: datetime
+    last_used_at: datetime
+    user_agent: str
+    client_address: str
 
 
 async def create_session(
-    session: AsyncSession, session_id: str, user_id: str, now: datetime, expires_at: datetime
+    session: AsyncSession,
+    session_id: str,
+    user_id: str,
+    now: datetime,
+    expires_at: datetime,
+    client: Client,
 ) -> None:
     await session.execute(
         insert(sessions).values(
-            id=session_id, user_id=user_id, created_at=now, expires_at=expires_at
+            id=session_id,
+            user_id=user_id,
+            created_at=now,
+            expires_at=expires_at,
+            last_used_at=now,
+            user_agent=client.user_agent[:300],
+            client_address=client.address[:100],
         )
     )
+
+
+async def touch_session(
+    session: AsyncSession, session_id: str, now: datetime, client: Client
+) -> None:
+    """Record a refresh: when, and from which client."""
+    await session.execute(
+        update(sessions)
+        .where(sessions.c.id == session_id)
+        .values(
+            last_used_at=now,
+            user_agent=client.user_agent[:300],
+            client_address=client.address[:100],
+        )
+    )
+
+
+async def live_sessions(session: AsyncSession, user_id: str, now: datetime) -> list[LiveSession]:
+    """The user's sessions neither revoked nor past their absolute expiry, most
+    recently used first."""
+    last_used = func.coalesce(sessions.c.last_used_at, sessions.c.created_at)
+    rows = await session.execute(
+        select(sessions, last_used.label("used_at"))
+        .where(
+            sessions.c.user_id == user_id,
+            sessions.c.revoked_at.is_(None),
+            sessions.c.expires_at > now,
+        )
+        .order_by(last_used.desc(), sessions.c.id)
+    )
+    return [
+        LiveSession(
+            id=row.id,
+            created_at=as_utc(row.created_at),
+            last_used_at=as_utc(row.used_at),
+            user_agent=row.user_agent,
+            client_address=row.client_address,
+        )
+        for row in rows
+    ]
 
 
 async def add_refresh_token(
@@ -287,23 +396,32 @@ async def spend_refresh_token(session: AsyncSession, digest: str, now: datetime)
 
 
 async def revoke_session(
-    session: AsyncSession, session_id: str, now: datetime, reason: str
-) -> None:
-    await session.execute(
-        update(sessions)
-        .where(sessions.c.id == session_id, sessions.c.revoked_at.is_(None))
-        .values(revoked_at=now, revoked_reason=reason)
-    )
+    session: AsyncSession,
+    session_id: str,
+    now: datetime,
+    reason: str,
+    *,
+    user_id: str | None = None,
+) -> bool:
+    """Revoke the session unless it already is (or, with `user_id`, is not that
+    user's or has expired); True when this revoked it."""
+    query = update(sessions).where(sessions.c.id == session_id, sessions.c.revoked_at.is_(None))
+    if user_id is not None:
+        query = query.where(sessions.c.user_id == user_id, sessions.c.expires_at > now)
+    return await _changed(session, query.values(revoked_at=now, revoked_reason=reason)) == 1
 
 
 async def revoke_sessions_of(
     session: AsyncSession, user_id: str, now: datetime, reason: str, *, keep: str | None
-) -> int:
-    """Revoke every live session of the user except `keep`. Returns how many."""
+) -> list[str]:
+    """Revoke every live session of the user except `keep`. Returns their ids."""
     query = update(sessions).where(sessions.c.user_id == user_id, sessions.c.revoked_at.is_(None))
     if keep is not None:
         query = query.where(sessions.c.id != keep)
-    return await _changed(session, query.values(revoked_at=now, revoked_reason=reason))
+    revoked = await session.execute(
+        query.values(revoked_at=now, revoked_reason=reason).returning(sessions.c.id)
+    )
+    return list(revoked.scalars())
 
 
 async def prune_sessions(session: AsyncSession, user_id: str, now: datetime) -> None:

@@ -235,13 +235,17 @@ async def test_logout_ends_the_family_and_is_idempotent(auth: Auth) -> None:
     )
     await auth.refresh(other)
 
-    for _ in range(2):  # the second time changes nothing and still answers {}
-        await auth.stub.Logout(
-            auth_pb2.LogoutRequest(refresh_token=session.refresh_token),
-            metadata=session.metadata,
-            timeout=10,
-        )
+    second = await auth.login(session.user.email)  # another session of the same account
     await auth.stub.Logout(
-        auth_pb2.LogoutRequest(refresh_token="never-issued"), metadata=session.metadata, timeout=10
+        auth_pb2.LogoutRequest(refresh_token=session.refresh_token),
+        metadata=session.metadata,
+        timeout=10,
     )
+    # The ended session's access token stops working too (session.revoked).
+    assert await failure(auth.me(session.access_token)) == (UNAUTHENTICATED, "INVALID_TOKEN")
+    for token in (session.refresh_token, "never-issued"):  # changes nothing, still {}
+        await auth.stub.Logout(
+            auth_pb2.LogoutRequest(refresh_token=token), metadata=second.metadata, timeout=10
+        )
     assert await failure(auth.refresh(session)) == (UNAUTHENTICATED, "INVALID_REFRESH_TOKEN")
+    assert (await auth.me(second.access_token)).id == session.user.id

@@ -77,6 +77,31 @@ class AuthServiceStub:
                 request_serializer=klik_dot_auth_dot_v1_dot_auth__pb2.ChangePasswordRequest.SerializeToString,
                 response_deserializer=klik_dot_auth_dot_v1_dot_auth__pb2.ChangePasswordResponse.FromString,
                 _registered_method=True)
+        self.UpdateMe = channel.unary_unary(
+                '/klik.auth.v1.AuthService/UpdateMe',
+                request_serializer=klik_dot_auth_dot_v1_dot_auth__pb2.UpdateMeRequest.SerializeToString,
+                response_deserializer=klik_dot_auth_dot_v1_dot_auth__pb2.UpdateMeResponse.FromString,
+                _registered_method=True)
+        self.DeleteMe = channel.unary_unary(
+                '/klik.auth.v1.AuthService/DeleteMe',
+                request_serializer=klik_dot_auth_dot_v1_dot_auth__pb2.DeleteMeRequest.SerializeToString,
+                response_deserializer=klik_dot_auth_dot_v1_dot_auth__pb2.DeleteMeResponse.FromString,
+                _registered_method=True)
+        self.GetUser = channel.unary_unary(
+                '/klik.auth.v1.AuthService/GetUser',
+                request_serializer=klik_dot_auth_dot_v1_dot_auth__pb2.GetUserRequest.SerializeToString,
+                response_deserializer=klik_dot_auth_dot_v1_dot_auth__pb2.GetUserResponse.FromString,
+                _registered_method=True)
+        self.ListSessions = channel.unary_unary(
+                '/klik.auth.v1.AuthService/ListSessions',
+                request_serializer=klik_dot_auth_dot_v1_dot_auth__pb2.ListSessionsRequest.SerializeToString,
+                response_deserializer=klik_dot_auth_dot_v1_dot_auth__pb2.ListSessionsResponse.FromString,
+                _registered_method=True)
+        self.RevokeSession = channel.unary_unary(
+                '/klik.auth.v1.AuthService/RevokeSession',
+                request_serializer=klik_dot_auth_dot_v1_dot_auth__pb2.RevokeSessionRequest.SerializeToString,
+                response_deserializer=klik_dot_auth_dot_v1_dot_auth__pb2.RevokeSessionResponse.FromString,
+                _registered_method=True)
         self.VerifyEmail = channel.unary_unary(
                 '/klik.auth.v1.AuthService/VerifyEmail',
                 request_serializer=klik_dot_auth_dot_v1_dot_auth__pb2.VerifyEmailRequest.SerializeToString,
@@ -158,6 +183,8 @@ class AuthServiceServicer:
         - INVALID_ARGUMENT `INVALID_EMAIL` (400): the email is not an address.
         - INVALID_ARGUMENT `INVALID_DISPLAY_NAME` (400): display_name blank, longer than
         100 characters or holding control characters.
+        - INVALID_ARGUMENT `INVALID_HANDLE` (400), ALREADY_EXISTS `HANDLE_TAKEN` (409):
+        the optional `handle` breaks a rule or is taken (see UpdateMe).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -178,6 +205,10 @@ class AuthServiceServicer:
         at most 15 min), a `google.rpc.RetryInfo` detail carries it, and the gateway
         returns it as `Retry-After`. A successful login resets the account's count;
         failures are forgotten after an hour without one. Never a permanent lockout.
+
+        The new session records the client's user agent (the gateway passes the HTTP
+        `User-Agent` as the gRPC metadata `klik-user-agent`) and client address, shown
+        by ListSessions.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -185,7 +216,9 @@ class AuthServiceServicer:
 
     def Refresh(self, request, context):
         """Spends a refresh token and returns a new access token and refresh token in the
-        same session family. Public (the refresh token is the credential). A refresh
+        same session family. Public (the refresh token is the credential). The
+        session's `last_used_at`, user agent and client address (ListSessions) become
+        this call's. A refresh
         token expires when unused for `KLIK_REFRESH_IDLE_SECONDS` (default 14 days), and
         a family `KLIK_REFRESH_ABSOLUTE_SECONDS` (default 90 days) after its login,
         however active. Of two concurrent refreshes with the same token one wins; the
@@ -206,7 +239,8 @@ class AuthServiceServicer:
 
         Idempotent: an unknown, spent or already logged-out refresh token, or one
         that belongs to another account, changes nothing and still answers `{}`.
-        Access tokens already issued stay valid until they expire (they are short-lived).
+        Publishes `session.revoked`: the session's access tokens are refused by every
+        service within seconds, as for RevokeSession.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -228,7 +262,8 @@ class AuthServiceServicer:
         """Changes the caller's password. Bearer.
 
         Every other session of the account ends (all refresh-token families except
-        the one the calling access token was issued from are revoked).
+        the one the calling access token was issued from are revoked, each with a
+        `session.revoked`, so their access tokens stop working too).
 
         Errors:
         - UNAUTHENTICATED `INVALID_CREDENTIALS` (401): current_password is wrong.
@@ -236,6 +271,91 @@ class AuthServiceServicer:
         Register; `ErrorInfo.metadata["rule"]` names it).
         - RESOURCE_EXHAUSTED `TOO_MANY_ATTEMPTS` (429): too many wrong passwords for this
         account (the count Login keeps, see there).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateMe(self, request, context):
+        """Changes the caller's public profile and returns the account. Bearer.
+
+        Only the fields named in `update_mask` change (the gateway fills it from the
+        body's keys: `PATCH /v1/auth/me {"bio": "…"}` changes the bio alone); an empty
+        mask changes nothing. Fields: `display_name` (as in Register), `handle` (3 to 30
+        characters of `a-z`, `0-9` and `_`, case-insensitive and stored lower case,
+        unique across accounts, not a reserved word such as `admin` or `settings`; ""
+        removes it), `bio` (at most 280 characters, trimmed) and `avatar_asset_id` (the
+        id of an asset, "" removes it). When something actually changed, publishes
+        `user.profile_changed` with the whole public profile, in the same transaction.
+
+        Auth cannot check that the avatar asset exists or is the caller's (assets live
+        in content and generation): it stores the id as given, and `avatar_url` stays
+        "" until asset ids can be resolved to file URLs.
+
+        Errors:
+        - INVALID_ARGUMENT `INVALID_UPDATE_MASK` (400): the mask names another field.
+        - INVALID_ARGUMENT `INVALID_HANDLE` (400): the handle breaks a rule, named in
+        `ErrorInfo.metadata["rule"]`: `length`, `characters` or `reserved`.
+        - ALREADY_EXISTS `HANDLE_TAKEN` (409): another account has the handle (any
+        case). Of concurrent claims of one handle exactly one wins.
+        - INVALID_ARGUMENT `INVALID_DISPLAY_NAME`, `INVALID_BIO`, `INVALID_AVATAR` (400):
+        display_name as in Register; bio over 280 characters or holding control
+        characters other than newlines; avatar_asset_id not an id.
+        - NOT_FOUND `USER_NOT_FOUND` (404): the account was deleted.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteMe(self, request, context):
+        """Deletes the caller's own account, given its current password. Bearer.
+
+        The same deletion as DeleteUser (`user.deleted`, every session ends, the access
+        tokens stop working everywhere), including its last-admin protection.
+
+        Errors:
+        - UNAUTHENTICATED `INVALID_CREDENTIALS` (401): password is wrong.
+        - RESOURCE_EXHAUSTED `TOO_MANY_ATTEMPTS` (429): too many wrong passwords for this
+        account (the count Login keeps).
+        - FAILED_PRECONDITION `LAST_ADMIN` (400): the caller is the only admin left.
+        - NOT_FOUND `USER_NOT_FOUND` (404): the account is already gone.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetUser(self, request, context):
+        """Returns an account's public profile, by handle (any case) or by id. Public.
+
+        Never the email or the role.
+
+        Errors:
+        - NOT_FOUND `USER_NOT_FOUND` (404): no account has this handle or id (deleted
+        accounts included).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListSessions(self, request, context):
+        """Lists the caller's live sessions (refresh-token families not ended or expired),
+        most recently used first; `current` marks the one the calling access token was
+        issued from. Bearer.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeSession(self, request, context):
+        """Ends one of the caller's sessions (the current one too, if named). Bearer.
+
+        Its refresh tokens stop at once; `session.revoked` is published, and every
+        replica of every service refuses the access tokens issued from it (UNAUTHENTICATED
+        `INVALID_TOKEN`) as soon as the event reaches it, within seconds.
+
+        Errors:
+        - NOT_FOUND `SESSION_NOT_FOUND` (404): the caller has no live session with this
+        id (unknown, already ended, or another account's).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -297,7 +417,8 @@ class AuthServiceServicer:
         credential).
 
         Every reset token of the account is spent, every session family ends (their
-        refresh tokens stop at once; access tokens already issued expire on their own),
+        refresh tokens stop at once; each publishes `session.revoked`, so the access
+        tokens issued from them are refused by every service within seconds),
         the old password stops working, and a notice is mailed to the address.
 
         Errors:
@@ -400,6 +521,31 @@ def add_AuthServiceServicer_to_server(servicer, server):
                     servicer.ChangePassword,
                     request_deserializer=klik_dot_auth_dot_v1_dot_auth__pb2.ChangePasswordRequest.FromString,
                     response_serializer=klik_dot_auth_dot_v1_dot_auth__pb2.ChangePasswordResponse.SerializeToString,
+            ),
+            'UpdateMe': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateMe,
+                    request_deserializer=klik_dot_auth_dot_v1_dot_auth__pb2.UpdateMeRequest.FromString,
+                    response_serializer=klik_dot_auth_dot_v1_dot_auth__pb2.UpdateMeResponse.SerializeToString,
+            ),
+            'DeleteMe': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteMe,
+                    request_deserializer=klik_dot_auth_dot_v1_dot_auth__pb2.DeleteMeRequest.FromString,
+                    response_serializer=klik_dot_auth_dot_v1_dot_auth__pb2.DeleteMeResponse.SerializeToString,
+            ),
+            'GetUser': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetUser,
+                    request_deserializer=klik_dot_auth_dot_v1_dot_auth__pb2.GetUserRequest.FromString,
+                    response_serializer=klik_dot_auth_dot_v1_dot_auth__pb2.GetUserResponse.SerializeToString,
+            ),
+            'ListSessions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSessions,
+                    request_deserializer=klik_dot_auth_dot_v1_dot_auth__pb2.ListSessionsRequest.FromString,
+                    response_serializer=klik_dot_auth_dot_v1_dot_auth__pb2.ListSessionsResponse.SerializeToString,
+            ),
+            'RevokeSession': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeSession,
+                    request_deserializer=klik_dot_auth_dot_v1_dot_auth__pb2.RevokeSessionRequest.FromString,
+                    response_serializer=klik_dot_auth_dot_v1_dot_auth__pb2.RevokeSessionResponse.SerializeToString,
             ),
             'VerifyEmail': grpc.unary_unary_rpc_method_handler(
                     servicer.VerifyEmail,
@@ -617,6 +763,141 @@ class AuthService:
             '/klik.auth.v1.AuthService/ChangePassword',
             klik_dot_auth_dot_v1_dot_auth__pb2.ChangePasswordRequest.SerializeToString,
             klik_dot_auth_dot_v1_dot_auth__pb2.ChangePasswordResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateMe(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/klik.auth.v1.AuthService/UpdateMe',
+            klik_dot_auth_dot_v1_dot_auth__pb2.UpdateMeRequest.SerializeToString,
+            klik_dot_auth_dot_v1_dot_auth__pb2.UpdateMeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteMe(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/klik.auth.v1.AuthService/DeleteMe',
+            klik_dot_auth_dot_v1_dot_auth__pb2.DeleteMeRequest.SerializeToString,
+            klik_dot_auth_dot_v1_dot_auth__pb2.DeleteMeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetUser(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/klik.auth.v1.AuthService/GetUser',
+            klik_dot_auth_dot_v1_dot_auth__pb2.GetUserRequest.SerializeToString,
+            klik_dot_auth_dot_v1_dot_auth__pb2.GetUserResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSessions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/klik.auth.v1.AuthService/ListSessions',
+            klik_dot_auth_dot_v1_dot_auth__pb2.ListSessionsRequest.SerializeToString,
+            klik_dot_auth_dot_v1_dot_auth__pb2.ListSessionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeSession(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/klik.auth.v1.AuthService/RevokeSession',
+            klik_dot_auth_dot_v1_dot_auth__pb2.RevokeSessionRequest.SerializeToString,
+            klik_dot_auth_dot_v1_dot_auth__pb2.RevokeSessionResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -27,7 +27,7 @@ from klik.generation.v1 import generation_pb2 as klik_dot_generation_dot_v1_dot_
 from klik.options.v1 import options_pb2 as klik_dot_options_dot_v1_dot_options__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bklik/events/v1/events.proto\x12\x0eklik.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a#klik/generation/v1/generation.proto\x1a\x1dklik/options/v1/options.proto\"{\n\x0eUserRegistered\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\r\n\x05\x65mail\x18\x02 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\x12\x0c\n\x04role\x18\x04 \x01(\t\x12\x0e\n\x06handle\x18\x05 \x01(\t:\x15\xaa\xbb\x18\x11\n\x0fuser.registered\"N\n\x11UserEmailVerified\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\r\n\x05\x65mail\x18\x02 \x01(\t:\x19\xaa\xbb\x18\x15\n\x13user.email_verified\"\x88\x01\n\x12UserProfileChanged\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x0e\n\x06handle\x18\x02 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\x12\x0b\n\x03\x62io\x18\x04 \x01(\t\x12\x12\n\navatar_url\x18\x05 \x01(\t:\x1a\xaa\xbb\x18\x16\n\x14user.profile_changed\"2\n\x0bUserDeleted\x12\x0f\n\x07user_id\x18\x01 \x01(\t:\x12\xaa\xbb\x18\x0e\n\x0cuser.deleted\"_\n\x0fUserRoleChanged\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x10\n\x08old_role\x18\x02 \x01(\t\x12\x10\n\x08new_role\x18\x03 \x01(\t:\x17\xaa\xbb\x18\x13\n\x11user.role_changed\"\xa0\x01\n\rWalletChanged\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x0f\n\x07\x62\x61lance\x18\x02 \x01(\x03\x12\x0c\n\x04held\x18\x03 \x01(\x03\x12\x11\n\tavailable\x18\x04 \x01(\x03\x12\x16\n\x0etransaction_id\x18\x05 \x01(\t\x12\x0c\n\x04kind\x18\x06 \x01(\t\x12\x0e\n\x06\x61mount\x18\x07 \x01(\x03:\x16\xaa\xbb\x18\x12\n\x0ewallet.changed\x18\x01\"\x8c\x01\n\x0bPlanChanged\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x0f\n\x07plan_id\x18\x02 \x01(\t\x12\x0e\n\x06\x61\x63tive\x18\x03 \x01(\x08\x12.\n\nperiod_end\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp:\x1b\xaa\xbb\x18\x17\n\x13wallet.plan_changed\x18\x01\"e\n\x10WalletLowBalance\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x11\n\tavailable\x18\x02 \x01(\x03\x12\x11\n\tthreshold\x18\x03 \x01(\x03:\x1a\xaa\xbb\x18\x16\n\x12wallet.low_balance\x18\x01\"\x97\x01\n\x0fJobTransitioned\x12$\n\x03job\x18\x01 \x01(\x0b\x32\x17.klik.generation.v1.Job\x12\x17\n\x0fprevious_status\x18\x02 \x01(\t:E\xaa\xbb\x18\x41\n\x0egeneration.job\x12\x06queued\x12\x07running\x12\tsucceeded\x12\x06\x66\x61iled\x12\tcancelled\x18\x01\"\x83\x01\n\rPostPublished\x12\x0f\n\x07post_id\x18\x01 \x01(\t\x12\x11\n\tauthor_id\x18\x02 \x01(\t\x12\x30\n\x0cpublished_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp:\x1c\xaa\xbb\x18\x18\n\x16\x63ontent.post.published\"\xc5\x01\n\x13NotificationCreated\x12\x17\n\x0fnotification_id\x18\x01 \x01(\t\x12\x0f\n\x07user_id\x18\x02 \x01(\t\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12\x0c\n\x04text\x18\x04 \x01(\t\x12\x12\n\nsubject_id\x18\x05 \x01(\t\x12.\n\ncreated_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp:$\xaa\xbb\x18 \n\x1c\x63ontent.notification.created\x18\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bklik/events/v1/events.proto\x12\x0eklik.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a#klik/generation/v1/generation.proto\x1a\x1dklik/options/v1/options.proto\"{\n\x0eUserRegistered\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\r\n\x05\x65mail\x18\x02 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\x12\x0c\n\x04role\x18\x04 \x01(\t\x12\x0e\n\x06handle\x18\x05 \x01(\t:\x15\xaa\xbb\x18\x11\n\x0fuser.registered\"N\n\x11UserEmailVerified\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\r\n\x05\x65mail\x18\x02 \x01(\t:\x19\xaa\xbb\x18\x15\n\x13user.email_verified\"\x88\x01\n\x12UserProfileChanged\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x0e\n\x06handle\x18\x02 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\x12\x0b\n\x03\x62io\x18\x04 \x01(\t\x12\x12\n\navatar_url\x18\x05 \x01(\t:\x1a\xaa\xbb\x18\x16\n\x14user.profile_changed\"2\n\x0bUserDeleted\x12\x0f\n\x07user_id\x18\x01 \x01(\t:\x12\xaa\xbb\x18\x0e\n\x0cuser.deleted\"|\n\x0eSessionRevoked\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12.\n\nrevoked_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp:\x15\xaa\xbb\x18\x11\n\x0fsession.revoked\"_\n\x0fUserRoleChanged\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x10\n\x08old_role\x18\x02 \x01(\t\x12\x10\n\x08new_role\x18\x03 \x01(\t:\x17\xaa\xbb\x18\x13\n\x11user.role_changed\"\xa0\x01\n\rWalletChanged\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x0f\n\x07\x62\x61lance\x18\x02 \x01(\x03\x12\x0c\n\x04held\x18\x03 \x01(\x03\x12\x11\n\tavailable\x18\x04 \x01(\x03\x12\x16\n\x0etransaction_id\x18\x05 \x01(\t\x12\x0c\n\x04kind\x18\x06 \x01(\t\x12\x0e\n\x06\x61mount\x18\x07 \x01(\x03:\x16\xaa\xbb\x18\x12\n\x0ewallet.changed\x18\x01\"\x8c\x01\n\x0bPlanChanged\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x0f\n\x07plan_id\x18\x02 \x01(\t\x12\x0e\n\x06\x61\x63tive\x18\x03 \x01(\x08\x12.\n\nperiod_end\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp:\x1b\xaa\xbb\x18\x17\n\x13wallet.plan_changed\x18\x01\"e\n\x10WalletLowBalance\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x11\n\tavailable\x18\x02 \x01(\x03\x12\x11\n\tthreshold\x18\x03 \x01(\x03:\x1a\xaa\xbb\x18\x16\n\x12wallet.low_balance\x18\x01\"\x97\x01\n\x0fJobTransitioned\x12$\n\x03job\x18\x01 \x01(\x0b\x32\x17.klik.generation.v1.Job\x12\x17\n\x0fprevious_status\x18\x02 \x01(\t:E\xaa\xbb\x18\x41\n\x0egeneration.job\x12\x06queued\x12\x07running\x12\tsucceeded\x12\x06\x66\x61iled\x12\tcancelled\x18\x01\"\x83\x01\n\rPostPublished\x12\x0f\n\x07post_id\x18\x01 \x01(\t\x12\x11\n\tauthor_id\x18\x02 \x01(\t\x12\x30\n\x0cpublished_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp:\x1c\xaa\xbb\x18\x18\n\x16\x63ontent.post.published\"\xc5\x01\n\x13NotificationCreated\x12\x17\n\x0fnotification_id\x18\x01 \x01(\t\x12\x0f\n\x07user_id\x18\x02 \x01(\t\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12\x0c\n\x04text\x18\x04 \x01(\t\x12\x12\n\nsubject_id\x18\x05 \x01(\t\x12.\n\ncreated_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp:$\xaa\xbb\x18 \n\x1c\x63ontent.notification.created\x18\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -42,6 +42,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_USERPROFILECHANGED']._serialized_options = b'\252\273\030\026\n\024user.profile_changed'
   _globals['_USERDELETED']._loaded_options = None
   _globals['_USERDELETED']._serialized_options = b'\252\273\030\016\n\014user.deleted'
+  _globals['_SESSIONREVOKED']._loaded_options = None
+  _globals['_SESSIONREVOKED']._serialized_options = b'\252\273\030\021\n\017session.revoked'
   _globals['_USERROLECHANGED']._loaded_options = None
   _globals['_USERROLECHANGED']._serialized_options = b'\252\273\030\023\n\021user.role_changed'
   _globals['_WALLETCHANGED']._loaded_options = None
@@ -64,18 +66,20 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_USERPROFILECHANGED']._serialized_end=490
   _globals['_USERDELETED']._serialized_start=492
   _globals['_USERDELETED']._serialized_end=542
-  _globals['_USERROLECHANGED']._serialized_start=544
-  _globals['_USERROLECHANGED']._serialized_end=639
-  _globals['_WALLETCHANGED']._serialized_start=642
-  _globals['_WALLETCHANGED']._serialized_end=802
-  _globals['_PLANCHANGED']._serialized_start=805
-  _globals['_PLANCHANGED']._serialized_end=945
-  _globals['_WALLETLOWBALANCE']._serialized_start=947
-  _globals['_WALLETLOWBALANCE']._serialized_end=1048
-  _globals['_JOBTRANSITIONED']._serialized_start=1051
-  _globals['_JOBTRANSITIONED']._serialized_end=1202
-  _globals['_POSTPUBLISHED']._serialized_start=1205
-  _globals['_POSTPUBLISHED']._serialized_end=1336
-  _globals['_NOTIFICATIONCREATED']._serialized_start=1339
-  _globals['_NOTIFICATIONCREATED']._serialized_end=1536
+  _globals['_SESSIONREVOKED']._serialized_start=544
+  _globals['_SESSIONREVOKED']._serialized_end=668
+  _globals['_USERROLECHANGED']._serialized_start=670
+  _globals['_USERROLECHANGED']._serialized_end=765
+  _globals['_WALLETCHANGED']._serialized_start=768
+  _globals['_WALLETCHANGED']._serialized_end=928
+  _globals['_PLANCHANGED']._serialized_start=931
+  _globals['_PLANCHANGED']._serialized_end=1071
+  _globals['_WALLETLOWBALANCE']._serialized_start=1073
+  _globals['_WALLETLOWBALANCE']._serialized_end=1174
+  _globals['_JOBTRANSITIONED']._serialized_start=1177
+  _globals['_JOBTRANSITIONED']._serialized_end=1328
+  _globals['_POSTPUBLISHED']._serialized_start=1331
+  _globals['_POSTPUBLISHED']._serialized_end=1462
+  _globals['_NOTIFICATIONCREATED']._serialized_start=1465
+  _globals['_NOTIFICATIONCREATED']._serialized_end=1662
 # @@protoc_insertion_point(module_scope)

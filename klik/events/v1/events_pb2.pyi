@@ -52,6 +52,16 @@ class UserDeleted(_message.Message):
     user_id: str
     def __init__(self, user_id: _Optional[str] = ...) -> None: ...
 
+class SessionRevoked(_message.Message):
+    __slots__ = ("user_id", "session_id", "revoked_at")
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    REVOKED_AT_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    session_id: str
+    revoked_at: _timestamp_pb2.Timestamp
+    def __init__(self, user_id: _Optional[str] = ..., session_id: _Optional[str] = ..., revoked_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
 class UserRoleChanged(_message.Message):
     __slots__ = ("user_id", "old_role", "new_role")
     USER_ID_FIELD_NUMBER: _ClassVar[int]

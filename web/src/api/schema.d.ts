@@ -219,6 +219,10 @@ export interface paths {
          *       at most 15 min), a `google.rpc.RetryInfo` detail carries it, and the gateway
          *       returns it as `Retry-After`. A successful login resets the account's count;
          *       failures are forgotten after an hour without one. Never a permanent lockout.
+         *
+         *     The new session records the client's user agent (the gateway passes the HTTP
+         *     `User-Agent` as the gRPC metadata `klik-user-agent`) and client address, shown
+         *     by ListSessions.
          */
         post: operations["AuthService_Login"];
         delete?: never;
@@ -242,7 +246,8 @@ export interface paths {
          *
          *     Idempotent: an unknown, spent or already logged-out refresh token, or one
          *     that belongs to another account, changes nothing and still answers `{}`.
-         *     Access tokens already issued stay valid until they expire (they are short-lived).
+         *     Publishes `session.revoked`: the session's access tokens are refused by every
+         *     service within seconds, as for RevokeSession.
          */
         post: operations["AuthService_Logout"];
         delete?: never;
@@ -270,10 +275,52 @@ export interface paths {
         get: operations["AuthService_GetMe"];
         put?: never;
         post?: never;
-        delete?: never;
+        /**
+         * Deletes the caller's own account, given its current password.
+         * @description Deletes the caller's own account, given its current password. Bearer.
+         *
+         *     The same deletion as DeleteUser (`user.deleted`, every session ends, the access
+         *     tokens stop working everywhere), including its last-admin protection.
+         *
+         *     Errors:
+         *     - UNAUTHENTICATED `INVALID_CREDENTIALS` (401): password is wrong.
+         *     - RESOURCE_EXHAUSTED `TOO_MANY_ATTEMPTS` (429): too many wrong passwords for this
+         *       account (the count Login keeps).
+         *     - FAILED_PRECONDITION `LAST_ADMIN` (400): the caller is the only admin left.
+         *     - NOT_FOUND `USER_NOT_FOUND` (404): the account is already gone.
+         */
+        delete: operations["AuthService_DeleteMe"];
         options?: never;
         head?: never;
-        patch?: never;
+        /**
+         * Changes the caller's public profile and returns the account.
+         * @description Changes the caller's public profile and returns the account. Bearer.
+         *
+         *     Only the fields named in `update_mask` change (the gateway fills it from the
+         *     body's keys: `PATCH /v1/auth/me {"bio": "…"}` changes the bio alone); an empty
+         *     mask changes nothing. Fields: `display_name` (as in Register), `handle` (3 to 30
+         *     characters of `a-z`, `0-9` and `_`, case-insensitive and stored lower case,
+         *     unique across accounts, not a reserved word such as `admin` or `settings`; ""
+         *     removes it), `bio` (at most 280 characters, trimmed) and `avatar_asset_id` (the
+         *     id of an asset, "" removes it). When something actually changed, publishes
+         *     `user.profile_changed` with the whole public profile, in the same transaction.
+         *
+         *     Auth cannot check that the avatar asset exists or is the caller's (assets live
+         *     in content and generation): it stores the id as given, and `avatar_url` stays
+         *     "" until asset ids can be resolved to file URLs.
+         *
+         *     Errors:
+         *     - INVALID_ARGUMENT `INVALID_UPDATE_MASK` (400): the mask names another field.
+         *     - INVALID_ARGUMENT `INVALID_HANDLE` (400): the handle breaks a rule, named in
+         *       `ErrorInfo.metadata["rule"]`: `length`, `characters` or `reserved`.
+         *     - ALREADY_EXISTS `HANDLE_TAKEN` (409): another account has the handle (any
+         *       case). Of concurrent claims of one handle exactly one wins.
+         *     - INVALID_ARGUMENT `INVALID_DISPLAY_NAME`, `INVALID_BIO`, `INVALID_AVATAR` (400):
+         *       display_name as in Register; bio over 280 characters or holding control
+         *       characters other than newlines; avatar_asset_id not an id.
+         *     - NOT_FOUND `USER_NOT_FOUND` (404): the account was deleted.
+         */
+        patch: operations["AuthService_UpdateMe"];
         trace?: never;
     };
     "/v1/auth/password": {
@@ -290,7 +337,8 @@ export interface paths {
          * @description Changes the caller's password. Bearer.
          *
          *     Every other session of the account ends (all refresh-token families except
-         *     the one the calling access token was issued from are revoked).
+         *     the one the calling access token was issued from are revoked, each with a
+         *     `session.revoked`, so their access tokens stop working too).
          *
          *     Errors:
          *     - UNAUTHENTICATED `INVALID_CREDENTIALS` (401): current_password is wrong.
@@ -352,7 +400,8 @@ export interface paths {
          *     credential).
          *
          *     Every reset token of the account is spent, every session family ends (their
-         *     refresh tokens stop at once; access tokens already issued expire on their own),
+         *     refresh tokens stop at once; each publishes `session.revoked`, so the access
+         *     tokens issued from them are refused by every service within seconds),
          *     the old password stops working, and a notice is mailed to the address.
          *
          *     Errors:
@@ -379,7 +428,9 @@ export interface paths {
         /**
          * Spends a refresh token and returns a new access token and refresh token in the same session family.
          * @description Spends a refresh token and returns a new access token and refresh token in the
-         *     same session family. Public (the refresh token is the credential). A refresh
+         *     same session family. Public (the refresh token is the credential). The
+         *     session's `last_used_at`, user agent and client address (ListSessions) become
+         *     this call's. A refresh
          *     token expires when unused for `KLIK_REFRESH_IDLE_SECONDS` (default 14 days), and
          *     a family `KLIK_REFRESH_ABSOLUTE_SECONDS` (default 90 days) after its login,
          *     however active. Of two concurrent refreshes with the same token one wins; the
@@ -431,9 +482,61 @@ export interface paths {
          *     - INVALID_ARGUMENT `INVALID_EMAIL` (400): the email is not an address.
          *     - INVALID_ARGUMENT `INVALID_DISPLAY_NAME` (400): display_name blank, longer than
          *       100 characters or holding control characters.
+         *     - INVALID_ARGUMENT `INVALID_HANDLE` (400), ALREADY_EXISTS `HANDLE_TAKEN` (409):
+         *       the optional `handle` breaks a rule or is taken (see UpdateMe).
          */
         post: operations["AuthService_Register"];
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/auth/sessions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Lists the caller's live sessions (refresh-token families not ended or expired), most recently used first; `current` marks the one the calling access token was issued from.
+         * @description Lists the caller's live sessions (refresh-token families not ended or expired),
+         *     most recently used first; `current` marks the one the calling access token was
+         *     issued from. Bearer.
+         */
+        get: operations["AuthService_ListSessions"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/auth/sessions/{session_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Ends one of the caller's sessions (the current one too, if named).
+         * @description Ends one of the caller's sessions (the current one too, if named). Bearer.
+         *
+         *     Its refresh tokens stop at once; `session.revoked` is published, and every
+         *     replica of every service refuses the access tokens issued from it (UNAUTHENTICATED
+         *     `INVALID_TOKEN`) as soon as the event reaches it, within seconds.
+         *
+         *     Errors:
+         *     - NOT_FOUND `SESSION_NOT_FOUND` (404): the caller has no live session with this
+         *       id (unknown, already ended, or another account's).
+         */
+        delete: operations["AuthService_RevokeSession"];
         options?: never;
         head?: never;
         patch?: never;
@@ -597,6 +700,38 @@ export interface paths {
          *       job was cancelled. Retry.
          */
         post: operations["ContentService_SendMessage"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/chats/{chat_id}/messages:stream": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * SendMessage and the reply's stream in one request.
+         * @description SendMessage and the reply's stream in one request. Bearer. Over HTTP a
+         *     `text/event-stream`: first `sent` (what SendMessage answers: the stored
+         *     message and the reply's job id), then the reply's job stream exactly as
+         *     GenerationService.WatchJob sends it — `snapshot`, `delta` (new text with its
+         *     offset, running tokens and cost), `job` (every status change; the last one is
+         *     final and holds the whole reply). The assistant message is stored in the chat
+         *     when the job ends, as with SendMessage. If the connection drops, the job goes
+         *     on: resume its stream with `GET /v1/generations/{job_id}:watch` and the last
+         *     event id as `Last-Event-ID` (the ids are the same), or re-send this request
+         *     with the same `idempotency_key`, which streams the same reply again (no
+         *     second message, no second job).
+         *
+         *     Errors: as SendMessage's, before the first event.
+         */
+        post: operations["ContentService_StreamMessage"];
         delete?: never;
         options?: never;
         head?: never;
@@ -854,12 +989,63 @@ export interface paths {
          *     `CANCELLED`; its hold is released and a late provider result is discarded.
          *     Cancelling a job that is already `CANCELLED` returns it unchanged. Bearer.
          *
+         *     A TEXT or CHAT job cancelled while its reply streams stops at once: the
+         *     provider's stream is closed, the text produced so far stays the job's result,
+         *     and only its tokens are charged (the rest of the hold is released). The worker
+         *     running it, on whatever replica, ends it within a moment; should that worker be
+         *     gone, the job is ended here with the text last saved (see WatchJob).
+         *
          *     Errors:
          *     - NOT_FOUND `JOB_NOT_FOUND` (404): no job with this id belongs to the caller.
          *     - FAILED_PRECONDITION `JOB_ALREADY_FINISHED` (400): the job already
          *       `SUCCEEDED` or `FAILED`.
          */
         post: operations["GenerationService_CancelJob"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/generations/{job_id}:watch": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Streams one of the caller's jobs as it runs.
+         * @description Streams one of the caller's jobs as it runs. Bearer. Over HTTP a
+         *     `text/event-stream`, one event per message (the set field of `event` names it):
+         *
+         *     - `snapshot` (JobText): the text so far, first, when there is some (TEXT, CHAT);
+         *     - `delta` (JobDelta): new text as the provider produces it, with the running
+         *       token count and cost;
+         *     - `job` (Job): the job, at once and on every status change; the last event of
+         *       the stream is the job in a final status (`SUCCEEDED`, `FAILED`, `CANCELLED`),
+         *       whose result holds the whole text.
+         *
+         *     A stream may start at any time, on any gateway and generation replica, while
+         *     the job runs anywhere: the snapshot and the deltas that follow join with no
+         *     gap and no repeat (each delta's `offset` says where its text starts). Every
+         *     snapshot and delta has an `event_id` (the number of characters of text sent so
+         *     far); send the last one back as `last_event_id` (HTTP: `Last-Event-ID`) to
+         *     resume after it: the stream then starts with a delta of the text you missed
+         *     instead of a snapshot. Media jobs send `job` events only.
+         *
+         *     A client that goes away does not stop the job (it is paid for and keeps
+         *     running; its text is there when the client returns) unless it asked for
+         *     `cancel_on_disconnect`.
+         *
+         *     Errors (before the first event):
+         *     - NOT_FOUND `JOB_NOT_FOUND` (404): no job with this id belongs to the caller.
+         *     - INVALID_ARGUMENT `INVALID_EVENT_ID` (400): `last_event_id` is not one this
+         *       job's stream sent.
+         */
+        get: operations["GenerationService_WatchJob"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -1438,6 +1624,32 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/users/{handle_or_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Returns an account's public profile, by handle (any case) or by id.
+         * @description Returns an account's public profile, by handle (any case) or by id. Public.
+         *
+         *     Never the email or the role.
+         *
+         *     Errors:
+         *     - NOT_FOUND `USER_NOT_FOUND` (404): no account has this handle or id (deleted
+         *       accounts included).
+         */
+        get: operations["AuthService_GetUser"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/users/{user_id}/followers": {
         parameters: {
             query?: never;
@@ -1703,6 +1915,13 @@ export interface components {
         };
         /** @description Empty answer of ConfirmPasswordReset (`{}`). */
         "klik.auth.v1.ConfirmPasswordResetResponse": Record<string, never>;
+        /** @description Body of `DELETE /v1/auth/me`. */
+        "klik.auth.v1.DeleteMeRequest": {
+            /** @description The caller's current password. */
+            password: string;
+        };
+        /** @description Empty answer of DeleteMe (`{}`). */
+        "klik.auth.v1.DeleteMeResponse": Record<string, never>;
         /** @description `DELETE /v1/admin/users/{user_id}`. */
         "klik.auth.v1.DeleteUserRequest": {
             /** @description Id of the account to delete (from the path). */
@@ -1724,6 +1943,16 @@ export interface components {
             /** @description The caller's account. */
             user?: components["schemas"]["klik.auth.v1.User"];
         };
+        /** @description `GET /v1/users/{handle_or_id}`. */
+        "klik.auth.v1.GetUserRequest": {
+            /** @description A handle (any case) or an account id (from the path). */
+            handle_or_id: string;
+        };
+        /** @description Answer of GetUser; HTTP returns the `user` field itself. */
+        "klik.auth.v1.GetUserResponse": {
+            /** @description The account's public profile. */
+            user?: components["schemas"]["klik.auth.v1.PublicUser"];
+        };
         /** @description One public key of the JWK Set (RFC 7517 / RFC 8037 OKP key). */
         "klik.auth.v1.Jwk": {
             /** @description Signature algorithm: always `EdDSA`. */
@@ -1738,6 +1967,13 @@ export interface components {
             use?: string;
             /** @description The public key, base64url without padding. */
             x?: string;
+        };
+        /** @description ListSessions takes no parameters: the sessions are the caller's. */
+        "klik.auth.v1.ListSessionsRequest": Record<string, never>;
+        /** @description The caller's live sessions, most recently used first. */
+        "klik.auth.v1.ListSessionsResponse": {
+            /** @description The sessions. */
+            sessions?: components["schemas"]["klik.auth.v1.Session"][];
         };
         /** @description Query of `GET /v1/admin/users`. */
         "klik.auth.v1.ListUsersRequest": {
@@ -1793,6 +2029,35 @@ export interface components {
         };
         /** @description Empty answer of Logout (`{}`). */
         "klik.auth.v1.LogoutResponse": Record<string, never>;
+        /** @description The fields of a public profile UpdateMe can change. */
+        "klik.auth.v1.ProfileUpdate": {
+            /** @description Id of an asset to show as the avatar; "" removes it. */
+            avatar_asset_id?: string;
+            /** @description At most 280 characters; "" removes it. */
+            bio?: string;
+            /** @description Name shown to other users: 1 to 100 characters after trimming. */
+            display_name?: string;
+            /** @description 3 to 30 of `a-z0-9_` (any case in, stored lower case); "" removes it. */
+            handle?: string;
+        };
+        /** @description An account as anyone may see it (GetUser): never the email or the role. */
+        "klik.auth.v1.PublicUser": {
+            /** @description Where the avatar image is served, "" when none or not resolvable (see UpdateMe). */
+            avatar_url?: string;
+            /** @description Short text about the user. */
+            bio?: string;
+            /**
+             * Format: date-time
+             * @description When the account was created (UTC).
+             */
+            created_at?: string;
+            /** @description Name shown to other users. */
+            display_name?: string;
+            /** @description Public handle (lower case), "" when none was chosen. */
+            handle?: string;
+            /** @description Account id (UUID). */
+            id?: string;
+        };
         /** @description Body of `POST /v1/auth/refresh`. */
         "klik.auth.v1.RefreshRequest": {
             /** @description The refresh token to spend. */
@@ -1820,6 +2085,8 @@ export interface components {
             display_name?: string;
             /** @description Email address; case-insensitive, must be unique. */
             email: string;
+            /** @description Optional public handle (see UpdateMe for the rules); "" chooses none yet. */
+            handle?: string;
             /** @description Password: 8 to 128 characters, not a common one. Stored only as an Argon2id hash. */
             password: string;
         };
@@ -1839,6 +2106,34 @@ export interface components {
         "klik.auth.v1.ResendVerificationRequest": Record<string, never>;
         /** @description Empty answer of ResendVerification (`{}`). */
         "klik.auth.v1.ResendVerificationResponse": Record<string, never>;
+        /** @description `DELETE /v1/auth/sessions/{session_id}`. */
+        "klik.auth.v1.RevokeSessionRequest": {
+            /** @description Id of the session to end (from the path). */
+            session_id: string;
+        };
+        /** @description Empty answer of RevokeSession (`{}`). */
+        "klik.auth.v1.RevokeSessionResponse": Record<string, never>;
+        /** @description One session: a refresh-token family, what one login started. */
+        "klik.auth.v1.Session": {
+            /** @description The client address at that login or refresh. */
+            client_address?: string;
+            /**
+             * Format: date-time
+             * @description When the login that started it happened (UTC).
+             */
+            created_at?: string;
+            /** @description Whether the calling access token was issued from this session. */
+            current?: boolean;
+            /** @description Session id (the `sid` claim of the access tokens issued from it). */
+            id?: string;
+            /**
+             * Format: date-time
+             * @description Its latest login or refresh (UTC).
+             */
+            last_used_at?: string;
+            /** @description The client's `User-Agent` at that login or refresh ("" when unknown). */
+            user_agent?: string;
+        };
         /** @description `POST /v1/admin/users/{user_id}/role`. */
         "klik.auth.v1.SetRoleRequest": {
             /** @description The new role; one of: `user`, `premium`, `moderator`, `admin`. */
@@ -1851,8 +2146,27 @@ export interface components {
             /** @description The account with its new role. */
             user?: components["schemas"]["klik.auth.v1.User"];
         };
+        /** @description `PATCH /v1/auth/me`: the body is `profile`. */
+        "klik.auth.v1.UpdateMeRequest": {
+            /** @description New values of the fields named in `update_mask`; other fields are ignored. */
+            profile?: components["schemas"]["klik.auth.v1.ProfileUpdate"];
+            /**
+             * @description Fields to change, among `display_name`, `handle`, `bio`, `avatar_asset_id`.
+             *     Filled by the gateway from the body's keys. Empty changes nothing.
+             */
+            update_mask?: string;
+        };
+        /** @description Answer of UpdateMe; HTTP returns the `user` field itself. */
+        "klik.auth.v1.UpdateMeResponse": {
+            /** @description The caller's account after the change. */
+            user?: components["schemas"]["klik.auth.v1.User"];
+        };
         /** @description An account, as seen by its owner and by admins. */
         "klik.auth.v1.User": {
+            /** @description Id of the asset shown as the avatar, "" when none (see UpdateMe). */
+            avatar_asset_id?: string;
+            /** @description Short text shown on the public profile (at most 280 characters). */
+            bio?: string;
             /**
              * Format: date-time
              * @description When the account was created (UTC).
@@ -1868,6 +2182,8 @@ export interface components {
              *     until it is.
              */
             readonly email_verified?: boolean;
+            /** @description Public handle (lower case; see UpdateMe), "" when none was chosen. */
+            handle?: string;
             /** @description Account id (UUID). */
             readonly id?: string;
             /** @description One of: `user`, `premium`, `moderator`, `admin`. */
@@ -2599,6 +2915,22 @@ export interface components {
             /** @description The caller's message as stored (`role` = `user`). */
             message?: components["schemas"]["klik.content.v1.ChatMessage"];
         };
+        /** @description One event of StreamMessage. */
+        "klik.content.v1.StreamMessageResponse": {
+            /** @description New text of the reply. */
+            delta?: components["schemas"]["klik.generation.v1.JobDelta"];
+            /**
+             * @description The reply stream's event id (HTTP `id:`), "" for `sent`: the number of
+             *     characters of the reply sent so far.
+             */
+            event_id?: string;
+            /** @description The reply's job, on every status change; the last one is final. */
+            job?: components["schemas"]["klik.generation.v1.Job"];
+            /** @description The stored message and the reply's job (first). */
+            sent?: components["schemas"]["klik.content.v1.SendMessageResponse"];
+            /** @description The reply so far (when the stream joins a reply already under way). */
+            snapshot?: components["schemas"]["klik.generation.v1.JobText"];
+        };
         "klik.content.v1.UnfollowUserRequest": {
             /** @description The user to stop following. */
             user_id?: string;
@@ -2754,7 +3086,8 @@ export interface components {
             /**
              * Format: int64
              * @description Credits: the held estimate while `QUEUED` or `RUNNING`, the actual price
-             *     charged once `SUCCEEDED`, 0 once `FAILED` or `CANCELLED` (the hold was released).
+             *     charged once `SUCCEEDED`; once `FAILED` or `CANCELLED`, 0 (the hold was
+             *     released), or the price of the text a TEXT or CHAT job had produced by then.
              */
             cost_credits?: string;
             /**
@@ -2780,7 +3113,11 @@ export interface components {
              *     the local sandbox served it, so a sandbox result is never mistaken for a real one.
              */
             provider?: string;
-            /** @description The output; set only when `SUCCEEDED`. */
+            /**
+             * @description The output; set when `SUCCEEDED`, and for a TEXT or CHAT job that was
+             *     `CANCELLED` or `FAILED` after its reply had begun to stream: the text produced
+             *     until then, which is what was charged.
+             */
             readonly result?: components["schemas"]["klik.generation.v1.JobResult"];
             /** @description One of: `QUEUED`, `RUNNING`, `SUCCEEDED`, `FAILED`, `CANCELLED`. */
             readonly status?: string;
@@ -2792,11 +3129,34 @@ export interface components {
             /** @description The owner's user id (the caller that created it). */
             readonly user_id?: string;
         };
+        /** @description New text of a streaming TEXT or CHAT job. */
+        "klik.generation.v1.JobDelta": {
+            /**
+             * Format: int64
+             * @description What the job costs so far, in credits, at its model's price.
+             */
+            cost_credits?: string;
+            /**
+             * Format: int64
+             * @description Where `text` starts in the reply, in characters (Unicode code points): the
+             *     length of the text before it.
+             */
+            offset?: string;
+            /** @description The new text. */
+            text?: string;
+            /**
+             * Format: int64
+             * @description Completion tokens produced so far (as the provider's chunks count them).
+             */
+            tokens?: string;
+        };
         /** @description Why a job failed. */
         "klik.generation.v1.JobError": {
             /**
              * @description Stable machine-readable reason, e.g. `PROVIDER_ERROR`, `PROVIDER_TIMEOUT`,
-             *     `PROVIDER_UNAVAILABLE`, `CONTENT_REJECTED`, `HOLD_EXPIRED`.
+             *     `PROVIDER_UNAVAILABLE`, `CONTENT_REJECTED`, `HOLD_EXPIRED`, or
+             *     `STREAM_INTERRUPTED` (a TEXT/CHAT reply's stream broke after it had begun: the
+             *     job keeps and is charged the text delivered, and is not restarted elsewhere).
              */
             code?: string;
             /** @description Human-readable explanation (never a stack trace or a secret). */
@@ -2858,6 +3218,20 @@ export interface components {
             text?: string;
             /** @description What the provider reports was consumed; the price is computed from it. */
             usage?: components["schemas"]["klik.generation.v1.Usage"];
+            /**
+             * @description TEXT, CHAT: true when the provider reported no usage (a stream whose final
+             *     usage chunk never came, a provider that does not send it, a reply cut short):
+             *     the prompt's and the completion's tokens were then counted from their texts
+             *     with the model's tokenizer (tiktoken's cl100k_base for OpenAI-family models;
+             *     otherwise one token per 4 bytes of UTF-8, rounded up), plus 3 tokens of chat
+             *     framing per message.
+             */
+            usage_estimated?: boolean;
+        };
+        /** @description Text a job has produced so far. */
+        "klik.generation.v1.JobText": {
+            /** @description The text. */
+            text?: string;
         };
         /** @description Query of `GET /v1/generations`. */
         "klik.generation.v1.ListJobsRequest": {
@@ -2993,6 +3367,35 @@ export interface components {
             language?: string;
             /** @description Human-readable name. */
             name?: string;
+        };
+        /** @description Which job to stream, and from where. */
+        "klik.generation.v1.WatchJobRequest": {
+            /**
+             * @description Cancel the job (as CancelJob) if this stream ends before the job does because
+             *     the client went away.
+             */
+            cancel_on_disconnect?: boolean;
+            /** @description The job id (from the path). */
+            job_id: string;
+            /**
+             * @description The `event_id` of the last event received: the stream resumes right after it.
+             *     "" starts with the text so far. (HTTP: the `Last-Event-ID` header.)
+             */
+            last_event_id?: string;
+        };
+        /** @description One event of a job's stream. */
+        "klik.generation.v1.WatchJobResponse": {
+            /** @description New text. */
+            delta?: components["schemas"]["klik.generation.v1.JobDelta"];
+            /**
+             * @description Where the stream stands: the number of characters of text sent so far (HTTP:
+             *     the event's `id:`). Resume with it as `last_event_id`.
+             */
+            event_id?: string;
+            /** @description The job, when the stream starts and on every status change. */
+            job?: components["schemas"]["klik.generation.v1.Job"];
+            /** @description The text so far (first, when there is some). */
+            snapshot?: components["schemas"]["klik.generation.v1.JobText"];
         };
         /** @description Body of `POST /v1/wallet/checkout`. */
         "klik.wallet.v1.CreateCheckoutRequest": {
@@ -3476,6 +3879,62 @@ export interface operations {
             default: components["responses"]["Error"];
         };
     };
+    AuthService_DeleteMe: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["klik.auth.v1.DeleteMeRequest"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["klik.auth.v1.DeleteMeResponse"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    AuthService_UpdateMe: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Fields to change, among `display_name`, `handle`, `bio`, `avatar_asset_id`.
+                 *     Filled by the gateway from the body's keys. Empty changes nothing.
+                 */
+                update_mask?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["klik.auth.v1.ProfileUpdate"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["klik.auth.v1.User"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
     AuthService_ChangePassword: {
         parameters: {
             query?: never;
@@ -3596,6 +4055,51 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["klik.auth.v1.User"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    AuthService_ListSessions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["klik.auth.v1.ListSessionsResponse"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    AuthService_RevokeSession: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Id of the session to end (from the path). */
+                session_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["klik.auth.v1.RevokeSessionResponse"];
                 };
             };
             default: components["responses"]["Error"];
@@ -3761,6 +4265,55 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["klik.content.v1.SendMessageResponse"];
+                };
+            };
+            /** @description Payment Required: `INSUFFICIENT_CREDITS`, in the error shape. */
+            402: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    ContentService_StreamMessage: {
+        parameters: {
+            query?: {
+                /** @description The bearer token, for clients that cannot send the Authorization header (EventSource); ignored when the header is sent. */
+                access_token?: string;
+            };
+            header?: never;
+            path: {
+                /** @description The chat id (from the path). */
+                chat_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": {
+                    /** @description The caller's message; must not be blank. */
+                    content: string;
+                    /**
+                     * @description Optional but recommended; "" means no de-duplication. The same key with the
+                     *     same body returns the first result (no second message, no second job); the
+                     *     same key with a different body is ABORTED `IDEMPOTENCY_KEY_REUSED` (HTTP 409).
+                     */
+                    idempotency_key?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description The event stream. Events (named by the field of `event` that is set, `data:` its value): `sent`: `klik.content.v1.SendMessageResponse`; `snapshot`: `klik.generation.v1.JobText`; `delta`: `klik.generation.v1.JobDelta`; `job`: `klik.generation.v1.Job`. Each event's `id:` is the message's `event_id` (omitted when empty; not in `data:`). Server-Sent Events: one event per response message, `data:` one line of JSON (the unary routes' encoding). The stream starts once the service sends its first message; a failure before that is the ordinary error response with its HTTP status. A failure after it is a last `event: error` (no `id:`) whose `data:` is the error body (`Error`); a normal end of the call ends the response. Comment lines are heartbeats. The stream also ends with `event: error` when the access token expires (`TOKEN_EXPIRED`), its user is deleted (`INVALID_TOKEN`) or the gateway stops (`UNAVAILABLE`): reconnect. A user holds a few streams at once (429 `TOO_MANY_STREAMS` beyond). Browsers may pass the token as `access_token`. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": string;
                 };
             };
             /** @description Payment Required: `INSUFFICIENT_CREDITS`, in the error shape. */
@@ -4194,6 +4747,46 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["klik.generation.v1.Job"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    GenerationService_WatchJob: {
+        parameters: {
+            query?: {
+                /**
+                 * @description The `event_id` of the last event received: the stream resumes right after it.
+                 *     "" starts with the text so far. (HTTP: the `Last-Event-ID` header.)
+                 */
+                last_event_id?: string;
+                /**
+                 * @description Cancel the job (as CancelJob) if this stream ends before the job does because
+                 *     the client went away.
+                 */
+                cancel_on_disconnect?: boolean;
+                /** @description The bearer token, for clients that cannot send the Authorization header (EventSource); ignored when the header is sent. */
+                access_token?: string;
+            };
+            header?: {
+                /** @description Resume after this event `id:` (fills `last_event_id` unless the query or body sets it; EventSource sends it on reconnect). */
+                "Last-Event-ID"?: string;
+            };
+            path: {
+                /** @description The job id (from the path). */
+                job_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The event stream. Events (named by the field of `event` that is set, `data:` its value): `snapshot`: `klik.generation.v1.JobText`; `delta`: `klik.generation.v1.JobDelta`; `job`: `klik.generation.v1.Job`. Each event's `id:` is the message's `event_id` (omitted when empty; not in `data:`). Server-Sent Events: one event per response message, `data:` one line of JSON (the unary routes' encoding). The stream starts once the service sends its first message; a failure before that is the ordinary error response with its HTTP status. A failure after it is a last `event: error` (no `id:`) whose `data:` is the error body (`Error`); a normal end of the call ends the response. Comment lines are heartbeats. The stream also ends with `event: error` when the access token expires (`TOKEN_EXPIRED`), its user is deleted (`INVALID_TOKEN`) or the gateway stops (`UNAVAILABLE`): reconnect. A user holds a few streams at once (429 `TOO_MANY_STREAMS` beyond). Browsers may pass the token as `access_token`. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": string;
                 };
             };
             default: components["responses"]["Error"];
@@ -4925,6 +5518,30 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["klik.content.v1.Report"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    AuthService_GetUser: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A handle (any case) or an account id (from the path). */
+                handle_or_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["klik.auth.v1.PublicUser"];
                 };
             };
             default: components["responses"]["Error"];
