@@ -136,7 +136,9 @@ class EdgeAuth:
             if error.reason == AUTH_UNAVAILABLE or (not self.keys_loaded and _well_formed(token)):
                 raise auth_unavailable() from None
             raise unauthenticated(error.reason, error.message, token_given=True) from None
-        if self.revocations.is_revoked(claims.subject):
+        if self.revocations.is_revoked(claims.subject) or self.revocations.is_session_revoked(
+            claims.session_id
+        ):
             raise unauthenticated(
                 "INVALID_TOKEN", "access token is no longer valid", token_given=True
             )

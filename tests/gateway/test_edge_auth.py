@@ -11,7 +11,7 @@ import pytest
 from nats.aio.client import Client as Nats
 
 from kit import bus
-from klik.events.v1.events_pb2 import UserDeleted
+from klik.events.v1.events_pb2 import SessionRevoked, UserDeleted
 from tests.gateway.fakes import StartGateway, Upstream, error_of
 from tests.helpers import envelope, free_port, publish_envelope, unique, wait_for
 from tests.tokens import TokenAuthority
@@ -113,6 +113,35 @@ async def test_a_deleted_users_token_stops_at_the_edge(
     # Other users are unaffected.
     other = upstream.auth.authority.access_token(unique("alive-"))
     async with client_of(gateway, other) as client:
+        assert (await client.get("/v1/wallet")).status_code == 200
+
+
+async def test_a_revoked_sessions_token_stops_at_the_edge(
+    gateway: httpx.AsyncClient, upstream: Upstream, nats_url: str
+) -> None:
+    user = unique("two-sessions-")
+    ended = upstream.auth.authority.access_token(user, sid="s-ended")
+    kept = upstream.auth.authority.access_token(user, sid="s-kept")
+    async with client_of(gateway, ended) as client:
+        assert (await client.get("/v1/wallet")).status_code == 200
+        nc: Nats = await bus.connect(nats_url, name="test-session-revocation")
+        try:
+            js = nc.jetstream()
+            await bus.ensure_streams(js)
+            revoked = SessionRevoked(user_id=user, session_id="s-ended")
+            await publish_envelope(js, envelope("session.revoked", revoked))
+        finally:
+            await nc.close()
+
+        async def refused() -> httpx.Response | None:
+            reply = await client.get("/v1/wallet")
+            return reply if reply.status_code == 401 else None
+
+        reply = await wait_for(refused, message="the ended session's token refused")
+        assert reply is not None
+    invalid_token(reply, "INVALID_TOKEN")
+    # The user's other session goes on.
+    async with client_of(gateway, kept) as client:
         assert (await client.get("/v1/wallet")).status_code == 200
 
 

@@ -31,6 +31,7 @@ PUBLIC_METHODS = {
     "klik.auth.v1.AuthService.VerifyEmail",
     "klik.auth.v1.AuthService.RequestPasswordReset",
     "klik.auth.v1.AuthService.ConfirmPasswordReset",
+    "klik.auth.v1.AuthService.GetUser",
     "klik.generation.v1.GenerationService.GetPricing",
     "klik.wallet.v1.WalletService.ListCreditPacks",
     "klik.wallet.v1.WalletService.StripeWebhook",
@@ -139,8 +140,9 @@ def test_public_routes_need_no_token_and_all_others_a_bearer_token(
         else:
             assert "security" not in op
     assert public == PUBLIC_METHODS
-    # register, login, refresh, jwks, pricing (API.md); credit packs, Stripe's webhook
-    assert len(public) == 10
+    # register, login, refresh, jwks, pricing (API.md); credit packs, Stripe's webhook;
+    # email verification, password reset; public profiles
+    assert len(public) == 11
     for _, _, op in operations(test_spec):  # no RouteTest RPC is marked public
         assert "security" not in op
 
@@ -148,7 +150,15 @@ def test_public_routes_need_no_token_and_all_others_a_bearer_token(
 def test_every_operation_answers_errors_in_the_error_shape(spec: Spec) -> None:
     for _, _, op in operations(spec):
         assert op["responses"]["default"] == {"$ref": "#/components/responses/Error"}
-        assert "application/json" in op["responses"]["200"]["content"]
+        content = op["responses"]["200"]["content"]
+        # Server-streaming RPCs answer Server-Sent Events; everything else JSON.
+        assert ("application/json" in content) != ("text/event-stream" in content)
+    streaming = [
+        op["operationId"]
+        for _, _, op in operations(spec)
+        if "text/event-stream" in op["responses"]["200"]["content"]
+    ]
+    assert sorted(streaming) == ["ContentService_StreamMessage", "GenerationService_WatchJob"]
     error = component(spec, "Error")["properties"]["error"]
     assert set(error["required"]) == {"code", "status", "message", "details", "request_id"}
     assert "FAILED_PRECONDITION" in error["properties"]["status"]["enum"]
@@ -163,6 +173,7 @@ def test_the_rpcs_that_may_lack_credits_document_402(spec: Spec) -> None:
         "/klik.wallet.v1.WalletService/Transfer",
         "/klik.generation.v1.GenerationService/CreateJob",
         "/klik.content.v1.ContentService/SendMessage",
+        "/klik.content.v1.ContentService/StreamMessage",
         "/klik.content.v1.ContentService/CreateLesson",
     }
     for _, _, op in operations(spec):

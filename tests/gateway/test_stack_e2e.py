@@ -6,7 +6,9 @@ job gives — the whole path a web client takes."""
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
+from typing import Any
 
 import httpx
 import pytest
@@ -78,3 +80,63 @@ async def test_a_generation_streams_its_transitions_and_its_file_downloads(
 async def _balance_changed(client: httpx.AsyncClient, before: str) -> dict[str, str] | None:
     wallet: dict[str, str] = (await client.get("/v1/wallet")).json()
     return wallet if wallet["balance"] != before and wallet["held"] == "0" else None
+
+
+async def sse_events(response: httpx.Response) -> list[dict[str, Any]]:
+    """Every event of a text/event-stream until it ends: its fields, data parsed."""
+    reader, events = EventReader(response), []
+    while (fields := await reader.fields()) is not None:
+        events.append({**fields, "data": json.loads(fields["data"])})
+    return events
+
+
+async def test_a_chat_reply_streams_over_sse_and_a_dropped_stream_resumes(
+    real_stack: RunningStack,
+) -> None:
+    token = await asyncio.to_thread(real_stack.user, f"chat-{uuid.uuid4().hex[:8]}@example.com")
+    bearer = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(
+        base_url=real_stack.url, headers=bearer, timeout=httpx.Timeout(10, read=30)
+    ) as client:
+        chat = (await client.post("/v1/chats", json={"title": "streams"})).json()
+        question = "tell me about the sea [[fault:rate=30]]"
+        async with client.stream(
+            "POST",
+            f"/v1/chats/{chat['id']}/messages:stream",
+            json={"content": question, "idempotency_key": "q1"},
+        ) as response:
+            assert response.status_code == 200
+            assert response.headers["content-type"].startswith("text/event-stream")
+            reader = EventReader(response)
+            sent = await reader.fields()
+            assert sent is not None and sent["event"] == "sent"
+            job_id = json.loads(sent["data"])["job_id"]
+            # The first delta arrives while the provider is still writing the rest.
+            first = None
+            while first is None or first["event"] != "delta":
+                first = await reader.fields()
+                assert first is not None
+            running = (await client.get(f"/v1/generations/{job_id}")).json()
+            assert running["status"] == "RUNNING"
+            resume_from = first["id"]
+            # ...and the connection drops here.
+        text = json.loads(first["data"])["text"]
+        assert resume_from == str(len(text))
+        async with client.stream(
+            "GET", f"/v1/generations/{job_id}:watch", headers={"Last-Event-ID": resume_from}
+        ) as response:
+            assert response.status_code == 200
+            events = await sse_events(response)
+        for event in events:
+            if event["event"] == "delta":
+                assert int(event["data"]["offset"]) == len(text), "no gap, no repeat"
+                text += event["data"]["text"]
+                assert event["id"] == str(len(text))
+        final = events[-1]
+        assert final["event"] == "job" and final["data"]["status"] == "SUCCEEDED"
+        assert final["data"]["result"]["text"] == text
+        assert int(final["data"]["cost_credits"]) > 0
+        # A job nobody owns is a plain 404 before the stream starts, not a 200.
+        missing = await client.get(f"/v1/generations/{uuid.uuid4()}:watch")
+        assert missing.status_code == 404
+        assert missing.json()["error"]["code"] == "JOB_NOT_FOUND"

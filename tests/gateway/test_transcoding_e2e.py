@@ -32,6 +32,9 @@ async def test_a_call_goes_through_with_every_field_printed(
             "role": "user",
             "created_at": "2024-01-02T03:04:05Z",
             "email_verified": False,
+            "handle": "",
+            "bio": "",
+            "avatar_asset_id": "",
         },
     }
     request, _ = upstream.seen["Login"]
@@ -49,6 +52,9 @@ async def test_response_body_answers_with_the_named_field(gateway: httpx.AsyncCl
         "display_name": "N",
         "role": "",
         "email_verified": False,
+        "handle": "",
+        "bio": "",
+        "avatar_asset_id": "",
     }
 
 

@@ -49,7 +49,7 @@ def test_every_klik_payload_declares_distinct_event_types() -> None:
         types = event_types_of(message)
         assert types, f"{message.full_name} declares no event type"
         seen.extend(types)
-    assert len(seen) == len(set(seen)) == 15
+    assert len(seen) == len(set(seen)) == 16
     streamed = {
         t
         for m in events_pb2.DESCRIPTOR.message_types_by_name.values()

@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
-import pytest
 
 from klik.generation.v1 import generation_pb2
 from services.generation import tokens
@@ -20,6 +19,7 @@ from services.generation.pricing import Prices
 from tests.generation.jobs.conftest import JobsStack, MakeJobsStack
 from tests.helpers import wait_for
 from tests.tokens import Metadata
+from tests.wallet.support import failure
 
 PRICES = Prices()
 TEXT_MODEL = next(m for m in SANDBOX_MODELS if Kind.TEXT in m.kinds)
@@ -160,19 +160,18 @@ async def test_a_finished_job_streams_its_whole_text_and_its_final_status(
     events = await collect(watch(stack, who, job.id))
     assert [e.WhichOneof("event") for e in events] == ["snapshot", "job"]
     assert events[0].snapshot.text == done.result.text and final(events) == done
-    with pytest.raises(grpc.aio.AioRpcError) as refused:
-        await collect(watch(stack, who, job.id, last_event_id="999999"))
-    assert refused.value.code() is grpc.StatusCode.INVALID_ARGUMENT
-    assert "INVALID_EVENT_ID" in (refused.value.details() or "") or refused.value.trailing_metadata()
+    for bad in ("999999", "not-a-number"):
+        refused = await failure(collect(watch(stack, who, job.id, last_event_id=bad)))
+        assert refused.code is grpc.StatusCode.INVALID_ARGUMENT
+        assert refused.reason == "INVALID_EVENT_ID"
 
 
 async def test_another_users_job_is_not_found(stack: JobsStack) -> None:
     _, who = await stack.user()
     _, other = await stack.user()
     job = await stack.create(who, kind="TEXT", prompt="mine")
-    with pytest.raises(grpc.aio.AioRpcError) as refused:
-        await collect(watch(stack, other, job.id))
-    assert refused.value.code() is grpc.StatusCode.NOT_FOUND
+    refused = await failure(collect(watch(stack, other, job.id)))
+    assert (refused.code, refused.reason) == (grpc.StatusCode.NOT_FOUND, "JOB_NOT_FOUND")
 
 
 async def test_without_a_usage_chunk_the_reply_is_charged_by_the_tokenizer(
@@ -214,6 +213,7 @@ async def test_cancel_mid_stream_charges_the_text_so_far_and_closes_the_provider
     assert cancelled.cost_credits == price(cancelled.result.usage) > 0
     await stack.settled(user_id, 100 - cancelled.cost_credits)
     assert await stack.charges(user_id) == [-cancelled.cost_credits]
+
     # The sandbox saw its stream closed by the client, well before its end.
     async def closed() -> list[dict[str, Any]] | None:
         found = await stack.sandbox.streams()
