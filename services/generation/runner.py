@@ -8,9 +8,10 @@ no stored id may have been started by the worker that died (it died between the
 start request and storing the answer), so it fails rather than risk paying the
 provider twice. A text reply streams (`_reply`): each piece goes to the job's watchers as it
 arrives (through `ReplyProgress`), and the reply is charged to the token. A stream
-leaves nothing on the provider's side, so a resumed one is simply asked for again;
-one that fails after its first token is not restarted (its watchers have seen the
-text): the job fails and the text delivered is charged. CancelJob stops a stream
+leaves nothing on the provider's side, so a resumed job whose reply had not begun
+is simply asked for again; one that fails after its first token is not restarted
+(its watchers have seen the text), nor is one resumed with text saved (its worker
+died mid-stream): the job fails and the text delivered is charged. CancelJob stops a stream
 the same way (`ReplyProgress.cancel`): closed, the text so far charged."""
 
 from __future__ import annotations
@@ -134,6 +135,17 @@ class Runner:
         deadline = self._deadline(job)
         options = job.options
         if job.kind.is_text:
+            if resumed and job.partial_text:
+                # Its watchers saw this text: another reply would contradict it.
+                result, cost = await replies.priced_reply(
+                    self.settings, job, job.partial_text, None
+                )
+                raise JobFailed(
+                    Failure.STREAM_INTERRUPTED,
+                    "the reply was interrupted mid-stream; it is not started again, "
+                    "and the text delivered is charged",
+                    partial=Outcome(result, cost),
+                )
             request = TextRequest(
                 model=job.model,
                 prompt=job.prompt,

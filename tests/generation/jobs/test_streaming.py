@@ -12,7 +12,7 @@ from typing import Any
 import grpc
 
 from klik.generation.v1 import generation_pb2
-from services.generation import tokens
+from services.generation import store, tokens
 from services.generation.catalogue import SANDBOX_MODELS
 from services.generation.domain import Kind, Usage
 from services.generation.pricing import Prices
@@ -263,3 +263,67 @@ async def test_a_client_that_goes_away_does_not_stop_the_job(stack: JobsStack) -
     call.cancel()
     done = await stack.finished(who, job.id)
     assert done.status == "SUCCEEDED"
+
+
+async def deltas_seen(stack: JobsStack, who: Metadata, job_id: str, count: int) -> str:
+    """Watch until `count` deltas arrived; the text so far."""
+    seen: list[generation_pb2.WatchJobResponse] = []
+    call = watch(stack, who, job_id)
+    async for event in call:
+        seen.append(event)
+        if sum(e.WhichOneof("event") == "delta" for e in seen) >= count:
+            break
+    call.cancel()
+    return text_of(seen)
+
+
+async def saved(stack: JobsStack, job_id: str) -> str:
+    """The reply so far as the job row has it, once it has some."""
+
+    async def some() -> str | None:
+        async with stack.engine.connect() as conn:
+            row = (await conn.execute(store.jobs.select().where(store.jobs.c.id == job_id))).one()
+        return row.partial_text or None
+
+    text = await wait_for(some, 10, message="the reply so far saved")
+    assert text is not None
+    return text
+
+
+async def test_a_reply_whose_worker_died_mid_stream_is_not_started_again(
+    make_jobs_stack: MakeJobsStack,
+) -> None:
+    stack = await make_jobs_stack(replicas=1, deadline=20.0)
+    user_id, who = await stack.user()
+    job = await stack.create(who, kind="TEXT", prompt="a long story [[fault:rate=5]]")
+    await deltas_seen(stack, who, job.id, 2)
+    so_far = await saved(stack, job.id)
+    await stack.start()
+    await stack.replicas[0].kill()  # the lease runs out; the second replica resumes it
+    done = await stack.finished(who, job.id, within=30, replica=1)
+    assert done.status == "FAILED" and done.error.code == "STREAM_INTERRUPTED"
+    assert done.result.text.startswith(so_far) and done.result.usage_estimated
+    assert done.cost_credits == price(done.result.usage) > 0
+    await stack.settled(user_id, 100 - done.cost_credits)
+    assert await stack.sandbox.count("/v1/chat/completions") == 1, "asked once"
+
+
+async def test_cancelling_a_reply_whose_worker_is_gone_charges_the_text_last_saved(
+    make_jobs_stack: MakeJobsStack,
+) -> None:
+    # A lease far longer than the test: nobody resumes the job meanwhile.
+    stack = await make_jobs_stack(
+        replicas=1, deadline=20.0, lease_seconds=120.0, cancel_wait_seconds=0.5
+    )
+    user_id, who = await stack.user()
+    job = await stack.create(who, kind="TEXT", prompt="a long story [[fault:rate=5]]")
+    await deltas_seen(stack, who, job.id, 2)
+    await stack.replicas[0].kill()
+    so_far = await saved(stack, job.id)
+    reply = await stack.stub().CancelJob(
+        generation_pb2.CancelJobRequest(job_id=job.id), metadata=who, timeout=10
+    )
+    cancelled = reply.job
+    assert cancelled.status == "CANCELLED" and cancelled.result.text == so_far
+    assert cancelled.cost_credits == price(cancelled.result.usage) > 0
+    await stack.settled(user_id, 100 - cancelled.cost_credits)
