@@ -64,6 +64,15 @@ class GenerationApi(generation_pb2_grpc.GenerationServiceServicer):
         job = await self.jobs.create(caller.user_id, new_job(request))
         return generation_pb2.CreateJobResponse(job=job_message(job))
 
+    async def EstimateJob(
+        self, request: generation_pb2.CreateJobRequest, context: Any
+    ) -> generation_pb2.EstimateJobResponse:
+        caller = await self.resources.callers.user(context)
+        job = await self.jobs.estimate(caller.user_id, new_job(request))
+        return generation_pb2.EstimateJobResponse(
+            estimate_credits=job.estimate, provider=job.provider, model=job.model
+        )
+
     async def GetJob(
         self, request: generation_pb2.GetJobRequest, context: Any
     ) -> generation_pb2.GetJobResponse:

@@ -121,6 +121,10 @@ class Jobs:
             return await self._replay(existing, request.fingerprint)
         return await self._confirm(job)
 
+    async def estimate(self, user_id: str, request: NewJob) -> Job:
+        """The job CreateJob would create (its estimate is the hold), unsaved."""
+        return await self._prepare(user_id, request)
+
     async def _prepare(self, user_id: str, request: NewJob) -> Job:
         """Validate and price the request, in the order the proto documents."""
         kind = Kind.parse(request.kind)

@@ -99,9 +99,10 @@ def test_every_annotated_rpc_of_the_four_services_appears(spec: Spec) -> None:
                 rule = http_rule(method)
                 if rule is None:
                     continue  # not public: no route, no operation
-                kind = rule.WhichOneof("pattern")
-                path = re.sub(r"\{([^}=]+)(=[^}]*)?\}", r"{\1}", getattr(rule, kind))
-                expected.add((kind, path, f"/{service.full_name}/{method.name}"))
+                for binding in (rule, *rule.additional_bindings):
+                    kind = binding.WhichOneof("pattern")
+                    path = re.sub(r"\{([^}=]+)(=[^}]*)?\}", r"{\1}", getattr(binding, kind))
+                    expected.add((kind, path, f"/{service.full_name}/{method.name}"))
     found = {(method, path, op["x-grpc-method"]) for path, method, op in operations(spec)}
     assert found == expected
     assert len(found) >= 37  # every row of API.md's route tables

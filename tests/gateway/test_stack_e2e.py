@@ -136,6 +136,13 @@ async def test_a_chat_reply_streams_over_sse_and_a_dropped_stream_resumes(
         assert final["event"] == "job" and final["data"]["status"] == "SUCCEEDED"
         assert final["data"]["result"]["text"] == text
         assert int(final["data"]["cost_credits"]) > 0
+        # What the next question would hold, asked with a GET.
+        estimate = await client.get(
+            "/v1/generations:estimate",
+            params={"kind": "CHAT", "prompt": "and then?", "options.max_tokens": "50"},
+        )
+        assert estimate.status_code == 200, estimate.text
+        assert int(estimate.json()["estimate_credits"]) > 0
         # A job nobody owns is a plain 404 before the stream starts, not a 200.
         missing = await client.get(f"/v1/generations/{uuid.uuid4()}:watch")
         assert missing.status_code == 404

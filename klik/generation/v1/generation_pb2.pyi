@@ -234,6 +234,16 @@ class CancelJobRequest(_message.Message):
     job_id: str
     def __init__(self, job_id: _Optional[str] = ...) -> None: ...
 
+class EstimateJobResponse(_message.Message):
+    __slots__ = ("estimate_credits", "provider", "model")
+    ESTIMATE_CREDITS_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    estimate_credits: int
+    provider: str
+    model: str
+    def __init__(self, estimate_credits: _Optional[int] = ..., provider: _Optional[str] = ..., model: _Optional[str] = ...) -> None: ...
+
 class WatchJobRequest(_message.Message):
     __slots__ = ("job_id", "last_event_id", "cancel_on_disconnect")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]

@@ -60,6 +60,11 @@ class GenerationServiceStub:
                 request_serializer=klik_dot_generation_dot_v1_dot_generation__pb2.CreateJobRequest.SerializeToString,
                 response_deserializer=klik_dot_generation_dot_v1_dot_generation__pb2.CreateJobResponse.FromString,
                 _registered_method=True)
+        self.EstimateJob = channel.unary_unary(
+                '/klik.generation.v1.GenerationService/EstimateJob',
+                request_serializer=klik_dot_generation_dot_v1_dot_generation__pb2.CreateJobRequest.SerializeToString,
+                response_deserializer=klik_dot_generation_dot_v1_dot_generation__pb2.EstimateJobResponse.FromString,
+                _registered_method=True)
         self.GetJob = channel.unary_unary(
                 '/klik.generation.v1.GenerationService/GetJob',
                 request_serializer=klik_dot_generation_dot_v1_dot_generation__pb2.GetJobRequest.SerializeToString,
@@ -142,6 +147,23 @@ class GenerationServiceServicer:
         - UNAVAILABLE `PROVIDER_UNAVAILABLE` (503): the provider's circuit breaker is
         open; no hold is placed. Retry later or pick another provider.
         - ABORTED `IDEMPOTENCY_KEY_REUSED` (409): the key was used with a different body.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def EstimateJob(self, request, context):
+        """Returns the hold CreateJob would place for this request — its estimated
+        price, the most the job can cost — and the provider and model it would run
+        on, without placing a hold or creating a job. Bearer. The request is
+        CreateJob's (`idempotency_key` is ignored); GET takes its fields as query
+        parameters (`kind`, `prompt`, `options.max_tokens`, …), POST as a JSON body
+        (which can also carry a CHAT `history`).
+
+        Errors: CreateJob's validation errors (`INVALID_KIND`, `UNKNOWN_PROVIDER`,
+        `UNKNOWN_MODEL`, `INVALID_OPTIONS`, blank prompt, `PROVIDER_UNAVAILABLE`);
+        never `INSUFFICIENT_CREDITS` (compare `estimate_credits` with the wallet's
+        `available`).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -253,6 +275,11 @@ def add_GenerationServiceServicer_to_server(servicer, server):
                     request_deserializer=klik_dot_generation_dot_v1_dot_generation__pb2.CreateJobRequest.FromString,
                     response_serializer=klik_dot_generation_dot_v1_dot_generation__pb2.CreateJobResponse.SerializeToString,
             ),
+            'EstimateJob': grpc.unary_unary_rpc_method_handler(
+                    servicer.EstimateJob,
+                    request_deserializer=klik_dot_generation_dot_v1_dot_generation__pb2.CreateJobRequest.FromString,
+                    response_serializer=klik_dot_generation_dot_v1_dot_generation__pb2.EstimateJobResponse.SerializeToString,
+            ),
             'GetJob': grpc.unary_unary_rpc_method_handler(
                     servicer.GetJob,
                     request_deserializer=klik_dot_generation_dot_v1_dot_generation__pb2.GetJobRequest.FromString,
@@ -332,6 +359,33 @@ class GenerationService:
             '/klik.generation.v1.GenerationService/CreateJob',
             klik_dot_generation_dot_v1_dot_generation__pb2.CreateJobRequest.SerializeToString,
             klik_dot_generation_dot_v1_dot_generation__pb2.CreateJobResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EstimateJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/klik.generation.v1.GenerationService/EstimateJob',
+            klik_dot_generation_dot_v1_dot_generation__pb2.CreateJobRequest.SerializeToString,
+            klik_dot_generation_dot_v1_dot_generation__pb2.EstimateJobResponse.FromString,
             options,
             channel_credentials,
             insecure,

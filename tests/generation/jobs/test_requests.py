@@ -135,3 +135,28 @@ async def test_list_jobs_pages_newest_first_with_a_status_filter(
     ):
         refused = await failure(stack.stub().ListJobs(request, metadata=who))
         assert (refused.code, refused.reason) == (grpc.StatusCode.INVALID_ARGUMENT, reason)
+
+
+async def test_an_estimate_is_the_hold_a_job_would_place_and_places_none(
+    stack: JobsStack,
+) -> None:
+    user_id, who = await stack.user()
+    request = generation_pb2.CreateJobRequest(
+        kind="TEXT",
+        prompt="how long is a piece of string",
+        options=generation_pb2.JobOptions(max_tokens=200),
+    )
+    estimate = await stack.stub().EstimateJob(request, metadata=who, timeout=10)
+    assert estimate.estimate_credits > 0
+    assert (estimate.provider, estimate.model) != ("", "")
+    assert await stack.money(user_id) == (100, 0), "nothing held"
+    assert await stack.rows() == 0, "no job"
+    job = await stack.create(who, kind="TEXT", prompt=request.prompt, options=request.options)
+    assert job.cost_credits == estimate.estimate_credits
+    assert (job.provider, job.model) == (estimate.provider, estimate.model)
+    refused = await failure(
+        stack.stub().EstimateJob(
+            generation_pb2.CreateJobRequest(kind="SONG", prompt="la"), metadata=who, timeout=10
+        )
+    )
+    assert refused.reason == "INVALID_KIND"

@@ -1052,6 +1052,50 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/generations:estimate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Returns the hold CreateJob would place for this request — its estimated price, the most the job can cost — and the provider and model it would run on, without placing a hold or creating a job.
+         * @description Returns the hold CreateJob would place for this request — its estimated
+         *     price, the most the job can cost — and the provider and model it would run
+         *     on, without placing a hold or creating a job. Bearer. The request is
+         *     CreateJob's (`idempotency_key` is ignored); GET takes its fields as query
+         *     parameters (`kind`, `prompt`, `options.max_tokens`, …), POST as a JSON body
+         *     (which can also carry a CHAT `history`).
+         *
+         *     Errors: CreateJob's validation errors (`INVALID_KIND`, `UNKNOWN_PROVIDER`,
+         *     `UNKNOWN_MODEL`, `INVALID_OPTIONS`, blank prompt, `PROVIDER_UNAVAILABLE`);
+         *     never `INSUFFICIENT_CREDITS` (compare `estimate_credits` with the wallet's
+         *     `available`).
+         */
+        get: operations["GenerationService_EstimateJob"];
+        put?: never;
+        /**
+         * Returns the hold CreateJob would place for this request — its estimated price, the most the job can cost — and the provider and model it would run on, without placing a hold or creating a job.
+         * @description Returns the hold CreateJob would place for this request — its estimated
+         *     price, the most the job can cost — and the provider and model it would run
+         *     on, without placing a hold or creating a job. Bearer. The request is
+         *     CreateJob's (`idempotency_key` is ignored); GET takes its fields as query
+         *     parameters (`kind`, `prompt`, `options.max_tokens`, …), POST as a JSON body
+         *     (which can also carry a CHAT `history`).
+         *
+         *     Errors: CreateJob's validation errors (`INVALID_KIND`, `UNKNOWN_PROVIDER`,
+         *     `UNKNOWN_MODEL`, `INVALID_OPTIONS`, blank prompt, `PROVIDER_UNAVAILABLE`);
+         *     never `INSUFFICIENT_CREDITS` (compare `estimate_credits` with the wallet's
+         *     `available`).
+         */
+        post: operations["GenerationService_EstimateJob2"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/lessons": {
         parameters: {
             query?: never;
@@ -3064,6 +3108,18 @@ export interface components {
             /** @description The new job, `QUEUED`. */
             job?: components["schemas"]["klik.generation.v1.Job"];
         };
+        /** @description What a job would cost and where it would run. */
+        "klik.generation.v1.EstimateJobResponse": {
+            /**
+             * Format: int64
+             * @description Credits CreateJob would hold: the most the job can cost.
+             */
+            estimate_credits?: string;
+            /** @description The model it would run on. */
+            model?: string;
+            /** @description The provider it would run on. */
+            provider?: string;
+        };
         /** @description `GET /v1/generations/{job_id}`. */
         "klik.generation.v1.GetJobRequest": {
             /** @description The job id (from the path). */
@@ -4787,6 +4843,96 @@ export interface operations {
                 };
                 content: {
                     "text/event-stream": string;
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    GenerationService_EstimateJob: {
+        parameters: {
+            query?: {
+                /** @description One of: `TEXT`, `CHAT`, `IMAGE`, `AVATAR_VIDEO`. */
+                kind?: string;
+                /**
+                 * @description The prompt: text to complete, the new user message (CHAT), image
+                 *     description, or the avatar's script. Must not be blank.
+                 */
+                prompt?: string;
+                /** @description Model id; "" for the provider's default model for the kind. */
+                model?: string;
+                /** @description Provider name; "" for the default provider for the kind. */
+                provider?: string;
+                /** @description IMAGE: width in pixels; 0 means the model's default. */
+                "options.width"?: number;
+                /** @description IMAGE: height in pixels; 0 means the model's default. */
+                "options.height"?: number;
+                /** @description IMAGE: number of images, 1..4; 0 means 1. Priced per image. */
+                "options.num_images"?: number;
+                /** @description AVATAR_VIDEO: avatar id from ListProviders; "" means the provider's default. */
+                "options.avatar_id"?: string;
+                /** @description AVATAR_VIDEO: voice id from ListProviders; "" means the provider's default. */
+                "options.voice_id"?: string;
+                /**
+                 * @description TEXT, CHAT: maximum tokens to generate; 0 means the model's default. Also
+                 *     bounds the price estimate held before the job runs.
+                 */
+                "options.max_tokens"?: number;
+                /** @description TEXT, CHAT: sampling temperature, 0..2; unset means the model's default. */
+                "options.temperature"?: number;
+                /** @description TEXT, CHAT: system instructions placed before the conversation. */
+                "options.system_prompt"?: string;
+                /** @description IMAGE: what the image must not contain. */
+                "options.negative_prompt"?: string;
+                /**
+                 * @description AVATAR_VIDEO: upper bound of the video length in seconds, used for the price
+                 *     estimate; 0 means estimated from the script's length.
+                 */
+                "options.max_video_seconds"?: number;
+                /**
+                 * @description Optional but recommended; "" means no de-duplication. The same key with the
+                 *     same body returns the first job (and places no second hold); the same key with
+                 *     a different body is ABORTED `IDEMPOTENCY_KEY_REUSED` (HTTP 409).
+                 */
+                idempotency_key?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["klik.generation.v1.EstimateJobResponse"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    GenerationService_EstimateJob2: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["klik.generation.v1.CreateJobRequest"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["klik.generation.v1.EstimateJobResponse"];
                 };
             };
             default: components["responses"]["Error"];
