@@ -7,7 +7,10 @@ not recorded.
     GET|POST|DELETE /_sandbox/faults           global faults: {"fault": spec, "path": prefix}
     GET  /_sandbox/streams[?path=prefix]       the recent streamed replies: id, model,
                                                tokens sent, how each ended (streaming.py)
-    DELETE /_sandbox/streams                   forget them"""
+    DELETE /_sandbox/streams                   forget them
+    GET|POST|DELETE /_sandbox/webhooks         where jobs call back when they end:
+                                               {"provider", "url", "secret"}; GET also
+                                               lists the calls made (webhooks.py)"""
 
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from sandbox import serving
+from sandbox.webhooks import PROVIDERS, Receiver
 
 
 async def health(request: Request) -> Response:
@@ -72,9 +76,34 @@ async def faults(request: Request) -> Response:
     return JSONResponse({"faults": [f.public() for f in sandbox.faults]})
 
 
+async def webhooks(request: Request) -> Response:
+    hooks = serving.of(request).webhooks
+    if request.method == "DELETE":
+        hooks.receivers.clear()
+        hooks.delivered.clear()
+        return Response(status_code=204)
+    if request.method == "POST":
+        try:
+            data = json.loads(await request.body())
+            provider, url, secret = data["provider"], data["url"], data.get("secret", "")
+            if provider not in PROVIDERS or not all(isinstance(v, str) for v in (url, secret)):
+                raise ValueError(f"provider must be one of {PROVIDERS}; url, secret strings")
+        except (ValueError, KeyError, TypeError) as error:
+            return JSONResponse({"error": f"bad webhook: {error}"}, 400)
+        hooks.receivers[provider] = Receiver(url, secret)
+        return JSONResponse({"provider": provider, "url": url}, 201)
+    return JSONResponse(
+        {
+            "receivers": {name: r.url for name, r in hooks.receivers.items()},
+            "delivered": hooks.delivered,
+        }
+    )
+
+
 ROUTES = [
     Route("/_sandbox/health", health, methods=["GET"]),
     Route("/_sandbox/requests", requests, methods=["GET", "DELETE"]),
     Route("/_sandbox/faults", faults, methods=["GET", "POST", "DELETE"]),
     Route("/_sandbox/streams", streams, methods=["GET", "DELETE"]),
+    Route("/_sandbox/webhooks", webhooks, methods=["GET", "POST", "DELETE"]),
 ]

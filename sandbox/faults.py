@@ -16,6 +16,9 @@ A spec is comma-separated tokens, e.g. `latency=200,429x2`:
     fail                the job (image, video) ends FAILED
     stuck               the job stays pending forever
     polls=<N>           the job completes on its Nth poll (default 2)
+    render=<ms>         the job completes <ms> after it was created, however often it
+                        is polled; then the sandbox calls the provider's webhook, if
+                        one is registered (webhooks.py)
 
 Streamed replies (`"stream": true`) take the faults above before their first byte,
 and these once they stream (`incomplete` also leaves out their usage chunk):
@@ -60,6 +63,7 @@ class Fault:
     fail: bool = False
     stuck: bool = False
     polls: int | None = None
+    render_ms: int | None = None  # the job completes this long after it was created
     rate: int | None = None  # tokens a second; None: as fast as it can
     drop: int | None = None  # cut the connection after this many tokens
     stall: int | None = None  # send nothing more after this many tokens
@@ -81,6 +85,8 @@ def parse(spec: str) -> Fault:
             fault = replace(fault, retry_after=value)
         elif name == "polls" and value.isdigit() and int(value) >= 1:
             fault = replace(fault, polls=int(value))
+        elif name == "render" and value.isdigit():
+            fault = replace(fault, render_ms=int(value))
         elif name == "rate" and value.isdigit() and int(value) >= 1:
             fault = replace(fault, rate=int(value))
         elif name == "drop" and value.isdigit():
@@ -154,7 +160,8 @@ class FaultBook:
 
 def combined(rules: Iterable[Rule]) -> Fault:
     """Everything but the status: latency adds up, flags from any rule hold, and
-    `polls`, `rate`, `drop` and `stall` come from the first rule that sets them."""
+    `polls`, `render`, `rate`, `drop` and `stall` come from the first rule that sets
+    them."""
     result = Fault()
     for rule in rules:
         f = rule.fault
@@ -168,6 +175,7 @@ def combined(rules: Iterable[Rule]) -> Fault:
             fail=result.fail or f.fail,
             stuck=result.stuck or f.stuck,
             polls=_first(result.polls, f.polls),
+            render_ms=_first(result.render_ms, f.render_ms),
             rate=_first(result.rate, f.rate),
             drop=_first(result.drop, f.drop),
             stall=_first(result.stall, f.stall),

@@ -60,6 +60,7 @@ async def create(request: Request) -> Response:
     async def produce(fault: Fault) -> Response:
         job = sandbox.new_job(
             fault,
+            "heygen",
             kind="video",
             prompt=script,
             model="sandbox-avatar",

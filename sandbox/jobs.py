@@ -1,5 +1,6 @@
 """The sandbox's provider-side jobs (Leonardo generations, HeyGen videos), in memory:
-each completes on its Nth poll, deterministically, or fails, or never finishes."""
+each completes on its Nth poll (or a set time after it was created),
+deterministically, or fails, or never finishes."""
 
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ class Job:
     avatar_id: str = ""
     voice_id: str = ""
     incomplete: bool = False  # finishes without its images or duration
+    render_ms: int | None = None  # done this long after creation, not after N polls
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
     created_at: float = field(default_factory=time.time)
     polls: int = 0
@@ -53,9 +55,18 @@ class Jobs:
         if job is None:
             return None
         job.polls += 1
-        if job.outcome is Outcome.STUCK or job.polls < job.polls_needed:
-            return job, Phase.PENDING
-        return job, Phase.FAILED if job.outcome is Outcome.FAIL else Phase.DONE
+        return job, self.phase(job)
+
+    def phase(self, job: Job) -> Phase:
+        """Where the job stands now (polling it counts apart, in `poll`)."""
+        if job.outcome is Outcome.STUCK:
+            return Phase.PENDING
+        if job.render_ms is not None:
+            if (time.time() - job.created_at) * 1000 < job.render_ms:
+                return Phase.PENDING
+        elif job.polls < job.polls_needed:
+            return Phase.PENDING
+        return Phase.FAILED if job.outcome is Outcome.FAIL else Phase.DONE
 
     def clear(self) -> None:
         self._jobs.clear()

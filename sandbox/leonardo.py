@@ -47,6 +47,7 @@ async def create(request: Request) -> Response:
     async def produce(fault: Fault) -> Response:
         job = sandbox.new_job(
             fault,
+            "leonardo",
             kind="image",
             prompt=prompt,
             model=model,

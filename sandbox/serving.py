@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import itertools
 import json
+import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from starlette.responses import JSONResponse, Response
 from sandbox.faults import Fault, FaultBook, FaultSpecError, Rule, combined, markers, parse
 from sandbox.jobs import Job, Jobs, Outcome
 from sandbox.streaming import StreamLog
+from sandbox.webhooks import Webhooks
 
 FAULT_HEADER = "x-sandbox-fault"
 HANG_LIMIT_SECONDS = 3600.0
@@ -60,6 +62,7 @@ class Sandbox:
         self.requests: list[dict[str, Any]] = []
         self.jobs = Jobs()
         self.streams = StreamLog()
+        self.webhooks = Webhooks(os.environ)
         self._ids = itertools.count(1)
 
     async def serve(self, request: Request, body: bytes, prompt: str, produce: Produce) -> Response:
@@ -139,16 +142,21 @@ class Sandbox:
         self.faults.clear()
         self.book.forget("global")
 
-    def new_job(self, fault: Fault, **fields: Any) -> Job:
+    def new_job(self, fault: Fault, provider: str, **fields: Any) -> Job:
+        """A provider-side job; `provider`'s webhook is called when it ends, if it
+        renders for a set time and a receiver is registered."""
         outcome = Outcome.FAIL if fault.fail else Outcome.STUCK if fault.stuck else Outcome.COMPLETE
-        return self.jobs.add(
+        job = self.jobs.add(
             Job(
                 polls_needed=fault.polls or self.polls,
                 outcome=outcome,
                 incomplete=fault.incomplete,
+                render_ms=fault.render_ms,
                 **fields,
             )
         )
+        self.webhooks.schedule(provider, job, self.jobs.phase)
+        return job
 
 
 def of(request: Request) -> Sandbox:

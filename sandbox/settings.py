@@ -15,6 +15,11 @@ DEFAULT_PORT = 8090
 # The webhook secret the sandbox signs with and the wallet checks, when neither is
 # told otherwise (the wallet's default: services/wallet/settings.py).
 DEV_STRIPE_WEBHOOK_SECRET = "whsec_klik_sandbox"
+# What the sandbox's HeyGen signs its callbacks with, and the key its Leonardo sends,
+# in the embedded stack (generation checks them: KLIK_HEYGEN_WEBHOOK_SECRET,
+# KLIK_LEONARDO_WEBHOOK_KEY).
+DEV_HEYGEN_WEBHOOK_SECRET = "klik-sandbox-heygen"
+DEV_LEONARDO_WEBHOOK_KEY = "klik-sandbox-leonardo"
 
 
 @dataclass(frozen=True)

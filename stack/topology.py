@@ -22,7 +22,12 @@ from kit.config import (
     var_dir,
 )
 from kit.identity import generate_keys
-from sandbox.settings import DEV_STRIPE_WEBHOOK_SECRET, SandboxSettings
+from sandbox.settings import (
+    DEV_HEYGEN_WEBHOOK_SECRET,
+    DEV_LEONARDO_WEBHOOK_KEY,
+    DEV_STRIPE_WEBHOOK_SECRET,
+    SandboxSettings,
+)
 
 
 @dataclass(frozen=True)
@@ -66,6 +71,17 @@ def plan(base: Mapping[str, str]) -> Topology:
     # the secret the wallet checks (both default to the same dev secret).
     env.setdefault("KLIK_STRIPE_WEBHOOK_URL", f"{gateway_url}/v1/webhooks/stripe")
     env.setdefault("KLIK_STRIPE_WEBHOOK_SECRET", DEV_STRIPE_WEBHOOK_SECRET)
+    # Its HeyGen and Leonardo call back through the gateway too (generation wakes the
+    # poll of the job), with the secrets generation checks.
+    for provider, variable, secret in (
+        ("HEYGEN", "KLIK_HEYGEN_WEBHOOK_SECRET", DEV_HEYGEN_WEBHOOK_SECRET),
+        ("LEONARDO", "KLIK_LEONARDO_WEBHOOK_KEY", DEV_LEONARDO_WEBHOOK_KEY),
+    ):
+        env.setdefault(
+            f"KLIK_SANDBOX_WEBHOOK_{provider}_URL", f"{gateway_url}/v1/webhooks/{provider.lower()}"
+        )
+        env.setdefault(variable, secret)
+        env.setdefault(f"KLIK_SANDBOX_WEBHOOK_{provider}_SECRET", env[variable])
     nats_port = _port_of(env["KLIK_NATS_URL"])
     python = sys.executable
     processes = (

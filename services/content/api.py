@@ -572,7 +572,7 @@ class ContentApi(content_pb2_grpc.ContentServiceServicer):
         )
 
     async def StreamMessage(
-        self, request: content_pb2.SendMessageRequest, context: Context
+        self, request: content_pb2.StreamMessageRequest, context: Context
     ) -> AsyncIterator[content_pb2.StreamMessageResponse]:
         caller = await self._caller(context)
         sent = await self.chats.send(

@@ -20,6 +20,7 @@ from kit.timestamps import timestamp
 from klik.generation.v1 import generation_pb2, generation_pb2_grpc
 from services.generation.catalogue import Provider
 from services.generation.domain import Job, Kind, NewJob, Options, Status, Turn
+from services.generation.providers import callbacks
 from services.generation.providers.errors import ProviderError
 from services.generation.providers.values import Listing
 from services.generation.watch import Watch
@@ -41,6 +42,8 @@ class GenerationApi(generation_pb2_grpc.GenerationServiceServicer):
         self.providers = runtime.providers
         self.jobs = runtime.jobs
         self.streams = runtime.streams
+        policy = runtime.settings.policy
+        self.webhook_secrets = (policy.heygen_webhook_secret, policy.leonardo_webhook_key)
         self._tasks: set[asyncio.Task[Any]] = set()
         # KLIK_REQUIRE_VERIFIED_EMAIL (default on): no paid work for an account whose
         # access token says its email is unverified (the `ev` claim, kit.callers).
@@ -65,10 +68,12 @@ class GenerationApi(generation_pb2_grpc.GenerationServiceServicer):
         return generation_pb2.CreateJobResponse(job=job_message(job))
 
     async def EstimateJob(
-        self, request: generation_pb2.CreateJobRequest, context: Any
+        self, request: generation_pb2.EstimateJobRequest, context: Any
     ) -> generation_pb2.EstimateJobResponse:
         caller = await self.resources.callers.user(context)
-        job = await self.jobs.estimate(caller.user_id, new_job(request))
+        # The same fields under the same numbers: read it as the CreateJob it prices.
+        as_created = generation_pb2.CreateJobRequest.FromString(request.SerializeToString())
+        job = await self.jobs.estimate(caller.user_id, new_job(as_created))
         return generation_pb2.EstimateJobResponse(
             estimate_credits=job.estimate, provider=job.provider, model=job.model
         )
@@ -119,6 +124,29 @@ class GenerationApi(generation_pb2_grpc.GenerationServiceServicer):
         task = asyncio.create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    async def HeyGenWebhook(
+        self, request: generation_pb2.HeyGenWebhookRequest, context: Any
+    ) -> generation_pb2.HeyGenWebhookResponse:
+        # Public: the signature over the exact body is the authentication.
+        signature = _metadata(context, "signature")
+        video_id = callbacks.heygen_job(self.webhook_secrets[0], request.body.data, signature)
+        await self._wake(video_id)
+        return generation_pb2.HeyGenWebhookResponse()
+
+    async def LeonardoWebhook(
+        self, request: generation_pb2.LeonardoWebhookRequest, context: Any
+    ) -> generation_pb2.LeonardoWebhookResponse:
+        authorization = _metadata(context, "authorization")
+        found = callbacks.leonardo_job(self.webhook_secrets[1], request.body.data, authorization)
+        await self._wake(found)
+        return generation_pb2.LeonardoWebhookResponse()
+
+    async def _wake(self, provider_job_id: str | None) -> None:
+        """The poll of that job, here or on another replica, happens now."""
+        if provider_job_id:
+            self.providers.wakeups.wake(provider_job_id)
+            await self.streams.wake(provider_job_id)
 
     async def GetPricing(
         self, request: generation_pb2.GetPricingRequest, context: Any
@@ -187,6 +215,10 @@ class GenerationApi(generation_pb2_grpc.GenerationServiceServicer):
             circuit_state=self.providers.circuit_state(provider.name),
             sandbox=provider.sandbox,
         )
+
+
+def _metadata(context: Any, key: str) -> str:
+    return next((str(v) for k, v in context.invocation_metadata() or () if k == key), "")
 
 
 def job_message(job: Job) -> generation_pb2.Job:

@@ -260,7 +260,8 @@ class Runner:
             provider_job_id = started.job_id
             if not await record_started(provider_job_id):
                 return None
-        return await adapter.wait(provider_job_id, deadline=deadline)
+        with self.providers.wakeups.watching(provider_job_id) as wake:
+            return await adapter.wait(provider_job_id, deadline=deadline, wake=wake)
 
     async def _store(self, job: Job, media: MediaResult) -> Result:
         """Copy the provider's files into the asset store (keys derived from the job,

@@ -46,6 +46,9 @@ class ProviderPolicy:
     timeouts: Timeouts = field(default_factory=Timeouts)
     polling: PollSchedule = field(default_factory=PollSchedule)
     listing_ttl_seconds: float = 600.0  # avatars and voices
+    # What the providers' webhooks are checked with (callbacks.py); "" turns them off.
+    heygen_webhook_secret: str = ""
+    leonardo_webhook_key: str = ""
 
 
 # How long a job of each kind may take on its provider, start to result. Videos
@@ -143,7 +146,13 @@ class GenerationSettings:
                     cooldown_seconds=env_float("KLIK_BREAKER_COOLDOWN_SECONDS", 30.0, env),
                 ),
                 timeouts=Timeouts(read=env_float("KLIK_PROVIDER_TIMEOUT_SECONDS", 60.0, env)),
+                polling=PollSchedule(
+                    initial_seconds=env_float("KLIK_PROVIDER_POLL_INITIAL_SECONDS", 1.0, env),
+                    max_seconds=env_float("KLIK_PROVIDER_POLL_MAX_SECONDS", 10.0, env),
+                ),
                 listing_ttl_seconds=env_float("KLIK_PROVIDER_CATALOGUE_TTL_SECONDS", 600.0, env),
+                heygen_webhook_secret=env_str("KLIK_HEYGEN_WEBHOOK_SECRET", "", env),
+                leonardo_webhook_key=env_str("KLIK_LEONARDO_WEBHOOK_KEY", "", env),
             )
             jobs = JobSettings.from_env(env, (p.name for p in catalogue.providers))
         except ValueError as error:  # a price or bound out of range

@@ -4,7 +4,8 @@ The worker running a TEXT/CHAT job publishes each piece of text as it arrives
 (`WatchJobResponse.delta`, with its offset in the reply) and every change of the
 job's status (`WatchJobResponse.job`) on `klik.generation.stream.<job id>`; any
 replica serving WatchJob for that job subscribes there (watch.py). CancelJob asks
-the worker, wherever it runs, to stop its stream on `klik.generation.cancel`.
+the worker, wherever it runs, to stop its stream on `klik.generation.cancel`, and a
+provider's callback wakes the poll of its job on `klik.generation.wake`.
 
 Core subjects rather than a JetStream stream: a delta is worth something for a
 second or two, to the clients watching then, and a stream would store and
@@ -34,6 +35,8 @@ log = logging.getLogger(__name__)
 
 STREAM_PREFIX = "klik.generation.stream."
 CANCEL_SUBJECT = "klik.generation.cancel"
+# A provider called back about one of its jobs (payload: its provider job id).
+WAKE_SUBJECT = "klik.generation.wake"
 
 
 def stream_subject(job_id: str) -> str:
@@ -52,6 +55,9 @@ class JobStreams:
 
     async def request_cancel(self, job_id: str) -> None:
         await self._send(CANCEL_SUBJECT, job_id.encode())
+
+    async def wake(self, provider_job_id: str) -> None:
+        await self._send(WAKE_SUBJECT, provider_job_id.encode())
 
     async def _send(self, subject: str, data: bytes) -> None:
         nats = self.resources.nats
@@ -89,11 +95,18 @@ class JobStreams:
 
     async def cancel_requests(self, cancel: Callable[[str], None]) -> Subscription | None:
         """Have `cancel(job_id)` called for every cancel request, from any replica."""
+        return await self._listen(CANCEL_SUBJECT, cancel)
 
+    async def wakes(self, wake: Callable[[str], object]) -> Subscription | None:
+        """Have `wake(provider_job_id)` called for every provider callback heard by
+        any replica."""
+        return await self._listen(WAKE_SUBJECT, wake)
+
+    async def _listen(self, subject: str, call: Callable[[str], object]) -> Subscription | None:
         async def received(msg: Msg) -> None:
-            cancel(msg.data.decode(errors="replace"))
+            call(msg.data.decode(errors="replace"))
 
-        return await self._subscribe(CANCEL_SUBJECT, received)
+        return await self._subscribe(subject, received)
 
     async def _subscribe(
         self, subject: str, callback: Callable[[Msg], Awaitable[None]]

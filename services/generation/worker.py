@@ -78,10 +78,10 @@ class Workers:
         self._renewer: asyncio.Task[None] | None = None
 
     def loops(self) -> list[Coroutine[Any, Any, None]]:
-        """One coroutine per claim loop, and the listener for cancel requests to
-        the replies streaming here, for ServiceSpec.background."""
+        """One coroutine per claim loop, and the listener for cancel requests and
+        provider callbacks, for ServiceSpec.background."""
         claims = [self.loop() for _ in range(self.settings.workers)]
-        return [*claims, self.listen_for_cancels()] if claims else []
+        return [*claims, self.listen()] if claims else []
 
     @property
     def in_flight(self) -> int:
@@ -100,15 +100,19 @@ class Workers:
         if progress is not None:
             progress.cancel.set()
 
-    async def listen_for_cancels(self) -> None:
-        """Hear every replica's cancel requests (CancelJob on a streaming job) until
-        cancelled."""
-        subscription = await self.streams.cancel_requests(self.cancel_reply)
+    async def listen(self) -> None:
+        """Hear every replica's cancel requests (CancelJob on a streaming job) and
+        provider callbacks (they wake the polls of their jobs here) until cancelled."""
+        subscriptions = [
+            await self.streams.cancel_requests(self.cancel_reply),
+            await self.streams.wakes(self.runner.providers.wakeups.wake),
+        ]
         try:
             await asyncio.Event().wait()
         finally:
-            if subscription is not None:
-                await unsubscribe_quietly(subscription, "cancel requests")
+            for subscription in subscriptions:
+                if subscription is not None:
+                    await unsubscribe_quietly(subscription, "cancel requests and wakes")
 
     def _full(self) -> tuple[list[str], list[str]] | None:
         """The providers and users at their limit here, or None when this replica

@@ -337,7 +337,7 @@ async def test_stream_message_sends_then_streams_the_reply_that_the_chat_then_ke
     chat_id = await new_chat(full_stack, owner)
     question = "tell me a story [[fault:rate=50]]"
     call = full_stack.content.content.StreamMessage(
-        content_pb2.SendMessageRequest(chat_id=chat_id, content=question, idempotency_key="s1"),
+        content_pb2.StreamMessageRequest(chat_id=chat_id, content=question, idempotency_key="s1"),
         metadata=full_stack.content.user(owner),
         timeout=60,
     )
@@ -355,7 +355,9 @@ async def test_stream_message_sends_then_streams_the_reply_that_the_chat_then_ke
     again = [
         event
         async for event in full_stack.content.content.StreamMessage(
-            content_pb2.SendMessageRequest(chat_id=chat_id, content=question, idempotency_key="s1"),
+            content_pb2.StreamMessageRequest(
+                chat_id=chat_id, content=question, idempotency_key="s1"
+            ),
             metadata=full_stack.content.user(owner),
             timeout=60,
         )

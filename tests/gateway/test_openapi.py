@@ -33,6 +33,8 @@ PUBLIC_METHODS = {
     "klik.auth.v1.AuthService.ConfirmPasswordReset",
     "klik.auth.v1.AuthService.GetUser",
     "klik.generation.v1.GenerationService.GetPricing",
+    "klik.generation.v1.GenerationService.HeyGenWebhook",
+    "klik.generation.v1.GenerationService.LeonardoWebhook",
     "klik.wallet.v1.WalletService.ListCreditPacks",
     "klik.wallet.v1.WalletService.StripeWebhook",
 }
@@ -142,8 +144,9 @@ def test_public_routes_need_no_token_and_all_others_a_bearer_token(
             assert "security" not in op
     assert public == PUBLIC_METHODS
     # register, login, refresh, jwks, pricing (API.md); credit packs, Stripe's webhook;
-    # email verification, password reset; public profiles
-    assert len(public) == 11
+    # email verification, password reset; public profiles; HeyGen's and Leonardo's
+    # webhooks
+    assert len(public) == 13
     for _, _, op in operations(test_spec):  # no RouteTest RPC is marked public
         assert "security" not in op
 

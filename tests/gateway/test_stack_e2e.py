@@ -99,7 +99,7 @@ async def test_a_chat_reply_streams_over_sse_and_a_dropped_stream_resumes(
         base_url=real_stack.url, headers=bearer, timeout=httpx.Timeout(10, read=30)
     ) as client:
         chat = (await client.post("/v1/chats", json={"title": "streams"})).json()
-        question = "tell me about the sea [[fault:rate=30]]"
+        question = "tell me about the sea [[fault:rate=8]]"
         async with client.stream(
             "POST",
             f"/v1/chats/{chat['id']}/messages:stream",
@@ -147,3 +147,32 @@ async def test_a_chat_reply_streams_over_sse_and_a_dropped_stream_resumes(
         missing = await client.get(f"/v1/generations/{uuid.uuid4()}:watch")
         assert missing.status_code == 404
         assert missing.json()["error"]["code"] == "JOB_NOT_FOUND"
+
+
+async def test_the_sandbox_providers_call_back_through_the_gateway(
+    real_stack: RunningStack,
+) -> None:
+    token = await asyncio.to_thread(real_stack.user, f"hook-{uuid.uuid4().hex[:8]}@example.com")
+    sandbox = f"http://127.0.0.1:{real_stack.env['KLIK_SANDBOX_PORT']}"
+    async with httpx.AsyncClient(
+        base_url=real_stack.url, headers={"Authorization": f"Bearer {token}"}, timeout=10
+    ) as client:
+        created = await client.post(
+            "/v1/generations", json={"kind": "IMAGE", "prompt": "a kite [[fault:render=300]]"}
+        )
+        assert created.status_code == 200, created.text
+        job_id = created.json()["id"]
+
+        async def called_back() -> list[dict[str, Any]] | None:
+            hooks = (await client.get(f"{sandbox}/_sandbox/webhooks")).json()["delivered"]
+            # `status` is set once the gateway answered the call.
+            return [h for h in hooks if h["provider"] == "leonardo" and h["status"]] or None
+
+        delivered = await wait_for(called_back, 30, message="the sandbox called back")
+        assert delivered is not None and delivered[-1]["status"] == 200, delivered
+
+        async def succeeded() -> bool:
+            job = (await client.get(f"/v1/generations/{job_id}")).json()
+            return bool(job["status"] == "SUCCEEDED")
+
+        await wait_for(succeeded, 30, message="the image job succeeded")

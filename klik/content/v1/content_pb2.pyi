@@ -320,6 +320,16 @@ class SendMessageResponse(_message.Message):
     job_id: str
     def __init__(self, message: _Optional[_Union[ChatMessage, _Mapping]] = ..., job_id: _Optional[str] = ...) -> None: ...
 
+class StreamMessageRequest(_message.Message):
+    __slots__ = ("chat_id", "content", "idempotency_key")
+    CHAT_ID_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    chat_id: str
+    content: str
+    idempotency_key: str
+    def __init__(self, chat_id: _Optional[str] = ..., content: _Optional[str] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+
 class StreamMessageResponse(_message.Message):
     __slots__ = ("event_id", "sent", "snapshot", "delta", "job")
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]

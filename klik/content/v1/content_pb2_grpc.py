@@ -127,7 +127,7 @@ class ContentServiceStub:
                 _registered_method=True)
         self.StreamMessage = channel.unary_stream(
                 '/klik.content.v1.ContentService/StreamMessage',
-                request_serializer=klik_dot_content_dot_v1_dot_content__pb2.SendMessageRequest.SerializeToString,
+                request_serializer=klik_dot_content_dot_v1_dot_content__pb2.StreamMessageRequest.SerializeToString,
                 response_deserializer=klik_dot_content_dot_v1_dot_content__pb2.StreamMessageResponse.FromString,
                 _registered_method=True)
         self.CreateLesson = channel.unary_unary(
@@ -896,7 +896,7 @@ def add_ContentServiceServicer_to_server(servicer, server):
             ),
             'StreamMessage': grpc.unary_stream_rpc_method_handler(
                     servicer.StreamMessage,
-                    request_deserializer=klik_dot_content_dot_v1_dot_content__pb2.SendMessageRequest.FromString,
+                    request_deserializer=klik_dot_content_dot_v1_dot_content__pb2.StreamMessageRequest.FromString,
                     response_serializer=klik_dot_content_dot_v1_dot_content__pb2.StreamMessageResponse.SerializeToString,
             ),
             'CreateLesson': grpc.unary_unary_rpc_method_handler(
@@ -1437,7 +1437,7 @@ class ContentService:
             request,
             target,
             '/klik.content.v1.ContentService/StreamMessage',
-            klik_dot_content_dot_v1_dot_content__pb2.SendMessageRequest.SerializeToString,
+            klik_dot_content_dot_v1_dot_content__pb2.StreamMessageRequest.SerializeToString,
             klik_dot_content_dot_v1_dot_content__pb2.StreamMessageResponse.FromString,
             options,
             channel_credentials,

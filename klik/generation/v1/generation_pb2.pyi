@@ -2,6 +2,7 @@ import datetime
 
 from google.api import annotations_pb2 as _annotations_pb2
 from google.api import field_behavior_pb2 as _field_behavior_pb2
+from google.api import httpbody_pb2 as _httpbody_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from klik.options.v1 import options_pb2 as _options_pb2
 from google.protobuf.internal import containers as _containers
@@ -234,6 +235,22 @@ class CancelJobRequest(_message.Message):
     job_id: str
     def __init__(self, job_id: _Optional[str] = ...) -> None: ...
 
+class EstimateJobRequest(_message.Message):
+    __slots__ = ("kind", "prompt", "model", "provider", "options", "history")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    PROMPT_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    HISTORY_FIELD_NUMBER: _ClassVar[int]
+    kind: str
+    prompt: str
+    model: str
+    provider: str
+    options: JobOptions
+    history: _containers.RepeatedCompositeFieldContainer[ChatTurn]
+    def __init__(self, kind: _Optional[str] = ..., prompt: _Optional[str] = ..., model: _Optional[str] = ..., provider: _Optional[str] = ..., options: _Optional[_Union[JobOptions, _Mapping]] = ..., history: _Optional[_Iterable[_Union[ChatTurn, _Mapping]]] = ...) -> None: ...
+
 class EstimateJobResponse(_message.Message):
     __slots__ = ("estimate_credits", "provider", "model")
     ESTIMATE_CREDITS_FIELD_NUMBER: _ClassVar[int]
@@ -243,6 +260,26 @@ class EstimateJobResponse(_message.Message):
     provider: str
     model: str
     def __init__(self, estimate_credits: _Optional[int] = ..., provider: _Optional[str] = ..., model: _Optional[str] = ...) -> None: ...
+
+class HeyGenWebhookRequest(_message.Message):
+    __slots__ = ("body",)
+    BODY_FIELD_NUMBER: _ClassVar[int]
+    body: _httpbody_pb2.HttpBody
+    def __init__(self, body: _Optional[_Union[_httpbody_pb2.HttpBody, _Mapping]] = ...) -> None: ...
+
+class HeyGenWebhookResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class LeonardoWebhookRequest(_message.Message):
+    __slots__ = ("body",)
+    BODY_FIELD_NUMBER: _ClassVar[int]
+    body: _httpbody_pb2.HttpBody
+    def __init__(self, body: _Optional[_Union[_httpbody_pb2.HttpBody, _Mapping]] = ...) -> None: ...
+
+class LeonardoWebhookResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
 
 class WatchJobRequest(_message.Message):
     __slots__ = ("job_id", "last_event_id", "cancel_on_disconnect")

@@ -62,7 +62,7 @@ class GenerationServiceStub:
                 _registered_method=True)
         self.EstimateJob = channel.unary_unary(
                 '/klik.generation.v1.GenerationService/EstimateJob',
-                request_serializer=klik_dot_generation_dot_v1_dot_generation__pb2.CreateJobRequest.SerializeToString,
+                request_serializer=klik_dot_generation_dot_v1_dot_generation__pb2.EstimateJobRequest.SerializeToString,
                 response_deserializer=klik_dot_generation_dot_v1_dot_generation__pb2.EstimateJobResponse.FromString,
                 _registered_method=True)
         self.GetJob = channel.unary_unary(
@@ -84,6 +84,16 @@ class GenerationServiceStub:
                 '/klik.generation.v1.GenerationService/WatchJob',
                 request_serializer=klik_dot_generation_dot_v1_dot_generation__pb2.WatchJobRequest.SerializeToString,
                 response_deserializer=klik_dot_generation_dot_v1_dot_generation__pb2.WatchJobResponse.FromString,
+                _registered_method=True)
+        self.HeyGenWebhook = channel.unary_unary(
+                '/klik.generation.v1.GenerationService/HeyGenWebhook',
+                request_serializer=klik_dot_generation_dot_v1_dot_generation__pb2.HeyGenWebhookRequest.SerializeToString,
+                response_deserializer=klik_dot_generation_dot_v1_dot_generation__pb2.HeyGenWebhookResponse.FromString,
+                _registered_method=True)
+        self.LeonardoWebhook = channel.unary_unary(
+                '/klik.generation.v1.GenerationService/LeonardoWebhook',
+                request_serializer=klik_dot_generation_dot_v1_dot_generation__pb2.LeonardoWebhookRequest.SerializeToString,
+                response_deserializer=klik_dot_generation_dot_v1_dot_generation__pb2.LeonardoWebhookResponse.FromString,
                 _registered_method=True)
         self.ListProviders = channel.unary_unary(
                 '/klik.generation.v1.GenerationService/ListProviders',
@@ -242,6 +252,38 @@ class GenerationServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def HeyGenWebhook(self, request, context):
+        """HeyGen's webhook (register `{gateway}/v1/webhooks/heygen` for
+        `avatar_video.success` and `avatar_video.fail`). Public: the call is
+        authenticated by its `Signature` header, the hex HMAC-SHA256 of the body
+        exactly as sent under `KLIK_HEYGEN_WEBHOOK_SECRET`. It only makes the worker
+        polling that video poll now (on any replica) instead of at its next scheduled
+        poll: the result is always read back from HeyGen's API, so a repeated or
+        stale callback changes nothing, and polling goes on for callbacks that never
+        come. Events of other types are acknowledged and ignored.
+
+        Errors:
+        - INVALID_ARGUMENT `INVALID_SIGNATURE` (400): the signature is missing or does
+        not sign this body.
+        - INVALID_ARGUMENT `MALFORMED_EVENT` (400): the signed body is not an event.
+        - FAILED_PRECONDITION `WEBHOOK_NOT_CONFIGURED` (400): no secret is configured.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def LeonardoWebhook(self, request, context):
+        """Leonardo's webhook (set `{gateway}/v1/webhooks/leonardo` as the API key's
+        webhook callback URL). Public: authenticated by `Authorization: Bearer
+        <KLIK_LEONARDO_WEBHOOK_KEY>` (the webhook callback API key set with it). As
+        HeyGenWebhook, it only makes the poll of that generation happen now.
+
+        Errors: as HeyGenWebhook's (`INVALID_SIGNATURE` when the key does not match).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListProviders(self, request, context):
         """Lists the providers with their models, avatars, voices and circuit-breaker
         state, in a stable order: the real providers configured with a key, then
@@ -277,7 +319,7 @@ def add_GenerationServiceServicer_to_server(servicer, server):
             ),
             'EstimateJob': grpc.unary_unary_rpc_method_handler(
                     servicer.EstimateJob,
-                    request_deserializer=klik_dot_generation_dot_v1_dot_generation__pb2.CreateJobRequest.FromString,
+                    request_deserializer=klik_dot_generation_dot_v1_dot_generation__pb2.EstimateJobRequest.FromString,
                     response_serializer=klik_dot_generation_dot_v1_dot_generation__pb2.EstimateJobResponse.SerializeToString,
             ),
             'GetJob': grpc.unary_unary_rpc_method_handler(
@@ -299,6 +341,16 @@ def add_GenerationServiceServicer_to_server(servicer, server):
                     servicer.WatchJob,
                     request_deserializer=klik_dot_generation_dot_v1_dot_generation__pb2.WatchJobRequest.FromString,
                     response_serializer=klik_dot_generation_dot_v1_dot_generation__pb2.WatchJobResponse.SerializeToString,
+            ),
+            'HeyGenWebhook': grpc.unary_unary_rpc_method_handler(
+                    servicer.HeyGenWebhook,
+                    request_deserializer=klik_dot_generation_dot_v1_dot_generation__pb2.HeyGenWebhookRequest.FromString,
+                    response_serializer=klik_dot_generation_dot_v1_dot_generation__pb2.HeyGenWebhookResponse.SerializeToString,
+            ),
+            'LeonardoWebhook': grpc.unary_unary_rpc_method_handler(
+                    servicer.LeonardoWebhook,
+                    request_deserializer=klik_dot_generation_dot_v1_dot_generation__pb2.LeonardoWebhookRequest.FromString,
+                    response_serializer=klik_dot_generation_dot_v1_dot_generation__pb2.LeonardoWebhookResponse.SerializeToString,
             ),
             'ListProviders': grpc.unary_unary_rpc_method_handler(
                     servicer.ListProviders,
@@ -384,7 +436,7 @@ class GenerationService:
             request,
             target,
             '/klik.generation.v1.GenerationService/EstimateJob',
-            klik_dot_generation_dot_v1_dot_generation__pb2.CreateJobRequest.SerializeToString,
+            klik_dot_generation_dot_v1_dot_generation__pb2.EstimateJobRequest.SerializeToString,
             klik_dot_generation_dot_v1_dot_generation__pb2.EstimateJobResponse.FromString,
             options,
             channel_credentials,
@@ -494,6 +546,60 @@ class GenerationService:
             '/klik.generation.v1.GenerationService/WatchJob',
             klik_dot_generation_dot_v1_dot_generation__pb2.WatchJobRequest.SerializeToString,
             klik_dot_generation_dot_v1_dot_generation__pb2.WatchJobResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def HeyGenWebhook(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/klik.generation.v1.GenerationService/HeyGenWebhook',
+            klik_dot_generation_dot_v1_dot_generation__pb2.HeyGenWebhookRequest.SerializeToString,
+            klik_dot_generation_dot_v1_dot_generation__pb2.HeyGenWebhookResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def LeonardoWebhook(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/klik.generation.v1.GenerationService/LeonardoWebhook',
+            klik_dot_generation_dot_v1_dot_generation__pb2.LeonardoWebhookRequest.SerializeToString,
+            klik_dot_generation_dot_v1_dot_generation__pb2.LeonardoWebhookResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -136,7 +136,9 @@ class HeyGen:
             ),
         )
 
-    async def wait(self, job_id: str, *, deadline: float) -> MediaResult:
+    async def wait(
+        self, job_id: str, *, deadline: float, wake: asyncio.Event | None = None
+    ) -> MediaResult:
         """Poll with backoff until completed (or failed), up to `deadline`."""
         return await wait_until_done(
             lambda: self.poll(job_id, deadline=deadline),
@@ -145,6 +147,7 @@ class HeyGen:
             schedule=self.schedule,
             deadline=deadline,
             sleep=self._sleep,
+            wake=wake,
         )
 
     async def _fetch_listing(self) -> Listing:

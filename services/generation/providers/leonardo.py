@@ -94,7 +94,9 @@ class Leonardo:
             ),
         )
 
-    async def wait(self, job_id: str, *, deadline: float) -> MediaResult:
+    async def wait(
+        self, job_id: str, *, deadline: float, wake: asyncio.Event | None = None
+    ) -> MediaResult:
         """Poll with backoff until COMPLETE (or FAILED), up to `deadline`."""
         return await wait_until_done(
             lambda: self.poll(job_id, deadline=deadline),
@@ -103,6 +105,7 @@ class Leonardo:
             schedule=self.schedule,
             deadline=deadline,
             sleep=self._sleep,
+            wake=wake,
         )
 
 

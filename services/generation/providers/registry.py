@@ -20,6 +20,7 @@ from services.generation.providers.heygen import HeyGen
 from services.generation.providers.http import ProviderHttp
 from services.generation.providers.leonardo import Leonardo
 from services.generation.providers.openai_compat import OpenAICompatible
+from services.generation.providers.wakeups import Wakeups
 from services.generation.settings import ProviderPolicy
 
 _A = TypeVar("_A")
@@ -43,6 +44,7 @@ class Providers:
             limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
         )
         self.breakers: dict[str, CircuitBreaker] = {}
+        self.wakeups = Wakeups()  # polls a provider's callback may cut short
         self._text: dict[str, OpenAICompatible] = {}
         self._images: dict[str, Leonardo] = {}
         self._videos: dict[str, HeyGen] = {}

@@ -32,7 +32,12 @@ from services.generation import store
 from services.generation.domain import Kind
 from services.generation.providers.registry import Providers
 from services.generation.service import MIGRATIONS, make_spec
-from services.generation.settings import GenerationSettings, JobSettings, catalogue_from_env
+from services.generation.settings import (
+    GenerationSettings,
+    JobSettings,
+    ProviderPolicy,
+    catalogue_from_env,
+)
 from tests.generation.conftest import POLICY, FakeClock, SandboxServer
 from tests.helpers import stream_messages, wait_for
 from tests.tokens import Metadata
@@ -169,6 +174,20 @@ class JobsStack:
         assert found is not None
         return found
 
+    async def column(self, job_id: str, name: str) -> Any:
+        """One column of the job's row, once it is set (waits for it)."""
+
+        async def value() -> Any:
+            async with self.engine.connect() as conn:
+                found = await conn.scalar(
+                    select(store.jobs.c[name]).where(store.jobs.c.id == job_id)
+                )
+            return found or None
+
+        found = await wait_for(value, 10, message=f"job {job_id}'s {name} set")
+        assert found is not None
+        return found
+
     async def rows(self) -> int:
         """Job rows of every status, internal ones included."""
         async with self.engine.connect() as conn:
@@ -188,12 +207,17 @@ async def make_jobs_stack(
     jwks: Any,
     tmp_path: Path,
 ) -> AsyncIterator[MakeJobsStack]:
-    """`await make_jobs_stack(replicas=1, deadline=5.0, **JobSettings fields)`: every
-    kind's deadline is `deadline` seconds."""
+    """`await make_jobs_stack(replicas=1, deadline=5.0, policy=POLICY, **JobSettings
+    fields)`: every kind's deadline is `deadline` seconds."""
     stacks: list[JobsStack] = []
     engines: list[AsyncEngine] = []
 
-    async def make(replicas: int = 1, deadline: float = 5.0, **job_fields: Any) -> JobsStack:
+    async def make(
+        replicas: int = 1,
+        deadline: float = 5.0,
+        policy: ProviderPolicy = POLICY,
+        **job_fields: Any,
+    ) -> JobsStack:
         wallet_stack = await start_wallet()
         database_url = make_database_url()
         own_engine = db.make_engine(database_url)
@@ -219,7 +243,7 @@ async def make_jobs_stack(
         async def start(**overrides: Any) -> Replica:
             settings = GenerationSettings(
                 catalogue_from_env({"KLIK_SANDBOX_URL": sandbox.url}),
-                policy=POLICY,
+                policy=policy,
                 deadlines=dict.fromkeys(Kind, deadline),
                 jobs=dataclasses.replace(JOBS, **{**job_fields, **overrides}),
             )

@@ -141,7 +141,7 @@ async def test_an_estimate_is_the_hold_a_job_would_place_and_places_none(
     stack: JobsStack,
 ) -> None:
     user_id, who = await stack.user()
-    request = generation_pb2.CreateJobRequest(
+    request = generation_pb2.EstimateJobRequest(
         kind="TEXT",
         prompt="how long is a piece of string",
         options=generation_pb2.JobOptions(max_tokens=200),
@@ -156,7 +156,7 @@ async def test_an_estimate_is_the_hold_a_job_would_place_and_places_none(
     assert (job.provider, job.model) == (estimate.provider, estimate.model)
     refused = await failure(
         stack.stub().EstimateJob(
-            generation_pb2.CreateJobRequest(kind="SONG", prompt="la"), metadata=who, timeout=10
+            generation_pb2.EstimateJobRequest(kind="SONG", prompt="la"), metadata=who, timeout=10
         )
     )
     assert refused.reason == "INVALID_KIND"

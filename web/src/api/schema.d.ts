@@ -1883,6 +1883,64 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/webhooks/heygen": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * HeyGen's webhook (register `{gateway}/v1/webhooks/heygen` for `avatar_video.success` and `avatar_video.fail`).
+         * @description HeyGen's webhook (register `{gateway}/v1/webhooks/heygen` for
+         *     `avatar_video.success` and `avatar_video.fail`). Public: the call is
+         *     authenticated by its `Signature` header, the hex HMAC-SHA256 of the body
+         *     exactly as sent under `KLIK_HEYGEN_WEBHOOK_SECRET`. It only makes the worker
+         *     polling that video poll now (on any replica) instead of at its next scheduled
+         *     poll: the result is always read back from HeyGen's API, so a repeated or
+         *     stale callback changes nothing, and polling goes on for callbacks that never
+         *     come. Events of other types are acknowledged and ignored.
+         *
+         *     Errors:
+         *     - INVALID_ARGUMENT `INVALID_SIGNATURE` (400): the signature is missing or does
+         *       not sign this body.
+         *     - INVALID_ARGUMENT `MALFORMED_EVENT` (400): the signed body is not an event.
+         *     - FAILED_PRECONDITION `WEBHOOK_NOT_CONFIGURED` (400): no secret is configured.
+         */
+        post: operations["GenerationService_HeyGenWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhooks/leonardo": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Leonardo's webhook (set `{gateway}/v1/webhooks/leonardo` as the API key's webhook callback URL).
+         * @description Leonardo's webhook (set `{gateway}/v1/webhooks/leonardo` as the API key's
+         *     webhook callback URL). Public: authenticated by `Authorization: Bearer
+         *     <KLIK_LEONARDO_WEBHOOK_KEY>` (the webhook callback API key set with it). As
+         *     HeyGenWebhook, it only makes the poll of that generation happen now.
+         *
+         *     Errors: as HeyGenWebhook's (`INVALID_SIGNATURE` when the key does not match).
+         */
+        post: operations["GenerationService_LeonardoWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/webhooks/stripe": {
         parameters: {
             query?: never;
@@ -2959,6 +3017,15 @@ export interface components {
             /** @description The caller's message as stored (`role` = `user`). */
             message?: components["schemas"]["klik.content.v1.ChatMessage"];
         };
+        /** @description Body of `POST /v1/chats/{chat_id}/messages:stream`: SendMessage's request. */
+        "klik.content.v1.StreamMessageRequest": {
+            /** @description The chat id (from the path). */
+            chat_id: string;
+            /** @description The caller's message; must not be blank. */
+            content: string;
+            /** @description As SendMessage's: the same key with the same body streams the same reply. */
+            idempotency_key?: string;
+        };
         /** @description One event of StreamMessage. */
         "klik.content.v1.StreamMessageResponse": {
             /** @description New text of the reply. */
@@ -3108,6 +3175,24 @@ export interface components {
             /** @description The new job, `QUEUED`. */
             job?: components["schemas"]["klik.generation.v1.Job"];
         };
+        /**
+         * @description A job to price: CreateJobRequest's fields, with the same numbers (the
+         *     service reads it as one), less the idempotency key.
+         */
+        "klik.generation.v1.EstimateJobRequest": {
+            /** @description As CreateJobRequest's. */
+            history?: components["schemas"]["klik.generation.v1.ChatTurn"][];
+            /** @description As CreateJobRequest's. */
+            kind?: string;
+            /** @description As CreateJobRequest's. */
+            model?: string;
+            /** @description As CreateJobRequest's. */
+            options?: components["schemas"]["klik.generation.v1.JobOptions"];
+            /** @description As CreateJobRequest's. */
+            prompt?: string;
+            /** @description As CreateJobRequest's. */
+            provider?: string;
+        };
         /** @description What a job would cost and where it would run. */
         "klik.generation.v1.EstimateJobResponse": {
             /**
@@ -3137,6 +3222,13 @@ export interface components {
             /** @description One entry per kind (and per model with a price of its own). */
             prices?: components["schemas"]["klik.generation.v1.Price"][];
         };
+        /** @description HeyGen's callback, as sent (the gateway passes `Signature` on as metadata). */
+        "klik.generation.v1.HeyGenWebhookRequest": {
+            /** @description The body exactly as HeyGen sent it. */
+            body?: components["schemas"]["google.api.HttpBody"];
+        };
+        /** @description The callback's acknowledgement (an empty JSON object). */
+        "klik.generation.v1.HeyGenWebhookResponse": Record<string, never>;
         /** @description A generation job. */
         "klik.generation.v1.Job": {
             /**
@@ -3289,6 +3381,13 @@ export interface components {
             /** @description The text. */
             text?: string;
         };
+        /** @description Leonardo's callback, as sent (with its `Authorization` header as metadata). */
+        "klik.generation.v1.LeonardoWebhookRequest": {
+            /** @description The body exactly as Leonardo sent it. */
+            body?: components["schemas"]["google.api.HttpBody"];
+        };
+        /** @description The callback's acknowledgement (an empty JSON object). */
+        "klik.generation.v1.LeonardoWebhookResponse": Record<string, never>;
         /** @description Query of `GET /v1/generations`. */
         "klik.generation.v1.ListJobsRequest": {
             /**
@@ -4353,11 +4452,7 @@ export interface operations {
                 "application/json": {
                     /** @description The caller's message; must not be blank. */
                     content: string;
-                    /**
-                     * @description Optional but recommended; "" means no de-duplication. The same key with the
-                     *     same body returns the first result (no second message, no second job); the
-                     *     same key with a different body is ABORTED `IDEMPOTENCY_KEY_REUSED` (HTTP 409).
-                     */
+                    /** @description As SendMessage's: the same key with the same body streams the same reply. */
                     idempotency_key?: string;
                 };
             };
@@ -4851,16 +4946,13 @@ export interface operations {
     GenerationService_EstimateJob: {
         parameters: {
             query?: {
-                /** @description One of: `TEXT`, `CHAT`, `IMAGE`, `AVATAR_VIDEO`. */
+                /** @description As CreateJobRequest's. */
                 kind?: string;
-                /**
-                 * @description The prompt: text to complete, the new user message (CHAT), image
-                 *     description, or the avatar's script. Must not be blank.
-                 */
+                /** @description As CreateJobRequest's. */
                 prompt?: string;
-                /** @description Model id; "" for the provider's default model for the kind. */
+                /** @description As CreateJobRequest's. */
                 model?: string;
-                /** @description Provider name; "" for the default provider for the kind. */
+                /** @description As CreateJobRequest's. */
                 provider?: string;
                 /** @description IMAGE: width in pixels; 0 means the model's default. */
                 "options.width"?: number;
@@ -4888,12 +4980,6 @@ export interface operations {
                  *     estimate; 0 means estimated from the script's length.
                  */
                 "options.max_video_seconds"?: number;
-                /**
-                 * @description Optional but recommended; "" means no de-duplication. The same key with the
-                 *     same body returns the first job (and places no second hold); the same key with
-                 *     a different body is ABORTED `IDEMPOTENCY_KEY_REUSED` (HTTP 409).
-                 */
-                idempotency_key?: string;
             };
             header?: never;
             path?: never;
@@ -4922,7 +5008,7 @@ export interface operations {
         };
         requestBody?: {
             content: {
-                "application/json": components["schemas"]["klik.generation.v1.CreateJobRequest"];
+                "application/json": components["schemas"]["klik.generation.v1.EstimateJobRequest"];
             };
         };
         responses: {
@@ -5876,6 +5962,56 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    GenerationService_HeyGenWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["google.api.HttpBody"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["klik.generation.v1.HeyGenWebhookResponse"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    GenerationService_LeonardoWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["google.api.HttpBody"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["klik.generation.v1.LeonardoWebhookResponse"];
                 };
             };
             default: components["responses"]["Error"];
