@@ -54,6 +54,12 @@ async def create(request: Request) -> Response:
             raise BadRequest(error(f"voice {voice_id!r} not found"))
         if not isinstance(script, str) or not script.strip():
             raise BadRequest(error("input_text is required"))
+        dimension = data.get("dimension") or {"width": 1280, "height": 720}
+        if not isinstance(dimension, dict):
+            raise BadRequest(error("dimension must be {width, height}"))
+        width, height = dimension.get("width"), dimension.get("height")
+        if not all(isinstance(v, int) and 64 <= v <= 4096 for v in (width, height)):
+            raise BadRequest(error("dimension must be {width, height} of 64..4096 pixels"))
     except BadRequest as refusal:
         return await sandbox.refuse(request, refusal)
 
@@ -66,6 +72,8 @@ async def create(request: Request) -> Response:
             model="sandbox-avatar",
             avatar_id=str(avatar_id),
             voice_id=str(voice_id),
+            width=width,
+            height=height,
         )
         return JSONResponse({"error": None, "data": {"video_id": job.id}})
 

@@ -281,6 +281,8 @@ def new_job(request: generation_pb2.CreateJobRequest) -> NewJob:
             system_prompt=o.system_prompt,
             negative_prompt=o.negative_prompt,
             max_video_seconds=o.max_video_seconds,
+            aspect_ratio=o.aspect_ratio,
+            quality=o.quality,
             history=tuple(Turn(t.role, t.content) for t in request.history),
         ),
         idempotency_key=request.idempotency_key,

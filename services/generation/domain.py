@@ -160,6 +160,8 @@ class Options:
     system_prompt: str = ""
     negative_prompt: str = ""
     max_video_seconds: int = 0
+    aspect_ratio: str = ""  # AVATAR_VIDEO: "" (16:9), "16:9", "9:16", "1:1"
+    quality: str = ""  # AVATAR_VIDEO: "" (720p), "720p", "1080p" (priced higher)
     history: tuple[Turn, ...] = ()
 
 
@@ -181,6 +183,20 @@ MAX_TOKENS = 128_000
 MAX_SIDE = 1536
 MAX_IMAGES = 4
 MAX_VIDEO_SECONDS = 3600
+# An avatar video's frame, by aspect ratio and quality (HeyGen's `dimension`).
+VIDEO_SIZES: dict[str, dict[str, tuple[int, int]]] = {
+    "16:9": {"720p": (1280, 720), "1080p": (1920, 1080)},
+    "9:16": {"720p": (720, 1280), "1080p": (1080, 1920)},
+    "1:1": {"720p": (720, 720), "1080p": (1080, 1080)},
+}
+VIDEO_QUALITIES = ("720p", "1080p")
+
+
+def video_size(options: Options) -> tuple[int, int]:
+    """The frame an avatar video is rendered at: 16:9 at 720p unless asked otherwise."""
+    return VIDEO_SIZES[options.aspect_ratio or "16:9"][options.quality or "720p"]
+
+
 CHAT_ROLES = ("user", "assistant")
 
 # Which options apply to which kinds (anything else must be left unset).
@@ -192,6 +208,8 @@ _APPLIES: dict[str, tuple[Kind, ...]] = {
     "avatar_id": (Kind.AVATAR_VIDEO,),
     "voice_id": (Kind.AVATAR_VIDEO,),
     "max_video_seconds": (Kind.AVATAR_VIDEO,),
+    "aspect_ratio": (Kind.AVATAR_VIDEO,),
+    "quality": (Kind.AVATAR_VIDEO,),
     "max_tokens": (Kind.TEXT, Kind.CHAT),
     "temperature": (Kind.TEXT, Kind.CHAT),
     "system_prompt": (Kind.TEXT, Kind.CHAT),
@@ -238,6 +256,12 @@ def check_options(kind: Kind, options: Options) -> Options:
         raise _invalid_option(
             "max_video_seconds", f"max_video_seconds must be 0..{MAX_VIDEO_SECONDS}"
         )
+    if options.aspect_ratio not in ("", *VIDEO_SIZES):
+        raise _invalid_option(
+            "aspect_ratio", f"aspect_ratio must be one of {', '.join(VIDEO_SIZES)}"
+        )
+    if options.quality not in ("", *VIDEO_QUALITIES):
+        raise _invalid_option("quality", f"quality must be one of {', '.join(VIDEO_QUALITIES)}")
     for turn in options.history:
         if turn.role not in CHAT_ROLES:
             raise _invalid_option("history", f"history roles must be one of {CHAT_ROLES}")

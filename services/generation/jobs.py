@@ -153,6 +153,7 @@ class Jobs:
                 max_tokens=options.max_tokens,
                 num_images=options.num_images,
                 max_video_seconds=options.max_video_seconds,
+                hd=options.quality == "1080p",
             ),
         )
         now = utc_now()

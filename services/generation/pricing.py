@@ -1,7 +1,8 @@
 """What a job costs, in integer credits, with no I/O (API.md § Generation):
 
 - IMAGE: `image` credits per image;
-- AVATAR_VIDEO: `video_second` credits per started second of video;
+- AVATAR_VIDEO: `video_second` credits per started second of video, times
+  `hd_video_factor` at 1080p;
 - TEXT, CHAT: ceil(total_tokens * credits_per_million_tokens / 1e6) of the model (its
   own price, else `million_tokens`), at least `minimum_text`.
 
@@ -56,6 +57,7 @@ class Request:
     max_tokens: int = 0  # TEXT, CHAT: 0 means the model's cap
     num_images: int = 0  # IMAGE: 0 means 1
     max_video_seconds: int = 0  # AVATAR_VIDEO: 0 means estimated from the script
+    hd: bool = False  # AVATAR_VIDEO: 1080p
 
 
 @dataclass(frozen=True)
@@ -64,9 +66,10 @@ class Prices:
     video_second: int = 1
     million_tokens: int = 1_000  # for TEXT/CHAT models without a price of their own
     minimum_text: int = 1
+    hd_video_factor: int = 2  # a 1080p second costs this many 720p seconds
 
     def __post_init__(self) -> None:
-        for name in ("image", "video_second", "million_tokens", "minimum_text"):
+        for name in ("image", "video_second", "million_tokens", "minimum_text", "hd_video_factor"):
             if getattr(self, name) < 1:
                 raise ValueError(f"price {name} must be at least 1 credit")
 
@@ -85,10 +88,14 @@ class Prices:
         seconds = request.max_video_seconds or math.ceil(
             len(request.text.split()) / WORDS_PER_SECOND
         )
-        return self.video_second * max(seconds, 1)
+        return self._second(request.hd) * max(seconds, 1)
 
-    def actual(self, kind: Kind, model: Model, usage: Usage) -> int:
-        """Credits a succeeded job costs, from what the provider reports."""
+    def _second(self, hd: bool) -> int:
+        return self.video_second * (self.hd_video_factor if hd else 1)
+
+    def actual(self, kind: Kind, model: Model, usage: Usage, *, hd: bool = False) -> int:
+        """Credits a succeeded job costs, from what the provider reports (`hd`: an
+        AVATAR_VIDEO at 1080p)."""
         if kind.is_text:
             return self._tokens(model, usage.tokens)
         if kind is Kind.IMAGE:
@@ -96,7 +103,7 @@ class Prices:
         # Per *started* second; durations come in milliseconds at best, so float
         # noise below that (5.0000001 s) is not a started sixth second.
         seconds = math.ceil(round(usage.video_seconds, 3))
-        return self.video_second * max(seconds, 1)
+        return self._second(hd) * max(seconds, 1)
 
     def _tokens(self, model: Model, tokens: int) -> int:
         # ceil(tokens * rate / 1e6) in integers: no float rounding on money.

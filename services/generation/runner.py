@@ -29,7 +29,7 @@ from kit.backoff import Backoff
 from kit.clock import utc_now
 from kit.errors import DomainError
 from services.generation import metrics, replies
-from services.generation.domain import Failure, Job, Kind, Result
+from services.generation.domain import Failure, Job, Kind, Result, video_size
 from services.generation.providers.errors import ProviderError, StreamInterrupted
 from services.generation.providers.registry import Providers
 from services.generation.providers.values import (
@@ -160,7 +160,8 @@ class Runner:
         if media is None:
             return None
         result = await self._store(job, media)
-        return Outcome(result, self.settings.prices.actual(job.kind, model, result.usage))
+        hd = job.options.quality == "1080p"
+        return Outcome(result, self.settings.prices.actual(job.kind, model, result.usage, hd=hd))
 
     async def _reply(
         self, job: Job, request: TextRequest, deadline: float, progress: ReplyProgress
@@ -254,6 +255,7 @@ class Runner:
                         script=job.prompt,
                         avatar_id=options.avatar_id,
                         voice_id=options.voice_id,
+                        size=video_size(options),
                     ),
                     deadline=deadline,
                 )

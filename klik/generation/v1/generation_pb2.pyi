@@ -78,7 +78,7 @@ class JobError(_message.Message):
     def __init__(self, code: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
 
 class JobOptions(_message.Message):
-    __slots__ = ("width", "height", "num_images", "avatar_id", "voice_id", "max_tokens", "temperature", "system_prompt", "negative_prompt", "max_video_seconds")
+    __slots__ = ("width", "height", "num_images", "avatar_id", "voice_id", "max_tokens", "temperature", "system_prompt", "negative_prompt", "max_video_seconds", "aspect_ratio", "quality")
     WIDTH_FIELD_NUMBER: _ClassVar[int]
     HEIGHT_FIELD_NUMBER: _ClassVar[int]
     NUM_IMAGES_FIELD_NUMBER: _ClassVar[int]
@@ -89,6 +89,8 @@ class JobOptions(_message.Message):
     SYSTEM_PROMPT_FIELD_NUMBER: _ClassVar[int]
     NEGATIVE_PROMPT_FIELD_NUMBER: _ClassVar[int]
     MAX_VIDEO_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    ASPECT_RATIO_FIELD_NUMBER: _ClassVar[int]
+    QUALITY_FIELD_NUMBER: _ClassVar[int]
     width: int
     height: int
     num_images: int
@@ -99,7 +101,9 @@ class JobOptions(_message.Message):
     system_prompt: str
     negative_prompt: str
     max_video_seconds: int
-    def __init__(self, width: _Optional[int] = ..., height: _Optional[int] = ..., num_images: _Optional[int] = ..., avatar_id: _Optional[str] = ..., voice_id: _Optional[str] = ..., max_tokens: _Optional[int] = ..., temperature: _Optional[float] = ..., system_prompt: _Optional[str] = ..., negative_prompt: _Optional[str] = ..., max_video_seconds: _Optional[int] = ...) -> None: ...
+    aspect_ratio: str
+    quality: str
+    def __init__(self, width: _Optional[int] = ..., height: _Optional[int] = ..., num_images: _Optional[int] = ..., avatar_id: _Optional[str] = ..., voice_id: _Optional[str] = ..., max_tokens: _Optional[int] = ..., temperature: _Optional[float] = ..., system_prompt: _Optional[str] = ..., negative_prompt: _Optional[str] = ..., max_video_seconds: _Optional[int] = ..., aspect_ratio: _Optional[str] = ..., quality: _Optional[str] = ...) -> None: ...
 
 class ChatTurn(_message.Message):
     __slots__ = ("role", "content")

@@ -4,7 +4,7 @@ avatars and voices it offers (cached).
     POST {base}/v2/video/generate
          {video_inputs: [{character: {type: avatar, avatar_id, avatar_style},
                           voice: {type: text, input_text, voice_id}}],
-          dimension: {width, height}}
+          dimension: {width, height}}   (the aspect ratio and quality asked for)
       -> {error: null, data: {video_id}}
     GET  {base}/v1/video_status.get?video_id=...
       -> {code: 100, message, data: {id, status: pending|waiting|processing|completed|failed,
@@ -38,8 +38,6 @@ from services.generation.providers.values import (
     VideoRequest,
     Voice,
 )
-
-DIMENSION = {"width": 1280, "height": 720}
 
 
 class HeyGen:
@@ -89,7 +87,7 @@ class HeyGen:
                     "voice": {"type": "text", "input_text": request.script, "voice_id": voice_id},
                 }
             ],
-            "dimension": DIMENSION,
+            "dimension": {"width": request.size[0], "height": request.size[1]},
         }
         video_id = await self.http.call(
             "POST",

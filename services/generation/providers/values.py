@@ -70,6 +70,7 @@ class VideoRequest:
     script: str
     avatar_id: str = ""  # "": the provider's default avatar
     voice_id: str = ""
+    size: tuple[int, int] = (1280, 720)  # the frame: width, height
 
 
 @dataclass(frozen=True)

@@ -199,3 +199,41 @@ async def test_cancel_refuses_finished_jobs_and_hides_other_users_jobs(
     ):
         hidden = await failure(call)
         assert (hidden.code, hidden.reason) == (grpc.StatusCode.NOT_FOUND, "JOB_NOT_FOUND")
+
+
+async def test_a_vertical_1080p_video_is_rendered_so_and_priced_at_the_hd_rate(
+    stack: JobsStack,
+) -> None:
+    user_id, who = await stack.user()
+    script = "hello from a phone screen"
+    sd = await stack.stub().EstimateJob(
+        generation_pb2.EstimateJobRequest(kind="AVATAR_VIDEO", prompt=script), metadata=who
+    )
+    options = generation_pb2.JobOptions(aspect_ratio="9:16", quality="1080p")
+    hd = await stack.stub().EstimateJob(
+        generation_pb2.EstimateJobRequest(kind="AVATAR_VIDEO", prompt=script, options=options),
+        metadata=who,
+    )
+    assert hd.estimate_credits == 2 * sd.estimate_credits
+    job = await stack.create(who, kind="AVATAR_VIDEO", prompt=script, options=options)
+    done = await stack.finished(who, job.id)
+    assert done.status == "SUCCEEDED", done.error
+    rendered = [j for j in stack.sandbox.state.jobs._jobs.values() if j.kind == "video"]
+    assert [(j.width, j.height) for j in rendered] == [(1080, 1920)]
+    usage = Usage(video_seconds=done.result.usage.video_seconds)
+    assert done.cost_credits == PRICES.actual(
+        Kind.AVATAR_VIDEO, MODELS[Kind.AVATAR_VIDEO], usage, hd=True
+    )
+    assert done.cost_credits == 2 * actual(done)
+    await stack.settled(user_id, 100 - done.cost_credits)
+    for bad in (
+        generation_pb2.JobOptions(aspect_ratio="4:3"),
+        generation_pb2.JobOptions(quality="8k"),
+    ):
+        refused = await failure(
+            stack.stub().CreateJob(
+                generation_pb2.CreateJobRequest(kind="AVATAR_VIDEO", prompt=script, options=bad),
+                metadata=who,
+            )
+        )
+        assert refused.reason == "INVALID_OPTIONS"

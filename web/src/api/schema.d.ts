@@ -3315,6 +3315,11 @@ export interface components {
          *     must be left unset.
          */
         "klik.generation.v1.JobOptions": {
+            /**
+             * @description AVATAR_VIDEO: the frame's aspect ratio, `16:9` (the default, also ""), `9:16`
+             *     (vertical, for phones) or `1:1`.
+             */
+            aspect_ratio?: string;
             /** @description AVATAR_VIDEO: avatar id from ListProviders; "" means the provider's default. */
             avatar_id?: string;
             /**
@@ -3341,6 +3346,11 @@ export interface components {
              * @description IMAGE: number of images, 1..4; 0 means 1. Priced per image.
              */
             num_images?: number;
+            /**
+             * @description AVATAR_VIDEO: `720p` (the default, also "") or `1080p`, which is priced at
+             *     twice the per-second rate (GetPricing's AVATAR_VIDEO price is the 720p one).
+             */
+            quality?: string;
             /** @description TEXT, CHAT: system instructions placed before the conversation. */
             system_prompt?: string;
             /**
@@ -4980,6 +4990,16 @@ export interface operations {
                  *     estimate; 0 means estimated from the script's length.
                  */
                 "options.max_video_seconds"?: number;
+                /**
+                 * @description AVATAR_VIDEO: the frame's aspect ratio, `16:9` (the default, also ""), `9:16`
+                 *     (vertical, for phones) or `1:1`.
+                 */
+                "options.aspect_ratio"?: string;
+                /**
+                 * @description AVATAR_VIDEO: `720p` (the default, also "") or `1080p`, which is priced at
+                 *     twice the per-second rate (GetPricing's AVATAR_VIDEO price is the 720p one).
+                 */
+                "options.quality"?: string;
             };
             header?: never;
             path?: never;
