@@ -1,14 +1,23 @@
 """Leonardo's image API: start a generation, then poll it until its images are
 ready (real PNGs, files.py).
 
-    POST /api/rest/v1/generations              start an image generation
-    GET  /api/rest/v1/generations/{id}         one generation
+    POST /api/rest/v1/generations              start an image generation (from an
+                                               uploaded init image: image-to-image)
+    POST /api/rest/v1/init-image               a presigned upload for an init image
+    POST /_sandbox/s3/init-images              the S3 bucket it uploads to (multipart)
+    POST /api/rest/v1/generations-motion-svd   animate an image: a short video clip
+    GET  /api/rest/v1/generations/{id}         one generation (images or motion)
 
 A generation completes on its second poll; the job faults `fail`, `stuck`,
-`polls=N` and `incomplete` (COMPLETE without images) change that (faults.py)."""
+`polls=N`, `render=<ms>` and `incomplete` (COMPLETE without images) change that
+(faults.py)."""
 
 from __future__ import annotations
 
+import email.policy
+import json
+import uuid
+from email.parser import BytesParser
 from email.utils import formatdate
 from typing import Any
 
@@ -41,6 +50,12 @@ async def create(request: Request) -> Response:
             raise BadRequest(error("width and height must be multiples of 8"))
         num_images = serving.int_field(data, "num_images", 1, 1, 8, error)
         model = str(data.get("modelId") or "sandbox-image")
+        init_image = data.get("init_image_id") or ""
+        if init_image and init_image not in sandbox.init_images:
+            raise BadRequest(error(f"init image {init_image!r} was not uploaded"))
+        strength = data.get("init_strength", 0.5)
+        if not isinstance(strength, int | float) or not 0.1 <= strength <= 0.9:
+            raise BadRequest(error("init_strength must be 0.1..0.9"))
     except BadRequest as refusal:
         return await sandbox.refuse(request, refusal)
 
@@ -49,7 +64,8 @@ async def create(request: Request) -> Response:
             fault,
             "leonardo",
             kind="image",
-            prompt=prompt,
+            # An init image changes the result: it goes into the seed.
+            prompt=prompt + (f"\x1f{init_image}" if init_image else ""),
             model=model,
             width=width,
             height=height,
@@ -66,21 +82,23 @@ async def get(request: Request) -> Response:
 
     async def produce(fault: Fault) -> Response:
         found = sandbox.jobs.poll(generation_id)
-        if found is None or found[0].kind != "image":
+        if found is None or found[0].kind not in ("image", "motion"):
             return JSONResponse({"generations_by_pk": None})  # what Leonardo answers
         job, phase = found
         images = []
         if phase is Phase.DONE and not job.incomplete:
             for index in range(job.num_images):
                 seed = content.digest(job.model, job.prompt, str(index)).hex()[:32]
-                images.append(
-                    {
-                        "id": f"{job.id}-{index}",
-                        "url": files.image_url(request, seed, job.width, job.height),
-                        "nsfw": False,
-                        "likeCount": 0,
-                    }
-                )
+                image: dict[str, Any] = {
+                    "id": f"{job.id}-{index}",
+                    "url": files.image_url(request, seed, job.width, job.height),
+                    "nsfw": False,
+                    "likeCount": 0,
+                    "motionMP4URL": None,
+                }
+                if job.kind == "motion":
+                    image["motionMP4URL"] = files.video_url(request, seed, MOTION_MILLIS)
+                images.append(image)
         return JSONResponse(
             {
                 "generations_by_pk": {
@@ -99,7 +117,97 @@ async def get(request: Request) -> Response:
     return await sandbox.serve(request, b"", "", produce)
 
 
+# A Motion (SVD) clip: four seconds.
+MOTION_MILLIS = 4000
+EXTENSIONS = ("png", "jpg", "jpeg", "webp")
+
+
+async def init_image(request: Request) -> Response:
+    """A presigned upload: where and with which form fields to POST the file."""
+    sandbox = serving.of(request)
+    try:
+        raw, data = await serving.read_json(request)
+        extension = data.get("extension")
+        if extension not in EXTENSIONS:
+            raise BadRequest(error(f"extension must be one of {', '.join(EXTENSIONS)}"))
+    except BadRequest as refusal:
+        return await sandbox.refuse(request, refusal)
+
+    async def produce(fault: Fault) -> Response:
+        image_id = uuid.uuid4().hex
+        key = f"init-images/{image_id}.{extension}"
+        fields = {"key": key, "Content-Type": f"image/{extension}", "policy": "sandbox"}
+        return JSONResponse(
+            {
+                "uploadInitImage": {
+                    "id": image_id,
+                    "fields": json.dumps(fields),
+                    "key": key,
+                    "url": f"{serving.base_url(request)}/_sandbox/s3/init-images",
+                }
+            }
+        )
+
+    return await sandbox.serve(request, raw, "", produce)
+
+
+async def s3_upload(request: Request) -> Response:
+    """The bucket: a multipart form with the presigned fields, then the file."""
+    body = await request.body()
+    message = BytesParser(policy=email.policy.HTTP).parsebytes(
+        b"content-type: " + request.headers.get("content-type", "").encode() + b"\r\n\r\n" + body
+    )
+    parts: dict[str, bytes] = {}
+    for part in message.iter_parts():
+        name, payload = (
+            part.get_param("name", header="content-disposition"),
+            part.get_payload(decode=True),
+        )
+        if isinstance(name, str) and isinstance(payload, bytes):
+            parts[name] = payload
+    key = parts.get("key", b"").decode()
+    image_id = key.removeprefix("init-images/").rpartition(".")[0]
+    if not key.startswith("init-images/") or not parts.get("file"):
+        return Response("<Error><Code>InvalidArgument</Code></Error>", 400)
+    serving.of(request).init_images[image_id] = parts["file"]
+    return Response(status_code=204)
+
+
+async def motion(request: Request) -> Response:
+    sandbox = serving.of(request)
+    try:
+        raw, data = await serving.read_json(request)
+        image_id = data.get("imageId")
+        if not isinstance(image_id, str) or not image_id:
+            raise BadRequest(error("imageId is required"))
+        if data.get("isInitImage") and image_id not in sandbox.init_images:
+            raise BadRequest(error(f"init image {image_id!r} was not uploaded"))
+        serving.int_field(data, "motionStrength", 5, 1, 10, error)
+    except BadRequest as refusal:
+        return await sandbox.refuse(request, refusal)
+
+    async def produce(fault: Fault) -> Response:
+        job = sandbox.new_job(
+            fault,
+            "leonardo",
+            kind="motion",
+            prompt=image_id,
+            model="sandbox-motion",
+            width=512,
+            height=512,
+            num_images=1,
+        )
+        return JSONResponse(
+            {"motionSvdGenerationJob": {"generationId": job.id, "apiCreditCost": 0}}
+        )
+
+    return await sandbox.serve(request, raw, "", produce)
+
+
 ROUTES = [
+    Route("/api/rest/v1/init-image", init_image, methods=["POST"]),
+    Route("/_sandbox/s3/init-images", s3_upload, methods=["POST"]),
+    Route("/api/rest/v1/generations-motion-svd", motion, methods=["POST"]),
     Route("/api/rest/v1/generations", create, methods=["POST"]),
     Route("/api/rest/v1/generations/{generation_id}", get, methods=["GET"]),
 ]

@@ -63,6 +63,7 @@ class Sandbox:
         self.jobs = Jobs()
         self.streams = StreamLog()
         self.webhooks = Webhooks(os.environ)
+        self.init_images: dict[str, bytes] = {}  # Leonardo's uploaded init images, by id
         self._ids = itertools.count(1)
 
     async def serve(self, request: Request, body: bytes, prompt: str, produce: Produce) -> Response:

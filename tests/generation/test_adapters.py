@@ -194,3 +194,43 @@ async def test_a_job_that_never_finishes_times_out_at_its_deadline(
     assert time.monotonic() - began < 2.0
     polls = await sandbox.count(f"/api/rest/v1/generations/{started.job_id}")
     assert polls >= 3, "it kept polling until the deadline"
+
+
+async def test_an_init_image_is_uploaded_then_drawn_on_or_animated(
+    providers: Providers, sandbox: SandboxServer
+) -> None:
+    leonardo = providers.images("sandbox")
+    plain = await leonardo.wait(
+        (await leonardo.start(ImageRequest(model="sandbox-image", prompt="a boat"))).job_id,
+        deadline=soon(),
+    )
+    async with httpx.AsyncClient() as http:
+        picture = (await http.get(plain.urls[0])).content
+    image_id = await leonardo.upload_init_image(picture, "image/png")
+    assert sandbox.state.init_images[image_id] == picture, "the bytes reached the bucket"
+
+    redrawn = await leonardo.wait(
+        (
+            await leonardo.start(
+                ImageRequest(
+                    model="sandbox-image",
+                    prompt="a boat",
+                    init_image_id=image_id,
+                    init_strength=0.3,
+                )
+            )
+        ).job_id,
+        deadline=soon(),
+    )
+    assert redrawn.urls != plain.urls, "the init image changes the result"
+
+    clip = await leonardo.wait(
+        (await leonardo.start_motion(image_id)).job_id, deadline=soon(), motion=True
+    )
+    assert clip.mime_type == "video/mp4" and clip.usage == Usage(video_seconds=4.0)
+    async with httpx.AsyncClient() as http:
+        assert mp4_duration_ms((await http.get(clip.urls[0])).content) == 4000
+    with pytest.raises(ProviderError):
+        await leonardo.upload_init_image(b"GIF89a", "image/gif")
+    with pytest.raises(ProviderError):  # an id the bucket never received
+        await leonardo.start(ImageRequest(model="sandbox-image", prompt="x", init_image_id="nope"))

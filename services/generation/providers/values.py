@@ -62,6 +62,8 @@ class ImageRequest:
     width: int = 0  # 0: the provider's default
     height: int = 0
     num_images: int = 1
+    init_image_id: str = ""  # image-to-image: an init image uploaded to the provider
+    init_strength: float = 0.5  # how much of the init image shows through, 0.1..0.9
 
 
 @dataclass(frozen=True)
