@@ -6,6 +6,7 @@ with one of
 
     caller = await resources.callers.user(context)            # any signed-in user
     caller = await resources.callers.user(context, "admin")   # only these roles
+                                       # (and not while their two-factor is missing)
     caller = await resources.callers.service(context, "generation")  # internal RPCs
 
 A service identity never passes `user()`, and an end-user token never passes
@@ -38,6 +39,9 @@ class Caller:
     # False only when the access token says the account's email is unverified (the
     # `ev` claim, kit.tokens.EMAIL_VERIFIED_CLAIM): paid work may be refused then.
     email_verified: bool = True
+    # True when the caller's role requires two-factor sign-in and the account has
+    # none yet (kit.tokens.TWO_FACTOR_MISSING_CLAIM): `user(context, *roles)` refuses.
+    two_factor_missing: bool = False
 
     @property
     def is_service(self) -> bool:
@@ -124,6 +128,7 @@ class Callers:
             session_id=claims.session_id,
             token=token,
             email_verified=claims.email_verified,
+            two_factor_missing=claims.two_factor_missing,
         )
 
     async def user(self, context: grpc.aio.ServicerContext[Any, Any], *roles: str) -> Caller:
@@ -136,6 +141,12 @@ class Callers:
                 "ROLE_REQUIRED",
                 f"this call needs the role {' or '.join(roles)}",
                 details={"required_roles": ",".join(roles)},
+            )
+        if roles and caller.two_factor_missing:
+            raise PermissionDenied(
+                "TWO_FACTOR_REQUIRED",
+                f"the role {caller.role} must sign in with two factors: turn on two-factor "
+                "sign-in (POST /v1/auth/2fa/totp), then log in again",
             )
         return caller
 

@@ -131,6 +131,11 @@ class ServiceParts:
     # Long-running jobs of the service (e.g. a sweeper), made once it is ready and
     # cancelled when it drains; each should loop until cancelled.
     background: Callable[[], Sequence[Coroutine[Any, Any, None]]] = field(default=lambda: ())
+    # Run once the database is migrated, before the bus is connected or any RPC is
+    # admitted: checks and upgrades of the service's own data that need its secrets
+    # (auth seals its keys at rest). Not retried: if it raises, the service does not
+    # become ready, logs why, and `Server.failure` holds the error (`run` exits).
+    prepare: Callable[[], Awaitable[None]] | None = None
 
 
 @dataclass(frozen=True)
@@ -175,6 +180,9 @@ class Server:
         self._background: list[asyncio.Task[None]] = []
         self._bring_up: asyncio.Task[None] | None = None
         self.ready = asyncio.Event()
+        # Set when bring-up failed for good (ServiceParts.prepare raised).
+        self.failure: BaseException | None = None
+        self.failed = asyncio.Event()
 
     async def start(self) -> None:
         """Bind and serve health right away; become ready in the background."""
@@ -192,6 +200,14 @@ class Server:
         await retry_until_ready(
             "database", lambda: db.migrate(self.resources.engine, self.spec.migrations)
         )
+        if self.parts.prepare is not None:
+            try:
+                await self.parts.prepare()
+            except Exception as error:
+                log.critical("cannot start", extra={"error": str(error)})
+                self.failure = error
+                self.failed.set()
+                return
         nc = await retry_until_ready("event bus", self._connect_bus)
         js = nc.jetstream()
         await retry_until_ready("event streams", lambda: bus.ensure_streams(js))
@@ -316,8 +332,14 @@ async def run(spec: ServiceSpec, settings: ServiceSettings) -> None:
     serve_metrics(settings.host, settings.metrics_port)
     server = Server(spec, settings)
     await server.start()
-    await stop.wait()
+    stopping = asyncio.create_task(stop.wait())
+    failing = asyncio.create_task(server.failed.wait())
+    await asyncio.wait([stopping, failing], return_when=asyncio.FIRST_COMPLETED)
+    for waiter in (stopping, failing):
+        waiter.cancel()
     await server.shutdown()
+    if server.failure is not None:
+        raise SystemExit(f"{spec.name}: cannot start: {server.failure}")
 
 
 def main(spec: ServiceSpec) -> None:

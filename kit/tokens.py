@@ -32,6 +32,10 @@ SESSION_CLAIM = "sid"
 # Whether the account's email address is verified (auth sets it on every token it mints).
 # A token without it (minted before auth knew verification) counts as verified.
 EMAIL_VERIFIED_CLAIM = "ev"
+# True when the account's role requires two-factor sign-in (auth's
+# KLIK_REQUIRE_2FA_ROLES) and the account has not turned it on: kit.callers refuses
+# such a token every role-restricted RPC (TWO_FACTOR_REQUIRED). Absent otherwise.
+TWO_FACTOR_MISSING_CLAIM = "tfr"
 
 JwksSource = Callable[[], Awaitable[Sequence[Mapping[str, str]]]]
 
@@ -45,6 +49,7 @@ class AccessClaims:
     expires_at: float
     session_id: str = ""  # the SESSION_CLAIM; empty when the token carries none
     email_verified: bool = True  # the EMAIL_VERIFIED_CLAIM; True when absent
+    two_factor_missing: bool = False  # the TWO_FACTOR_MISSING_CLAIM; False when absent
 
 
 def invalid(message: str = "access token is invalid") -> Unauthenticated:
@@ -155,6 +160,7 @@ class TokenVerifier:
             expires_at=float(claims["exp"]),
             session_id=str(claims.get(SESSION_CLAIM) or ""),
             email_verified=claims.get(EMAIL_VERIFIED_CLAIM) is not False,
+            two_factor_missing=claims.get(TWO_FACTOR_MISSING_CLAIM) is True,
         )
 
     async def _key(self, kid: str) -> Any:

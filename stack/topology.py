@@ -28,6 +28,7 @@ from sandbox.settings import (
     DEV_STRIPE_WEBHOOK_SECRET,
     SandboxSettings,
 )
+from services.auth import kek
 
 
 @dataclass(frozen=True)
@@ -114,9 +115,13 @@ def plan(base: Mapping[str, str]) -> Topology:
 
 def prepare(topology: Topology) -> None:
     """What must exist before anything starts: the log directory, and on the first run
-    every service's identity key (kept across runs)."""
+    every service's identity key and, unless one is configured, auth's key-encryption
+    key `$KLIK_SERVICE_KEYS_DIR/auth.kek` (kept across runs: it opens auth's secrets)."""
     topology.logs.mkdir(parents=True, exist_ok=True)
-    generate_keys(service_keys_dir(topology.env), list(SERVICE_PORTS))
+    keys = service_keys_dir(topology.env)
+    generate_keys(keys, list(SERVICE_PORTS))
+    if not (topology.env.get("KLIK_AUTH_KEK") or topology.env.get("KLIK_AUTH_KEK_FILE")):
+        kek.generate_file(keys / kek.DEFAULT_FILE_NAME)
 
 
 def nats_server_binary() -> str:

@@ -2,7 +2,10 @@
 
 `python -m services.auth rotate-key`: make the next signing key sign from now on (an
 operator's forced rotation; automatic rotation needs no command). Tokens signed by
-the previous key keep verifying until they expire."""
+the previous key keep verifying until they expire.
+
+`python -m services.auth generate-kek`: print a new key-encryption key entry
+(`id:base64key`) for KLIK_AUTH_KEK / KLIK_AUTH_KEK_FILE (services/auth/kek.py)."""
 
 import asyncio
 import sys
@@ -10,6 +13,7 @@ import sys
 from kit.config import ServiceSettings
 from kit.db import UnitOfWork, make_engine, migrate, session_factory
 from kit.server import main
+from services.auth import kek
 from services.auth.keys import Keyring
 from services.auth.service import MIGRATIONS, SPEC
 from services.auth.settings import AuthOptions
@@ -20,10 +24,12 @@ async def rotate_key() -> str:
     engine = make_engine(settings.database_url)
     try:
         await migrate(engine, MIGRATIONS)
+        options = AuthOptions.from_env()
         keyring = Keyring.of_service(
             UnitOfWork(session_factory(engine)),
+            options.sealer,
             settings,
-            AuthOptions.from_env().signing_key_rotation_seconds,
+            options.signing_key_rotation_seconds,
         )
         return await keyring.rotate()
     finally:
@@ -33,7 +39,9 @@ async def rotate_key() -> str:
 if __name__ == "__main__":
     if sys.argv[1:] == ["rotate-key"]:
         print(f"signing with key {asyncio.run(rotate_key())}")
+    elif sys.argv[1:] == ["generate-kek"]:
+        print(kek.new_key_line())
     elif sys.argv[1:]:
-        sys.exit(f"usage: python -m services.auth [rotate-key]\n{__doc__}")
+        sys.exit(f"usage: python -m services.auth [rotate-key | generate-kek]\n{__doc__}")
     else:
         main(SPEC)

@@ -21,6 +21,7 @@ from services.auth.passwords import Passwords
 from services.auth.sessions import Issued, Sessions, end_sessions_of
 from services.auth.store import Client
 from services.auth.throttle import Throttle
+from services.auth.two_factor import Challenge, TwoFactor
 from services.auth.verification import Verification
 
 COMMON_PASSWORDS_FILE = "common_passwords.txt"
@@ -55,8 +56,10 @@ class Accounts:
         *,
         admin_emails: frozenset[str],
         common_passwords: frozenset[str],
+        two_factor: TwoFactor | None = None,
         clock: Clock = utc_now,
     ) -> None:
+        self._two_factor = two_factor
         self._clock = clock
         self._uow = uow
         self._passwords = passwords
@@ -104,9 +107,10 @@ class Accounts:
         self._verification.queued()
         return account
 
-    async def login(self, email: str, password: str, client: Client) -> Issued:
+    async def login(self, email: str, password: str, client: Client) -> Issued | Challenge:
         """A new session for the right password, throttled per account and per client
-        address (throttle.py)."""
+        address (throttle.py); for an account with two-factor sign-in on, a challenge
+        for the second step instead (two_factor.py)."""
         email = domain.normalise_email(email)
         counters = [self._throttle.account(email), self._throttle.address(client.address)]
         await self._throttle.check(counters)
@@ -120,6 +124,8 @@ class Accounts:
         await self._throttle.succeeded(counters[0])
         if self._passwords.needs_rehash(account.password_hash):
             await self._rehash(account, password)
+        if self._two_factor is not None and await self._two_factor.required(account):
+            return await self._two_factor.challenge(account)
         return await self._sessions.start(account, client)
 
     async def account(self, user_id: str) -> Account:
@@ -137,7 +143,7 @@ class Accounts:
         """Replace the password (throttled like Login). The session `session_id` (the
         caller's token came from it) stays; every other session of the user ends."""
         new_password = domain.valid_password(new_password, self._common)
-        account = await self._proved(user_id, current_password)
+        account = await self.proved(user_id, current_password)
         new_hash = await self._passwords.hash(new_password)
         now = self._clock()
         async with self._uow.write() as session:
@@ -154,10 +160,10 @@ class Accounts:
     async def delete_me(self, user_id: str, password: str) -> None:
         """DeleteMe: the admin's deletion of the account (admin.py: `user.deleted`,
         last-admin protection), once its password is proved (throttled like Login)."""
-        await self._proved(user_id, password)
+        await self.proved(user_id, password)
         await self._admin.delete_user(user_id)
 
-    async def _proved(self, user_id: str, password: str) -> Account:
+    async def proved(self, user_id: str, password: str) -> Account:
         """The caller's account once `password` is its password; INVALID_CREDENTIALS
         otherwise, counted against the account like a failed login."""
         account = await self.account(user_id)

@@ -17,6 +17,7 @@ from services.auth import domain
 from services.auth.accounts import Accounts
 from services.auth.admin import Admin
 from services.auth.domain import Account, Profile
+from services.auth.email_change import EmailChange
 from services.auth.events import NO_AVATAR_URL
 from services.auth.keys import Keyring
 from services.auth.profiles import Profiles
@@ -24,6 +25,7 @@ from services.auth.recovery import Recovery
 from services.auth.sessions import Issued, Sessions
 from services.auth.settings import Network
 from services.auth.store import Client, LiveSession
+from services.auth.two_factor import Challenge, Proof, TwoFactor
 from services.auth.verification import Verification
 
 Context: TypeAlias = grpc.aio.ServicerContext[Any, Any]
@@ -131,7 +133,11 @@ class AuthApi(auth_pb2_grpc.AuthServiceServicer):
         recovery: Recovery,
         profiles: Profiles,
         trusted_callers: Sequence[Network] = (),
+        two_factor: TwoFactor | None = None,
+        email_change: EmailChange | None = None,
     ) -> None:
+        self.two_factor = two_factor
+        self.email_change = email_change
         self.profiles = profiles
         self.recovery = recovery
         self.verification = verification
@@ -157,6 +163,13 @@ class AuthApi(auth_pb2_grpc.AuthServiceServicer):
     ) -> auth_pb2.LoginResponse:
         client = client_of(context, self.trusted_callers)
         issued = await self.accounts.login(request.email, request.password, client)
+        if isinstance(issued, Challenge):
+            return auth_pb2.LoginResponse(
+                user=user_message(issued.account),
+                two_factor_required=True,
+                challenge=issued.token,
+                challenge_expires_in=issued.expires_in,
+            )
         return auth_pb2.LoginResponse(**tokens(issued))
 
     async def Refresh(
@@ -291,6 +304,60 @@ class AuthApi(auth_pb2_grpc.AuthServiceServicer):
         await self.callers.user(context, domain.ADMIN)
         await self.admin.delete_user(request.user_id)
         return auth_pb2.DeleteUserResponse()
+
+    # ---- two-factor sign-in and change of email ---------------------------------------
+
+    def _two_factor(self) -> TwoFactor:
+        if self.two_factor is None:
+            raise NotImplementedError("two-factor sign-in is not wired")
+        return self.two_factor
+
+    def _email_change(self) -> EmailChange:
+        if self.email_change is None:
+            raise NotImplementedError("change of email is not wired")
+        return self.email_change
+
+    async def EnrollTotp(
+        self, request: auth_pb2.EnrollTotpRequest, context: Context
+    ) -> auth_pb2.EnrollTotpResponse:
+        caller = await self.callers.user(context)
+        enrolment = await self._two_factor().enrol(caller.user_id)
+        return auth_pb2.EnrollTotpResponse(secret=enrolment.secret, otpauth_uri=enrolment.uri)
+
+    async def ConfirmTotp(
+        self, request: auth_pb2.ConfirmTotpRequest, context: Context
+    ) -> auth_pb2.ConfirmTotpResponse:
+        caller = await self.callers.user(context)
+        codes = await self._two_factor().confirm(caller.user_id, request.code)
+        return auth_pb2.ConfirmTotpResponse(recovery_codes=codes)
+
+    async def DisableTotp(
+        self, request: auth_pb2.DisableTotpRequest, context: Context
+    ) -> auth_pb2.DisableTotpResponse:
+        caller = await self.callers.user(context)
+        await self._two_factor().disable(caller.user_id, Proof(request.code, request.recovery_code))
+        return auth_pb2.DisableTotpResponse()
+
+    async def LoginTwoFactor(
+        self, request: auth_pb2.LoginTwoFactorRequest, context: Context
+    ) -> auth_pb2.LoginTwoFactorResponse:
+        client = client_of(context, self.trusted_callers)
+        proof = Proof(request.code, request.recovery_code)
+        issued = await self._two_factor().complete(request.challenge, proof, client)
+        return auth_pb2.LoginTwoFactorResponse(**tokens(issued))
+
+    async def RequestEmailChange(
+        self, request: auth_pb2.RequestEmailChangeRequest, context: Context
+    ) -> auth_pb2.RequestEmailChangeResponse:
+        caller = await self.callers.user(context)
+        await self._email_change().request(caller.user_id, request.new_email, request.password)
+        return auth_pb2.RequestEmailChangeResponse()
+
+    async def ConfirmEmailChange(
+        self, request: auth_pb2.ConfirmEmailChangeRequest, context: Context
+    ) -> auth_pb2.ConfirmEmailChangeResponse:
+        account = await self._email_change().confirm(request.token)
+        return auth_pb2.ConfirmEmailChangeResponse(user=user_message(account))
 
 
 def tokens(issued: Issued) -> dict[str, Any]:

@@ -16,7 +16,11 @@ It happens lazily and automatically: whoever signs a token first after the curre
 key is `KLIK_SIGNING_KEY_ROTATION_SECONDS` old (and its successor has been published
 for PUBLISH_AHEAD_SECONDS) rotates, under a lock, so replicas racing on it rotate
 once. `Keyring.rotate()` forces one (an operator's `python -m services.auth
-rotate-key`). The first start creates the first two keys the same way."""
+rotate-key`). The first start creates the first two keys the same way.
+
+The private keys are stored sealed with the key-encryption key (kek.py); `seal_at_rest`
+(run at every start-up) seals rows stored in plaintext before that and re-seals
+those under an older KEK."""
 
 from __future__ import annotations
 
@@ -38,8 +42,9 @@ from kit.clock import Clock, utc_now
 from kit.config import ServiceSettings
 from kit.db import UnitOfWork
 from kit.server import token_lifetime
-from kit.tokens import EMAIL_VERIFIED_CLAIM, SESSION_CLAIM
+from kit.tokens import EMAIL_VERIFIED_CLAIM, SESSION_CLAIM, TWO_FACTOR_MISSING_CLAIM
 from services.auth import store
+from services.auth.kek import Sealer
 from services.auth.store import KeyStatus, StoredKey
 
 log = logging.getLogger(__name__)
@@ -101,11 +106,14 @@ def mint_access_token(
     issued_at: datetime,
     ttl_seconds: float,
     email_verified: bool = True,
+    two_factor_missing: bool = False,
 ) -> str:
     """An access token with the claims every klik service requires (kit.tokens), plus
     `sid` (kit.tokens.SESSION_CLAIM): the session family it was issued from
     (ChangePassword keeps that one; kit.callers puts it on the Caller), and `ev`
-    (kit.tokens.EMAIL_VERIFIED_CLAIM): whether the account's address is verified."""
+    (kit.tokens.EMAIL_VERIFIED_CLAIM): whether the account's address is verified, and
+    `tfr` (kit.tokens.TWO_FACTOR_MISSING_CLAIM) when its role needs two-factor sign-in
+    it has not turned on."""
     iat = int(issued_at.timestamp())
     claims: dict[str, Any] = {
         "iss": issuer,
@@ -118,6 +126,8 @@ def mint_access_token(
         "exp": iat + int(ttl_seconds),
         "jti": uuid.uuid4().hex,
     }
+    if two_factor_missing:
+        claims[TWO_FACTOR_MISSING_CLAIM] = True
     return jwt.encode(claims, key.key, algorithm=ALGORITHM, headers={"kid": key.kid})
 
 
@@ -128,6 +138,7 @@ class Keyring:
     def __init__(
         self,
         uow: UnitOfWork,
+        sealer: Sealer,
         *,
         rotation_seconds: float,
         retention_seconds: float,
@@ -135,6 +146,7 @@ class Keyring:
         clock: Clock = utc_now,
     ) -> None:
         self._uow = uow
+        self._sealer = sealer
         self._clock = clock
         self._rotation = timedelta(seconds=rotation_seconds)
         # A retired key stays in the JWKS this long: the longest a token it signed
@@ -145,12 +157,13 @@ class Keyring:
 
     @classmethod
     def of_service(
-        cls, uow: UnitOfWork, settings: ServiceSettings, rotation_seconds: float
+        cls, uow: UnitOfWork, sealer: Sealer, settings: ServiceSettings, rotation_seconds: float
     ) -> Keyring:
         """The keyring with the service's settings: retired keys stay published while a
         token they signed can pass verification (TTL + leeway)."""
         return cls(
             uow,
+            sealer,
             rotation_seconds=rotation_seconds,
             retention_seconds=token_lifetime(settings) + RETENTION_MARGIN_SECONDS,
         )
@@ -183,6 +196,32 @@ class Keyring:
             return await self.public_keys()
         return [public_jwk(key.kid, key.public_key) for key in keys]
 
+    async def seal_at_rest(self) -> int:
+        """Seal every private key stored in plaintext, re-seal every one sealed under
+        another KEK than the current one, and check that every other one opens
+        (kek.KekError otherwise: a wrong KEK). How many rows were rewritten."""
+        rewritten = 0
+        async with self._uow.write() as session:
+            await store.lock_signing_keys(session)
+            for stored in await store.all_keys(session):
+                if self._sealer.is_current(stored.private_key):
+                    self._open(stored)
+                    continue
+                pem = self._open(stored)
+                sealed = self._sealer.seal(pem.encode(), _context(stored.kid))
+                await store.set_private_key(session, stored.kid, sealed)
+                rewritten += 1
+        if rewritten:
+            log.info("signing keys sealed under the current KEK", extra={"rows": rewritten})
+        return rewritten
+
+    def _open(self, stored: StoredKey) -> str:
+        """The PEM of a stored key: opened with the KEK, or as it is when it predates
+        sealing (plain PEM, sealed at the next start-up)."""
+        if stored.private_key.startswith("-----BEGIN"):
+            return stored.private_key
+        return self._sealer.open(stored.private_key, _context(stored.kid)).decode()
+
     def _due(self, current: StoredKey, successor: StoredKey | None) -> bool:
         now = self._clock()
         activated = current.activated_at or current.created_at
@@ -212,9 +251,11 @@ class Keyring:
             kid = successor.kid
         else:
             kid, pem, x = generate()
-            await store.insert_key(session, kid, KeyStatus.CURRENT, pem, x, now)
+            sealed = self._sealer.seal(pem.encode(), _context(kid))
+            await store.insert_key(session, kid, KeyStatus.CURRENT, sealed, x, now)
         next_kid, next_pem, next_x = generate()
-        await store.insert_key(session, next_kid, KeyStatus.NEXT, next_pem, next_x, now)
+        next_sealed = self._sealer.seal(next_pem.encode(), _context(next_kid))
+        await store.insert_key(session, next_kid, KeyStatus.NEXT, next_sealed, next_x, now)
         await store.prune_retired_keys(session, now - self._retention)
         log.info("signing key activated", extra={"kid": kid, "next_kid": next_kid})
         return (await store.live_keys(session))[KeyStatus.CURRENT]
@@ -222,8 +263,13 @@ class Keyring:
     def _signing(self, stored: StoredKey) -> SigningKey:
         key = self._parsed.get(stored.kid)
         if key is None:
-            loaded = serialization.load_pem_private_key(stored.private_key.encode(), None)
+            loaded = serialization.load_pem_private_key(self._open(stored).encode(), None)
             if not isinstance(loaded, Ed25519PrivateKey):
                 raise TypeError(f"signing key {stored.kid} is not an Ed25519 key")
             key = self._parsed[stored.kid] = loaded
         return SigningKey(stored.kid, key)
+
+
+def _context(kid: str) -> str:
+    """What a sealed private key is bound to (kek.Sealer's associated data)."""
+    return f"signing_key:{kid}"

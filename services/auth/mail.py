@@ -106,12 +106,54 @@ PASSWORD_CHANGED = MailTemplate(
 )
 
 
+CONFIRM_NEW_EMAIL = MailTemplate(
+    subject=Template("Confirm your new email address for klik"),
+    text=Template(
+        "Hello $name,\n\n"
+        "you asked to use $email for your klik account. To confirm, open this link:\n\n"
+        "$link\n\n"
+        "The link works for $hours hours, once. If you did not ask, ignore this mail:\n"
+        "nothing changes without the link.\n\n— klik\n"
+    ),
+    html=Template(
+        "<p>Hello $name,</p>\n"
+        "<p>you asked to use <b>$email</b> for your klik account:</p>\n"
+        '<p><a href="$link">Confirm my new email address</a></p>\n'
+        "<p>The link works for $hours hours, once. If you did not ask, ignore this mail: "
+        "nothing changes without the link.</p>"
+    ),
+)
+
+EMAIL_CHANGE_REQUESTED = MailTemplate(
+    subject=Template("Your klik email address is being changed"),
+    text=Template(
+        "Hello $name,\n\n"
+        "someone signed in to the klik account of $email asked to move it to\n"
+        "$new_email. It moves once that address confirms. If that was not you,\n"
+        "change your password at once: the request needed it.\n\n— klik\n"
+    ),
+    html=Template(
+        "<p>Hello $name,</p>\n"
+        "<p>someone signed in to the klik account of <b>$email</b> asked to move it to "
+        "<b>$new_email</b>. It moves once that address confirms.</p>\n"
+        "<p>If that was not you, change your password at once: the request needed it.</p>"
+    ),
+)
+
+
 async def link_token(
-    session: AsyncSession, purpose: str, account: Account, ttl_seconds: float, now: datetime
+    session: AsyncSession,
+    purpose: str,
+    account: Account,
+    ttl_seconds: float,
+    now: datetime,
+    *,
+    to: str = "",
 ) -> str:
     """In the caller's transaction: a new single-use token for a mailed link (32
     random bytes; only its SHA-256 digest is stored), valid `ttl_seconds` for the
-    account's current address. The account's expired tokens are forgotten."""
+    account's current address (or `to`, an address it is moving to). The account's
+    expired tokens are forgotten."""
     token = secrets.token_urlsafe(32)
     await store.prune_email_tokens(session, account.id, now)
     await store.add_email_token(
@@ -119,7 +161,7 @@ async def link_token(
         digest(token),
         purpose,
         account.id,
-        account.email,
+        to or account.email,
         now,
         now + timedelta(seconds=ttl_seconds),
     )

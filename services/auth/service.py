@@ -11,6 +11,7 @@ from services.auth import api, events
 from services.auth.accounts import Accounts, load_common_passwords
 from services.auth.admin import Admin
 from services.auth.background import MailSender
+from services.auth.email_change import EmailChange
 from services.auth.keys import Keyring
 from services.auth.passwords import Passwords
 from services.auth.profiles import Profiles
@@ -19,6 +20,7 @@ from services.auth.sessions import Sessions
 from services.auth.settings import AuthOptions
 from services.auth.smtp import SmtpTransport
 from services.auth.throttle import Throttle
+from services.auth.two_factor import TwoFactor
 from services.auth.verification import Verification
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -28,6 +30,15 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 class Built:
     api: api.AuthApi
     mail_sender: MailSender
+    keyring: Keyring
+    two_factor: TwoFactor
+
+    async def seal_at_rest(self) -> None:
+        """At every start-up, before serving: seal plaintext signing keys, re-seal
+        secrets under an older KEK with the current one, and fail (kek.KekError) when
+        a stored secret does not open with the configured KEK."""
+        await self.keyring.seal_at_rest()
+        await self.two_factor.seal_at_rest()
 
 
 def build(resources: Resources, options: AuthOptions) -> Built:
@@ -36,7 +47,9 @@ def build(resources: Resources, options: AuthOptions) -> Built:
     uow, settings = resources.uow, resources.settings
     mail_sender = MailSender(uow, SmtpTransport(options.mail.smtp), options.mail)
     verification = Verification(uow, options, mail_sender.wake)
-    keyring = Keyring.of_service(uow, settings, options.signing_key_rotation_seconds)
+    keyring = Keyring.of_service(
+        uow, options.sealer, settings, options.signing_key_rotation_seconds
+    )
     sessions = Sessions(uow, keyring, options, settings, resources.callers)
     throttle = Throttle(uow, account=options.account_throttle, address=options.address_throttle)
     passwords = Passwords(options.argon2)
@@ -50,6 +63,7 @@ def build(resources: Resources, options: AuthOptions) -> Built:
         mail_queued=mail_sender.wake,
     )
     admin = Admin(uow, resources.callers, token_lifetime(settings))
+    two_factor = TwoFactor(uow, options.sealer, throttle, sessions, options)
     accounts = Accounts(
         uow,
         passwords,
@@ -59,6 +73,7 @@ def build(resources: Resources, options: AuthOptions) -> Built:
         admin,
         admin_emails=options.admin_emails,
         common_passwords=common_passwords,
+        two_factor=two_factor,
     )
     servicer = api.AuthApi(
         resources.callers,
@@ -70,8 +85,10 @@ def build(resources: Resources, options: AuthOptions) -> Built:
         recovery,
         Profiles(uow),
         options.trusted_callers,
+        two_factor=two_factor,
+        email_change=EmailChange(uow, accounts, options, mail_sender.wake),
     )
-    return Built(servicer, mail_sender)
+    return Built(servicer, mail_sender, keyring, two_factor)
 
 
 def make_spec(options: AuthOptions | None = None) -> ServiceSpec:
@@ -84,6 +101,7 @@ def make_spec(options: AuthOptions | None = None) -> ServiceSpec:
             servicers=lambda server: api.register(server, built.api),
             consumers=lambda: events.consumers(resources),
             background=lambda: [built.mail_sender.run()],
+            prepare=built.seal_at_rest,
         )
 
     return ServiceSpec(name="auth", build=parts, migrations=MIGRATIONS)

@@ -125,7 +125,8 @@ class Sessions:
             await store.prune_sessions(session, account.id, now)
             await store.create_session(session, session_id, account.id, now, expires_at, client)
             await self._add_token(session, token, session_id, now, expires_at)
-        return self._issue(key, account, session_id, token, now)
+            missing = await self._two_factor_missing(session, account)
+        return self._issue(key, account, session_id, token, now, missing)
 
     async def refresh(self, refresh_token: str, client: Client = UNKNOWN_CLIENT) -> Issued:
         """Spend `refresh_token`, issue the next pair of its family; the family was
@@ -136,8 +137,10 @@ class Sessions:
         try:
             async with self._uow.write() as session:
                 verdict, found, account = await self._spend(session, refresh_token, token, now)
+                missing = False
                 if account is not None and found is not None:
                     await store.touch_session(session, found.session_id, now, client)
+                    missing = await self._two_factor_missing(session, account)
         except IntegrityError:
             # The account was deleted while we spent its token (its family went with it).
             raise invalid_refresh_token() from None
@@ -148,7 +151,14 @@ class Sessions:
             )
         if found is None or account is None:
             raise invalid_refresh_token()
-        return self._issue(key, account, found.session_id, token, now)
+        return self._issue(key, account, found.session_id, token, now, missing)
+
+    async def _two_factor_missing(self, session: AsyncSession, account: Account) -> bool:
+        """Whether the account's role requires two-factor sign-in it has not turned on
+        (KLIK_REQUIRE_2FA_ROLES; the token then carries `tfr`)."""
+        if account.role not in self._options.require_2fa_roles:
+            return False
+        return not await store.two_factor_active(session, account.id)
 
     async def _spend(
         self, session: AsyncSession, presented: str, successor: str, now: datetime
@@ -218,7 +228,13 @@ class Sessions:
         await store.add_refresh_token(session, digest(token), session_id, now, expires_at)
 
     def _issue(
-        self, key: SigningKey, account: Account, session_id: str, token: str, now: datetime
+        self,
+        key: SigningKey,
+        account: Account,
+        session_id: str,
+        token: str,
+        now: datetime,
+        two_factor_missing: bool = False,
     ) -> Issued:
         ttl = self._settings.access_token_ttl_seconds
         access = mint_access_token(
@@ -231,5 +247,6 @@ class Sessions:
             issued_at=now,
             ttl_seconds=ttl,
             email_verified=account.email_verified,
+            two_factor_missing=two_factor_missing,
         )
         return Issued(access, token, int(ttl), account)

@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 
 from kit.backoff import Backoff
 from kit.config import GATEWAY_PORT, ConfigError, env_float, env_int, env_str
-from services.auth.domain import ThrottlePolicy, normalise_email
+from services.auth import kek
+from services.auth.domain import ROLES, ThrottlePolicy, normalise_email
 
 DAY = 24 * 3600.0
 
@@ -130,6 +131,19 @@ class AuthOptions:
     # Reset requests per email address and per client before delays start.
     reset_email_throttle: ThrottlePolicy = field(default_factory=lambda: ThrottlePolicy(3))
     reset_address_throttle: ThrottlePolicy = field(default_factory=lambda: ThrottlePolicy(10))
+    # The key-encryption keys that seal signing keys and TOTP secrets at rest
+    # (KLIK_AUTH_KEK, KLIK_AUTH_KEK_FILE; kek.py). from_env refuses to go without;
+    # options built in code without one get a random key that lives as long as they do.
+    sealer: kek.Sealer = field(default_factory=kek.ephemeral)
+    # Accounts with one of these roles must turn on two-factor sign-in: until they
+    # do, their access tokens carry `tfr` and role-restricted RPCs refuse them
+    # (KLIK_REQUIRE_2FA_ROLES, comma-separated; empty by default).
+    require_2fa_roles: frozenset[str] = frozenset()
+    # A login challenge (the second step of a two-factor login) works this long
+    # (KLIK_2FA_CHALLENGE_TTL_SECONDS).
+    two_factor_challenge_seconds: float = 300.0
+    # A change-of-email link works this long (KLIK_EMAIL_CHANGE_TTL_SECONDS).
+    email_change_seconds: float = DAY
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> AuthOptions:
@@ -169,6 +183,14 @@ class AuthOptions:
             password_reset_seconds=env_float("KLIK_PASSWORD_RESET_TTL_SECONDS", 1800.0, env),
             reset_email_throttle=throttle("KLIK_RESET_MAX_REQUESTS", 3),
             reset_address_throttle=throttle("KLIK_RESET_ADDRESS_MAX_REQUESTS", 10),
+            sealer=kek.from_env(env),
+            require_2fa_roles=frozenset(
+                role.strip()
+                for role in env_str("KLIK_REQUIRE_2FA_ROLES", "", env).split(",")
+                if role.strip()
+            ),
+            two_factor_challenge_seconds=env_float("KLIK_2FA_CHALLENGE_TTL_SECONDS", 300.0, env),
+            email_change_seconds=env_float("KLIK_EMAIL_CHANGE_TTL_SECONDS", DAY, env),
         )
         options.check()
         return options
@@ -203,6 +225,16 @@ class AuthOptions:
             )
         if self.password_reset_seconds <= 0:
             raise ConfigError("KLIK_PASSWORD_RESET_TTL_SECONDS must be positive")
+        unknown = self.require_2fa_roles - set(ROLES)
+        if unknown:
+            raise ConfigError(
+                f"KLIK_REQUIRE_2FA_ROLES: {', '.join(sorted(unknown))} is not a role "
+                f"({', '.join(ROLES)})"
+            )
+        if self.two_factor_challenge_seconds <= 0 or self.email_change_seconds <= 0:
+            raise ConfigError(
+                "KLIK_2FA_CHALLENGE_TTL_SECONDS and KLIK_EMAIL_CHANGE_TTL_SECONDS must be positive"
+            )
         for policy in (
             self.account_throttle,
             self.address_throttle,

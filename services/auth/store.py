@@ -105,7 +105,8 @@ signing_keys = Table(
     metadata,
     Column("kid", String(64), primary_key=True),
     Column("status", String(10), nullable=False),
-    # PKCS#8 PEM, unencrypted: the auth database must be protected like a secret.
+    # PKCS#8 PEM sealed with the KEK (kek.py: `kek1:<kek id>:…`); rows from before
+    # auth_0004 held plain PEM until the first start sealed them.
     Column("private_key", Text, nullable=False),
     Column("public_key", String(64), nullable=False),  # JWK `x`: base64url, no padding
     Column("created_at", Timestamp, nullable=False),
@@ -511,7 +512,7 @@ async def insert_key(
     session: AsyncSession,
     kid: str,
     status: str,
-    private_pem: str,
+    sealed_private_key: str,
     public_x: str,
     now: datetime,
 ) -> None:
@@ -519,11 +520,25 @@ async def insert_key(
         insert(signing_keys).values(
             kid=kid,
             status=status,
-            private_key=private_pem,
+            private_key=sealed_private_key,
             public_key=public_x,
             created_at=now,
             activated_at=now if status == KeyStatus.CURRENT else None,
         )
+    )
+
+
+async def all_keys(session: AsyncSession) -> list[StoredKey]:
+    """Every stored signing key, retired ones too (their rows are locked)."""
+    rows = await session.execute(
+        select(signing_keys).order_by(signing_keys.c.kid).with_for_update()
+    )
+    return [_key(row) for row in rows]
+
+
+async def set_private_key(session: AsyncSession, kid: str, sealed: str) -> None:
+    await session.execute(
+        update(signing_keys).where(signing_keys.c.kid == kid).values(private_key=sealed)
     )
 
 
@@ -638,6 +653,7 @@ async def prune_failures(session: AsyncSession, before: datetime) -> None:
 class TokenPurpose:
     VERIFY_EMAIL = "verify_email"
     RESET_PASSWORD = "reset_password"
+    CHANGE_EMAIL = "change_email"  # `email` is the new address, not the account's
 
 
 @dataclass(frozen=True)
@@ -829,3 +845,200 @@ async def prune_sent_mail(session: AsyncSession, before: datetime) -> int:
             mail_outbox.c.sent_at.is_not(None), mail_outbox.c.sent_at < before
         ),
     )
+
+
+# ---- two-factor (TOTP) -----------------------------------------------------------------
+
+# One TOTP factor per account. `secret` is sealed with the KEK (kek.py); the factor is
+# active once `confirmed_at` is set. `last_step` is the newest 30-second time step a
+# code was accepted for: a code of that step or an earlier one is refused (no replay).
+totp_factors = Table(
+    "totp_factors",
+    metadata,
+    Column(
+        "user_id",
+        String(36),
+        ForeignKey("users.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("secret", Text, nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Column("confirmed_at", Timestamp, nullable=True),
+    Column("last_step", Integer, nullable=True),
+)
+
+# Single-use recovery codes (80 random bits each), SHA-256 digests only.
+recovery_codes = Table(
+    "recovery_codes",
+    metadata,
+    Column("code_hash", String(64), primary_key=True),
+    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("used_at", Timestamp, nullable=True),
+)
+Index("ix_recovery_codes_user_id", recovery_codes.c.user_id)
+
+# The second step of a two-factor login: a short-lived single-use challenge (digest).
+login_challenges = Table(
+    "login_challenges",
+    metadata,
+    Column("challenge_hash", String(64), primary_key=True),
+    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Column("expires_at", Timestamp, nullable=False),
+    Column("used_at", Timestamp, nullable=True),
+)
+Index("ix_login_challenges_user_id", login_challenges.c.user_id)
+
+
+@dataclass(frozen=True)
+class TotpFactor:
+    user_id: str
+    secret: str  # sealed
+    active: bool
+    last_step: int | None
+
+
+def _factor(row: Row[Any]) -> TotpFactor:
+    return TotpFactor(row.user_id, row.secret, row.confirmed_at is not None, row.last_step)
+
+
+async def totp_factor(
+    session: AsyncSession, user_id: str, *, for_update: bool = False
+) -> TotpFactor | None:
+    query = select(totp_factors).where(totp_factors.c.user_id == user_id)
+    row = (await session.execute(query.with_for_update() if for_update else query)).first()
+    return None if row is None else _factor(row)
+
+
+async def two_factor_active(session: AsyncSession, user_id: str) -> bool:
+    found = await session.scalar(
+        select(func.count())
+        .select_from(totp_factors)
+        .where(totp_factors.c.user_id == user_id, totp_factors.c.confirmed_at.is_not(None))
+    )
+    return bool(found)
+
+
+async def put_pending_factor(
+    session: AsyncSession, user_id: str, sealed_secret: str, now: datetime
+) -> None:
+    """Replace the user's factor with a new, not yet confirmed one."""
+    await session.execute(delete(totp_factors).where(totp_factors.c.user_id == user_id))
+    await session.execute(
+        insert(totp_factors).values(user_id=user_id, secret=sealed_secret, created_at=now)
+    )
+
+
+async def use_totp_step(session: AsyncSession, user_id: str, step: int) -> bool:
+    """Record that a code of `step` was accepted, unless one of that step or a later
+    one already was; exactly one of two concurrent uses of a code gets True."""
+    query = (
+        update(totp_factors)
+        .where(
+            totp_factors.c.user_id == user_id,
+            or_(totp_factors.c.last_step.is_(None), totp_factors.c.last_step < step),
+        )
+        .values(last_step=step)
+    )
+    return await _changed(session, query) == 1
+
+
+async def confirm_factor(session: AsyncSession, user_id: str, now: datetime) -> None:
+    await session.execute(
+        update(totp_factors).where(totp_factors.c.user_id == user_id).values(confirmed_at=now)
+    )
+
+
+async def delete_factor(session: AsyncSession, user_id: str) -> None:
+    await session.execute(delete(totp_factors).where(totp_factors.c.user_id == user_id))
+    await session.execute(delete(recovery_codes).where(recovery_codes.c.user_id == user_id))
+
+
+async def all_factor_secrets(session: AsyncSession) -> list[tuple[str, str]]:
+    """(user_id, sealed secret) of every factor, rows locked (re-sealing)."""
+    rows = await session.execute(
+        select(totp_factors.c.user_id, totp_factors.c.secret)
+        .order_by(totp_factors.c.user_id)
+        .with_for_update()
+    )
+    return [(row.user_id, row.secret) for row in rows]
+
+
+async def set_factor_secret(session: AsyncSession, user_id: str, sealed: str) -> None:
+    await session.execute(
+        update(totp_factors).where(totp_factors.c.user_id == user_id).values(secret=sealed)
+    )
+
+
+async def replace_recovery_codes(
+    session: AsyncSession, user_id: str, digests: Sequence[str]
+) -> None:
+    await session.execute(delete(recovery_codes).where(recovery_codes.c.user_id == user_id))
+    for code_hash in digests:
+        await session.execute(insert(recovery_codes).values(code_hash=code_hash, user_id=user_id))
+
+
+async def use_recovery_code(
+    session: AsyncSession, user_id: str, code_hash: str, now: datetime
+) -> bool:
+    """Spend one of the user's unused recovery codes; exactly one use gets True."""
+    query = (
+        update(recovery_codes)
+        .where(
+            recovery_codes.c.user_id == user_id,
+            recovery_codes.c.code_hash == code_hash,
+            recovery_codes.c.used_at.is_(None),
+        )
+        .values(used_at=now)
+    )
+    return await _changed(session, query) == 1
+
+
+async def add_login_challenge(
+    session: AsyncSession, digest: str, user_id: str, now: datetime, expires_at: datetime
+) -> None:
+    await session.execute(
+        delete(login_challenges).where(
+            login_challenges.c.user_id == user_id, login_challenges.c.expires_at <= now
+        )
+    )
+    await session.execute(
+        insert(login_challenges).values(
+            challenge_hash=digest, user_id=user_id, created_at=now, expires_at=expires_at
+        )
+    )
+
+
+async def live_login_challenge(session: AsyncSession, digest: str, now: datetime) -> str | None:
+    """The user id of an unused, unexpired challenge (row locked), else None."""
+    row = (
+        await session.execute(
+            select(login_challenges.c.user_id)
+            .where(
+                login_challenges.c.challenge_hash == digest,
+                login_challenges.c.used_at.is_(None),
+                login_challenges.c.expires_at > now,
+            )
+            .with_for_update()
+        )
+    ).first()
+    return None if row is None else str(row.user_id)
+
+
+async def use_login_challenge(session: AsyncSession, digest: str, now: datetime) -> bool:
+    query = (
+        update(login_challenges)
+        .where(login_challenges.c.challenge_hash == digest, login_challenges.c.used_at.is_(None))
+        .values(used_at=now)
+    )
+    return await _changed(session, query) == 1
+
+
+# ---- change of email -------------------------------------------------------------------
+
+
+async def set_email(session: AsyncSession, user_id: str, email: str) -> bool:
+    """Give the account `email`, verified. Raises sqlalchemy's IntegrityError when
+    another account has it."""
+    query = update(users).where(users.c.id == user_id).values(email=email, email_verified=True)
+    return await _changed(session, query) == 1

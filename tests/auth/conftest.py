@@ -13,6 +13,7 @@ fixture also serves the sandbox's HTTP side, and reads what arrived over real HT
 from __future__ import annotations
 
 import asyncio
+import base64
 import dataclasses
 import re
 import uuid
@@ -48,8 +49,13 @@ ADMIN_EMAIL = "admin@example.com"
 PASSWORD = "correct horse battery staple"
 Metadata = tuple[tuple[str, str], ...]
 
+# The key-encryption key every test stack seals its secrets with (kek.py).
+TEST_KEK = "test1:" + base64.b64encode(bytes(range(32))).decode()
 # Fast enough for tests, still at the OWASP minimum (the service refuses less).
-BASE_ENV = {"KLIK_ADMIN_EMAILS": f" {ADMIN_EMAIL.upper()} , second-admin@example.com"}
+BASE_ENV = {
+    "KLIK_ADMIN_EMAILS": f" {ADMIN_EMAIL.upper()} , second-admin@example.com",
+    "KLIK_AUTH_KEK": TEST_KEK,
+}
 
 
 def bearer(token: str) -> Metadata:

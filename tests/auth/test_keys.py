@@ -23,12 +23,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from kit import db
 from klik.auth.v1 import auth_pb2
-from services.auth import store
+from services.auth import kek, store
 from services.auth.keys import Keyring, thumbprint
 from services.auth.service import MIGRATIONS
 from services.auth.store import KeyStatus
-from tests.auth.conftest import Auth, AuthStack, bearer, failure
+from tests.auth.conftest import TEST_KEK, Auth, AuthStack, bearer, failure
 from tests.helpers import run_module, wait_for
+
+SEALER = kek.Sealer(kek.parse(TEST_KEK, "test"))
 
 UNAUTHENTICATED = grpc.StatusCode.UNAUTHENTICATED
 
@@ -69,7 +71,8 @@ async def current_key(uow: db.UnitOfWork) -> tuple[str, Ed25519PrivateKey]:
     """auth's signing key, read from its database (only a test may do this)."""
     async with uow.read() as session:
         stored = (await store.live_keys(session))[KeyStatus.CURRENT]
-    key = serialization.load_pem_private_key(stored.private_key.encode(), None)
+    pem = SEALER.open(stored.private_key, f"signing_key:{stored.kid}")
+    key = serialization.load_pem_private_key(pem, None)
     assert isinstance(key, Ed25519PrivateKey)
     return stored.kid, key
 
@@ -174,7 +177,7 @@ async def test_rotation_keeps_live_tokens_and_drops_the_old_key_after_they_expir
     published_before = await jwks_kids(auth)
     assert (await auth.me(before.access_token)).id == before.user.id  # verifier caches JWKS
 
-    new_kid = await Keyring.of_service(auth.uow, auth.server.settings, 3600).rotate()
+    new_kid = await Keyring.of_service(auth.uow, SEALER, auth.server.settings, 3600).rotate()
 
     after = await auth.login(before.user.email)
     assert kid_of(after.access_token) == new_kid != old_kid
@@ -199,6 +202,7 @@ async def test_operators_force_a_rotation_from_the_command_line(
     auth = await stack.start()
     old_kid = kid_of((await auth.register()).access_token)
     monkeypatch.setenv("KLIK_AUTH_DATABASE_URL", stack.database_url)
+    monkeypatch.setenv("KLIK_AUTH_KEK", TEST_KEK)
     code, out = await run_module("services.auth", "rotate-key")
     assert code == 0, out
     new_kid = out.split()[-1]
@@ -224,7 +228,7 @@ async def uow(database_url: str) -> AsyncIterator[db.UnitOfWork]:
 async def test_first_start_creates_one_key_however_many_replicas_race(
     uow: db.UnitOfWork,
 ) -> None:
-    replicas = [Keyring(uow, rotation_seconds=3600, retention_seconds=60) for _ in range(6)]
+    replicas = [Keyring(uow, SEALER, rotation_seconds=3600, retention_seconds=60) for _ in range(6)]
     keys = await asyncio.gather(*(keyring.signing_key() for keyring in replicas))
     assert len({key.kid for key in keys}) == 1
     async with uow.read() as session:
@@ -234,14 +238,16 @@ async def test_first_start_creates_one_key_however_many_replicas_race(
 
 async def test_automatic_rotation_once_due_and_once_only(uow: db.UnitOfWork) -> None:
     # Not due while the successor is too freshly published ...
-    waiting = Keyring(uow, rotation_seconds=0, retention_seconds=60, publish_ahead_seconds=3600)
+    waiting = Keyring(
+        uow, SEALER, rotation_seconds=0, retention_seconds=60, publish_ahead_seconds=3600
+    )
     first = (await waiting.signing_key()).kid
     assert (await waiting.signing_key()).kid == first
 
     # ... due at once when it need not wait: racing replicas rotate exactly once each
     # time it is due, never leaving two current keys.
     replicas = [
-        Keyring(uow, rotation_seconds=0.3, retention_seconds=60, publish_ahead_seconds=0)
+        Keyring(uow, SEALER, rotation_seconds=0.3, retention_seconds=60, publish_ahead_seconds=0)
         for _ in range(5)
     ]
     await wait_for(

@@ -4,6 +4,7 @@ by the kit on a real database and nats-server."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import dataclasses
 import io
 import json
@@ -126,8 +127,10 @@ async def test_health_is_serving_for_every_name_once_ready(start: Any) -> None:
 
 
 async def test_calls_are_refused_until_dependencies_are_ready(
-    database_url: str,
+    database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Auth's options come from the environment here; it needs a KEK (services/auth/kek.py).
+    monkeypatch.setenv("KLIK_AUTH_KEK", base64.b64encode(bytes(32)).decode())
     # A bus that never answers: the server binds, says NOT_SERVING, refuses work.
     server = Server(AUTH_SPEC, settings(database_url, "nats://127.0.0.1:1"))
     await server.start()

@@ -142,6 +142,36 @@ class AuthServiceStub:
                 request_serializer=klik_dot_auth_dot_v1_dot_auth__pb2.DeleteUserRequest.SerializeToString,
                 response_deserializer=klik_dot_auth_dot_v1_dot_auth__pb2.DeleteUserResponse.FromString,
                 _registered_method=True)
+        self.EnrollTotp = channel.unary_unary(
+                '/klik.auth.v1.AuthService/EnrollTotp',
+                request_serializer=klik_dot_auth_dot_v1_dot_auth__pb2.EnrollTotpRequest.SerializeToString,
+                response_deserializer=klik_dot_auth_dot_v1_dot_auth__pb2.EnrollTotpResponse.FromString,
+                _registered_method=True)
+        self.ConfirmTotp = channel.unary_unary(
+                '/klik.auth.v1.AuthService/ConfirmTotp',
+                request_serializer=klik_dot_auth_dot_v1_dot_auth__pb2.ConfirmTotpRequest.SerializeToString,
+                response_deserializer=klik_dot_auth_dot_v1_dot_auth__pb2.ConfirmTotpResponse.FromString,
+                _registered_method=True)
+        self.DisableTotp = channel.unary_unary(
+                '/klik.auth.v1.AuthService/DisableTotp',
+                request_serializer=klik_dot_auth_dot_v1_dot_auth__pb2.DisableTotpRequest.SerializeToString,
+                response_deserializer=klik_dot_auth_dot_v1_dot_auth__pb2.DisableTotpResponse.FromString,
+                _registered_method=True)
+        self.LoginTwoFactor = channel.unary_unary(
+                '/klik.auth.v1.AuthService/LoginTwoFactor',
+                request_serializer=klik_dot_auth_dot_v1_dot_auth__pb2.LoginTwoFactorRequest.SerializeToString,
+                response_deserializer=klik_dot_auth_dot_v1_dot_auth__pb2.LoginTwoFactorResponse.FromString,
+                _registered_method=True)
+        self.RequestEmailChange = channel.unary_unary(
+                '/klik.auth.v1.AuthService/RequestEmailChange',
+                request_serializer=klik_dot_auth_dot_v1_dot_auth__pb2.RequestEmailChangeRequest.SerializeToString,
+                response_deserializer=klik_dot_auth_dot_v1_dot_auth__pb2.RequestEmailChangeResponse.FromString,
+                _registered_method=True)
+        self.ConfirmEmailChange = channel.unary_unary(
+                '/klik.auth.v1.AuthService/ConfirmEmailChange',
+                request_serializer=klik_dot_auth_dot_v1_dot_auth__pb2.ConfirmEmailChangeRequest.SerializeToString,
+                response_deserializer=klik_dot_auth_dot_v1_dot_auth__pb2.ConfirmEmailChangeResponse.FromString,
+                _registered_method=True)
 
 
 class AuthServiceServicer:
@@ -489,6 +519,115 @@ class AuthServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def EnrollTotp(self, request, context):
+        """---- Two-factor sign-in (TOTP) and change of email ----------------------------
+
+        Starts two-factor sign-in: a new TOTP secret, not active until ConfirmTotp.
+        Bearer.
+
+        Returns the secret (base32, for typing into an authenticator app) and an
+        `otpauth://totp/klik:<email>?secret=…&issuer=klik` URI to show as a QR code
+        (6 digits, 30 s, SHA-1). The secret is stored sealed with auth's key-encryption
+        key (`KLIK_AUTH_KEK`). Enrolling again before confirming replaces the pending
+        secret.
+
+        Errors:
+        - FAILED_PRECONDITION `TWO_FACTOR_ALREADY_ENABLED` (400): disable it first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ConfirmTotp(self, request, context):
+        """Turns two-factor sign-in on with a code from the enrolled secret, and returns
+        ten single-use recovery codes (shown only now; stored as digests). Bearer.
+
+        From then on Login answers a challenge instead of tokens (see LoginTwoFactor).
+        A code is accepted for the current 30-second step or one either side, and only
+        once: a code of a step already used (here, at login or to disable) is refused.
+
+        Errors:
+        - INVALID_ARGUMENT `INVALID_TWO_FACTOR_CODE` (400): wrong, expired or used code.
+        - RESOURCE_EXHAUSTED `TOO_MANY_ATTEMPTS` (429): too many wrong codes for this
+        account lately (the Login policy: `KLIK_LOGIN_MAX_FAILURES` free, then doubling
+        delays with `Retry-After`); counted across ConfirmTotp, DisableTotp and
+        LoginTwoFactor.
+        - FAILED_PRECONDITION `TWO_FACTOR_NOT_ENROLLED` (400): call EnrollTotp first;
+        `TWO_FACTOR_ALREADY_ENABLED` (400): it is on already.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DisableTotp(self, request, context):
+        """Turns two-factor sign-in off, given a current code or a recovery code. The
+        secret and the recovery codes are deleted. Bearer.
+
+        Errors:
+        - INVALID_ARGUMENT `INVALID_TWO_FACTOR_CODE` (400), RESOURCE_EXHAUSTED
+        `TOO_MANY_ATTEMPTS` (429): as for ConfirmTotp.
+        - FAILED_PRECONDITION `TWO_FACTOR_NOT_ENABLED` (400): it is not on.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def LoginTwoFactor(self, request, context):
+        """The second step of a login with two-factor sign-in on: exchanges the
+        `challenge` Login answered, with a TOTP `code` or a `recovery_code` (each
+        recovery code works once), for the tokens of a new session. Public (the
+        challenge is the credential).
+
+        A challenge works once, for `KLIK_2FA_CHALLENGE_TTL_SECONDS` (default 300 s);
+        a wrong code leaves it usable (within the throttle).
+
+        Errors:
+        - UNAUTHENTICATED `INVALID_CHALLENGE` (401): unknown, expired or used challenge
+        (log in again).
+        - UNAUTHENTICATED `INVALID_TWO_FACTOR_CODE` (401): wrong, expired or already
+        used code or recovery code.
+        - RESOURCE_EXHAUSTED `TOO_MANY_ATTEMPTS` (429): too many wrong codes for the
+        account lately (see ConfirmTotp).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RequestEmailChange(self, request, context):
+        """Asks to move the caller's account to a new email address, given the password.
+        Bearer.
+
+        Mails a link (`{KLIK_PUBLIC_URL}/confirm-email?token=…`, single use,
+        `KLIK_EMAIL_CHANGE_TTL_SECONDS`, default 24 h) to the new address, and a notice
+        to the current one. Nothing changes until the link is followed
+        (ConfirmEmailChange).
+
+        Errors:
+        - UNAUTHENTICATED `INVALID_CREDENTIALS` (401): wrong password;
+        RESOURCE_EXHAUSTED `TOO_MANY_ATTEMPTS` (429): too many (the Login count).
+        - INVALID_ARGUMENT `INVALID_EMAIL` (400): not an address; `EMAIL_UNCHANGED`
+        (400): it is the account's address already.
+        - ALREADY_EXISTS `EMAIL_TAKEN` (409): another account has the address.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ConfirmEmailChange(self, request, context):
+        """Moves the account to the address the link was mailed to, which counts as
+        verified (`email_verified: true`; `user.email_verified` is published for it),
+        and returns the account. Public (the token is the credential). Sessions stay;
+        links mailed to the old address for verification stop working.
+
+        Errors:
+        - INVALID_ARGUMENT `INVALID_EMAIL_CHANGE_TOKEN` (400): unknown, expired or used.
+        - ALREADY_EXISTS `EMAIL_TAKEN` (409): another account took the address since
+        the request.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AuthServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -586,6 +725,36 @@ def add_AuthServiceServicer_to_server(servicer, server):
                     servicer.DeleteUser,
                     request_deserializer=klik_dot_auth_dot_v1_dot_auth__pb2.DeleteUserRequest.FromString,
                     response_serializer=klik_dot_auth_dot_v1_dot_auth__pb2.DeleteUserResponse.SerializeToString,
+            ),
+            'EnrollTotp': grpc.unary_unary_rpc_method_handler(
+                    servicer.EnrollTotp,
+                    request_deserializer=klik_dot_auth_dot_v1_dot_auth__pb2.EnrollTotpRequest.FromString,
+                    response_serializer=klik_dot_auth_dot_v1_dot_auth__pb2.EnrollTotpResponse.SerializeToString,
+            ),
+            'ConfirmTotp': grpc.unary_unary_rpc_method_handler(
+                    servicer.ConfirmTotp,
+                    request_deserializer=klik_dot_auth_dot_v1_dot_auth__pb2.ConfirmTotpRequest.FromString,
+                    response_serializer=klik_dot_auth_dot_v1_dot_auth__pb2.ConfirmTotpResponse.SerializeToString,
+            ),
+            'DisableTotp': grpc.unary_unary_rpc_method_handler(
+                    servicer.DisableTotp,
+                    request_deserializer=klik_dot_auth_dot_v1_dot_auth__pb2.DisableTotpRequest.FromString,
+                    response_serializer=klik_dot_auth_dot_v1_dot_auth__pb2.DisableTotpResponse.SerializeToString,
+            ),
+            'LoginTwoFactor': grpc.unary_unary_rpc_method_handler(
+                    servicer.LoginTwoFactor,
+                    request_deserializer=klik_dot_auth_dot_v1_dot_auth__pb2.LoginTwoFactorRequest.FromString,
+                    response_serializer=klik_dot_auth_dot_v1_dot_auth__pb2.LoginTwoFactorResponse.SerializeToString,
+            ),
+            'RequestEmailChange': grpc.unary_unary_rpc_method_handler(
+                    servicer.RequestEmailChange,
+                    request_deserializer=klik_dot_auth_dot_v1_dot_auth__pb2.RequestEmailChangeRequest.FromString,
+                    response_serializer=klik_dot_auth_dot_v1_dot_auth__pb2.RequestEmailChangeResponse.SerializeToString,
+            ),
+            'ConfirmEmailChange': grpc.unary_unary_rpc_method_handler(
+                    servicer.ConfirmEmailChange,
+                    request_deserializer=klik_dot_auth_dot_v1_dot_auth__pb2.ConfirmEmailChangeRequest.FromString,
+                    response_serializer=klik_dot_auth_dot_v1_dot_auth__pb2.ConfirmEmailChangeResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1114,6 +1283,168 @@ class AuthService:
             '/klik.auth.v1.AuthService/DeleteUser',
             klik_dot_auth_dot_v1_dot_auth__pb2.DeleteUserRequest.SerializeToString,
             klik_dot_auth_dot_v1_dot_auth__pb2.DeleteUserResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EnrollTotp(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/klik.auth.v1.AuthService/EnrollTotp',
+            klik_dot_auth_dot_v1_dot_auth__pb2.EnrollTotpRequest.SerializeToString,
+            klik_dot_auth_dot_v1_dot_auth__pb2.EnrollTotpResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ConfirmTotp(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/klik.auth.v1.AuthService/ConfirmTotp',
+            klik_dot_auth_dot_v1_dot_auth__pb2.ConfirmTotpRequest.SerializeToString,
+            klik_dot_auth_dot_v1_dot_auth__pb2.ConfirmTotpResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DisableTotp(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/klik.auth.v1.AuthService/DisableTotp',
+            klik_dot_auth_dot_v1_dot_auth__pb2.DisableTotpRequest.SerializeToString,
+            klik_dot_auth_dot_v1_dot_auth__pb2.DisableTotpResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def LoginTwoFactor(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/klik.auth.v1.AuthService/LoginTwoFactor',
+            klik_dot_auth_dot_v1_dot_auth__pb2.LoginTwoFactorRequest.SerializeToString,
+            klik_dot_auth_dot_v1_dot_auth__pb2.LoginTwoFactorResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RequestEmailChange(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/klik.auth.v1.AuthService/RequestEmailChange',
+            klik_dot_auth_dot_v1_dot_auth__pb2.RequestEmailChangeRequest.SerializeToString,
+            klik_dot_auth_dot_v1_dot_auth__pb2.RequestEmailChangeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ConfirmEmailChange(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/klik.auth.v1.AuthService/ConfirmEmailChange',
+            klik_dot_auth_dot_v1_dot_auth__pb2.ConfirmEmailChangeRequest.SerializeToString,
+            klik_dot_auth_dot_v1_dot_auth__pb2.ConfirmEmailChangeResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -170,6 +170,157 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/auth/2fa/totp": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Starts two-factor sign-in: a new TOTP secret, not active until ConfirmTotp.
+         * @description Starts two-factor sign-in: a new TOTP secret, not active until ConfirmTotp.
+         *     Bearer.
+         *
+         *     Returns the secret (base32, for typing into an authenticator app) and an
+         *     `otpauth://totp/klik:<email>?secret=…&issuer=klik` URI to show as a QR code
+         *     (6 digits, 30 s, SHA-1). The secret is stored sealed with auth's key-encryption
+         *     key (`KLIK_AUTH_KEK`). Enrolling again before confirming replaces the pending
+         *     secret.
+         *
+         *     Errors:
+         *     - FAILED_PRECONDITION `TWO_FACTOR_ALREADY_ENABLED` (400): disable it first.
+         */
+        post: operations["AuthService_EnrollTotp"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/auth/2fa/totp:confirm": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Turns two-factor sign-in on with a code from the enrolled secret, and returns ten single-use recovery codes (shown only now; stored as digests).
+         * @description Turns two-factor sign-in on with a code from the enrolled secret, and returns
+         *     ten single-use recovery codes (shown only now; stored as digests). Bearer.
+         *
+         *     From then on Login answers a challenge instead of tokens (see LoginTwoFactor).
+         *     A code is accepted for the current 30-second step or one either side, and only
+         *     once: a code of a step already used (here, at login or to disable) is refused.
+         *
+         *     Errors:
+         *     - INVALID_ARGUMENT `INVALID_TWO_FACTOR_CODE` (400): wrong, expired or used code.
+         *     - RESOURCE_EXHAUSTED `TOO_MANY_ATTEMPTS` (429): too many wrong codes for this
+         *       account lately (the Login policy: `KLIK_LOGIN_MAX_FAILURES` free, then doubling
+         *       delays with `Retry-After`); counted across ConfirmTotp, DisableTotp and
+         *       LoginTwoFactor.
+         *     - FAILED_PRECONDITION `TWO_FACTOR_NOT_ENROLLED` (400): call EnrollTotp first;
+         *       `TWO_FACTOR_ALREADY_ENABLED` (400): it is on already.
+         */
+        post: operations["AuthService_ConfirmTotp"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/auth/2fa/totp:disable": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Turns two-factor sign-in off, given a current code or a recovery code.
+         * @description Turns two-factor sign-in off, given a current code or a recovery code. The
+         *     secret and the recovery codes are deleted. Bearer.
+         *
+         *     Errors:
+         *     - INVALID_ARGUMENT `INVALID_TWO_FACTOR_CODE` (400), RESOURCE_EXHAUSTED
+         *       `TOO_MANY_ATTEMPTS` (429): as for ConfirmTotp.
+         *     - FAILED_PRECONDITION `TWO_FACTOR_NOT_ENABLED` (400): it is not on.
+         */
+        post: operations["AuthService_DisableTotp"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/auth/email": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Asks to move the caller's account to a new email address, given the password.
+         * @description Asks to move the caller's account to a new email address, given the password.
+         *     Bearer.
+         *
+         *     Mails a link (`{KLIK_PUBLIC_URL}/confirm-email?token=…`, single use,
+         *     `KLIK_EMAIL_CHANGE_TTL_SECONDS`, default 24 h) to the new address, and a notice
+         *     to the current one. Nothing changes until the link is followed
+         *     (ConfirmEmailChange).
+         *
+         *     Errors:
+         *     - UNAUTHENTICATED `INVALID_CREDENTIALS` (401): wrong password;
+         *       RESOURCE_EXHAUSTED `TOO_MANY_ATTEMPTS` (429): too many (the Login count).
+         *     - INVALID_ARGUMENT `INVALID_EMAIL` (400): not an address; `EMAIL_UNCHANGED`
+         *       (400): it is the account's address already.
+         *     - ALREADY_EXISTS `EMAIL_TAKEN` (409): another account has the address.
+         */
+        post: operations["AuthService_RequestEmailChange"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/auth/email:confirm": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Moves the account to the address the link was mailed to, which counts as verified (`email_verified: true`; `user.email_verified` is published for it), and returns the account.
+         * @description Moves the account to the address the link was mailed to, which counts as
+         *     verified (`email_verified: true`; `user.email_verified` is published for it),
+         *     and returns the account. Public (the token is the credential). Sessions stay;
+         *     links mailed to the old address for verification stop working.
+         *
+         *     Errors:
+         *     - INVALID_ARGUMENT `INVALID_EMAIL_CHANGE_TOKEN` (400): unknown, expired or used.
+         *     - ALREADY_EXISTS `EMAIL_TAKEN` (409): another account took the address since
+         *       the request.
+         */
+        post: operations["AuthService_ConfirmEmailChange"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/auth/jwks": {
         parameters: {
             query?: never;
@@ -225,6 +376,40 @@ export interface paths {
          *     by ListSessions.
          */
         post: operations["AuthService_Login"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/auth/login/2fa": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * The second step of a login with two-factor sign-in on: exchanges the `challenge` Login answered, with a TOTP `code` or a `recovery_code` (each recovery code works once), for the tokens of a new session.
+         * @description The second step of a login with two-factor sign-in on: exchanges the
+         *     `challenge` Login answered, with a TOTP `code` or a `recovery_code` (each
+         *     recovery code works once), for the tokens of a new session. Public (the
+         *     challenge is the credential).
+         *
+         *     A challenge works once, for `KLIK_2FA_CHALLENGE_TTL_SECONDS` (default 300 s);
+         *     a wrong code leaves it usable (within the throttle).
+         *
+         *     Errors:
+         *     - UNAUTHENTICATED `INVALID_CHALLENGE` (401): unknown, expired or used challenge
+         *       (log in again).
+         *     - UNAUTHENTICATED `INVALID_TWO_FACTOR_CODE` (401): wrong, expired or already
+         *       used code or recovery code.
+         *     - RESOURCE_EXHAUSTED `TOO_MANY_ATTEMPTS` (429): too many wrong codes for the
+         *       account lately (see ConfirmTotp).
+         */
+        post: operations["AuthService_LoginTwoFactor"];
         delete?: never;
         options?: never;
         head?: never;
@@ -2008,6 +2193,16 @@ export interface components {
         };
         /** @description Empty answer of ChangePassword (`{}`). */
         "klik.auth.v1.ChangePasswordResponse": Record<string, never>;
+        /** @description Body of `POST /v1/auth/email:confirm`. */
+        "klik.auth.v1.ConfirmEmailChangeRequest": {
+            /** @description The `token` query parameter of the mailed link. */
+            token: string;
+        };
+        /** @description Answer of ConfirmEmailChange; HTTP returns the `user` field itself. */
+        "klik.auth.v1.ConfirmEmailChangeResponse": {
+            /** @description The account with its new, verified address. */
+            user?: components["schemas"]["klik.auth.v1.User"];
+        };
         /** @description Body of `POST /v1/auth/password-reset:confirm`. */
         "klik.auth.v1.ConfirmPasswordResetRequest": {
             /** @description The new password: 8 to 128 characters, not a common one. */
@@ -2017,6 +2212,16 @@ export interface components {
         };
         /** @description Empty answer of ConfirmPasswordReset (`{}`). */
         "klik.auth.v1.ConfirmPasswordResetResponse": Record<string, never>;
+        /** @description Body of `POST /v1/auth/2fa/totp:confirm`. */
+        "klik.auth.v1.ConfirmTotpRequest": {
+            /** @description A current 6-digit code from the enrolled secret. */
+            code: string;
+        };
+        /** @description Two-factor sign-in is on. */
+        "klik.auth.v1.ConfirmTotpResponse": {
+            /** @description Ten single-use recovery codes (`xxxx-xxxx-xxxx-xxxx`); shown only now. */
+            recovery_codes?: string[];
+        };
         /** @description Body of `DELETE /v1/auth/me`. */
         "klik.auth.v1.DeleteMeRequest": {
             /** @description The caller's current password. */
@@ -2031,6 +2236,24 @@ export interface components {
         };
         /** @description Empty answer of DeleteUser (`{}`). */
         "klik.auth.v1.DeleteUserResponse": Record<string, never>;
+        /** @description Body of `POST /v1/auth/2fa/totp:disable`: a code or a recovery code. */
+        "klik.auth.v1.DisableTotpRequest": {
+            /** @description A current 6-digit code. */
+            code?: string;
+            /** @description Or one of the unused recovery codes. */
+            recovery_code?: string;
+        };
+        /** @description Empty answer of DisableTotp (`{}`). */
+        "klik.auth.v1.DisableTotpResponse": Record<string, never>;
+        /** @description EnrollTotp takes no parameters: the account is the caller's. */
+        "klik.auth.v1.EnrollTotpRequest": Record<string, never>;
+        /** @description A new, not yet active TOTP secret. */
+        "klik.auth.v1.EnrollTotpResponse": {
+            /** @description `otpauth://totp/…` URI carrying the secret, to show as a QR code. */
+            otpauth_uri?: string;
+            /** @description The secret, base32 (for typing into an authenticator app). */
+            secret?: string;
+        };
         /** @description GetJwks takes no parameters. */
         "klik.auth.v1.GetJwksRequest": Record<string, never>;
         /** @description A JSON Web Key Set. */
@@ -2111,6 +2334,44 @@ export interface components {
              *     it lives `expires_in` seconds (`KLIK_ACCESS_TOKEN_TTL_SECONDS`, default 900).
              *     Send it as `Authorization: Bearer <access_token>`.
              */
+            access_token?: string;
+            /** @description Opaque single-use challenge for LoginTwoFactor ("" unless two_factor_required). */
+            challenge?: string;
+            /**
+             * Format: int32
+             * @description Seconds the challenge works (0 unless two_factor_required).
+             */
+            challenge_expires_in?: number;
+            /**
+             * Format: int32
+             * @description Lifetime of the access token, in seconds.
+             */
+            expires_in?: number;
+            /** @description Opaque single-use refresh token; spend it with Refresh. */
+            refresh_token?: string;
+            /** @description Always `Bearer`. */
+            token_type?: string;
+            /**
+             * @description True when the account has two-factor sign-in on: then no token is issued (the
+             *     token fields are empty) and `challenge` completes the login through
+             *     LoginTwoFactor (`POST /v1/auth/login/2fa`). `user` is still the account.
+             */
+            two_factor_required?: boolean;
+            /** @description The account the tokens belong to. */
+            user?: components["schemas"]["klik.auth.v1.User"];
+        };
+        /** @description Body of `POST /v1/auth/login/2fa`: the challenge and a code or a recovery code. */
+        "klik.auth.v1.LoginTwoFactorRequest": {
+            /** @description The `challenge` of the LoginResponse. */
+            challenge: string;
+            /** @description A current 6-digit code. */
+            code?: string;
+            /** @description Or one of the unused recovery codes (each works once). */
+            recovery_code?: string;
+        };
+        /** @description Tokens for the new session (as in LoginResponse). */
+        "klik.auth.v1.LoginTwoFactorResponse": {
+            /** @description Access token (EdDSA JWT; see LoginResponse). */
             access_token?: string;
             /**
              * Format: int32
@@ -2197,6 +2458,15 @@ export interface components {
             /** @description The new account. */
             user?: components["schemas"]["klik.auth.v1.User"];
         };
+        /** @description Body of `POST /v1/auth/email`. */
+        "klik.auth.v1.RequestEmailChangeRequest": {
+            /** @description The address to move the account to. */
+            new_email: string;
+            /** @description The caller's current password. */
+            password: string;
+        };
+        /** @description Empty answer of RequestEmailChange (`{}`): the link is on its way. */
+        "klik.auth.v1.RequestEmailChangeResponse": Record<string, never>;
         /** @description Body of `POST /v1/auth/password-reset`. */
         "klik.auth.v1.RequestPasswordResetRequest": {
             /** @description The account's email address (any case). */
@@ -3952,6 +4222,131 @@ export interface operations {
             default: components["responses"]["Error"];
         };
     };
+    AuthService_EnrollTotp: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["klik.auth.v1.EnrollTotpRequest"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["klik.auth.v1.EnrollTotpResponse"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    AuthService_ConfirmTotp: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["klik.auth.v1.ConfirmTotpRequest"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["klik.auth.v1.ConfirmTotpResponse"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    AuthService_DisableTotp: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["klik.auth.v1.DisableTotpRequest"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["klik.auth.v1.DisableTotpResponse"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    AuthService_RequestEmailChange: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["klik.auth.v1.RequestEmailChangeRequest"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["klik.auth.v1.RequestEmailChangeResponse"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    AuthService_ConfirmEmailChange: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["klik.auth.v1.ConfirmEmailChangeRequest"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["klik.auth.v1.User"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
     AuthService_GetJwks: {
         parameters: {
             query?: never;
@@ -3993,6 +4388,31 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["klik.auth.v1.LoginResponse"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    AuthService_LoginTwoFactor: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["klik.auth.v1.LoginTwoFactorRequest"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["klik.auth.v1.LoginTwoFactorResponse"];
                 };
             };
             default: components["responses"]["Error"];
