@@ -12,6 +12,7 @@ from services.auth.accounts import Accounts, load_common_passwords
 from services.auth.admin import Admin
 from services.auth.background import MailSender
 from services.auth.keys import Keyring
+from services.auth.oidc import SocialSignIn
 from services.auth.passwords import Passwords
 from services.auth.profiles import Profiles
 from services.auth.recovery import Recovery
@@ -70,6 +71,16 @@ def build(resources: Resources, options: AuthOptions) -> Built:
         recovery,
         Profiles(uow),
         options.trusted_callers,
+        social=SocialSignIn(
+            uow,
+            options.oidc,
+            public_url=options.mail.public_url,
+            admin_emails=options.admin_emails,
+            sessions=sessions,
+            passwords=passwords,
+            throttle=throttle,
+            verification=verification,
+        ),
     )
     return Built(servicer, mail_sender)
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from kit.backoff import Backoff
 from kit.config import GATEWAY_PORT, ConfigError, env_float, env_int, env_str
 from services.auth.domain import ThrottlePolicy, normalise_email
+from services.auth.oidc_settings import OidcOptions
 
 DAY = 24 * 3600.0
 
@@ -130,6 +131,8 @@ class AuthOptions:
     # Reset requests per email address and per client before delays start.
     reset_email_throttle: ThrottlePolicy = field(default_factory=lambda: ThrottlePolicy(3))
     reset_address_throttle: ThrottlePolicy = field(default_factory=lambda: ThrottlePolicy(10))
+    # Social sign-in: KLIK_OIDC_* (services/auth/oidc_settings.py).
+    oidc: OidcOptions = field(default_factory=OidcOptions)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> AuthOptions:
@@ -169,6 +172,7 @@ class AuthOptions:
             password_reset_seconds=env_float("KLIK_PASSWORD_RESET_TTL_SECONDS", 1800.0, env),
             reset_email_throttle=throttle("KLIK_RESET_MAX_REQUESTS", 3),
             reset_address_throttle=throttle("KLIK_RESET_ADDRESS_MAX_REQUESTS", 10),
+            oidc=OidcOptions.from_env(env),
         )
         options.check()
         return options
