@@ -5,6 +5,7 @@ every service and the gateway, in that order, and the environment they all share
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
@@ -22,6 +23,7 @@ from kit.config import (
     var_dir,
 )
 from kit.identity import generate_keys
+from sandbox import oidc
 from sandbox.settings import DEV_STRIPE_WEBHOOK_SECRET, SandboxSettings
 
 
@@ -45,6 +47,17 @@ class Topology:
         return self.var / "log"
 
 
+def sandbox_oidc_providers(sandbox_url: str) -> str:
+    """KLIK_OIDC_PROVIDERS naming the sandbox IdP (sandbox/oidc.py) as `sandbox`."""
+    provider = {
+        "name": "sandbox",
+        "issuer": f"{sandbox_url}/oidc",
+        "client_id": oidc.CLIENT_ID,
+        "client_secret": oidc.CLIENT_SECRET,
+    }
+    return json.dumps([provider])
+
+
 def plan(base: Mapping[str, str]) -> Topology:
     """The stack for environment `base`: its KLIK_* ports and var/ directory."""
     env = dict(base)
@@ -66,6 +79,9 @@ def plan(base: Mapping[str, str]) -> Topology:
     # the secret the wallet checks (both default to the same dev secret).
     env.setdefault("KLIK_STRIPE_WEBHOOK_URL", f"{gateway_url}/v1/webhooks/stripe")
     env.setdefault("KLIK_STRIPE_WEBHOOK_SECRET", DEV_STRIPE_WEBHOOK_SECRET)
+    # Social sign-in works offline: the sandbox's OpenID provider is provider `sandbox`
+    # (its authorize signs in whoever `login_hint` names), unless providers are set.
+    env.setdefault("KLIK_OIDC_PROVIDERS", sandbox_oidc_providers(env["KLIK_SANDBOX_URL"]))
     nats_port = _port_of(env["KLIK_NATS_URL"])
     python = sys.executable
     processes = (
