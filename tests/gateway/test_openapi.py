@@ -32,11 +32,19 @@ PUBLIC_METHODS = {
     "klik.auth.v1.AuthService.RequestPasswordReset",
     "klik.auth.v1.AuthService.ConfirmPasswordReset",
     "klik.auth.v1.AuthService.GetUser",
+    "klik.auth.v1.AuthService.StartOidc",
+    "klik.auth.v1.AuthService.OidcCallback",
+    "klik.auth.v1.AuthService.ExchangeOidcCode",
+    "klik.auth.v1.AuthService.LinkOidcIdentity",
     "klik.generation.v1.GenerationService.GetPricing",
     "klik.wallet.v1.WalletService.ListCreditPacks",
     "klik.wallet.v1.WalletService.StripeWebhook",
 }
 METHODS = ("get", "put", "post", "delete", "patch")
+REDIRECTING = {
+    "/klik.auth.v1.AuthService/StartOidc",
+    "/klik.auth.v1.AuthService/OidcCallback",
+}
 
 
 @pytest.fixture(scope="module")
@@ -141,8 +149,8 @@ def test_public_routes_need_no_token_and_all_others_a_bearer_token(
             assert "security" not in op
     assert public == PUBLIC_METHODS
     # register, login, refresh, jwks, pricing (API.md); credit packs, Stripe's webhook;
-    # email verification, password reset; public profiles
-    assert len(public) == 11
+    # email verification, password reset; public profiles; social sign-in
+    assert len(public) == 15
     for _, _, op in operations(test_spec):  # no RouteTest RPC is marked public
         assert "security" not in op
 
@@ -168,7 +176,8 @@ def test_every_operation_answers_errors_in_the_error_shape(spec: Spec) -> None:
 
 def test_the_rpcs_that_may_lack_credits_document_402(spec: Spec) -> None:
     """Every RPC whose contract gives INSUFFICIENT_CREDITS its HTTP status lists a 402
-    response in the error shape; no other operation has a status besides 200."""
+    response in the error shape; no other operation has a status besides 200 (but
+    the 302 of a redirect route)."""
     paying = {
         "/klik.wallet.v1.WalletService/Transfer",
         "/klik.generation.v1.GenerationService/CreateJob",
@@ -183,6 +192,8 @@ def test_the_rpcs_that_may_lack_credits_document_402(spec: Spec) -> None:
             assert "INSUFFICIENT_CREDITS" in payment["description"]
             schema = payment["content"]["application/json"]["schema"]
             assert schema == {"$ref": "#/components/schemas/Error"}
+        elif op["x-grpc-method"] in REDIRECTING:  # (klik.options.v1.redirect_field)
+            assert set(op["responses"]) == {"200", "302", "default"}
         else:
             assert set(op["responses"]) == {"200", "default"}, op["x-grpc-method"]
 
