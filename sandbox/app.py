@@ -7,7 +7,7 @@ from __future__ import annotations
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 
-from sandbox import anthropic, control, files, heygen, leonardo, llm, mail, stripe
+from sandbox import anthropic, control, files, heygen, leonardo, llm, mail, oidc, stripe
 from sandbox.serving import Sandbox
 
 ROUTES: list[BaseRoute] = [
@@ -18,6 +18,7 @@ ROUTES: list[BaseRoute] = [
     *stripe.ROUTES,  # Stripe: customers, Checkout, subscriptions, refunds, webhooks
     *files.ROUTES,  # the images and videos their results point at
     *mail.ROUTES,  # /_sandbox/mail: what the SMTP sink received
+    *oidc.ROUTES,  # an OpenID provider (issuer {sandbox}/oidc) and /_sandbox/oidc
     *control.ROUTES,  # /_sandbox/: health, request log, global faults, stream log
 ]
 

@@ -5,6 +5,7 @@ every service and the gateway, in that order, and the environment they all share
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
@@ -22,6 +23,7 @@ from kit.config import (
     var_dir,
 )
 from kit.identity import generate_keys
+from sandbox import oidc
 from sandbox.settings import (
     DEV_HEYGEN_WEBHOOK_SECRET,
     DEV_LEONARDO_WEBHOOK_KEY,
@@ -49,6 +51,17 @@ class Topology:
     @property
     def logs(self) -> Path:
         return self.var / "log"
+
+
+def sandbox_oidc_providers(sandbox_url: str) -> str:
+    """KLIK_OIDC_PROVIDERS naming the sandbox IdP (sandbox/oidc.py) as `sandbox`."""
+    provider = {
+        "name": "sandbox",
+        "issuer": f"{sandbox_url}/oidc",
+        "client_id": oidc.CLIENT_ID,
+        "client_secret": oidc.CLIENT_SECRET,
+    }
+    return json.dumps([provider])
 
 
 def plan(base: Mapping[str, str]) -> Topology:
@@ -83,6 +96,9 @@ def plan(base: Mapping[str, str]) -> Topology:
         )
         env.setdefault(variable, secret)
         env.setdefault(f"KLIK_SANDBOX_WEBHOOK_{provider}_SECRET", env[variable])
+    # Social sign-in works offline: the sandbox's OpenID provider is provider `sandbox`
+    # (its authorize signs in whoever `login_hint` names), unless providers are set.
+    env.setdefault("KLIK_OIDC_PROVIDERS", sandbox_oidc_providers(env["KLIK_SANDBOX_URL"]))
     nats_port = _port_of(env["KLIK_NATS_URL"])
     python = sys.executable
     processes = (

@@ -169,8 +169,10 @@ def _operation(
             "content": {"application/json": {"schema": _response_schema(route, schemas)}},
         }
     )
+    found = {"302": _redirect_response(route, schemas)} if route.redirect_field else {}
     operation["responses"] = {
         "200": ok,
+        **found,
         **_reason_responses(route),
         "default": {"$ref": "#/components/responses/Error"},
     }
@@ -178,6 +180,22 @@ def _operation(
         operation["security"] = []
     operation["x-grpc-method"] = route.grpc_path
     return operation
+
+
+def _redirect_response(route: Route, schemas: Schemas) -> dict[str, Any]:
+    """A redirect route's 302 ((klik.options.v1.redirect_field)): `Location` is the
+    response field's value."""
+    field = route.method.output_type.fields_by_name[route.redirect_field]
+    about = schemas.comments.get(field.full_name, "")
+    return {
+        "description": "Found: the browser goes on to `Location`.",
+        "headers": {
+            "Location": {
+                "description": about or f"The response's `{field.name}`.",
+                "schema": {"type": "string", "format": "uri"},
+            }
+        },
+    }
 
 
 def _reason_responses(route: Route) -> dict[str, Any]:

@@ -112,6 +112,8 @@ class Transcoder:
             return await self.open_stream(request, route, message, metadata, claims)
         timeout = self.settings.timeout(route_class)
         reply = await self.call(route, message, metadata, timeout)
+        if route.redirect_field and (location := getattr(reply, route.redirect_field)):
+            return redirect(location)
         return Response(encode_response(route, reply), media_type="application/json")
 
     async def open_stream(
@@ -183,6 +185,19 @@ class Transcoder:
         except grpc.aio.AioRpcError as error:
             raise self.failure(route, error) from None
         return reply
+
+
+def redirect(location: str) -> Response:
+    """A redirect route's answer ((klik.options.v1.redirect_field)): 302 to where
+    the service said, never cached, telling the next page nothing of this URL."""
+    return Response(
+        status_code=302,
+        headers={
+            "location": location,
+            "cache-control": "no-store",
+            "referrer-policy": "no-referrer",
+        },
+    )
 
 
 async def read_raw_body(request: Request, limit: int) -> bytes:

@@ -23,6 +23,7 @@ _PATTERNS = ("get", "put", "post", "delete", "patch")
 HTTP_BODY = "google.api.HttpBody"
 # protoc's stubs type extensions as plain FieldDescriptors, which Extensions[] refuses.
 _FORWARD_HEADERS: Any = options_pb2.forward_headers
+_REDIRECT_FIELD: Any = options_pb2.redirect_field
 
 
 class RouteError(ValueError):
@@ -49,6 +50,9 @@ class Route:
     forward_headers: tuple[str, ...] = ()
     # A server-streaming RPC: how its messages become SSE events (None: unary).
     stream: StreamShape | None = None
+    # The response's string field a non-empty value of which answers 302 to it
+    # ((klik.options.v1.redirect_field)); "" for a JSON route.
+    redirect_field: str = ""
     request_class: type[Message] = field(init=False)
     response_class: type[Message] = field(init=False)
 
@@ -156,6 +160,7 @@ def route_for(
         if not header or not all(c.isalnum() or c == "-" for c in header):
             raise RouteError(f"{where}: forward_headers {header!r} is not a header name")
     return Route(
+        redirect_field=_redirect_field(method, rule, where),
         stream=_stream_shape(method, rule, where),
         upstream=upstream,
         service=service,
@@ -183,6 +188,20 @@ def _stream_shape(
         return stream_shape(method)
     except StreamShapeError as error:
         raise RouteError(f"{where}: {error}") from None
+
+
+def _redirect_field(method: MethodDescriptor, rule: http_pb2.HttpRule, where: str) -> str:
+    """(klik.options.v1.redirect_field): a singular string field of a unary RPC's
+    response, whole (no response_body)."""
+    name: str = method.GetOptions().Extensions[_REDIRECT_FIELD]
+    if not name:
+        return ""
+    field = method.output_type.fields_by_name.get(name)
+    if field is None or field.type != field.TYPE_STRING or fields.is_repeated(field):
+        raise RouteError(f"{where}: redirect_field {name!r} is not a string field of the response")
+    if method.server_streaming or rule.response_body:
+        raise RouteError(f"{where}: a redirect route is unary and answers its whole response")
+    return name
 
 
 def _raw_body(request: Descriptor, body: str, where: str) -> str:

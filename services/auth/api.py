@@ -20,6 +20,8 @@ from services.auth.domain import Account, Profile
 from services.auth.email_change import EmailChange
 from services.auth.events import NO_AVATAR_URL
 from services.auth.keys import Keyring
+from services.auth.oidc import SocialSignIn
+from services.auth.oidc_api import OidcRpcs
 from services.auth.profiles import Profiles
 from services.auth.recovery import Recovery
 from services.auth.sessions import Issued, Sessions
@@ -119,8 +121,8 @@ def _within(address: str, networks: Sequence[Network]) -> bool:
     return any(parsed in network for network in networks)
 
 
-class AuthApi(auth_pb2_grpc.AuthServiceServicer):
-    """klik.auth.v1.AuthService."""
+class AuthApi(OidcRpcs, auth_pb2_grpc.AuthServiceServicer):
+    """klik.auth.v1.AuthService (its social sign-in RPCs: oidc_api.py)."""
 
     def __init__(
         self,
@@ -135,9 +137,12 @@ class AuthApi(auth_pb2_grpc.AuthServiceServicer):
         trusted_callers: Sequence[Network] = (),
         two_factor: TwoFactor | None = None,
         email_change: EmailChange | None = None,
+        *,
+        social: SocialSignIn,
     ) -> None:
         self.two_factor = two_factor
         self.email_change = email_change
+        self.social = social
         self.profiles = profiles
         self.recovery = recovery
         self.verification = verification

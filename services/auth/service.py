@@ -13,6 +13,7 @@ from services.auth.admin import Admin
 from services.auth.background import MailSender
 from services.auth.email_change import EmailChange
 from services.auth.keys import Keyring
+from services.auth.oidc import SocialSignIn
 from services.auth.passwords import Passwords
 from services.auth.profiles import Profiles
 from services.auth.recovery import Recovery
@@ -87,6 +88,16 @@ def build(resources: Resources, options: AuthOptions) -> Built:
         options.trusted_callers,
         two_factor=two_factor,
         email_change=EmailChange(uow, accounts, options, mail_sender.wake),
+        social=SocialSignIn(
+            uow,
+            options.oidc,
+            public_url=options.mail.public_url,
+            admin_emails=options.admin_emails,
+            sessions=sessions,
+            passwords=passwords,
+            throttle=throttle,
+            verification=verification,
+        ),
     )
     return Built(servicer, mail_sender, keyring, two_factor)
 

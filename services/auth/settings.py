@@ -11,6 +11,7 @@ from kit.backoff import Backoff
 from kit.config import GATEWAY_PORT, ConfigError, env_float, env_int, env_str
 from services.auth import kek
 from services.auth.domain import ROLES, ThrottlePolicy, normalise_email
+from services.auth.oidc_settings import OidcOptions
 
 DAY = 24 * 3600.0
 
@@ -144,6 +145,8 @@ class AuthOptions:
     two_factor_challenge_seconds: float = 300.0
     # A change-of-email link works this long (KLIK_EMAIL_CHANGE_TTL_SECONDS).
     email_change_seconds: float = DAY
+    # Social sign-in: KLIK_OIDC_* (services/auth/oidc_settings.py).
+    oidc: OidcOptions = field(default_factory=OidcOptions)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> AuthOptions:
@@ -191,6 +194,7 @@ class AuthOptions:
             ),
             two_factor_challenge_seconds=env_float("KLIK_2FA_CHALLENGE_TTL_SECONDS", 300.0, env),
             email_change_seconds=env_float("KLIK_EMAIL_CHANGE_TTL_SECONDS", DAY, env),
+            oidc=OidcOptions.from_env(env),
         )
         options.check()
         return options

@@ -32,6 +32,12 @@ PUBLIC_METHODS = {
     "klik.auth.v1.AuthService.RequestPasswordReset",
     "klik.auth.v1.AuthService.ConfirmPasswordReset",
     "klik.auth.v1.AuthService.GetUser",
+    "klik.auth.v1.AuthService.StartOidc",
+    "klik.auth.v1.AuthService.OidcCallback",
+    "klik.auth.v1.AuthService.ExchangeOidcCode",
+    "klik.auth.v1.AuthService.LinkOidcIdentity",
+    "klik.auth.v1.AuthService.LoginTwoFactor",
+    "klik.auth.v1.AuthService.ConfirmEmailChange",
     "klik.generation.v1.GenerationService.GetPricing",
     "klik.generation.v1.GenerationService.HeyGenWebhook",
     "klik.generation.v1.GenerationService.LeonardoWebhook",
@@ -39,6 +45,10 @@ PUBLIC_METHODS = {
     "klik.wallet.v1.WalletService.StripeWebhook",
 }
 METHODS = ("get", "put", "post", "delete", "patch")
+REDIRECTING = {
+    "/klik.auth.v1.AuthService/StartOidc",
+    "/klik.auth.v1.AuthService/OidcCallback",
+}
 
 
 @pytest.fixture(scope="module")
@@ -145,8 +155,9 @@ def test_public_routes_need_no_token_and_all_others_a_bearer_token(
     assert public == PUBLIC_METHODS
     # register, login, refresh, jwks, pricing (API.md); credit packs, Stripe's webhook;
     # email verification, password reset; public profiles; HeyGen's and Leonardo's
-    # webhooks
-    assert len(public) == 13
+    # webhooks; social sign-in; the second step of a two-factor login; the mailed link
+    # of a change of email
+    assert len(public) == 19
     for _, _, op in operations(test_spec):  # no RouteTest RPC is marked public
         assert "security" not in op
 
@@ -172,7 +183,8 @@ def test_every_operation_answers_errors_in_the_error_shape(spec: Spec) -> None:
 
 def test_the_rpcs_that_may_lack_credits_document_402(spec: Spec) -> None:
     """Every RPC whose contract gives INSUFFICIENT_CREDITS its HTTP status lists a 402
-    response in the error shape; no other operation has a status besides 200."""
+    response in the error shape; no other operation has a status besides 200 (but
+    the 302 of a redirect route)."""
     paying = {
         "/klik.wallet.v1.WalletService/Transfer",
         "/klik.generation.v1.GenerationService/CreateJob",
@@ -187,6 +199,8 @@ def test_the_rpcs_that_may_lack_credits_document_402(spec: Spec) -> None:
             assert "INSUFFICIENT_CREDITS" in payment["description"]
             schema = payment["content"]["application/json"]["schema"]
             assert schema == {"$ref": "#/components/schemas/Error"}
+        elif op["x-grpc-method"] in REDIRECTING:  # (klik.options.v1.redirect_field)
+            assert set(op["responses"]) == {"200", "302", "default"}
         else:
             assert set(op["responses"]) == {"200", "default"}, op["x-grpc-method"]
 

@@ -424,3 +424,93 @@ class ConfirmEmailChangeResponse(_message.Message):
     USER_FIELD_NUMBER: _ClassVar[int]
     user: User
     def __init__(self, user: _Optional[_Union[User, _Mapping]] = ...) -> None: ...
+
+class StartOidcRequest(_message.Message):
+    __slots__ = ("provider", "redirect", "app_state", "login_hint")
+    PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    REDIRECT_FIELD_NUMBER: _ClassVar[int]
+    APP_STATE_FIELD_NUMBER: _ClassVar[int]
+    LOGIN_HINT_FIELD_NUMBER: _ClassVar[int]
+    provider: str
+    redirect: str
+    app_state: str
+    login_hint: str
+    def __init__(self, provider: _Optional[str] = ..., redirect: _Optional[str] = ..., app_state: _Optional[str] = ..., login_hint: _Optional[str] = ...) -> None: ...
+
+class StartOidcResponse(_message.Message):
+    __slots__ = ("redirect_url",)
+    REDIRECT_URL_FIELD_NUMBER: _ClassVar[int]
+    redirect_url: str
+    def __init__(self, redirect_url: _Optional[str] = ...) -> None: ...
+
+class OidcCallbackRequest(_message.Message):
+    __slots__ = ("provider", "code", "state", "error", "error_description", "error_uri", "iss", "scope", "authuser", "prompt", "hd", "session_state")
+    PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    ERROR_DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    ERROR_URI_FIELD_NUMBER: _ClassVar[int]
+    ISS_FIELD_NUMBER: _ClassVar[int]
+    SCOPE_FIELD_NUMBER: _ClassVar[int]
+    AUTHUSER_FIELD_NUMBER: _ClassVar[int]
+    PROMPT_FIELD_NUMBER: _ClassVar[int]
+    HD_FIELD_NUMBER: _ClassVar[int]
+    SESSION_STATE_FIELD_NUMBER: _ClassVar[int]
+    provider: str
+    code: str
+    state: str
+    error: str
+    error_description: str
+    error_uri: str
+    iss: str
+    scope: str
+    authuser: str
+    prompt: str
+    hd: str
+    session_state: str
+    def __init__(self, provider: _Optional[str] = ..., code: _Optional[str] = ..., state: _Optional[str] = ..., error: _Optional[str] = ..., error_description: _Optional[str] = ..., error_uri: _Optional[str] = ..., iss: _Optional[str] = ..., scope: _Optional[str] = ..., authuser: _Optional[str] = ..., prompt: _Optional[str] = ..., hd: _Optional[str] = ..., session_state: _Optional[str] = ...) -> None: ...
+
+class OidcCallbackResponse(_message.Message):
+    __slots__ = ("redirect_url",)
+    REDIRECT_URL_FIELD_NUMBER: _ClassVar[int]
+    redirect_url: str
+    def __init__(self, redirect_url: _Optional[str] = ...) -> None: ...
+
+class ExchangeOidcCodeRequest(_message.Message):
+    __slots__ = ("code",)
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    code: str
+    def __init__(self, code: _Optional[str] = ...) -> None: ...
+
+class ExchangeOidcCodeResponse(_message.Message):
+    __slots__ = ("tokens", "link_required")
+    TOKENS_FIELD_NUMBER: _ClassVar[int]
+    LINK_REQUIRED_FIELD_NUMBER: _ClassVar[int]
+    tokens: LoginResponse
+    link_required: OidcLinkRequired
+    def __init__(self, tokens: _Optional[_Union[LoginResponse, _Mapping]] = ..., link_required: _Optional[_Union[OidcLinkRequired, _Mapping]] = ...) -> None: ...
+
+class OidcLinkRequired(_message.Message):
+    __slots__ = ("link_token", "email", "provider")
+    LINK_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    EMAIL_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    link_token: str
+    email: str
+    provider: str
+    def __init__(self, link_token: _Optional[str] = ..., email: _Optional[str] = ..., provider: _Optional[str] = ...) -> None: ...
+
+class LinkOidcIdentityRequest(_message.Message):
+    __slots__ = ("link_token", "password")
+    LINK_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    PASSWORD_FIELD_NUMBER: _ClassVar[int]
+    link_token: str
+    password: str
+    def __init__(self, link_token: _Optional[str] = ..., password: _Optional[str] = ...) -> None: ...
+
+class LinkOidcIdentityResponse(_message.Message):
+    __slots__ = ("tokens",)
+    TOKENS_FIELD_NUMBER: _ClassVar[int]
+    tokens: LoginResponse
+    def __init__(self, tokens: _Optional[_Union[LoginResponse, _Mapping]] = ...) -> None: ...

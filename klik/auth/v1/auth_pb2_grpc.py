@@ -122,6 +122,26 @@ class AuthServiceStub:
                 request_serializer=klik_dot_auth_dot_v1_dot_auth__pb2.ConfirmPasswordResetRequest.SerializeToString,
                 response_deserializer=klik_dot_auth_dot_v1_dot_auth__pb2.ConfirmPasswordResetResponse.FromString,
                 _registered_method=True)
+        self.StartOidc = channel.unary_unary(
+                '/klik.auth.v1.AuthService/StartOidc',
+                request_serializer=klik_dot_auth_dot_v1_dot_auth__pb2.StartOidcRequest.SerializeToString,
+                response_deserializer=klik_dot_auth_dot_v1_dot_auth__pb2.StartOidcResponse.FromString,
+                _registered_method=True)
+        self.OidcCallback = channel.unary_unary(
+                '/klik.auth.v1.AuthService/OidcCallback',
+                request_serializer=klik_dot_auth_dot_v1_dot_auth__pb2.OidcCallbackRequest.SerializeToString,
+                response_deserializer=klik_dot_auth_dot_v1_dot_auth__pb2.OidcCallbackResponse.FromString,
+                _registered_method=True)
+        self.ExchangeOidcCode = channel.unary_unary(
+                '/klik.auth.v1.AuthService/ExchangeOidcCode',
+                request_serializer=klik_dot_auth_dot_v1_dot_auth__pb2.ExchangeOidcCodeRequest.SerializeToString,
+                response_deserializer=klik_dot_auth_dot_v1_dot_auth__pb2.ExchangeOidcCodeResponse.FromString,
+                _registered_method=True)
+        self.LinkOidcIdentity = channel.unary_unary(
+                '/klik.auth.v1.AuthService/LinkOidcIdentity',
+                request_serializer=klik_dot_auth_dot_v1_dot_auth__pb2.LinkOidcIdentityRequest.SerializeToString,
+                response_deserializer=klik_dot_auth_dot_v1_dot_auth__pb2.LinkOidcIdentityResponse.FromString,
+                _registered_method=True)
         self.GetJwks = channel.unary_unary(
                 '/klik.auth.v1.AuthService/GetJwks',
                 request_serializer=klik_dot_auth_dot_v1_dot_auth__pb2.GetJwksRequest.SerializeToString,
@@ -460,8 +480,110 @@ class AuthServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def StartOidc(self, request, context):
+        """---- Social sign-in (OpenID Connect) ----------------------------------------------
+
+        The authorization-code flow with PKCE (S256), `state` and `nonce` against the
+        providers configured in `KLIK_OIDC_PROVIDERS` (README § Social sign-in (OIDC)).
+        A browser app signs someone in so:
+
+        1. it sends the browser to `GET /v1/auth/oidc/{provider}/start?redirect=<app
+        page>&app_state=<random>`: a 302 to the provider's sign-in page;
+        2. the provider sends the browser back to
+        `GET /v1/auth/oidc/{provider}/callback?code&state`: auth exchanges the code,
+        verifies the ID token, and answers a 302 to the app page with a one-time
+        `code` (and the app's `app_state` as `state`; the app checks it is its own);
+        3. the app posts that code to `POST /v1/auth/oidc:exchange` and gets the tokens
+        (or, when the address belongs to an existing account, `link_required`: the
+        owner proves the account with its password, `POST /v1/auth/oidc:link`).
+
+        No token ever travels in a URL. An identity (provider, subject) belongs to one
+        account; an existing account is never linked without its owner's proof.
+
+        Starts a sign-in with `provider`: answers 302 to the provider's authorization
+        endpoint. Public.
+
+        The `state`, `nonce` and PKCE verifier are kept in auth's database, single use,
+        for `KLIK_OIDC_FLOW_TTL_SECONDS` (default 600). `redirect` is where the callback
+        finally sends the browser: a path (`/sign-in/oidc`) on `KLIK_PUBLIC_URL`, or an
+        absolute URL whose origin is `KLIK_PUBLIC_URL`'s or one of
+        `KLIK_OIDC_REDIRECT_ORIGINS`; empty means `{KLIK_PUBLIC_URL}/sign-in/oidc`.
+
+        Errors:
+        - NOT_FOUND `OIDC_PROVIDER_NOT_FOUND` (404): no provider has this name.
+        - INVALID_ARGUMENT `OIDC_REDIRECT_NOT_ALLOWED` (400): `redirect` is not allowed.
+        - UNAVAILABLE `OIDC_PROVIDER_UNAVAILABLE` (503): its discovery document could not
+        be fetched.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def OidcCallback(self, request, context):
+        """Where the provider sends the browser back: answers 302 to the app page the
+        start named, with a one-time `code` (for ExchangeOidcCode, valid
+        `KLIK_OIDC_CODE_TTL_SECONDS`, default 120) and `state` = the start's
+        `app_state`. Public.
+
+        The provider's code is exchanged (with the PKCE verifier) at its token endpoint
+        and the ID token verified against its JWKS: signature (RS256/ES256/PS256/EdDSA
+        only), `iss`, `aud` (and `azp`), `exp`/`iat` (60 s leeway), `nonce`. Then:
+        a known identity signs its account in; an unknown one whose email no account
+        has creates the account (`user.registered`; `email_verified` and
+        `user.email_verified` when the provider says the address is verified, else a
+        verification mail as for Register; `KLIK_ADMIN_EMAILS` counts only for verified
+        addresses); an unknown one whose email an account has needs that account's
+        proof (the exchange answers `link_required`).
+
+        Errors (the error shape, no redirect):
+        - INVALID_ARGUMENT `OIDC_INVALID_STATE` (400): `state` is unknown, expired,
+        already used or another provider's (a forged or replayed callback).
+        - FAILED_PRECONDITION `OIDC_PROVIDER_ERROR` (400): the provider answered with an
+        `error` (the user declined...), in `ErrorInfo.metadata["error"]`.
+        - UNAUTHENTICATED `OIDC_CODE_REJECTED` (401): the token endpoint refused the
+        code (replayed, expired, wrong verifier or redirect_uri).
+        - UNAUTHENTICATED `OIDC_ID_TOKEN_INVALID` (401): the ID token failed a check,
+        named in `ErrorInfo.metadata["check"]`: `signature`, `iss`, `aud`, `exp`,
+        `iat`, `nonce`, `sub` or `email` (no email address given).
+        - UNAVAILABLE `OIDC_PROVIDER_UNAVAILABLE` (503): the provider could not be reached.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExchangeOidcCode(self, request, context):
+        """Exchanges the callback's one-time code for tokens, or for `link_required`.
+        Public (the code is the credential); a code works once.
+
+        Errors:
+        - INVALID_ARGUMENT `OIDC_INVALID_CODE` (400): the code is unknown, expired or used.
+        - NOT_FOUND `USER_NOT_FOUND` (404): the account was deleted meanwhile.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def LinkOidcIdentity(self, request, context):
+        """Links the identity of a `link_required` answer to the existing account, once
+        its owner proves it with the account's password, and signs in. Public (the link
+        token and the password are the credentials).
+
+        Errors:
+        - INVALID_ARGUMENT `OIDC_INVALID_LINK_TOKEN` (400): the link token is unknown,
+        expired (`KLIK_OIDC_CODE_TTL_SECONDS`) or used, or the account's email changed.
+        - UNAUTHENTICATED `INVALID_CREDENTIALS` (401): wrong password; counted like a
+        failed login (RESOURCE_EXHAUSTED `TOO_MANY_ATTEMPTS`, 429, after too many).
+        - ALREADY_EXISTS `OIDC_IDENTITY_TAKEN` (409): the identity was linked to an
+        account meanwhile, or the account has another identity of this provider.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetJwks(self, request, context):
-        """Returns the JSON Web Key Set (RFC 7517) of the public keys that verify access
+        """---- end of social sign-in ---------------------------------------------------------
+
+        Returns the JSON Web Key Set (RFC 7517) of the public keys that verify access
         tokens: the current signing key, the next one (published before it signs, so
         caches hold it when rotation comes: every `KLIK_SIGNING_KEY_ROTATION_SECONDS`,
         default 30 days) and any retired key until every token it signed has expired.
@@ -705,6 +827,26 @@ def add_AuthServiceServicer_to_server(servicer, server):
                     servicer.ConfirmPasswordReset,
                     request_deserializer=klik_dot_auth_dot_v1_dot_auth__pb2.ConfirmPasswordResetRequest.FromString,
                     response_serializer=klik_dot_auth_dot_v1_dot_auth__pb2.ConfirmPasswordResetResponse.SerializeToString,
+            ),
+            'StartOidc': grpc.unary_unary_rpc_method_handler(
+                    servicer.StartOidc,
+                    request_deserializer=klik_dot_auth_dot_v1_dot_auth__pb2.StartOidcRequest.FromString,
+                    response_serializer=klik_dot_auth_dot_v1_dot_auth__pb2.StartOidcResponse.SerializeToString,
+            ),
+            'OidcCallback': grpc.unary_unary_rpc_method_handler(
+                    servicer.OidcCallback,
+                    request_deserializer=klik_dot_auth_dot_v1_dot_auth__pb2.OidcCallbackRequest.FromString,
+                    response_serializer=klik_dot_auth_dot_v1_dot_auth__pb2.OidcCallbackResponse.SerializeToString,
+            ),
+            'ExchangeOidcCode': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExchangeOidcCode,
+                    request_deserializer=klik_dot_auth_dot_v1_dot_auth__pb2.ExchangeOidcCodeRequest.FromString,
+                    response_serializer=klik_dot_auth_dot_v1_dot_auth__pb2.ExchangeOidcCodeResponse.SerializeToString,
+            ),
+            'LinkOidcIdentity': grpc.unary_unary_rpc_method_handler(
+                    servicer.LinkOidcIdentity,
+                    request_deserializer=klik_dot_auth_dot_v1_dot_auth__pb2.LinkOidcIdentityRequest.FromString,
+                    response_serializer=klik_dot_auth_dot_v1_dot_auth__pb2.LinkOidcIdentityResponse.SerializeToString,
             ),
             'GetJwks': grpc.unary_unary_rpc_method_handler(
                     servicer.GetJwks,
@@ -1175,6 +1317,114 @@ class AuthService:
             '/klik.auth.v1.AuthService/ConfirmPasswordReset',
             klik_dot_auth_dot_v1_dot_auth__pb2.ConfirmPasswordResetRequest.SerializeToString,
             klik_dot_auth_dot_v1_dot_auth__pb2.ConfirmPasswordResetResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StartOidc(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/klik.auth.v1.AuthService/StartOidc',
+            klik_dot_auth_dot_v1_dot_auth__pb2.StartOidcRequest.SerializeToString,
+            klik_dot_auth_dot_v1_dot_auth__pb2.StartOidcResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def OidcCallback(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/klik.auth.v1.AuthService/OidcCallback',
+            klik_dot_auth_dot_v1_dot_auth__pb2.OidcCallbackRequest.SerializeToString,
+            klik_dot_auth_dot_v1_dot_auth__pb2.OidcCallbackResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExchangeOidcCode(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/klik.auth.v1.AuthService/ExchangeOidcCode',
+            klik_dot_auth_dot_v1_dot_auth__pb2.ExchangeOidcCodeRequest.SerializeToString,
+            klik_dot_auth_dot_v1_dot_auth__pb2.ExchangeOidcCodeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def LinkOidcIdentity(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/klik.auth.v1.AuthService/LinkOidcIdentity',
+            klik_dot_auth_dot_v1_dot_auth__pb2.LinkOidcIdentityRequest.SerializeToString,
+            klik_dot_auth_dot_v1_dot_auth__pb2.LinkOidcIdentityResponse.FromString,
             options,
             channel_credentials,
             insecure,

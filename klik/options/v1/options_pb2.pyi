@@ -12,6 +12,8 @@ REASON_STATUS_FIELD_NUMBER: _ClassVar[int]
 reason_status: _descriptor.FieldDescriptor
 FORWARD_HEADERS_FIELD_NUMBER: _ClassVar[int]
 forward_headers: _descriptor.FieldDescriptor
+REDIRECT_FIELD_FIELD_NUMBER: _ClassVar[int]
+redirect_field: _descriptor.FieldDescriptor
 EVENT_FIELD_NUMBER: _ClassVar[int]
 event: _descriptor.FieldDescriptor
 

@@ -508,6 +508,139 @@ export interface paths {
         patch: operations["AuthService_UpdateMe"];
         trace?: never;
     };
+    "/v1/auth/oidc/{provider}/callback": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Where the provider sends the browser back: answers 302 to the app page the start named, with a one-time `code` (for ExchangeOidcCode, valid `KLIK_OIDC_CODE_TTL_SECONDS`, default 120) and `state` = the start's `app_state`.
+         * @description Where the provider sends the browser back: answers 302 to the app page the
+         *     start named, with a one-time `code` (for ExchangeOidcCode, valid
+         *     `KLIK_OIDC_CODE_TTL_SECONDS`, default 120) and `state` = the start's
+         *     `app_state`. Public.
+         *
+         *     The provider's code is exchanged (with the PKCE verifier) at its token endpoint
+         *     and the ID token verified against its JWKS: signature (RS256/ES256/PS256/EdDSA
+         *     only), `iss`, `aud` (and `azp`), `exp`/`iat` (60 s leeway), `nonce`. Then:
+         *     a known identity signs its account in; an unknown one whose email no account
+         *     has creates the account (`user.registered`; `email_verified` and
+         *     `user.email_verified` when the provider says the address is verified, else a
+         *     verification mail as for Register; `KLIK_ADMIN_EMAILS` counts only for verified
+         *     addresses); an unknown one whose email an account has needs that account's
+         *     proof (the exchange answers `link_required`).
+         *
+         *     Errors (the error shape, no redirect):
+         *     - INVALID_ARGUMENT `OIDC_INVALID_STATE` (400): `state` is unknown, expired,
+         *       already used or another provider's (a forged or replayed callback).
+         *     - FAILED_PRECONDITION `OIDC_PROVIDER_ERROR` (400): the provider answered with an
+         *       `error` (the user declined...), in `ErrorInfo.metadata["error"]`.
+         *     - UNAUTHENTICATED `OIDC_CODE_REJECTED` (401): the token endpoint refused the
+         *       code (replayed, expired, wrong verifier or redirect_uri).
+         *     - UNAUTHENTICATED `OIDC_ID_TOKEN_INVALID` (401): the ID token failed a check,
+         *       named in `ErrorInfo.metadata["check"]`: `signature`, `iss`, `aud`, `exp`,
+         *       `iat`, `nonce`, `sub` or `email` (no email address given).
+         *     - UNAVAILABLE `OIDC_PROVIDER_UNAVAILABLE` (503): the provider could not be reached.
+         */
+        get: operations["AuthService_OidcCallback"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/auth/oidc/{provider}/start": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Starts a sign-in with `provider`: answers 302 to the provider's authorization endpoint.
+         * @description Starts a sign-in with `provider`: answers 302 to the provider's authorization
+         *     endpoint. Public.
+         *
+         *     The `state`, `nonce` and PKCE verifier are kept in auth's database, single use,
+         *     for `KLIK_OIDC_FLOW_TTL_SECONDS` (default 600). `redirect` is where the callback
+         *     finally sends the browser: a path (`/sign-in/oidc`) on `KLIK_PUBLIC_URL`, or an
+         *     absolute URL whose origin is `KLIK_PUBLIC_URL`'s or one of
+         *     `KLIK_OIDC_REDIRECT_ORIGINS`; empty means `{KLIK_PUBLIC_URL}/sign-in/oidc`.
+         *
+         *     Errors:
+         *     - NOT_FOUND `OIDC_PROVIDER_NOT_FOUND` (404): no provider has this name.
+         *     - INVALID_ARGUMENT `OIDC_REDIRECT_NOT_ALLOWED` (400): `redirect` is not allowed.
+         *     - UNAVAILABLE `OIDC_PROVIDER_UNAVAILABLE` (503): its discovery document could not
+         *       be fetched.
+         */
+        get: operations["AuthService_StartOidc"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/auth/oidc:exchange": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Exchanges the callback's one-time code for tokens, or for `link_required`.
+         * @description Exchanges the callback's one-time code for tokens, or for `link_required`.
+         *     Public (the code is the credential); a code works once.
+         *
+         *     Errors:
+         *     - INVALID_ARGUMENT `OIDC_INVALID_CODE` (400): the code is unknown, expired or used.
+         *     - NOT_FOUND `USER_NOT_FOUND` (404): the account was deleted meanwhile.
+         */
+        post: operations["AuthService_ExchangeOidcCode"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/auth/oidc:link": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Links the identity of a `link_required` answer to the existing account, once its owner proves it with the account's password, and signs in.
+         * @description Links the identity of a `link_required` answer to the existing account, once
+         *     its owner proves it with the account's password, and signs in. Public (the link
+         *     token and the password are the credentials).
+         *
+         *     Errors:
+         *     - INVALID_ARGUMENT `OIDC_INVALID_LINK_TOKEN` (400): the link token is unknown,
+         *       expired (`KLIK_OIDC_CODE_TTL_SECONDS`) or used, or the account's email changed.
+         *     - UNAUTHENTICATED `INVALID_CREDENTIALS` (401): wrong password; counted like a
+         *       failed login (RESOURCE_EXHAUSTED `TOO_MANY_ATTEMPTS`, 429, after too many).
+         *     - ALREADY_EXISTS `OIDC_IDENTITY_TAKEN` (409): the identity was linked to an
+         *       account meanwhile, or the account has another identity of this provider.
+         */
+        post: operations["AuthService_LinkOidcIdentity"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/auth/password": {
         parameters: {
             query?: never;
@@ -2254,6 +2387,21 @@ export interface components {
             /** @description The secret, base32 (for typing into an authenticator app). */
             secret?: string;
         };
+        /** @description Body of `POST /v1/auth/oidc:exchange`. */
+        "klik.auth.v1.ExchangeOidcCodeRequest": {
+            /** @description The `code` query parameter of the callback's redirect to the app. */
+            code: string;
+        };
+        /** @description What signing in with a provider came to: tokens, or an account to prove first. */
+        "klik.auth.v1.ExchangeOidcCodeResponse": {
+            /**
+             * @description An account has this email address and no link to this identity yet: its
+             *     owner proves it (LinkOidcIdentity) before the identity is linked.
+             */
+            link_required?: components["schemas"]["klik.auth.v1.OidcLinkRequired"];
+            /** @description Signed in: the same tokens as Login. */
+            tokens?: components["schemas"]["klik.auth.v1.LoginResponse"];
+        };
         /** @description GetJwks takes no parameters. */
         "klik.auth.v1.GetJwksRequest": Record<string, never>;
         /** @description A JSON Web Key Set. */
@@ -2292,6 +2440,18 @@ export interface components {
             use?: string;
             /** @description The public key, base64url without padding. */
             x?: string;
+        };
+        /** @description Body of `POST /v1/auth/oidc:link`. */
+        "klik.auth.v1.LinkOidcIdentityRequest": {
+            /** @description `link_required.link_token` of ExchangeOidcCode. */
+            link_token: string;
+            /** @description The existing account's password. */
+            password: string;
+        };
+        /** @description Answer of LinkOidcIdentity; HTTP returns the `tokens` field itself (Login's shape). */
+        "klik.auth.v1.LinkOidcIdentityResponse": {
+            /** @description Tokens of a new session of the account. */
+            tokens?: components["schemas"]["klik.auth.v1.LoginResponse"];
         };
         /** @description ListSessions takes no parameters: the sessions are the caller's. */
         "klik.auth.v1.ListSessionsRequest": Record<string, never>;
@@ -2392,6 +2552,54 @@ export interface components {
         };
         /** @description Empty answer of Logout (`{}`). */
         "klik.auth.v1.LogoutResponse": Record<string, never>;
+        /**
+         * @description `GET /v1/auth/oidc/{provider}/callback`: the parameters of the provider's redirect
+         *     (RFC 6749 § 4.1.2, RFC 9207 `iss`; the others some providers add are accepted
+         *     and ignored).
+         */
+        "klik.auth.v1.OidcCallbackRequest": {
+            /** @description Ignored. */
+            authuser?: string;
+            /** @description The provider's authorization code. */
+            code?: string;
+            /** @description The provider's error code when it did not sign the user in (`access_denied`...). */
+            error?: string;
+            /** @description The provider's text about `error`. */
+            error_description?: string;
+            /** @description The provider's page about `error`. */
+            error_uri?: string;
+            /** @description Ignored. */
+            hd?: string;
+            /** @description RFC 9207: the issuer that answers; when given it must be the provider's. */
+            iss?: string;
+            /** @description Ignored. */
+            prompt?: string;
+            /** @description The provider's name (from the path). */
+            provider: string;
+            /** @description Ignored (Google, Keycloak and others add these). */
+            scope?: string;
+            /** @description Ignored. */
+            session_state?: string;
+            /** @description The `state` StartOidc sent. */
+            state?: string;
+        };
+        /** @description Answer of OidcCallback: HTTP 302 to `redirect_url`. */
+        "klik.auth.v1.OidcCallbackResponse": {
+            /**
+             * @description The app page, with `code` (one-time, for ExchangeOidcCode) and `state` (the
+             *     start's `app_state`, when it had one) as query parameters.
+             */
+            redirect_url?: string;
+        };
+        /** @description An identity that can be linked to an existing account once its owner proves it. */
+        "klik.auth.v1.OidcLinkRequired": {
+            /** @description The existing account's email address (the one the provider gave). */
+            email?: string;
+            /** @description Single-use token for LinkOidcIdentity (valid `KLIK_OIDC_CODE_TTL_SECONDS`). */
+            link_token?: string;
+            /** @description The provider's name. */
+            provider?: string;
+        };
         /** @description The fields of a public profile UpdateMe can change. */
         "klik.auth.v1.ProfileUpdate": {
             /** @description Id of an asset to show as the avatar; "" removes it. */
@@ -2517,6 +2725,28 @@ export interface components {
         "klik.auth.v1.SetRoleResponse": {
             /** @description The account with its new role. */
             user?: components["schemas"]["klik.auth.v1.User"];
+        };
+        /** @description `GET /v1/auth/oidc/{provider}/start`. */
+        "klik.auth.v1.StartOidcRequest": {
+            /**
+             * @description An opaque value of the app's (at most 200 characters), given back as `state`
+             *     with the one-time code; the app checks it to know the sign-in is one it started.
+             */
+            app_state?: string;
+            /** @description Passed on to the provider as `login_hint` (an email), to preselect an account. */
+            login_hint?: string;
+            /** @description Name of a configured provider (`KLIK_OIDC_PROVIDERS`), e.g. `google`. */
+            provider: string;
+            /** @description The app page the callback sends the browser to (see StartOidc); "" for the default. */
+            redirect?: string;
+        };
+        /** @description Answer of StartOidc: HTTP 302 to `redirect_url`. */
+        "klik.auth.v1.StartOidcResponse": {
+            /**
+             * @description The provider's authorization URL (with client_id, redirect_uri, scope, state,
+             *     nonce, code_challenge, code_challenge_method=S256).
+             */
+            redirect_url?: string;
         };
         /** @description `PATCH /v1/auth/me`: the body is `profile`. */
         "klik.auth.v1.UpdateMeRequest": {
@@ -4515,6 +4745,161 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["klik.auth.v1.User"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    AuthService_OidcCallback: {
+        parameters: {
+            query?: {
+                /** @description The provider's authorization code. */
+                code?: string;
+                /** @description The `state` StartOidc sent. */
+                state?: string;
+                /** @description The provider's error code when it did not sign the user in (`access_denied`...). */
+                error?: string;
+                /** @description The provider's text about `error`. */
+                error_description?: string;
+                /** @description The provider's page about `error`. */
+                error_uri?: string;
+                /** @description RFC 9207: the issuer that answers; when given it must be the provider's. */
+                iss?: string;
+                /** @description Ignored (Google, Keycloak and others add these). */
+                scope?: string;
+                /** @description Ignored. */
+                authuser?: string;
+                /** @description Ignored. */
+                prompt?: string;
+                /** @description Ignored. */
+                hd?: string;
+                /** @description Ignored. */
+                session_state?: string;
+            };
+            header?: never;
+            path: {
+                /** @description The provider's name (from the path). */
+                provider: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["klik.auth.v1.OidcCallbackResponse"];
+                };
+            };
+            /** @description Found: the browser goes on to `Location`. */
+            302: {
+                headers: {
+                    /**
+                     * @description The app page, with `code` (one-time, for ExchangeOidcCode) and `state` (the
+                     *     start's `app_state`, when it had one) as query parameters.
+                     */
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    AuthService_StartOidc: {
+        parameters: {
+            query?: {
+                /** @description The app page the callback sends the browser to (see StartOidc); "" for the default. */
+                redirect?: string;
+                /**
+                 * @description An opaque value of the app's (at most 200 characters), given back as `state`
+                 *     with the one-time code; the app checks it to know the sign-in is one it started.
+                 */
+                app_state?: string;
+                /** @description Passed on to the provider as `login_hint` (an email), to preselect an account. */
+                login_hint?: string;
+            };
+            header?: never;
+            path: {
+                /** @description Name of a configured provider (`KLIK_OIDC_PROVIDERS`), e.g. `google`. */
+                provider: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["klik.auth.v1.StartOidcResponse"];
+                };
+            };
+            /** @description Found: the browser goes on to `Location`. */
+            302: {
+                headers: {
+                    /**
+                     * @description The provider's authorization URL (with client_id, redirect_uri, scope, state,
+                     *     nonce, code_challenge, code_challenge_method=S256).
+                     */
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    AuthService_ExchangeOidcCode: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["klik.auth.v1.ExchangeOidcCodeRequest"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["klik.auth.v1.ExchangeOidcCodeResponse"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    AuthService_LinkOidcIdentity: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["klik.auth.v1.LinkOidcIdentityRequest"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["klik.auth.v1.LoginResponse"];
                 };
             };
             default: components["responses"]["Error"];
