@@ -169,10 +169,18 @@ class GenerationApi(generation_pb2_grpc.GenerationServiceServicer):
         self, request: generation_pb2.ListProvidersRequest, context: Any
     ) -> generation_pb2.ListProvidersResponse:
         await self.resources.callers.user(context)
+        catalogue = self.settings.catalogue
         return generation_pb2.ListProvidersResponse(
-            providers=[
-                await self._provider(provider) for provider in self.settings.catalogue.providers
-            ]
+            providers=[await self._provider(provider) for provider in catalogue.providers],
+            aliases=[
+                generation_pb2.ModelAlias(
+                    name=alias.name,
+                    kinds=list(catalogue.alias_kinds(alias)),
+                    models=list(alias.spelled),
+                    credits_per_million_tokens=self.settings.prices.alias_rate(catalogue, alias),
+                )
+                for alias in catalogue.aliases
+            ],
         )
 
     async def _provider(self, provider: Provider) -> generation_pb2.Provider:
@@ -232,6 +240,7 @@ def job_message(job: Job) -> generation_pb2.Job:
         provider=job.provider,
         model=job.model,
         cost_credits=job.cost_credits,
+        alias=job.alias,
     )
     # A TEXT/CHAT job that failed or was cancelled mid-stream keeps what it charged for.
     if job.result is not None and (job.status is Status.SUCCEEDED or job.kind.is_text):

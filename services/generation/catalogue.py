@@ -3,9 +3,15 @@ the default provider and model per kind. No I/O: `services.generation.settings` 
 the catalogue from the environment; this module only holds it and answers questions.
 
 A provider is a name (what jobs record and CreateJob names), the HTTP endpoints it
-speaks (one per API family: OpenAI-compatible chat completions, Leonardo images,
-HeyGen videos) and its models. The sandbox is a provider like the others, named
-`sandbox`, with its own models, so a sandbox result never passes for a real one."""
+speaks (one per API family: OpenAI-compatible chat completions, Anthropic's Messages
+API, Leonardo images, HeyGen videos) and its models. The sandbox is a provider like
+the others, named `sandbox` (and `sandbox-anthropic` for its Messages API), with its
+own models, so a sandbox result never passes for a real one.
+
+An alias names an ordered list of TEXT/CHAT models on several providers
+(`provider/model`): a job created with it runs on the first that can serve it
+(`route`; the runner skips a provider whose circuit is open or that fails before its
+first token)."""
 
 from __future__ import annotations
 
@@ -13,27 +19,34 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 from kit.config import ConfigError
 from kit.errors import InvalidArgument
 from services.generation.domain import Kind
 
 SANDBOX = "sandbox"
+# The sandbox's Anthropic-shaped endpoint, a TEXT/CHAT provider of its own.
+SANDBOX_ANTHROPIC = "sandbox-anthropic"
+# The alias over both when the sandbox serves TEXT/CHAT and KLIK_LLM_ALIASES is unset.
+SANDBOX_ALIAS = "default-chat"
 
 
 class Family(StrEnum):
     """The HTTP shape an endpoint speaks; it decides which adapter calls it."""
 
     OPENAI = "openai"  # POST /chat/completions
+    ANTHROPIC = "anthropic"  # POST /messages
     LEONARDO = "leonardo"  # POST /generations, GET /generations/{id}
     HEYGEN = "heygen"  # POST /v2/video/generate, GET /v1/video_status.get, avatars, voices
 
 
-FAMILY_OF_KIND: Mapping[Kind, Family] = {
-    Kind.TEXT: Family.OPENAI,
-    Kind.CHAT: Family.OPENAI,
-    Kind.IMAGE: Family.LEONARDO,
-    Kind.AVATAR_VIDEO: Family.HEYGEN,
+# The families that can serve each kind.
+FAMILIES_OF_KIND: Mapping[Kind, tuple[Family, ...]] = {
+    Kind.TEXT: (Family.OPENAI, Family.ANTHROPIC),
+    Kind.CHAT: (Family.OPENAI, Family.ANTHROPIC),
+    Kind.IMAGE: (Family.LEONARDO,),
+    Kind.AVATAR_VIDEO: (Family.HEYGEN,),
 }
 
 
@@ -89,11 +102,73 @@ class Provider:
 
 
 @dataclass(frozen=True)
+class Alias:
+    """A model name that stands for `targets`, (provider, model id) pairs in the order
+    they are tried."""
+
+    name: str
+    targets: tuple[tuple[str, str], ...]
+
+    @property
+    def spelled(self) -> tuple[str, ...]:
+        """The targets as configured: `provider/model`."""
+        return tuple(f"{provider}/{model}" for provider, model in self.targets)
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where a job may run: `candidates` in order; `alias` the alias it was asked
+    for ("" when the request named one provider and model)."""
+
+    alias: str
+    candidates: tuple[tuple[Provider, Model], ...]
+
+
+@dataclass(frozen=True)
 class Catalogue:
     providers: tuple[Provider, ...]
+    aliases: tuple[Alias, ...] = ()
 
     def provider(self, name: str) -> Provider | None:
         return next((p for p in self.providers if p.name == name), None)
+
+    def alias(self, name: str) -> Alias | None:
+        return next((a for a in self.aliases if a.name == name), None)
+
+    def route(self, kind: Kind, provider: str = "", model: str = "", alias: str = "") -> Route:
+        """Where a job of `kind` may run. A `model` that names an alias (with
+        `provider` "" or the alias itself), or `alias` given (a stored job's), routes
+        over the alias's targets that serve `kind`; anything else is `resolve`."""
+        found = self.alias(alias or model) if alias or provider in ("", model) else None
+        if found is None:
+            return Route("", (self.resolve(kind, provider, model),))
+        candidates = []
+        for name, model_id in found.targets:
+            target = self.provider(name)
+            models = target.models_for(kind) if target is not None else ()
+            chosen = next((m for m in models if m.id == model_id), None)
+            if target is not None and chosen is not None:
+                candidates.append((target, chosen))
+        if not candidates:
+            raise InvalidArgument(
+                "UNKNOWN_MODEL",
+                f"alias {found.name!r} has no model for {kind}",
+                details={"provider": provider, "model": found.name, "kind": kind},
+            )
+        return Route(found.name, tuple(candidates))
+
+    def alias_kinds(self, alias: Alias) -> tuple[Kind, ...]:
+        """The kinds some target of `alias` serves, in Kind order."""
+        models = [self.resolve_target(target) for target in alias.targets]
+        return tuple(k for k in Kind if any(m.serves(k) for _, m in models))
+
+    def resolve_target(self, target: tuple[str, str]) -> tuple[Provider, Model]:
+        name, model_id = target
+        provider = self.provider(name)
+        model = next((m for m in provider.models if m.id == model_id), None) if provider else None
+        if provider is None or model is None:
+            raise ConfigError(f"no model {model_id!r} on a provider {name!r}")
+        return provider, model
 
     def default_provider(self, kind: Kind) -> Provider | None:
         """The first provider (in catalogue order: real ones before the sandbox) that
@@ -139,6 +214,7 @@ class Catalogue:
 # ---- the built-in catalogue ----------------------------------------------------------
 
 OPENAI_URL = "https://api.openai.com/v1"
+ANTHROPIC_URL = "https://api.anthropic.com/v1"
 LEONARDO_URL = "https://cloud.leonardo.ai/api/rest/v1"
 HEYGEN_URL = "https://api.heygen.com"
 
@@ -182,6 +258,20 @@ def sandbox_provider(url: str, kinds: Iterable[Kind]) -> Provider:
     )
 
 
+def sandbox_anthropic(url: str) -> Provider:
+    """The sandbox's Messages API as a provider: its text model, the same replies."""
+    text = SANDBOX_MODELS[0]
+    return Provider(
+        SANDBOX_ANTHROPIC,
+        {Family.ANTHROPIC: Endpoint(url.rstrip("/") + "/v1")},
+        (Model(text.id, text.kinds, "Sandbox text on the Messages API (not a model)"),),
+        sandbox=True,
+    )
+
+
+SANDBOX_ALIAS_TARGETS = ((SANDBOX, "sandbox-text"), (SANDBOX_ANTHROPIC, "sandbox-text"))
+
+
 # ---- KLIK_MODELS: replacing a provider's models ---------------------------------------
 
 
@@ -189,10 +279,7 @@ def parse_models(text: str) -> dict[str, tuple[Model, ...]]:
     """`KLIK_MODELS`: a JSON list of models, each `{"provider", "id", "kinds",
     "display_name"?, "credits_per_million_tokens"?, "default"?, "max_tokens"?}`;
     returns provider name -> its models. ConfigError names what is wrong."""
-    try:
-        items = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise ConfigError(f"KLIK_MODELS is not JSON: {error}") from None
+    items = _json("KLIK_MODELS", text)
     if not isinstance(items, list):
         raise ConfigError("KLIK_MODELS must be a JSON list of models")
     models: dict[str, list[Model]] = {}
@@ -200,34 +287,117 @@ def parse_models(text: str) -> dict[str, tuple[Model, ...]]:
         where = f"KLIK_MODELS[{index}]"
         if not isinstance(item, dict):
             raise ConfigError(f"{where} must be an object")
-        provider, model_id, kinds = item.get("provider"), item.get("id"), item.get("kinds")
+        provider = item.get("provider")
         if not isinstance(provider, str) or not provider:
             raise ConfigError(f"{where}.provider must be a provider name")
-        if not isinstance(model_id, str) or not model_id:
-            raise ConfigError(f"{where}.id must be a model id")
-        if not isinstance(kinds, list) or not kinds:
-            raise ConfigError(f"{where}.kinds must be a non-empty list")
-        try:
-            parsed = tuple(Kind(k) for k in kinds)
-        except ValueError:
-            raise ConfigError(f"{where}.kinds: each must be one of {', '.join(Kind)}") from None
-        price = item.get("credits_per_million_tokens", 0)
-        cap = item.get("max_tokens", 1024)
-        if not isinstance(price, int) or isinstance(price, bool) or price < 0:
-            raise ConfigError(f"{where}.credits_per_million_tokens must be an integer >= 0")
-        if not isinstance(cap, int) or isinstance(cap, bool) or cap < 1:
-            raise ConfigError(f"{where}.max_tokens must be an integer >= 1")
-        models.setdefault(provider, []).append(
-            Model(
-                model_id,
-                parsed,
-                str(item.get("display_name") or model_id),
-                price,
-                default=bool(item.get("default", False)),
-                max_tokens=cap,
-            )
-        )
+        models.setdefault(provider, []).append(parse_model(item, where))
     return {name: tuple(found) for name, found in models.items()}
+
+
+def parse_model(item: Any, where: str, kinds: tuple[Kind, ...] = ()) -> Model:
+    """One model: `{"id", "kinds", "display_name"?, "credits_per_million_tokens"?,
+    "default"?, "max_tokens"?}`; `kinds` may be left out when `kinds` gives them."""
+    if not isinstance(item, dict):
+        raise ConfigError(f"{where} must be an object")
+    model_id, listed = item.get("id"), item.get("kinds", list(kinds) or None)
+    if not isinstance(model_id, str) or not model_id:
+        raise ConfigError(f"{where}.id must be a model id")
+    if not isinstance(listed, list) or not listed:
+        raise ConfigError(f"{where}.kinds must be a non-empty list")
+    try:
+        parsed = tuple(Kind(k) for k in listed)
+    except ValueError:
+        raise ConfigError(f"{where}.kinds: each must be one of {', '.join(Kind)}") from None
+    price = item.get("credits_per_million_tokens", 0)
+    cap = item.get("max_tokens", 1024)
+    if not isinstance(price, int) or isinstance(price, bool) or price < 0:
+        raise ConfigError(f"{where}.credits_per_million_tokens must be an integer >= 0")
+    if not isinstance(cap, int) or isinstance(cap, bool) or cap < 1:
+        raise ConfigError(f"{where}.max_tokens must be an integer >= 1")
+    return Model(
+        model_id,
+        parsed,
+        str(item.get("display_name") or model_id),
+        price,
+        default=bool(item.get("default", False)),
+        max_tokens=cap,
+    )
+
+
+def _json(variable: str, text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ConfigError(f"{variable} is not JSON: {error}") from None
+
+
+# ---- KLIK_LLM_PROVIDERS and KLIK_LLM_ALIASES --------------------------------------------
+
+LLM_TYPES: Mapping[str, tuple[Family, str]] = {
+    "openai": (Family.OPENAI, OPENAI_URL),  # any OpenAI-compatible server
+    "anthropic": (Family.ANTHROPIC, ANTHROPIC_URL),
+}
+TEXT_KINDS = (Kind.TEXT, Kind.CHAT)
+
+
+def parse_llm_providers(text: str) -> list[Provider]:
+    """`KLIK_LLM_PROVIDERS`: a JSON list of `{"name", "type": "openai" | "anthropic",
+    "base_url"?, "api_key"?, "models": [id | model object]}` (a model object as in
+    KLIK_MODELS, `kinds` defaulting to TEXT and CHAT). ConfigError names what is wrong."""
+    items = _json("KLIK_LLM_PROVIDERS", text)
+    if not isinstance(items, list):
+        raise ConfigError("KLIK_LLM_PROVIDERS must be a JSON list of providers")
+    providers = []
+    for index, item in enumerate(items):
+        where = f"KLIK_LLM_PROVIDERS[{index}]"
+        if not isinstance(item, dict):
+            raise ConfigError(f"{where} must be an object")
+        name, kind, models = item.get("name"), item.get("type"), item.get("models")
+        if not isinstance(name, str) or not name or "/" in name:
+            raise ConfigError(f"{where}.name must be a provider name (no '/')")
+        if name in (SANDBOX, SANDBOX_ANTHROPIC):
+            raise ConfigError(f"{where}.name may not be {name!r}: that name is the sandbox's")
+        if not isinstance(kind, str) or kind not in LLM_TYPES:
+            raise ConfigError(f"{where}.type must be one of {', '.join(LLM_TYPES)}")
+        family, url = LLM_TYPES[kind]
+        base_url, api_key = item.get("base_url", url), item.get("api_key", "")
+        if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
+            raise ConfigError(f"{where}.base_url must be an http(s) URL")
+        if not isinstance(api_key, str):
+            raise ConfigError(f"{where}.api_key must be a string")
+        if not isinstance(models, list) or not models:
+            raise ConfigError(f"{where}.models must be a non-empty list")
+        parsed = tuple(
+            parse_model(
+                {"id": model} if isinstance(model, str) else model,
+                f"{where}.models[{n}]",
+                TEXT_KINDS,
+            )
+            for n, model in enumerate(models)
+        )
+        providers.append(Provider(name, {family: Endpoint(base_url, api_key)}, parsed))
+    return providers
+
+
+def parse_aliases(text: str) -> tuple[Alias, ...]:
+    """`KLIK_LLM_ALIASES`: a JSON object, alias -> its models in the order tried, each
+    `provider/model` (the model id may itself hold '/'). Whether they exist is
+    `check`'s to say."""
+    items = _json("KLIK_LLM_ALIASES", text)
+    if not isinstance(items, dict):
+        raise ConfigError("KLIK_LLM_ALIASES must be a JSON object of alias -> models")
+    aliases = []
+    for name, targets in items.items():
+        where = f"KLIK_LLM_ALIASES[{name!r}]"
+        if not name or "/" in name:
+            raise ConfigError(f"{where}: an alias is a name without '/'")
+        if not isinstance(targets, list) or not all(
+            isinstance(t, str) and "/" in t.strip("/") for t in targets
+        ):
+            raise ConfigError(f"{where} must be a list of 'provider/model'")
+        pairs = tuple(tuple(t.split("/", 1)) for t in targets)
+        aliases.append(Alias(name, tuple((p, m) for p, m in pairs)))
+    return tuple(aliases)
 
 
 def check(catalogue: Catalogue) -> Catalogue:
@@ -241,9 +411,20 @@ def check(catalogue: Catalogue) -> Catalogue:
             raise ConfigError(f"provider {provider.name!r} has no models")
         for model in provider.models:
             for kind in model.kinds:
-                if FAMILY_OF_KIND[kind] not in provider.endpoints:
+                if not any(f in provider.endpoints for f in FAMILIES_OF_KIND[kind]):
                     raise ConfigError(
                         f"model {model.id!r} of {provider.name!r} serves {kind}, "
                         f"which that provider's API does not offer"
                     )
+    model_ids = {m.id for p in catalogue.providers for m in p.models}
+    for alias in catalogue.aliases:
+        where = f"alias {alias.name!r}"
+        if alias.name in names or alias.name in model_ids:
+            raise ConfigError(f"{where} is also the name of a provider or a model")
+        if not alias.targets or len(set(alias.targets)) != len(alias.targets):
+            raise ConfigError(f"{where} must list its models once each")
+        for target in alias.targets:
+            _, model = catalogue.resolve_target(target)
+            if not all(k.is_text for k in model.kinds):
+                raise ConfigError(f"{where}: {'/'.join(target)} is not a TEXT/CHAT model")
     return catalogue

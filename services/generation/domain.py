@@ -333,6 +333,8 @@ class Job:
     kind: Kind
     status: Status
     prompt: str
+    # What serves the job: for an alias, the first candidate available when it was
+    # created, then the one whose reply began (runner.py).
     provider: str
     model: str
     options: Options
@@ -354,3 +356,6 @@ class Job:
     # TEXT, CHAT while RUNNING: the reply so far, saved at a bounded rate as it
     # streams, for WatchJob's late joiners (streams.py).
     partial_text: str = ""
+    # TEXT, CHAT: the model alias the job was created with; "" when it named one
+    # provider and model. Its candidates are tried in order when it runs.
+    alias: str = ""

@@ -38,6 +38,7 @@ from kit.errors import DomainError, NotFound, Unavailable
 from kit.idempotency import check_key, check_replay
 from kit.paging import SeqCursor
 from services.generation import metrics, store
+from services.generation.catalogue import Model, Provider
 from services.generation.domain import (
     Failure,
     Job,
@@ -129,8 +130,8 @@ class Jobs:
         """Validate and price the request, in the order the proto documents."""
         kind = Kind.parse(request.kind)
         prompt = check_prompt(request.prompt)
-        provider, model = self.settings.catalogue.resolve(kind, request.provider, request.model)
-        self.providers.check_available(provider.name)
+        route = self.settings.catalogue.route(kind, request.provider, request.model)
+        provider, model = self._first_available(route.candidates)
         options = check_options(kind, request.options)
         if kind is Kind.AVATAR_VIDEO and (options.avatar_id or options.voice_id):
             try:
@@ -144,18 +145,16 @@ class Jobs:
             check_listed("avatar_id", options.avatar_id, tuple(a.id for a in listing.avatars))
             check_listed("voice_id", options.voice_id, tuple(v.id for v in listing.voices))
         text = options.system_prompt + "".join(t.content for t in options.history) + prompt
-        estimate = self.settings.prices.estimate(
-            kind,
-            model,
-            Request(
-                text=text,
-                messages=len(options.history) + (2 if options.system_prompt else 1),
-                max_tokens=options.max_tokens,
-                num_images=options.num_images,
-                max_video_seconds=options.max_video_seconds,
-                hd=options.quality == "1080p",
-            ),
+        priced = Request(
+            text=text,
+            messages=len(options.history) + (2 if options.system_prompt else 1),
+            max_tokens=options.max_tokens,
+            num_images=options.num_images,
+            max_video_seconds=options.max_video_seconds,
+            hd=options.quality == "1080p",
         )
+        # An alias holds its dearest candidate's estimate: any fallback is covered.
+        estimate = max(self.settings.prices.estimate(kind, m, priced) for _, m in route.candidates)
         now = utc_now()
         return Job(
             id=_new_id(),
@@ -177,7 +176,18 @@ class Jobs:
             updated_at=now,
             idempotency_key=request.idempotency_key,
             fingerprint=request.fingerprint,
+            alias=route.alias,
         )
+
+    def _first_available(
+        self, candidates: tuple[tuple[Provider, Model], ...]
+    ) -> tuple[Provider, Model]:
+        """The first candidate whose circuit is not open; PROVIDER_UNAVAILABLE (no
+        hold placed) when every one's is."""
+        for provider, model in candidates:
+            if not self.providers.is_open(provider.name):
+                return provider, model
+        raise self.providers.unavailable(candidates[0][0].name)
 
     async def _replay(self, job: Job, fingerprint: str) -> Job:
         check_replay(job.fingerprint, fingerprint)
@@ -335,13 +345,17 @@ class Jobs:
     async def record_provider_job(self, job: Job, owner: str, provider_job_id: str) -> bool:
         """Store the provider's job id before polling it; False when the job is no
         longer this worker's (cancelled, or its lease lost)."""
+        return await self._update_running(job, owner, provider_job_id=provider_job_id)
+
+    async def record_served(self, job: Job, owner: str, provider: str, model: str) -> bool:
+        """Name the provider and model whose reply began (an alias's fallback); False
+        when the job is no longer this worker's."""
+        return await self._update_running(job, owner, provider=provider, model=model)
+
+    async def _update_running(self, job: Job, owner: str, **values: Any) -> bool:
         async with self.uow.write() as session:
             stored = await store.transition(
-                session,
-                job.id,
-                expect=[Status.RUNNING],
-                owner=owner,
-                provider_job_id=provider_job_id,
+                session, job.id, expect=[Status.RUNNING], owner=owner, **values
             )
         return stored is not None
 

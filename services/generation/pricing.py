@@ -16,7 +16,7 @@ import math
 from dataclasses import dataclass
 from enum import StrEnum
 
-from services.generation.catalogue import Catalogue, Model
+from services.generation.catalogue import Alias, Catalogue, Model
 from services.generation.domain import Kind, Usage
 
 # A byte-level BPE token covers at least one UTF-8 byte, so the prompt's byte length
@@ -110,9 +110,14 @@ class Prices:
         credits = -(-max(tokens, 0) * self.tokens_rate(model) // 1_000_000)
         return max(credits, self.minimum_text)
 
+    def alias_rate(self, catalogue: Catalogue, alias: Alias) -> int:
+        """An alias's credits per million tokens: the highest of its models', which
+        its hold is priced at."""
+        return max(self.tokens_rate(catalogue.resolve_target(t)[1]) for t in alias.targets)
+
     def price_list(self, catalogue: Catalogue) -> list[Price]:
         """Every price in force: one per kind, then one per TEXT/CHAT model with a
-        price of its own."""
+        price of its own, then one per alias (its highest) and kind it serves."""
         prices: list[Price] = []
         for kind in (Kind.TEXT, Kind.CHAT):
             prices.append(
@@ -128,6 +133,17 @@ class Prices:
                 )
                 for m in catalogue.text_models()
                 if m.credits_per_million_tokens and m.serves(kind)
+            )
+            prices.extend(
+                Price(
+                    kind,
+                    alias.name,
+                    Unit.MILLION_TOKENS,
+                    self.alias_rate(catalogue, alias),
+                    self.minimum_text,
+                )
+                for alias in catalogue.aliases
+                if kind in catalogue.alias_kinds(alias)
             )
         prices.append(Price(Kind.IMAGE, "", Unit.IMAGE, self.image, self.image))
         prices.append(

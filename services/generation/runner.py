@@ -11,15 +11,20 @@ arrives (through `ReplyProgress`), and the reply is charged to the token. A stre
 leaves nothing on the provider's side, so a resumed job whose reply had not begun
 is simply asked for again; one that fails after its first token is not restarted
 (its watchers have seen the text), nor is one resumed with text saved (its worker
-died mid-stream): the job fails and the text delivered is charged. CancelJob stops a stream
-the same way (`ReplyProgress.cancel`): closed, the text so far charged."""
+died mid-stream): the job fails and the text delivered is charged. CancelJob stops
+a stream the same way (`ReplyProgress.cancel`): closed, the text so far charged.
+
+A reply is routed: a job created with a model alias tries the alias's candidates in
+order, skipping one whose circuit is open or that fails before its first piece of
+text; the provider and model whose reply began are recorded on the job
+(`record_served`) and price it."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 import httpx
@@ -29,8 +34,13 @@ from kit.backoff import Backoff
 from kit.clock import utc_now
 from kit.errors import DomainError
 from services.generation import metrics, replies
+from services.generation.catalogue import Model, Route
 from services.generation.domain import Failure, Job, Kind, Result, video_size
-from services.generation.providers.errors import ProviderError, StreamInterrupted
+from services.generation.providers.errors import (
+    ContentRejected,
+    ProviderError,
+    StreamInterrupted,
+)
 from services.generation.providers.registry import Providers
 from services.generation.providers.values import (
     ImageRequest,
@@ -89,6 +99,21 @@ class _NoProgress:
 
 
 RecordStarted = Callable[[str], Awaitable[bool]]
+RecordServed = Callable[[str, str], Awaitable[bool]]
+
+
+async def _record_nothing(provider: str, model: str) -> bool:
+    return True
+
+
+def _unserved(route: Route, skipped: list[ProviderError]) -> ProviderError:
+    """Why no candidate gave a reply: the last one's error, naming every one's when
+    there were several (an alias)."""
+    last = skipped[-1]
+    if len(skipped) == 1:
+        return last
+    tried = "; ".join(f"{e.provider}: {e.message}" for e in skipped)
+    return type(last)(last.provider, f"no model of {route.alias!r} could reply ({tried})")
 
 
 class Runner:
@@ -111,12 +136,18 @@ class Runner:
         resumed: bool,
         record_started: RecordStarted,
         progress: ReplyProgress | None = None,
+        record_served: RecordServed | None = None,
     ) -> Outcome | None:
         """The job's outcome; None when it stopped being this worker's (cancelled)
-        before the provider was polled. Raises JobFailed."""
+        before the provider was polled. Raises JobFailed. `record_served` is told the
+        provider and model whose reply began when they are not the job's own (an
+        alias's fallback)."""
+        record_served = record_served or _record_nothing
         began, outcome = time.monotonic(), "failed"
         try:
-            result = await self._run(job, resumed, record_started, progress or _NoProgress())
+            result = await self._run(
+                job, resumed, record_started, progress or _NoProgress(), record_served
+            )
             outcome = "stopped" if result is None or result.cancelled else "succeeded"
             return result
         except ProviderError as error:
@@ -129,11 +160,14 @@ class Runner:
             )
 
     async def _run(
-        self, job: Job, resumed: bool, record_started: RecordStarted, progress: ReplyProgress
+        self,
+        job: Job,
+        resumed: bool,
+        record_started: RecordStarted,
+        progress: ReplyProgress,
+        record_served: RecordServed,
     ) -> Outcome | None:
-        _, model = self.settings.catalogue.resolve(job.kind, job.provider, job.model)
         deadline = self._deadline(job)
-        options = job.options
         if job.kind.is_text:
             if resumed and job.partial_text:
                 # Its watchers saw this text: another reply would contradict it.
@@ -146,16 +180,9 @@ class Runner:
                     "and the text delivered is charged",
                     partial=Outcome(result, cost),
                 )
-            request = TextRequest(
-                model=job.model,
-                prompt=job.prompt,
-                system_prompt=options.system_prompt,
-                history=tuple(Turn(t.role, t.content) for t in options.history),
-                # The cap the hold was priced on: the job can never cost more.
-                max_tokens=options.max_tokens or model.max_tokens,
-                temperature=options.temperature,
-            )
-            return await self._reply(job, request, deadline, progress)
+            route = self.settings.catalogue.route(job.kind, job.provider, job.model, job.alias)
+            return await self._reply(job, route, deadline, progress, record_served)
+        _, model = self.settings.catalogue.resolve(job.kind, job.provider, job.model)
         media = await self._media(job, resumed, deadline, record_started)
         if media is None:
             return None
@@ -163,31 +190,75 @@ class Runner:
         hd = job.options.quality == "1080p"
         return Outcome(result, self.settings.prices.actual(job.kind, model, result.usage, hd=hd))
 
+    def _request(self, job: Job, model: Model) -> TextRequest:
+        options = job.options
+        return TextRequest(
+            model=model.id,
+            prompt=job.prompt,
+            system_prompt=options.system_prompt,
+            history=tuple(Turn(t.role, t.content) for t in options.history),
+            # The cap the hold was priced on: the job can never cost more.
+            max_tokens=options.max_tokens or model.max_tokens,
+            temperature=options.temperature,
+        )
+
     async def _reply(
-        self, job: Job, request: TextRequest, deadline: float, progress: ReplyProgress
+        self,
+        job: Job,
+        route: Route,
+        deadline: float,
+        progress: ReplyProgress,
+        record_served: RecordServed,
     ) -> Outcome:
-        """Stream the reply to `progress` until it ends, fails or is cancelled."""
-        adapter = self.providers.text(job.provider)
+        """Stream the reply to `progress` until it ends, fails or is cancelled, from
+        the first of the route's candidates that can give one: a candidate whose
+        circuit is open, or that fails before its first piece of text (its adapter
+        has retried what was worth retrying), is skipped for the next; a refusal
+        (CONTENT_REJECTED) is not, nor is anything after the first piece. The reply
+        is priced at the model that gave it (`served`)."""
         prompt_tokens = replies.prompt_estimate(job)
         parts: list[str] = []
         size = 0  # characters so far
         pieces = 0  # chunks so far: about one token each
         end: TextEnd | None = None
+        served = job  # the job as its reply is priced: provider and model of the reply
+        skipped: list[ProviderError] = []
 
-        async def consume() -> None:
-            nonlocal size, pieces, end
-            stream = adapter.stream(request, deadline=deadline)
+        async def attempt(candidate: Job, model: Model) -> None:
+            nonlocal size, pieces, end, served
+            adapter = self.providers.text(candidate.provider)
+            stream = adapter.stream(self._request(candidate, model), deadline=deadline)
+            began = False
             try:
                 async for item in stream:
+                    if not began:
+                        began, served = True, candidate
+                        if (candidate.provider, candidate.model) != (job.provider, job.model):
+                            await record_served(candidate.provider, candidate.model)
                     if isinstance(item, TextEnd):
                         end = item
                         continue
                     offset, size, pieces = size, size + len(item.text), pieces + 1
                     parts.append(item.text)
-                    cost = replies.running_cost(self.settings, job, prompt_tokens, pieces)
+                    cost = replies.running_cost(self.settings, served, prompt_tokens, pieces)
                     await progress.delta(item.text, offset, pieces, cost)
+            except ProviderError as error:
+                if began or isinstance(error, ContentRejected):
+                    raise
+                skipped.append(error)
             finally:
                 await stream.aclose()  # the provider sees its stream closed at once
+
+        async def consume() -> None:
+            for provider, model in route.candidates:
+                if self.providers.is_open(provider.name):
+                    skipped.append(self.providers.unavailable(provider.name))
+                    continue
+                before = len(skipped)
+                await attempt(replace(job, provider=provider.name, model=model.id), model)
+                if len(skipped) == before:
+                    return
+            raise _unserved(route, skipped)
 
         consumer = asyncio.create_task(consume(), name=f"job-{job.id}-stream")
         stop = asyncio.create_task(progress.cancel.wait())
@@ -199,19 +270,19 @@ class Runner:
             await asyncio.wait({consumer})
         text = "".join(parts)
         if consumer.cancelled():  # CancelJob: the text so far, charged
-            result, cost = await replies.priced_reply(self.settings, job, text, None)
+            result, cost = await replies.priced_reply(self.settings, served, text, None)
             return Outcome(result, cost, cancelled=True)
         error = consumer.exception()
         if error is None and end is None:
-            error = StreamInterrupted(job.provider, "the stream ended without finishing")
+            error = StreamInterrupted(served.provider, "the stream ended without finishing")
         if error is not None:
             if not text or not isinstance(error, ProviderError):
                 raise error
             # Not restarted elsewhere: its watchers already saw the text.
-            result, cost = await replies.priced_reply(self.settings, job, text, None)
+            result, cost = await replies.priced_reply(self.settings, served, text, None)
             raise JobFailed(error.reason, error.message, partial=Outcome(result, cost))
         assert end is not None
-        result, cost = await replies.priced_reply(self.settings, job, text, end.usage)
+        result, cost = await replies.priced_reply(self.settings, served, text, end.usage)
         return Outcome(result, cost)
 
     def _deadline(self, job: Job) -> float:

@@ -3,8 +3,12 @@
 and how provider calls are timed, retried and broken.
 
 Routing: a provider family is real when its key (or, for OpenAI-compatible servers
-that need none, its base URL) is configured; every kind no real provider serves goes
-to the sandbox at KLIK_SANDBOX_URL. With nothing configured, everything does."""
+that need none, its base URL) is configured; LLM providers may also be listed, any
+number of them, in KLIK_LLM_PROVIDERS, and aliases over their models in
+KLIK_LLM_ALIASES. Every kind no real provider serves goes to the sandbox at
+KLIK_SANDBOX_URL. With nothing configured, everything does, and TEXT/CHAT are also
+served by the sandbox's Messages API (`sandbox-anthropic`), with the alias
+`default-chat` over the two."""
 
 from __future__ import annotations
 
@@ -21,13 +25,20 @@ from services.generation.catalogue import (
     OPENAI_MODELS,
     OPENAI_URL,
     SANDBOX,
+    SANDBOX_ALIAS,
+    SANDBOX_ALIAS_TARGETS,
+    SANDBOX_ANTHROPIC,
+    Alias,
     Catalogue,
     Endpoint,
     Family,
     Model,
     Provider,
     check,
+    parse_aliases,
+    parse_llm_providers,
     parse_models,
+    sandbox_anthropic,
     sandbox_provider,
 )
 from services.generation.domain import Kind
@@ -191,14 +202,18 @@ def sandbox_url(env: Mapping[str, str]) -> str:
 
 def catalogue_from_env(env: Mapping[str, str]) -> Catalogue:
     openai_name = env_str("KLIK_OPENAI_NAME", "openai", env)
-    if openai_name == SANDBOX:
-        raise ConfigError(f"KLIK_OPENAI_NAME may not be {SANDBOX!r}: that name is the sandbox's")
+    if openai_name in (SANDBOX, SANDBOX_ANTHROPIC):
+        raise ConfigError(
+            f"KLIK_OPENAI_NAME may not be {openai_name!r}: that name is the sandbox's"
+        )
     real: list[Provider] = []
     openai_key = env_str("KLIK_OPENAI_API_KEY", "", env)
     openai_url = env_str("KLIK_OPENAI_BASE_URL", "", env)
     if openai_key or openai_url:
         endpoint = Endpoint(openai_url or OPENAI_URL, openai_key)
         real.append(Provider(openai_name, {Family.OPENAI: endpoint}, OPENAI_MODELS))
+    if llm := env_str("KLIK_LLM_PROVIDERS", "", env):
+        real.extend(parse_llm_providers(llm))
     if leonardo_key := env_str("KLIK_LEONARDO_API_KEY", "", env):
         endpoint = Endpoint(env_str("KLIK_LEONARDO_BASE_URL", LEONARDO_URL, env), leonardo_key)
         real.append(Provider("leonardo", {Family.LEONARDO: endpoint}, LEONARDO_MODELS))
@@ -209,10 +224,27 @@ def catalogue_from_env(env: Mapping[str, str]) -> Catalogue:
     served = {kind for provider in real for kind in provider.kinds}
     if missing := [kind for kind in Kind if kind not in served]:
         providers.append(sandbox_provider(sandbox_url(env), missing))
+        if Kind.CHAT in missing:
+            providers.append(sandbox_anthropic(sandbox_url(env)))
     if models := env_str("KLIK_MODELS", "", env):
-        known = {openai_name, "leonardo", "heygen"}
+        known = {p.name for p in providers} | {openai_name, "leonardo", "heygen"}
         providers = _with_models(providers, parse_models(models), known)
-    return check(Catalogue(tuple(providers)))
+    if configured := env_str("KLIK_LLM_ALIASES", "", env):
+        aliases = parse_aliases(configured)
+    else:
+        aliases = _sandbox_alias(Catalogue(tuple(providers)))
+    return check(Catalogue(tuple(providers), aliases))
+
+
+def _sandbox_alias(catalogue: Catalogue) -> tuple[Alias, ...]:
+    """`default-chat` over the sandbox's two LLM shapes, where both serve text."""
+    targets = tuple(
+        (name, model)
+        for name, model in SANDBOX_ALIAS_TARGETS
+        if (provider := catalogue.provider(name))
+        and any(m.id == model and m.serves(Kind.CHAT) for m in provider.models)
+    )
+    return (Alias(SANDBOX_ALIAS, targets),) if len(targets) > 1 else ()
 
 
 def _with_models(
@@ -220,7 +252,7 @@ def _with_models(
 ) -> list[Provider]:
     """Replace the models of each provider KLIK_MODELS names. A known provider that is
     not configured (no key) is skipped; an unknown name is a mistake."""
-    unknown = set(models) - known - {SANDBOX}
+    unknown = set(models) - known - {SANDBOX, SANDBOX_ANTHROPIC}
     if unknown:
         raise ConfigError(f"KLIK_MODELS names unknown providers: {sorted(unknown)}")
     return [

@@ -85,6 +85,8 @@ jobs = Table(
     Column("attempts", Integer, nullable=False),
     # The reply so far of a TEXT/CHAT job while it streams (Job.partial_text).
     Column("partial_text", Text, nullable=False, server_default=""),
+    # The model alias a TEXT/CHAT job was created with (Job.alias); "" for none.
+    Column("alias", String(200), nullable=False, server_default=""),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Index("ux_jobs_user_key", "user_id", "idempotency_key", unique=True),
@@ -157,6 +159,7 @@ def _job(row: Row[Any]) -> Job:
         deadline_at=None if row.deadline_at is None else as_utc(row.deadline_at),
         attempts=row.attempts,
         partial_text=row.partial_text,
+        alias=row.alias,
     )
 
 
@@ -189,6 +192,7 @@ async def add_pending(session: AsyncSession, job: Job) -> bool:
         "lease_expires_at": None,
         "attempts": 0,
         "partial_text": "",
+        "alias": job.alias,
         "created_at": job.created_at,
         "updated_at": job.updated_at,
     }

@@ -261,6 +261,9 @@ class Workers:
         async def save_text(text: str) -> bool:
             return await self.jobs.save_partial_text(owned, owner, text)
 
+        async def record_served(provider: str, model: str) -> bool:
+            return await self.jobs.record_served(owned, owner, provider, model)
+
         progress = None
         if job.kind.is_text:
             progress = StreamProgress(
@@ -269,7 +272,11 @@ class Workers:
             self._replies[job.id] = progress
         try:
             outcome = await self.runner.run(
-                job, resumed=resumed, record_started=record_started, progress=progress
+                job,
+                resumed=resumed,
+                record_started=record_started,
+                progress=progress,
+                record_served=record_served,
             )
         except JobFailed as failure:
             partial = failure.partial

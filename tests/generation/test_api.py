@@ -74,7 +74,9 @@ async def test_get_pricing_is_public(generation: Running) -> None:
     ]
     assert prices == [
         ("TEXT", "", "million_tokens", 1000, 1),
+        ("TEXT", "default-chat", "million_tokens", 1000, 1),
         ("CHAT", "", "million_tokens", 1000, 1),
+        ("CHAT", "default-chat", "million_tokens", 1000, 1),
         ("IMAGE", "", "image", 5, 5),
         ("AVATAR_VIDEO", "", "second", 1, 1),
     ]
@@ -94,8 +96,20 @@ async def test_list_providers_shows_the_sandbox_with_its_catalogue(
         metadata=generation.authority.user("user-1"),
         timeout=5,
     )
-    [provider] = reply.providers
+    provider, messages = reply.providers
     assert (provider.name, provider.sandbox, provider.circuit_state) == ("sandbox", True, "closed")
+    assert (messages.name, messages.sandbox, list(messages.kinds)) == (
+        "sandbox-anthropic",
+        True,
+        ["TEXT", "CHAT"],
+    )
+    [alias] = reply.aliases
+    assert (alias.name, list(alias.kinds), list(alias.models)) == (
+        "default-chat",
+        ["TEXT", "CHAT"],
+        ["sandbox/sandbox-text", "sandbox-anthropic/sandbox-text"],
+    )
+    assert alias.credits_per_million_tokens == 1000
     assert list(provider.kinds) == ["TEXT", "CHAT", "IMAGE", "AVATAR_VIDEO"]
     assert [
         (m.id, list(m.kinds), m.credits_per_million_tokens, m.is_default) for m in provider.models
@@ -123,7 +137,7 @@ async def test_list_providers_shows_the_circuit_open_then_recovered(
     reply = await generation.stub.ListProviders(
         generation_pb2.ListProvidersRequest(), metadata=user, timeout=5
     )
-    [provider] = reply.providers
+    provider = reply.providers[0]
     assert provider.circuit_state == "open", "the listing's three failures opened it"
     assert (list(provider.avatars), list(provider.voices)) == ([], [])
     assert provider.models, "the rest of the catalogue is still shown"

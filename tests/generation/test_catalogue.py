@@ -19,7 +19,13 @@ ALL = tuple(Kind)
 
 def test_with_no_keys_everything_routes_to_the_sandbox() -> None:
     catalogue = catalogue_from_env({"KLIK_SANDBOX_URL": "http://127.0.0.1:9999/"})
-    [sandbox] = catalogue.providers
+    sandbox, messages = catalogue.providers
+    assert (messages.name, messages.sandbox, messages.kinds) == (
+        "sandbox-anthropic",
+        True,
+        (Kind.TEXT, Kind.CHAT),
+    ), "the sandbox's Messages API serves text too"
+    assert messages.endpoints[Family.ANTHROPIC].base_url == "http://127.0.0.1:9999/v1"
     assert (sandbox.name, sandbox.sandbox, sandbox.kinds) == ("sandbox", True, ALL)
     assert {f: e.base_url for f, e in sandbox.endpoints.items()} == {
         Family.OPENAI: "http://127.0.0.1:9999/v1",
@@ -153,7 +159,7 @@ def test_models_for_a_provider_without_a_key_are_skipped() -> None:
     catalogue = catalogue_from_env(
         {"KLIK_MODELS": '[{"provider": "leonardo", "id": "x", "kinds": ["IMAGE"]}]'}
     )
-    assert [p.name for p in catalogue.providers] == ["sandbox"]
+    assert [p.name for p in catalogue.providers] == ["sandbox", "sandbox-anthropic"]
 
 
 def test_kinds_parse_or_are_refused() -> None:

@@ -134,10 +134,27 @@ def test_price_list_has_every_kind_then_the_models_with_their_own_price() -> Non
     sandbox_only = catalogue_from_env({})
     assert [(p.kind, p.model) for p in DEFAULT.price_list(sandbox_only)] == [
         (Kind.TEXT, ""),
+        (Kind.TEXT, "default-chat"),
         (Kind.CHAT, ""),
+        (Kind.CHAT, "default-chat"),
         (Kind.IMAGE, ""),
         (Kind.AVATAR_VIDEO, ""),
-    ], "sandbox models have no price of their own"
+    ], "sandbox models have no price of their own; the sandbox's alias is listed"
+
+
+def test_an_alias_is_priced_at_its_dearest_model() -> None:
+    catalogue = catalogue_from_env(
+        {
+            "KLIK_OPENAI_API_KEY": "sk-test",
+            "KLIK_LLM_ALIASES": '{"chat": ["openai/gpt-4o-mini", "openai/gpt-4o"]}',
+        }
+    )
+    [alias] = catalogue.aliases
+    assert DEFAULT.alias_rate(catalogue, alias) == 10_000
+    assert [p for p in DEFAULT.price_list(catalogue) if p.model == "chat"] == [
+        Price(Kind.TEXT, "chat", Unit.MILLION_TOKENS, 10_000, 1),
+        Price(Kind.CHAT, "chat", Unit.MILLION_TOKENS, 10_000, 1),
+    ]
 
 
 def test_prices_come_from_the_environment() -> None:

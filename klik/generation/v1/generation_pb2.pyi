@@ -14,7 +14,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class Job(_message.Message):
-    __slots__ = ("id", "user_id", "kind", "status", "prompt", "provider", "model", "result", "error", "cost_credits", "created_at", "updated_at")
+    __slots__ = ("id", "user_id", "kind", "status", "prompt", "provider", "model", "result", "error", "cost_credits", "created_at", "updated_at", "alias")
     ID_FIELD_NUMBER: _ClassVar[int]
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
@@ -27,6 +27,7 @@ class Job(_message.Message):
     COST_CREDITS_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    ALIAS_FIELD_NUMBER: _ClassVar[int]
     id: str
     user_id: str
     kind: str
@@ -39,7 +40,8 @@ class Job(_message.Message):
     cost_credits: int
     created_at: _timestamp_pb2.Timestamp
     updated_at: _timestamp_pb2.Timestamp
-    def __init__(self, id: _Optional[str] = ..., user_id: _Optional[str] = ..., kind: _Optional[str] = ..., status: _Optional[str] = ..., prompt: _Optional[str] = ..., provider: _Optional[str] = ..., model: _Optional[str] = ..., result: _Optional[_Union[JobResult, _Mapping]] = ..., error: _Optional[_Union[JobError, _Mapping]] = ..., cost_credits: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    alias: str
+    def __init__(self, id: _Optional[str] = ..., user_id: _Optional[str] = ..., kind: _Optional[str] = ..., status: _Optional[str] = ..., prompt: _Optional[str] = ..., provider: _Optional[str] = ..., model: _Optional[str] = ..., result: _Optional[_Union[JobResult, _Mapping]] = ..., error: _Optional[_Union[JobError, _Mapping]] = ..., cost_credits: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., alias: _Optional[str] = ...) -> None: ...
 
 class JobResult(_message.Message):
     __slots__ = ("text", "asset_url", "mime_type", "usage", "usage_estimated")
@@ -164,6 +166,18 @@ class Provider(_message.Message):
     circuit_state: str
     sandbox: bool
     def __init__(self, name: _Optional[str] = ..., kinds: _Optional[_Iterable[str]] = ..., models: _Optional[_Iterable[_Union[Model, _Mapping]]] = ..., avatars: _Optional[_Iterable[_Union[Avatar, _Mapping]]] = ..., voices: _Optional[_Iterable[_Union[Voice, _Mapping]]] = ..., circuit_state: _Optional[str] = ..., sandbox: _Optional[bool] = ...) -> None: ...
+
+class ModelAlias(_message.Message):
+    __slots__ = ("name", "kinds", "models", "credits_per_million_tokens")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    KINDS_FIELD_NUMBER: _ClassVar[int]
+    MODELS_FIELD_NUMBER: _ClassVar[int]
+    CREDITS_PER_MILLION_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    kinds: _containers.RepeatedScalarFieldContainer[str]
+    models: _containers.RepeatedScalarFieldContainer[str]
+    credits_per_million_tokens: int
+    def __init__(self, name: _Optional[str] = ..., kinds: _Optional[_Iterable[str]] = ..., models: _Optional[_Iterable[str]] = ..., credits_per_million_tokens: _Optional[int] = ...) -> None: ...
 
 class Price(_message.Message):
     __slots__ = ("kind", "model", "unit", "credits_per_unit", "minimum_credits")
@@ -336,10 +350,12 @@ class ListProvidersRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class ListProvidersResponse(_message.Message):
-    __slots__ = ("providers",)
+    __slots__ = ("providers", "aliases")
     PROVIDERS_FIELD_NUMBER: _ClassVar[int]
+    ALIASES_FIELD_NUMBER: _ClassVar[int]
     providers: _containers.RepeatedCompositeFieldContainer[Provider]
-    def __init__(self, providers: _Optional[_Iterable[_Union[Provider, _Mapping]]] = ...) -> None: ...
+    aliases: _containers.RepeatedCompositeFieldContainer[ModelAlias]
+    def __init__(self, providers: _Optional[_Iterable[_Union[Provider, _Mapping]]] = ..., aliases: _Optional[_Iterable[_Union[ModelAlias, _Mapping]]] = ...) -> None: ...
 
 class GetPricingRequest(_message.Message):
     __slots__ = ()

@@ -139,6 +139,16 @@ class GenerationServiceServicer:
         `provider` and `model` may be empty: the default provider and model for the
         kind are chosen (see ListProviders). Idempotent by `idempotency_key`.
 
+        TEXT, CHAT: `model` may name a model alias (ListProvidersResponse.aliases),
+        with `provider` "" or the alias: an ordered list of models on several
+        providers. The hold is the highest estimate over the alias's models, so any
+        of them is covered. When the job runs, a model whose provider's circuit is open,
+        or whose provider fails before the first token of the reply, is skipped for the
+        next; a reply that breaks after its first token is not restarted elsewhere (the
+        job ends `FAILED`, the text so far charged). The job is charged at the price of
+        the model that replied, never above the hold, and `Job.provider` / `Job.model`
+        name it.
+
         Errors:
         - PERMISSION_DENIED `EMAIL_NOT_VERIFIED` (403): the caller's access token says
         their email address is unverified (`ev` claim) and `KLIK_REQUIRE_VERIFIED_EMAIL`
@@ -155,7 +165,8 @@ class GenerationServiceServicer:
         not apply to the kind (e.g. an unknown avatar_id or voice_id).
         - INVALID_ARGUMENT (400): prompt is blank.
         - UNAVAILABLE `PROVIDER_UNAVAILABLE` (503): the provider's circuit breaker is
-        open; no hold is placed. Retry later or pick another provider.
+        open (for an alias: every one of its providers'); no hold is placed. Retry
+        later or pick another provider.
         - ABORTED `IDEMPOTENCY_KEY_REUSED` (409): the key was used with a different body.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -287,7 +298,9 @@ class GenerationServiceServicer:
     def ListProviders(self, request, context):
         """Lists the providers with their models, avatars, voices and circuit-breaker
         state, in a stable order: the real providers configured with a key, then
-        `sandbox` for every kind none of them serves. Bearer.
+        `sandbox` for every kind none of them serves (and `sandbox-anthropic`, the
+        sandbox's Messages API, when it serves TEXT and CHAT); then the model aliases.
+        Bearer.
 
         Avatars and voices come from the provider's own catalogue, cached for a while
         (`KLIK_PROVIDER_CATALOGUE_TTL_SECONDS`); when the provider cannot be reached the
@@ -303,7 +316,9 @@ class GenerationServiceServicer:
     def GetPricing(self, request, context):
         """Returns the price in force of every kind and model, in credits. Public (no
         token). One price per kind with model "" (the default), then one per TEXT/CHAT
-        model that has a price of its own.
+        model that has a price of its own, then one per model alias and kind it serves:
+        the highest price of its models, which its hold is priced at (the charge is at
+        the model that replied).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

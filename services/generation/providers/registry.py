@@ -1,6 +1,8 @@
 """The provider adapters of one generation process, built from the catalogue over one
 shared `httpx.AsyncClient` (pooled connections), with one circuit breaker per
-provider. The service creates it when it starts and closes it when it has drained."""
+provider. TEXT/CHAT go to an OpenAI-compatible or an Anthropic adapter, by the
+family of the provider's endpoint. The service creates it when it starts and closes
+it when it has drained."""
 
 from __future__ import annotations
 
@@ -14,7 +16,9 @@ import httpx
 
 from kit.errors import InvalidArgument
 from services.generation.catalogue import Catalogue, Family
+from services.generation.providers.anthropic import Anthropic
 from services.generation.providers.breaker import CircuitBreaker, CircuitState
+from services.generation.providers.chat import ChatApi
 from services.generation.providers.errors import ProviderUnavailable
 from services.generation.providers.heygen import HeyGen
 from services.generation.providers.http import ProviderHttp
@@ -45,7 +49,7 @@ class Providers:
         )
         self.breakers: dict[str, CircuitBreaker] = {}
         self.wakeups = Wakeups()  # polls a provider's callback may cut short
-        self._text: dict[str, OpenAICompatible] = {}
+        self._text: dict[str, ChatApi] = {}
         self._images: dict[str, Leonardo] = {}
         self._videos: dict[str, HeyGen] = {}
         for provider in catalogue.providers:
@@ -63,6 +67,8 @@ class Providers:
             endpoints = provider.endpoints
             if Family.OPENAI in endpoints:
                 self._text[provider.name] = OpenAICompatible(http, endpoints[Family.OPENAI])
+            elif Family.ANTHROPIC in endpoints:
+                self._text[provider.name] = Anthropic(http, endpoints[Family.ANTHROPIC])
             if Family.LEONARDO in endpoints:
                 self._images[provider.name] = Leonardo(
                     http, endpoints[Family.LEONARDO], policy.polling, sleep=sleep
@@ -77,7 +83,7 @@ class Providers:
                     sleep=sleep,
                 )
 
-    def text(self, provider: str) -> OpenAICompatible:
+    def text(self, provider: str) -> ChatApi:
         return _get(self._text, provider, "TEXT/CHAT")
 
     def images(self, provider: str) -> Leonardo:
@@ -89,16 +95,23 @@ class Providers:
     def circuit_state(self, provider: str) -> CircuitState:
         return self.breakers[provider].state
 
+    def is_open(self, provider: str) -> bool:
+        """Whether the provider's circuit refuses calls now (routing skips it)."""
+        return self.breakers[provider].state is CircuitState.OPEN
+
     def check_available(self, provider: str) -> None:
         """Refuse work for a provider whose circuit is open (PROVIDER_UNAVAILABLE),
         without taking the half-open probe: the job's own call will be that probe."""
-        breaker = self.breakers[provider]
-        if breaker.state is CircuitState.OPEN:
-            raise ProviderUnavailable(
-                provider,
-                f"{provider} is failing; new jobs are refused for now (circuit open)",
-                retry_after_seconds=breaker.retry_after(),
-            )
+        if self.is_open(provider):
+            raise self.unavailable(provider)
+
+    def unavailable(self, provider: str) -> ProviderUnavailable:
+        """The refusal of a provider whose circuit is open."""
+        return ProviderUnavailable(
+            provider,
+            f"{provider} is failing; new jobs are refused for now (circuit open)",
+            retry_after_seconds=self.breakers[provider].retry_after(),
+        )
 
     @property
     def closed(self) -> bool:

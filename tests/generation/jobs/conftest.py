@@ -207,8 +207,10 @@ async def make_jobs_stack(
     jwks: Any,
     tmp_path: Path,
 ) -> AsyncIterator[MakeJobsStack]:
-    """`await make_jobs_stack(replicas=1, deadline=5.0, policy=POLICY, **JobSettings
-    fields)`: every kind's deadline is `deadline` seconds."""
+    """`await make_jobs_stack(replicas=1, deadline=5.0, policy=POLICY, catalogue_env=None,
+    **JobSettings fields)`: every kind's deadline is `deadline` seconds; `catalogue_env`
+    adds to the variables the catalogue is read from (`{sandbox}` in them is the
+    sandbox's URL)."""
     stacks: list[JobsStack] = []
     engines: list[AsyncEngine] = []
 
@@ -216,6 +218,7 @@ async def make_jobs_stack(
         replicas: int = 1,
         deadline: float = 5.0,
         policy: ProviderPolicy = POLICY,
+        catalogue_env: dict[str, str] | None = None,
         **job_fields: Any,
     ) -> JobsStack:
         wallet_stack = await start_wallet()
@@ -241,8 +244,12 @@ async def make_jobs_stack(
         )
 
         async def start(**overrides: Any) -> Replica:
+            variables = {
+                name: value.replace("{sandbox}", sandbox.url)
+                for name, value in (catalogue_env or {}).items()
+            }
             settings = GenerationSettings(
-                catalogue_from_env({"KLIK_SANDBOX_URL": sandbox.url}),
+                catalogue_from_env({"KLIK_SANDBOX_URL": sandbox.url, **variables}),
                 policy=policy,
                 deadlines=dict.fromkeys(Kind, deadline),
                 jobs=dataclasses.replace(JOBS, **{**job_fields, **overrides}),

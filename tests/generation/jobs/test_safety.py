@@ -261,7 +261,8 @@ async def test_an_open_circuit_refuses_new_jobs_without_a_hold_then_half_opens(
     providers = await stack.stub().ListProviders(
         generation_pb2.ListProvidersRequest(), metadata=who
     )
-    assert [p.circuit_state for p in providers.providers] == ["open"]
+    circuits = {p.name: p.circuit_state for p in providers.providers}
+    assert circuits == {"sandbox": "open", "sandbox-anthropic": "closed"}
     before = await stack.sandbox.count()
 
     refused = await failure(
@@ -283,7 +284,7 @@ async def test_an_open_circuit_refuses_new_jobs_without_a_hold_then_half_opens(
     providers = await stack.stub().ListProviders(
         generation_pb2.ListProvidersRequest(), metadata=who
     )
-    assert [p.circuit_state for p in providers.providers] == ["closed"]
+    assert [p.circuit_state for p in providers.providers] == ["closed", "closed"]
     await stack.settled(user_id, 100 - done.cost_credits)
 
 

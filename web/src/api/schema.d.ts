@@ -1243,6 +1243,16 @@ export interface paths {
          *     `provider` and `model` may be empty: the default provider and model for the
          *     kind are chosen (see ListProviders). Idempotent by `idempotency_key`.
          *
+         *     TEXT, CHAT: `model` may name a model alias (ListProvidersResponse.aliases),
+         *     with `provider` "" or the alias: an ordered list of models on several
+         *     providers. The hold is the highest estimate over the alias's models, so any
+         *     of them is covered. When the job runs, a model whose provider's circuit is open,
+         *     or whose provider fails before the first token of the reply, is skipped for the
+         *     next; a reply that breaks after its first token is not restarted elsewhere (the
+         *     job ends `FAILED`, the text so far charged). The job is charged at the price of
+         *     the model that replied, never above the hold, and `Job.provider` / `Job.model`
+         *     name it.
+         *
          *     Errors:
          *     - PERMISSION_DENIED `EMAIL_NOT_VERIFIED` (403): the caller's access token says
          *       their email address is unverified (`ev` claim) and `KLIK_REQUIRE_VERIFIED_EMAIL`
@@ -1259,7 +1269,8 @@ export interface paths {
          *       not apply to the kind (e.g. an unknown avatar_id or voice_id).
          *     - INVALID_ARGUMENT (400): prompt is blank.
          *     - UNAVAILABLE `PROVIDER_UNAVAILABLE` (503): the provider's circuit breaker is
-         *       open; no hold is placed. Retry later or pick another provider.
+         *       open (for an alias: every one of its providers'); no hold is placed. Retry
+         *       later or pick another provider.
          *     - ABORTED `IDEMPOTENCY_KEY_REUSED` (409): the key was used with a different body.
          */
         post: operations["GenerationService_CreateJob"];
@@ -1861,7 +1872,9 @@ export interface paths {
          * Returns the price in force of every kind and model, in credits.
          * @description Returns the price in force of every kind and model, in credits. Public (no
          *     token). One price per kind with model "" (the default), then one per TEXT/CHAT
-         *     model that has a price of its own.
+         *     model that has a price of its own, then one per model alias and kind it serves:
+         *     the highest price of its models, which its hold is priced at (the charge is at
+         *     the model that replied).
          */
         get: operations["GenerationService_GetPricing"];
         put?: never;
@@ -1905,10 +1918,12 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Lists the providers with their models, avatars, voices and circuit-breaker state, in a stable order: the real providers configured with a key, then `sandbox` for every kind none of them serves.
+         * Lists the providers with their models, avatars, voices and circuit-breaker state, in a stable order: the real providers configured with a key, then `sandbox` for every kind none of them serves (and `sandbox-anthropic`, the sandbox's Messages API, when it serves TEXT and CHAT); then the model aliases.
          * @description Lists the providers with their models, avatars, voices and circuit-breaker
          *     state, in a stable order: the real providers configured with a key, then
-         *     `sandbox` for every kind none of them serves. Bearer.
+         *     `sandbox` for every kind none of them serves (and `sandbox-anthropic`, the
+         *     sandbox's Messages API, when it serves TEXT and CHAT); then the model aliases.
+         *     Bearer.
          *
          *     Avatars and voices come from the provider's own catalogue, cached for a while
          *     (`KLIK_PROVIDER_CATALOGUE_TTL_SECONDS`); when the provider cannot be reached the
@@ -3658,7 +3673,10 @@ export interface components {
             idempotency_key?: string;
             /** @description One of: `TEXT`, `CHAT`, `IMAGE`, `AVATAR_VIDEO`. */
             kind?: string;
-            /** @description Model id; "" for the provider's default model for the kind. */
+            /**
+             * @description Model id, or (TEXT, CHAT) a model alias; "" for the provider's default model
+             *     for the kind.
+             */
             model?: string;
             /** @description Kind-specific settings. */
             options?: components["schemas"]["klik.generation.v1.JobOptions"];
@@ -3667,7 +3685,10 @@ export interface components {
              *     description, or the avatar's script. Must not be blank.
              */
             prompt?: string;
-            /** @description Provider name; "" for the default provider for the kind. */
+            /**
+             * @description Provider name; "" for the default provider for the kind (or, with an alias,
+             *     "" or the alias).
+             */
             provider?: string;
         };
         /** @description Answer of CreateJob; HTTP returns the `job` field itself. */
@@ -3732,6 +3753,11 @@ export interface components {
         /** @description A generation job. */
         "klik.generation.v1.Job": {
             /**
+             * @description TEXT, CHAT: the model alias the job was created with (CreateJobRequest.model),
+             *     "" when it named a model; `provider` and `model` say which of its models serves.
+             */
+            readonly alias?: string;
+            /**
              * Format: int64
              * @description Credits: the held estimate while `QUEUED` or `RUNNING`, the actual price
              *     charged once `SUCCEEDED`; once `FAILED` or `CANCELLED`, 0 (the hold was
@@ -3749,7 +3775,7 @@ export interface components {
             readonly id?: string;
             /** @description One of: `TEXT`, `CHAT`, `IMAGE`, `AVATAR_VIDEO`. */
             kind?: string;
-            /** @description Id of the model that serves the job. */
+            /** @description Id of the model that serves the job; for an alias, as `provider`. */
             model?: string;
             /**
              * @description The prompt: the text to complete, the new chat message, the image
@@ -3757,8 +3783,11 @@ export interface components {
              */
             prompt?: string;
             /**
-             * @description Name of the provider that serves the job (see ListProviders). `sandbox` when
-             *     the local sandbox served it, so a sandbox result is never mistaken for a real one.
+             * @description Name of the provider that serves the job (see ListProviders). `sandbox` (or
+             *     `sandbox-anthropic`) when the local sandbox served it, so a sandbox result is
+             *     never mistaken for a real one. For a job created with a model alias: the first
+             *     of its providers available when the job was created, then, once the reply has
+             *     begun, the one that is giving it (a fallback may replace the first).
              */
             provider?: string;
             /**
@@ -3925,6 +3954,8 @@ export interface components {
         "klik.generation.v1.ListProvidersRequest": Record<string, never>;
         /** @description Every configured provider. */
         "klik.generation.v1.ListProvidersResponse": {
+            /** @description The model aliases, in the order configured. */
+            aliases?: components["schemas"]["klik.generation.v1.ModelAlias"][];
             /** @description The providers, in a stable order. */
             providers?: components["schemas"]["klik.generation.v1.Provider"][];
         };
@@ -3945,6 +3976,24 @@ export interface components {
             /** @description The kinds this model serves; each one of `TEXT`, `CHAT`, `IMAGE`, `AVATAR_VIDEO`. */
             kinds?: string[];
         };
+        /**
+         * @description A model alias: one name for an ordered list of TEXT/CHAT models on several
+         *     providers, tried in that order (see CreateJob).
+         */
+        "klik.generation.v1.ModelAlias": {
+            /**
+             * Format: int64
+             * @description The highest price in force per million tokens among its models: what a job's
+             *     hold is priced at. The job is charged at the model that replied.
+             */
+            credits_per_million_tokens?: string;
+            /** @description The kinds some of its models serve; each one of `TEXT`, `CHAT`. */
+            kinds?: string[];
+            /** @description Its models in the order tried, each `provider/model`. */
+            models?: string[];
+            /** @description The alias, as passed in CreateJobRequest.model, e.g. `default-chat`. */
+            name?: string;
+        };
         /** @description The price of one kind (and model) of job. */
         "klik.generation.v1.Price": {
             /**
@@ -3960,8 +4009,8 @@ export interface components {
              */
             minimum_credits?: string;
             /**
-             * @description Model id this price applies to; "" for the price of every model of the kind
-             *     without a price of its own.
+             * @description Model id (or model alias) this price applies to; "" for the price of every
+             *     model of the kind without a price of its own.
              */
             model?: string;
             /**
