@@ -24,6 +24,7 @@ BENCHMARKS = (
     "auth_tokens",
     "generation_jobs",
     "stream_ttft",
+    "events_fanout",
 )
 
 
