@@ -25,6 +25,7 @@ BENCHMARKS = (
     "generation_jobs",
     "stream_ttft",
     "events_fanout",
+    "media_inflight",
 )
 
 

@@ -15,7 +15,7 @@ import statistics
 import subprocess
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -110,6 +110,14 @@ def merge(loads: Sequence[Load]) -> Load:
         wall_seconds=wall,
         busiest=max(load.busiest for load in loads),
     )
+
+
+def in_tmp(
+    measure: Callable[[Any, Path], Coroutine[Any, Any, list[Row]]], args: Any, prefix: str
+) -> list[Row]:
+    """`measure(args, root)` run to its end, `root` a temporary directory of its own."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        return asyncio.run(measure(args, Path(tmp)))
 
 
 # ---- HTTP: wrk ------------------------------------------------------------------------

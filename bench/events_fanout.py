@@ -28,7 +28,6 @@ import os
 import re
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -36,7 +35,7 @@ from typing import NamedTuple
 
 import httpx
 
-from bench.common import Clients, Row, Sample, cores_used, table
+from bench.common import Clients, Row, Sample, cores_used, in_tmp, table
 from bench.stack import rss_bytes, stack
 from kit import bus
 from klik.events.v1.events_pb2 import WalletChanged
@@ -246,8 +245,7 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
 
 
 def rows(argv: Sequence[str] = ()) -> list[Row]:
-    with tempfile.TemporaryDirectory(prefix="bench-events-") as tmp:
-        return asyncio.run(measure(parse(argv), Path(tmp)))
+    return in_tmp(measure, parse(argv), "bench-events-")
 
 
 if __name__ == "__main__":

@@ -32,7 +32,6 @@ import json
 import os
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Sequence
@@ -41,7 +40,7 @@ from typing import NamedTuple
 
 import httpx
 
-from bench.common import Clients, Row, Sample, cores_used, table
+from bench.common import Clients, Row, Sample, cores_used, in_tmp, table
 from bench.stack import stack
 from tests.databases import backend
 
@@ -254,8 +253,7 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
 
 
 def rows(argv: Sequence[str] = ()) -> list[Row]:
-    with tempfile.TemporaryDirectory(prefix="bench-ttft-") as tmp:
-        return asyncio.run(measure(parse(argv), Path(tmp)))
+    return in_tmp(measure, parse(argv), "bench-ttft-")
 
 
 if __name__ == "__main__":
