@@ -65,7 +65,7 @@ async def one_stream(
         )
         status = await reader.readline()
         if b" 200 " not in status:
-            raise SystemExit(f"GET /v1/events: {status.decode().strip()}")
+            raise RuntimeError(f"GET /v1/events: {status.decode().strip()}")
         while (await reader.readline()).strip():
             pass  # the headers
     latencies: list[float] = []
@@ -79,7 +79,7 @@ async def one_stream(
             except TimeoutError:
                 break
             if not line:
-                raise SystemExit("a stream ended before its events")
+                raise RuntimeError("a stream ended before its events")
             if line.startswith(b"data: ") and (stamp := STAMP.search(line)):
                 latencies.append(time.time() - int(stamp.group(1)) / 1e6)
     finally:
@@ -118,8 +118,11 @@ class Fanout(NamedTuple):
 
 
 async def open_streams(gateway: str) -> int:
-    async with httpx.AsyncClient() as client:
-        text = (await client.get(gateway + "/metrics")).text
+    async with httpx.AsyncClient(timeout=30) as client:
+        try:
+            text = (await client.get(gateway + "/metrics")).text
+        except httpx.TimeoutException:  # busy opening streams: not all there yet
+            return 0
     found = re.search(r"^klik_gateway_event_streams (\S+)$", text, re.MULTILINE)
     return int(float(found.group(1))) if found else 0
 
@@ -142,6 +145,8 @@ async def fanout(
     running = asyncio.ensure_future(clients.samples(streams_client, payloads, window))
     deadline = time.monotonic() + args.connect_seconds + 5  # +5: the clients' start
     while (opened := await open_streams(gateway)) < streams:
+        if running.done():
+            await running  # a client's error, raised here
         if running.done() or time.monotonic() > deadline:
             running.cancel()
             raise SystemExit(f"only {opened} of {streams} streams opened")

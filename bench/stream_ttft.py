@@ -83,9 +83,9 @@ async def klik_stream(client: httpx.AsyncClient, token: str, rate: int) -> tuple
                 if event == "delta" or (event == "snapshot" and json.loads(line[6:]).get("text")):
                     first, snapshot = time.monotonic() - began, event == "snapshot"
             elif line.startswith("data: ") and event == "error":
-                raise SystemExit(f"the watch ended in an error: {line}")
+                raise RuntimeError(f"the watch ended in an error: {line}")
     if first is None:
-        raise SystemExit(f"job {job_id}: its stream ended with no text")
+        raise RuntimeError(f"job {job_id}: its stream ended with no text")
     return first, snapshot
 
 
@@ -106,7 +106,7 @@ async def direct_stream(client: httpx.AsyncClient, model: str, rate: int) -> tup
                 if choices[0].get("delta", {}).get("content"):
                     first = time.monotonic() - began
     if first is None:
-        raise SystemExit("a direct stream ended with no text")
+        raise RuntimeError("a direct stream ended with no text")
     return first, False
 
 
