@@ -55,6 +55,14 @@ class StreamClient(NamedTuple):
     rate: int
 
 
+async def ok(reply: httpx.Response) -> None:
+    """An error status as a RuntimeError (httpx's own do not cross processes)."""
+    if reply.status_code >= 400:
+        body = (await reply.aread()).decode(errors="replace")[:300]
+        request = reply.request
+        raise RuntimeError(f"{request.method} {request.url}: {reply.status_code} {body}")
+
+
 def prompt(rate: int) -> str:
     return f"bench ttft {uuid.uuid4().hex} [[fault:rate={rate}]]"
 
@@ -69,13 +77,13 @@ async def klik_stream(client: httpx.AsyncClient, token: str, rate: int) -> tuple
         json={"kind": "TEXT", "prompt": text, "idempotency_key": text},
         headers=headers,
     )
-    reply.raise_for_status()
+    await ok(reply)
     job_id = reply.json()["id"]
     first: float | None = None
     snapshot = False
     event = ""
     async with client.stream("GET", f"/v1/generations/{job_id}:watch", headers=headers) as watch:
-        watch.raise_for_status()
+        await ok(watch)
         async for line in watch.aiter_lines():
             if line.startswith("event: "):
                 event = line[7:]
@@ -99,7 +107,7 @@ async def direct_stream(client: httpx.AsyncClient, model: str, rate: int) -> tup
     began = time.monotonic()
     first: float | None = None
     async with client.stream("POST", "/v1/chat/completions", json=body) as reply:
-        reply.raise_for_status()
+        await ok(reply)
         async for line in reply.aiter_lines():
             if first is None and line.startswith("data: {"):
                 choices = json.loads(line[6:]).get("choices") or [{}]
