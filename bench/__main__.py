@@ -17,7 +17,16 @@ import traceback
 
 from bench.common import Row, table, wrk_binary
 
-BENCHMARKS = ("gateway_wallet", "wallet_holds", "outbox_relay", "auth_tokens", "generation_jobs")
+BENCHMARKS = (
+    "gateway_wallet",
+    "wallet_holds",
+    "outbox_relay",
+    "auth_tokens",
+    "generation_jobs",
+    "stream_ttft",
+    "events_fanout",
+    "media_inflight",
+)
 
 
 def main() -> int:

@@ -15,7 +15,7 @@ import statistics
 import subprocess
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -110,6 +110,14 @@ def merge(loads: Sequence[Load]) -> Load:
         wall_seconds=wall,
         busiest=max(load.busiest for load in loads),
     )
+
+
+def in_tmp(
+    measure: Callable[[Any, Path], Coroutine[Any, Any, list[Row]]], args: Any, prefix: str
+) -> list[Row]:
+    """`measure(args, root)` run to its end, `root` a temporary directory of its own."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        return asyncio.run(measure(args, Path(tmp)))
 
 
 # ---- HTTP: wrk ------------------------------------------------------------------------
@@ -298,8 +306,12 @@ class Clients:
         await self.ready(work)
         start_at = time.monotonic() + 1.0  # every process ready, then all at once
         jobs = [(payload, start_at, seconds) for payload in payloads]
-        pool = self._pool
-        return await asyncio.to_thread(pool.starmap, work, jobs, 1)
+        # Waited for on the loop, not in a thread: a cancelled window (a benchmark
+        # giving up) leaves no thread behind blocked on results that never come.
+        result = self._pool.starmap_async(work, jobs, 1)
+        while not result.ready():  # noqa: ASYNC110 - a pool's result has no awaitable
+            await asyncio.sleep(0.05)
+        return result.get()
 
     async def run(
         self, work: Callable[[Any, float, float], Sample], payloads: Sequence[Any], seconds: float

@@ -130,6 +130,18 @@ async def serving_health(address: str, within: float = 60.0) -> None:
         await wait_for(serving, within, interval=0.1, message=f"{address} serving")
 
 
+async def funded_wallets(databases: Databases, users: Sequence[str]) -> str:
+    """A fresh wallet database (its URL) where every one of `users` holds FUNDS."""
+    url = databases.create()
+    engine = db.make_engine(url)
+    await db.migrate(engine, WALLET_MIGRATIONS)
+    async with db.session_factory(engine)() as session, session.begin():
+        for user_id in users:
+            await open_wallet(session, user_id, FUNDS)
+    await engine.dispose()
+    return url
+
+
 def quantiles_ms(values: list[float]) -> tuple[float, float]:
     cuts = statistics.quantiles(values, n=100)
     return cuts[49] * 1000, cuts[98] * 1000
@@ -238,13 +250,7 @@ async def run(args: argparse.Namespace, root: Path) -> list[Row]:
 
             # The wallet, with funded wallets.
             users = [str(uuid.uuid4()) for _ in range(args.users)]
-            wallet_url = databases.create()
-            wallet_engine = db.make_engine(wallet_url)
-            await db.migrate(wallet_engine, WALLET_MIGRATIONS)
-            async with db.session_factory(wallet_engine)() as session, session.begin():
-                for user_id in users:
-                    await open_wallet(session, user_id, FUNDS)
-            await wallet_engine.dispose()
+            wallet_url = await funded_wallets(databases, users)
             wallet_port = free_port()
             env = {
                 "KLIK_AUTH_PORT": str(jwks.port),
