@@ -24,8 +24,8 @@ from kit.db import UnitOfWork
 from kit.errors import DomainError
 from kit.idempotency import check_key, check_replay, fingerprint
 from services.wallet import domain, store
+from services.wallet.changes import record
 from services.wallet.domain import Change, Entry, Hold, HoldStatus, Kind, Resolution, Wallet
-from services.wallet.events import wallet_changed
 from services.wallet.store import EntryPage
 
 T = TypeVar("T")
@@ -96,9 +96,9 @@ class Ledger:
             out = domain.new_entry(source, Kind.TRANSFER_OUT, -amount, recipient, note, now)
             into = domain.new_entry(target, Kind.TRANSFER_IN, amount, sender, note, now)
             for wallet, entry in ((source, out), (target, into)):
-                await store.save_wallet(session, wallet)
-                await store.add_entry(session, entry, correlation)
-                await wallet_changed(session, wallet, Kind(entry.kind), entry.amount, entry)
+                await record(
+                    session, wallet, Kind(entry.kind), entry.amount, now, entry, correlation
+                )
             return out
 
         fields: dict[str, str | int] = {"to_user_id": recipient, "amount": amount, "note": note}
@@ -117,9 +117,7 @@ class Ledger:
             wallet = await self._lock_open(session, user_id)
             wallet = domain.credit(wallet, amount, now)
             entry = domain.new_entry(wallet, Kind.GRANT, amount, granted_by, reason, now)
-            await store.save_wallet(session, wallet)
-            await store.add_entry(session, entry, entry.id)
-            await wallet_changed(session, wallet, Kind.GRANT, amount, entry)
+            await record(session, wallet, Kind.GRANT, amount, now, entry)
             return entry
 
         fields: dict[str, str | int] = {"user_id": user_id, "amount": amount, "reason": reason}
@@ -151,8 +149,7 @@ class Ledger:
             wallet = domain.reserve(wallet, amount, now)
             hold = domain.new_hold(user_id, amount, expires_at, reference, description, now)
             await store.add_hold(session, hold)
-            await store.save_wallet(session, wallet)
-            await wallet_changed(session, wallet, Change.HOLD_PLACED, amount)
+            await record(session, wallet, Change.HOLD_PLACED, amount, now)
             return hold
 
         fields: dict[str, str | int] = {
@@ -179,7 +176,7 @@ class Ledger:
                 # Record the expiry the sweeper has not reached yet, then refuse.
                 due = domain.expire(hold, wallet, now)
                 assert due is not None
-                await self._resolve(session, due, Change.HOLD_EXPIRED)
+                await self._resolve(session, due, Change.HOLD_EXPIRED, now)
                 return _Refusal(expired)
             entry = None
             if resolution.charged:
@@ -187,10 +184,9 @@ class Ledger:
                 entry = domain.new_entry(
                     resolution.wallet, Kind.CHARGE, charged, hold.id, hold.description, now
                 )
-                await store.add_entry(session, entry, hold.id)
-                await self._resolve(session, resolution, Kind.CHARGE, entry)
+                await self._resolve(session, resolution, Kind.CHARGE, now, entry)
             else:
-                await self._resolve(session, resolution, Change.HOLD_RELEASED)
+                await self._resolve(session, resolution, Change.HOLD_RELEASED, now)
             return Captured(resolution.hold, entry)
 
         fields: dict[str, str | int] = {"hold_id": hold_id, "amount": amount}
@@ -210,7 +206,7 @@ class Ledger:
                 return hold
             expired = resolution.hold.status == HoldStatus.EXPIRED
             change = Change.HOLD_EXPIRED if expired else Change.HOLD_RELEASED
-            await self._resolve(session, resolution, change)
+            await self._resolve(session, resolution, change, now)
             return resolution.hold
 
         fields: dict[str, str | int] = {"hold_id": hold_id}
@@ -234,8 +230,7 @@ class Ledger:
                     due = domain.expire(hold, wallet, now)
                     if due is None:
                         continue
-                    await self._resolve(session, due, Change.HOLD_EXPIRED)
-                    wallet = due.wallet
+                    wallet = await self._resolve(session, due, Change.HOLD_EXPIRED, now)
                     expired += 1
         return expired
 
@@ -310,12 +305,15 @@ class Ledger:
         session: AsyncSession,
         resolution: Resolution,
         change: Kind | Change,
+        now: datetime,
         entry: Entry | None = None,
-    ) -> None:
+    ) -> Wallet:
+        """Save a resolved hold and its wallet's change (a charge's row under the
+        hold's id); the wallet as saved."""
         await store.save_hold(session, resolution.hold)
-        await store.save_wallet(session, resolution.wallet)
         amount = entry.amount if entry is not None else -resolution.freed
-        await wallet_changed(session, resolution.wallet, change, amount, entry)
+        correlation = resolution.hold.id
+        return await record(session, resolution.wallet, change, amount, now, entry, correlation)
 
 
 # ---- stored responses: the domain values as JSON -------------------------------------

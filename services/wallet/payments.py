@@ -24,8 +24,8 @@ from kit.clock import Clock, utc_now
 from kit.db import UnitOfWork
 from kit.idempotency import check_key, check_replay, fingerprint
 from services.wallet import domain, store
+from services.wallet.changes import record
 from services.wallet.domain import CreditPack, Kind, Payment, PaymentStatus
-from services.wallet.events import wallet_changed
 from services.wallet.settings import WalletOptions
 from services.wallet.stripe_client import CheckoutSession, Event, StripeClient
 
@@ -178,9 +178,7 @@ class Payments:
                 f"credit pack {payment.pack_id}",
                 now,
             )
-            await store.save_wallet(session, wallet)
-            await store.add_entry(session, entry, entry.id)
-            await wallet_changed(session, wallet, Kind.PURCHASE, payment.credits, entry)
+            await record(session, wallet, Kind.PURCHASE, payment.credits, now, entry)
         else:
             log.warning("payment %s is for a closed wallet: no credits granted", payment.id)
         paid = replace(
