@@ -205,6 +205,14 @@ def require_user_id(user_id: str, field: str) -> str:
     return user_id
 
 
+def require_reason(reason: str) -> str:
+    """An admin's reason for an action: required (it is the audit), at most 1000
+    characters."""
+    if not reason.strip():
+        raise InvalidArgument("INVALID_ARGUMENT", "reason is required", details={"field": "reason"})
+    return require_text(reason, "reason", MAX_DESCRIPTION_LENGTH)
+
+
 def refuse_self_transfer(sender: str, recipient: str) -> None:
     if sender == recipient:
         raise InvalidArgument("SELF_TRANSFER", "cannot transfer credits to yourself")
@@ -588,9 +596,25 @@ def refundable(payment: Payment) -> int:
     return left
 
 
+def refund_too_large(payment: Payment, amount: int, left: int) -> InvalidArgument:
+    return InvalidArgument(
+        "INVALID_AMOUNT",
+        f"only {left} of the payment is left to refund, not {amount}",
+        details={"payment_id": payment.id, "amount": amount, "refundable": left},
+    )
+
+
 def payment_not_found(payment_id: str) -> NotFound:
     return NotFound(
         "PAYMENT_NOT_FOUND", "no payment has this id", details={"payment_id": payment_id}
+    )
+
+
+def charge_already_refunded(transaction_id: str) -> FailedPrecondition:
+    return FailedPrecondition(
+        "CHARGE_ALREADY_REFUNDED",
+        "this charge was refunded already",
+        details={"transaction_id": transaction_id},
     )
 
 

@@ -36,6 +36,8 @@ GRANT = "grant"
 PLACE_HOLD = "place_hold"
 CAPTURE_HOLD = "capture_hold"
 RELEASE_HOLD = "release_hold"
+DEBIT = "debit"
+REFUND_CHARGE = "refund_charge"
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,30 @@ class Ledger:
         return await self._uow.run_read(
             lambda session: store.list_entries(session, user_id, before=before, limit=limit)
         )
+
+    async def any_wallet(self, user_id: str) -> Wallet:
+        """Any user's wallet, closed ones included (admins look at those too)."""
+        if not domain.plausible_id(user_id):
+            raise domain.wallet_not_found(user_id)
+        found = await self._uow.run_read(lambda session: store.get_wallet(session, user_id))
+        if found is None:
+            raise domain.wallet_not_found(user_id)
+        return found
+
+    # ---- the owner's settings ------------------------------------------------------
+
+    async def set_low_balance(self, user_id: str, threshold: int) -> Wallet:
+        """Set (0: clear) the wallet's low-balance threshold. Setting one the wallet
+        is already below sends no alert: the next crossing does."""
+        domain.require_threshold(threshold)
+
+        async def effect(session: AsyncSession) -> Wallet:
+            wallet = await self._lock_open(session, user_id)
+            wallet = domain.set_low_balance(wallet, threshold)
+            await store.save_wallet(session, wallet)
+            return wallet
+
+        return await self._uow.run_write(effect)
 
     # ---- money-moving use cases ----------------------------------------------------
 
@@ -122,6 +148,66 @@ class Ledger:
 
         fields: dict[str, str | int] = {"user_id": user_id, "amount": amount, "reason": reason}
         return await self._once(scope, GRANT, key, fields, effect, _dump_entry, _load_entry)
+
+    async def debit(
+        self, scope: str, key: str, *, user_id: str, amount: int, reason: str, debited_by: str
+    ) -> Entry:
+        """Take `amount` off a wallet's available credits (a `debit` row referencing
+        the admin, with the reason); refused beyond what is available."""
+        check_key(key, required=True)
+        domain.require_amount(amount)
+        domain.require_user_id(user_id, "user_id")
+        domain.require_reason(reason)
+
+        async def effect(session: AsyncSession, now: datetime) -> Entry:
+            wallet = await self._lock_open(session, user_id)
+            wallet = domain.debit(wallet, amount, now)
+            entry = domain.new_entry(wallet, Kind.DEBIT, -amount, debited_by, reason, now)
+            await record(session, wallet, Kind.DEBIT, -amount, now, entry)
+            return entry
+
+        fields: dict[str, str | int] = {"user_id": user_id, "amount": amount, "reason": reason}
+        return await self._once(scope, DEBIT, key, fields, effect, _dump_entry, _load_entry)
+
+    async def refund_charge(
+        self,
+        scope: str,
+        key: str,
+        *,
+        user_id: str,
+        transaction_id: str,
+        reason: str,
+        refunded_by: str,
+    ) -> Entry:
+        """Give a `charge` row's credits back (a `refund` row naming the charge),
+        once per charge: FAILED_PRECONDITION `CHARGE_ALREADY_REFUNDED` after."""
+        check_key(key, required=True)
+        domain.require_user_id(user_id, "user_id")
+        domain.require_reason(reason)
+
+        async def effect(session: AsyncSession, now: datetime) -> Entry:
+            wallet = await self._lock_open(session, user_id)
+            if not domain.plausible_id(transaction_id):
+                raise domain.charge_not_found(transaction_id)
+            charge = await store.get_entry(session, user_id, transaction_id)
+            if charge is None or charge.kind != Kind.CHARGE:
+                raise domain.charge_not_found(transaction_id)
+            # Under the wallet's lock: no other refund of this charge is in flight.
+            if await store.refund_of(session, charge.id) is not None:
+                raise domain.charge_already_refunded(charge.id)
+            amount = -charge.amount
+            wallet = domain.credit(wallet, amount, now)
+            why = f"refund of {charge.description or 'a charge'}: {reason} (admin {refunded_by})"
+            entry = domain.new_entry(wallet, Kind.REFUND, amount, charge.id, why, now)
+            await record(session, wallet, Kind.REFUND, amount, now, entry)
+            return entry
+
+        fields: dict[str, str | int] = {
+            "user_id": user_id,
+            "transaction_id": transaction_id,
+            "reason": reason,
+        }
+        return await self._once(scope, REFUND_CHARGE, key, fields, effect, _dump_entry, _load_entry)
 
     async def place_hold(
         self,
