@@ -11,7 +11,9 @@ from typing import Any
 import grpc
 from sqlalchemy import func, select
 
+from gateway.eventhub import streamed_types
 from kit.tables import outbox
+from klik.events.v1 import events_pb2
 from klik.events.v1.envelope_pb2 import Envelope
 from klik.events.v1.events_pb2 import WalletLowBalance
 from klik.wallet.v1 import holds_pb2
@@ -380,6 +382,8 @@ async def test_falling_below_the_threshold_alerts_once_per_crossing(money: Money
         Envelope.FromString(raw).payload.Unpack(payload)
         sent.append((payload.available, payload.threshold))
     assert sent == [(140, 150), (100, 150)]
+    # The gateway's /v1/events streams it to the owner.
+    assert "wallet.low_balance" in streamed_types([events_pb2.DESCRIPTOR])
     # Turned off: no more alerts.
     await money.gateway.put(alert, json={"low_balance": 0}, headers=money.auth(user))
     assert (await transfer(money, user, friend, 90, "t3")).status_code == 200
