@@ -8,7 +8,9 @@ they cause delivered as signed webhooks to klik's gateway.
     GET  /v1/checkout/sessions/{id}
     POST /v1/billing_portal/sessions            a portal session (its `url` is a page here)
     GET|POST|DELETE /v1/subscriptions/{id}      read, update (cancel_at_period_end), cancel
-    POST /v1/refunds                            refund a payment intent (or charge)
+    POST /v1/refunds                            refund a payment intent (then `charge.refunded`)
+    GET  /v1/payment_intents/{id}               `expand[]=latest_charge` for its charge
+    GET  /receipts/{charge_id}                  a charge's receipt page (`receipt_url`)
     GET  /checkout/{id}                         the page a person pays (or cancels) on
     POST /checkout/{id}/pay | /checkout/{id}/cancel
 
@@ -147,6 +149,8 @@ class Stripe:
         self.subscriptions: dict[str, dict[str, Any]] = {}
         self.payment_intents: dict[str, dict[str, Any]] = {}
         self.refunds: dict[str, dict[str, Any]] = {}
+        # Where this sandbox is served (receipt URLs); set from the first request.
+        self.base_url = ""
         self.deliveries: dict[str, Delivery] = {}
         self.fault = WebhookFault()
         self._replies: dict[str, tuple[int, dict[str, Any]]] = {}
@@ -322,6 +326,8 @@ class Stripe:
             "expires_at": int(time.time()) + 24 * 3600,
             "livemode": False,
             "_recurring": recurring,
+            # Stripe puts `payment_intent_data.metadata` on the session's PaymentIntent.
+            "_intent_metadata": dict((data.get("payment_intent_data") or {}).get("metadata") or {}),
         }
         self.sessions[session_id] = session
         return session
@@ -366,7 +372,7 @@ class Stripe:
             "currency": session["currency"],
             "customer": session["customer"],
             "last_payment_error": {"code": "card_declined", "decline_code": "generic_decline"},
-            "metadata": session["metadata"],
+            "metadata": dict(session["_intent_metadata"]),
         }
         self.emit([("payment_intent.payment_failed", failed)], fault)
 
@@ -386,7 +392,7 @@ class Stripe:
             "currency": session["currency"],
             "customer": session["customer"],
             "latest_charge": self.new_id("ch"),
-            "metadata": session["metadata"],
+            "metadata": dict(session["_intent_metadata"]),
         }
         self.payment_intents[intent["id"]] = intent
         return intent
@@ -509,7 +515,19 @@ class Stripe:
             "customer": intent["customer"],
             "payment_intent": intent["id"],
             "metadata": intent["metadata"],
+            "receipt_url": f"{self.base_url}/receipts/{intent['latest_charge']}",
         }
+
+    def intent(self, intent_id: str, expand: list[str]) -> dict[str, Any]:
+        """A PaymentIntent as the API shows it; its charge inline with
+        `expand=["latest_charge"]`."""
+        found = self.payment_intents.get(intent_id)
+        if found is None:
+            raise LookupError("payment_intent", intent_id)
+        shown = public(found)
+        if "latest_charge" in expand:
+            shown["latest_charge"] = self._charge(found)
+        return shown
 
     def intent_by_charge(self, charge_id: str) -> dict[str, Any] | None:
         for intent in self.payment_intents.values():
@@ -565,6 +583,7 @@ async def _api(request: Request, make: Any) -> Response:
             401,
         )
     stripe = of(request)
+    stripe.base_url = stripe.base_url or _base(request)
     body = await request.body()
     data = decode_form(body) if request.method == "POST" else dict(request.query_params)
     key = request.headers.get("idempotency-key", "")
@@ -645,6 +664,25 @@ async def subscription(request: Request) -> Response:
 
 async def create_refund(request: Request) -> Response:
     return await _api(request, of(request).refund)
+
+
+async def get_payment_intent(request: Request) -> Response:
+    stripe, intent_id = of(request), request.path_params["id"]
+    expand = [v for k, v in request.query_params.multi_items() if k.startswith("expand")]
+    return await _api(request, lambda _: stripe.intent(intent_id, expand))
+
+
+async def receipt_page(request: Request) -> Response:
+    intent = of(request).intent_by_charge(request.path_params["id"])
+    if intent is None:
+        return HTMLResponse("<h1>No such receipt</h1>", 404)
+    amount = f"{intent['amount'] / 100:.2f} {intent['currency'].upper()}"
+    refunded = f"{intent['amount_refunded'] / 100:.2f}"
+    return HTMLResponse(
+        f"<!doctype html><title>Sandbox receipt</title><h1>Receipt</h1>"
+        f"<p>Paid {amount}; refunded {refunded}.</p>"
+        "<p><small>This is klik's Stripe sandbox: no money moved.</small></p>"
+    )
 
 
 # ---- the page a person pays on --------------------------------------------------
@@ -802,6 +840,8 @@ ROUTES = [
     Route("/v1/billing_portal/sessions", create_portal, methods=["POST"]),
     Route("/v1/subscriptions/{id}", subscription, methods=["GET", "POST", "DELETE"]),
     Route("/v1/refunds", create_refund, methods=["POST"]),
+    Route("/v1/payment_intents/{id}", get_payment_intent, methods=["GET"]),
+    Route("/receipts/{id}", receipt_page, methods=["GET"]),
     Route("/checkout/{id}", checkout_page, methods=["GET"]),
     Route("/checkout/{id}/pay", checkout_pay, methods=["POST"]),
     Route("/checkout/{id}/cancel", checkout_pay, methods=["POST"]),

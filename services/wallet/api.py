@@ -1,6 +1,6 @@
 """gRPC servicers of the wallet service: proto ⇄ domain, and who may call what.
 
-WalletService is public (end users; GrantCredits admins only); HoldService is
+WalletService is public (end users; its admin tools role `admin`); HoldService is
 internal and takes only the generation service's identity. Idempotency keys are
 scoped to the caller: a user's keys and a service's keys never collide."""
 
@@ -13,11 +13,11 @@ import grpc
 
 from kit import paging
 from kit.errors import InvalidArgument
-from kit.paging import SeqCursor
+from kit.paging import SeqCursor, TimeCursor
 from kit.server import Resources
 from kit.timestamps import timestamp, to_datetime
 from klik.wallet.v1 import holds_pb2, holds_pb2_grpc, wallet_pb2, wallet_pb2_grpc
-from services.wallet.domain import Entry, Hold, Wallet
+from services.wallet.domain import Entry, Hold, Payment, Wallet
 from services.wallet.ledger import Ledger
 from services.wallet.payments import Payments
 
@@ -26,6 +26,9 @@ Context: TypeAlias = grpc.aio.ServicerContext[Any, Any]
 # The services that may place, capture and release holds.
 HOLD_CALLERS = ("generation",)
 TRANSACTIONS = SeqCursor("wallet.ListTransactions")
+USER_TRANSACTIONS = SeqCursor("wallet.ListUserTransactions")
+PAYMENTS = TimeCursor("wallet.ListPayments")
+ADMIN = "admin"
 # The metadata the gateway forwards Stripe's signature header as (forward_headers).
 SIGNATURE_KEY = "stripe-signature"
 
@@ -37,6 +40,8 @@ def wallet_message(wallet: Wallet) -> wallet_pb2.Wallet:
         held=wallet.held,
         available=wallet.available,
         updated_at=timestamp(wallet.updated_at),
+        debt=wallet.debt,
+        low_balance=wallet.low_balance,
     )
 
 
@@ -49,7 +54,27 @@ def transaction_message(entry: Entry) -> wallet_pb2.Transaction:
         reference=entry.reference,
         description=entry.description,
         created_at=timestamp(entry.created_at),
+        debt_change=entry.debt_change,
+        debt_after=entry.debt_after,
     )
+
+
+def payment_message(payment: Payment) -> wallet_pb2.Payment:
+    message = wallet_pb2.Payment(
+        id=payment.id,
+        status=payment.display_status,
+        pack_id=payment.pack_id,
+        credits=payment.credits,
+        amount=payment.amount,
+        currency=payment.currency,
+        refunded_amount=payment.refunded_amount,
+        credits_reversed=payment.credits_reversed,
+        receipt_url=payment.receipt_url,
+        created_at=timestamp(payment.created_at),
+    )
+    if payment.paid_at is not None:
+        message.paid_at.CopyFrom(timestamp(payment.paid_at))
+    return message
 
 
 def hold_message(hold: Hold) -> holds_pb2.Hold:
@@ -84,13 +109,101 @@ class WalletApi(wallet_pb2_grpc.WalletServiceServicer):
         self, request: wallet_pb2.ListTransactionsRequest, context: Context
     ) -> wallet_pb2.ListTransactionsResponse:
         caller = await self.resources.callers.user(context)
-        size = paging.page_size(request.page_size)
-        before = TRANSACTIONS.decode(request.page_token)
-        page = await self.ledger.transactions(caller.user_id, before=before, limit=size)
-        return wallet_pb2.ListTransactionsResponse(
-            transactions=[transaction_message(entry) for entry in page.entries],
-            next_page_token=TRANSACTIONS.encode(page.next_before),
+        rows, token = await self._transactions(
+            TRANSACTIONS, caller.user_id, request.page_size, request.page_token
         )
+        return wallet_pb2.ListTransactionsResponse(transactions=rows, next_page_token=token)
+
+    async def _transactions(
+        self, cursor: SeqCursor, user_id: str, page_size: int, page_token: str
+    ) -> tuple[list[wallet_pb2.Transaction], str]:
+        size = paging.page_size(page_size)
+        before = cursor.decode(page_token)
+        page = await self.ledger.transactions(user_id, before=before, limit=size)
+        rows = [transaction_message(entry) for entry in page.entries]
+        return rows, cursor.encode(page.next_before)
+
+    async def GetUserWallet(
+        self, request: wallet_pb2.GetUserWalletRequest, context: Context
+    ) -> wallet_pb2.GetUserWalletResponse:
+        await self.resources.callers.user(context, ADMIN)
+        wallet = await self.ledger.any_wallet(request.user_id)
+        return wallet_pb2.GetUserWalletResponse(wallet=wallet_message(wallet))
+
+    async def ListUserTransactions(
+        self, request: wallet_pb2.ListUserTransactionsRequest, context: Context
+    ) -> wallet_pb2.ListUserTransactionsResponse:
+        await self.resources.callers.user(context, ADMIN)
+        await self.ledger.any_wallet(request.user_id)
+        rows, token = await self._transactions(
+            USER_TRANSACTIONS, request.user_id, request.page_size, request.page_token
+        )
+        return wallet_pb2.ListUserTransactionsResponse(transactions=rows, next_page_token=token)
+
+    async def DebitCredits(
+        self, request: wallet_pb2.DebitCreditsRequest, context: Context
+    ) -> wallet_pb2.DebitCreditsResponse:
+        caller = await self.resources.callers.user(context, ADMIN)
+        entry = await self.ledger.debit(
+            caller.subject,
+            request.idempotency_key,
+            user_id=request.user_id,
+            amount=request.amount,
+            reason=request.reason,
+            debited_by=caller.user_id,
+        )
+        return wallet_pb2.DebitCreditsResponse(transaction=transaction_message(entry))
+
+    async def RefundCharge(
+        self, request: wallet_pb2.RefundChargeRequest, context: Context
+    ) -> wallet_pb2.RefundChargeResponse:
+        caller = await self.resources.callers.user(context, ADMIN)
+        entry = await self.ledger.refund_charge(
+            caller.subject,
+            request.idempotency_key,
+            user_id=request.user_id,
+            transaction_id=request.transaction_id,
+            reason=request.reason,
+            refunded_by=caller.user_id,
+        )
+        return wallet_pb2.RefundChargeResponse(transaction=transaction_message(entry))
+
+    async def RefundPayment(
+        self, request: wallet_pb2.RefundPaymentRequest, context: Context
+    ) -> wallet_pb2.RefundPaymentResponse:
+        caller = await self.resources.callers.user(context, ADMIN)
+        asked = await self.payments.refund(
+            caller.user_id,
+            request.idempotency_key,
+            payment_id=request.payment_id,
+            amount=request.amount,
+            reason=request.reason,
+        )
+        return wallet_pb2.RefundPaymentResponse(
+            refund_id=asked.refund.id,
+            amount=asked.refund.amount,
+            refund_status=asked.refund.status,
+            payment=payment_message(asked.payment),
+        )
+
+    async def ListPayments(
+        self, request: wallet_pb2.ListPaymentsRequest, context: Context
+    ) -> wallet_pb2.ListPaymentsResponse:
+        caller = await self.resources.callers.user(context)
+        size = paging.page_size(request.page_size)
+        after = PAYMENTS.decode(request.page_token)
+        page = await self.payments.payments(caller.user_id, after=after, limit=size)
+        return wallet_pb2.ListPaymentsResponse(
+            payments=[payment_message(p) for p in page.payments],
+            next_page_token=PAYMENTS.encode(page.next_after),
+        )
+
+    async def SetLowBalanceAlert(
+        self, request: wallet_pb2.SetLowBalanceAlertRequest, context: Context
+    ) -> wallet_pb2.SetLowBalanceAlertResponse:
+        caller = await self.resources.callers.user(context)
+        wallet = await self.ledger.set_low_balance(caller.user_id, request.low_balance)
+        return wallet_pb2.SetLowBalanceAlertResponse(wallet=wallet_message(wallet))
 
     async def Transfer(
         self, request: wallet_pb2.TransferRequest, context: Context
@@ -109,7 +222,7 @@ class WalletApi(wallet_pb2_grpc.WalletServiceServicer):
     async def GrantCredits(
         self, request: wallet_pb2.GrantCreditsRequest, context: Context
     ) -> wallet_pb2.GrantCreditsResponse:
-        caller = await self.resources.callers.user(context, "admin")
+        caller = await self.resources.callers.user(context, ADMIN)
         entry = await self.ledger.grant(
             caller.subject,
             request.idempotency_key,

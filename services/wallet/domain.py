@@ -7,7 +7,10 @@ Invariants every function keeps (ARCHITECTURE rule 4):
     the balance after it;
   - `0 <= held <= balance`, so `available = balance - held` is never negative;
   - a hold resolves once: open → captured | released | expired;
-  - a capture charges at most the held amount and releases the rest."""
+  - a capture charges at most the held amount and releases the rest;
+  - `debt >= 0`, and a wallet in debt has nothing available (`debt > 0` implies
+    `available == 0`): credits that become available pay the debt first;
+  - spending (a hold, a transfer, an admin debit) is refused while debt remains."""
 
 from __future__ import annotations
 
@@ -39,6 +42,14 @@ class Kind(StrEnum):
     CHARGE = "charge"
     REFUND = "refund"
     PURCHASE = "purchase"
+    # An admin's debit (negative).
+    DEBIT = "debit"
+    # Credits of a refunded or disputed purchase taken back (negative, or 0 when
+    # none were available: the shortfall is the row's `debt_change`).
+    PURCHASE_REFUNDED = "purchase_refunded"
+    PURCHASE_DISPUTED = "purchase_disputed"
+    # Credits that paid (part of) the debt (negative; `debt_change` the same).
+    DEBT_REPAID = "debt_repaid"
 
 
 class HoldStatus(StrEnum):
@@ -64,6 +75,12 @@ class Wallet:
     created_at: datetime
     updated_at: datetime
     closed_at: datetime | None = None
+    # Credits owed: taken back (a refunded or disputed purchase) but already spent.
+    debt: int = 0
+    # The owner's low-balance threshold (0: no alert), and whether the alert of
+    # the current crossing was sent (cleared once available is back at or above it).
+    low_balance: int = 0
+    low_balance_alerted: bool = False
 
     @property
     def available(self) -> int:
@@ -86,6 +103,9 @@ class Entry:
     reference: str
     description: str
     created_at: datetime
+    # Signed change to the wallet's debt, and the debt right after the row.
+    debt_change: int = 0
+    debt_after: int = 0
 
 
 @dataclass(frozen=True)
@@ -106,11 +126,17 @@ class Hold:
 
 
 def new_entry(
-    wallet: Wallet, kind: Kind, amount: int, reference: str, description: str, now: datetime
+    wallet: Wallet,
+    kind: Kind,
+    amount: int,
+    reference: str,
+    description: str,
+    now: datetime,
+    debt_change: int = 0,
 ) -> Entry:
     """The ledger row of a change that left `wallet` as it is."""
-    if amount == 0:
-        raise AssertionError("a ledger row never moves 0 credits")
+    if amount == 0 and debt_change == 0:
+        raise AssertionError("a ledger row never moves 0 credits and 0 debt")
     return Entry(
         id=str(uuid.uuid4()),
         user_id=wallet.user_id,
@@ -120,6 +146,8 @@ def new_entry(
         reference=reference,
         description=description,
         created_at=now,
+        debt_change=debt_change,
+        debt_after=wallet.debt,
     )
 
 
@@ -177,6 +205,14 @@ def require_user_id(user_id: str, field: str) -> str:
     return user_id
 
 
+def require_reason(reason: str) -> str:
+    """An admin's reason for an action: required (it is the audit), at most 1000
+    characters."""
+    if not reason.strip():
+        raise InvalidArgument("INVALID_ARGUMENT", "reason is required", details={"field": "reason"})
+    return require_text(reason, "reason", MAX_DESCRIPTION_LENGTH)
+
+
 def refuse_self_transfer(sender: str, recipient: str) -> None:
     if sender == recipient:
         raise InvalidArgument("SELF_TRANSFER", "cannot transfer credits to yourself")
@@ -232,25 +268,117 @@ def credit(wallet: Wallet, amount: int, now: datetime) -> Wallet:
     return replace(wallet, balance=wallet.balance + amount, updated_at=now)
 
 
+def in_debt(wallet: Wallet) -> FailedPrecondition:
+    return FailedPrecondition(
+        "WALLET_IN_DEBT",
+        f"the wallet owes {wallet.debt} credits (a refunded or disputed purchase); "
+        "nothing can be spent until a purchase pays the debt",
+        details={"debt": wallet.debt},
+    )
+
+
+def refuse_in_debt(wallet: Wallet) -> Wallet:
+    """Spending is refused while the wallet owes credits: WALLET_IN_DEBT."""
+    if wallet.debt > 0:
+        raise in_debt(wallet)
+    return wallet
+
+
 def debit(wallet: Wallet, amount: int, now: datetime) -> Wallet:
-    """`amount` (> 0) off the balance, out of the available credits only."""
+    """`amount` (> 0) off the balance, out of the available credits only; refused
+    while the wallet is in debt."""
+    refuse_in_debt(wallet)
     if amount > wallet.available:
         raise insufficient(wallet, amount)
     return replace(wallet, balance=wallet.balance - amount, updated_at=now)
 
 
 def reserve(wallet: Wallet, amount: int, now: datetime) -> Wallet:
-    """Hold `amount` (> 0) of the available credits."""
+    """Hold `amount` (> 0) of the available credits; refused while in debt."""
+    refuse_in_debt(wallet)
     if amount > wallet.available:
         raise insufficient(wallet, amount)
     return replace(wallet, held=wallet.held + amount, updated_at=now)
 
 
 def check(wallet: Wallet) -> Wallet:
-    """The invariant the database also enforces (CHECK constraints): 0 <= held <= balance."""
-    if not 0 <= wallet.held <= wallet.balance:
+    """The invariants the database also enforces (CHECK constraints): 0 <= held <=
+    balance, debt >= 0."""
+    if not 0 <= wallet.held <= wallet.balance or wallet.debt < 0:
         raise AssertionError(f"wallet {wallet.user_id} would break 0 <= held <= balance")
     return wallet
+
+
+# ---- debt and the low-balance alert ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TakeBack:
+    """Taking `credits` back out of a wallet: `taken` come off the balance (what was
+    available), the rest is owed (`owed`, added to the debt)."""
+
+    wallet: Wallet
+    taken: int
+    owed: int
+
+
+def take_back(wallet: Wallet, credits: int, now: datetime) -> TakeBack:
+    """Take `credits` (> 0) back: what is available comes off the balance at once
+    (credits held for running jobs stay held), the shortfall becomes debt."""
+    taken = min(credits, wallet.available)
+    owed = credits - taken
+    changed = replace(
+        wallet, balance=wallet.balance - taken, debt=wallet.debt + owed, updated_at=now
+    )
+    return TakeBack(check(changed), taken, owed)
+
+
+def repay(wallet: Wallet, now: datetime) -> tuple[Wallet, int]:
+    """The wallet after its available credits paid as much of its debt as they can,
+    and how much they paid (0 when it owes nothing or has nothing available)."""
+    paid = min(wallet.debt, wallet.available)
+    if paid <= 0:
+        return wallet, 0
+    changed = replace(
+        wallet, balance=wallet.balance - paid, debt=wallet.debt - paid, updated_at=now
+    )
+    return check(changed), paid
+
+
+def require_threshold(threshold: int) -> int:
+    if not 0 <= threshold <= MAX_BALANCE:
+        raise InvalidArgument(
+            "INVALID_THRESHOLD",
+            f"low_balance must be between 0 and {MAX_BALANCE}, got {threshold}",
+            details={"low_balance": threshold},
+        )
+    return threshold
+
+
+def is_low(wallet: Wallet) -> bool:
+    return wallet.low_balance > 0 and wallet.available < wallet.low_balance
+
+
+def set_low_balance(wallet: Wallet, threshold: int) -> Wallet:
+    """A new threshold. Setting one the wallet is already below counts as that
+    crossing (no alert now; the next one, after available is back at or above it)."""
+    return replace(
+        wallet,
+        low_balance=threshold,
+        low_balance_alerted=threshold > 0 and wallet.available < threshold,
+    )
+
+
+def watch_low_balance(wallet: Wallet) -> tuple[Wallet, bool]:
+    """The wallet after a change, with its alert state, and whether the change just
+    crossed the threshold downward (the alert to send, once per crossing): the
+    alert is armed while available is at or above the threshold."""
+    low = is_low(wallet)
+    if low and not wallet.low_balance_alerted:
+        return replace(wallet, low_balance_alerted=True), True
+    if not low and wallet.low_balance_alerted:
+        return replace(wallet, low_balance_alerted=False), False
+    return wallet, False
 
 
 # ---- the hold state machine -------------------------------------------------------------
@@ -409,3 +537,90 @@ class Payment:
     created_at: datetime
     paid_at: datetime | None = None
     payment_intent: str = ""
+    # What Stripe reported refunded and disputed of `amount` (minor units), the
+    # charge's receipt, and the credits taken back so far for both.
+    refunded_amount: int = 0
+    disputed_amount: int = 0
+    dispute_id: str = ""
+    receipt_url: str = ""
+    credits_reversed: int = 0
+
+    @property
+    def display_status(self) -> str:
+        """`Payment.status` on the wire: open, paid, expired, partially_refunded,
+        refunded or disputed."""
+        if self.status != PaymentStatus.PAID:
+            return self.status
+        if self.dispute_id:
+            return "disputed"
+        if self.refunded_amount >= self.amount > 0:
+            return "refunded"
+        return "partially_refunded" if self.refunded_amount > 0 else "paid"
+
+
+def credits_to_reverse(payment: Payment) -> int:
+    """Credits of `payment` still to take back for what Stripe reported refunded or
+    disputed: its credits in proportion to the money returned (rounded down; all of
+    them once all the money is), less what was taken back already. Computed from
+    Stripe's running totals, so a repeated or late event takes back nothing more."""
+    returned = min(payment.amount, payment.refunded_amount + payment.disputed_amount)
+    if payment.amount <= 0 or returned >= payment.amount:
+        due = payment.credits
+    else:
+        due = payment.credits * returned // payment.amount
+    return max(0, due - payment.credits_reversed)
+
+
+def refundable(payment: Payment) -> int:
+    """Money (minor units) of `payment` that can still be refunded; refuses a payment
+    that cannot be: not paid, disputed, or refunded in full."""
+    if payment.status != PaymentStatus.PAID or not payment.payment_intent:
+        raise FailedPrecondition(
+            "PAYMENT_NOT_PAID",
+            "only a paid payment can be refunded",
+            details={"payment_id": payment.id},
+        )
+    if payment.dispute_id:
+        raise FailedPrecondition(
+            "PAYMENT_DISPUTED",
+            "a disputed payment is settled through the dispute, not refunded",
+            details={"payment_id": payment.id},
+        )
+    left = payment.amount - payment.refunded_amount
+    if left <= 0:
+        raise FailedPrecondition(
+            "PAYMENT_ALREADY_REFUNDED",
+            "the payment was refunded in full",
+            details={"payment_id": payment.id},
+        )
+    return left
+
+
+def refund_too_large(payment: Payment, amount: int, left: int) -> InvalidArgument:
+    return InvalidArgument(
+        "INVALID_AMOUNT",
+        f"only {left} of the payment is left to refund, not {amount}",
+        details={"payment_id": payment.id, "amount": amount, "refundable": left},
+    )
+
+
+def payment_not_found(payment_id: str) -> NotFound:
+    return NotFound(
+        "PAYMENT_NOT_FOUND", "no payment has this id", details={"payment_id": payment_id}
+    )
+
+
+def charge_already_refunded(transaction_id: str) -> FailedPrecondition:
+    return FailedPrecondition(
+        "CHARGE_ALREADY_REFUNDED",
+        "this charge was refunded already",
+        details={"transaction_id": transaction_id},
+    )
+
+
+def charge_not_found(transaction_id: str) -> NotFound:
+    return NotFound(
+        "CHARGE_NOT_FOUND",
+        "the user has no charge with this transaction id",
+        details={"transaction_id": transaction_id},
+    )

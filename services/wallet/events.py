@@ -1,7 +1,8 @@
 """Events the wallet service publishes (through the outbox) and consumes.
 
-Publishes `wallet.changed` in the transaction of every change to a wallet's balance or
-held credits. Consumes `user.registered` (open the wallet: empty, or with the signup
+Publishes `wallet.changed` (and `wallet.low_balance` when a change crosses the
+owner's threshold) in the transaction of every change to a wallet (changes.py).
+Consumes `user.registered` (open the wallet: empty, or with the signup
 bonus when KLIK_SIGNUP_BONUS_ON=registered), `user.email_verified` (the signup bonus,
 once per user, when KLIK_SIGNUP_BONUS_ON=verified, the default) and `user.deleted`
 (close it). Each consumed event is applied in the consumer's
@@ -10,6 +11,7 @@ transaction, which also records its id, so a redelivery changes nothing."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from sqlalchemy import select
@@ -17,49 +19,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.bus import event_type_of
 from kit.consumer import EventConsumer, PoisonMessage
-from kit.outbox import add_event
 from kit.server import Resources
 from klik.events.v1.envelope_pb2 import Envelope
-from klik.events.v1.events_pb2 import (
-    UserDeleted,
-    UserEmailVerified,
-    UserRegistered,
-    WalletChanged,
-)
+from klik.events.v1.events_pb2 import UserDeleted, UserEmailVerified, UserRegistered
 from services.wallet import domain, store
-from services.wallet.domain import Change, Entry, Kind, Wallet
+from services.wallet.changes import record, wallet_changed
+from services.wallet.domain import Change, Kind, Wallet
 from services.wallet.settings import WalletOptions
 
-WALLET_CHANGED = event_type_of(WalletChanged)
 USER_REGISTERED = event_type_of(UserRegistered)
 USER_DELETED = event_type_of(UserDeleted)
 USER_EMAIL_VERIFIED = event_type_of(UserEmailVerified)
-
-
-async def wallet_changed(
-    session: AsyncSession,
-    wallet: Wallet,
-    kind: Kind | Change,
-    amount: int,
-    entry: Entry | None = None,
-) -> None:
-    """Record `wallet.changed` in the caller's transaction: the wallet as it is after
-    the change, what changed it, and the ledger row when one was written."""
-    await add_event(
-        session,
-        WALLET_CHANGED,
-        WalletChanged(
-            user_id=wallet.user_id,
-            balance=wallet.balance,
-            held=wallet.held,
-            available=wallet.available,
-            transaction_id=entry.id if entry is not None else "",
-            kind=kind.value,
-            amount=amount,
-        ),
-        aggregate_id=wallet.user_id,
-        user_id=wallet.user_id,
-    )
 
 
 async def open_wallet(
@@ -107,10 +77,8 @@ async def grant_signup_bonus(
     if not wallet.is_open or paid is not None:
         return False
     credited = domain.credit(wallet, bonus, now)
-    await store.save_wallet(session, credited)
     entry = domain.new_entry(credited, Kind.SIGNUP_BONUS, bonus, "", "signup bonus", now)
-    await store.add_entry(session, entry, correlation_id=entry.id)
-    await wallet_changed(session, credited, Kind.SIGNUP_BONUS, bonus, entry)
+    await record(session, credited, Kind.SIGNUP_BONUS, bonus, now, entry)
     return True
 
 
@@ -133,18 +101,11 @@ async def close_wallet(session: AsyncSession, user_id: str, now: datetime | None
         return False
     for hold in await store.lock_open_holds(session, user_id):
         resolution = domain.close_release(hold, wallet, now)
-        wallet = resolution.wallet
         await store.save_hold(session, resolution.hold)
-        await wallet_changed(session, wallet, Change.HOLD_RELEASED, -resolution.freed)
-    wallet = Wallet(
-        user_id,
-        wallet.balance,
-        wallet.held,
-        created_at=wallet.created_at,
-        updated_at=now,
-        closed_at=now,
-    )
-    await store.save_wallet(session, wallet)
+        wallet = await record(
+            session, resolution.wallet, Change.HOLD_RELEASED, -resolution.freed, now
+        )
+    await store.save_wallet(session, replace(wallet, updated_at=now, closed_at=now))
     return True
 
 

@@ -24,8 +24,8 @@ from kit.db import UnitOfWork
 from kit.errors import DomainError
 from kit.idempotency import check_key, check_replay, fingerprint
 from services.wallet import domain, store
+from services.wallet.changes import record
 from services.wallet.domain import Change, Entry, Hold, HoldStatus, Kind, Resolution, Wallet
-from services.wallet.events import wallet_changed
 from services.wallet.store import EntryPage
 
 T = TypeVar("T")
@@ -36,6 +36,8 @@ GRANT = "grant"
 PLACE_HOLD = "place_hold"
 CAPTURE_HOLD = "capture_hold"
 RELEASE_HOLD = "release_hold"
+DEBIT = "debit"
+REFUND_CHARGE = "refund_charge"
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,30 @@ class Ledger:
             lambda session: store.list_entries(session, user_id, before=before, limit=limit)
         )
 
+    async def any_wallet(self, user_id: str) -> Wallet:
+        """Any user's wallet, closed ones included (admins look at those too)."""
+        if not domain.plausible_id(user_id):
+            raise domain.wallet_not_found(user_id)
+        found = await self._uow.run_read(lambda session: store.get_wallet(session, user_id))
+        if found is None:
+            raise domain.wallet_not_found(user_id)
+        return found
+
+    # ---- the owner's settings ------------------------------------------------------
+
+    async def set_low_balance(self, user_id: str, threshold: int) -> Wallet:
+        """Set (0: clear) the wallet's low-balance threshold. Setting one the wallet
+        is already below sends no alert: the next crossing does."""
+        domain.require_threshold(threshold)
+
+        async def effect(session: AsyncSession) -> Wallet:
+            wallet = await self._lock_open(session, user_id)
+            wallet = domain.set_low_balance(wallet, threshold)
+            await store.save_wallet(session, wallet)
+            return wallet
+
+        return await self._uow.run_write(effect)
+
     # ---- money-moving use cases ----------------------------------------------------
 
     async def transfer(
@@ -96,9 +122,9 @@ class Ledger:
             out = domain.new_entry(source, Kind.TRANSFER_OUT, -amount, recipient, note, now)
             into = domain.new_entry(target, Kind.TRANSFER_IN, amount, sender, note, now)
             for wallet, entry in ((source, out), (target, into)):
-                await store.save_wallet(session, wallet)
-                await store.add_entry(session, entry, correlation)
-                await wallet_changed(session, wallet, Kind(entry.kind), entry.amount, entry)
+                await record(
+                    session, wallet, Kind(entry.kind), entry.amount, now, entry, correlation
+                )
             return out
 
         fields: dict[str, str | int] = {"to_user_id": recipient, "amount": amount, "note": note}
@@ -117,13 +143,71 @@ class Ledger:
             wallet = await self._lock_open(session, user_id)
             wallet = domain.credit(wallet, amount, now)
             entry = domain.new_entry(wallet, Kind.GRANT, amount, granted_by, reason, now)
-            await store.save_wallet(session, wallet)
-            await store.add_entry(session, entry, entry.id)
-            await wallet_changed(session, wallet, Kind.GRANT, amount, entry)
+            await record(session, wallet, Kind.GRANT, amount, now, entry)
             return entry
 
         fields: dict[str, str | int] = {"user_id": user_id, "amount": amount, "reason": reason}
         return await self._once(scope, GRANT, key, fields, effect, _dump_entry, _load_entry)
+
+    async def debit(
+        self, scope: str, key: str, *, user_id: str, amount: int, reason: str, debited_by: str
+    ) -> Entry:
+        """Take `amount` off a wallet's available credits (a `debit` row referencing
+        the admin, with the reason); refused beyond what is available."""
+        check_key(key, required=True)
+        domain.require_amount(amount)
+        domain.require_user_id(user_id, "user_id")
+        domain.require_reason(reason)
+
+        async def effect(session: AsyncSession, now: datetime) -> Entry:
+            wallet = await self._lock_open(session, user_id)
+            wallet = domain.debit(wallet, amount, now)
+            entry = domain.new_entry(wallet, Kind.DEBIT, -amount, debited_by, reason, now)
+            await record(session, wallet, Kind.DEBIT, -amount, now, entry)
+            return entry
+
+        fields: dict[str, str | int] = {"user_id": user_id, "amount": amount, "reason": reason}
+        return await self._once(scope, DEBIT, key, fields, effect, _dump_entry, _load_entry)
+
+    async def refund_charge(
+        self,
+        scope: str,
+        key: str,
+        *,
+        user_id: str,
+        transaction_id: str,
+        reason: str,
+        refunded_by: str,
+    ) -> Entry:
+        """Give a `charge` row's credits back (a `refund` row naming the charge),
+        once per charge: FAILED_PRECONDITION `CHARGE_ALREADY_REFUNDED` after."""
+        check_key(key, required=True)
+        domain.require_user_id(user_id, "user_id")
+        domain.require_reason(reason)
+
+        async def effect(session: AsyncSession, now: datetime) -> Entry:
+            wallet = await self._lock_open(session, user_id)
+            if not domain.plausible_id(transaction_id):
+                raise domain.charge_not_found(transaction_id)
+            charge = await store.get_entry(session, user_id, transaction_id)
+            if charge is None or charge.kind != Kind.CHARGE:
+                raise domain.charge_not_found(transaction_id)
+            # Under the wallet's lock: no other refund of this charge is in flight.
+            if await store.refund_of(session, charge.id) is not None:
+                raise domain.charge_already_refunded(charge.id)
+            amount = -charge.amount
+            wallet = domain.credit(wallet, amount, now)
+            why = f"refund of {charge.description or 'a charge'}: {reason} (admin {refunded_by})"
+            entry = domain.new_entry(wallet, Kind.REFUND, amount, charge.id, why, now)
+            await record(session, wallet, Kind.REFUND, amount, now, entry)
+            return entry
+
+        fields: dict[str, str | int] = {
+            "user_id": user_id,
+            "transaction_id": transaction_id,
+            "reason": reason,
+        }
+        return await self._once(scope, REFUND_CHARGE, key, fields, effect, _dump_entry, _load_entry)
 
     async def place_hold(
         self,
@@ -151,8 +235,7 @@ class Ledger:
             wallet = domain.reserve(wallet, amount, now)
             hold = domain.new_hold(user_id, amount, expires_at, reference, description, now)
             await store.add_hold(session, hold)
-            await store.save_wallet(session, wallet)
-            await wallet_changed(session, wallet, Change.HOLD_PLACED, amount)
+            await record(session, wallet, Change.HOLD_PLACED, amount, now)
             return hold
 
         fields: dict[str, str | int] = {
@@ -179,7 +262,7 @@ class Ledger:
                 # Record the expiry the sweeper has not reached yet, then refuse.
                 due = domain.expire(hold, wallet, now)
                 assert due is not None
-                await self._resolve(session, due, Change.HOLD_EXPIRED)
+                await self._resolve(session, due, Change.HOLD_EXPIRED, now)
                 return _Refusal(expired)
             entry = None
             if resolution.charged:
@@ -187,10 +270,9 @@ class Ledger:
                 entry = domain.new_entry(
                     resolution.wallet, Kind.CHARGE, charged, hold.id, hold.description, now
                 )
-                await store.add_entry(session, entry, hold.id)
-                await self._resolve(session, resolution, Kind.CHARGE, entry)
+                await self._resolve(session, resolution, Kind.CHARGE, now, entry)
             else:
-                await self._resolve(session, resolution, Change.HOLD_RELEASED)
+                await self._resolve(session, resolution, Change.HOLD_RELEASED, now)
             return Captured(resolution.hold, entry)
 
         fields: dict[str, str | int] = {"hold_id": hold_id, "amount": amount}
@@ -210,7 +292,7 @@ class Ledger:
                 return hold
             expired = resolution.hold.status == HoldStatus.EXPIRED
             change = Change.HOLD_EXPIRED if expired else Change.HOLD_RELEASED
-            await self._resolve(session, resolution, change)
+            await self._resolve(session, resolution, change, now)
             return resolution.hold
 
         fields: dict[str, str | int] = {"hold_id": hold_id}
@@ -234,8 +316,7 @@ class Ledger:
                     due = domain.expire(hold, wallet, now)
                     if due is None:
                         continue
-                    await self._resolve(session, due, Change.HOLD_EXPIRED)
-                    wallet = due.wallet
+                    wallet = await self._resolve(session, due, Change.HOLD_EXPIRED, now)
                     expired += 1
         return expired
 
@@ -310,12 +391,15 @@ class Ledger:
         session: AsyncSession,
         resolution: Resolution,
         change: Kind | Change,
+        now: datetime,
         entry: Entry | None = None,
-    ) -> None:
+    ) -> Wallet:
+        """Save a resolved hold and its wallet's change (a charge's row under the
+        hold's id); the wallet as saved."""
         await store.save_hold(session, resolution.hold)
-        await store.save_wallet(session, resolution.wallet)
         amount = entry.amount if entry is not None else -resolution.freed
-        await wallet_changed(session, resolution.wallet, change, amount, entry)
+        correlation = resolution.hold.id
+        return await record(session, resolution.wallet, change, amount, now, entry, correlation)
 
 
 # ---- stored responses: the domain values as JSON -------------------------------------

@@ -7,14 +7,24 @@ credits are granted by the webhook that reports the session paid
 `checkout.session.async_payment_succeeded`), whichever arrives first, exactly once:
 the payment row is locked and moves `open → paid` once. Each event id is recorded
 in the transaction that handles it, so a redelivered event changes nothing; an
-event of a type klik does not handle is recorded and acknowledged."""
+event of a type klik does not handle is recorded and acknowledged.
+
+Money back: an admin refunds a payment through Stripe's Refunds API (`refund`);
+Stripe then reports it (`charge.refunded`, carrying the charge's running refunded
+total) and reports disputes (`charge.dispute.created`). Either takes the purchase's
+credits back in proportion to the money returned: the payment keeps Stripe's
+totals and the credits taken back so far, so each event takes only what is still
+due — a repeated, late or out-of-order event takes nothing more. What the wallet
+no longer has available becomes debt (domain.take_back). An event about a charge
+whose payment klik has not seen paid yet is refused (503) so Stripe delivers it
+again later, after the payment's own event."""
 
 from __future__ import annotations
 
 import hashlib
 import logging
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -22,18 +32,31 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.clock import Clock, utc_now
 from kit.db import UnitOfWork
+from kit.errors import Unavailable
 from kit.idempotency import check_key, check_replay, fingerprint
 from services.wallet import domain, store
+from services.wallet.changes import record
 from services.wallet.domain import CreditPack, Kind, Payment, PaymentStatus
-from services.wallet.events import wallet_changed
 from services.wallet.settings import WalletOptions
-from services.wallet.stripe_client import CheckoutSession, Event, StripeClient
+from services.wallet.store import PaymentPage
+from services.wallet.stripe_client import CheckoutSession, Event, Refund, StripeClient
 
 log = logging.getLogger(__name__)
 
 CHECKOUT = "checkout"
 PAID_EVENTS = ("checkout.session.completed", "checkout.session.async_payment_succeeded")
 EXPIRED_EVENT = "checkout.session.expired"
+REFUNDED_EVENT = "charge.refunded"
+DISPUTED_EVENT = "charge.dispute.created"
+REFUND_PAYMENT = "refund_payment"
+
+
+@dataclass(frozen=True)
+class RefundAsked:
+    """What RefundPayment answers: Stripe's refund, and the payment as klik knows it."""
+
+    refund: Refund
+    payment: Payment
 
 
 class Payments:
@@ -90,11 +113,9 @@ class Payments:
         )
         async with self._uow.write() as session:
             now = self._clock()
-            stored = await store.claim_key(session, user_id, CHECKOUT, key, offered, now)
-            if stored is not None:
-                check_replay(stored.fingerprint, offered, CHECKOUT)
-                assert stored.response is not None
-                return _load_session(stored.response)
+            first = await _claim(session, user_id, CHECKOUT, key, offered, now)
+            if first is not None:
+                return _load_session(first)
             await store.add_payment(
                 session,
                 Payment(
@@ -113,17 +134,155 @@ class Payments:
             )
         return made_session
 
+    async def payments(
+        self, user_id: str, *, after: tuple[datetime, str] | None, limit: int
+    ) -> PaymentPage:
+        """The user's payments, newest first."""
+        return await self._uow.run_read(
+            lambda session: store.list_payments(session, user_id, after=after, limit=limit)
+        )
+
+    async def refund(
+        self, admin_id: str, key: str, *, payment_id: str, amount: int, reason: str
+    ) -> RefundAsked:
+        """Ask Stripe to refund `amount` (minor units; 0: all that is left) of a
+        payment, once per idempotency key, and keep who asked and why. The credits
+        come back out of the wallet when Stripe reports the refund."""
+        check_key(key, required=True)
+        domain.require_reason(reason)
+        domain.require_amount(amount, allow_zero=True)
+        offered = fingerprint(
+            REFUND_PAYMENT, {"payment_id": payment_id, "amount": amount, "reason": reason}
+        )
+        async with self._uow.read() as session:
+            stored = await store.read_key(session, admin_id, REFUND_PAYMENT, key)
+            payment = await store.get_payment(session, payment_id) if payment_id else None
+        if stored is not None and stored.response is not None:
+            check_replay(stored.fingerprint, offered, REFUND_PAYMENT)
+            return await self._refund_asked(stored.response, payment_id)
+        if payment is None:
+            raise domain.payment_not_found(payment_id)
+        left = domain.refundable(payment)
+        wanted = amount or left
+        if wanted > left:
+            raise domain.refund_too_large(payment, wanted, left)
+        made = await self._stripe.refund(
+            key="klik-refund-" + hashlib.sha256(f"{admin_id}:{key}:{offered}".encode()).hexdigest(),
+            payment_intent=payment.payment_intent,
+            amount=wanted,
+            metadata={"payment_id": payment.id, "admin_id": admin_id, "reason": reason},
+        )
+        async with self._uow.write() as session:
+            now = self._clock()
+            first = await _claim(session, admin_id, REFUND_PAYMENT, key, offered, now)
+            if first is None:
+                await store.add_payment_refund(
+                    session, made.id, payment.id, admin_id, reason, made.amount, now
+                )
+                await store.save_response(
+                    session,
+                    admin_id,
+                    REFUND_PAYMENT,
+                    key,
+                    f"{made.id} {made.amount} {made.status}",
+                )
+        return await self._refund_asked(first, payment_id, made)
+
+    async def _refund_asked(
+        self, stored: str | None, payment_id: str, made: Refund | None = None
+    ) -> RefundAsked:
+        if stored is not None:
+            refund_id, amount, status = stored.split(" ", 2)
+            made = Refund(refund_id, int(amount), status)
+        assert made is not None
+        async with self._uow.read() as session:
+            payment = await store.get_payment(session, payment_id)
+        assert payment is not None  # payments are never deleted
+        return RefundAsked(made, payment)
+
     async def webhook(self, payload: bytes, signature: str) -> None:
         """Handle one signed webhook delivery (INVALID_SIGNATURE: nothing changes)."""
         event = self._stripe.verify(payload, signature)
+        receipt = ""
+        intent = str(event.object.get("payment_intent") or "")
+        if event.type in PAID_EVENTS and event.object.get("payment_status") == "paid" and intent:
+            receipt = await self._stripe.receipt_url(intent)
         async with self._uow.write() as session:
             now = self._clock()
             if not await store.record_event(session, event.id, event.type, now):
                 return  # handled before
             if event.type in PAID_EVENTS:
-                await self._session_paid(session, event, now)
+                await self._session_paid(session, event, now, receipt)
             elif event.type == EXPIRED_EVENT:
                 await self._session_expired(session, event)
+            elif event.type == REFUNDED_EVENT:
+                await self._charge_refunded(session, event, now)
+            elif event.type == DISPUTED_EVENT:
+                await self._charge_disputed(session, event, now)
+
+    async def _payment_of_charge(self, session: AsyncSession, event: Event) -> Payment | None:
+        """The paid payment a charge event (a charge or a dispute object) is about,
+        locked. None for a charge that is not klik's; UNAVAILABLE (Stripe delivers
+        the event again later) for one whose payment klik has not seen paid yet."""
+        intent = str(event.object.get("payment_intent") or "")
+        payment = await store.lock_payment_of_intent(session, intent)
+        if payment is not None:
+            return payment
+        metadata = event.object.get("metadata") or {}
+        if event.type == REFUNDED_EVENT and not metadata.get("user_id"):
+            log.warning("charge %s is not one of klik's: ignored", event.object.get("id"))
+            return None
+        raise Unavailable(
+            "PAYMENT_NOT_YET_KNOWN",
+            "this charge's payment has not been reported paid yet; deliver it again later",
+        )
+
+    async def _charge_refunded(self, session: AsyncSession, event: Event, now: datetime) -> None:
+        payment = await self._payment_of_charge(session, event)
+        if payment is None:
+            return
+        refunded = int(event.object.get("amount_refunded") or 0)
+        payment = replace(
+            payment,
+            refunded_amount=max(payment.refunded_amount, refunded),
+            receipt_url=str(event.object.get("receipt_url") or payment.receipt_url),
+        )
+        reasons = await store.refund_reasons(session, payment.id)
+        why = "; ".join(f"{reason} (admin {admin})" for admin, reason in reasons)
+        description = f"credit pack {payment.pack_id} refunded" + (f": {why}" if why else "")
+        await self._take_back(session, payment, Kind.PURCHASE_REFUNDED, description, now)
+
+    async def _charge_disputed(self, session: AsyncSession, event: Event, now: datetime) -> None:
+        payment = await self._payment_of_charge(session, event)
+        if payment is None or payment.dispute_id:
+            return  # one dispute per charge
+        payment = replace(
+            payment,
+            dispute_id=str(event.object.get("id") or "dispute"),
+            disputed_amount=int(event.object.get("amount") or 0),
+        )
+        reason = str(event.object.get("reason") or "")
+        description = f"credit pack {payment.pack_id} disputed" + (f": {reason}" if reason else "")
+        await self._take_back(session, payment, Kind.PURCHASE_DISPUTED, description, now)
+
+    async def _take_back(
+        self, session: AsyncSession, payment: Payment, kind: Kind, description: str, now: datetime
+    ) -> None:
+        """Take back the credits still due for what `payment` returned (a row of
+        `kind` with what was available, the rest as debt) and save the payment."""
+        due = domain.credits_to_reverse(payment)
+        if due:
+            payment = replace(payment, credits_reversed=payment.credits_reversed + due)
+            wallet = await store.lock_wallet(session, payment.user_id)
+            if wallet is not None and wallet.is_open:
+                back = domain.take_back(wallet, due, now)
+                entry = domain.new_entry(
+                    back.wallet, kind, -back.taken, payment.id, description, now, back.owed
+                )
+                await record(session, back.wallet, kind, -back.taken, now, entry)
+            else:
+                log.warning("payment %s is of a closed wallet: nothing taken back", payment.id)
+        await store.save_payment(session, payment)
 
     async def _payment_of(
         self, session: AsyncSession, obj: Mapping[str, Any], now: datetime
@@ -160,7 +319,9 @@ class Payments:
         )
         return await store.lock_payment(session, session_id)
 
-    async def _session_paid(self, session: AsyncSession, event: Event, now: datetime) -> None:
+    async def _session_paid(
+        self, session: AsyncSession, event: Event, now: datetime, receipt: str
+    ) -> None:
         obj = event.object
         if obj.get("payment_status") != "paid":
             return  # completed, but the payment is still settling: nothing yet
@@ -178,9 +339,7 @@ class Payments:
                 f"credit pack {payment.pack_id}",
                 now,
             )
-            await store.save_wallet(session, wallet)
-            await store.add_entry(session, entry, entry.id)
-            await wallet_changed(session, wallet, Kind.PURCHASE, payment.credits, entry)
+            await record(session, wallet, Kind.PURCHASE, payment.credits, now, entry)
         else:
             log.warning("payment %s is for a closed wallet: no credits granted", payment.id)
         paid = replace(
@@ -188,6 +347,7 @@ class Payments:
             status=PaymentStatus.PAID,
             paid_at=now,
             payment_intent=str(obj.get("payment_intent") or ""),
+            receipt_url=receipt or payment.receipt_url,
         )
         await store.save_payment(session, paid)
 
@@ -195,6 +355,19 @@ class Payments:
         payment = await store.lock_payment(session, str(event.object.get("id", "")))
         if payment is not None and payment.status == PaymentStatus.OPEN:
             await store.save_payment(session, replace(payment, status=PaymentStatus.EXPIRED))
+
+
+async def _claim(
+    session: AsyncSession, scope: str, operation: str, key: str, offered: str, now: datetime
+) -> str | None:
+    """Claim an idempotency key after the Stripe call: None when this request
+    claimed it (record its effect now), else the first request's stored response."""
+    stored = await store.claim_key(session, scope, operation, key, offered, now)
+    if stored is None:
+        return None
+    check_replay(stored.fingerprint, offered, operation)
+    assert stored.response is not None
+    return stored.response
 
 
 def _load_session(raw: str) -> CheckoutSession:

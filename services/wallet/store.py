@@ -24,6 +24,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     Column,
     DateTime,
@@ -38,6 +39,7 @@ from sqlalchemy import (
     Text,
     bindparam,
     delete,
+    false,
     func,
     insert,
     select,
@@ -63,9 +65,14 @@ wallets = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Column("closed_at", DateTime(timezone=True), nullable=True),
+    Column("debt", BigInteger, nullable=False, server_default="0"),
+    Column("low_balance", BigInteger, nullable=False, server_default="0"),
+    Column("low_balance_alerted", Boolean, nullable=False, server_default=false()),
     # The database refuses what the domain never writes: the last line of defence.
     CheckConstraint("held >= 0", name="ck_wallets_held_not_negative"),
     CheckConstraint("balance - held >= 0", name="ck_wallets_available_not_negative"),
+    CheckConstraint("debt >= 0", name="ck_wallets_debt_not_negative"),
+    CheckConstraint("debt = 0 OR balance = held", name="ck_wallets_debt_leaves_nothing"),
 )
 
 ledger = Table(
@@ -84,9 +91,22 @@ ledger = Table(
     # Ties the rows of one operation together: both sides of a transfer.
     Column("correlation_id", String(36), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
-    CheckConstraint("amount <> 0", name="ck_ledger_amount_not_zero"),
+    # What the row changed of the wallet's debt, and the debt after it.
+    Column("debt_change", BigInteger, nullable=False, server_default="0"),
+    Column("debt_after", BigInteger, nullable=False, server_default="0"),
+    CheckConstraint("amount <> 0 OR debt_change <> 0", name="ck_ledger_moves_something"),
     CheckConstraint("balance_after >= 0", name="ck_ledger_balance_after_not_negative"),
+    CheckConstraint("debt_after >= 0", name="ck_ledger_debt_after_not_negative"),
     Index("ix_ledger_user_seq", "user_id", "seq"),
+)
+_REFUND = ledger.c.kind == "refund"
+# A charge is refunded once: one `refund` row per charge row it names.
+Index(
+    "ux_ledger_refund_of_charge",
+    ledger.c.reference,
+    unique=True,
+    postgresql_where=_REFUND,
+    sqlite_where=_REFUND,
 )
 
 holds = Table(
@@ -132,9 +152,35 @@ payments = Table(
     Column("payment_intent", String(255), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("paid_at", DateTime(timezone=True), nullable=True),
+    # Stripe's running totals for the charge (minor units), its dispute, its
+    # receipt, and the credits taken back for them so far.
+    Column("refunded_amount", BigInteger, nullable=False, server_default="0"),
+    Column("disputed_amount", BigInteger, nullable=False, server_default="0"),
+    Column("dispute_id", String(255), nullable=False, server_default=""),
+    Column("receipt_url", Text, nullable=False, server_default=""),
+    Column("credits_reversed", BigInteger, nullable=False, server_default="0"),
     CheckConstraint("credits > 0", name="ck_payments_credits_positive"),
     CheckConstraint("status IN ('open', 'paid', 'expired')", name="ck_payments_status"),
+    CheckConstraint(
+        "credits_reversed >= 0 AND credits_reversed <= credits",
+        name="ck_payments_reversed_in_range",
+    ),
     Index("ix_payments_user_created", "user_id", "created_at"),
+    Index("ix_payments_payment_intent", "payment_intent"),
+)
+
+# Refunds admins asked Stripe for: who, why, how much (the audit of RefundPayment).
+payment_refunds = Table(
+    "payment_refunds",
+    metadata,
+    # Stripe's refund id.
+    Column("id", String(255), primary_key=True),
+    Column("payment_id", String(255), ForeignKey("payments.id"), nullable=False),
+    Column("admin_id", String(64), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_payment_refunds_payment", "payment_id"),
 )
 
 # Every Stripe event handled, by id: a redelivered event finds its row and does nothing.
@@ -183,6 +229,9 @@ _SAVE_WALLET = (
         held=bindparam("held"),
         updated_at=bindparam("updated_at"),
         closed_at=bindparam("closed_at"),
+        debt=bindparam("debt"),
+        low_balance=bindparam("low_balance"),
+        low_balance_alerted=bindparam("low_balance_alerted"),
     )
 )
 _ADD_ENTRY = insert(ledger)
@@ -225,6 +274,9 @@ def _wallet(row: Row[Any]) -> Wallet:
         created_at=as_utc(row.created_at),
         updated_at=as_utc(row.updated_at),
         closed_at=None if row.closed_at is None else as_utc(row.closed_at),
+        debt=row.debt,
+        low_balance=row.low_balance,
+        low_balance_alerted=bool(row.low_balance_alerted),
     )
 
 
@@ -259,6 +311,9 @@ async def create_wallet(session: AsyncSession, wallet: Wallet) -> bool:
             created_at=wallet.created_at,
             updated_at=wallet.updated_at,
             closed_at=wallet.closed_at,
+            debt=wallet.debt,
+            low_balance=wallet.low_balance,
+            low_balance_alerted=wallet.low_balance_alerted,
         )
         .on_conflict_do_nothing(index_elements=["user_id"])
         .returning(wallets.c.user_id)
@@ -275,6 +330,9 @@ async def save_wallet(session: AsyncSession, wallet: Wallet) -> None:
             "held": wallet.held,
             "updated_at": wallet.updated_at,
             "closed_at": wallet.closed_at,
+            "debt": wallet.debt,
+            "low_balance": wallet.low_balance,
+            "low_balance_alerted": wallet.low_balance_alerted,
         },
     )
 
@@ -292,6 +350,8 @@ def _entry(row: Row[Any]) -> Entry:
         reference=row.reference,
         description=row.description,
         created_at=as_utc(row.created_at),
+        debt_change=row.debt_change,
+        debt_after=row.debt_after,
     )
 
 
@@ -308,6 +368,8 @@ async def add_entry(session: AsyncSession, entry: Entry, correlation_id: str) ->
             "description": entry.description,
             "correlation_id": correlation_id,
             "created_at": entry.created_at,
+            "debt_change": entry.debt_change,
+            "debt_after": entry.debt_after,
         },
     )
 
@@ -521,6 +583,11 @@ def _payment(row: Row[Any]) -> Payment:
         created_at=as_utc(row.created_at),
         paid_at=None if row.paid_at is None else as_utc(row.paid_at),
         payment_intent=row.payment_intent,
+        refunded_amount=row.refunded_amount,
+        disputed_amount=row.disputed_amount,
+        dispute_id=row.dispute_id,
+        receipt_url=row.receipt_url,
+        credits_reversed=row.credits_reversed,
     )
 
 
@@ -556,9 +623,110 @@ async def save_payment(session: AsyncSession, payment: Payment) -> None:
         update(payments)
         .where(payments.c.id == payment.id)
         .values(
-            status=payment.status, paid_at=payment.paid_at, payment_intent=payment.payment_intent
+            status=payment.status,
+            paid_at=payment.paid_at,
+            payment_intent=payment.payment_intent,
+            refunded_amount=payment.refunded_amount,
+            disputed_amount=payment.disputed_amount,
+            dispute_id=payment.dispute_id,
+            receipt_url=payment.receipt_url,
+            credits_reversed=payment.credits_reversed,
         )
     )
+
+
+async def get_payment(session: AsyncSession, payment_id: str) -> Payment | None:
+    row = (await session.execute(select(payments).where(payments.c.id == payment_id))).first()
+    return None if row is None else _payment(row)
+
+
+async def lock_payment_of_intent(session: AsyncSession, payment_intent: str) -> Payment | None:
+    """The payment Stripe's PaymentIntent paid, locked; None before it is known (the
+    session's paid webhook records the intent)."""
+    if not payment_intent:
+        return None
+    row = (
+        await session.execute(
+            select(payments).where(payments.c.payment_intent == payment_intent).with_for_update()
+        )
+    ).first()
+    return None if row is None else _payment(row)
+
+
+@dataclass(frozen=True)
+class PaymentPage:
+    payments: list[Payment]
+    # (created_at, id) of the last payment on this page, or None on the last page.
+    next_after: tuple[datetime, str] | None
+
+
+async def list_payments(
+    session: AsyncSession, user_id: str, *, after: tuple[datetime, str] | None, limit: int
+) -> PaymentPage:
+    """A user's payments newest first, those after (older than) `after` when given."""
+    query = select(payments).where(payments.c.user_id == user_id)
+    if after is not None:
+        query = query.where(tuple_(payments.c.created_at, payments.c.id) < after)
+    rows = (
+        await session.execute(
+            query.order_by(payments.c.created_at.desc(), payments.c.id.desc()).limit(limit + 1)
+        )
+    ).all()
+    more = len(rows) > limit
+    found = [_payment(row) for row in rows[:limit]]
+    return PaymentPage(found, (found[-1].created_at, found[-1].id) if more else None)
+
+
+async def add_payment_refund(
+    session: AsyncSession,
+    refund_id: str,
+    payment_id: str,
+    admin_id: str,
+    reason: str,
+    amount: int,
+    now: datetime,
+) -> None:
+    await session.execute(
+        dialect_insert(session, payment_refunds)
+        .values(
+            id=refund_id,
+            payment_id=payment_id,
+            admin_id=admin_id,
+            reason=reason,
+            amount=amount,
+            created_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=["id"])
+    )
+
+
+async def refund_reasons(session: AsyncSession, payment_id: str) -> list[tuple[str, str]]:
+    """(admin id, reason) of the refunds admins asked for on a payment, oldest first."""
+    rows = await session.execute(
+        select(payment_refunds.c.admin_id, payment_refunds.c.reason)
+        .where(payment_refunds.c.payment_id == payment_id)
+        .order_by(payment_refunds.c.created_at)
+    )
+    return [(row.admin_id, row.reason) for row in rows]
+
+
+async def get_entry(session: AsyncSession, user_id: str, entry_id: str) -> Entry | None:
+    row = (
+        await session.execute(
+            select(ledger).where(ledger.c.id == entry_id, ledger.c.user_id == user_id)
+        )
+    ).first()
+    return None if row is None else _entry(row)
+
+
+async def refund_of(session: AsyncSession, charge_id: str) -> Entry | None:
+    """The `refund` row of a charge row, if it was refunded."""
+    row = (
+        await session.execute(
+            select(ledger).where(ledger.c.kind == "refund", ledger.c.reference == charge_id)
+        )
+    ).first()
+    return None if row is None else _entry(row)
 
 
 async def record_event(session: AsyncSession, event_id: str, kind: str, now: datetime) -> bool:

@@ -29,6 +29,13 @@ class CheckoutSession:
 
 
 @dataclass(frozen=True)
+class Refund:
+    id: str
+    amount: int
+    status: str
+
+
+@dataclass(frozen=True)
 class Event:
     """A verified webhook event: its id, type and `data.object` as plain JSON."""
 
@@ -99,12 +106,46 @@ class StripeClient:
                         "pack_id": pack.id,
                         "credits": str(pack.credits),
                     },
+                    # The PaymentIntent (and so its charge, refunds and disputes)
+                    # names the user too.
+                    "payment_intent_data": {"metadata": {"user_id": user_id, "pack_id": pack.id}},
                 },
                 options={"idempotency_key": key},
             )
         except stripe.StripeError as error:
             raise unavailable(error) from None
         return CheckoutSession(str(session.id), str(session.url))
+
+    async def refund(
+        self, *, key: str, payment_intent: str, amount: int, metadata: Mapping[str, str]
+    ) -> Refund:
+        """Refund `amount` (minor units) of a PaymentIntent; `key` makes it once."""
+        try:
+            refund = await self._client.v1.refunds.create_async(
+                params={
+                    "payment_intent": payment_intent,
+                    "amount": amount,
+                    "metadata": dict(metadata),
+                },
+                options={"idempotency_key": key},
+            )
+        except stripe.StripeError as error:
+            raise unavailable(error) from None
+        return Refund(str(refund.id), int(refund.amount), str(refund.status or ""))
+
+    async def receipt_url(self, payment_intent: str) -> str:
+        """The receipt of a PaymentIntent's charge; "" when Stripe cannot say now
+        (the receipt is then learnt from the charge's later events)."""
+        try:
+            intent = await self._client.v1.payment_intents.retrieve_async(
+                payment_intent, params={"expand": ["latest_charge"]}
+            )
+        except stripe.StripeError:
+            return ""
+        charge = intent.latest_charge
+        if charge is None or isinstance(charge, str):
+            return ""
+        return str(charge.receipt_url or "")
 
     def verify(self, payload: bytes, signature: str) -> Event:
         """The event in `payload`, if `signature` (the Stripe-Signature header) signs

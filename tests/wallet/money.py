@@ -38,8 +38,30 @@ class Money:
     gateway: httpx.AsyncClient  # no Authorization
     sandbox: httpx.AsyncClient
 
-    def auth(self, user_id: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.wallet.authority.access_token(user_id)}"}
+    def auth(self, user_id: str, role: str = "user") -> dict[str, str]:
+        token = self.wallet.authority.access_token(user_id, role)
+        return {"Authorization": f"Bearer {token}"}
+
+    async def buy(self, user_id: str, key: str, pack_id: str = "starter") -> str:
+        """Check out and pay a pack, and wait for its webhooks; the payment id."""
+        made = await self.checkout(user_id, key, pack_id)
+        paid = await self.act(made["session_id"], "pay")
+        assert paid.status_code == 200, paid.text
+        await self.delivered()
+        session_id: str = made["session_id"]
+        return session_id
+
+    def charge_of(self, session_id: str) -> str:
+        """The Stripe charge id of a paid session."""
+        intent = self.stripe.payment_intents[self.stripe.sessions[session_id]["payment_intent"]]
+        charge: str = intent["latest_charge"]
+        return charge
+
+    async def wallet_of(self, user_id: str) -> dict[str, Any]:
+        reply = await self.gateway.get("/v1/wallet", headers=self.auth(user_id))
+        assert reply.status_code == 200, reply.text
+        body: dict[str, Any] = reply.json()
+        return body
 
     async def user(self) -> str:
         user_id = new_user()

@@ -15,8 +15,17 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from kit.errors import error_details
 from services.wallet.store import holds, ledger, wallets
 
-# Kinds that create or destroy credits; transfers only move them.
-MINTING = ("grant", "signup_bonus", "refund", "purchase")
+# Kinds that create or destroy credits (captures aside); transfers only move them.
+MINTING = (
+    "grant",
+    "signup_bonus",
+    "refund",
+    "purchase",
+    "debit",
+    "purchase_refunded",
+    "purchase_disputed",
+    "debt_repaid",
+)
 
 
 @dataclass(frozen=True)
@@ -44,7 +53,8 @@ class Books:
 
     balances: dict[str, int]
     held: dict[str, int]
-    minted: int  # grants + signup bonuses (+ refunds)
+    debts: dict[str, int]
+    minted: int  # grants + signup bonuses + refunds + purchases, less what was taken back
     charged: int  # credits taken by captures (positive)
     violations: list[str]
 
@@ -58,6 +68,8 @@ async def books(engine: AsyncEngine, user_ids: Iterable[str]) -> Books:
     broken one (empty when all hold):
       - balance == sum(ledger amounts), and the last row's balance_after == balance;
       - every row's balance_after == the previous one's + its amount, never < 0;
+      - the same for debt: debt == sum(debt_change), debt_after runs, never < 0;
+        a row moves credits or debt; a wallet in debt has nothing available;
       - held == sum(open holds), 0 <= held <= balance (available >= 0);
       - captured holds charged exactly one `charge` row of captured_amount;
       - transfers come in pairs: each transfer_out has its transfer_in, same size."""
@@ -65,6 +77,7 @@ async def books(engine: AsyncEngine, user_ids: Iterable[str]) -> Books:
     violations: list[str] = []
     balances: dict[str, int] = {}
     held: dict[str, int] = {}
+    debts: dict[str, int] = {}
     minted = charged = 0
     async with engine.connect() as conn:
         for user_id in ids:
@@ -75,16 +88,22 @@ async def books(engine: AsyncEngine, user_ids: Iterable[str]) -> Books:
                 violations.append(f"{user_id}: no wallet")
                 continue
             balances[user_id], held[user_id] = wallet.balance, wallet.held
+            debts[user_id] = wallet.debt
             rows = (
                 await conn.execute(
                     select(ledger).where(ledger.c.user_id == user_id).order_by(ledger.c.seq)
                 )
             ).all()
-            running = 0
+            running = owed = 0
             for row in rows:
                 running += row.amount
-                if row.amount == 0:
-                    violations.append(f"{user_id}: row {row.id} moves 0 credits")
+                owed += row.debt_change
+                if row.amount == 0 and row.debt_change == 0:
+                    violations.append(f"{user_id}: row {row.id} moves 0 credits and 0 debt")
+                if row.debt_after != owed or owed < 0:
+                    violations.append(
+                        f"{user_id}: row {row.id} debt_after {row.debt_after} != {owed}"
+                    )
                 if row.balance_after != running:
                     violations.append(
                         f"{user_id}: row {row.id} balance_after {row.balance_after} != {running}"
@@ -97,6 +116,10 @@ async def books(engine: AsyncEngine, user_ids: Iterable[str]) -> Books:
                     charged -= row.amount
             if running != wallet.balance:
                 violations.append(f"{user_id}: balance {wallet.balance} != sum(ledger) {running}")
+            if owed != wallet.debt:
+                violations.append(f"{user_id}: debt {wallet.debt} != sum(debt_change) {owed}")
+            if wallet.debt > 0 and wallet.balance != wallet.held:
+                violations.append(f"{user_id}: in debt with credits available")
             open_held = await conn.scalar(
                 select(func.coalesce(func.sum(holds.c.amount), 0)).where(
                     holds.c.user_id == user_id, holds.c.status == "open"
@@ -145,4 +168,4 @@ async def books(engine: AsyncEngine, user_ids: Iterable[str]) -> Books:
             kinds = sorted(kind for kind, _ in sides)
             if kinds != ["transfer_in", "transfer_out"] or sum(a for _, a in sides) != 0:
                 violations.append(f"transfer {correlation} is not one balanced pair: {sides}")
-    return Books(balances, held, minted, charged, violations)
+    return Books(balances, held, debts, minted, charged, violations)

@@ -1,8 +1,11 @@
 """Property-based: random sequences of grants, holds, captures, releases, transfers,
-expiries, replays and reused keys, run in-process against the ledger on the test
-database, agree step by step with a tiny model of the rules and leave the books
-balanced: for every wallet balance == sum(ledger), held == sum(open holds),
-available >= 0, and credits are conserved except by grants, bonuses and captures."""
+expiries, replays and reused keys, admin debits, charge refunds and purchases
+taken back (a refund or dispute, leaving debt when the credits were spent), run
+in-process against the ledger on the test database, agree step by step with a tiny
+model of the rules and leave the books balanced: for every wallet balance ==
+sum(ledger), held == sum(open holds), available >= 0, debt == sum(debt changes),
+a wallet in debt has nothing available, and credits are conserved except by
+grants, bonuses, captures, debits, refunds and what is taken back."""
 
 from __future__ import annotations
 
@@ -17,6 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kit import db
 from kit.errors import DomainError
+from services.wallet import domain, store
+from services.wallet.changes import record
+from services.wallet.domain import Kind
 from services.wallet.events import open_wallet
 from services.wallet.ledger import Ledger
 from tests.wallet.support import books
@@ -64,6 +70,23 @@ class Tick:
 
 
 @dataclass(frozen=True)
+class TakeBack:
+    wallet: int
+    credits: int  # a refunded or disputed purchase's credits
+
+
+@dataclass(frozen=True)
+class Debit:
+    wallet: int
+    amount: int
+
+
+@dataclass(frozen=True)
+class RefundCharge:
+    charge: int  # index into the charges captured so far
+
+
+@dataclass(frozen=True)
 class Replay:
     step: int  # index into the requests that succeeded: sent again, same key
 
@@ -81,6 +104,9 @@ operations = st.one_of(
     st.builds(Capture, st.integers(0, 20), st.integers(0, 300)),
     st.builds(Release, st.integers(0, 20)),
     st.builds(Tick, st.integers(0, 60)),
+    st.builds(TakeBack, wallet_index, st.integers(1, 300)),
+    st.builds(Debit, wallet_index, st.integers(1, 150)),
+    st.builds(RefundCharge, st.integers(0, 20)),
     st.builds(Replay, st.integers(0, 50)),
     st.builds(Reuse, st.integers(0, 50)),
 )
@@ -101,7 +127,10 @@ class Model:
 
     balance: list[int] = field(default_factory=lambda: [BONUS] * WALLETS)
     held: list[int] = field(default_factory=lambda: [0] * WALLETS)
+    debt: list[int] = field(default_factory=lambda: [0] * WALLETS)
     holds: list[ModelHold] = field(default_factory=list)
+    # (wallet, charge row id, credits, refunded yet)
+    charges: list[list[Any]] = field(default_factory=list)
     charged: int = 0
     minted: int = BONUS * WALLETS
 
@@ -111,6 +140,19 @@ class Model:
     def free(self, hold: ModelHold, status: str) -> None:
         self.held[hold.wallet] -= hold.amount
         hold.status = status
+
+    def settle(self) -> None:
+        """Credits available to a wallet in debt pay it."""
+        for wallet in range(WALLETS):
+            paid = min(self.debt[wallet], self.available(wallet))
+            self.balance[wallet] -= paid
+            self.debt[wallet] -= paid
+            self.minted -= paid
+
+    def spend_refusal(self, wallet: int, amount: int) -> str | None:
+        if self.debt[wallet]:
+            return "WALLET_IN_DEBT"
+        return "INSUFFICIENT_CREDITS" if amount > self.available(wallet) else None
 
 
 @dataclass(frozen=True)
@@ -178,10 +220,8 @@ async def test_random_ledger_histories_keep_the_books(
                 expected = "INVALID_AMOUNT"
             elif step.sender == step.recipient:
                 expected = "SELF_TRANSFER"
-            elif step.amount > model.available(step.sender):
-                expected = "INSUFFICIENT_CREDITS"
             else:
-                expected = "ok"
+                expected = model.spend_refusal(step.sender, step.amount) or "ok"
             if expected != "ok":
                 assert await reason(ledger.transfer(sender, key, **kwargs)) == expected
                 continue
@@ -198,9 +238,10 @@ async def test_random_ledger_histories_keep_the_books(
                 "amount": step.amount,
                 "expires_at": expires_at,
             }
-            if step.amount > model.available(step.wallet):
+            refusal = model.spend_refusal(step.wallet, step.amount)
+            if refusal is not None:
                 outcome = await reason(ledger.place_hold(GENERATION, key, **kwargs))
-                assert outcome == "INSUFFICIENT_CREDITS"
+                assert outcome == refusal
                 continue
             hold = await ledger.place_hold(GENERATION, key, **kwargs)
             model.held[step.wallet] += step.amount
@@ -231,6 +272,8 @@ async def test_random_ledger_histories_keep_the_books(
                 model.charged += charge
                 assert captured.hold.captured_amount == charge
                 assert (captured.entry is None) == (charge == 0)
+                if captured.entry is not None:
+                    model.charges.append([target.wallet, captured.entry.id, charge, False])
                 sent.append(Sent("capture_hold", GENERATION, key, kwargs, captured))
             else:
                 kwargs = {"hold_id": target.id}
@@ -252,6 +295,59 @@ async def test_random_ledger_histories_keep_the_books(
             for expiring in due:
                 model.free(expiring, "expired")
 
+        elif isinstance(step, TakeBack):
+            # What a refund or dispute webhook does to the wallet (payments._take_back).
+            async with db.session_factory(engine)() as session, session.begin():
+                wallet = await store.lock_wallet(session, users[step.wallet])
+                assert wallet is not None
+                back = domain.take_back(wallet, step.credits, clock[0])
+                entry = domain.new_entry(
+                    back.wallet,
+                    Kind.PURCHASE_REFUNDED,
+                    -back.taken,
+                    "cs_x",
+                    "",
+                    clock[0],
+                    back.owed,
+                )
+                await record(
+                    session, back.wallet, Kind.PURCHASE_REFUNDED, -back.taken, clock[0], entry
+                )
+            taken = min(step.credits, model.available(step.wallet))
+            model.balance[step.wallet] -= taken
+            model.debt[step.wallet] += step.credits - taken
+            model.minted -= taken
+            assert (back.taken, back.owed) == (taken, step.credits - taken)
+
+        elif isinstance(step, Debit):
+            kwargs = {"user_id": users[step.wallet], "amount": step.amount, "reason": "r"}
+            refusal = model.spend_refusal(step.wallet, step.amount)
+            if refusal is not None:
+                assert await reason(ledger.debit(ADMIN, key, debited_by=ADMIN, **kwargs)) == refusal
+                continue
+            entry = await ledger.debit(ADMIN, key, debited_by=ADMIN, **kwargs)
+            model.balance[step.wallet] -= step.amount
+            model.minted -= step.amount
+            assert entry.balance_after == model.balance[step.wallet]
+            sent.append(Sent("debit", ADMIN, key, {"debited_by": ADMIN, **kwargs}, entry))
+
+        elif isinstance(step, RefundCharge):
+            if not model.charges:
+                continue
+            charged = model.charges[step.charge % len(model.charges)]
+            wallet_index_, charge_id, credits, refunded = charged
+            kwargs = {"user_id": users[wallet_index_], "transaction_id": charge_id, "reason": "r"}
+            call = ledger.refund_charge(ADMIN, key, refunded_by=ADMIN, **kwargs)
+            if refunded:
+                assert await reason(call) == "CHARGE_ALREADY_REFUNDED"
+                continue
+            entry = await call
+            charged[3] = True
+            model.balance[wallet_index_] += credits
+            model.minted += credits
+            assert (entry.kind, entry.amount, entry.reference) == ("refund", credits, charge_id)
+            sent.append(Sent("refund_charge", ADMIN, key, {"refunded_by": ADMIN, **kwargs}, entry))
+
         elif isinstance(step, Replay | Reuse):
             if not sent:
                 continue
@@ -264,23 +360,29 @@ async def test_random_ledger_histories_keep_the_books(
                 changed = dict(earlier.kwargs)
                 if "amount" in changed:
                     changed["amount"] += 1
+                elif "reason" in changed:
+                    changed["reason"] += "!"
                 else:
                     changed["hold_id"] = str(uuid.uuid4())
                 outcome = await reason(call(earlier.scope, earlier.key, **changed))
                 assert outcome == "IDEMPOTENCY_KEY_REUSED"
 
         # After every step the wallets are what the model says.
+        model.settle()
         event(type(step).__name__)
         for i, user_id in enumerate(users):
             wallet = await ledger.wallet(user_id)
-            assert (wallet.balance, wallet.held) == (model.balance[i], model.held[i]), (n, step)
+            seen = (wallet.balance, wallet.held, wallet.debt)
+            assert seen == (model.balance[i], model.held[i], model.debt[i]), (n, step)
             assert wallet.available >= 0
+            assert wallet.debt == 0 or wallet.available == 0
 
     report = await books(engine, users)
     assert report.violations == []
     assert report.held == {u: sum(
         h.amount for h in model.holds if h.status == "open" and users[h.wallet] == u
     ) for u in users}  # fmt: skip
+    assert report.debts == dict(zip(users, model.debt, strict=True))
     assert report.minted == model.minted and report.charged == model.charged
     assert report.total == report.minted - report.charged
 

@@ -73,7 +73,7 @@ class UserRoleChanged(_message.Message):
     def __init__(self, user_id: _Optional[str] = ..., old_role: _Optional[str] = ..., new_role: _Optional[str] = ...) -> None: ...
 
 class WalletChanged(_message.Message):
-    __slots__ = ("user_id", "balance", "held", "available", "transaction_id", "kind", "amount")
+    __slots__ = ("user_id", "balance", "held", "available", "transaction_id", "kind", "amount", "debt")
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     BALANCE_FIELD_NUMBER: _ClassVar[int]
     HELD_FIELD_NUMBER: _ClassVar[int]
@@ -81,6 +81,7 @@ class WalletChanged(_message.Message):
     TRANSACTION_ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    DEBT_FIELD_NUMBER: _ClassVar[int]
     user_id: str
     balance: int
     held: int
@@ -88,7 +89,8 @@ class WalletChanged(_message.Message):
     transaction_id: str
     kind: str
     amount: int
-    def __init__(self, user_id: _Optional[str] = ..., balance: _Optional[int] = ..., held: _Optional[int] = ..., available: _Optional[int] = ..., transaction_id: _Optional[str] = ..., kind: _Optional[str] = ..., amount: _Optional[int] = ...) -> None: ...
+    debt: int
+    def __init__(self, user_id: _Optional[str] = ..., balance: _Optional[int] = ..., held: _Optional[int] = ..., available: _Optional[int] = ..., transaction_id: _Optional[str] = ..., kind: _Optional[str] = ..., amount: _Optional[int] = ..., debt: _Optional[int] = ...) -> None: ...
 
 class PlanChanged(_message.Message):
     __slots__ = ("user_id", "plan_id", "active", "period_end")

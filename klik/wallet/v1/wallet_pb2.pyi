@@ -66,21 +66,25 @@ class StripeWebhookResponse(_message.Message):
     def __init__(self) -> None: ...
 
 class Wallet(_message.Message):
-    __slots__ = ("user_id", "balance", "held", "available", "updated_at")
+    __slots__ = ("user_id", "balance", "held", "available", "updated_at", "debt", "low_balance")
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     BALANCE_FIELD_NUMBER: _ClassVar[int]
     HELD_FIELD_NUMBER: _ClassVar[int]
     AVAILABLE_FIELD_NUMBER: _ClassVar[int]
     UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    DEBT_FIELD_NUMBER: _ClassVar[int]
+    LOW_BALANCE_FIELD_NUMBER: _ClassVar[int]
     user_id: str
     balance: int
     held: int
     available: int
     updated_at: _timestamp_pb2.Timestamp
-    def __init__(self, user_id: _Optional[str] = ..., balance: _Optional[int] = ..., held: _Optional[int] = ..., available: _Optional[int] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    debt: int
+    low_balance: int
+    def __init__(self, user_id: _Optional[str] = ..., balance: _Optional[int] = ..., held: _Optional[int] = ..., available: _Optional[int] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., debt: _Optional[int] = ..., low_balance: _Optional[int] = ...) -> None: ...
 
 class Transaction(_message.Message):
-    __slots__ = ("id", "kind", "amount", "balance_after", "reference", "description", "created_at")
+    __slots__ = ("id", "kind", "amount", "balance_after", "reference", "description", "created_at", "debt_change", "debt_after")
     ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     AMOUNT_FIELD_NUMBER: _ClassVar[int]
@@ -88,6 +92,8 @@ class Transaction(_message.Message):
     REFERENCE_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    DEBT_CHANGE_FIELD_NUMBER: _ClassVar[int]
+    DEBT_AFTER_FIELD_NUMBER: _ClassVar[int]
     id: str
     kind: str
     amount: int
@@ -95,7 +101,153 @@ class Transaction(_message.Message):
     reference: str
     description: str
     created_at: _timestamp_pb2.Timestamp
-    def __init__(self, id: _Optional[str] = ..., kind: _Optional[str] = ..., amount: _Optional[int] = ..., balance_after: _Optional[int] = ..., reference: _Optional[str] = ..., description: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    debt_change: int
+    debt_after: int
+    def __init__(self, id: _Optional[str] = ..., kind: _Optional[str] = ..., amount: _Optional[int] = ..., balance_after: _Optional[int] = ..., reference: _Optional[str] = ..., description: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., debt_change: _Optional[int] = ..., debt_after: _Optional[int] = ...) -> None: ...
+
+class Payment(_message.Message):
+    __slots__ = ("id", "status", "pack_id", "credits", "amount", "currency", "refunded_amount", "credits_reversed", "receipt_url", "created_at", "paid_at")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    PACK_ID_FIELD_NUMBER: _ClassVar[int]
+    CREDITS_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    CURRENCY_FIELD_NUMBER: _ClassVar[int]
+    REFUNDED_AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    CREDITS_REVERSED_FIELD_NUMBER: _ClassVar[int]
+    RECEIPT_URL_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    PAID_AT_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    status: str
+    pack_id: str
+    credits: int
+    amount: int
+    currency: str
+    refunded_amount: int
+    credits_reversed: int
+    receipt_url: str
+    created_at: _timestamp_pb2.Timestamp
+    paid_at: _timestamp_pb2.Timestamp
+    def __init__(self, id: _Optional[str] = ..., status: _Optional[str] = ..., pack_id: _Optional[str] = ..., credits: _Optional[int] = ..., amount: _Optional[int] = ..., currency: _Optional[str] = ..., refunded_amount: _Optional[int] = ..., credits_reversed: _Optional[int] = ..., receipt_url: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., paid_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class GetUserWalletRequest(_message.Message):
+    __slots__ = ("user_id",)
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    def __init__(self, user_id: _Optional[str] = ...) -> None: ...
+
+class GetUserWalletResponse(_message.Message):
+    __slots__ = ("wallet",)
+    WALLET_FIELD_NUMBER: _ClassVar[int]
+    wallet: Wallet
+    def __init__(self, wallet: _Optional[_Union[Wallet, _Mapping]] = ...) -> None: ...
+
+class ListUserTransactionsRequest(_message.Message):
+    __slots__ = ("user_id", "page_size", "page_token")
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    page_size: int
+    page_token: str
+    def __init__(self, user_id: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListUserTransactionsResponse(_message.Message):
+    __slots__ = ("transactions", "next_page_token")
+    TRANSACTIONS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    transactions: _containers.RepeatedCompositeFieldContainer[Transaction]
+    next_page_token: str
+    def __init__(self, transactions: _Optional[_Iterable[_Union[Transaction, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class DebitCreditsRequest(_message.Message):
+    __slots__ = ("user_id", "amount", "reason", "idempotency_key")
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    amount: int
+    reason: str
+    idempotency_key: str
+    def __init__(self, user_id: _Optional[str] = ..., amount: _Optional[int] = ..., reason: _Optional[str] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+
+class DebitCreditsResponse(_message.Message):
+    __slots__ = ("transaction",)
+    TRANSACTION_FIELD_NUMBER: _ClassVar[int]
+    transaction: Transaction
+    def __init__(self, transaction: _Optional[_Union[Transaction, _Mapping]] = ...) -> None: ...
+
+class RefundChargeRequest(_message.Message):
+    __slots__ = ("user_id", "transaction_id", "reason", "idempotency_key")
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    TRANSACTION_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    transaction_id: str
+    reason: str
+    idempotency_key: str
+    def __init__(self, user_id: _Optional[str] = ..., transaction_id: _Optional[str] = ..., reason: _Optional[str] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+
+class RefundChargeResponse(_message.Message):
+    __slots__ = ("transaction",)
+    TRANSACTION_FIELD_NUMBER: _ClassVar[int]
+    transaction: Transaction
+    def __init__(self, transaction: _Optional[_Union[Transaction, _Mapping]] = ...) -> None: ...
+
+class RefundPaymentRequest(_message.Message):
+    __slots__ = ("payment_id", "amount", "reason", "idempotency_key")
+    PAYMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    payment_id: str
+    amount: int
+    reason: str
+    idempotency_key: str
+    def __init__(self, payment_id: _Optional[str] = ..., amount: _Optional[int] = ..., reason: _Optional[str] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+
+class RefundPaymentResponse(_message.Message):
+    __slots__ = ("refund_id", "amount", "refund_status", "payment")
+    REFUND_ID_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    REFUND_STATUS_FIELD_NUMBER: _ClassVar[int]
+    PAYMENT_FIELD_NUMBER: _ClassVar[int]
+    refund_id: str
+    amount: int
+    refund_status: str
+    payment: Payment
+    def __init__(self, refund_id: _Optional[str] = ..., amount: _Optional[int] = ..., refund_status: _Optional[str] = ..., payment: _Optional[_Union[Payment, _Mapping]] = ...) -> None: ...
+
+class ListPaymentsRequest(_message.Message):
+    __slots__ = ("page_size", "page_token")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListPaymentsResponse(_message.Message):
+    __slots__ = ("payments", "next_page_token")
+    PAYMENTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    payments: _containers.RepeatedCompositeFieldContainer[Payment]
+    next_page_token: str
+    def __init__(self, payments: _Optional[_Iterable[_Union[Payment, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class SetLowBalanceAlertRequest(_message.Message):
+    __slots__ = ("low_balance",)
+    LOW_BALANCE_FIELD_NUMBER: _ClassVar[int]
+    low_balance: int
+    def __init__(self, low_balance: _Optional[int] = ...) -> None: ...
+
+class SetLowBalanceAlertResponse(_message.Message):
+    __slots__ = ("wallet",)
+    WALLET_FIELD_NUMBER: _ClassVar[int]
+    wallet: Wallet
+    def __init__(self, wallet: _Optional[_Union[Wallet, _Mapping]] = ...) -> None: ...
 
 class GetWalletRequest(_message.Message):
     __slots__ = ()

@@ -44,6 +44,14 @@ class WalletServiceStub:
     fails (any error below) keeps no key: it changed nothing and may be retried
     with the same key.
 
+    Debt: when Stripe reports a purchase refunded or disputed, its credits are
+    taken back; what the wallet no longer has available (it was spent, or is held
+    for running jobs) is recorded as `debt` on the wallet and on each ledger row
+    (`debt_change`, `debt_after`). While a wallet owes credits, spending (holds,
+    transfers) is refused with FAILED_PRECONDITION `WALLET_IN_DEBT` (HTTP 400,
+    ErrorInfo metadata `debt`), and any credits that become available (the next
+    purchase, a grant, a released hold) pay the debt first, as a `debt_repaid` row.
+
     Auth levels used below: *bearer* (a valid access token) and *admin* (bearer
     with role `admin`). A missing or invalid token is UNAUTHENTICATED (401); a
     valid token without the needed role is PERMISSION_DENIED (403). The "me" RPCs
@@ -78,6 +86,41 @@ class WalletServiceStub:
                 '/klik.wallet.v1.WalletService/GrantCredits',
                 request_serializer=klik_dot_wallet_dot_v1_dot_wallet__pb2.GrantCreditsRequest.SerializeToString,
                 response_deserializer=klik_dot_wallet_dot_v1_dot_wallet__pb2.GrantCreditsResponse.FromString,
+                _registered_method=True)
+        self.GetUserWallet = channel.unary_unary(
+                '/klik.wallet.v1.WalletService/GetUserWallet',
+                request_serializer=klik_dot_wallet_dot_v1_dot_wallet__pb2.GetUserWalletRequest.SerializeToString,
+                response_deserializer=klik_dot_wallet_dot_v1_dot_wallet__pb2.GetUserWalletResponse.FromString,
+                _registered_method=True)
+        self.ListUserTransactions = channel.unary_unary(
+                '/klik.wallet.v1.WalletService/ListUserTransactions',
+                request_serializer=klik_dot_wallet_dot_v1_dot_wallet__pb2.ListUserTransactionsRequest.SerializeToString,
+                response_deserializer=klik_dot_wallet_dot_v1_dot_wallet__pb2.ListUserTransactionsResponse.FromString,
+                _registered_method=True)
+        self.DebitCredits = channel.unary_unary(
+                '/klik.wallet.v1.WalletService/DebitCredits',
+                request_serializer=klik_dot_wallet_dot_v1_dot_wallet__pb2.DebitCreditsRequest.SerializeToString,
+                response_deserializer=klik_dot_wallet_dot_v1_dot_wallet__pb2.DebitCreditsResponse.FromString,
+                _registered_method=True)
+        self.RefundCharge = channel.unary_unary(
+                '/klik.wallet.v1.WalletService/RefundCharge',
+                request_serializer=klik_dot_wallet_dot_v1_dot_wallet__pb2.RefundChargeRequest.SerializeToString,
+                response_deserializer=klik_dot_wallet_dot_v1_dot_wallet__pb2.RefundChargeResponse.FromString,
+                _registered_method=True)
+        self.RefundPayment = channel.unary_unary(
+                '/klik.wallet.v1.WalletService/RefundPayment',
+                request_serializer=klik_dot_wallet_dot_v1_dot_wallet__pb2.RefundPaymentRequest.SerializeToString,
+                response_deserializer=klik_dot_wallet_dot_v1_dot_wallet__pb2.RefundPaymentResponse.FromString,
+                _registered_method=True)
+        self.ListPayments = channel.unary_unary(
+                '/klik.wallet.v1.WalletService/ListPayments',
+                request_serializer=klik_dot_wallet_dot_v1_dot_wallet__pb2.ListPaymentsRequest.SerializeToString,
+                response_deserializer=klik_dot_wallet_dot_v1_dot_wallet__pb2.ListPaymentsResponse.FromString,
+                _registered_method=True)
+        self.SetLowBalanceAlert = channel.unary_unary(
+                '/klik.wallet.v1.WalletService/SetLowBalanceAlert',
+                request_serializer=klik_dot_wallet_dot_v1_dot_wallet__pb2.SetLowBalanceAlertRequest.SerializeToString,
+                response_deserializer=klik_dot_wallet_dot_v1_dot_wallet__pb2.SetLowBalanceAlertResponse.FromString,
                 _registered_method=True)
         self.ListCreditPacks = channel.unary_unary(
                 '/klik.wallet.v1.WalletService/ListCreditPacks',
@@ -114,6 +157,14 @@ class WalletServiceServicer:
     first is still in flight waits for it and returns its result. A request that
     fails (any error below) keeps no key: it changed nothing and may be retried
     with the same key.
+
+    Debt: when Stripe reports a purchase refunded or disputed, its credits are
+    taken back; what the wallet no longer has available (it was spent, or is held
+    for running jobs) is recorded as `debt` on the wallet and on each ledger row
+    (`debt_change`, `debt_after`). While a wallet owes credits, spending (holds,
+    transfers) is refused with FAILED_PRECONDITION `WALLET_IN_DEBT` (HTTP 400,
+    ErrorInfo metadata `debt`), and any credits that become available (the next
+    purchase, a grant, a released hold) pay the debt first, as a `debt_repaid` row.
 
     Auth levels used below: *bearer* (a valid access token) and *admin* (bearer
     with role `admin`). A missing or invalid token is UNAUTHENTICATED (401); a
@@ -157,6 +208,7 @@ class WalletServiceServicer:
         Errors:
         - FAILED_PRECONDITION `INSUFFICIENT_CREDITS` (HTTP 402): amount exceeds the
         caller's available credits; ErrorInfo metadata has `required` and `available`.
+        - FAILED_PRECONDITION `WALLET_IN_DEBT` (400): the caller's wallet owes credits.
         - NOT_FOUND `WALLET_NOT_FOUND` (404): the recipient (or the caller) has no open
         wallet (never opened, or closed when the user was deleted).
         - INVALID_ARGUMENT `INVALID_AMOUNT` (400): amount is not positive, or over
@@ -171,7 +223,10 @@ class WalletServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GrantCredits(self, request, context):
-        """Adds credits to a user's wallet (a `grant` ledger row) and returns that row. Admin.
+        """Adds credits to a user's wallet (a `grant` ledger row whose `reference` is
+        the granting admin's id and whose `description` is the reason) and returns
+        that row. Admin. A wallet in debt pays it from the grant first (a
+        `debt_repaid` row after it).
 
         Idempotent by `idempotency_key`.
 
@@ -183,6 +238,126 @@ class WalletServiceServicer:
         - INVALID_ARGUMENT (400): idempotency_key or user_id missing, idempotency_key
         over 200 characters, reason over 1000 characters.
         - ABORTED `IDEMPOTENCY_KEY_REUSED` (409): the key was used with a different body.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetUserWallet(self, request, context):
+        """Returns any user's wallet, closed ones included. Admin.
+
+        Errors:
+        - PERMISSION_DENIED (403): the caller is not an admin.
+        - NOT_FOUND `WALLET_NOT_FOUND` (404): the user has no wallet.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListUserTransactions(self, request, context):
+        """Lists any user's ledger rows, newest first. Admin.
+
+        Errors:
+        - PERMISSION_DENIED (403): the caller is not an admin.
+        - NOT_FOUND `WALLET_NOT_FOUND` (404): the user has no wallet.
+        - INVALID_ARGUMENT `INVALID_PAGE_TOKEN` (400): page_token was not issued by this RPC.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DebitCredits(self, request, context):
+        """Takes credits off a user's available credits (a `debit` ledger row whose
+        `reference` is the admin's id and whose `description` is the reason) and
+        returns that row. Admin. Idempotent by `idempotency_key`.
+
+        Errors:
+        - PERMISSION_DENIED (403): the caller is not an admin.
+        - NOT_FOUND `WALLET_NOT_FOUND` (404): the user has no open wallet.
+        - FAILED_PRECONDITION `INSUFFICIENT_CREDITS` (HTTP 402): amount exceeds the
+        user's available credits (held credits cannot be debited).
+        - FAILED_PRECONDITION `WALLET_IN_DEBT` (400): the wallet owes credits already.
+        - INVALID_ARGUMENT `INVALID_AMOUNT` (400): amount is not positive, or over
+        1,000,000,000,000.
+        - INVALID_ARGUMENT (400): reason missing or over 1000 characters;
+        idempotency_key missing or over 200 characters.
+        - ABORTED `IDEMPOTENCY_KEY_REUSED` (409): the key was used with a different body.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RefundCharge(self, request, context):
+        """Gives back the credits of one `charge` row (a generation job's charge): a
+        `refund` ledger row whose `reference` is the charge's transaction id and
+        whose `description` names the charge, the reason and the admin. Admin. A
+        charge is refunded at most once. Idempotent by `idempotency_key`.
+
+        Errors:
+        - PERMISSION_DENIED (403): the caller is not an admin.
+        - NOT_FOUND `WALLET_NOT_FOUND` (404): the user has no open wallet.
+        - NOT_FOUND `CHARGE_NOT_FOUND` (404): the user's ledger has no `charge` row
+        with this id.
+        - FAILED_PRECONDITION `CHARGE_ALREADY_REFUNDED` (400): the charge was refunded
+        before (under another key).
+        - INVALID_ARGUMENT `INVALID_AMOUNT` (400): the balance would pass 10^15.
+        - INVALID_ARGUMENT (400): reason missing or over 1000 characters;
+        idempotency_key missing or over 200 characters.
+        - ABORTED `IDEMPOTENCY_KEY_REUSED` (409): the key was used with a different body.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RefundPayment(self, request, context):
+        """Refunds (part of) a paid credit-pack payment through Stripe's Refunds API.
+        Admin. The refund is kept with the admin's id and the reason. The credits
+        come back out of the wallet when Stripe reports the refund (webhook
+        `charge.refunded`, moments later): the pack's credits in proportion to the
+        money refunded (rounded down; all of them for a full refund), once however
+        often or in whatever order Stripe reports it; what was already spent becomes
+        debt. Idempotent by `idempotency_key` (the same key is the same Stripe refund).
+
+        Errors:
+        - PERMISSION_DENIED (403): the caller is not an admin.
+        - NOT_FOUND `PAYMENT_NOT_FOUND` (404): no payment has this id.
+        - FAILED_PRECONDITION `PAYMENT_NOT_PAID` (400): the payment was never paid.
+        - FAILED_PRECONDITION `PAYMENT_DISPUTED` (400): the payment is disputed.
+        - FAILED_PRECONDITION `PAYMENT_ALREADY_REFUNDED` (400): nothing is left to refund.
+        - INVALID_ARGUMENT `INVALID_AMOUNT` (400): amount is negative or more than is
+        left to refund; ErrorInfo metadata has `refundable`.
+        - UNAVAILABLE `PAYMENTS_UNAVAILABLE` (503): Stripe could not be reached or
+        refused the call; retry with the same key.
+        - INVALID_ARGUMENT (400): reason missing or over 1000 characters;
+        idempotency_key missing or over 200 characters.
+        - ABORTED `IDEMPOTENCY_KEY_REUSED` (409): the key was used with a different body.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListPayments(self, request, context):
+        """Lists the caller's payments (receipts), newest first. Bearer.
+
+        Errors:
+        - INVALID_ARGUMENT `INVALID_PAGE_TOKEN` (400): page_token was not issued by this RPC.
+        - INVALID_ARGUMENT (400): page_size is negative.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetLowBalanceAlert(self, request, context):
+        """Sets the caller's low-balance alert: when a change takes the wallet's
+        available credits below `low_balance`, `wallet.low_balance` is published
+        (and streamed on `GET /v1/events`) once; it is armed again when available is
+        back at or above the threshold. Setting a threshold the wallet is already
+        below sends nothing until the next crossing. 0 turns the alert off. Bearer.
+        Returns the wallet with its new `low_balance`.
+
+        Errors:
+        - INVALID_ARGUMENT `INVALID_THRESHOLD` (400): low_balance is negative or over 10^15.
+        - NOT_FOUND `WALLET_NOT_FOUND` (404): the caller has no open wallet.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -229,6 +404,15 @@ class WalletServiceServicer:
         - INVALID_ARGUMENT `INVALID_SIGNATURE` (400): the signature is missing, does
         not match, or is too old; nothing changed.
         - INVALID_ARGUMENT `MALFORMED_EVENT` (400): the signed body is not an event.
+        - UNAVAILABLE `PAYMENT_NOT_YET_KNOWN` (503): a `charge.refunded` or
+        `charge.dispute.created` for a payment not yet reported paid; nothing
+        changed and Stripe delivers it again later (after the payment's own event).
+
+        Events handled: `checkout.session.completed`,
+        `checkout.session.async_payment_succeeded` (grant the pack),
+        `checkout.session.expired`, `charge.refunded` (take back the refunded share
+        of the credits, as a `purchase_refunded` row), `charge.dispute.created` (take
+        back the disputed share, as a `purchase_disputed` row).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -256,6 +440,41 @@ def add_WalletServiceServicer_to_server(servicer, server):
                     servicer.GrantCredits,
                     request_deserializer=klik_dot_wallet_dot_v1_dot_wallet__pb2.GrantCreditsRequest.FromString,
                     response_serializer=klik_dot_wallet_dot_v1_dot_wallet__pb2.GrantCreditsResponse.SerializeToString,
+            ),
+            'GetUserWallet': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetUserWallet,
+                    request_deserializer=klik_dot_wallet_dot_v1_dot_wallet__pb2.GetUserWalletRequest.FromString,
+                    response_serializer=klik_dot_wallet_dot_v1_dot_wallet__pb2.GetUserWalletResponse.SerializeToString,
+            ),
+            'ListUserTransactions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListUserTransactions,
+                    request_deserializer=klik_dot_wallet_dot_v1_dot_wallet__pb2.ListUserTransactionsRequest.FromString,
+                    response_serializer=klik_dot_wallet_dot_v1_dot_wallet__pb2.ListUserTransactionsResponse.SerializeToString,
+            ),
+            'DebitCredits': grpc.unary_unary_rpc_method_handler(
+                    servicer.DebitCredits,
+                    request_deserializer=klik_dot_wallet_dot_v1_dot_wallet__pb2.DebitCreditsRequest.FromString,
+                    response_serializer=klik_dot_wallet_dot_v1_dot_wallet__pb2.DebitCreditsResponse.SerializeToString,
+            ),
+            'RefundCharge': grpc.unary_unary_rpc_method_handler(
+                    servicer.RefundCharge,
+                    request_deserializer=klik_dot_wallet_dot_v1_dot_wallet__pb2.RefundChargeRequest.FromString,
+                    response_serializer=klik_dot_wallet_dot_v1_dot_wallet__pb2.RefundChargeResponse.SerializeToString,
+            ),
+            'RefundPayment': grpc.unary_unary_rpc_method_handler(
+                    servicer.RefundPayment,
+                    request_deserializer=klik_dot_wallet_dot_v1_dot_wallet__pb2.RefundPaymentRequest.FromString,
+                    response_serializer=klik_dot_wallet_dot_v1_dot_wallet__pb2.RefundPaymentResponse.SerializeToString,
+            ),
+            'ListPayments': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPayments,
+                    request_deserializer=klik_dot_wallet_dot_v1_dot_wallet__pb2.ListPaymentsRequest.FromString,
+                    response_serializer=klik_dot_wallet_dot_v1_dot_wallet__pb2.ListPaymentsResponse.SerializeToString,
+            ),
+            'SetLowBalanceAlert': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetLowBalanceAlert,
+                    request_deserializer=klik_dot_wallet_dot_v1_dot_wallet__pb2.SetLowBalanceAlertRequest.FromString,
+                    response_serializer=klik_dot_wallet_dot_v1_dot_wallet__pb2.SetLowBalanceAlertResponse.SerializeToString,
             ),
             'ListCreditPacks': grpc.unary_unary_rpc_method_handler(
                     servicer.ListCreditPacks,
@@ -298,6 +517,14 @@ class WalletService:
     first is still in flight waits for it and returns its result. A request that
     fails (any error below) keeps no key: it changed nothing and may be retried
     with the same key.
+
+    Debt: when Stripe reports a purchase refunded or disputed, its credits are
+    taken back; what the wallet no longer has available (it was spent, or is held
+    for running jobs) is recorded as `debt` on the wallet and on each ledger row
+    (`debt_change`, `debt_after`). While a wallet owes credits, spending (holds,
+    transfers) is refused with FAILED_PRECONDITION `WALLET_IN_DEBT` (HTTP 400,
+    ErrorInfo metadata `debt`), and any credits that become available (the next
+    purchase, a grant, a released hold) pay the debt first, as a `debt_repaid` row.
 
     Auth levels used below: *bearer* (a valid access token) and *admin* (bearer
     with role `admin`). A missing or invalid token is UNAUTHENTICATED (401); a
@@ -406,6 +633,195 @@ class WalletService:
             '/klik.wallet.v1.WalletService/GrantCredits',
             klik_dot_wallet_dot_v1_dot_wallet__pb2.GrantCreditsRequest.SerializeToString,
             klik_dot_wallet_dot_v1_dot_wallet__pb2.GrantCreditsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetUserWallet(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/klik.wallet.v1.WalletService/GetUserWallet',
+            klik_dot_wallet_dot_v1_dot_wallet__pb2.GetUserWalletRequest.SerializeToString,
+            klik_dot_wallet_dot_v1_dot_wallet__pb2.GetUserWalletResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListUserTransactions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/klik.wallet.v1.WalletService/ListUserTransactions',
+            klik_dot_wallet_dot_v1_dot_wallet__pb2.ListUserTransactionsRequest.SerializeToString,
+            klik_dot_wallet_dot_v1_dot_wallet__pb2.ListUserTransactionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DebitCredits(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/klik.wallet.v1.WalletService/DebitCredits',
+            klik_dot_wallet_dot_v1_dot_wallet__pb2.DebitCreditsRequest.SerializeToString,
+            klik_dot_wallet_dot_v1_dot_wallet__pb2.DebitCreditsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RefundCharge(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/klik.wallet.v1.WalletService/RefundCharge',
+            klik_dot_wallet_dot_v1_dot_wallet__pb2.RefundChargeRequest.SerializeToString,
+            klik_dot_wallet_dot_v1_dot_wallet__pb2.RefundChargeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RefundPayment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/klik.wallet.v1.WalletService/RefundPayment',
+            klik_dot_wallet_dot_v1_dot_wallet__pb2.RefundPaymentRequest.SerializeToString,
+            klik_dot_wallet_dot_v1_dot_wallet__pb2.RefundPaymentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListPayments(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/klik.wallet.v1.WalletService/ListPayments',
+            klik_dot_wallet_dot_v1_dot_wallet__pb2.ListPaymentsRequest.SerializeToString,
+            klik_dot_wallet_dot_v1_dot_wallet__pb2.ListPaymentsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetLowBalanceAlert(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/klik.wallet.v1.WalletService/SetLowBalanceAlert',
+            klik_dot_wallet_dot_v1_dot_wallet__pb2.SetLowBalanceAlertRequest.SerializeToString,
+            klik_dot_wallet_dot_v1_dot_wallet__pb2.SetLowBalanceAlertResponse.FromString,
             options,
             channel_credentials,
             insecure,

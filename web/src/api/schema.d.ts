@@ -4,6 +4,46 @@
  */
 
 export interface paths {
+    "/v1/admin/payments/{payment_id}:refund": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Refunds (part of) a paid credit-pack payment through Stripe's Refunds API.
+         * @description Refunds (part of) a paid credit-pack payment through Stripe's Refunds API.
+         *     Admin. The refund is kept with the admin's id and the reason. The credits
+         *     come back out of the wallet when Stripe reports the refund (webhook
+         *     `charge.refunded`, moments later): the pack's credits in proportion to the
+         *     money refunded (rounded down; all of them for a full refund), once however
+         *     often or in whatever order Stripe reports it; what was already spent becomes
+         *     debt. Idempotent by `idempotency_key` (the same key is the same Stripe refund).
+         *
+         *     Errors:
+         *     - PERMISSION_DENIED (403): the caller is not an admin.
+         *     - NOT_FOUND `PAYMENT_NOT_FOUND` (404): no payment has this id.
+         *     - FAILED_PRECONDITION `PAYMENT_NOT_PAID` (400): the payment was never paid.
+         *     - FAILED_PRECONDITION `PAYMENT_DISPUTED` (400): the payment is disputed.
+         *     - FAILED_PRECONDITION `PAYMENT_ALREADY_REFUNDED` (400): nothing is left to refund.
+         *     - INVALID_ARGUMENT `INVALID_AMOUNT` (400): amount is negative or more than is
+         *       left to refund; ErrorInfo metadata has `refundable`.
+         *     - UNAVAILABLE `PAYMENTS_UNAVAILABLE` (503): Stripe could not be reached or
+         *       refused the call; retry with the same key.
+         *     - INVALID_ARGUMENT (400): reason missing or over 1000 characters;
+         *       idempotency_key missing or over 200 characters.
+         *     - ABORTED `IDEMPOTENCY_KEY_REUSED` (409): the key was used with a different body.
+         */
+        post: operations["WalletService_RefundPayment"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/admin/users": {
         parameters: {
             query?: never;
@@ -91,6 +131,65 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/admin/wallets/{user_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Returns any user's wallet, closed ones included.
+         * @description Returns any user's wallet, closed ones included. Admin.
+         *
+         *     Errors:
+         *     - PERMISSION_DENIED (403): the caller is not an admin.
+         *     - NOT_FOUND `WALLET_NOT_FOUND` (404): the user has no wallet.
+         */
+        get: operations["WalletService_GetUserWallet"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/wallets/{user_id}/charges/{transaction_id}:refund": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Gives back the credits of one `charge` row (a generation job's charge): a `refund` ledger row whose `reference` is the charge's transaction id and whose `description` names the charge, the reason and the admin.
+         * @description Gives back the credits of one `charge` row (a generation job's charge): a
+         *     `refund` ledger row whose `reference` is the charge's transaction id and
+         *     whose `description` names the charge, the reason and the admin. Admin. A
+         *     charge is refunded at most once. Idempotent by `idempotency_key`.
+         *
+         *     Errors:
+         *     - PERMISSION_DENIED (403): the caller is not an admin.
+         *     - NOT_FOUND `WALLET_NOT_FOUND` (404): the user has no open wallet.
+         *     - NOT_FOUND `CHARGE_NOT_FOUND` (404): the user's ledger has no `charge` row
+         *       with this id.
+         *     - FAILED_PRECONDITION `CHARGE_ALREADY_REFUNDED` (400): the charge was refunded
+         *       before (under another key).
+         *     - INVALID_ARGUMENT `INVALID_AMOUNT` (400): the balance would pass 10^15.
+         *     - INVALID_ARGUMENT (400): reason missing or over 1000 characters;
+         *       idempotency_key missing or over 200 characters.
+         *     - ABORTED `IDEMPOTENCY_KEY_REUSED` (409): the key was used with a different body.
+         */
+        post: operations["WalletService_RefundCharge"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/admin/wallets/{user_id}/credits": {
         parameters: {
             query?: never;
@@ -101,8 +200,11 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Adds credits to a user's wallet (a `grant` ledger row) and returns that row.
-         * @description Adds credits to a user's wallet (a `grant` ledger row) and returns that row. Admin.
+         * Adds credits to a user's wallet (a `grant` ledger row whose `reference` is the granting admin's id and whose `description` is the reason) and returns that row.
+         * @description Adds credits to a user's wallet (a `grant` ledger row whose `reference` is
+         *     the granting admin's id and whose `description` is the reason) and returns
+         *     that row. Admin. A wallet in debt pays it from the grant first (a
+         *     `debt_repaid` row after it).
          *
          *     Idempotent by `idempotency_key`.
          *
@@ -116,6 +218,65 @@ export interface paths {
          *     - ABORTED `IDEMPOTENCY_KEY_REUSED` (409): the key was used with a different body.
          */
         post: operations["WalletService_GrantCredits"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/wallets/{user_id}/transactions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Lists any user's ledger rows, newest first.
+         * @description Lists any user's ledger rows, newest first. Admin.
+         *
+         *     Errors:
+         *     - PERMISSION_DENIED (403): the caller is not an admin.
+         *     - NOT_FOUND `WALLET_NOT_FOUND` (404): the user has no wallet.
+         *     - INVALID_ARGUMENT `INVALID_PAGE_TOKEN` (400): page_token was not issued by this RPC.
+         */
+        get: operations["WalletService_ListUserTransactions"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/wallets/{user_id}:debit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Takes credits off a user's available credits (a `debit` ledger row whose `reference` is the admin's id and whose `description` is the reason) and returns that row.
+         * @description Takes credits off a user's available credits (a `debit` ledger row whose
+         *     `reference` is the admin's id and whose `description` is the reason) and
+         *     returns that row. Admin. Idempotent by `idempotency_key`.
+         *
+         *     Errors:
+         *     - PERMISSION_DENIED (403): the caller is not an admin.
+         *     - NOT_FOUND `WALLET_NOT_FOUND` (404): the user has no open wallet.
+         *     - FAILED_PRECONDITION `INSUFFICIENT_CREDITS` (HTTP 402): amount exceeds the
+         *       user's available credits (held credits cannot be debited).
+         *     - FAILED_PRECONDITION `WALLET_IN_DEBT` (400): the wallet owes credits already.
+         *     - INVALID_ARGUMENT `INVALID_AMOUNT` (400): amount is not positive, or over
+         *       1,000,000,000,000.
+         *     - INVALID_ARGUMENT (400): reason missing or over 1000 characters;
+         *       idempotency_key missing or over 200 characters.
+         *     - ABORTED `IDEMPOTENCY_KEY_REUSED` (409): the key was used with a different body.
+         */
+        post: operations["WalletService_DebitCredits"];
         delete?: never;
         options?: never;
         head?: never;
@@ -2100,6 +2261,35 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/wallet/alerts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Sets the caller's low-balance alert: when a change takes the wallet's available credits below `low_balance`, `wallet.low_balance` is published (and streamed on `GET /v1/events`) once; it is armed again when available is back at or above the threshold.
+         * @description Sets the caller's low-balance alert: when a change takes the wallet's
+         *     available credits below `low_balance`, `wallet.low_balance` is published
+         *     (and streamed on `GET /v1/events`) once; it is armed again when available is
+         *     back at or above the threshold. Setting a threshold the wallet is already
+         *     below sends nothing until the next crossing. 0 turns the alert off. Bearer.
+         *     Returns the wallet with its new `low_balance`.
+         *
+         *     Errors:
+         *     - INVALID_ARGUMENT `INVALID_THRESHOLD` (400): low_balance is negative or over 10^15.
+         *     - NOT_FOUND `WALLET_NOT_FOUND` (404): the caller has no open wallet.
+         */
+        put: operations["WalletService_SetLowBalanceAlert"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/wallet/checkout": {
         parameters: {
             query?: never;
@@ -2156,6 +2346,30 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/wallet/payments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Lists the caller's payments (receipts), newest first.
+         * @description Lists the caller's payments (receipts), newest first. Bearer.
+         *
+         *     Errors:
+         *     - INVALID_ARGUMENT `INVALID_PAGE_TOKEN` (400): page_token was not issued by this RPC.
+         *     - INVALID_ARGUMENT (400): page_size is negative.
+         */
+        get: operations["WalletService_ListPayments"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/wallet/transactions": {
         parameters: {
             query?: never;
@@ -2200,6 +2414,7 @@ export interface paths {
          *     Errors:
          *     - FAILED_PRECONDITION `INSUFFICIENT_CREDITS` (HTTP 402): amount exceeds the
          *       caller's available credits; ErrorInfo metadata has `required` and `available`.
+         *     - FAILED_PRECONDITION `WALLET_IN_DEBT` (400): the caller's wallet owes credits.
          *     - NOT_FOUND `WALLET_NOT_FOUND` (404): the recipient (or the caller) has no open
          *       wallet (never opened, or closed when the user was deleted).
          *     - INVALID_ARGUMENT `INVALID_AMOUNT` (400): amount is not positive, or over
@@ -2295,6 +2510,15 @@ export interface paths {
          *     - INVALID_ARGUMENT `INVALID_SIGNATURE` (400): the signature is missing, does
          *       not match, or is too old; nothing changed.
          *     - INVALID_ARGUMENT `MALFORMED_EVENT` (400): the signed body is not an event.
+         *     - UNAVAILABLE `PAYMENT_NOT_YET_KNOWN` (503): a `charge.refunded` or
+         *       `charge.dispute.created` for a payment not yet reported paid; nothing
+         *       changed and Stripe delivers it again later (after the payment's own event).
+         *
+         *     Events handled: `checkout.session.completed`,
+         *     `checkout.session.async_payment_succeeded` (grant the pack),
+         *     `checkout.session.expired`, `charge.refunded` (take back the refunded share
+         *     of the credits, as a `purchase_refunded` row), `charge.dispute.created` (take
+         *     back the disputed share, as a `purchase_disputed` row).
          */
         post: operations["WalletService_StripeWebhook"];
         delete?: never;
@@ -4149,6 +4373,35 @@ export interface components {
              */
             price?: string;
         };
+        /** @description `POST /v1/admin/wallets/{user_id}:debit`. */
+        "klik.wallet.v1.DebitCreditsRequest": {
+            /**
+             * Format: int64
+             * @description Credits to take; must be > 0.
+             */
+            amount: string;
+            /** @description Required. The same key with the same body returns the first result. */
+            idempotency_key: string;
+            /** @description Why (required, at most 1000 characters); the row's description. */
+            reason: string;
+            /** @description The user to debit (from the path). */
+            user_id: string;
+        };
+        /** @description Answer of DebitCredits; HTTP returns the `transaction` field itself. */
+        "klik.wallet.v1.DebitCreditsResponse": {
+            /** @description The `debit` row on the user's ledger. */
+            transaction?: components["schemas"]["klik.wallet.v1.Transaction"];
+        };
+        /** @description `GET /v1/admin/wallets/{user_id}`. */
+        "klik.wallet.v1.GetUserWalletRequest": {
+            /** @description The wallet's owner. */
+            user_id: string;
+        };
+        /** @description Answer of GetUserWallet; HTTP returns the `wallet` field itself. */
+        "klik.wallet.v1.GetUserWalletResponse": {
+            /** @description The user's wallet. */
+            wallet?: components["schemas"]["klik.wallet.v1.Wallet"];
+        };
         /** @description GetWallet takes no parameters: the wallet is the caller's. */
         "klik.wallet.v1.GetWalletRequest": Record<string, never>;
         /** @description Answer of GetWallet; HTTP returns the `wallet` field itself. */
@@ -4188,6 +4441,23 @@ export interface components {
             /** @description Every pack. */
             packs?: components["schemas"]["klik.wallet.v1.CreditPack"][];
         };
+        /** @description Query of `GET /v1/wallet/payments`. */
+        "klik.wallet.v1.ListPaymentsRequest": {
+            /**
+             * Format: int32
+             * @description Maximum number of payments: default 20, maximum 100 (larger values are clamped).
+             */
+            page_size?: number;
+            /** @description Opaque cursor from a previous `next_page_token`; empty for the first page. */
+            page_token?: string;
+        };
+        /** @description A page of the caller's payments, newest first. */
+        "klik.wallet.v1.ListPaymentsResponse": {
+            /** @description Cursor for the next page; "" on the last page. */
+            next_page_token?: string;
+            /** @description The payments on this page. */
+            payments?: components["schemas"]["klik.wallet.v1.Payment"][];
+        };
         /** @description Query of `GET /v1/wallet/transactions`. */
         "klik.wallet.v1.ListTransactionsRequest": {
             /**
@@ -4206,6 +4476,132 @@ export interface components {
             /** @description The rows on this page. */
             transactions?: components["schemas"]["klik.wallet.v1.Transaction"][];
         };
+        /** @description `GET /v1/admin/wallets/{user_id}/transactions`. */
+        "klik.wallet.v1.ListUserTransactionsRequest": {
+            /**
+             * Format: int32
+             * @description Maximum number of rows: default 20, maximum 100 (larger values are clamped).
+             */
+            page_size?: number;
+            /** @description Opaque cursor from a previous `next_page_token`; empty for the first page. */
+            page_token?: string;
+            /** @description The wallet's owner. */
+            user_id: string;
+        };
+        /** @description A page of the user's ledger, newest first. */
+        "klik.wallet.v1.ListUserTransactionsResponse": {
+            /** @description Cursor for the next page; "" on the last page. */
+            next_page_token?: string;
+            /** @description The rows on this page. */
+            transactions?: components["schemas"]["klik.wallet.v1.Transaction"][];
+        };
+        /** @description A credit-pack payment (a Stripe Checkout Session): the caller's receipt. */
+        "klik.wallet.v1.Payment": {
+            /**
+             * Format: int64
+             * @description The price paid, in the currency's smallest unit (cents).
+             */
+            amount?: string;
+            /**
+             * Format: date-time
+             * @description When checkout started (UTC).
+             */
+            created_at?: string;
+            /**
+             * Format: int64
+             * @description Credits the pack grants.
+             */
+            credits?: string;
+            /**
+             * Format: int64
+             * @description Credits taken back so far for refunds and disputes.
+             */
+            credits_reversed?: string;
+            /** @description ISO 4217 currency code, lower case. */
+            currency?: string;
+            /** @description The payment id: the Checkout Session id (`cs_…`). */
+            id?: string;
+            /** @description The pack bought. */
+            pack_id?: string;
+            /**
+             * Format: date-time
+             * @description When it was paid (UTC); unset unless paid.
+             */
+            paid_at?: string;
+            /** @description Stripe's receipt page for the charge; "" until Stripe has one. */
+            receipt_url?: string;
+            /**
+             * Format: int64
+             * @description Money refunded so far (smallest unit), as Stripe reported it.
+             */
+            refunded_amount?: string;
+            /**
+             * @description One of: `open` (waiting for the person or the payment to settle), `paid`,
+             *     `expired` (cancelled or never paid), `partially_refunded`, `refunded`,
+             *     `disputed`.
+             */
+            status?: string;
+        };
+        /** @description `POST /v1/admin/wallets/{user_id}/charges/{transaction_id}:refund`. */
+        "klik.wallet.v1.RefundChargeRequest": {
+            /** @description Required. The same key with the same body returns the first result. */
+            idempotency_key: string;
+            /** @description Why (required, at most 1000 characters). */
+            reason: string;
+            /** @description The `charge` row's transaction id (from the path). */
+            transaction_id: string;
+            /** @description The charged user (from the path). */
+            user_id: string;
+        };
+        /** @description Answer of RefundCharge; HTTP returns the `transaction` field itself. */
+        "klik.wallet.v1.RefundChargeResponse": {
+            /** @description The `refund` row on the user's ledger. */
+            transaction?: components["schemas"]["klik.wallet.v1.Transaction"];
+        };
+        /** @description `POST /v1/admin/payments/{payment_id}:refund`. */
+        "klik.wallet.v1.RefundPaymentRequest": {
+            /**
+             * Format: int64
+             * @description Money to refund in the currency's smallest unit; 0 refunds all that is left.
+             */
+            amount?: string;
+            /** @description Required. The same key with the same body returns the same Stripe refund. */
+            idempotency_key: string;
+            /** @description The payment (Checkout Session id, from the path). */
+            payment_id: string;
+            /** @description Why (required, at most 1000 characters); kept with the admin's id. */
+            reason: string;
+        };
+        /** @description Answer of RefundPayment. */
+        "klik.wallet.v1.RefundPaymentResponse": {
+            /**
+             * Format: int64
+             * @description Money refunded by this refund (smallest unit).
+             */
+            amount?: string;
+            /**
+             * @description The payment as klik knows it now (its credits are taken back when Stripe
+             *     reports the refund, so `credits_reversed` may not include this one yet).
+             */
+            payment?: components["schemas"]["klik.wallet.v1.Payment"];
+            /** @description Stripe's refund id (`re_…`). */
+            refund_id?: string;
+            /** @description Stripe's refund status (`succeeded`, `pending`, …). */
+            refund_status?: string;
+        };
+        /** @description Body of `PUT /v1/wallet/alerts`. */
+        "klik.wallet.v1.SetLowBalanceAlertRequest": {
+            /**
+             * Format: int64
+             * @description Alert when available credits fall below this many; 0 turns the alert off.
+             */
+            low_balance?: string;
+        };
+        /** @description Answer of SetLowBalanceAlert; HTTP returns the `wallet` field itself. */
+        "klik.wallet.v1.SetLowBalanceAlertResponse": {
+            /** @description The caller's wallet, with its new `low_balance`. */
+            wallet?: components["schemas"]["klik.wallet.v1.Wallet"];
+        };
         /**
          * @description The webhook request: Stripe's event as sent, and its signature header (the
          *     gateway passes `Stripe-Signature` on as metadata).
@@ -4221,8 +4617,10 @@ export interface components {
             /**
              * Format: int64
              * @description Signed change to the balance in credits: positive for `grant`,
-             *     `signup_bonus`, `transfer_in` and `refund`; negative for `transfer_out` and
-             *     `charge`. Never 0.
+             *     `signup_bonus`, `transfer_in`, `refund` and `purchase`; negative for
+             *     `transfer_out`, `charge`, `debit`, `purchase_refunded`, `purchase_disputed`
+             *     and `debt_repaid`. 0 only for a `purchase_refunded` or `purchase_disputed`
+             *     row that found nothing available (it moved debt only).
              */
             amount?: string;
             /**
@@ -4235,15 +4633,33 @@ export interface components {
              * @description When the row was written (UTC).
              */
             readonly created_at?: string;
+            /**
+             * Format: int64
+             * @description The wallet's debt right after this row.
+             */
+            debt_after?: string;
+            /**
+             * Format: int64
+             * @description Signed change to the wallet's debt: positive when a refund or dispute took
+             *     back more than was available, negative for `debt_repaid`; 0 for most rows.
+             */
+            debt_change?: string;
             /** @description Human-readable note (the transfer note, the grant reason, the charged job). */
             description?: string;
             /** @description Transaction id (UUID). */
             readonly id?: string;
-            /** @description One of: `grant`, `signup_bonus`, `transfer_in`, `transfer_out`, `charge`, `refund`. */
+            /**
+             * @description One of: `grant`, `signup_bonus`, `transfer_in`, `transfer_out`, `charge`,
+             *     `refund` (a charge given back), `purchase` (a credit pack paid), `debit` (an
+             *     admin's debit), `purchase_refunded` / `purchase_disputed` (a purchase's
+             *     credits taken back), `debt_repaid` (credits that paid the debt).
+             */
             kind?: string;
             /**
              * @description What caused the row: the other user's id for transfers, the hold id for
-             *     charges, the granting admin's id for grants; "" when none.
+             *     charges, the admin's id for grants and debits, the charge's transaction id
+             *     for refunds, the payment id for purchases and their refunds and disputes,
+             *     the row that freed the credits for `debt_repaid`; "" when none.
              */
             reference?: string;
         };
@@ -4286,9 +4702,20 @@ export interface components {
             balance?: string;
             /**
              * Format: int64
+             * @description Credits owed: taken back for a refunded or disputed purchase after they were
+             *     spent. While > 0, `available` is 0 and spending is refused (`WALLET_IN_DEBT`).
+             */
+            readonly debt?: string;
+            /**
+             * Format: int64
              * @description Credits reserved by open holds (jobs not finished yet).
              */
             held?: string;
+            /**
+             * Format: int64
+             * @description The owner's low-balance alert threshold (`PUT /v1/wallet/alerts`); 0 when off.
+             */
+            readonly low_balance?: string;
             /**
              * Format: date-time
              * @description When balance or held last changed (UTC).
@@ -4318,6 +4745,44 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    WalletService_RefundPayment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The payment (Checkout Session id, from the path). */
+                payment_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": {
+                    /**
+                     * Format: int64
+                     * @description Money to refund in the currency's smallest unit; 0 refunds all that is left.
+                     */
+                    amount?: string;
+                    /** @description Required. The same key with the same body returns the same Stripe refund. */
+                    idempotency_key: string;
+                    /** @description Why (required, at most 1000 characters); kept with the admin's id. */
+                    reason: string;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["klik.wallet.v1.RefundPaymentResponse"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
     AuthService_ListUsers: {
         parameters: {
             query?: {
@@ -4402,6 +4867,65 @@ export interface operations {
             default: components["responses"]["Error"];
         };
     };
+    WalletService_GetUserWallet: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The wallet's owner. */
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["klik.wallet.v1.Wallet"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    WalletService_RefundCharge: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The charged user (from the path). */
+                user_id: string;
+                /** @description The `charge` row's transaction id (from the path). */
+                transaction_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": {
+                    /** @description Required. The same key with the same body returns the first result. */
+                    idempotency_key: string;
+                    /** @description Why (required, at most 1000 characters). */
+                    reason: string;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["klik.wallet.v1.Transaction"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
     WalletService_GrantCredits: {
         parameters: {
             query?: never;
@@ -4441,6 +4965,82 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["klik.wallet.v1.Transaction"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    WalletService_ListUserTransactions: {
+        parameters: {
+            query?: {
+                /** @description Maximum number of rows: default 20, maximum 100 (larger values are clamped). */
+                page_size?: number;
+                /** @description Opaque cursor from a previous `next_page_token`; empty for the first page. */
+                page_token?: string;
+            };
+            header?: never;
+            path: {
+                /** @description The wallet's owner. */
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["klik.wallet.v1.ListUserTransactionsResponse"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    WalletService_DebitCredits: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The user to debit (from the path). */
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": {
+                    /**
+                     * Format: int64
+                     * @description Credits to take; must be > 0.
+                     */
+                    amount: string;
+                    /** @description Required. The same key with the same body returns the first result. */
+                    idempotency_key: string;
+                    /** @description Why (required, at most 1000 characters); the row's description. */
+                    reason: string;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["klik.wallet.v1.Transaction"];
+                };
+            };
+            /** @description Payment Required: `INSUFFICIENT_CREDITS`, in the error shape. */
+            402: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             default: components["responses"]["Error"];
@@ -6732,6 +7332,31 @@ export interface operations {
             default: components["responses"]["Error"];
         };
     };
+    WalletService_SetLowBalanceAlert: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["klik.wallet.v1.SetLowBalanceAlertRequest"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["klik.wallet.v1.Wallet"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
     WalletService_CreateCheckout: {
         parameters: {
             query?: never;
@@ -6773,6 +7398,32 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["klik.wallet.v1.ListCreditPacksResponse"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    WalletService_ListPayments: {
+        parameters: {
+            query?: {
+                /** @description Maximum number of payments: default 20, maximum 100 (larger values are clamped). */
+                page_size?: number;
+                /** @description Opaque cursor from a previous `next_page_token`; empty for the first page. */
+                page_token?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["klik.wallet.v1.ListPaymentsResponse"];
                 };
             };
             default: components["responses"]["Error"];
