@@ -120,16 +120,55 @@ try {
   );
   await shot("03-studio");
 
-  step = "chat and see the reply";
+  step = "generate text and watch it stream in";
+  await page.getByLabel("What to make").selectOption("TEXT");
+  await page.getByLabel("Prompt").fill("a haiku about streams [[fault:rate=10]]");
+  await page.getByRole("button", { name: "Generate" }).click();
+  const textJob = page.locator(".job").filter({ hasText: "a haiku about streams" });
+  await expectText(textJob.getByTestId("streaming-text"), /^Sandbox reply/);
+  await expectText(textJob.locator(".status"), "Succeeded");
+  await expectText(textJob.locator(".text-result"), /^Sandbox reply.*\.$/);
+
+  step = "chat: the reply streams in with its running cost";
   await nav("Chats").click();
   await page.getByLabel("New chat title").fill("Ideas");
   await page.getByRole("button", { name: "Start chat" }).click();
   await page.getByRole("heading", { name: "Ideas" }).waitFor();
-  await page.getByRole("textbox", { name: "Message" }).fill("Say hello to klik");
+  // The sandbox streams this reply at 10 words a second (the prompt's fault marker).
+  await page.getByRole("textbox", { name: "Message" }).fill("Say hello to klik [[fault:rate=10]]");
   await page.getByRole("button", { name: "Send" }).click();
   await page.locator(".message.user").filter({ hasText: "Say hello to klik" }).waitFor();
-  await page.locator(".message.assistant:not(.pending)").first().waitFor();
+  // Part of the reply is on screen while it is still being written…
+  const { partial, cost } = await (
+    await page.waitForFunction(() => {
+      const bubble = document.querySelector(".message.streaming.pending");
+      const text = bubble?.querySelector("[data-testid=streaming-reply]")?.textContent;
+      const cost = bubble?.querySelector("[data-testid=reply-cost]")?.textContent;
+      return text && text.startsWith("Sandbox reply") ? { partial: text, cost } : null;
+    })
+  ).jsonValue();
+  if (!/^\d+ tokens? · \d+ credits? so far/.test(cost)) throw new Error(`the running cost reads "${cost}"`);
+  // …then the whole of it, stored in the chat, longer than what was first shown.
+  const stored = page.locator(".message.assistant:not(.pending):not(.streaming)").first();
+  await stored.waitFor();
+  const whole = (await stored.locator("p").innerText()).trim();
+  if (!whole.startsWith(partial.trim()) || whole.length <= partial.trim().length) {
+    throw new Error(`the reply did not grow: first "${partial}", then "${whole}"`);
+  }
   await shot("04-chat");
+
+  step = "chat: stop a reply half-way; its text so far stays";
+  await page.getByRole("textbox", { name: "Message" }).fill("Tell me a long story [[fault:rate=3]]");
+  await page.getByRole("button", { name: "Send" }).click();
+  await page.waitForFunction(() =>
+    document.querySelector(".message.streaming.pending [data-testid=streaming-reply]")?.textContent?.startsWith("Sandbox reply"),
+  );
+  await page.getByRole("button", { name: "Stop" }).click();
+  const kept = page.locator(".message.assistant").filter({ hasText: /You stopped this reply · \d+ credits? charged/ });
+  await kept.waitFor();
+  if (!(await kept.locator("p").innerText()).startsWith("Sandbox reply")) throw new Error("the stopped text is gone");
+  await page.getByRole("button", { name: "Stop" }).waitFor({ state: "detached" });
+  await shot("04b-chat-stopped");
 
   step = "create and publish a post with the image";
   await nav("My posts").click();

@@ -30,6 +30,7 @@ SHOTS = [
     "02-wallet",
     "03-studio",
     "04-chat",
+    "04b-chat-stopped",
     "05-posts",
     "06-feed",
     "06b-feed-phone",
