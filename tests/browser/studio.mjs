@@ -43,6 +43,13 @@ const consoleErrors = [];
 page.on("pageerror", (error) => consoleErrors.push(String(error)));
 
 let step = "start";
+const started = Date.now();
+const timings = [];
+/** Name the step under way (for the failure message), and time the one before. */
+function begin(name) {
+  timings.push(`${step}: done at ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  step = name;
+}
 
 /** The first link to `path` in a mail the sink received for `to` (waits for it). */
 async function mailedLink(to, path) {
@@ -68,7 +75,7 @@ const expectText = async (locator, pattern) => {
 };
 
 try {
-  step = "sign up";
+  begin("sign up");
   const stamp = Date.now();
   const email = `studio-${stamp}@example.com`;
   const title = `My red square ${stamp}`; // unique: the feed is everyone's
@@ -81,13 +88,13 @@ try {
   await page.getByRole("button", { name: "Sign up" }).click();
   await page.getByRole("heading", { name: "Studio" }).waitFor();
 
-  step = "an unverified account is asked to verify";
+  begin("an unverified account is asked to verify");
   const banner = page.getByRole("region", { name: "Email verification" });
   await expectText(banner, email);
   const balance = page.getByTestId("balance");
   await shot("01b-unverified");
 
-  step = "open the verification link from the mail";
+  begin("open the verification link from the mail");
   const verifyLink = await mailedLink(email, "/verify-email");
   if (!verifyLink.startsWith(`${base}/verify-email?token=`)) throw new Error(`the link is ${verifyLink}`);
   await page.goto(verifyLink);
@@ -95,17 +102,29 @@ try {
   await banner.waitFor({ state: "detached" });
   await shot("01c-verified");
 
-  step = "see the balance";
+  begin("see the balance");
   await page.getByRole("link", { name: "Go to the studio" }).click();
   await page.getByRole("heading", { name: "Studio" }).waitFor();
   await expectText(balance, /^100 credits$/);
-  const before = await balance.innerText();
+  let before = await balance.innerText();
   await nav("Wallet").click();
   await page.getByRole("heading", { name: "Wallet" }).waitFor();
   await expectText(page.getByTestId("available"), /\d+ credits?/);
   await shot("02-wallet");
 
-  step = "generate an image and see it";
+  begin("buy a credit pack on the Stripe sandbox's checkout page");
+  await page.getByRole("button", { name: /^Buy 100 credits for \$5\.00$/ }).click();
+  await page.getByRole("heading", { name: "Sandbox Checkout" }).waitFor();
+  await shot("02b-checkout");
+  await page.getByRole("button", { name: "Pay" }).click();
+  await page.getByRole("heading", { name: "Wallet" }).waitFor();
+  await expectText(page.getByTestId("checkout-status"), "100 credits added to your wallet");
+  await expectText(balance, /^200 credits$/);
+  await expectText(page.locator("tbody tr").first(), "credit pack starter");
+  await shot("02c-bought");
+  before = await balance.innerText();
+
+  begin("generate an image and see it");
   await nav("Studio").click();
   await page.getByLabel("What to make").selectOption("IMAGE");
   await page.getByLabel("Prompt").fill("a red square on a white wall");
@@ -120,7 +139,7 @@ try {
   );
   await shot("03-studio");
 
-  step = "generate text and watch it stream in";
+  begin("generate text and watch it stream in");
   await page.getByLabel("What to make").selectOption("TEXT");
   await page.getByLabel("Prompt").fill("a haiku about streams [[fault:rate=10]]");
   await page.getByRole("button", { name: "Generate" }).click();
@@ -129,7 +148,7 @@ try {
   await expectText(textJob.locator(".status"), "Succeeded");
   await expectText(textJob.locator(".text-result"), /^Sandbox reply.*\.$/);
 
-  step = "chat: the reply streams in with its running cost";
+  begin("chat: the reply streams in with its running cost");
   await nav("Chats").click();
   await page.getByLabel("New chat title").fill("Ideas");
   await page.getByRole("button", { name: "Start chat" }).click();
@@ -157,7 +176,7 @@ try {
   }
   await shot("04-chat");
 
-  step = "chat: stop a reply half-way; its text so far stays";
+  begin("chat: stop a reply half-way; its text so far stays");
   await page.getByRole("textbox", { name: "Message" }).fill("Tell me a long story [[fault:rate=3]]");
   await page.getByRole("button", { name: "Send" }).click();
   await page.waitForFunction(() =>
@@ -170,7 +189,7 @@ try {
   await page.getByRole("button", { name: "Stop" }).waitFor({ state: "detached" });
   await shot("04b-chat-stopped");
 
-  step = "create and publish a post with the image";
+  begin("create and publish a post with the image");
   await nav("My posts").click();
   await page.getByLabel("Title").fill(title);
   await page.getByLabel("Text").fill("Made in klik studio");
@@ -182,7 +201,7 @@ try {
   await expectText(page.locator(".status"), "Published");
   await shot("05-posts");
 
-  step = "see it in the feed";
+  begin("see it in the feed");
   await nav("Feed").click();
   const post = page.getByRole("article", { name: title });
   await post.waitFor();
@@ -191,7 +210,7 @@ try {
   await page.waitForFunction((img) => img.complete && img.naturalWidth > 0, await inFeed.elementHandle());
   await shot("06-feed");
 
-  step = "the layout folds for a phone";
+  begin("the layout folds for a phone");
   await page.setViewportSize({ width: 390, height: 844 });
   await post.waitFor();
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
@@ -199,7 +218,7 @@ try {
   await shot("06b-feed-phone");
   await page.setViewportSize({ width: 1200, height: 900 });
 
-  step = "forget the password and reset it by mail";
+  begin("forget the password and reset it by mail");
   await page.getByRole("button", { name: "Sign out" }).click();
   await page.getByRole("heading", { name: "Sign in to klik" }).waitFor();
   await page.getByRole("link", { name: "Forgot your password?" }).click();
@@ -221,7 +240,7 @@ try {
   await page.getByRole("heading", { name: "Studio" }).waitFor();
   await expectText(balance, /\d+ credits?/);
 
-  step = "an API error is shown in words";
+  begin("an API error is shown in words");
   await page.getByRole("button", { name: "Sign out" }).click();
   await page.getByRole("heading", { name: "Sign in to klik" }).waitFor();
   // By keyboard alone, on a fresh load: the skip link first, then the fields in order.
@@ -238,7 +257,8 @@ try {
   await page.getByRole("alert").waitFor();
   await shot("07-login-error");
   if (consoleErrors.length) throw new Error(`errors in the page: ${consoleErrors.join("; ")}`);
-  console.log(`klik studio: every step passed; screenshots in ${artifacts}`);
+  begin("done");
+  console.log(`klik studio: every step passed; screenshots in ${artifacts}\n${timings.join("\n")}`);
 } catch (error) {
   await shot("failed").catch(() => {});
   console.error(`klik studio failed at "${step}": ${error?.message ?? error}`);
