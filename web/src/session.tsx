@@ -9,10 +9,11 @@ export interface Session {
   loading: boolean;
   wallet: Wallet | null;
   live: boolean;
-  refreshUser(): Promise<void>;
-  refreshWallet(): Promise<void>;
-  signOut(): Promise<void>;
-  onEvent(listener: (event: KlikEvent) => void): () => void;
+  // Plain functions (not methods): pages take them out of the session and call them.
+  refreshUser: () => Promise<void>;
+  refreshWallet: () => Promise<void>;
+  signOut: () => Promise<void>;
+  onEvent: (listener: (event: KlikEvent) => void) => () => void;
 }
 
 const SessionContext = createContext<Session | null>(null);

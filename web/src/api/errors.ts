@@ -31,7 +31,7 @@ export class ApiError extends Error {
 
 function isErrorBody(body: unknown): body is ErrorBody {
   if (typeof body !== "object" || body === null || !("error" in body)) return false;
-  const error = (body as { error: unknown }).error;
+  const error = body.error;
   return typeof error === "object" && error !== null && "message" in error;
 }
 

@@ -25,6 +25,11 @@ export type KlikEvent =
   | { kind: "job"; sequence: string; transition: string; job: Job; envelope: Envelope }
   | { kind: "other"; sequence: string; type: string; envelope: Envelope };
 
+/** A JSON string or number as a string (int64s arrive as either); else `fallback`. */
+function scalar(value: unknown, fallback: string): string {
+  return typeof value === "string" || typeof value === "number" ? String(value) : fallback;
+}
+
 /** One SSE message (its `event:`, `data:` and `id:`) as a KlikEvent; null if it is not one. */
 export function decodeEvent(type: string, data: string, sequence = ""): KlikEvent | null {
   let envelope: Envelope;
@@ -40,10 +45,10 @@ export function decodeEvent(type: string, data: string, sequence = ""): KlikEven
   if (eventType === "wallet.changed") {
     const p = envelope.payload as Record<string, unknown>;
     const wallet: WalletChanged = {
-      user_id: String(p.user_id ?? envelope.user_id ?? ""),
-      balance: String(p.balance ?? "0"),
-      held: String(p.held ?? "0"),
-      available: String(p.available ?? "0"),
+      user_id: scalar(p.user_id, envelope.user_id ?? ""),
+      balance: scalar(p.balance, "0"),
+      held: scalar(p.held, "0"),
+      available: scalar(p.available, "0"),
     };
     return { kind: "wallet", sequence, wallet, envelope };
   }

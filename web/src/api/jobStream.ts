@@ -39,9 +39,7 @@ export const FINAL_STATUSES = ["SUCCEEDED", "FAILED", "CANCELLED"];
 
 /** Length in Unicode code points: the unit of the stream's offsets and ids. */
 export function codePoints(text: string): number {
-  let n = 0;
-  for (const _ of text) n++;
-  return n;
+  return Array.from(text).length;
 }
 
 function firstCodePoints(text: string, count: number): string {
@@ -71,9 +69,9 @@ export function streamError(data: string): ApiError {
   }
   const status =
     typeof body === "object" && body !== null && "error" in body
-      ? String((body as { error: { status?: unknown } }).error.status ?? "")
+      ? (body as { error: { status?: unknown } }).error.status
       : "";
-  return toApiError(HTTP_OF[status] ?? 500, body);
+  return toApiError((typeof status === "string" && HTTP_OF[status]) || 500, body);
 }
 
 /** The state after one stream message. An `error` message throws its ApiError. */
