@@ -210,6 +210,40 @@ try {
   await page.waitForFunction((img) => img.complete && img.naturalWidth > 0, await inFeed.elementHandle());
   await shot("06-feed");
 
+  begin("a second user comments on the post; its author's notification appears live");
+  const other = await browser.newContext({ viewport: { width: 1200, height: 900 } });
+  const page2 = await other.newPage();
+  page2.setDefaultTimeout(STEP_MS);
+  page2.on("pageerror", (error) => consoleErrors.push(`second user: ${error}`));
+  const email2 = `studio-b-${stamp}@example.com`;
+  await page2.goto(`${base}/signup`);
+  await page2.getByLabel("Display name").fill("Second Tester");
+  await page2.getByLabel("Email").fill(email2);
+  await page2.getByLabel("Password").fill("correct horse battery");
+  await page2.getByRole("button", { name: "Sign up" }).click();
+  await page2.getByRole("heading", { name: "Studio" }).waitFor();
+  await page2.goto(await mailedLink(email2, "/verify-email"));
+  await expectText(page2.getByTestId("verified"), "Your email address is verified");
+  await page2.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Feed", exact: true }).click();
+  const theirPost = page2.getByRole("article", { name: title });
+  await theirPost.getByText(/^Comments \(\d+\)$/).click();
+  await theirPost.getByLabel(`Comment on “${title}”`).fill("Lovely red square!");
+  await theirPost.getByRole("button", { name: "Post comment" }).click();
+  await expectText(theirPost.locator(".comments li"), "Second Tester: Lovely red square!");
+  await page2.screenshot({ path: join(artifacts, "06c-second-user-comment.png"), fullPage: true });
+  // The author, still on the feed, is told at once (SSE), without a reload.
+  await expectText(page.getByTestId("notice"), /^New: .*comment/i);
+  await expectText(page.getByRole("link", { name: /^Notifications \d+ unread$/ }), "Notifications");
+  await shot("06d-notified");
+  await page.getByRole("link", { name: /^Notifications/ }).click();
+  await page.getByRole("heading", { name: "Notifications" }).waitFor();
+  await expectText(page.locator(".notifications-list li.unread"), /comment/i);
+  await page.getByRole("button", { name: "Mark all read" }).click();
+  await page.getByRole("link", { name: /^Notifications$/ }).waitFor();
+  await other.close();
+  await nav("Feed").click();
+  await post.waitFor();
+
   begin("the layout folds for a phone");
   await page.setViewportSize({ width: 390, height: 844 });
   await post.waitFor();

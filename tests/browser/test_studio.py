@@ -3,7 +3,8 @@
 and paid work wait for a verified email): tests/browser/studio.mjs drives headless
 Chromium through sign up → the verification mail from the sandbox's sink → its link →
 balance → buying a credit pack on the Stripe sandbox's checkout page → image →
-streamed text → a streamed chat reply, and one stopped half-way → post → feed → a password reset by mail, and saves a
+streamed text → a streamed chat reply, and one stopped half-way → post → feed → a second user's comment
+and its author's live notification → a password reset by mail, and saves a
 screenshot of each page under test-artifacts/browser/ (gitignored)."""
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ SHOTS = [
     "04b-chat-stopped",
     "05-posts",
     "06-feed",
+    "06c-second-user-comment",
+    "06d-notified",
     "06b-feed-phone",
     "07a-password-reset",
     "07-login-error",
