@@ -1,8 +1,11 @@
 // klik studio in a real browser (headless Chromium through playwright-core), against
 // a running stack with its default settings: sign up → read the verification mail
 // from the sandbox's sink → open its link → the balance appears (the signup bonus) →
-// generate an image and see it → chat and see the reply → create and publish a post
-// with that image → see it in the feed → forget the password and reset it by mail.
+// buy a credit pack on the Stripe sandbox's page → generate an image and see it →
+// generate text and see it stream → chat: a reply grows on screen before it ends, one
+// is stopped half-way, one whose stream is cut is resumed → create and publish a post
+// with that image → see it in the feed → a second user comments and the author is
+// notified live → forget the password and reset it by mail.
 // A screenshot of each page goes to the artifacts directory.
 //
 //   node tests/browser/studio.mjs http://127.0.0.1:8080 test-artifacts/browser http://127.0.0.1:8090
@@ -188,6 +191,37 @@ try {
   if (!(await kept.locator("p").innerText()).startsWith("Sandbox reply")) throw new Error("the stopped text is gone");
   await page.getByRole("button", { name: "Stop" }).waitFor({ state: "detached" });
   await shot("04b-chat-stopped");
+
+  begin("chat: a reply whose connection drops is resumed with :watch and Last-Event-ID");
+  // The next stream is cut after its second piece of text (the body just ends, with
+  // no final `job` event): the app must pick the reply up where the cut left it.
+  let cutAt = "";
+  await page.route(
+    "**/messages:stream",
+    async (route) => {
+      const response = await route.fetch();
+      const kept = [];
+      let pieces = 0;
+      for (const block of (await response.text()).split("\n\n")) {
+        if (/^event: (snapshot|delta)$/m.test(block) && pieces++ === 2) break;
+        kept.push(block);
+      }
+      cutAt = [...kept.join("\n\n").matchAll(/^id: (\d+)$/gm)].pop()?.[1] ?? "";
+      await route.fulfill({ response, body: `${kept.join("\n\n")}\n\n` });
+    },
+    { times: 1 },
+  );
+  const resumed = page.waitForRequest((r) => r.url().includes(":watch") && r.headers()["last-event-id"] !== undefined);
+  const replies = await page.locator(".message.assistant:not(.pending):not(.streaming)").count();
+  await page.getByRole("textbox", { name: "Message" }).fill("Tell me about rivers [[fault:rate=20]]");
+  await page.getByRole("button", { name: "Send" }).click();
+  const watch = await resumed;
+  if (!cutAt || watch.headers()["last-event-id"] !== cutAt) {
+    throw new Error(`resumed after "${watch.headers()["last-event-id"]}", the cut was after "${cutAt}"`);
+  }
+  const resumedReply = page.locator(".message.assistant:not(.pending):not(.streaming)").nth(replies);
+  await expectText(resumedReply.locator("p"), /^Sandbox reply to “Tell me about rivers”: .+\.$/);
+  if (await page.getByRole("alert").count()) throw new Error(await page.getByRole("alert").first().innerText());
 
   begin("create and publish a post with the image");
   await nav("My posts").click();

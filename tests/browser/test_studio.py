@@ -3,9 +3,10 @@
 and paid work wait for a verified email): tests/browser/studio.mjs drives headless
 Chromium through sign up → the verification mail from the sandbox's sink → its link →
 balance → buying a credit pack on the Stripe sandbox's checkout page → image →
-streamed text → a streamed chat reply, and one stopped half-way → post → feed → a second user's comment
-and its author's live notification → a password reset by mail, and saves a
-screenshot of each page under test-artifacts/browser/ (gitignored)."""
+streamed text → a streamed chat reply, one stopped half-way, one whose cut stream is
+resumed → post → feed → a second user's comment and its author's live notification →
+a password reset by mail, and saves a screenshot of each page under
+test-artifacts/browser/ (gitignored)."""
 
 from __future__ import annotations
 
