@@ -44,6 +44,7 @@ web-client: $(STAMP) web/node_modules/.installed
 web-check: $(STAMP) web/node_modules/.installed
 	$(PY) scripts/gen_web_client.py --check
 	cd web && node_modules/.bin/tsc --noEmit
+	cd web && npm run --silent lint
 
 web-test: web/node_modules/.installed
 	cd web && node_modules/.bin/vitest run

@@ -2,8 +2,11 @@
 (`python -m stack` on free ports, with the stack's default settings: the signup bonus
 and paid work wait for a verified email): tests/browser/studio.mjs drives headless
 Chromium through sign up → the verification mail from the sandbox's sink → its link →
-balance → image → chat → post → feed → a password reset by mail, and saves a
-screenshot of each page under test-artifacts/browser/ (gitignored)."""
+balance → buying a credit pack on the Stripe sandbox's checkout page → image →
+streamed text → a streamed chat reply, one stopped half-way, one whose cut stream is
+resumed → post → feed → a second user's comment and its author's live notification →
+a password reset by mail, and saves a screenshot of each page under
+test-artifacts/browser/ (gitignored)."""
 
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.gateway.stack import RunningStack, running_stack
+from tests.helpers import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -28,10 +32,15 @@ SHOTS = [
     "01b-unverified",
     "01c-verified",
     "02-wallet",
+    "02b-checkout",
+    "02c-bought",
     "03-studio",
     "04-chat",
+    "04b-chat-stopped",
     "05-posts",
     "06-feed",
+    "06c-second-user-comment",
+    "06d-notified",
     "06b-feed-phone",
     "07a-password-reset",
     "07-login-error",
@@ -43,11 +52,15 @@ def studio_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSt
     # The app the gateway serves: built when stale (the Makefile's rule, as `make run`).
     subprocess.run(["make", "-s", "web"], cwd=ROOT, check=True, timeout=600)
     # The defaults a newcomer gets (tests/gateway/stack.py turns them off for the
-    # other stack tests; here they are set back to what `python -m stack` uses).
+    # other stack tests; here they are set back to what `python -m stack` uses),
+    # and Stripe Checkout allowed to return to the app's own origin.
+    port = free_port()
     with running_stack(
         tmp_path_factory.mktemp("studio"),
         KLIK_SIGNUP_BONUS_ON="verified",
         KLIK_REQUIRE_VERIFIED_EMAIL="1",
+        KLIK_GATEWAY_PORT=str(port),
+        KLIK_CHECKOUT_RETURN_ORIGINS=f"http://127.0.0.1:{port}",
     ) as stack:
         yield stack
 
@@ -70,5 +83,6 @@ def test_the_studio_flow_in_a_browser(studio_stack: RunningStack) -> None:
     )
     assert run.returncode == 0, run.stdout + run.stderr
     assert "every step passed" in run.stdout
+    print(run.stdout)  # with each step's time (pytest -s shows it)
     for shot in SHOTS:
         assert (ARTIFACTS / f"{shot}.png").stat().st_size > 0, shot

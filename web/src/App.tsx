@@ -7,6 +7,7 @@ import { AuthPage } from "./pages/Auth";
 import { ChatsPage } from "./pages/Chats";
 import { FeedPage } from "./pages/Feed";
 import { LessonsPage } from "./pages/Lessons";
+import { NotificationsPage } from "./pages/Notifications";
 import { PostsPage } from "./pages/Posts";
 import { StudioPage } from "./pages/Studio";
 import { WalletPage } from "./pages/Wallet";
@@ -28,6 +29,7 @@ const PAGES: Record<string, (props: { rest: string[] }) => ReactElement> = {
   assets: () => <AssetsPage />,
   wallet: () => <WalletPage />,
   admin: () => <AdminPage />,
+  notifications: () => <NotificationsPage />,
 };
 
 export function App() {
@@ -76,6 +78,14 @@ export function App() {
               </ul>
             </nav>
             <div className="account">
+              <Link
+                to="/notifications"
+                className="notifications"
+                aria-current={section?.path === "notifications" ? "page" : undefined}
+              >
+                Notifications{session.unread ? <span className="badge"> {session.unread}</span> : null}
+                <span className="sr-only">{session.unread ? " unread" : ""}</span>
+              </Link>
               <Link to="/wallet" className="balance" aria-live="polite" data-testid="balance">
                 {session.wallet ? formatCredits(session.wallet.available) : "…"}
               </Link>
@@ -89,6 +99,11 @@ export function App() {
           </>
         ) : null}
       </header>
+      {session.user ? (
+        <p className="notice" role="status" data-testid="notice">
+          {session.notice ? `New: ${session.notice}` : ""}
+        </p>
+      ) : null}
       <main id="main">
         {!session.loading && section?.path !== "verify-email" ? <VerifyBanner /> : null}
         {session.loading ? <p aria-busy="true">Loading…</p> : Current ? <Current rest={rest} /> : null}

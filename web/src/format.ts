@@ -47,3 +47,17 @@ export function formatStatus(status: string | undefined): string {
   const words = status.replace(/^JOB_STATUS_/, "").replace(/_/g, " ").toLowerCase();
   return words.charAt(0).toUpperCase() + words.slice(1);
 }
+
+/** A price in the currency's smallest unit (cents) in words: "$5.00", "¥500". */
+export function formatMoney(minor: string | number | undefined | null, currency = "usd"): string {
+  const code = (currency || "usd").toUpperCase();
+  let format: Intl.NumberFormat;
+  try {
+    format = new Intl.NumberFormat("en-US", { style: "currency", currency: code });
+  } catch {
+    return `${toBigInt(minor).toString()} ${code}`; // not an ISO 4217 code
+  }
+  const digits = format.resolvedOptions().maximumFractionDigits ?? 2;
+  const amount = toBigInt(minor);
+  return format.format(Number(amount) / 10 ** digits);
+}

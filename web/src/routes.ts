@@ -22,6 +22,7 @@ export const SECTIONS: readonly Section[] = [
   { path: "feed", title: "Feed", nav: true, signedIn: true },
   { path: "assets", title: "Assets", nav: true, signedIn: true },
   { path: "wallet", title: "Wallet", nav: true, signedIn: true },
+  { path: "notifications", title: "Notifications", nav: false, signedIn: true },
   { path: "admin", title: "Admin", nav: false, signedIn: true },
 ];
 

@@ -9,10 +9,15 @@ export interface Session {
   loading: boolean;
   wallet: Wallet | null;
   live: boolean;
-  refreshUser(): Promise<void>;
-  refreshWallet(): Promise<void>;
-  signOut(): Promise<void>;
-  onEvent(listener: (event: KlikEvent) => void): () => void;
+  /** Unread notifications, and the newest one that arrived live (its words). */
+  unread: number;
+  notice: string | null;
+  refreshUnread: () => Promise<void>;
+  // Plain functions (not methods): pages take them out of the session and call them.
+  refreshUser: () => Promise<void>;
+  refreshWallet: () => Promise<void>;
+  signOut: () => Promise<void>;
+  onEvent: (listener: (event: KlikEvent) => void) => () => void;
 }
 
 const SessionContext = createContext<Session | null>(null);
@@ -21,6 +26,13 @@ export function useSession(): Session {
   const session = useContext(SessionContext);
   if (!session) throw new Error("useSession outside SessionProvider");
   return session;
+}
+
+/** The words of a live `content.notification.created` event; null for other events. */
+export function noticeOf(event: KlikEvent): string | null {
+  if (event.kind !== "other" || event.type !== "content.notification.created") return null;
+  const text = (event.envelope.payload as { text?: unknown }).text;
+  return typeof text === "string" && text ? text : "You have a new notification.";
 }
 
 /** Apply a wallet.changed event to the wallet shown (events only move forward). */
@@ -42,6 +54,8 @@ export function SessionProvider({ children, baseUrl = "" }: { children: ReactNod
   const [loading, setLoading] = useState(true);
   const [wallet, setWallet] = useState<Wallet | null>(null);
   const [live, setLive] = useState(false);
+  const [unread, setUnread] = useState(0);
+  const [notice, setNotice] = useState<string | null>(null);
   const listeners = useRef(new Set<(event: KlikEvent) => void>());
 
   const refreshUser = useCallback(async () => {
@@ -64,6 +78,11 @@ export function SessionProvider({ children, baseUrl = "" }: { children: ReactNod
     setWallet(await api.call((c) => c.GET("/v1/wallet")));
   }, [api]);
 
+  const refreshUnread = useCallback(async () => {
+    const page = await api.call((c) => c.GET("/v1/notifications", { params: { query: { page_size: 1 } } }));
+    setUnread(Number(page.unread_count ?? 0));
+  }, [api]);
+
   useEffect(() => {
     api.onSignedOut = () => {
       setUser(null);
@@ -75,21 +94,30 @@ export function SessionProvider({ children, baseUrl = "" }: { children: ReactNod
   useEffect(() => {
     if (!user) return;
     refreshWallet().catch(() => {});
+    refreshUnread().catch(() => {});
     const subscription = subscribe(
       baseUrl,
       () => api.accessToken(),
       (event) => {
         setWallet((w) => applyWalletEvent(w, event));
+        const words = noticeOf(event);
+        if (words) {
+          setNotice(words);
+          setUnread((n) => n + 1);
+        }
         listeners.current.forEach((l) => l(event));
       },
       (isLive) => {
         setLive(isLive);
         // Events missed while the stream was down: catch up from the source.
-        if (isLive) refreshWallet().catch(() => {});
+        if (isLive) {
+          refreshWallet().catch(() => {});
+          refreshUnread().catch(() => {});
+        }
       },
     );
     return () => subscription.close();
-  }, [api, baseUrl, user, refreshWallet]);
+  }, [api, baseUrl, user, refreshWallet, refreshUnread]);
 
   const session: Session = {
     api,
@@ -97,6 +125,9 @@ export function SessionProvider({ children, baseUrl = "" }: { children: ReactNod
     loading,
     wallet,
     live,
+    unread,
+    notice,
+    refreshUnread,
     refreshUser,
     refreshWallet,
     signOut: async () => {

@@ -20,7 +20,7 @@ describe("KlikClient", () => {
       return json(200, { user_id: "u1", balance: "10", held: "0", available: "10" });
     };
     const tokens = memoryTokens({ access: "old", refresh: "r1" });
-    const client = new KlikClient("http://klik.test", tokens, fetcher as typeof fetch);
+    const client = new KlikClient("http://klik.test", tokens, fetcher);
     const wallet = await client.call((c) => c.GET("/v1/wallet"));
     expect(wallet.available).toBe("10");
     expect(tokens.get()).toEqual({ access: "new", refresh: "r2" });
@@ -30,7 +30,7 @@ describe("KlikClient", () => {
   it("throws the gateway's error as an ApiError", async () => {
     const fetcher = async () =>
       json(402, { error: { code: "INSUFFICIENT_CREDITS", status: "FAILED_PRECONDITION", message: "need 5", details: {}, request_id: "x" } });
-    const client = new KlikClient("http://klik.test", memoryTokens({ access: "a", refresh: "" }), fetcher as typeof fetch);
+    const client = new KlikClient("http://klik.test", memoryTokens({ access: "a", refresh: "" }), fetcher);
     const failure = await client.call((c) => c.POST("/v1/generations", { body: { kind: "IMAGE", prompt: "p" } })).catch((e: unknown) => e);
     expect(failure).toBeInstanceOf(ApiError);
     expect((failure as ApiError).code).toBe("INSUFFICIENT_CREDITS");
@@ -39,7 +39,7 @@ describe("KlikClient", () => {
   it("signs out locally when the session cannot be refreshed", async () => {
     const fetcher = async () => json(401, { error: { code: "UNAUTHENTICATED", status: "UNAUTHENTICATED", message: "no" } });
     const tokens = memoryTokens({ access: "a", refresh: "r" });
-    const client = new KlikClient("http://klik.test", tokens, fetcher as typeof fetch);
+    const client = new KlikClient("http://klik.test", tokens, fetcher);
     let signedOut = false;
     client.onSignedOut = () => (signedOut = true);
     await expect(client.call((c) => c.GET("/v1/auth/me"))).rejects.toBeInstanceOf(ApiError);
@@ -51,7 +51,7 @@ describe("KlikClient", () => {
     expect(tokenExpiry("garbage")).toBeNull();
     const soon = jwt(Math.floor(Date.now() / 1000) + 5);
     const fetcher = async () => json(200, { access_token: "fresh", refresh_token: "r2" });
-    const client = new KlikClient("http://klik.test", memoryTokens({ access: soon, refresh: "r" }), fetcher as typeof fetch);
+    const client = new KlikClient("http://klik.test", memoryTokens({ access: soon, refresh: "r" }), fetcher);
     expect(await client.accessToken()).toBe("fresh");
   });
 });

@@ -31,7 +31,7 @@ export class ApiError extends Error {
 
 function isErrorBody(body: unknown): body is ErrorBody {
   if (typeof body !== "object" || body === null || !("error" in body)) return false;
-  const error = (body as { error: unknown }).error;
+  const error = body.error;
   return typeof error === "object" && error !== null && "message" in error;
 }
 
@@ -70,6 +70,11 @@ const ADVICE: Record<string, string> = {
   TOO_MANY_ATTEMPTS: "Too many attempts — wait a while and try again.",
   TOO_MANY_REQUESTS: "We mailed you a link moments ago — wait a minute before asking again.",
   PERMISSION_DENIED: "You're not allowed to do that.",
+  PACK_NOT_FOUND: "That credit pack is no longer on sale.",
+  PAYMENTS_UNAVAILABLE: "Payments are unavailable right now; nothing was charged. Try again shortly.",
+  INVALID_RETURN_URL: "Buying credits is not set up for this address of klik (its operator allows return addresses in KLIK_CHECKOUT_RETURN_ORIGINS).",
+  TOO_MANY_STREAMS: "Too many live streams are open — close another tab and try again.",
+  JOB_NOT_FOUND: "That generation was not found.",
 };
 
 const BY_HTTP_STATUS: Record<number, string> = {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { applyWalletEvent } from "../session";
+import { applyWalletEvent, noticeOf } from "../session";
 import { decodeEvent, parseEventStream } from "./events";
 
 const envelope = (type: string, payload: object) =>
@@ -47,5 +47,18 @@ describe("SSE events", () => {
     const wallet = { balance: "1" };
     const event = decodeEvent("x.y", envelope("x.y", {}))!;
     expect(applyWalletEvent(wallet, event)).toBe(wallet);
+  });
+});
+
+describe("live notifications", () => {
+  it("takes the words of a notification event, and nothing from others", () => {
+    const created = decodeEvent(
+      "content.notification.created",
+      envelope("content.notification.created", { kind: "comment", text: "Ann commented on your post" }),
+    )!;
+    expect(noticeOf(created)).toBe("Ann commented on your post");
+    const blank = decodeEvent("content.notification.created", envelope("content.notification.created", {}))!;
+    expect(noticeOf(blank)).toBe("You have a new notification.");
+    expect(noticeOf(decodeEvent("x.y", envelope("x.y", { text: "no" }))!)).toBeNull();
   });
 });

@@ -1,6 +1,7 @@
 // The caller's live events (`GET /v1/events`, Server-Sent Events): decoding the
 // envelopes, and a subscription that survives reconnects and token refreshes.
 import type { Job } from "./client";
+import { SseParser } from "./sse";
 
 export interface Envelope<P = Record<string, unknown>> {
   id: string;
@@ -24,6 +25,11 @@ export type KlikEvent =
   | { kind: "job"; sequence: string; transition: string; job: Job; envelope: Envelope }
   | { kind: "other"; sequence: string; type: string; envelope: Envelope };
 
+/** A JSON string or number as a string (int64s arrive as either); else `fallback`. */
+function scalar(value: unknown, fallback: string): string {
+  return typeof value === "string" || typeof value === "number" ? String(value) : fallback;
+}
+
 /** One SSE message (its `event:`, `data:` and `id:`) as a KlikEvent; null if it is not one. */
 export function decodeEvent(type: string, data: string, sequence = ""): KlikEvent | null {
   let envelope: Envelope;
@@ -39,10 +45,10 @@ export function decodeEvent(type: string, data: string, sequence = ""): KlikEven
   if (eventType === "wallet.changed") {
     const p = envelope.payload as Record<string, unknown>;
     const wallet: WalletChanged = {
-      user_id: String(p.user_id ?? envelope.user_id ?? ""),
-      balance: String(p.balance ?? "0"),
-      held: String(p.held ?? "0"),
-      available: String(p.available ?? "0"),
+      user_id: scalar(p.user_id, envelope.user_id ?? ""),
+      balance: scalar(p.balance, "0"),
+      held: scalar(p.held, "0"),
+      available: scalar(p.available, "0"),
     };
     return { kind: "wallet", sequence, wallet, envelope };
   }
@@ -56,26 +62,12 @@ export function decodeEvent(type: string, data: string, sequence = ""): KlikEven
 
 /** Parse a text/event-stream body (whole messages) into its messages, for clients
  *  that read the stream themselves instead of using EventSource. Comment lines
- *  (heartbeats) are skipped; a message without data is dropped. */
+ *  (heartbeats) are skipped; a message without data is dropped. (Streams read as
+ *  they arrive: SseParser in ./sse.) */
 export function parseEventStream(text: string): { id: string; event: string; data: string }[] {
-  const out: { id: string; event: string; data: string }[] = [];
-  for (const block of text.replace(/\r\n?/g, "\n").split("\n\n")) {
-    let id = "";
-    let event = "message";
-    const data: string[] = [];
-    for (const line of block.split("\n")) {
-      if (!line || line.startsWith(":")) continue;
-      const colon = line.indexOf(":");
-      const field = colon < 0 ? line : line.slice(0, colon);
-      let value = colon < 0 ? "" : line.slice(colon + 1);
-      if (value.startsWith(" ")) value = value.slice(1);
-      if (field === "id") id = value;
-      else if (field === "event") event = value;
-      else if (field === "data") data.push(value);
-    }
-    if (data.length) out.push({ id, event, data: data.join("\n") });
-  }
-  return out;
+  return new SseParser()
+    .push(`${text}\n\n`)
+    .map((m) => ({ id: m.lastEventId, event: m.event, data: m.data }));
 }
 
 export const STREAMED_TYPES = [

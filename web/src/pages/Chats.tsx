@@ -1,7 +1,8 @@
-import { type FormEvent, useEffect, useState } from "react";
+import { type FormEvent, useEffect, useRef, useState } from "react";
 import type { Chat } from "../api/client";
+import { initialJobStream, type JobStreamState, streamChatReply, watchJob } from "../api/jobStream";
 import { ErrorText, Field, newKey, Page, useAction, useLoad } from "../components";
-import { formatTime } from "../format";
+import { formatCredits, formatTime } from "../format";
 import { Link, navigate } from "../router";
 import { useSession } from "../session";
 
@@ -56,42 +57,148 @@ export function ChatsPage({ chatId }: { chatId?: string }) {
   );
 }
 
+/** Whether the chat holds the assistant's reply written by `jobId`. */
+export function hasReply(chat: Chat | null, jobId: string): boolean {
+  return !!jobId && (chat?.messages ?? []).some((m) => m.role === "assistant" && m.job_id === jobId);
+}
+
+/** The running figures of a reply in words: "12 tokens · 1 credit so far". */
+export function replyProgress(reply: JobStreamState): string {
+  const tokens = `${reply.tokens} ${reply.tokens === "1" ? "token" : "tokens"}`;
+  const status = reply.job?.status;
+  if (status === "CANCELLED") return `Stopped · ${tokens} · ${formatCredits(reply.cost)} charged`;
+  if (status === "FAILED") return `Failed · ${formatCredits(reply.cost)} charged`;
+  if (reply.done) return `${tokens} · ${formatCredits(reply.cost)}`;
+  return `${tokens} · ${formatCredits(reply.cost)} so far`;
+}
+
 function ChatView({ chatId }: { chatId: string }) {
   const { api, onEvent } = useSession();
   const chat = useLoad(() => api.call((c) => c.GET("/v1/chats/{chat_id}", { params: { path: { chat_id: chatId } } })), [chatId]);
   const [text, setText] = useState("");
+  // The reply being written (streamed), the message on its way, and replies stopped
+  // here (the chat keeps only a note for those; the text so far is shown from the stream).
+  const [reply, setReply] = useState<JobStreamState | null>(null);
+  const [outgoing, setOutgoing] = useState<string | null>(null);
+  const [reconnecting, setReconnecting] = useState(false);
+  const [stopped, setStopped] = useState<Record<string, JobStreamState>>({});
+  const streaming = useRef<AbortController | null>(null);
+  const latest = useRef<JobStreamState | null>(null);
+  const messages = chat.data?.messages ?? [];
   const waiting = awaitingReply(chat.data);
-  // The reply lands when its job succeeds: reload on job events, and now and then while waiting.
+  const showReply = reply !== null && !hasReply(chat.data, reply.jobId);
+
+  // Leaving the chat stops reading (the reply goes on being written and is stored).
+  useEffect(() => () => streaming.current?.abort(), [chatId]);
+  // The reply is stored when its job ends: reload on job events, and now and then until it is there.
   useEffect(() => onEvent((e) => e.kind === "job" && e.job.kind === "CHAT" && chat.reload()), [onEvent, chat]);
   useEffect(() => {
-    if (!waiting) return;
+    if (!waiting || (reply && !reply.done)) return;
     const timer = setTimeout(chat.reload, 1500);
     return () => clearTimeout(timer);
-  }, [waiting, chat]);
+  }, [waiting, reply, chat]);
+
+  const follow = async (run: (signal: AbortSignal) => Promise<JobStreamState>) => {
+    const controller = new AbortController();
+    streaming.current?.abort();
+    streaming.current = controller;
+    try {
+      const final = await run(controller.signal);
+      if (final.job?.status === "CANCELLED") setStopped((now) => ({ ...now, [final.jobId]: final }));
+    } finally {
+      if (streaming.current === controller) streaming.current = null;
+      setReconnecting(false);
+      chat.reload();
+    }
+  };
+  const handlers = (signal: AbortSignal) => ({
+    signal,
+    onUpdate: (state: JobStreamState) => {
+      latest.current = state;
+      setReconnecting(false);
+      setReply(state);
+    },
+    onReconnect: () => setReconnecting(true),
+  });
+
   const send = useAction(async () => {
     const content = text;
-    await api.call((c) =>
-      c.POST("/v1/chats/{chat_id}/messages", {
-        params: { path: { chat_id: chatId } },
-        body: { content, idempotency_key: newKey() },
-      }),
-    );
     setText("");
-    chat.reload();
+    setOutgoing(content);
+    setReply(null);
+    latest.current = initialJobStream();
+    try {
+      await follow((signal) => streamChatReply(api, chatId, content, newKey(), handlers(signal)));
+    } catch (error) {
+      if (!latest.current?.jobId) setText(content); // not sent: give the words back
+      throw error;
+    } finally {
+      setOutgoing(null);
+    }
   });
+
+  // A reply still being written when the chat opens (a reload, another tab): follow it.
+  const lastJob = waiting ? (messages.at(-1)?.job_id ?? "") : "";
+  const watch = useAction(async (jobId: string) => {
+    setReply(null);
+    await follow((signal) => watchJob(api, jobId, handlers(signal)));
+  });
+  useEffect(() => {
+    if (lastJob && !streaming.current && !send.busy && reply?.jobId !== lastJob) void watch.run(lastJob);
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [lastJob]);
+
+  const stop = useAction(async () => {
+    if (!reply?.jobId) return;
+    await api.call((c) => c.POST("/v1/generations/{job_id}:cancel", { params: { path: { job_id: reply.jobId } } }));
+  });
+
+  const sentShown = reply?.sent?.id && !messages.some((m) => m.id === reply.sent?.id);
+  const writing = reply !== null && !reply.done;
   return (
     <div className="chat">
       <h2>{chat.data?.title || "Chat"}</h2>
       <ErrorText error={chat.error} />
       <ol className="messages" aria-live="polite" aria-label="Messages">
-        {(chat.data?.messages ?? []).map((m) => (
+        {messages.map((m) => (
           <li key={m.id} className={`message ${m.role}`}>
             <span className="sr-only">{m.role === "user" ? "You" : "Assistant"}: </span>
-            <p>{m.content}</p>
+            {m.role === "assistant" && m.job_id && stopped[m.job_id] ? (
+              <>
+                <p>{stopped[m.job_id]!.text}</p>
+                <small className="note">
+                  You stopped this reply · {formatCredits(stopped[m.job_id]!.cost)} charged
+                </small>
+              </>
+            ) : (
+              <p>{m.content}</p>
+            )}
             <time dateTime={m.created_at}>{formatTime(m.created_at)}</time>
           </li>
         ))}
-        {waiting ? (
+        {outgoing !== null && !sentShown && !reply?.sent ? (
+          <li className="message user pending">
+            <span className="sr-only">You: </span>
+            <p>{outgoing}</p>
+          </li>
+        ) : null}
+        {sentShown && reply?.sent ? (
+          <li className="message user">
+            <span className="sr-only">You: </span>
+            <p>{reply.sent.content}</p>
+            <time dateTime={reply.sent.created_at}>{formatTime(reply.sent.created_at)}</time>
+          </li>
+        ) : null}
+        {showReply && reply ? (
+          <li className={`message assistant streaming${reply.done ? "" : " pending"}`} aria-busy={!reply.done}>
+            <span className="sr-only">Assistant: </span>
+            <p data-testid="streaming-reply">{reply.text || (reply.done ? "" : "Writing a reply…")}</p>
+            <small className="note" data-testid="reply-cost">
+              {replyProgress(reply)}
+              {reconnecting ? " · reconnecting…" : ""}
+            </small>
+          </li>
+        ) : waiting && !outgoing ? (
           <li className="message assistant pending" aria-busy="true">
             Writing a reply…
           </li>
@@ -106,10 +213,17 @@ function ChatView({ chatId }: { chatId: string }) {
         <Field label="Message">
           {(id) => <textarea id={id} rows={2} required value={text} onChange={(e) => setText(e.target.value)} />}
         </Field>
-        <ErrorText error={send.error} />
-        <button type="submit" disabled={send.busy || !text.trim()}>
-          Send
-        </button>
+        <ErrorText error={send.error ?? watch.error ?? stop.error} />
+        <div className="row">
+          <button type="submit" disabled={send.busy || writing || !text.trim()}>
+            Send
+          </button>
+          {writing && reply?.jobId ? (
+            <button type="button" className="secondary" onClick={() => void stop.run()} disabled={stop.busy}>
+              Stop
+            </button>
+          ) : null}
+        </div>
       </form>
     </div>
   );

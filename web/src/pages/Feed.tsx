@@ -1,5 +1,6 @@
+import { type FormEvent, useState } from "react";
 import type { Post } from "../api/client";
-import { ErrorText, Page, useLoad } from "../components";
+import { ErrorText, Field, Page, useAction, useLoad } from "../components";
 import { formatTime } from "../format";
 import { useSession } from "../session";
 import { AssetView } from "./Assets";
@@ -29,6 +30,60 @@ function PostMedia({ post }: { post: Post }) {
   );
 }
 
+/** A post's comments, loaded when opened, and a form to add one. */
+function Comments({ post }: { post: Post }) {
+  const { api } = useSession();
+  const [open, setOpen] = useState(false);
+  const [body, setBody] = useState("");
+  const postId = post.id ?? "";
+  const comments = useLoad(
+    () =>
+      open
+        ? api.call((c) => c.GET("/v1/posts/{post_id}/comments", { params: { path: { post_id: postId } } }))
+        : Promise.resolve(null),
+    [postId, open],
+  );
+  const add = useAction(async () => {
+    await api.call((c) =>
+      c.POST("/v1/posts/{post_id}/comments", { params: { path: { post_id: postId } }, body: { body } }),
+    );
+    setBody("");
+    comments.reload();
+  });
+  const list = comments.data?.comments ?? [];
+  const count = comments.data ? list.length : Number(post.comment_count ?? 0);
+  return (
+    <details onToggle={(e) => setOpen(e.currentTarget.open)}>
+      <summary>
+        Comments ({count})
+      </summary>
+      <ErrorText error={comments.error} />
+      <ul className="list comments">
+        {list.map((c) => (
+          <li key={c.id}>
+            <strong>{c.author?.display_name || c.author?.handle || "Someone"}</strong>: {c.body}{" "}
+            <time dateTime={c.created_at}>{formatTime(c.created_at)}</time>
+          </li>
+        ))}
+      </ul>
+      <form
+        onSubmit={(e: FormEvent) => {
+          e.preventDefault();
+          void add.run();
+        }}
+      >
+        <Field label={`Comment on “${post.title}”`}>
+          {(id) => <textarea id={id} rows={2} required value={body} onChange={(e) => setBody(e.target.value)} />}
+        </Field>
+        <ErrorText error={add.error} />
+        <button type="submit" disabled={add.busy || !body.trim()}>
+          Post comment
+        </button>
+      </form>
+    </details>
+  );
+}
+
 export function FeedPage() {
   const { api } = useSession();
   const feed = useLoad(() => api.call((c) => c.GET("/v1/posts", { params: { query: { page_size: 20 } } })), []);
@@ -47,8 +102,10 @@ export function FeedPage() {
               <PostMedia post={post} />
               {post.body ? <p>{post.body}</p> : null}
               <p className="hint">
+                {post.author?.display_name ? `${post.author.display_name} · ` : ""}
                 <time dateTime={post.updated_at}>{formatTime(post.updated_at)}</time>
               </p>
+              <Comments post={post} />
             </article>
           </li>
         ))}

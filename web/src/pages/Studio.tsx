@@ -1,5 +1,6 @@
-import { type FormEvent, useEffect, useState } from "react";
+import { type FormEvent, useEffect, useRef, useState } from "react";
 import type { CreateJob, Job } from "../api/client";
+import { type JobStreamState, watchJob } from "../api/jobStream";
 import { ErrorText, Field, newKey, Page, useAction, useLoad } from "../components";
 import { formatCredits, formatStatus, formatTime } from "../format";
 import { isFinished, priceFor, upsertJob } from "../jobs";
@@ -39,6 +40,25 @@ export function StudioPage() {
     if (list.data?.jobs) setJobs((now) => list.data!.jobs!.reduceRight(upsertJob, now));
   }, [list.data]);
   useEffect(() => onEvent((event) => event.kind === "job" && setJobs((now) => upsertJob(now, event.job))), [onEvent]);
+  // TEXT jobs stream their text as it is written (`:watch`), each followed once.
+  const [live, setLive] = useState<Record<string, JobStreamState>>({});
+  const watching = useRef(new Map<string, AbortController>());
+  useEffect(() => {
+    for (const job of jobs) {
+      const id = job.id;
+      if (!id || job.kind !== "TEXT" || isFinished(job) || watching.current.has(id)) continue;
+      const controller = new AbortController();
+      watching.current.set(id, controller);
+      watchJob(api, id, { signal: controller.signal, onUpdate: (state) => setLive((now) => ({ ...now, [id]: state })) }).then(
+        (final) => final.job && setJobs((now) => upsertJob(now, final.job!)),
+        () => {}, // the job events and the catch-up below still bring its end
+      );
+    }
+  }, [api, jobs]);
+  useEffect(() => {
+    const open = watching.current;
+    return () => open.forEach((controller) => controller.abort());
+  }, []);
   // Catch up on jobs still running (an event may have come before the job was listed).
   useEffect(() => {
     const open = jobs.filter((j) => !isFinished(j));
@@ -132,7 +152,18 @@ export function StudioPage() {
               <time dateTime={job.created_at}>{formatTime(job.created_at)}</time>
             </p>
             <p className="prompt">{job.prompt}</p>
-            <JobResult job={job} />
+            {job.id && live[job.id] && !isFinished(job) ? (
+              <>
+                <p className="text-result" data-testid="streaming-text" aria-busy="true">
+                  {live[job.id]!.text || "Writing…"}
+                </p>
+                <small className="hint">
+                  {live[job.id]!.tokens} tokens · {formatCredits(live[job.id]!.cost)} so far
+                </small>
+              </>
+            ) : (
+              <JobResult job={job} />
+            )}
           </li>
         ))}
       </ul>
