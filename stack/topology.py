@@ -81,6 +81,8 @@ def plan(base: Mapping[str, str]) -> Topology:
         env["KLIK_SMTP_PORT"] = str(sandbox.smtp_port)
     gateway_url = f"http://127.0.0.1:{env_int('KLIK_GATEWAY_PORT', GATEWAY_PORT, base)}"
     env.setdefault("KLIK_PUBLIC_URL", gateway_url)
+    # The studio is served by this gateway: Checkout returns to it.
+    env.setdefault("KLIK_CHECKOUT_RETURN_ORIGINS", gateway_url)
     # The sandbox's Stripe delivers its webhooks to this stack's gateway, signed with
     # the secret the wallet checks (both default to the same dev secret).
     env.setdefault("KLIK_STRIPE_WEBHOOK_URL", f"{gateway_url}/v1/webhooks/stripe")
