@@ -28,7 +28,7 @@ MAX_ID = 64
 MIN_DIFFICULTY, MAX_DIFFICULTY = 1, 10
 
 STAFF_ROLES = ("moderator", "admin")
-JOB_KINDS = ("TEXT", "CHAT", "IMAGE", "AVATAR_VIDEO")
+JOB_KINDS = ("TEXT", "CHAT", "IMAGE", "AVATAR_VIDEO", "IMAGE_TO_VIDEO")
 POST_FIELDS = ("title", "body", "asset_ids", "visibility")
 
 

@@ -47,6 +47,7 @@ FAMILIES_OF_KIND: Mapping[Kind, tuple[Family, ...]] = {
     Kind.CHAT: (Family.OPENAI, Family.ANTHROPIC),
     Kind.IMAGE: (Family.LEONARDO,),
     Kind.AVATAR_VIDEO: (Family.HEYGEN,),
+    Kind.IMAGE_TO_VIDEO: (Family.LEONARDO,),  # Motion (SVD)
 }
 
 
@@ -227,6 +228,7 @@ LEONARDO_MODELS = (
         "de7d3faf-762f-48e0-b3b7-9d0ac3a3fcf3", (Kind.IMAGE,), "Leonardo Phoenix 1.0", default=True
     ),
     Model("b24e16ff-06e3-43eb-8d33-4416c2d75876", (Kind.IMAGE,), "Leonardo Diffusion XL"),
+    Model("motion-svd", (Kind.IMAGE_TO_VIDEO,), "Leonardo Motion (an image into a 4 s clip)"),
 )
 # HeyGen's video API has no model parameter; one model names the service.
 HEYGEN_MODELS = (Model("heygen-avatar-v2", (Kind.AVATAR_VIDEO,), "HeyGen avatar video"),)
@@ -234,6 +236,7 @@ SANDBOX_MODELS = (
     Model("sandbox-text", (Kind.TEXT, Kind.CHAT), "Sandbox text (deterministic, not a model)"),
     Model("sandbox-image", (Kind.IMAGE,), "Sandbox image (a PNG pattern from the prompt)"),
     Model("sandbox-avatar", (Kind.AVATAR_VIDEO,), "Sandbox avatar video (placeholder)"),
+    Model("sandbox-motion", (Kind.IMAGE_TO_VIDEO,), "Sandbox motion clip (placeholder)"),
 )
 
 

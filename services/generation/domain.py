@@ -18,6 +18,7 @@ class Kind(StrEnum):
     CHAT = "CHAT"
     IMAGE = "IMAGE"
     AVATAR_VIDEO = "AVATAR_VIDEO"
+    IMAGE_TO_VIDEO = "IMAGE_TO_VIDEO"  # an image of the caller's animated into a clip
 
     @classmethod
     def parse(cls, value: str) -> Kind:
@@ -160,6 +161,12 @@ class Options:
     system_prompt: str = ""
     negative_prompt: str = ""
     max_video_seconds: int = 0
+    # IMAGE (image-to-image), IMAGE_TO_VIDEO (required): the caller's own image to
+    # start from — image `input_index` of their SUCCEEDED IMAGE job `input_job_id`.
+    input_job_id: str = ""
+    input_index: int = 0
+    init_strength: float | None = None  # IMAGE with an input: 0.1..0.9 (default 0.5)
+    motion_strength: int = 0  # IMAGE_TO_VIDEO: 1..10, 0 for the provider's default (5)
     aspect_ratio: str = ""  # AVATAR_VIDEO: "" (16:9), "16:9", "9:16", "1:1"
     quality: str = ""  # AVATAR_VIDEO: "" (720p), "720p", "1080p" (priced higher)
     history: tuple[Turn, ...] = ()
@@ -208,6 +215,10 @@ _APPLIES: dict[str, tuple[Kind, ...]] = {
     "avatar_id": (Kind.AVATAR_VIDEO,),
     "voice_id": (Kind.AVATAR_VIDEO,),
     "max_video_seconds": (Kind.AVATAR_VIDEO,),
+    "input_job_id": (Kind.IMAGE, Kind.IMAGE_TO_VIDEO),
+    "input_index": (Kind.IMAGE, Kind.IMAGE_TO_VIDEO),
+    "init_strength": (Kind.IMAGE,),
+    "motion_strength": (Kind.IMAGE_TO_VIDEO,),
     "aspect_ratio": (Kind.AVATAR_VIDEO,),
     "quality": (Kind.AVATAR_VIDEO,),
     "max_tokens": (Kind.TEXT, Kind.CHAT),
@@ -256,6 +267,16 @@ def check_options(kind: Kind, options: Options) -> Options:
         raise _invalid_option(
             "max_video_seconds", f"max_video_seconds must be 0..{MAX_VIDEO_SECONDS}"
         )
+    if kind is Kind.IMAGE_TO_VIDEO and not options.input_job_id:
+        raise _invalid_option("input_job_id", "IMAGE_TO_VIDEO needs input_job_id: the image")
+    if not 0 <= options.input_index < MAX_IMAGES:
+        raise _invalid_option("input_index", f"input_index must be 0..{MAX_IMAGES - 1}")
+    if options.init_strength is not None and not (
+        options.input_job_id and 0.1 <= options.init_strength <= 0.9
+    ):
+        raise _invalid_option("init_strength", "init_strength must be 0.1..0.9, with an input")
+    if not 0 <= options.motion_strength <= 10:
+        raise _invalid_option("motion_strength", "motion_strength must be 0..10")
     if options.aspect_ratio not in ("", *VIDEO_SIZES):
         raise _invalid_option(
             "aspect_ratio", f"aspect_ratio must be one of {', '.join(VIDEO_SIZES)}"

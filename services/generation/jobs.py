@@ -34,7 +34,7 @@ from typing import Any
 
 from kit.clock import utc_now
 from kit.db import UnitOfWork
-from kit.errors import DomainError, NotFound, Unavailable
+from kit.errors import DomainError, InvalidArgument, NotFound, Unavailable
 from kit.idempotency import check_key, check_replay
 from kit.paging import SeqCursor
 from services.generation import metrics, store
@@ -44,6 +44,7 @@ from services.generation.domain import (
     Job,
     Kind,
     NewJob,
+    Options,
     Result,
     Settlement,
     Status,
@@ -144,6 +145,8 @@ class Jobs:
                 ) from None
             check_listed("avatar_id", options.avatar_id, tuple(a.id for a in listing.avatars))
             check_listed("voice_id", options.voice_id, tuple(v.id for v in listing.voices))
+        if options.input_job_id:
+            await self._check_input(user_id, options)
         text = options.system_prompt + "".join(t.content for t in options.history) + prompt
         priced = Request(
             text=text,
@@ -188,6 +191,29 @@ class Jobs:
             if not self.providers.is_open(provider.name):
                 return provider, model
         raise self.providers.unavailable(candidates[0][0].name)
+
+    async def _check_input(self, user_id: str, options: Options) -> None:
+        """The input image must be one of the caller's own results: an image of a
+        SUCCEEDED IMAGE job of theirs (INVALID_OPTIONS otherwise, never whose it is)."""
+        async with self.uow.read() as session:
+            source = await store.get(session, options.input_job_id)
+        images = 0
+        if (
+            source is not None
+            and source.user_id == user_id
+            and source.kind is Kind.IMAGE
+            and source.status is Status.SUCCEEDED
+            and source.result is not None
+            and source.result.asset_url
+        ):
+            images = max(source.result.usage.images, 1)
+        if options.input_index >= images:
+            raise InvalidArgument(
+                "INVALID_OPTIONS",
+                "input_job_id must name one of your succeeded IMAGE jobs, and input_index "
+                "one of its images",
+                details={"option": "input_job_id"},
+            )
 
     async def _replay(self, job: Job, fingerprint: str) -> Job:
         check_replay(job.fingerprint, fingerprint)

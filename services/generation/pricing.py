@@ -3,6 +3,7 @@
 - IMAGE: `image` credits per image;
 - AVATAR_VIDEO: `video_second` credits per started second of video, times
   `hd_video_factor` at 1080p;
+- IMAGE_TO_VIDEO: `motion_clip` credits per clip;
 - TEXT, CHAT: ceil(total_tokens * credits_per_million_tokens / 1e6) of the model (its
   own price, else `million_tokens`), at least `minimum_text`.
 
@@ -31,6 +32,7 @@ class Unit(StrEnum):
     """`Price.unit` on the wire."""
 
     IMAGE = "image"
+    CLIP = "clip"
     SECOND = "second"
     MILLION_TOKENS = "million_tokens"
 
@@ -67,9 +69,17 @@ class Prices:
     million_tokens: int = 1_000  # for TEXT/CHAT models without a price of their own
     minimum_text: int = 1
     hd_video_factor: int = 2  # a 1080p second costs this many 720p seconds
+    motion_clip: int = 20  # IMAGE_TO_VIDEO: one clip
 
     def __post_init__(self) -> None:
-        for name in ("image", "video_second", "million_tokens", "minimum_text", "hd_video_factor"):
+        for name in (
+            "image",
+            "video_second",
+            "million_tokens",
+            "minimum_text",
+            "hd_video_factor",
+            "motion_clip",
+        ):
             if getattr(self, name) < 1:
                 raise ValueError(f"price {name} must be at least 1 credit")
 
@@ -85,6 +95,8 @@ class Prices:
             return self._tokens(model, prompt + completion)
         if kind is Kind.IMAGE:
             return self.image * max(request.num_images, 1)
+        if kind is Kind.IMAGE_TO_VIDEO:
+            return self.motion_clip
         seconds = request.max_video_seconds or math.ceil(
             len(request.text.split()) / WORDS_PER_SECOND
         )
@@ -100,6 +112,8 @@ class Prices:
             return self._tokens(model, usage.tokens)
         if kind is Kind.IMAGE:
             return self.image * max(usage.images, 1)
+        if kind is Kind.IMAGE_TO_VIDEO:
+            return self.motion_clip  # per clip, however long the provider made it
         # Per *started* second; durations come in milliseconds at best, so float
         # noise below that (5.0000001 s) is not a started sixth second.
         seconds = math.ceil(round(usage.video_seconds, 3))
@@ -149,4 +163,5 @@ class Prices:
         prices.append(
             Price(Kind.AVATAR_VIDEO, "", Unit.SECOND, self.video_second, self.video_second)
         )
+        prices.append(Price(Kind.IMAGE_TO_VIDEO, "", Unit.CLIP, self.motion_clip, self.motion_clip))
         return prices

@@ -53,6 +53,8 @@ from services.generation.providers.values import (
 from services.generation.settings import GenerationSettings
 
 MEDIA_ATTEMPTS = 3
+# What an input image may be stored as (runner._store keeps the provider's type).
+INPUT_TYPES = ("image/png", "image/jpeg", "image/webp")
 # Between attempts at a result file: 0.4 s, then 0.8 s (no jitter: one waiter).
 FETCH_BACKOFF = Backoff(base_seconds=0.4, cap_seconds=0.8, jitter="none")
 # Fetching the result files must end this long before the job's hold expires, so
@@ -294,11 +296,6 @@ class Runner:
         self, job: Job, resumed: bool, deadline: float, record_started: RecordStarted
     ) -> MediaResult | None:
         options = job.options
-        adapter = (
-            self.providers.images(job.provider)
-            if job.kind is Kind.IMAGE
-            else self.providers.videos(job.provider)
-        )
         provider_job_id = job.provider_job_id
         if not provider_job_id:
             if resumed:
@@ -307,6 +304,9 @@ class Runner:
                     "the job was interrupted while starting on the provider; it is not "
                     "started again so that it cannot be paid twice",
                 )
+            # An input image goes to the provider first (an upload charges nothing,
+            # so an interrupted one is simply made again).
+            init_image_id = await self._upload_input(job, deadline) if options.input_job_id else ""
             if job.kind is Kind.IMAGE:
                 started = await self.providers.images(job.provider).start(
                     ImageRequest(
@@ -316,8 +316,14 @@ class Runner:
                         width=options.width,
                         height=options.height,
                         num_images=max(options.num_images, 1),
+                        init_image_id=init_image_id,
+                        init_strength=options.init_strength or 0.5,
                     ),
                     deadline=deadline,
+                )
+            elif job.kind is Kind.IMAGE_TO_VIDEO:
+                started = await self.providers.images(job.provider).start_motion(
+                    init_image_id, strength=options.motion_strength or 5, deadline=deadline
                 )
             else:
                 started = await self.providers.videos(job.provider).start(
@@ -334,7 +340,30 @@ class Runner:
             if not await record_started(provider_job_id):
                 return None
         with self.providers.wakeups.watching(provider_job_id) as wake:
-            return await adapter.wait(provider_job_id, deadline=deadline, wake=wake)
+            if job.kind is Kind.AVATAR_VIDEO:
+                videos = self.providers.videos(job.provider)
+                return await videos.wait(provider_job_id, deadline=deadline, wake=wake)
+            return await self.providers.images(job.provider).wait(
+                provider_job_id,
+                deadline=deadline,
+                wake=wake,
+                motion=job.kind is Kind.IMAGE_TO_VIDEO,
+            )
+
+    async def _upload_input(self, job: Job, deadline: float) -> str:
+        """Upload the job's input image (one of the caller's stored results) to the
+        provider; its init image id there."""
+        options = job.options
+        for mime_type in INPUT_TYPES:
+            key = asset_key(options.input_job_id, options.input_index, mime_type)
+            if await self.assets.stat(key) is None:
+                continue
+            data = b"".join([chunk async for chunk in self.assets.read(key)])
+            images = self.providers.images(job.provider)
+            return await images.upload_init_image(data, mime_type, deadline=deadline)
+        raise JobFailed(
+            Failure.INTERNAL, "the input image is no longer stored; nothing was charged"
+        )
 
     async def _store(self, job: Job, media: MediaResult) -> Result:
         """Copy the provider's files into the asset store (keys derived from the job,

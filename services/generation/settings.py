@@ -69,6 +69,7 @@ DEFAULT_DEADLINES: Mapping[Kind, float] = {
     Kind.CHAT: 120.0,
     Kind.IMAGE: 300.0,
     Kind.AVATAR_VIDEO: 1800.0,
+    Kind.IMAGE_TO_VIDEO: 600.0,
 }
 
 
@@ -149,6 +150,7 @@ class GenerationSettings:
                 video_second=env_int("KLIK_PRICE_VIDEO_SECOND", 1, env),
                 million_tokens=env_int("KLIK_PRICE_MILLION_TOKENS", 1_000, env),
                 minimum_text=env_int("KLIK_PRICE_TEXT_MINIMUM", 1, env),
+                motion_clip=env_int("KLIK_PRICE_MOTION_CLIP", 20, env),
             )
             policy = ProviderPolicy(
                 retry=RetryPolicy(max_attempts=env_int("KLIK_PROVIDER_MAX_ATTEMPTS", 4, env)),
@@ -175,6 +177,9 @@ class GenerationSettings:
             ),
             Kind.AVATAR_VIDEO: env_float(
                 "KLIK_VIDEO_DEADLINE_SECONDS", DEFAULT_DEADLINES[Kind.AVATAR_VIDEO], env
+            ),
+            Kind.IMAGE_TO_VIDEO: env_float(
+                "KLIK_MOTION_DEADLINE_SECONDS", DEFAULT_DEADLINES[Kind.IMAGE_TO_VIDEO], env
             ),
         }
         deadlines[Kind.CHAT] = deadlines[Kind.TEXT]

@@ -347,7 +347,12 @@ async def test_stream_message_sends_then_streams_the_reply_that_the_chat_then_ke
     assert "delta" in kinds and kinds[-1] == "job"
     final = events[-1].job
     assert final.status == "SUCCEEDED" and final.id == events[0].sent.job_id
-    streamed = "".join(e.delta.text for e in events if e.WhichOneof("event") == "delta")
+    # The reply's stream may join after its first tokens: they come as the snapshot.
+    streamed = "".join(
+        e.snapshot.text if e.WhichOneof("event") == "snapshot" else e.delta.text
+        for e in events
+        if e.WhichOneof("event") in ("snapshot", "delta")
+    )
     assert streamed == final.result.text
     chat = await answered(full_stack, owner, chat_id, 1)
     assert chat.messages[1].content == final.result.text

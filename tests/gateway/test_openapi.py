@@ -187,6 +187,7 @@ def test_the_rpcs_that_may_lack_credits_document_402(spec: Spec) -> None:
     the 302 of a redirect route)."""
     paying = {
         "/klik.wallet.v1.WalletService/Transfer",
+        "/klik.wallet.v1.WalletService/DebitCredits",
         "/klik.generation.v1.GenerationService/CreateJob",
         "/klik.content.v1.ContentService/SendMessage",
         "/klik.content.v1.ContentService/StreamMessage",

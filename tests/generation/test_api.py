@@ -79,6 +79,7 @@ async def test_get_pricing_is_public(generation: Running) -> None:
         ("CHAT", "default-chat", "million_tokens", 1000, 1),
         ("IMAGE", "", "image", 5, 5),
         ("AVATAR_VIDEO", "", "second", 1, 1),
+        ("IMAGE_TO_VIDEO", "", "clip", 20, 20),
     ]
 
 
@@ -110,13 +111,14 @@ async def test_list_providers_shows_the_sandbox_with_its_catalogue(
         ["sandbox/sandbox-text", "sandbox-anthropic/sandbox-text"],
     )
     assert alias.credits_per_million_tokens == 1000
-    assert list(provider.kinds) == ["TEXT", "CHAT", "IMAGE", "AVATAR_VIDEO"]
+    assert list(provider.kinds) == ["TEXT", "CHAT", "IMAGE", "AVATAR_VIDEO", "IMAGE_TO_VIDEO"]
     assert [
         (m.id, list(m.kinds), m.credits_per_million_tokens, m.is_default) for m in provider.models
     ] == [
         ("sandbox-text", ["TEXT", "CHAT"], 1000, True),
         ("sandbox-image", ["IMAGE"], 0, True),
         ("sandbox-avatar", ["AVATAR_VIDEO"], 0, True),
+        ("sandbox-motion", ["IMAGE_TO_VIDEO"], 0, True),
     ]
     assert [(a.id, a.name) for a in provider.avatars] == [
         ("sandbox-avatar-ada", "Ada (sandbox)"),

@@ -65,8 +65,8 @@ def test_a_real_key_takes_its_kinds_away_from_the_sandbox() -> None:
     assert openai.endpoints[Family.OPENAI].base_url == "https://api.openai.com/v1"
     assert openai.endpoints[Family.OPENAI].api_key == "sk-secret"
     assert "sk-secret" not in repr(catalogue), "keys stay out of logs and reprs"
-    assert sandbox.kinds == (Kind.IMAGE, Kind.AVATAR_VIDEO)
-    assert [m.id for m in sandbox.models] == ["sandbox-image", "sandbox-avatar"]
+    assert sandbox.kinds == (Kind.IMAGE, Kind.AVATAR_VIDEO, Kind.IMAGE_TO_VIDEO)
+    assert [m.id for m in sandbox.models] == ["sandbox-image", "sandbox-avatar", "sandbox-motion"]
     assert catalogue.resolve(Kind.TEXT)[1].id == "gpt-4o-mini"
     assert catalogue.resolve(Kind.TEXT, "openai", "gpt-4o")[1].id == "gpt-4o"
     with pytest.raises(InvalidArgument) as error:
@@ -190,6 +190,7 @@ def test_call_settings_come_from_the_environment() -> None:
         Kind.CHAT: 30.0,
         Kind.IMAGE: 300.0,
         Kind.AVATAR_VIDEO: 900.0,
+        Kind.IMAGE_TO_VIDEO: 600.0,
     }
     with pytest.raises(ConfigError):
         GenerationSettings.from_env({"KLIK_PROVIDER_MAX_ATTEMPTS": "0"})

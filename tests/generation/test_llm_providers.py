@@ -63,7 +63,11 @@ def test_every_listed_provider_is_configured_with_its_api_and_models() -> None:
     [haiku] = claude.models
     assert (haiku.kinds, haiku.credits_per_million_tokens) == ((Kind.TEXT, Kind.CHAT), 4000)
     sandbox = catalogue.provider("sandbox")
-    assert sandbox is not None and sandbox.kinds == (Kind.IMAGE, Kind.AVATAR_VIDEO)
+    assert sandbox is not None and sandbox.kinds == (
+        Kind.IMAGE,
+        Kind.AVATAR_VIDEO,
+        Kind.IMAGE_TO_VIDEO,
+    )
     assert catalogue.provider("sandbox-anthropic") is None
     provider, model = catalogue.resolve(Kind.CHAT)
     assert (provider.name, model.id) == ("openai", "gpt-4o-mini"), "first listed is default"

@@ -130,6 +130,7 @@ def test_price_list_has_every_kind_then_the_models_with_their_own_price() -> Non
         Price(Kind.CHAT, "gpt-4o", Unit.MILLION_TOKENS, 10_000, 1),
         Price(Kind.IMAGE, "", Unit.IMAGE, 5, 5),
         Price(Kind.AVATAR_VIDEO, "", Unit.SECOND, 1, 1),
+        Price(Kind.IMAGE_TO_VIDEO, "", Unit.CLIP, 20, 20),
     ]
     sandbox_only = catalogue_from_env({})
     assert [(p.kind, p.model) for p in DEFAULT.price_list(sandbox_only)] == [
@@ -139,6 +140,7 @@ def test_price_list_has_every_kind_then_the_models_with_their_own_price() -> Non
         (Kind.CHAT, "default-chat"),
         (Kind.IMAGE, ""),
         (Kind.AVATAR_VIDEO, ""),
+        (Kind.IMAGE_TO_VIDEO, ""),
     ], "sandbox models have no price of their own; the sandbox's alias is listed"
 
 

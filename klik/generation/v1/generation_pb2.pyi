@@ -80,7 +80,7 @@ class JobError(_message.Message):
     def __init__(self, code: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
 
 class JobOptions(_message.Message):
-    __slots__ = ("width", "height", "num_images", "avatar_id", "voice_id", "max_tokens", "temperature", "system_prompt", "negative_prompt", "max_video_seconds", "aspect_ratio", "quality")
+    __slots__ = ("width", "height", "num_images", "avatar_id", "voice_id", "max_tokens", "temperature", "system_prompt", "negative_prompt", "max_video_seconds", "aspect_ratio", "quality", "input_job_id", "input_index", "init_strength", "motion_strength")
     WIDTH_FIELD_NUMBER: _ClassVar[int]
     HEIGHT_FIELD_NUMBER: _ClassVar[int]
     NUM_IMAGES_FIELD_NUMBER: _ClassVar[int]
@@ -93,6 +93,10 @@ class JobOptions(_message.Message):
     MAX_VIDEO_SECONDS_FIELD_NUMBER: _ClassVar[int]
     ASPECT_RATIO_FIELD_NUMBER: _ClassVar[int]
     QUALITY_FIELD_NUMBER: _ClassVar[int]
+    INPUT_JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    INPUT_INDEX_FIELD_NUMBER: _ClassVar[int]
+    INIT_STRENGTH_FIELD_NUMBER: _ClassVar[int]
+    MOTION_STRENGTH_FIELD_NUMBER: _ClassVar[int]
     width: int
     height: int
     num_images: int
@@ -105,7 +109,11 @@ class JobOptions(_message.Message):
     max_video_seconds: int
     aspect_ratio: str
     quality: str
-    def __init__(self, width: _Optional[int] = ..., height: _Optional[int] = ..., num_images: _Optional[int] = ..., avatar_id: _Optional[str] = ..., voice_id: _Optional[str] = ..., max_tokens: _Optional[int] = ..., temperature: _Optional[float] = ..., system_prompt: _Optional[str] = ..., negative_prompt: _Optional[str] = ..., max_video_seconds: _Optional[int] = ..., aspect_ratio: _Optional[str] = ..., quality: _Optional[str] = ...) -> None: ...
+    input_job_id: str
+    input_index: int
+    init_strength: float
+    motion_strength: int
+    def __init__(self, width: _Optional[int] = ..., height: _Optional[int] = ..., num_images: _Optional[int] = ..., avatar_id: _Optional[str] = ..., voice_id: _Optional[str] = ..., max_tokens: _Optional[int] = ..., temperature: _Optional[float] = ..., system_prompt: _Optional[str] = ..., negative_prompt: _Optional[str] = ..., max_video_seconds: _Optional[int] = ..., aspect_ratio: _Optional[str] = ..., quality: _Optional[str] = ..., input_job_id: _Optional[str] = ..., input_index: _Optional[int] = ..., init_strength: _Optional[float] = ..., motion_strength: _Optional[int] = ...) -> None: ...
 
 class ChatTurn(_message.Message):
     __slots__ = ("role", "content")

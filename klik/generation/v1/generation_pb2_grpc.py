@@ -38,7 +38,7 @@ class GenerationServiceStub:
     transition publishes `generation.job.<status in lower case>`.
 
     Prices (configurable; GetPricing tells the ones in force): IMAGE per image;
-    AVATAR_VIDEO per started second of video; TEXT and CHAT
+    AVATAR_VIDEO per started second of video; IMAGE_TO_VIDEO per clip; TEXT and CHAT
     `ceil(total_tokens * credits_per_million_tokens / 1e6)` of the model, at least
     the price's `minimum_credits` (1 by default).
 
@@ -120,7 +120,7 @@ class GenerationServiceServicer:
     transition publishes `generation.job.<status in lower case>`.
 
     Prices (configurable; GetPricing tells the ones in force): IMAGE per image;
-    AVATAR_VIDEO per started second of video; TEXT and CHAT
+    AVATAR_VIDEO per started second of video; IMAGE_TO_VIDEO per clip; TEXT and CHAT
     `ceil(total_tokens * credits_per_million_tokens / 1e6)` of the model, at least
     the price's `minimum_credits` (1 by default).
 
@@ -156,7 +156,7 @@ class GenerationServiceServicer:
         - FAILED_PRECONDITION `INSUFFICIENT_CREDITS` (HTTP 402): the estimated price
         exceeds the caller's available credits; ErrorInfo metadata has `required`
         and `available`. No job is created.
-        - INVALID_ARGUMENT `INVALID_KIND` (400): kind is not one of the four kinds.
+        - INVALID_ARGUMENT `INVALID_KIND` (400): kind is not one of the five kinds.
         - INVALID_ARGUMENT `UNKNOWN_PROVIDER` (400): no such provider, or it does not
         serve this kind.
         - INVALID_ARGUMENT `UNKNOWN_MODEL` (400): the provider offers no such model for
@@ -398,7 +398,7 @@ class GenerationService:
     transition publishes `generation.job.<status in lower case>`.
 
     Prices (configurable; GetPricing tells the ones in force): IMAGE per image;
-    AVATAR_VIDEO per started second of video; TEXT and CHAT
+    AVATAR_VIDEO per started second of video; IMAGE_TO_VIDEO per clip; TEXT and CHAT
     `ceil(total_tokens * credits_per_million_tokens / 1e6)` of the model, at least
     the price's `minimum_credits` (1 by default).
 

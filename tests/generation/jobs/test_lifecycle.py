@@ -237,3 +237,62 @@ async def test_a_vertical_1080p_video_is_rendered_so_and_priced_at_the_hd_rate(
             )
         )
         assert refused.reason == "INVALID_OPTIONS"
+
+
+async def test_an_image_of_the_callers_is_redrawn_and_animated_into_a_clip(
+    stack: JobsStack,
+) -> None:
+    user_id, who = await stack.user()
+    picture = await stack.create(
+        who,
+        kind="IMAGE",
+        prompt="a red kite",
+        options=generation_pb2.JobOptions(width=64, height=64, num_images=2),
+    )
+    picture = await stack.finished(who, picture.id)
+    assert picture.status == "SUCCEEDED"
+    store = open_asset_store(stack.assets)
+    second = b"".join([c async for c in store.read(f"{picture.id}/1.png")])
+
+    redrawn = await stack.create(
+        who,
+        kind="IMAGE",
+        prompt="the kite at night",
+        options=generation_pb2.JobOptions(
+            width=64, height=64, input_job_id=picture.id, input_index=1, init_strength=0.3
+        ),
+    )
+    clip = await stack.create(
+        who,
+        kind="IMAGE_TO_VIDEO",
+        prompt="let it fly",
+        options=generation_pb2.JobOptions(input_job_id=picture.id, motion_strength=7),
+    )
+    assert clip.cost_credits == PRICES.motion_clip
+    redrawn, clip = await stack.finished(who, redrawn.id), await stack.finished(who, clip.id)
+    assert (redrawn.status, clip.status) == ("SUCCEEDED", "SUCCEEDED"), (redrawn.error, clip.error)
+    assert clip.result.mime_type == "video/mp4" and clip.cost_credits == PRICES.motion_clip
+    # The provider got the very bytes of the chosen image, once per job.
+    assert second in stack.sandbox.state.init_images.values()
+    assert len(stack.sandbox.state.init_images) == 2
+    video = b"".join([c async for c in store.read(f"{clip.id}/0.mp4")])
+    assert video[4:8] == b"ftyp"
+    await stack.settled(
+        user_id, 100 - picture.cost_credits - redrawn.cost_credits - clip.cost_credits
+    )
+
+    _, other = await stack.user()
+    for who_asks, options in (
+        (other, generation_pb2.JobOptions(input_job_id=picture.id)),  # not theirs
+        (who, generation_pb2.JobOptions(input_job_id=clip.id)),  # not an image
+        (who, generation_pb2.JobOptions(input_job_id=picture.id, input_index=2)),  # no such
+        (who, generation_pb2.JobOptions()),  # no input at all
+    ):
+        refused = await failure(
+            stack.stub().CreateJob(
+                generation_pb2.CreateJobRequest(kind="IMAGE_TO_VIDEO", prompt="x", options=options),
+                metadata=who_asks,
+            )
+        )
+        assert refused.reason == "INVALID_OPTIONS"
+    await store.close()

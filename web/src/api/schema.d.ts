@@ -1421,7 +1421,7 @@ export interface paths {
          *     - FAILED_PRECONDITION `INSUFFICIENT_CREDITS` (HTTP 402): the estimated price
          *       exceeds the caller's available credits; ErrorInfo metadata has `required`
          *       and `available`. No job is created.
-         *     - INVALID_ARGUMENT `INVALID_KIND` (400): kind is not one of the four kinds.
+         *     - INVALID_ARGUMENT `INVALID_KIND` (400): kind is not one of the five kinds.
          *     - INVALID_ARGUMENT `UNKNOWN_PROVIDER` (400): no such provider, or it does not
          *       serve this kind.
          *     - INVALID_ARGUMENT `UNKNOWN_MODEL` (400): the provider offers no such model for
@@ -3051,7 +3051,7 @@ export interface components {
             id?: string;
             /** @description The generation job that produced it. */
             job_id?: string;
-            /** @description The job's kind; one of: `TEXT`, `CHAT`, `IMAGE`, `AVATAR_VIDEO`. */
+            /** @description The job's kind; one of: `TEXT`, `CHAT`, `IMAGE`, `AVATAR_VIDEO`, `IMAGE_TO_VIDEO`. */
             kind?: string;
             /** @description MIME type, e.g. `text/plain`, `image/png`, `video/mp4`. */
             mime_type?: string;
@@ -3359,7 +3359,10 @@ export interface components {
         };
         /** @description Query of `GET /v1/assets`. */
         "klik.content.v1.ListAssetsRequest": {
-            /** @description Only assets of this kind; "" for all. One of: `TEXT`, `CHAT`, `IMAGE`, `AVATAR_VIDEO`. */
+            /**
+             * @description Only assets of this kind; "" for all. One of: `TEXT`, `CHAT`, `IMAGE`, `AVATAR_VIDEO`,
+             *     `IMAGE_TO_VIDEO`.
+             */
             kind?: string;
             /**
              * Format: int32
@@ -3895,7 +3898,10 @@ export interface components {
              *     a different body is ABORTED `IDEMPOTENCY_KEY_REUSED` (HTTP 409).
              */
             idempotency_key?: string;
-            /** @description One of: `TEXT`, `CHAT`, `IMAGE`, `AVATAR_VIDEO`. */
+            /**
+             * @description One of: `TEXT`, `CHAT`, `IMAGE`, `AVATAR_VIDEO`, `IMAGE_TO_VIDEO` (an image of
+             *     the caller's animated into a short clip; see JobOptions.input_job_id).
+             */
             kind?: string;
             /**
              * @description Model id, or (TEXT, CHAT) a model alias; "" for the provider's default model
@@ -3997,7 +4003,10 @@ export interface components {
             readonly error?: components["schemas"]["klik.generation.v1.JobError"];
             /** @description Job id (UUID). */
             readonly id?: string;
-            /** @description One of: `TEXT`, `CHAT`, `IMAGE`, `AVATAR_VIDEO`. */
+            /**
+             * @description One of: `TEXT`, `CHAT`, `IMAGE`, `AVATAR_VIDEO`, `IMAGE_TO_VIDEO` (an image of
+             *     the caller's animated into a short clip; see JobOptions.input_job_id).
+             */
             kind?: string;
             /** @description Id of the model that serves the job; for an alias, as `provider`. */
             model?: string;
@@ -4081,6 +4090,24 @@ export interface components {
              */
             height?: number;
             /**
+             * Format: double
+             * @description IMAGE with an input: how much of the input shows through, 0.1..0.9; unset
+             *     means 0.5.
+             */
+            init_strength?: number;
+            /**
+             * Format: int32
+             * @description Which image of `input_job_id` (0 for the first).
+             */
+            input_index?: number;
+            /**
+             * @description IMAGE (image-to-image) and IMAGE_TO_VIDEO (required there): start from one of
+             *     the caller's own images, image `input_index` of their `SUCCEEDED` IMAGE job
+             *     `input_job_id`. Anyone else's job, or one that is not a succeeded image, is
+             *     INVALID_OPTIONS.
+             */
+            input_job_id?: string;
+            /**
              * Format: int32
              * @description TEXT, CHAT: maximum tokens to generate; 0 means the model's default. Also
              *     bounds the price estimate held before the job runs.
@@ -4092,6 +4119,12 @@ export interface components {
              *     estimate; 0 means estimated from the script's length.
              */
             max_video_seconds?: number;
+            /**
+             * Format: int32
+             * @description IMAGE_TO_VIDEO: how much the clip moves, 1..10; 0 means the provider's
+             *     default (5).
+             */
+            motion_strength?: number;
             /** @description IMAGE: what the image must not contain. */
             negative_prompt?: string;
             /**
@@ -4225,7 +4258,10 @@ export interface components {
              * @description Credits per unit.
              */
             credits_per_unit?: string;
-            /** @description One of: `TEXT`, `CHAT`, `IMAGE`, `AVATAR_VIDEO`. */
+            /**
+             * @description One of: `TEXT`, `CHAT`, `IMAGE`, `AVATAR_VIDEO`, `IMAGE_TO_VIDEO` (an image of
+             *     the caller's animated into a short clip; see JobOptions.input_job_id).
+             */
             kind?: string;
             /**
              * Format: int64
@@ -4239,7 +4275,8 @@ export interface components {
             model?: string;
             /**
              * @description What is counted; one of: `image` (IMAGE), `second` (AVATAR_VIDEO, per started
-             *     second), `million_tokens` (TEXT, CHAT; total tokens, rounded up).
+             *     second), `clip` (IMAGE_TO_VIDEO), `million_tokens` (TEXT, CHAT; total tokens,
+             *     rounded up).
              */
             unit?: string;
         };
@@ -5056,7 +5093,10 @@ export interface operations {
                 page_size?: number;
                 /** @description Opaque cursor from a previous `next_page_token`; empty for the first page. */
                 page_token?: string;
-                /** @description Only assets of this kind; "" for all. One of: `TEXT`, `CHAT`, `IMAGE`, `AVATAR_VIDEO`. */
+                /**
+                 * @description Only assets of this kind; "" for all. One of: `TEXT`, `CHAT`, `IMAGE`, `AVATAR_VIDEO`,
+                 *     `IMAGE_TO_VIDEO`.
+                 */
                 kind?: string;
             };
             header?: never;
@@ -6454,6 +6494,25 @@ export interface operations {
                  *     twice the per-second rate (GetPricing's AVATAR_VIDEO price is the 720p one).
                  */
                 "options.quality"?: string;
+                /**
+                 * @description IMAGE (image-to-image) and IMAGE_TO_VIDEO (required there): start from one of
+                 *     the caller's own images, image `input_index` of their `SUCCEEDED` IMAGE job
+                 *     `input_job_id`. Anyone else's job, or one that is not a succeeded image, is
+                 *     INVALID_OPTIONS.
+                 */
+                "options.input_job_id"?: string;
+                /** @description Which image of `input_job_id` (0 for the first). */
+                "options.input_index"?: number;
+                /**
+                 * @description IMAGE with an input: how much of the input shows through, 0.1..0.9; unset
+                 *     means 0.5.
+                 */
+                "options.init_strength"?: number;
+                /**
+                 * @description IMAGE_TO_VIDEO: how much the clip moves, 1..10; 0 means the provider's
+                 *     default (5).
+                 */
+                "options.motion_strength"?: number;
             };
             header?: never;
             path?: never;
