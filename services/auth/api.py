@@ -168,14 +168,7 @@ class AuthApi(OidcRpcs, auth_pb2_grpc.AuthServiceServicer):
     ) -> auth_pb2.LoginResponse:
         client = client_of(context, self.trusted_callers)
         issued = await self.accounts.login(request.email, request.password, client)
-        if isinstance(issued, Challenge):
-            return auth_pb2.LoginResponse(
-                user=user_message(issued.account),
-                two_factor_required=True,
-                challenge=issued.token,
-                challenge_expires_in=issued.expires_in,
-            )
-        return auth_pb2.LoginResponse(**tokens(issued))
+        return login_response(issued)
 
     async def Refresh(
         self, request: auth_pb2.RefreshRequest, context: Context
@@ -363,6 +356,19 @@ class AuthApi(OidcRpcs, auth_pb2_grpc.AuthServiceServicer):
     ) -> auth_pb2.ConfirmEmailChangeResponse:
         account = await self._email_change().confirm(request.token)
         return auth_pb2.ConfirmEmailChangeResponse(user=user_message(account))
+
+
+def login_response(issued: Issued | Challenge) -> auth_pb2.LoginResponse:
+    """Login's answer: the tokens, or the challenge of a two-factor account's second
+    step (LoginTwoFactor)."""
+    if isinstance(issued, Challenge):
+        return auth_pb2.LoginResponse(
+            user=user_message(issued.account),
+            two_factor_required=True,
+            challenge=issued.token,
+            challenge_expires_in=issued.expires_in,
+        )
+    return auth_pb2.LoginResponse(**tokens(issued))
 
 
 def tokens(issued: Issued) -> dict[str, Any]:

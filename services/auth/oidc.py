@@ -37,6 +37,7 @@ from services.auth.passwords import Passwords
 from services.auth.sessions import Issued, Sessions, digest
 from services.auth.store import Client
 from services.auth.throttle import Throttle
+from services.auth.two_factor import Challenge, TwoFactor
 from services.auth.verification import Verification
 
 CALLBACK_PATH = "/v1/auth/oidc/{provider}/callback"  # the gateway route (auth.proto)
@@ -156,10 +157,15 @@ class SocialSignIn:
         passwords: Passwords,
         throttle: Throttle,
         verification: Verification,
+        two_factor: TwoFactor | None = None,
         clients: dict[str, ProviderClient] | None = None,
         clock: Clock = utc_now,
     ) -> None:
+        """`two_factor`: an account that has turned it on must give its code after a
+        social sign-in too (the identity provider proves the email, not the person
+        who set up the second factor here)."""
         self._uow = uow
+        self._two_factor = two_factor
         self._options = options
         self._public_url = public_url
         self._admin_emails = admin_emails
@@ -318,7 +324,7 @@ class SocialSignIn:
 
     # ---- ExchangeOidcCode -----------------------------------------------------------
 
-    async def exchange(self, code: str, client: Client) -> Issued | LinkRequired:
+    async def exchange(self, code: str, client: Client) -> Issued | Challenge | LinkRequired:
         now = self._clock()
         hashed = digest(code)
         async with self._uow.write() as session:
@@ -341,11 +347,17 @@ class SocialSignIn:
             account = await store.account_by_id(session, ticket.user_id)
         if account is None:
             raise domain.user_not_found(ticket.user_id)
+        return await self._start(account, client)
+
+    async def _start(self, account: Account, client: Client) -> Issued | Challenge:
+        """The session, or the two-factor challenge its account asks for first."""
+        if self._two_factor is not None and await self._two_factor.required(account):
+            return await self._two_factor.challenge(account)
         return await self._sessions.start(account, client)
 
     # ---- LinkOidcIdentity -----------------------------------------------------------
 
-    async def link(self, link_token: str, password: str, client: Client) -> Issued:
+    async def link(self, link_token: str, password: str, client: Client) -> Issued | Challenge:
         """Link the identity once the account's password is proved (throttled like a
         login), and start a session."""
         now = self._clock()
@@ -374,4 +386,4 @@ class SocialSignIn:
                 )
         except IntegrityError:
             raise identity_taken() from None
-        return await self._sessions.start(account, client)
+        return await self._start(account, client)

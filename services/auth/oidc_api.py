@@ -43,7 +43,7 @@ class OidcRpcs:
     async def ExchangeOidcCode(
         self, request: auth_pb2.ExchangeOidcCodeRequest, context: Context
     ) -> auth_pb2.ExchangeOidcCodeResponse:
-        from services.auth.api import client_of, tokens
+        from services.auth.api import client_of, login_response
 
         result = await self.social.exchange(request.code, client_of(context, self.trusted_callers))
         if isinstance(result, LinkRequired):
@@ -51,17 +51,17 @@ class OidcRpcs:
                 link_token=result.link_token, email=result.email, provider=result.provider
             )
             return auth_pb2.ExchangeOidcCodeResponse(link_required=link)
-        return auth_pb2.ExchangeOidcCodeResponse(tokens=auth_pb2.LoginResponse(**tokens(result)))
+        return auth_pb2.ExchangeOidcCodeResponse(tokens=login_response(result))
 
     async def LinkOidcIdentity(
         self, request: auth_pb2.LinkOidcIdentityRequest, context: Context
     ) -> auth_pb2.LinkOidcIdentityResponse:
-        from services.auth.api import client_of, tokens
+        from services.auth.api import client_of, login_response
 
         issued = await self.social.link(
             request.link_token, request.password, client_of(context, self.trusted_callers)
         )
-        return auth_pb2.LinkOidcIdentityResponse(tokens=auth_pb2.LoginResponse(**tokens(issued)))
+        return auth_pb2.LinkOidcIdentityResponse(tokens=login_response(issued))
 
 
 __all__: Sequence[str] = ("OidcRpcs",)

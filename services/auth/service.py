@@ -97,6 +97,7 @@ def build(resources: Resources, options: AuthOptions) -> Built:
             passwords=passwords,
             throttle=throttle,
             verification=verification,
+            two_factor=two_factor,
         ),
     )
     return Built(servicer, mail_sender, keyring, two_factor)

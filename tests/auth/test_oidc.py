@@ -28,6 +28,7 @@ from gateway.settings import GatewaySettings
 from sandbox.oidc import CLIENT_ID, CLIENT_SECRET, subject_of
 from services.auth import oidc_store, store
 from tests.auth.conftest import PASSWORD, Auth, AuthStack, MailReader
+from tests.auth.test_two_factor import code as totp_code
 from tests.helpers import free_port, wait_for
 
 APP_PAGE = "/app/signed-in"
@@ -293,3 +294,27 @@ async def test_a_declined_sign_in_is_the_providers_error(oidc: OidcStack) -> Non
     )
     error = error_of(declined, 400, "OIDC_PROVIDER_ERROR")
     assert error["details"]["error"] == "access_denied"
+
+
+async def test_an_account_with_two_factor_still_gives_its_code_after_a_social_sign_in(
+    oidc: OidcStack,
+) -> None:
+    email = "guarded@example.com"
+    tokens = (await oidc.sign_in(email))["tokens"]
+    bearer = {"authorization": f"Bearer {tokens['access_token']}"}
+    enrolled = await oidc.gateway.post("/v1/auth/2fa/totp", json={}, headers=bearer)
+    assert enrolled.status_code == 200, enrolled.text
+    secret = enrolled.json()["secret"]
+    confirmed = await oidc.gateway.post(
+        "/v1/auth/2fa/totp:confirm", json={"code": totp_code(secret, -1)}, headers=bearer
+    )
+    assert confirmed.status_code == 200, confirmed.text
+
+    second = (await oidc.sign_in(email))["tokens"]
+    assert second["two_factor_required"] is True and second["challenge"]
+    assert second.get("access_token", "") == "" and second.get("refresh_token", "") == ""
+    done = await oidc.gateway.post(
+        "/v1/auth/login/2fa", json={"challenge": second["challenge"], "code": totp_code(secret)}
+    )
+    assert done.status_code == 200, done.text
+    assert done.json()["access_token"] and done.json()["user"]["email"] == email

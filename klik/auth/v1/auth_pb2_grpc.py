@@ -553,7 +553,10 @@ class AuthServiceServicer:
 
     def ExchangeOidcCode(self, request, context):
         """Exchanges the callback's one-time code for tokens, or for `link_required`.
-        Public (the code is the credential); a code works once.
+        Public (the code is the credential); a code works once. An account that has
+        turned on two-factor sign-in gets Login's challenge instead of tokens
+        (`tokens.two_factor_required`, `tokens.challenge`): finish with
+        LoginTwoFactor, as after a password login (so does LinkOidcIdentity).
 
         Errors:
         - INVALID_ARGUMENT `OIDC_INVALID_CODE` (400): the code is unknown, expired or used.
