@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import grpc
 
 from kit.config import env_str
-from kit.errors import PermissionDenied
+from kit.errors import DomainError, PermissionDenied
 from kit.idempotency import message_fingerprint
 from kit.paging import page_size
 from kit.server import Resources
@@ -114,11 +114,18 @@ class GenerationApi(generation_pb2_grpc.GenerationServiceServicer):
             async for event in watch.events(request.last_event_id):
                 finished = event.job.status in FINISHED
                 yield event
-        finally:
+        except (asyncio.CancelledError, GeneratorExit):
+            # The client went away (only that: a refusal such as INVALID_EVENT_ID
+            # cancels nothing). The cancel must outlive the call that asked for it.
             if request.cancel_on_disconnect and not finished:
-                # The client went away (this generator was cancelled or closed): the
-                # cancel must outlive the call it was asked for by.
-                self._background(self.jobs.cancel(caller.user_id, request.job_id))
+                self._background(self._cancel_quietly(caller.user_id, request.job_id))
+            raise
+
+    async def _cancel_quietly(self, user_id: str, job_id: str) -> None:
+        try:
+            await self.jobs.cancel(user_id, job_id)
+        except DomainError as error:  # it finished meanwhile: nothing to cancel
+            log.info("no cancel on disconnect", extra={"job_id": job_id, "why": error.reason})
 
     def _background(self, work: Coroutine[Any, Any, Any]) -> None:
         task = asyncio.create_task(work)

@@ -253,6 +253,17 @@ async def test_a_client_that_asked_for_it_cancels_the_job_by_going_away(
     assert done.status == "CANCELLED"
 
 
+async def test_a_refused_watch_cancels_nothing_even_if_asked_to(stack: JobsStack) -> None:
+    _, who = await stack.user()
+    job = await stack.create(who, kind="TEXT", prompt="keep going [[fault:rate=40]]")
+    refused = await failure(
+        collect(watch(stack, who, job.id, last_event_id="oops", cancel_on_disconnect=True))
+    )
+    assert refused.reason == "INVALID_EVENT_ID"
+    done = await stack.finished(who, job.id)
+    assert done.status == "SUCCEEDED"
+
+
 async def test_a_client_that_goes_away_does_not_stop_the_job(stack: JobsStack) -> None:
     _, who = await stack.user()
     job = await stack.create(who, kind="TEXT", prompt="keep going [[fault:rate=40]]")
