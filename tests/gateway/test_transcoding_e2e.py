@@ -36,6 +36,9 @@ async def test_a_call_goes_through_with_every_field_printed(
             "bio": "",
             "avatar_asset_id": "",
         },
+        "two_factor_required": False,
+        "challenge": "",
+        "challenge_expires_in": 0,
     }
     request, _ = upstream.seen["Login"]
     assert (request.email, request.password) == ("a@x.io", "pw")
@@ -83,7 +86,14 @@ async def test_int64_travels_exactly_and_prints_as_a_string(
     gateway: httpx.AsyncClient, upstream: Upstream
 ) -> None:
     wallet = (await gateway.get("/v1/wallet")).json()
-    assert wallet == {"user_id": "u-1", "balance": "100", "held": "30", "available": "70"}
+    assert wallet == {
+        "user_id": "u-1",
+        "balance": "100",
+        "held": "30",
+        "available": "70",
+        "debt": "0",
+        "low_balance": "0",
+    }
     big = "9007199254740993"  # 2^53 + 1: a float would lose it
     reply = await gateway.post(
         "/v1/admin/wallets/u-1/credits", json={"amount": big, "idempotency_key": "k"}
