@@ -51,6 +51,8 @@ def setup_logging(service: str, level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # Warnings raised from now on are log records too, not bare lines in the JSON log.
+    logging.captureWarnings(True)
     for noisy in ("uvicorn", "uvicorn.error", "uvicorn.access", "alembic"):
         logging.getLogger(noisy).handlers[:] = []
         logging.getLogger(noisy).propagate = True
