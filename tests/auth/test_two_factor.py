@@ -5,6 +5,7 @@ wrong codes are throttled, disabling needs a code, and roles that must use it
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,7 +20,14 @@ INVALID_CODE = "INVALID_TWO_FACTOR_CODE"
 
 
 def code(secret: str, offset: int = 0) -> str:
-    """The code of the step `offset` steps from now (within the accepted drift)."""
+    """The code of the step `offset` steps from now (within the accepted drift).
+
+    Taken at least 3 s before the step ends: a call that crossed into the next step
+    would move the service's window of accepted steps past an `offset` of -1 (or
+    make the step an earlier call used count twice), and the test would fail on the
+    clock, not on the code under test."""
+    while totp.STEP_SECONDS - time.time() % totp.STEP_SECONDS < 3:
+        time.sleep(0.05)  # at most 3 s, once per step: waiting out the boundary
     return totp.code_at(secret, totp.step_at(datetime.now(UTC)) + offset)
 
 
