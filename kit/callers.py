@@ -54,6 +54,12 @@ class Caller:
         return self.subject
 
 
+def metadata_value(context: grpc.aio.ServicerContext[Any, Any], key: str) -> str:
+    """The first value of incoming metadata `key` (e.g. a webhook's signature
+    header, which the gateway passes on), "" when the call carries none."""
+    return next((str(v) for k, v in context.invocation_metadata() or () if k == key), "")
+
+
 def bearer_token(context: grpc.aio.ServicerContext[Any, Any]) -> str:
     for key, value in context.invocation_metadata() or ():
         if key == "authorization" and isinstance(value, str):

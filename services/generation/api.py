@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import grpc
 
+from kit.callers import metadata_value
 from kit.config import env_str
 from kit.errors import DomainError, PermissionDenied
 from kit.idempotency import message_fingerprint
@@ -136,7 +137,7 @@ class GenerationApi(generation_pb2_grpc.GenerationServiceServicer):
         self, request: generation_pb2.HeyGenWebhookRequest, context: Any
     ) -> generation_pb2.HeyGenWebhookResponse:
         # Public: the signature over the exact body is the authentication.
-        signature = _metadata(context, "signature")
+        signature = metadata_value(context, "signature")
         video_id = callbacks.heygen_job(self.webhook_secrets[0], request.body.data, signature)
         await self._wake(video_id)
         return generation_pb2.HeyGenWebhookResponse()
@@ -144,7 +145,7 @@ class GenerationApi(generation_pb2_grpc.GenerationServiceServicer):
     async def LeonardoWebhook(
         self, request: generation_pb2.LeonardoWebhookRequest, context: Any
     ) -> generation_pb2.LeonardoWebhookResponse:
-        authorization = _metadata(context, "authorization")
+        authorization = metadata_value(context, "authorization")
         found = callbacks.leonardo_job(self.webhook_secrets[1], request.body.data, authorization)
         await self._wake(found)
         return generation_pb2.LeonardoWebhookResponse()
@@ -230,10 +231,6 @@ class GenerationApi(generation_pb2_grpc.GenerationServiceServicer):
             circuit_state=self.providers.circuit_state(provider.name),
             sandbox=provider.sandbox,
         )
-
-
-def _metadata(context: Any, key: str) -> str:
-    return next((str(v) for k, v in context.invocation_metadata() or () if k == key), "")
 
 
 def job_message(job: Job) -> generation_pb2.Job:

@@ -12,6 +12,7 @@ from typing import Any, TypeAlias
 import grpc
 
 from kit import paging
+from kit.callers import metadata_value
 from kit.errors import InvalidArgument
 from kit.paging import SeqCursor, TimeCursor
 from kit.server import Resources
@@ -262,9 +263,7 @@ class WalletApi(wallet_pb2_grpc.WalletServiceServicer):
         self, request: wallet_pb2.StripeWebhookRequest, context: Context
     ) -> wallet_pb2.StripeWebhookResponse:
         # Public: the signature over the exact body is the authentication.
-        signature = next(
-            (str(v) for k, v in context.invocation_metadata() or () if k == SIGNATURE_KEY), ""
-        )
+        signature = metadata_value(context, SIGNATURE_KEY)
         await self.payments.webhook(request.body.data, signature)
         return wallet_pb2.StripeWebhookResponse()
 
