@@ -50,11 +50,7 @@ def _position(last_event_id: str) -> int | None:
     if not last_event_id:
         return None
     if not last_event_id.isdigit() or len(last_event_id) > 12:
-        raise InvalidArgument(
-            "INVALID_EVENT_ID",
-            "last_event_id is not an event id of this stream",
-            details={"last_event_id": last_event_id[:40]},
-        )
+        raise _invalid_event_id(last_event_id, "is not an event id of this stream")
     return int(last_event_id)
 
 
@@ -91,7 +87,7 @@ class Watch:
                     yield self._event(snapshot=generation_pb2.JobText(text=text))
             else:
                 if resume_at > len(text) and job.status.finished:
-                    raise _position_error(last_event_id)
+                    raise _invalid_event_id(last_event_id, "is past the end of this job's text")
                 self.sent = resume_at
                 for event in self._from_row(text):
                     yield event
@@ -160,9 +156,9 @@ class Watch:
         return generation_pb2.WatchJobResponse(event_id=str(self.sent), **event)  # type: ignore[arg-type]
 
 
-def _position_error(last_event_id: str) -> InvalidArgument:
+def _invalid_event_id(last_event_id: str, why: str) -> InvalidArgument:
     return InvalidArgument(
         "INVALID_EVENT_ID",
-        "last_event_id is past the end of this job's text",
+        f"last_event_id {why}",
         details={"last_event_id": last_event_id[:40]},
     )
