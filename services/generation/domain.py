@@ -4,11 +4,12 @@ speak in these terms; the jobs built on them add their own rules here."""
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from kit.errors import FailedPrecondition, InvalidArgument
+from kit.errors import FailedPrecondition, InvalidArgument, NotFound
 
 
 class Kind(StrEnum):
@@ -380,3 +381,15 @@ class Job:
     # TEXT, CHAT: the model alias the job was created with; "" when it named one
     # provider and model. Its candidates are tried in order when it runs.
     alias: str = ""
+
+
+def is_job_id(text: str) -> bool:
+    """Whether `text` could be a job id (a job's id is a canonical UUID)."""
+    try:
+        return str(uuid.UUID(text)) == text
+    except ValueError:
+        return False
+
+
+def job_not_found(job_id: str) -> NotFound:
+    return NotFound("JOB_NOT_FOUND", "no such job", details={"job_id": job_id})

@@ -34,7 +34,7 @@ from typing import Any
 
 from kit.clock import utc_now
 from kit.db import UnitOfWork
-from kit.errors import DomainError, InvalidArgument, NotFound, Unavailable
+from kit.errors import DomainError, InvalidArgument, Unavailable
 from kit.idempotency import check_key, check_replay
 from kit.paging import SeqCursor
 from services.generation import metrics, store
@@ -55,6 +55,7 @@ from services.generation.domain import (
     check_prompt,
     finished_error,
     hold_expiry,
+    job_not_found,
 )
 from services.generation.events import job_transitioned
 from services.generation.pricing import Request
@@ -107,12 +108,20 @@ class Jobs:
     # ---- create ---------------------------------------------------------------------
 
     async def create(self, user_id: str, request: NewJob) -> Job:
-        if check_key(request.idempotency_key):
-            async with self.uow.read() as session:
-                existing = await store.by_key(session, user_id, request.idempotency_key)
-            if existing is not None:
-                return await self._replay(existing, request.fingerprint)
-        job = await self._prepare(user_id, request)
+        # A first request, the common case, is priced and inserted straight away: the
+        # insert itself finds a replay (the unique key), so no read goes before it.
+        # A replay that `_prepare` would now refuse (its provider's circuit opened
+        # since, say) still gets the job its key created.
+        keyed = check_key(request.idempotency_key)
+        try:
+            job = await self._prepare(user_id, request)
+        except DomainError:
+            if keyed:
+                async with self.uow.read() as session:
+                    existing = await store.by_key(session, user_id, request.idempotency_key)
+                if existing is not None:
+                    return await self._replay(existing, request.fingerprint)
+            raise
         async with self.uow.write() as session:
             inserted = await store.add_pending(session, job)
             if not inserted:
@@ -266,7 +275,7 @@ class Jobs:
         async with self.uow.read() as session:
             job = await store.get(session, job_id)
         if job is None or job.user_id != user_id or not job.status.public:
-            raise NotFound("JOB_NOT_FOUND", "no such job", details={"job_id": job_id})
+            raise job_not_found(job_id)
         return job
 
     async def page(

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 
 from kit.errors import InvalidArgument
 from klik.generation.v1 import generation_pb2
-from services.generation.domain import Job
+from services.generation.domain import Job, is_job_id, job_not_found
 from services.generation.streams import JobStreams
 
 if TYPE_CHECKING:  # jobs.py -> events.py -> api.py -> here
@@ -77,7 +77,11 @@ class Watch:
 
     async def events(self, last_event_id: str) -> AsyncIterator[generation_pb2.WatchJobResponse]:
         resume_at = _position(last_event_id)
-        await self.jobs.get(self.user_id, self.job_id)  # NOT_FOUND before subscribing
+        # Subscribed before the row is read (see the module docstring); an unknown
+        # job is NOT_FOUND from that read, and the subscription ends with the call.
+        # Only a well-formed id becomes part of a subject (never a wildcard).
+        if not is_job_id(self.job_id):
+            raise job_not_found(self.job_id)
         async with self.streams.subscribe(self.job_id) as inbox:
             job = await self.jobs.get(self.user_id, self.job_id)
             text = text_of(job)

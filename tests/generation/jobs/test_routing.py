@@ -129,6 +129,31 @@ async def test_every_candidates_circuit_open_is_refused_before_any_hold(
     assert await stack.money(user_id) == (100, 0)
 
 
+async def test_a_replay_gets_its_job_even_when_every_circuit_opened_since(
+    make_jobs_stack: MakeJobsStack,
+) -> None:
+    """CreateJob prices a request before it looks for its key (no read before the
+    insert); a replay it would now refuse still gets the job its key made."""
+    stack = await routed(make_jobs_stack)
+    _, who = await stack.user()
+    fields = {"kind": "TEXT", "prompt": "once", "model": "chat", "idempotency_key": "k-1"}
+    job = await stack.create(who, **fields)
+    await stack.finished(who, job.id)
+    for name in ("first", "second"):
+        open_circuit(stack, name)
+    again = await stack.create(who, **fields)
+    assert (again.id, again.status) == (job.id, "SUCCEEDED")
+    other = await failure(
+        stack.stub().CreateJob(
+            generation_pb2.CreateJobRequest(**{**fields, "idempotency_key": "k-2"}),
+            metadata=who,
+            timeout=10,
+        )
+    )
+    assert other.reason == "PROVIDER_UNAVAILABLE", "a new key is still refused"
+    assert await stack.sandbox.count(OPENAI_PATH) == 1
+
+
 async def test_the_default_alias_falls_back_when_the_first_fails_before_its_first_token(
     stack: JobsStack,
 ) -> None:

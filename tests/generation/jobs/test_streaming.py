@@ -6,6 +6,7 @@ The sandbox streams at `[[fault:rate=N]]` tokens a second."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -172,6 +173,16 @@ async def test_another_users_job_is_not_found(stack: JobsStack) -> None:
     job = await stack.create(who, kind="TEXT", prompt="mine")
     refused = await failure(collect(watch(stack, other, job.id)))
     assert (refused.code, refused.reason) == (grpc.StatusCode.NOT_FOUND, "JOB_NOT_FOUND")
+
+
+async def test_an_id_that_is_no_job_id_is_not_found_and_never_a_subject(
+    stack: JobsStack,
+) -> None:
+    """A watch subscribes before it reads the row; a wildcard must never be one."""
+    _, who = await stack.user()
+    for job_id in (">", "*", "a b", str(uuid.uuid4()).upper()):
+        refused = await failure(collect(watch(stack, who, job_id)))
+        assert (refused.code, refused.reason) == (grpc.StatusCode.NOT_FOUND, "JOB_NOT_FOUND")
 
 
 async def test_without_a_usage_chunk_the_reply_is_charged_by_the_tokenizer(
