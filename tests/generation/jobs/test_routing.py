@@ -136,20 +136,19 @@ async def test_a_replay_gets_its_job_even_when_every_circuit_opened_since(
     insert); a replay it would now refuse still gets the job its key made."""
     stack = await routed(make_jobs_stack)
     _, who = await stack.user()
-    fields = {"kind": "TEXT", "prompt": "once", "model": "chat", "idempotency_key": "k-1"}
-    job = await stack.create(who, **fields)
+
+    def request(key: str) -> generation_pb2.CreateJobRequest:
+        return generation_pb2.CreateJobRequest(
+            kind="TEXT", prompt="once", model="chat", idempotency_key=key
+        )
+
+    job = (await stack.stub().CreateJob(request("k-1"), metadata=who, timeout=10)).job
     await stack.finished(who, job.id)
     for name in ("first", "second"):
         open_circuit(stack, name)
-    again = await stack.create(who, **fields)
+    again = (await stack.stub().CreateJob(request("k-1"), metadata=who, timeout=10)).job
     assert (again.id, again.status) == (job.id, "SUCCEEDED")
-    other = await failure(
-        stack.stub().CreateJob(
-            generation_pb2.CreateJobRequest(**{**fields, "idempotency_key": "k-2"}),
-            metadata=who,
-            timeout=10,
-        )
-    )
+    other = await failure(stack.stub().CreateJob(request("k-2"), metadata=who, timeout=10))
     assert other.reason == "PROVIDER_UNAVAILABLE", "a new key is still refused"
     assert await stack.sandbox.count(OPENAI_PATH) == 1
 
