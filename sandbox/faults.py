@@ -9,6 +9,9 @@ A spec is comma-separated tokens, e.g. `latency=200,429x2`:
     retry-after=<s>     the Retry-After of those answers (default 1); `@<s>` sends
                         an HTTP-date <s> seconds ahead instead
     hang                never answer (until the client gives up)
+    lost                carry the request out (a start creates its job), then never
+                        answer (until the client gives up): a start whose answer a
+                        dying client never got
     malformed           answer 200 with a body that is not JSON
     incomplete          answer JSON without what the API promises: a reply without
                         `usage`, a finished job without its images or duration
@@ -57,6 +60,7 @@ class Fault:
     times: int | None = None  # None: every time
     retry_after: str = "1"
     hang: bool = False
+    lost: bool = False  # carried out, then no answer
     malformed: bool = False
     incomplete: bool = False
     filtered: bool = False
@@ -95,6 +99,8 @@ def parse(spec: str) -> Fault:
             fault = replace(fault, stall=int(value))
         elif token == "hang":
             fault = replace(fault, hang=True)
+        elif token == "lost":
+            fault = replace(fault, lost=True)
         elif token == "malformed":
             fault = replace(fault, malformed=True)
         elif token == "incomplete":
@@ -169,6 +175,7 @@ def combined(rules: Iterable[Rule]) -> Fault:
             result,
             latency_ms=result.latency_ms + f.latency_ms,
             hang=result.hang or f.hang,
+            lost=result.lost or f.lost,
             malformed=result.malformed or f.malformed,
             incomplete=result.incomplete or f.incomplete,
             filtered=result.filtered or f.filtered,

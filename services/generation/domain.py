@@ -368,6 +368,11 @@ class Job:
     idempotency_key: str = ""
     fingerprint: str = ""
     provider_job_id: str = ""  # media kinds: stored before polling
+    # Media kinds: when a worker was about to ask the provider to start the job (the
+    # intent, stored before the paid call); None while no start was ever sent. A
+    # resumed job with an intent and no provider job id is looked up on the provider
+    # by its reference (runner.py) rather than started again.
+    start_requested_at: datetime | None = None
     result: Result | None = None
     error_code: str = ""
     error_message: str = ""

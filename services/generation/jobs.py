@@ -373,6 +373,18 @@ class Jobs:
         longer this worker's (cancelled, or its lease lost)."""
         return await self._update_running(job, owner, provider_job_id=provider_job_id)
 
+    async def record_start_intent(self, job: Job, owner: str) -> bool:
+        """Store that this worker is about to ask the provider to start the job (the
+        paid call), before it does; False when the job is no longer this worker's."""
+        return await self._update_running(job, owner, start_requested_at=utc_now())
+
+    async def unclaimed(self, job: Job, provider_job_ids: list[str]) -> str | None:
+        """The first of the provider's job ids (matches of the job's reference) that
+        no job stored as its own yet."""
+        async with self.uow.read() as session:
+            taken = await store.stored_provider_jobs(session, job.provider, provider_job_ids)
+        return next((found for found in provider_job_ids if found not in taken), None)
+
     async def record_served(self, job: Job, owner: str, provider: str, model: str) -> bool:
         """Name the provider and model whose reply began (an alias's fallback); False
         when the job is no longer this worker's."""

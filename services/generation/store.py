@@ -75,6 +75,8 @@ jobs = Table(
     Column("hold_expires_at", DateTime(timezone=True), nullable=False),
     Column("settlement", String(10), nullable=False),
     Column("provider_job_id", String(200), nullable=False),
+    # The intent to start the job on its provider (Job.start_requested_at).
+    Column("start_requested_at", DateTime(timezone=True), nullable=True),
     Column("result", Text, nullable=True),  # JSON of domain.Result
     Column("error_code", String(40), nullable=False),
     Column("error_message", Text, nullable=False),
@@ -152,6 +154,9 @@ def _job(row: Row[Any]) -> Job:
         idempotency_key=row.idempotency_key or "",
         fingerprint=row.fingerprint,
         provider_job_id=row.provider_job_id,
+        start_requested_at=None
+        if row.start_requested_at is None
+        else as_utc(row.start_requested_at),
         result=_load_result(row.result),
         error_code=row.error_code,
         error_message=row.error_message,
@@ -184,6 +189,7 @@ async def add_pending(session: AsyncSession, job: Job) -> bool:
         "hold_expires_at": job.hold_expires_at,
         "settlement": Settlement.NONE.value,
         "provider_job_id": "",
+        "start_requested_at": None,
         "result": None,
         "error_code": "",
         "error_message": "",
@@ -304,6 +310,21 @@ async def mark_settled(
         .where(jobs.c.id == job_id, jobs.c.settlement == expected.value)
         .values(settlement=now.value)
     )
+
+
+async def stored_provider_jobs(
+    session: AsyncSession, provider: str, provider_job_ids: Iterable[str]
+) -> set[str]:
+    """Which of the provider's job ids some job already stored as its own."""
+    ids = list(provider_job_ids)
+    if not ids:
+        return set()
+    found = await session.execute(
+        select(jobs.c.provider_job_id).where(
+            jobs.c.provider == provider, jobs.c.provider_job_id.in_(ids)
+        )
+    )
+    return set(found.scalars())
 
 
 # ---- the queue -------------------------------------------------------------------------
