@@ -365,7 +365,8 @@ async def lease(session: AsyncSession, job_id: str, owner: str, until: datetime)
 
 async def release_leases(session: AsyncSession, replica: str, now: datetime) -> int:
     """End the live leases of `replica`'s workers (`<replica>/<n>`) now, so any
-    replica may resume those jobs at once."""
+    replica may resume those jobs at once. The claims are given back: a drain's
+    hand-over is not one of the job's `max_attempts` (a crash's expired lease is)."""
     result = await session.execute(
         update(jobs)
         .where(
@@ -373,7 +374,10 @@ async def release_leases(session: AsyncSession, replica: str, now: datetime) -> 
             & jobs.c.lease_owner.startswith(replica + "/", autoescape=True)
             & (jobs.c.lease_expires_at > now)
         )
-        .values(lease_expires_at=now)
+        .values(
+            lease_expires_at=now,
+            attempts=case((jobs.c.attempts > 0, jobs.c.attempts - 1), else_=0),
+        )
     )
     return int(result.rowcount)  # type: ignore[attr-defined]
 

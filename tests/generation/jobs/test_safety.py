@@ -286,3 +286,24 @@ async def test_an_open_circuit_refuses_new_jobs_without_a_hold_then_half_opens(
     )
     assert [p.circuit_state for p in providers.providers] == ["closed", "closed"]
     await stack.settled(user_id, 100 - done.cost_credits)
+
+
+async def test_a_drain_hand_over_does_not_count_as_an_attempt(
+    make_jobs_stack: MakeJobsStack,
+) -> None:
+    """A job may be claimed once (`max_attempts=1`): handed over by a draining
+    replica, it is still run to the end by the next one, not failed INTERNAL."""
+    stack = await make_jobs_stack(replicas=1, deadline=60.0, lease_seconds=120.0, max_attempts=1)
+    user_id, who = await stack.user()
+    job = await stack.create(who, kind="IMAGE", prompt="graceful [[fault:polls=40]]")
+
+    await provider_job_polled(stack)
+    await stack.start()
+    await stack.replicas[0].server.shutdown()
+
+    done = await stack.finished(who, job.id, within=20, replica=1)
+    assert done.status == "SUCCEEDED", done.error
+    async with stack.engine.connect() as conn:
+        row = (await conn.execute(store.jobs.select())).one()
+    assert row.attempts == 1, "the drained replica's claim was given back"
+    await stack.settled(user_id, 100 - done.cost_credits)
