@@ -34,6 +34,12 @@ and these once they stream (`incomplete` also leaves out their usage chunk):
 
 A `drop` or `stall` beyond the reply's length never happens: the stream completes.
 
+Result files (`/files/...`, files.py) take these (from a header or a global fault):
+
+    pad=<N>             the file carries N bytes more (a PNG ancillary chunk, an MP4
+                        `free` box): a large download
+    drop=<N>            the connection is cut after N bytes of the body
+
 Where a spec comes from decides what "the first N times" counts: a header or prompt
 marker counts repeats of the same request (the same method, path, query and body:
 what a client's retries send), a global fault (admin endpoint) counts every request
@@ -71,6 +77,7 @@ class Fault:
     rate: int | None = None  # tokens a second; None: as fast as it can
     drop: int | None = None  # cut the connection after this many tokens
     stall: int | None = None  # send nothing more after this many tokens
+    pad: int | None = None  # result files: this many bytes more
 
 
 def parse(spec: str) -> Fault:
@@ -95,6 +102,8 @@ def parse(spec: str) -> Fault:
             fault = replace(fault, rate=int(value))
         elif name == "drop" and value.isdigit():
             fault = replace(fault, drop=int(value))
+        elif name == "pad" and value.isdigit():
+            fault = replace(fault, pad=int(value))
         elif name == "stall" and value.isdigit():
             fault = replace(fault, stall=int(value))
         elif token == "hang":
@@ -166,7 +175,7 @@ class FaultBook:
 
 def combined(rules: Iterable[Rule]) -> Fault:
     """Everything but the status: latency adds up, flags from any rule hold, and
-    `polls`, `render`, `rate`, `drop` and `stall` come from the first rule that sets
+    `polls`, `render`, `rate`, `drop`, `stall` and `pad` come from the first rule that sets
     them."""
     result = Fault()
     for rule in rules:
@@ -186,6 +195,7 @@ def combined(rules: Iterable[Rule]) -> Fault:
             rate=_first(result.rate, f.rate),
             drop=_first(result.drop, f.drop),
             stall=_first(result.stall, f.stall),
+            pad=_first(result.pad, f.pad),
         )
     return result
 

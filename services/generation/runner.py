@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Protocol
 
@@ -430,9 +430,8 @@ class Runner:
         try:
             async with asyncio.timeout(max(budget - CAPTURE_RESERVE_SECONDS, 1.0)):
                 for index, url in enumerate(media.urls):
-                    data = await self._fetch(job, url)
                     key = asset_key(job.id, index, media.mime_type)
-                    await self.assets.put(key, data, media.mime_type)
+                    await self._download(job, url, key, media.mime_type)
                     keys.append(key)
         except TimeoutError:
             raise JobFailed(
@@ -445,7 +444,9 @@ class Runner:
             usage=media.usage,
         )
 
-    async def _fetch(self, job: Job, url: str) -> bytes:
+    async def _download(self, job: Job, url: str, key: str, mime_type: str) -> None:
+        """Stream the provider's file into the asset store as it arrives (never
+        whole in memory); a download that fails stores nothing, and is tried again."""
         limit = self.settings.jobs.media_max_bytes
         timeout = self.settings.policy.timeouts
         last = ""
@@ -464,18 +465,21 @@ class Runner:
                     if response.status_code != 200:
                         last = f"answered {response.status_code}"
                         break
-                    chunks, size = [], 0
-                    async for chunk in response.aiter_bytes():
-                        size += len(chunk)
-                        if size > limit:
-                            raise JobFailed(
-                                Failure.PROVIDER_ERROR, f"the result is over {limit} bytes"
-                            )
-                        chunks.append(chunk)
-                    return b"".join(chunks)
+                    await self.assets.put_stream(key, _bounded(response, limit), mime_type)
+                    return
             except httpx.HTTPError as error:
                 last = type(error).__name__
         raise JobFailed(
             Failure.PROVIDER_ERROR,
             f"{job.provider}: cannot fetch the result file ({last})",
         )
+
+
+async def _bounded(response: httpx.Response, limit: int) -> AsyncIterator[bytes]:
+    """The response's body as it arrives; JobFailed past `limit` bytes."""
+    size = 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > limit:
+            raise JobFailed(Failure.PROVIDER_ERROR, f"the result is over {limit} bytes")
+        yield chunk
