@@ -385,3 +385,9 @@ class Job:
     # TEXT, CHAT: the model alias the job was created with; "" when it named one
     # provider and model. Its candidates are tried in order when it runs.
     alias: str = ""
+
+    @property
+    def purged(self) -> bool:
+        """Its user was deleted and what they wrote blanked (store.purge_user): a
+        job's prompt is never blank otherwise (check_prompt)."""
+        return not self.prompt

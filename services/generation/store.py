@@ -423,7 +423,7 @@ async def purge_user(session: AsyncSession, user_id: str) -> list[Job]:
     ).all()
     purged = [_job(row) for row in rows]
     for job in purged:
-        blank = None if job.result is None else replace(job.result, text="", asset_url="")
+        blank = None if job.result is None else blanked(job.result)
         await session.execute(
             update(jobs)
             .where(jobs.c.id == job.id)
@@ -436,14 +436,36 @@ async def purge_user(session: AsyncSession, user_id: str) -> list[Job]:
     return purged
 
 
+def blanked(result: Result) -> Result:
+    """A result without what a deleted user got back: its text and file; its usage
+    stays (the money does)."""
+    return replace(result, text="", asset_url="")
+
+
+async def blank_result(session: AsyncSession, job: Job) -> Job:
+    """Blank the result a job of a purged user stored (it finished after the purge)."""
+    assert job.result is not None
+    row = (
+        await session.execute(
+            update(jobs)
+            .where(jobs.c.id == job.id)
+            .values(result=_dump_result(blanked(job.result)), partial_text="")
+            .returning(jobs)
+        )
+    ).one()
+    return _job(row)
+
+
 async def save_partial_text(session: AsyncSession, job_id: str, owner: str, text: str) -> bool:
-    """Store a streaming job's reply so far, if `owner` still runs it."""
+    """Store a streaming job's reply so far, if `owner` still runs it and its user
+    was not deleted meanwhile (a purged job's prompt is blank)."""
     result = await session.execute(
         update(jobs)
         .where(
             (jobs.c.id == job_id)
             & (jobs.c.status == Status.RUNNING.value)
             & (jobs.c.lease_owner == owner)
+            & (jobs.c.prompt != "")
         )
         .values(partial_text=text)
     )
