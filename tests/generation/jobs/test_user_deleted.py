@@ -96,7 +96,8 @@ async def purge(stack: JobsStack, user_id: str, job_id: str) -> None:
     await publish_envelope(stack.wallet.js, event)
 
     async def blanked() -> bool:
-        return (await row_of(stack, job_id)).prompt == ""
+        prompt: str = (await row_of(stack, job_id)).prompt
+        return prompt == ""
 
     await wait_for(blanked, 10, message="the running job purged")
 
