@@ -88,6 +88,11 @@ class JobFailed(Exception):
         self.partial = partial
 
 
+class StartLookupFailed(Exception):
+    """A start whose answer was lost could not be looked up on the provider (it is
+    down, slow or refusing): no verdict on the job, which is tried again later."""
+
+
 class ReplyProgress(Protocol):
     """Where a streaming reply goes as it arrives (the worker's progress.py)."""
 
@@ -390,10 +395,10 @@ class Runner:
                 motion=job.kind is Kind.IMAGE_TO_VIDEO,
             )
 
-    async def _find_started(self, job: Job, deadline: float, starts: StartRecord) -> str | None:
+    async def _look_up(self, job: Job, deadline: float, starts: StartRecord) -> str | None:
         """The provider job a worker that died started for `job` (its start asked for
         at `job.start_requested_at`), by the job's reference; None when the
-        provider shows none no other job stored as its own."""
+        provider shows none that no other job stored as its own."""
         assert job.start_requested_at is not None
         since = job.start_requested_at
         if job.kind is Kind.AVATAR_VIDEO:
@@ -406,6 +411,17 @@ class Runner:
             images = self.providers.images(job.provider)
             found = await images.find(request, since=since, deadline=deadline)
         return await starts.unclaimed(found) if found else None
+
+    async def _find_started(self, job: Job, deadline: float, starts: StartRecord) -> str | None:
+        """`_look_up`, where a lookup that fails (the provider down, slow, refusing)
+        is no verdict: StartLookupFailed, so the job is not failed but left to its
+        lease, and looked up again by the next claim (up to the job's attempts)."""
+        try:
+            return await self._look_up(job, deadline, starts)
+        except ProviderError as error:
+            raise StartLookupFailed(
+                f"{job.provider}: cannot look the started job up ({error.message})"
+            ) from None
 
     async def _upload_input(self, job: Job, deadline: float) -> str:
         """Upload the job's input image (one of the caller's stored results) to the

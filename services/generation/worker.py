@@ -27,7 +27,7 @@ from services.generation.domain import Failure, Job, Status
 from services.generation.jobs import Jobs
 from services.generation.progress import StreamProgress
 from services.generation.queue import JobQueue
-from services.generation.runner import JobFailed, Runner
+from services.generation.runner import JobFailed, Runner, StartLookupFailed
 from services.generation.settings import JobSettings
 from services.generation.streams import JobStreams
 
@@ -287,6 +287,10 @@ class Workers:
                 progress=progress,
                 record_served=record_served,
             )
+        except StartLookupFailed as error:
+            # No verdict: the job stays RUNNING, and its next claim looks it up again.
+            log.warning(str(error), extra={"job_id": job.id, "attempts": job.attempts})
+            return
         except JobFailed as failure:
             partial = failure.partial
             await self.jobs.fail(

@@ -161,3 +161,23 @@ async def test_a_provider_job_another_job_stored_is_not_taken(stack: JobsStack) 
     async with stack.engine.connect() as conn:
         ids = (await conn.execute(select(store.jobs.c.provider_job_id))).scalars().all()
     assert sorted(ids)[0] == "" and len(set(ids)) == 2
+
+
+async def test_a_lookup_that_fails_is_no_verdict_and_is_tried_again(stack: JobsStack) -> None:
+    """The provider's list answers 500 (three times: one call with its retries): the
+    job is not declared lost on that, but looked up again by its next claim."""
+    await stack.sandbox.fault("500x3", LEONARDO_LIST)
+    user_id, who = await stack.user()
+    job = await running_without_provider_job(stack, user_id, Kind.IMAGE, intent=True)
+
+    async def looked_up_once() -> bool:
+        return len(await stack.sandbox.requests(LEONARDO_LIST)) >= 3
+
+    await wait_for(looked_up_once, 10, message="the first lookup failed")
+    stack.clock.advance(31)  # past the circuit's cool-down: those 500s opened it
+    failed = await stack.finished(who, job.id)
+    assert failed.status == "FAILED" and "no such job" in failed.error.message
+    assert (await stored(stack, job.id)).attempts >= 3, "claimed again after the failure"
+    statuses = [r["status"] for r in await stack.sandbox.requests(LEONARDO_LIST)]
+    assert statuses[:3] == [500] * 3 and statuses[-1] == 200
+    await stack.settled(user_id, 100)
