@@ -9,6 +9,9 @@ A spec is comma-separated tokens, e.g. `latency=200,429x2`:
     retry-after=<s>     the Retry-After of those answers (default 1); `@<s>` sends
                         an HTTP-date <s> seconds ahead instead
     hang                never answer (until the client gives up)
+    lost                carry the request out (a start creates its job), then never
+                        answer (until the client gives up): a start whose answer a
+                        dying client never got
     malformed           answer 200 with a body that is not JSON
     incomplete          answer JSON without what the API promises: a reply without
                         `usage`, a finished job without its images or duration
@@ -30,6 +33,12 @@ and these once they stream (`incomplete` also leaves out their usage chunk):
                         never ends (until the client gives up)
 
 A `drop` or `stall` beyond the reply's length never happens: the stream completes.
+
+Result files (`/files/...`, files.py) take these (from a header or a global fault):
+
+    pad=<N>             the file carries N bytes more (a PNG ancillary chunk, an MP4
+                        `free` box): a large download
+    drop=<N>            the connection is cut after N bytes of the body
 
 Where a spec comes from decides what "the first N times" counts: a header or prompt
 marker counts repeats of the same request (the same method, path, query and body:
@@ -57,6 +66,7 @@ class Fault:
     times: int | None = None  # None: every time
     retry_after: str = "1"
     hang: bool = False
+    lost: bool = False  # carried out, then no answer
     malformed: bool = False
     incomplete: bool = False
     filtered: bool = False
@@ -67,6 +77,7 @@ class Fault:
     rate: int | None = None  # tokens a second; None: as fast as it can
     drop: int | None = None  # cut the connection after this many tokens
     stall: int | None = None  # send nothing more after this many tokens
+    pad: int | None = None  # result files: this many bytes more
 
 
 def parse(spec: str) -> Fault:
@@ -91,10 +102,14 @@ def parse(spec: str) -> Fault:
             fault = replace(fault, rate=int(value))
         elif name == "drop" and value.isdigit():
             fault = replace(fault, drop=int(value))
+        elif name == "pad" and value.isdigit():
+            fault = replace(fault, pad=int(value))
         elif name == "stall" and value.isdigit():
             fault = replace(fault, stall=int(value))
         elif token == "hang":
             fault = replace(fault, hang=True)
+        elif token == "lost":
+            fault = replace(fault, lost=True)
         elif token == "malformed":
             fault = replace(fault, malformed=True)
         elif token == "incomplete":
@@ -160,7 +175,7 @@ class FaultBook:
 
 def combined(rules: Iterable[Rule]) -> Fault:
     """Everything but the status: latency adds up, flags from any rule hold, and
-    `polls`, `render`, `rate`, `drop` and `stall` come from the first rule that sets
+    `polls`, `render`, `rate`, `drop`, `stall` and `pad` come from the first rule that sets
     them."""
     result = Fault()
     for rule in rules:
@@ -169,6 +184,7 @@ def combined(rules: Iterable[Rule]) -> Fault:
             result,
             latency_ms=result.latency_ms + f.latency_ms,
             hang=result.hang or f.hang,
+            lost=result.lost or f.lost,
             malformed=result.malformed or f.malformed,
             incomplete=result.incomplete or f.incomplete,
             filtered=result.filtered or f.filtered,
@@ -179,6 +195,7 @@ def combined(rules: Iterable[Rule]) -> Fault:
             rate=_first(result.rate, f.rate),
             drop=_first(result.drop, f.drop),
             stall=_first(result.stall, f.stall),
+            pad=_first(result.pad, f.pad),
         )
     return result
 

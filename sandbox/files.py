@@ -4,7 +4,8 @@
     GET  /files/videos/{seed}/{ms}.mp4         a result video (an MP4 placeholder, mp4.py)
 
 The seed (hex) is derived from what was asked for, so the same request always
-points at the same file."""
+points at the same file. The faults `pad=N` (a larger file) and `drop=N` (the
+connection cut after N bytes) apply to them (faults.py)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import asyncio
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from sandbox import mp4, png, serving
 from sandbox.faults import Fault
@@ -41,7 +43,9 @@ async def image(request: Request) -> Response:
         except ValueError:
             return Response("no such image", 404, media_type="text/plain")
         rendered = await asyncio.to_thread(png.render, seed, width, height)
-        return Response(rendered, media_type="image/png")
+        if fault.pad:
+            rendered = png.padded(rendered, fault.pad)
+        return _file(rendered, "image/png", fault)
 
     return await serving.of(request).serve(request, b"", "", produce)
 
@@ -52,9 +56,32 @@ async def video(request: Request) -> Response:
     async def produce(fault: Fault) -> Response:
         if not millis.isdigit() or int(millis) > MAX_VIDEO_MILLIS:
             return Response("no such video", 404, media_type="text/plain")
-        return Response(mp4.placeholder(int(millis)), media_type="video/mp4")
+        return _file(mp4.placeholder(int(millis), pad=fault.pad or 0), "video/mp4", fault)
 
     return await serving.of(request).serve(request, b"", "", produce)
+
+
+def _file(data: bytes, media_type: str, fault: Fault) -> Response:
+    if fault.drop is not None and fault.drop < len(data):
+        return _Dropped(data, media_type, fault.drop)
+    return Response(data, media_type=media_type)
+
+
+class _Dropped(Response):
+    """The whole file's length announced, its first `after` bytes sent, then the
+    connection cut (the body never ends)."""
+
+    def __init__(self, data: bytes, media_type: str, after: int) -> None:
+        super().__init__(data, media_type=media_type)
+        self.after = after
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+        body = self.body[: self.after]
+        for start in range(0, len(body), 64 * 1024):
+            chunk = body[start : start + 64 * 1024]
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        # Return without ending the body: the server cuts the connection.
 
 
 ROUTES = [

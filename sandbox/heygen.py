@@ -4,6 +4,9 @@ thumbnail, files.py); and the catalogue of avatars and voices.
 
     POST /v2/video/generate                    start an avatar video
     GET  /v1/video_status.get?video_id=        one video's status
+    GET  /v1/video.list?limit=&token=          the account's videos, newest first
+                                               (with the title and callback_id each
+                                               was started with; `token` pages on)
     GET  /v2/avatars, /v2/voices               the catalogue
 
 A video completes on its second poll; the job faults `fail`, `stuck`, `polls=N` and
@@ -58,6 +61,9 @@ async def create(request: Request) -> Response:
         if not isinstance(dimension, dict):
             raise BadRequest(error("dimension must be {width, height}"))
         width, height = dimension.get("width"), dimension.get("height")
+        title, callback_id = data.get("title") or "", data.get("callback_id") or ""
+        if not isinstance(title, str) or not isinstance(callback_id, str):
+            raise BadRequest(error("title and callback_id must be strings"))
         if not all(isinstance(v, int) and 64 <= v <= 4096 for v in (width, height)):
             raise BadRequest(error("dimension must be {width, height} of 64..4096 pixels"))
     except BadRequest as refusal:
@@ -74,6 +80,8 @@ async def create(request: Request) -> Response:
             voice_id=str(voice_id),
             width=width,
             height=height,
+            title=title,
+            callback_id=callback_id,
         )
         return JSONResponse({"error": None, "data": {"video_id": job.id}})
 
@@ -96,7 +104,7 @@ async def status(request: Request) -> Response:
             "thumbnail_url": None,
             "duration": None,
             "error": None,
-            "callback_id": None,
+            "callback_id": job.callback_id or None,
             "created_at": int(job.created_at),
         }
         if phase is Phase.FAILED:
@@ -118,6 +126,42 @@ async def status(request: Request) -> Response:
         return JSONResponse({"code": 100, "data": video, "message": "Success"})
 
     return await sandbox.serve(request, b"", "", produce)
+
+
+LIST_LIMIT = 100
+
+
+async def video_list(request: Request) -> Response:
+    """The account's videos, newest first; `token` is where the next page starts."""
+    sandbox = serving.of(request)
+    try:
+        query = dict(request.query_params)
+        limit = serving.int_field(query, "limit", LIST_LIMIT, 1, LIST_LIMIT, error, text=True)
+        start = serving.int_field(query, "token", 0, 0, 10**6, error, text=True)
+    except BadRequest as refusal:
+        return await sandbox.refuse(request, refusal)
+
+    async def produce(fault: Fault) -> Response:
+        videos = sandbox.jobs.listed(("video",))
+        page = videos[start : start + limit]
+        listed = [
+            {
+                "video_id": job.id,
+                "video_title": job.title,
+                "callback_id": job.callback_id or None,
+                "status": _STATUS[sandbox.jobs.phase(job)],
+                "created_at": int(job.created_at),
+                "type": "GENERATED",
+            }
+            for job in page
+        ]
+        more = str(start + limit) if start + limit < len(videos) else None
+        return JSONResponse({"code": 100, "data": {"videos": listed, "token": more}})
+
+    return await sandbox.serve(request, b"", "", produce)
+
+
+_STATUS = {Phase.PENDING: "processing", Phase.DONE: "completed", Phase.FAILED: "failed"}
 
 
 async def avatars(request: Request) -> Response:
@@ -162,6 +206,7 @@ async def voices(request: Request) -> Response:
 ROUTES = [
     Route("/v2/video/generate", create, methods=["POST"]),
     Route("/v1/video_status.get", status, methods=["GET"]),
+    Route("/v1/video.list", video_list, methods=["GET"]),
     Route("/v2/avatars", avatars, methods=["GET"]),
     Route("/v2/voices", voices, methods=["GET"]),
 ]

@@ -36,6 +36,10 @@ class Job:
     voice_id: str = ""
     incomplete: bool = False  # finishes without its images or duration
     render_ms: int | None = None  # done this long after creation, not after N polls
+    given_prompt: str = ""  # Leonardo: the prompt as the client gave it (listed)
+    title: str = ""  # HeyGen: the video's title, as the client gave it
+    callback_id: str = ""  # HeyGen: the client's reference, kept and listed
+    motion_strength: int = 0  # Leonardo motion
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
     created_at: float = field(default_factory=time.time)
     polls: int = 0
@@ -48,6 +52,10 @@ class Jobs:
     def add(self, job: Job) -> Job:
         self._jobs[job.id] = job
         return job
+
+    def listed(self, kinds: tuple[str, ...]) -> list[Job]:
+        """The jobs of these kinds, newest first (the providers' list endpoints)."""
+        return [job for job in reversed(self._jobs.values()) if job.kind in kinds]
 
     def poll(self, job_id: str) -> tuple[Job, Phase] | None:
         """Count one poll of the job and say where it stands; None for an unknown id."""

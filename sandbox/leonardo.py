@@ -7,6 +7,9 @@ ready (real PNGs, files.py).
     POST /_sandbox/s3/init-images              the S3 bucket it uploads to (multipart)
     POST /api/rest/v1/generations-motion-svd   animate an image: a short video clip
     GET  /api/rest/v1/generations/{id}         one generation (images or motion)
+    GET  /api/rest/v1/me                       the account (its user id)
+    GET  /api/rest/v1/generations/user/{id}    the account's generations, newest
+                                               first (?offset=&limit=, at most 50)
 
 A generation completes on its second poll; the job faults `fail`, `stuck`,
 `polls=N`, `render=<ms>` and `incomplete` (COMPLETE without images) change that
@@ -27,7 +30,7 @@ from starlette.routing import Route
 
 from sandbox import content, files, serving
 from sandbox.faults import Fault
-from sandbox.jobs import Phase
+from sandbox.jobs import Job, Phase
 from sandbox.serving import BadRequest
 
 STATUS = {Phase.PENDING: "PENDING", Phase.DONE: "COMPLETE", Phase.FAILED: "FAILED"}
@@ -66,6 +69,7 @@ async def create(request: Request) -> Response:
             kind="image",
             # An init image changes the result: it goes into the seed.
             prompt=prompt + (f"\x1f{init_image}" if init_image else ""),
+            given_prompt=prompt,
             model=model,
             width=width,
             height=height,
@@ -85,34 +89,70 @@ async def get(request: Request) -> Response:
         if found is None or found[0].kind not in ("image", "motion"):
             return JSONResponse({"generations_by_pk": None})  # what Leonardo answers
         job, phase = found
-        images = []
-        if phase is Phase.DONE and not job.incomplete:
-            for index in range(job.num_images):
-                seed = content.digest(job.model, job.prompt, str(index)).hex()[:32]
-                image: dict[str, Any] = {
-                    "id": f"{job.id}-{index}",
-                    "url": files.image_url(request, seed, job.width, job.height),
-                    "nsfw": False,
-                    "likeCount": 0,
-                    "motionMP4URL": None,
-                }
-                if job.kind == "motion":
-                    image["motionMP4URL"] = files.video_url(request, seed, MOTION_MILLIS)
-                images.append(image)
-        return JSONResponse(
-            {
-                "generations_by_pk": {
-                    "id": job.id,
-                    "status": STATUS[phase],
-                    "prompt": job.prompt,
-                    "modelId": job.model,
-                    "imageWidth": job.width,
-                    "imageHeight": job.height,
-                    "createdAt": formatdate(job.created_at, usegmt=True),
-                    "generated_images": images,
-                }
+        return JSONResponse({"generations_by_pk": _generation(request, job, phase)})
+
+    return await sandbox.serve(request, b"", "", produce)
+
+
+def _generation(request: Request, job: Job, phase: Phase) -> dict[str, Any]:
+    """A generation as Leonardo shows it (one, or in the account's list)."""
+    images = []
+    if phase is Phase.DONE and not job.incomplete:
+        for index in range(job.num_images):
+            seed = content.digest(job.model, job.prompt, str(index)).hex()[:32]
+            image: dict[str, Any] = {
+                "id": f"{job.id}-{index}",
+                "url": files.image_url(request, seed, job.width, job.height),
+                "nsfw": False,
+                "likeCount": 0,
+                "motionMP4URL": None,
             }
-        )
+            if job.kind == "motion":
+                image["motionMP4URL"] = files.video_url(request, seed, MOTION_MILLIS)
+            images.append(image)
+    return {
+        "id": job.id,
+        "status": STATUS[phase],
+        "prompt": job.given_prompt,
+        "modelId": job.model,
+        "imageWidth": job.width,
+        "imageHeight": job.height,
+        "motion": job.kind == "motion",
+        "motionStrength": job.motion_strength or None,
+        "createdAt": formatdate(job.created_at, usegmt=True),
+        "generated_images": images,
+    }
+
+
+# The sandbox's one account.
+USER_ID = "sandbox-leonardo-user"
+LIST_LIMIT = 50
+
+
+async def me(request: Request) -> Response:
+    async def produce(fault: Fault) -> Response:
+        user = {"id": USER_ID, "username": "sandbox"}
+        return JSONResponse({"user_details": [{"user": user, "subscriptionTokens": 0}]})
+
+    return await serving.of(request).serve(request, b"", "", produce)
+
+
+async def user_generations(request: Request) -> Response:
+    """The account's generations, newest first (not counted as polls)."""
+    sandbox = serving.of(request)
+    try:
+        query = dict(request.query_params)
+        offset = serving.int_field(query, "offset", 0, 0, 10**6, error, text=True)
+        limit = serving.int_field(query, "limit", 10, 1, LIST_LIMIT, error, text=True)
+    except BadRequest as refusal:
+        return await sandbox.refuse(request, refusal)
+
+    async def produce(fault: Fault) -> Response:
+        if request.path_params["user_id"] != USER_ID:
+            return JSONResponse({"generations": []})
+        jobs = sandbox.jobs.listed(("image", "motion"))[offset : offset + limit]
+        listed = [_generation(request, job, sandbox.jobs.phase(job)) for job in jobs]
+        return JSONResponse({"generations": listed})
 
     return await sandbox.serve(request, b"", "", produce)
 
@@ -182,7 +222,7 @@ async def motion(request: Request) -> Response:
             raise BadRequest(error("imageId is required"))
         if data.get("isInitImage") and image_id not in sandbox.init_images:
             raise BadRequest(error(f"init image {image_id!r} was not uploaded"))
-        serving.int_field(data, "motionStrength", 5, 1, 10, error)
+        strength = serving.int_field(data, "motionStrength", 5, 1, 10, error)
     except BadRequest as refusal:
         return await sandbox.refuse(request, refusal)
 
@@ -193,6 +233,7 @@ async def motion(request: Request) -> Response:
             kind="motion",
             prompt=image_id,
             model="sandbox-motion",
+            motion_strength=strength,
             width=512,
             height=512,
             num_images=1,
@@ -209,5 +250,7 @@ ROUTES = [
     Route("/_sandbox/s3/init-images", s3_upload, methods=["POST"]),
     Route("/api/rest/v1/generations-motion-svd", motion, methods=["POST"]),
     Route("/api/rest/v1/generations", create, methods=["POST"]),
+    Route("/api/rest/v1/me", me, methods=["GET"]),
+    Route("/api/rest/v1/generations/user/{user_id}", user_generations, methods=["GET"]),
     Route("/api/rest/v1/generations/{generation_id}", get, methods=["GET"]),
 ]

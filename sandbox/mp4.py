@@ -14,7 +14,8 @@ def box(kind: bytes, payload: bytes) -> bytes:
     return struct.pack(">I", 8 + len(payload)) + kind + payload
 
 
-def placeholder(duration_ms: int) -> bytes:
+def placeholder(duration_ms: int, *, pad: int = 0) -> bytes:
+    """`pad`: a `free` box of that many zero bytes at the end (players skip it)."""
     ftyp = box(b"ftyp", b"isom" + struct.pack(">I", 0x200) + b"isomiso2mp41")
     matrix = struct.pack(">9I", 0x10000, 0, 0, 0, 0x10000, 0, 0, 0, 0x40000000)
     mvhd = box(
@@ -25,4 +26,4 @@ def placeholder(duration_ms: int) -> bytes:
         + bytes(24)  # pre_defined
         + struct.pack(">I", 1),  # next_track_ID
     )
-    return ftyp + box(b"moov", mvhd)
+    return ftyp + box(b"moov", mvhd) + (box(b"free", bytes(pad)) if pad else b"")

@@ -48,3 +48,10 @@ def render(seed: bytes, width: int, height: int) -> bytes:
         + chunk(b"IDAT", zlib.compress(bytes(raw), 6))
         + chunk(b"IEND", b"")
     )
+
+
+def padded(image: bytes, extra: int) -> bytes:
+    """The PNG with an ancillary private chunk (`saNd`, which decoders skip) of
+    `extra` zero bytes before its end: a larger file showing the same image."""
+    end = len(image) - 12  # the IEND chunk
+    return image[:end] + chunk(b"saNd", bytes(extra)) + image[end:]

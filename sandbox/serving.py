@@ -104,6 +104,10 @@ class Sandbox:
                 response = await produce(extra)
             except BadRequest as error:
                 response = JSONResponse(error.body, 400)
+            if extra.lost and response.status_code < 400:
+                entry["fault"] = "lost"
+                await _hang(request)
+                return Response(status_code=504)  # to nobody: the client is gone
         entry["status"] = response.status_code
         return response
 
@@ -218,10 +222,15 @@ def int_field(
     low: int,
     high: int,
     error: Callable[[str], dict[str, Any]],
+    *,
+    text: bool = False,
 ) -> int:
     """`data[key]` (or `default`), an integer in low..high; else a 400 whose body
-    `error` writes in the system's shape."""
+    `error` writes in the system's shape. `text`: the value is a query parameter's
+    digits."""
     value = data.get(key, default)
+    if text and isinstance(value, str):
+        value = int(value) if value.isdigit() else None
     if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
         raise BadRequest(error(f"{key} must be an integer in {low}..{high}"))
     return value

@@ -40,7 +40,7 @@ def heygen_event(job: Job, phase: Phase) -> dict[str, Any]:
     ok = phase is Phase.DONE
     return {
         "event_type": "avatar_video.success" if ok else "avatar_video.fail",
-        "event_data": {"video_id": job.id, "callback_id": None},
+        "event_data": {"video_id": job.id, "callback_id": job.callback_id or None},
     }
 
 

@@ -6,8 +6,9 @@ import asyncio
 import os
 import stat
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator
 from pathlib import Path
+from typing import BinaryIO
 
 from kit.assets.keys import check_key, guess_mime_type
 from kit.assets.store import AssetInfo
@@ -26,6 +27,21 @@ class LocalAssetStore:
         target = self.path(key)
         written = await asyncio.to_thread(_write_atomically, target, data)
         return AssetInfo(key=key, size=len(data), mime_type=mime_type, etag=_etag(written))
+
+    async def put_stream(self, key: str, chunks: AsyncIterable[bytes], mime_type: str) -> AssetInfo:
+        target = self.path(key)
+        await asyncio.to_thread(target.parent.mkdir, parents=True, exist_ok=True)
+        handle, temporary = await asyncio.to_thread(_temporary, target)
+        size = 0
+        try:
+            async for chunk in chunks:
+                size += len(chunk)
+                await asyncio.to_thread(handle.write, chunk)
+            written = await asyncio.to_thread(_commit, handle, temporary, target)
+        except BaseException:
+            await asyncio.to_thread(_discard, handle, temporary)
+            raise
+        return AssetInfo(key=key, size=size, mime_type=mime_type, etag=_etag(written))
 
     async def stat(self, key: str) -> AssetInfo | None:
         return await asyncio.to_thread(self._stat, key)
@@ -70,21 +86,38 @@ def _etag(st: os.stat_result) -> str:
     return f"{st.st_size:x}-{st.st_mtime_ns:x}-{st.st_ino:x}"
 
 
-def _write_atomically(target: Path, data: bytes) -> os.stat_result:
-    """Write a temporary file beside the target and rename it over: readers see the
-    old file or the new one, never a part. Returns the new file's stat."""
-    target.parent.mkdir(parents=True, exist_ok=True)
+def _temporary(target: Path) -> tuple[BinaryIO, Path]:
+    """A temporary file beside the target, open for writing."""
     fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=".put-")
+    # mkstemp makes it 0600: let a gateway running as another user read it.
+    os.fchmod(fd, 0o644)
+    return os.fdopen(fd, "wb"), Path(temporary)
+
+
+def _commit(handle: BinaryIO, temporary: Path, target: Path) -> os.stat_result:
+    """Flush the temporary file to disk and rename it over the target: readers see
+    the old file or the new one, never a part. Returns the new file's stat."""
+    with handle:
+        handle.flush()
+        os.fsync(handle.fileno())
+        written = os.fstat(handle.fileno())
+    os.replace(temporary, target)
+    return written
+
+
+def _discard(handle: BinaryIO, temporary: Path) -> None:
+    handle.close()
+    temporary.unlink(missing_ok=True)
+
+
+def _write_atomically(target: Path, data: bytes) -> os.stat_result:
+    """Write a temporary file beside the target and rename it over. Returns the new
+    file's stat."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = _temporary(target)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            # mkstemp makes it 0600: let a gateway running as another user read it.
-            os.fchmod(handle.fileno(), 0o644)
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-            written = os.fstat(handle.fileno())
-        os.replace(temporary, target)
-        return written
+        handle.write(data)
+        return _commit(handle, temporary, target)
     except BaseException:
-        Path(temporary).unlink(missing_ok=True)
+        _discard(handle, temporary)
         raise

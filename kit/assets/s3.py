@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Mapping
-from typing import Any
+import tempfile
+from collections.abc import AsyncIterable, AsyncIterator, Mapping
+from typing import Any, BinaryIO
 
 import httpx
 from botocore.auth import S3SigV4Auth
@@ -82,11 +83,29 @@ class S3AssetStore:
     async def put(self, key: str, data: bytes, mime_type: str) -> AssetInfo:
         headers = {"content-type": mime_type, "content-length": str(len(data))}
         response = await self._send("PUT", key, headers, data)
+        return await self._stored(key, response, len(data), mime_type)
+
+    async def put_stream(self, key: str, chunks: AsyncIterable[bytes], mime_type: str) -> AssetInfo:
+        """Spooled to a temporary file (disk, not memory) first: S3 takes a PUT of a
+        known length, signed over its content. Nothing is sent when `chunks` fails."""
+        with tempfile.TemporaryFile() as spool:
+            size = 0
+            async for chunk in chunks:
+                size += len(chunk)
+                await asyncio.to_thread(spool.write, chunk)
+            await asyncio.to_thread(spool.flush)
+            headers = {"content-type": mime_type, "content-length": str(size)}
+            response = await self._send("PUT", key, headers, spool)
+        return await self._stored(key, response, size, mime_type)
+
+    async def _stored(
+        self, key: str, response: httpx.Response, size: int, mime_type: str
+    ) -> AssetInfo:
         etag = _etag(response.headers)
         if not etag:  # some S3-compatible servers omit it on PUT
             info = await self.stat(key)
             etag = info.etag if info else ""
-        return AssetInfo(key=key, size=len(data), mime_type=mime_type, etag=etag)
+        return AssetInfo(key=key, size=size, mime_type=mime_type, etag=etag)
 
     async def stat(self, key: str) -> AssetInfo | None:
         response = await self._send("HEAD", key, {}, b"", missing_ok=True)
@@ -136,17 +155,19 @@ class S3AssetStore:
         method: str,
         key: str,
         headers: Mapping[str, str],
-        body: bytes,
+        body: bytes | BinaryIO,
         *,
         missing_ok: bool = False,
         stream: bool = False,
     ) -> httpx.Response:
+        """`body`: bytes, or a spooled file (read from its start, on every attempt)."""
         url = self.url(key)
         attempt = 0
         while True:
             attempt += 1
             signed = await self._signed_headers(method, url, headers, body)
-            request = self._client.build_request(method, url, headers=signed, content=body or None)
+            content = _file_chunks(body) if not isinstance(body, bytes) else body or None
+            request = self._client.build_request(method, url, headers=signed, content=content)
             try:
                 response = await self._client.send(request, stream=stream)
             except httpx.TransportError as exc:
@@ -169,9 +190,14 @@ class S3AssetStore:
         await asyncio.sleep(self._wait.delay(attempt))
 
     async def _signed_headers(
-        self, method: str, url: str, headers: Mapping[str, str], body: bytes
+        self, method: str, url: str, headers: Mapping[str, str], body: bytes | BinaryIO
     ) -> dict[str, str]:
         credentials = await self._credentials()
+        if not isinstance(body, bytes):
+            await asyncio.to_thread(body.seek, 0)
+            return await asyncio.to_thread(
+                _sign, credentials, self._region, method, url, headers, body
+            )
         if len(body) >= _SIGN_IN_THREAD_BYTES:
             return await asyncio.to_thread(
                 _sign, credentials, self._region, method, url, headers, body
@@ -206,14 +232,21 @@ def _default_chain() -> Credentials:
     return credentials
 
 
+async def _file_chunks(body: BinaryIO) -> AsyncIterator[bytes]:
+    await asyncio.to_thread(body.seek, 0)
+    while chunk := await asyncio.to_thread(body.read, CHUNK):
+        yield chunk
+
+
 def _sign(
     credentials: ReadOnlyCredentials,
     region: str,
     method: str,
     url: str,
     headers: Mapping[str, str],
-    body: bytes,
+    body: bytes | BinaryIO,
 ) -> dict[str, str]:
+    """The headers signed over `body` (a file: hashed in chunks, from its start)."""
     request = AWSRequest(method=method, url=url, headers=dict(headers), data=body)
     S3SigV4Auth(credentials, "s3", region).add_auth(request)
     items: Any = request.headers.items()

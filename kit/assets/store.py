@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -25,6 +25,12 @@ class AssetStore(Protocol):
     reader sees the whole old file, the whole new one, or none."""
 
     async def put(self, key: str, data: bytes, mime_type: str) -> AssetInfo: ...
+
+    async def put_stream(self, key: str, chunks: AsyncIterable[bytes], mime_type: str) -> AssetInfo:
+        """Store the file `chunks` make, never holding it whole in memory; atomic
+        like `put`: when `chunks` raises, nothing is stored (and the error is
+        raised)."""
+        ...
 
     async def stat(self, key: str) -> AssetInfo | None:
         """The file's metadata, or None when there is no such file."""

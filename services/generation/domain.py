@@ -369,6 +369,11 @@ class Job:
     idempotency_key: str = ""
     fingerprint: str = ""
     provider_job_id: str = ""  # media kinds: stored before polling
+    # Media kinds: when a worker was about to ask the provider to start the job (the
+    # intent, stored before the paid call); None while no start was ever sent. A
+    # resumed job with an intent and no provider job id is looked up on the provider
+    # by its reference (runner.py) rather than started again.
+    start_requested_at: datetime | None = None
     result: Result | None = None
     error_code: str = ""
     error_message: str = ""
@@ -381,6 +386,12 @@ class Job:
     # TEXT, CHAT: the model alias the job was created with; "" when it named one
     # provider and model. Its candidates are tried in order when it runs.
     alias: str = ""
+
+    @property
+    def purged(self) -> bool:
+        """Its user was deleted and what they wrote blanked (store.purge_user): a
+        job's prompt is never blank otherwise (check_prompt)."""
+        return not self.prompt
 
 
 def is_job_id(text: str) -> bool:

@@ -5,7 +5,9 @@ case>` with the job as it is after the change (JobTransitioned), written in the
 same transaction as the change itself.
 
 It consumes `user.deleted`: the user's prompts and results are blanked and their
-result files removed from the asset store. The files go before the consumer's
+result files removed from the asset store. A job of theirs still running then keeps
+nothing it gets back: it finishes with its result blanked and its files removed
+(jobs.py `_finish`). The files go before the consumer's
 transaction commits; a redelivery finds the same jobs and removes nothing twice
 (a missing file ends the walk over a job's outputs)."""
 
@@ -56,7 +58,7 @@ def consumers(
     async def user_deleted(session: AsyncSession, envelope: Envelope, event: UserDeleted) -> None:
         for job in await store.purge_user(session, event.user_id):
             if job.result is not None and job.result.asset_url:
-                await _remove_outputs(assets, job.id, job.result.mime_type)
+                await remove_outputs(assets, job)
 
     return (
         EventConsumer(
@@ -70,11 +72,12 @@ def consumers(
     )
 
 
-async def _remove_outputs(assets: AssetStore, job_id: str, mime_type: str) -> None:
+async def remove_outputs(assets: AssetStore, job: Job) -> None:
     """Delete the job's stored outputs, `<job_id>/0…n` (runner.py stores them in
     order), up to the first one missing."""
+    assert job.result is not None
     for index in itertools.count():
-        key = asset_key(job_id, index, mime_type)
+        key = asset_key(job.id, index, job.result.mime_type)
         if await assets.stat(key) is None:
             return
         await assets.delete(key)

@@ -88,13 +88,16 @@ class Jobs:
         cancelled: Callable[[str], None] = lambda job_id: None,
         stop_reply: Callable[[str], Awaitable[None]] = _nothing,
         changed: Callable[[Job], Awaitable[None]] = _nothing,
+        drop_files: Callable[[Job], Awaitable[None]] = _nothing,
     ) -> None:
         """Each use case is one transaction of `uow` per step (its commits wake the
         relay); `settler` settles a job's hold once it finished; `queued` is called
         after a job was queued (wakes workers), `cancelled` with the id of a job just
         cancelled (stops a local worker on it), `stop_reply` with the id of a
         streaming job CancelJob wants stopped (asks its worker, wherever it runs),
-        `changed` with a job whose status just changed (tells its watchers)."""
+        `changed` with a job whose status just changed (tells its watchers),
+        `drop_files` with a job of a deleted user whose result files were stored
+        after the purge (removes them)."""
         self.uow = uow
         self.settings = settings
         self.providers = providers
@@ -104,6 +107,7 @@ class Jobs:
         self._cancelled = cancelled
         self._stop_reply = stop_reply
         self._changed = changed
+        self._drop_files = drop_files
 
     # ---- create ---------------------------------------------------------------------
 
@@ -382,6 +386,18 @@ class Jobs:
         longer this worker's (cancelled, or its lease lost)."""
         return await self._update_running(job, owner, provider_job_id=provider_job_id)
 
+    async def record_start_intent(self, job: Job, owner: str) -> bool:
+        """Store that this worker is about to ask the provider to start the job (the
+        paid call), before it does; False when the job is no longer this worker's."""
+        return await self._update_running(job, owner, start_requested_at=utc_now())
+
+    async def unclaimed(self, job: Job, provider_job_ids: list[str]) -> str | None:
+        """The first of the provider's job ids (matches of the job's reference) that
+        no job stored as its own yet."""
+        async with self.uow.read() as session:
+            taken = await store.stored_provider_jobs(session, job.provider, provider_job_ids)
+        return next((found for found in provider_job_ids if found not in taken), None)
+
     async def record_served(self, job: Job, owner: str, provider: str, model: str) -> bool:
         """Name the provider and model whose reply began (an alias's fallback); False
         when the job is no longer this worker's."""
@@ -469,9 +485,15 @@ class Jobs:
                 updated_at=now,
                 **values,
             )
+            stored = None if done is None else done.result
+            if done is not None and done.purged and stored is not None:
+                # Its user was deleted while it ran: what it got back is not kept.
+                done = await store.blank_result(session, done)
             if done is not None:
                 await job_transitioned(session, done, job.status)
         if done is not None:
+            if done.purged and stored is not None and stored.asset_url:
+                await self._drop_files(replace(done, result=stored))
             await self._changed(done)
             metrics.JOBS.labels(job.kind.value, status.value).inc()
         return done

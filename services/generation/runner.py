@@ -3,10 +3,18 @@ started (and its id stored) before it is polled, the media fetched from the
 provider's expiring URLs into the asset store, the result and its actual price.
 
 Resuming is what makes a worker's death harmless: a media job whose provider job
-id is stored is polled again, never started again. A media job found RUNNING with
-no stored id may have been started by the worker that died (it died between the
-start request and storing the answer), so it fails rather than risk paying the
-provider twice. A text reply streams (`_reply`): each piece goes to the job's watchers as it
+id is stored is polled again, never started again. Before the (paid) start call the
+worker stores its intent (`StartRecord.intent`); a media job found RUNNING with the
+intent and no stored id may have been started by the worker that died (it died
+while the call was in flight, before storing the answer), so it is looked up on the
+provider by its reference (`reference`: HeyGen keeps it as the video's title and
+callback id; Leonardo keeps none, so its generations since the intent are matched by
+what was asked) and, found, polled like any other: it succeeds with its result. It
+fails only when the provider shows no such job, and is never started again, so the
+provider is never paid twice. A job found without the intent never reached the
+start call, and simply starts.
+
+A text reply streams (`_reply`): each piece goes to the job's watchers as it
 arrives (through `ReplyProgress`), and the reply is charged to the token. A stream
 leaves nothing on the provider's side, so a resumed job whose reply had not begun
 is simply asked for again; one that fails after its first token is not restarted
@@ -23,7 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Protocol
 
@@ -80,6 +88,11 @@ class JobFailed(Exception):
         self.partial = partial
 
 
+class StartLookupFailed(Exception):
+    """A start whose answer was lost could not be looked up on the provider (it is
+    down, slow or refusing): no verdict on the job, which is tried again later."""
+
+
 class ReplyProgress(Protocol):
     """Where a streaming reply goes as it arrives (the worker's progress.py)."""
 
@@ -100,7 +113,26 @@ class _NoProgress:
         return None
 
 
-RecordStarted = Callable[[str], Awaitable[bool]]
+class StartRecord(Protocol):
+    """Where a media job's start on its provider is recorded (the worker's jobs.py):
+    each method answers False (None) when the job is no longer this worker's."""
+
+    async def intent(self) -> bool:
+        """Store that the start is about to be asked for (before the paid call)."""
+
+    async def started(self, provider_job_id: str) -> bool:
+        """Store the provider's job id, before it is polled."""
+
+    async def unclaimed(self, provider_job_ids: list[str]) -> str | None:
+        """The first of these provider job ids no job stored as its own yet."""
+
+
+def reference(job: Job) -> str:
+    """The job's reference on its provider: how a start whose answer was lost is
+    found again."""
+    return f"klik-{job.id}"
+
+
 RecordServed = Callable[[str, str], Awaitable[bool]]
 
 
@@ -116,6 +148,32 @@ def _unserved(route: Route, skipped: list[ProviderError]) -> ProviderError:
         return last
     tried = "; ".join(f"{e.provider}: {e.message}" for e in skipped)
     return type(last)(last.provider, f"no model of {route.alias!r} could reply ({tried})")
+
+
+def _image_request(job: Job, init_image_id: str) -> ImageRequest:
+    options = job.options
+    return ImageRequest(
+        model=job.model,
+        prompt=job.prompt,
+        negative_prompt=options.negative_prompt,
+        width=options.width,
+        height=options.height,
+        num_images=max(options.num_images, 1),
+        init_image_id=init_image_id,
+        init_strength=options.init_strength or 0.5,
+    )
+
+
+def _video_request(job: Job) -> VideoRequest:
+    options = job.options
+    return VideoRequest(
+        model=job.model,
+        script=job.prompt,
+        avatar_id=options.avatar_id,
+        voice_id=options.voice_id,
+        size=video_size(options),
+        reference=reference(job),
+    )
 
 
 class Runner:
@@ -136,7 +194,7 @@ class Runner:
         job: Job,
         *,
         resumed: bool,
-        record_started: RecordStarted,
+        starts: StartRecord,
         progress: ReplyProgress | None = None,
         record_served: RecordServed | None = None,
     ) -> Outcome | None:
@@ -147,9 +205,7 @@ class Runner:
         record_served = record_served or _record_nothing
         began, outcome = time.monotonic(), "failed"
         try:
-            result = await self._run(
-                job, resumed, record_started, progress or _NoProgress(), record_served
-            )
+            result = await self._run(job, resumed, starts, progress or _NoProgress(), record_served)
             outcome = "stopped" if result is None or result.cancelled else "succeeded"
             return result
         except ProviderError as error:
@@ -165,7 +221,7 @@ class Runner:
         self,
         job: Job,
         resumed: bool,
-        record_started: RecordStarted,
+        starts: StartRecord,
         progress: ReplyProgress,
         record_served: RecordServed,
     ) -> Outcome | None:
@@ -185,7 +241,7 @@ class Runner:
             route = self.settings.catalogue.route(job.kind, job.provider, job.model, job.alias)
             return await self._reply(job, route, deadline, progress, record_served)
         _, model = self.settings.catalogue.resolve(job.kind, job.provider, job.model)
-        media = await self._media(job, resumed, deadline, record_started)
+        media = await self._media(job, resumed, deadline, starts)
         if media is None:
             return None
         result = await self._store(job, media)
@@ -293,51 +349,40 @@ class Runner:
         return time.monotonic() + (job.deadline_at - utc_now()).total_seconds()
 
     async def _media(
-        self, job: Job, resumed: bool, deadline: float, record_started: RecordStarted
+        self, job: Job, resumed: bool, deadline: float, starts: StartRecord
     ) -> MediaResult | None:
-        options = job.options
         provider_job_id = job.provider_job_id
-        if not provider_job_id:
-            if resumed:
+        if not provider_job_id and resumed and job.start_requested_at is not None:
+            found = await self._find_started(job, deadline, starts)
+            if found is None:
                 raise JobFailed(
                     Failure.PROVIDER_ERROR,
-                    "the job was interrupted while starting on the provider; it is not "
-                    "started again so that it cannot be paid twice",
+                    "the job was interrupted while starting on the provider, and the "
+                    "provider has no such job; it is not started again",
                 )
+            provider_job_id = found
+            if not await starts.started(provider_job_id):
+                return None
+        elif not provider_job_id:
             # An input image goes to the provider first (an upload charges nothing,
             # so an interrupted one is simply made again).
-            init_image_id = await self._upload_input(job, deadline) if options.input_job_id else ""
+            init_image_id = (
+                await self._upload_input(job, deadline) if job.options.input_job_id else ""
+            )
+            if not await starts.intent():
+                return None
             if job.kind is Kind.IMAGE:
-                started = await self.providers.images(job.provider).start(
-                    ImageRequest(
-                        model=job.model,
-                        prompt=job.prompt,
-                        negative_prompt=options.negative_prompt,
-                        width=options.width,
-                        height=options.height,
-                        num_images=max(options.num_images, 1),
-                        init_image_id=init_image_id,
-                        init_strength=options.init_strength or 0.5,
-                    ),
-                    deadline=deadline,
-                )
+                images = self.providers.images(job.provider)
+                started = await images.start(_image_request(job, init_image_id), deadline=deadline)
             elif job.kind is Kind.IMAGE_TO_VIDEO:
                 started = await self.providers.images(job.provider).start_motion(
-                    init_image_id, strength=options.motion_strength or 5, deadline=deadline
+                    init_image_id, strength=job.options.motion_strength or 5, deadline=deadline
                 )
             else:
-                started = await self.providers.videos(job.provider).start(
-                    VideoRequest(
-                        model=job.model,
-                        script=job.prompt,
-                        avatar_id=options.avatar_id,
-                        voice_id=options.voice_id,
-                        size=video_size(options),
-                    ),
-                    deadline=deadline,
-                )
+                videos = self.providers.videos(job.provider)
+                started = await videos.start(_video_request(job), deadline=deadline)
             provider_job_id = started.job_id
-            if not await record_started(provider_job_id):
+            if not await starts.started(provider_job_id):
                 return None
         with self.providers.wakeups.watching(provider_job_id) as wake:
             if job.kind is Kind.AVATAR_VIDEO:
@@ -349,6 +394,34 @@ class Runner:
                 wake=wake,
                 motion=job.kind is Kind.IMAGE_TO_VIDEO,
             )
+
+    async def _look_up(self, job: Job, deadline: float, starts: StartRecord) -> str | None:
+        """The provider job a worker that died started for `job` (its start asked for
+        at `job.start_requested_at`), by the job's reference; None when the
+        provider shows none that no other job stored as its own."""
+        assert job.start_requested_at is not None
+        since = job.start_requested_at
+        if job.kind is Kind.AVATAR_VIDEO:
+            videos = self.providers.videos(job.provider)
+            found = await videos.find(reference(job), since=since, deadline=deadline)
+        else:
+            # Leonardo keeps no reference: matched by what was asked for (the init
+            # image's id at Leonardo is not known any more, and does not matter).
+            request = _image_request(job, "") if job.kind is Kind.IMAGE else None
+            images = self.providers.images(job.provider)
+            found = await images.find(request, since=since, deadline=deadline)
+        return await starts.unclaimed(found) if found else None
+
+    async def _find_started(self, job: Job, deadline: float, starts: StartRecord) -> str | None:
+        """`_look_up`, where a lookup that fails (the provider down, slow, refusing)
+        is no verdict: StartLookupFailed, so the job is not failed but left to its
+        lease, and looked up again by the next claim (up to the job's attempts)."""
+        try:
+            return await self._look_up(job, deadline, starts)
+        except ProviderError as error:
+            raise StartLookupFailed(
+                f"{job.provider}: cannot look the started job up ({error.message})"
+            ) from None
 
     async def _upload_input(self, job: Job, deadline: float) -> str:
         """Upload the job's input image (one of the caller's stored results) to the
@@ -373,9 +446,8 @@ class Runner:
         try:
             async with asyncio.timeout(max(budget - CAPTURE_RESERVE_SECONDS, 1.0)):
                 for index, url in enumerate(media.urls):
-                    data = await self._fetch(job, url)
                     key = asset_key(job.id, index, media.mime_type)
-                    await self.assets.put(key, data, media.mime_type)
+                    await self._download(job, url, key, media.mime_type)
                     keys.append(key)
         except TimeoutError:
             raise JobFailed(
@@ -388,7 +460,9 @@ class Runner:
             usage=media.usage,
         )
 
-    async def _fetch(self, job: Job, url: str) -> bytes:
+    async def _download(self, job: Job, url: str, key: str, mime_type: str) -> None:
+        """Stream the provider's file into the asset store as it arrives (never
+        whole in memory); a download that fails stores nothing, and is tried again."""
         limit = self.settings.jobs.media_max_bytes
         timeout = self.settings.policy.timeouts
         last = ""
@@ -407,18 +481,21 @@ class Runner:
                     if response.status_code != 200:
                         last = f"answered {response.status_code}"
                         break
-                    chunks, size = [], 0
-                    async for chunk in response.aiter_bytes():
-                        size += len(chunk)
-                        if size > limit:
-                            raise JobFailed(
-                                Failure.PROVIDER_ERROR, f"the result is over {limit} bytes"
-                            )
-                        chunks.append(chunk)
-                    return b"".join(chunks)
+                    await self.assets.put_stream(key, _bounded(response, limit), mime_type)
+                    return
             except httpx.HTTPError as error:
                 last = type(error).__name__
         raise JobFailed(
             Failure.PROVIDER_ERROR,
             f"{job.provider}: cannot fetch the result file ({last})",
         )
+
+
+async def _bounded(response: httpx.Response, limit: int) -> AsyncIterator[bytes]:
+    """The response's body as it arrives; JobFailed past `limit` bytes."""
+    size = 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > limit:
+            raise JobFailed(Failure.PROVIDER_ERROR, f"the result is over {limit} bytes")
+        yield chunk

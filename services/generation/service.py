@@ -80,6 +80,7 @@ class Runtime:
             cancelled=lambda job_id: workers.stop(job_id),
             stop_reply=stop_reply,
             changed=changed,
+            drop_files=lambda job: events.remove_outputs(assets, job),
         )
         runner = Runner(settings, providers, assets, asset_settings)
         workers = Workers(jobs, queue, runner, settings.jobs, streams)

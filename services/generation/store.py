@@ -75,6 +75,8 @@ jobs = Table(
     Column("hold_expires_at", DateTime(timezone=True), nullable=False),
     Column("settlement", String(10), nullable=False),
     Column("provider_job_id", String(200), nullable=False),
+    # The intent to start the job on its provider (Job.start_requested_at).
+    Column("start_requested_at", DateTime(timezone=True), nullable=True),
     Column("result", Text, nullable=True),  # JSON of domain.Result
     Column("error_code", String(40), nullable=False),
     Column("error_message", Text, nullable=False),
@@ -152,6 +154,9 @@ def _job(row: Row[Any]) -> Job:
         idempotency_key=row.idempotency_key or "",
         fingerprint=row.fingerprint,
         provider_job_id=row.provider_job_id,
+        start_requested_at=None
+        if row.start_requested_at is None
+        else as_utc(row.start_requested_at),
         result=_load_result(row.result),
         error_code=row.error_code,
         error_message=row.error_message,
@@ -184,6 +189,7 @@ async def add_pending(session: AsyncSession, job: Job) -> bool:
         "hold_expires_at": job.hold_expires_at,
         "settlement": Settlement.NONE.value,
         "provider_job_id": "",
+        "start_requested_at": None,
         "result": None,
         "error_code": "",
         "error_message": "",
@@ -306,6 +312,21 @@ async def mark_settled(
     )
 
 
+async def stored_provider_jobs(
+    session: AsyncSession, provider: str, provider_job_ids: Iterable[str]
+) -> set[str]:
+    """Which of the provider's job ids some job already stored as its own."""
+    ids = list(provider_job_ids)
+    if not ids:
+        return set()
+    found = await session.execute(
+        select(jobs.c.provider_job_id).where(
+            jobs.c.provider == provider, jobs.c.provider_job_id.in_(ids)
+        )
+    )
+    return set(found.scalars())
+
+
 # ---- the queue -------------------------------------------------------------------------
 
 
@@ -344,7 +365,8 @@ async def lease(session: AsyncSession, job_id: str, owner: str, until: datetime)
 
 async def release_leases(session: AsyncSession, replica: str, now: datetime) -> int:
     """End the live leases of `replica`'s workers (`<replica>/<n>`) now, so any
-    replica may resume those jobs at once."""
+    replica may resume those jobs at once. The claims are given back: a drain's
+    hand-over is not one of the job's `max_attempts` (a crash's expired lease is)."""
     result = await session.execute(
         update(jobs)
         .where(
@@ -352,7 +374,10 @@ async def release_leases(session: AsyncSession, replica: str, now: datetime) -> 
             & jobs.c.lease_owner.startswith(replica + "/", autoescape=True)
             & (jobs.c.lease_expires_at > now)
         )
-        .values(lease_expires_at=now)
+        .values(
+            lease_expires_at=now,
+            attempts=case((jobs.c.attempts > 0, jobs.c.attempts - 1), else_=0),
+        )
     )
     return int(result.rowcount)  # type: ignore[attr-defined]
 
@@ -398,7 +423,7 @@ async def purge_user(session: AsyncSession, user_id: str) -> list[Job]:
     ).all()
     purged = [_job(row) for row in rows]
     for job in purged:
-        blank = None if job.result is None else replace(job.result, text="", asset_url="")
+        blank = None if job.result is None else blanked(job.result)
         await session.execute(
             update(jobs)
             .where(jobs.c.id == job.id)
@@ -411,14 +436,36 @@ async def purge_user(session: AsyncSession, user_id: str) -> list[Job]:
     return purged
 
 
+def blanked(result: Result) -> Result:
+    """A result without what a deleted user got back: its text and file; its usage
+    stays (the money does)."""
+    return replace(result, text="", asset_url="")
+
+
+async def blank_result(session: AsyncSession, job: Job) -> Job:
+    """Blank the result a job of a purged user stored (it finished after the purge)."""
+    assert job.result is not None
+    row = (
+        await session.execute(
+            update(jobs)
+            .where(jobs.c.id == job.id)
+            .values(result=_dump_result(blanked(job.result)), partial_text="")
+            .returning(jobs)
+        )
+    ).one()
+    return _job(row)
+
+
 async def save_partial_text(session: AsyncSession, job_id: str, owner: str, text: str) -> bool:
-    """Store a streaming job's reply so far, if `owner` still runs it."""
+    """Store a streaming job's reply so far, if `owner` still runs it and its user
+    was not deleted meanwhile (a purged job's prompt is blank)."""
     result = await session.execute(
         update(jobs)
         .where(
             (jobs.c.id == job_id)
             & (jobs.c.status == Status.RUNNING.value)
             & (jobs.c.lease_owner == owner)
+            & (jobs.c.prompt != "")
         )
         .values(partial_text=text)
     )

@@ -27,7 +27,7 @@ from services.generation.domain import Failure, Job, Status
 from services.generation.jobs import Jobs
 from services.generation.progress import StreamProgress
 from services.generation.queue import JobQueue
-from services.generation.runner import JobFailed, Runner
+from services.generation.runner import JobFailed, Runner, StartLookupFailed
 from services.generation.settings import JobSettings
 from services.generation.streams import JobStreams
 
@@ -255,8 +255,17 @@ class Workers:
             job = running
         owned = job
 
-        async def record_started(provider_job_id: str) -> bool:
-            return await self.jobs.record_provider_job(owned, owner, provider_job_id)
+        jobs = self.jobs
+
+        class Starts:
+            async def intent(self) -> bool:
+                return await jobs.record_start_intent(owned, owner)
+
+            async def started(self, provider_job_id: str) -> bool:
+                return await jobs.record_provider_job(owned, owner, provider_job_id)
+
+            async def unclaimed(self, provider_job_ids: list[str]) -> str | None:
+                return await jobs.unclaimed(owned, provider_job_ids)
 
         async def save_text(text: str) -> bool:
             return await self.jobs.save_partial_text(owned, owner, text)
@@ -274,10 +283,14 @@ class Workers:
             outcome = await self.runner.run(
                 job,
                 resumed=resumed,
-                record_started=record_started,
+                starts=Starts(),
                 progress=progress,
                 record_served=record_served,
             )
+        except StartLookupFailed as error:
+            # No verdict: the job stays RUNNING, and its next claim looks it up again.
+            log.warning(str(error), extra={"job_id": job.id, "attempts": job.attempts})
+            return
         except JobFailed as failure:
             partial = failure.partial
             await self.jobs.fail(

@@ -149,6 +149,42 @@ async def test_a_multi_chunk_file_streams_in_bounded_chunks(store: AssetStore) -
     assert b"".join(chunks) == data
 
 
+async def test_a_streamed_put_stores_its_chunks_as_one_file(store: AssetStore) -> None:
+    key = new_key(0, "video/mp4")
+    parts = [os.urandom(CHUNK) for _ in range(3)] + [os.urandom(17)]
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for part in parts:
+            yield part
+
+    put = await store.put_stream(key, chunks(), "video/mp4")
+    assert (put.key, put.size, put.mime_type) == (key, 3 * CHUNK + 17, "video/mp4")
+    info = await store.stat(key)
+    assert info is not None and info.size == put.size and info.etag == put.etag
+    assert await read_all(store, key) == b"".join(parts)
+
+
+async def test_a_streamed_put_whose_chunks_fail_stores_nothing(
+    store: AssetStore, tmp_path: Path
+) -> None:
+    key = new_key(0, "video/mp4")
+    await store.put(key, b"the old file", "video/mp4")
+
+    async def broken() -> AsyncIterator[bytes]:
+        yield os.urandom(CHUNK)
+        raise ConnectionError("the download broke off")
+
+    with pytest.raises(ConnectionError):
+        await store.put_stream(key, broken(), "video/mp4")
+    assert await read_all(store, key) == b"the old file", "the old file, whole"
+    fresh = new_key(1, "video/mp4")
+    with pytest.raises(ConnectionError):
+        await store.put_stream(fresh, broken(), "video/mp4")
+    assert await store.stat(fresh) is None
+    leftovers = [p for p in (tmp_path / "assets").rglob(".put-*")]
+    assert leftovers == [], "no temporary file left behind"
+
+
 @pytest.mark.parametrize(
     ("start", "end"),
     [

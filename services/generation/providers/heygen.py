@@ -9,17 +9,25 @@ avatars and voices it offers (cached).
     GET  {base}/v1/video_status.get?video_id=...
       -> {code: 100, message, data: {id, status: pending|waiting|processing|completed|failed,
           video_url, thumbnail_url, duration, error}}
+    GET  {base}/v1/video.list?limit=&token=
+      -> {code: 100, data: {videos: [{video_id, video_title, status, created_at,
+          callback_id?}], token}}   (newest first; `token` pages on)
     GET  {base}/v2/avatars
       -> {error, data: {avatars: [{avatar_id, avatar_name, preview_image_url}]}}
     GET  {base}/v2/voices
       -> {error, data: {voices: [{voice_id, name, language}]}}
 
-Authorization is the `X-Api-Key` header. Video URLs expire: store the video first."""
+Authorization is the `X-Api-Key` header. Video URLs expire: store the video first.
+
+A video is started with our reference as its `title` and `callback_id`, so that a
+start whose answer was lost (the worker died while it was in flight) is found again
+in the video list (`find`) instead of being lost, or paid twice."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any
 
 from services.generation.catalogue import Endpoint
@@ -30,6 +38,8 @@ from services.generation.providers.errors import Malformed, ProviderError
 from services.generation.providers.http import ProviderHttp
 from services.generation.providers.polling import wait_until_done
 from services.generation.providers.values import (
+    START_LOOKUP_PAGES,
+    START_LOOKUP_SKEW_SECONDS,
     Avatar,
     Listing,
     MediaResult,
@@ -76,7 +86,7 @@ class HeyGen:
                 raise ProviderError(self.provider, f"{self.provider} lists no avatar or voice")
             avatar_id = avatar_id or listing.avatars[0].id
             voice_id = voice_id or listing.voices[0].id
-        body = {
+        body: dict[str, Any] = {
             "video_inputs": [
                 {
                     "character": {
@@ -89,6 +99,9 @@ class HeyGen:
             ],
             "dimension": {"width": request.size[0], "height": request.size[1]},
         }
+        if request.reference:
+            body["title"] = request.reference
+            body["callback_id"] = request.reference
         video_id = await self.http.call(
             "POST",
             self.base + "/v2/video/generate",
@@ -101,6 +114,33 @@ class HeyGen:
         if not video_id:
             raise ProviderError(self.provider, f"{self.provider} returned no video id")
         return Started(self.provider, video_id)
+
+    async def find(
+        self, reference: str, *, since: datetime, deadline: float | None = None
+    ) -> list[str]:
+        """The ids of the videos started with `reference` (as their title or
+        callback id) since `since`, oldest first: how a start whose answer was lost
+        is found. Reads the video list newest first, back to `since`."""
+        oldest = since.timestamp() - START_LOOKUP_SKEW_SECONDS
+        found: list[str] = []
+        token = ""
+        for _ in range(START_LOOKUP_PAGES):
+            params = {"limit": "100", **({"token": token} if token else {})}
+            videos, token = await self.http.call(
+                "GET",
+                self.base + "/v1/video.list",
+                params=params,
+                headers=self.headers,
+                parse=_video_list,
+                repeatable=True,
+                deadline=deadline,
+            )
+            for video in videos:
+                if reference in (video.get("video_title"), video.get("callback_id")):
+                    found.append(str(video["video_id"]))
+            if not token or not videos or float(videos[-1].get("created_at") or 0) < oldest:
+                break
+        return found[::-1]
 
     async def poll(self, job_id: str, *, deadline: float | None = None) -> Progress:
         """One look at the video. ProviderError when HeyGen reports it failed."""
@@ -188,6 +228,16 @@ def _data(body: Any, provider: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise Malformed("data is not an object")
     return data
+
+
+def _video_list(body: Any) -> tuple[list[dict[str, Any]], str]:
+    data = body["data"]
+    videos = data["videos"]
+    if not isinstance(videos, list) or not all(
+        isinstance(v, dict) and isinstance(v.get("video_id"), str) and v["video_id"] for v in videos
+    ):
+        raise Malformed("data.videos[].video_id missing")
+    return videos, str(data.get("token") or "")
 
 
 def _video_status(body: Any) -> dict[str, Any]:

@@ -12,15 +12,27 @@ create a generation, then poll it.
     GET  {base}/generations/{generationId}
       -> {generations_by_pk: {id, status: PENDING|COMPLETE|FAILED,
           generated_images: [{id, url, nsfw}], ...}}
+    GET  {base}/me
+      -> {user_details: [{user: {id, username}, ...}]}
+    GET  {base}/generations/user/{userId}?offset=&limit=
+      -> {generations: [{id, status, prompt, modelId, imageWidth, imageHeight,
+          motion?, createdAt, ...}]}   (the account's generations, newest first)
 
 Authorization is `Bearer <key>`. The image URLs are Leonardo's CDN, and expire:
-store the images before they do."""
+store the images before they do.
+
+Leonardo keeps no client reference on a generation: a start whose answer was lost
+(the worker died while it was in flight) is found again (`find`) among the
+account's generations created since the start was asked for, by what it was asked
+for (prompt, model, size; for a motion clip, that it is one)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -32,7 +44,17 @@ from services.generation.providers.backoff import PollSchedule
 from services.generation.providers.errors import Malformed, ProviderError
 from services.generation.providers.http import ProviderHttp
 from services.generation.providers.polling import wait_until_done
-from services.generation.providers.values import ImageRequest, MediaResult, Progress, Started
+from services.generation.providers.values import (
+    START_LOOKUP_PAGES,
+    START_LOOKUP_SKEW_SECONDS,
+    ImageRequest,
+    MediaResult,
+    Progress,
+    Started,
+)
+
+# Generations per page of the account's list.
+LIST_PAGE = 50
 
 
 class Leonardo:
@@ -52,6 +74,7 @@ class Leonardo:
         self.headers = {"accept": "application/json"}
         if endpoint.api_key:
             self.headers["authorization"] = f"Bearer {endpoint.api_key}"
+        self._user_id = ""  # the account's (GET /me), once asked
 
     async def start(self, request: ImageRequest, *, deadline: float | None = None) -> Started:
         """Start the generation (Leonardo charges for it); return its id."""
@@ -129,6 +152,41 @@ class Leonardo:
             deadline=deadline,
         )
         return Started(self.provider, job_id)
+
+    async def find(
+        self, request: ImageRequest | None, *, since: datetime, deadline: float | None = None
+    ) -> list[str]:
+        """The ids of the account's generations created since `since` that match
+        `request` (prompt, model and size), or every motion clip when `request` is
+        None, oldest first: how a start whose answer was lost is found. Reads the
+        account's generations newest first, back to `since`."""
+        if not self._user_id:
+            self._user_id = await self.http.call(
+                "GET",
+                self.base + "/me",
+                headers=self.headers,
+                parse=_user_id,
+                repeatable=True,
+                deadline=deadline,
+            )
+        oldest = since.timestamp() - START_LOOKUP_SKEW_SECONDS
+        found: list[str] = []
+        for page in range(START_LOOKUP_PAGES):
+            generations = await self.http.call(
+                "GET",
+                f"{self.base}/generations/user/{quote(self._user_id, safe='')}",
+                params={"offset": str(page * LIST_PAGE), "limit": str(LIST_PAGE)},
+                headers=self.headers,
+                parse=_generations,
+                repeatable=True,
+                deadline=deadline,
+            )
+            for generation in generations:
+                if generation["created"] >= oldest and _matches(generation, request):
+                    found.append(generation["id"])
+            if len(generations) < LIST_PAGE or generations[-1]["created"] < oldest:
+                break
+        return found[::-1]
 
     async def poll(
         self, job_id: str, *, deadline: float | None = None, motion: bool = False
@@ -230,6 +288,44 @@ def _generation(data: Any) -> dict[str, Any]:
     if generation["status"] == "COMPLETE" and not images:
         raise Malformed("a COMPLETE generation without images")
     return {**generation, "generated_images": images}
+
+
+def _user_id(data: Any) -> str:
+    user_id = data["user_details"][0]["user"]["id"]
+    if not isinstance(user_id, str) or not user_id:
+        raise Malformed("user_details[0].user.id is not an id")
+    return user_id
+
+
+def _generations(data: Any) -> list[dict[str, Any]]:
+    listed = data["generations"]
+    if not isinstance(listed, list):
+        raise Malformed("generations is not a list")
+    generations = []
+    for generation in listed:
+        if not isinstance(generation, dict) or not isinstance(generation.get("id"), str):
+            raise Malformed("generations[].id missing")
+        created = str(generation.get("createdAt") or "")
+        try:
+            when = datetime.fromisoformat(created.replace("Z", "+00:00"))
+        except ValueError:
+            when = parsedate_to_datetime(created)  # ValueError: malformed
+        if when.tzinfo is None:  # Leonardo's ISO times are UTC
+            when = when.replace(tzinfo=UTC)
+        generations.append({**generation, "created": when.timestamp()})
+    return generations
+
+
+def _matches(generation: dict[str, Any], request: ImageRequest | None) -> bool:
+    if request is None:
+        return bool(generation.get("motion"))
+    return (
+        not generation.get("motion")
+        and generation.get("prompt") == request.prompt
+        and generation.get("modelId") == request.model
+        and (not request.width or generation.get("imageWidth") == request.width)
+        and (not request.height or generation.get("imageHeight") == request.height)
+    )
 
 
 def _mime_type(url: str) -> str:

@@ -73,6 +73,9 @@ class VideoRequest:
     avatar_id: str = ""  # "": the provider's default avatar
     voice_id: str = ""
     size: tuple[int, int] = (1280, 720)  # the frame: width, height
+    # Our reference for the video (its `title` and `callback_id` at HeyGen), by which
+    # a start whose answer was lost is found again in the provider's list (find).
+    reference: str = ""
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,13 @@ class Started:
 
     provider: str
     job_id: str
+
+
+# How far the provider's clock may be behind ours when a lost start is looked up by
+# the time it was asked for (find): its jobs created this long before still match.
+START_LOOKUP_SKEW_SECONDS = 60.0
+# Pages of the provider's job list read to look a lost start up, at most.
+START_LOOKUP_PAGES = 10
 
 
 @dataclass(frozen=True)

@@ -208,9 +208,10 @@ async def make_jobs_stack(
     tmp_path: Path,
 ) -> AsyncIterator[MakeJobsStack]:
     """`await make_jobs_stack(replicas=1, deadline=5.0, policy=POLICY, catalogue_env=None,
-    **JobSettings fields)`: every kind's deadline is `deadline` seconds; `catalogue_env`
-    adds to the variables the catalogue is read from (`{sandbox}` in them is the
-    sandbox's URL)."""
+    wallet_addr="", **JobSettings fields)`: every kind's deadline is `deadline` seconds;
+    `catalogue_env` adds to the variables the catalogue is read from (`{sandbox}` in
+    them is the sandbox's URL); `wallet_addr` is where generation reaches a wallet
+    (default: the in-process one)."""
     stacks: list[JobsStack] = []
     engines: list[AsyncEngine] = []
 
@@ -219,6 +220,7 @@ async def make_jobs_stack(
         deadline: float = 5.0,
         policy: ProviderPolicy = POLICY,
         catalogue_env: dict[str, str] | None = None,
+        wallet_addr: str = "",
         **job_fields: Any,
     ) -> JobsStack:
         wallet_stack = await start_wallet()
@@ -232,7 +234,7 @@ async def make_jobs_stack(
         env = {
             "KLIK_AUTH_PORT": str(jwks.port),
             "KLIK_SERVICE_KEYS_DIR": str(tmp_path / "keys"),
-            "KLIK_WALLET_ADDR": f"127.0.0.1:{wallet_stack.servers[0].port}",
+            "KLIK_WALLET_ADDR": wallet_addr or f"127.0.0.1:{wallet_stack.servers[0].port}",
         }
         service_settings = dataclasses.replace(
             ServiceSettings.from_env("generation", env=env),

@@ -288,56 +288,22 @@ async def test_an_open_circuit_refuses_new_jobs_without_a_hold_then_half_opens(
     await stack.settled(user_id, 100 - done.cost_credits)
 
 
-async def test_a_media_job_found_running_without_its_provider_job_is_not_restarted(
-    stack: JobsStack,
+async def test_a_drain_hand_over_does_not_count_as_an_attempt(
+    make_jobs_stack: MakeJobsStack,
 ) -> None:
-    """The worker died between asking the provider to start and storing the answer:
-    the provider may have started (and will bill) a job, so starting another could
-    pay twice. The job fails instead, and its hold is released."""
+    """A job may be claimed once (`max_attempts=1`): handed over by a draining
+    replica, it is still run to the end by the next one, not failed INTERNAL."""
+    stack = await make_jobs_stack(replicas=1, deadline=60.0, lease_seconds=120.0, max_attempts=1)
     user_id, who = await stack.user()
-    channel = rpc.channel(
-        f"127.0.0.1:{stack.wallet.servers[0].port}",
-        bearer=lambda: stack.wallet.identities["generation"].token("wallet"),
-    )
-    now = utc_now()
-    job = Job(
-        id="00000000-0000-4000-8000-00000000d1ed",
-        seq=0,
-        user_id=user_id,
-        kind=Kind.IMAGE,
-        status=Status.PENDING,
-        prompt="p",
-        provider="sandbox",
-        model="sandbox-image",
-        options=Options(),
-        estimate=5,
-        cost_credits=5,
-        hold_id="",
-        hold_expires_at=now.replace(microsecond=0) + timedelta(hours=2),
-        created_at=now,
-        updated_at=now,
-    )
-    try:
-        hold_id = await Holds(channel).place(job)
-    finally:
-        await channel.close()
-    assert await stack.money(user_id) == (100, 5)
-    async with AsyncSession(stack.engine) as session, session.begin():
-        assert await store.add_pending(session, job)
-        # As the dead worker left it: RUNNING, no provider job id, its lease over.
-        assert await store.transition(
-            session,
-            job.id,
-            expect=[Status.PENDING],
-            status=Status.RUNNING,
-            hold_id=hold_id,
-            deadline_at=now + timedelta(seconds=30),
-            lease_owner="dead-worker",
-            lease_expires_at=now,
-            attempts=1,
-        )
-    failed = await stack.finished(who, job.id)
-    assert failed.status == "FAILED" and failed.error.code == "PROVIDER_ERROR"
-    assert "not started again" in failed.error.message
-    assert await stack.sandbox.count(GENERATIONS) == 0, "no second provider job"
-    await stack.settled(user_id, 100)
+    job = await stack.create(who, kind="IMAGE", prompt="graceful [[fault:polls=40]]")
+
+    await provider_job_polled(stack)
+    await stack.start()
+    await stack.replicas[0].server.shutdown()
+
+    done = await stack.finished(who, job.id, within=20, replica=1)
+    assert done.status == "SUCCEEDED", done.error
+    async with stack.engine.connect() as conn:
+        row = (await conn.execute(store.jobs.select())).one()
+    assert row.attempts == 1, "the drained replica's claim was given back"
+    await stack.settled(user_id, 100 - done.cost_credits)

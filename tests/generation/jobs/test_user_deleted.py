@@ -78,3 +78,78 @@ async def test_a_deleted_users_prompts_results_and_files_are_purged(stack: JobsS
     for job in done[stays]:
         assert rows[job.id].prompt.startswith("stays's private")
     await files.close()
+
+
+async def running(stack: JobsStack, job_id: str, path: str) -> None:
+    """Wait until the job's worker is at its provider (polling, or streaming)."""
+
+    async def reached() -> bool:
+        return len(await stack.sandbox.requests(path)) >= 2 or any(
+            s["ended"] is None for s in await stack.sandbox.streams()
+        )
+
+    await wait_for(reached, 10, message=f"job {job_id} at its provider")
+
+
+async def purge(stack: JobsStack, user_id: str, job_id: str) -> None:
+    event = envelope("user.deleted", UserDeleted(user_id=user_id), aggregate_id=user_id)
+    await publish_envelope(stack.wallet.js, event)
+
+    async def blanked() -> bool:
+        prompt: str = (await row_of(stack, job_id)).prompt
+        return prompt == ""
+
+    await wait_for(blanked, 10, message="the running job purged")
+
+
+async def row_of(stack: JobsStack, job_id: str) -> Any:
+    async with stack.engine.connect() as conn:
+        return (await conn.execute(store.jobs.select().where(store.jobs.c.id == job_id))).one()
+
+
+async def finished(stack: JobsStack, job_id: str) -> Any:
+    """The job's row once it finished (its user's token is refused by now)."""
+
+    async def done() -> Any:
+        row = await row_of(stack, job_id)
+        return row if row.status in ("SUCCEEDED", "FAILED", "CANCELLED") else None
+
+    return await wait_for(done, 20, message=f"job {job_id} finished")
+
+
+async def test_a_running_job_of_a_deleted_user_keeps_no_result_or_file(
+    make_jobs_stack: Any,
+) -> None:
+    stack: JobsStack = await make_jobs_stack(deadline=20.0)
+    files = open_asset_store(stack.assets)
+    user_id, who = await stack.user()
+    # About two seconds of polling: the purge lands while it runs.
+    job = await stack.create(who, kind="IMAGE", prompt="private [[fault:polls=40]]")
+    await running(stack, job.id, "/api/rest/v1/generations/")
+    await purge(stack, user_id, job.id)
+
+    row = await finished(stack, job.id)
+    assert row.status == "SUCCEEDED", row.error_message
+    assert row.prompt == "" and '"asset_url":""' in row.result
+    assert await files.stat(f"{job.id}/0.png") is None, "the file it fetched is removed"
+    events = await stack.events(job.id, 3)
+    assert events[-1].job.status == "SUCCEEDED" and events[-1].job.result.asset_url == ""
+    assert row.cost_credits > 0, "the money as it was"
+    await files.close()
+
+
+async def test_a_streaming_reply_of_a_deleted_user_is_neither_saved_nor_kept(
+    make_jobs_stack: Any,
+) -> None:
+    stack: JobsStack = await make_jobs_stack(deadline=20.0, stream_save_seconds=0.05)
+    user_id, who = await stack.user()
+    words = " ".join(f"word{i}" for i in range(40))
+    job = await stack.create(who, kind="TEXT", prompt=f"{words} [[fault:rate=20]]")
+    await running(stack, job.id, "/nothing")
+    await purge(stack, user_id, job.id)
+
+    row = await finished(stack, job.id)
+    assert row.status == "SUCCEEDED", row.error_message
+    assert row.partial_text == "" and '"text":""' in row.result
+    events = await stack.events(job.id, 3)
+    assert events[-1].job.result.text == ""
