@@ -212,6 +212,10 @@ class Chats:
         turn = await store.next_turn(session, chat.id, viewer.user_id)
         if turn is None:
             raise domain.chat_not_found(chat_id)
+        if chat.assistant_id:
+            # Read again under the chat's lock: the persona an assistant's edit wrote
+            # while this send waited for the lock.
+            chat = await _find(session, chat_id, viewer.user_id)
         message = Message(
             id=str(uuid.uuid4()),
             chat_id=chat.id,

@@ -27,7 +27,8 @@ if _version_not_supported:
 
 class ContentServiceStub:
     """ContentService owns what users make from generations: posts, assets (the
-    results of their generation jobs), chats with their messages, and lessons.
+    results of their generation jobs), chats with their messages, lessons, and
+    assistants (saved personas a chat can speak as).
 
     Assets and chat replies appear without any call from the client: the service
     consumes `generation.job.succeeded` (every succeeded job becomes one asset of
@@ -309,7 +310,8 @@ class ContentServiceStub:
 
 class ContentServiceServicer:
     """ContentService owns what users make from generations: posts, assets (the
-    results of their generation jobs), chats with their messages, and lessons.
+    results of their generation jobs), chats with their messages, lessons, and
+    assistants (saved personas a chat can speak as).
 
     Assets and chat replies appear without any call from the client: the service
     consumes `generation.job.succeeded` (every succeeded job becomes one asset of
@@ -1255,7 +1257,8 @@ def add_ContentServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class ContentService:
     """ContentService owns what users make from generations: posts, assets (the
-    results of their generation jobs), chats with their messages, and lessons.
+    results of their generation jobs), chats with their messages, lessons, and
+    assistants (saved personas a chat can speak as).
 
     Assets and chat replies appear without any call from the client: the service
     consumes `generation.job.succeeded` (every succeeded job becomes one asset of
