@@ -6,6 +6,7 @@ reached the (OpenAI-compatible) provider."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import grpc
@@ -252,6 +253,14 @@ async def test_assistants_are_validated_and_only_their_owner_changes_them(
         create_assistant(full_stack, owner, temperature=0.0, idempotency_key="a-1")
     )
     assert (code, reason) == (grpc.StatusCode.ABORTED, "IDEMPOTENCY_KEY_REUSED")
+    # Concurrent copies of one create make one assistant.
+    racing = await asyncio.gather(
+        *(create_assistant(full_stack, owner, idempotency_key="a-2") for _ in range(4))
+    )
+    assert len({a.id for a in racing}) == 1
+    async with full_stack.content.session() as session:
+        keys = (await session.execute(select(tables.assistants.c.idempotency_key))).scalars()
+        assert sorted(keys) == ["a-1", "a-2"]
 
     # Someone else's private assistant does not exist for them.
     for call in (
@@ -377,6 +386,20 @@ async def test_assistants_are_listed_newest_first_with_their_owner(
         )
     )
     assert (code, reason) == (grpc.StatusCode.INVALID_ARGUMENT, "INVALID_PAGE_TOKEN")
+
+    # A deleted user's assistants go with them.
+    await full_stack.content.delete_user(owner)
+    await full_stack.content.drained()
+    page = await content.ListPublicAssistants(
+        content_pb2.ListPublicAssistantsRequest(), metadata=them
+    )
+    assert [a.id for a in page.assistants] == [theirs.id]
+    code, reason, _ = await failure(
+        content.GetAssistant(
+            content_pb2.GetAssistantRequest(assistant_id=made[3].id), metadata=them
+        )
+    )
+    assert (code, reason) == (grpc.StatusCode.NOT_FOUND, "ASSISTANT_NOT_FOUND")
 
 
 async def test_a_chat_is_renamed_and_deleted_by_its_owner_only(full_stack: FullStack) -> None:

@@ -884,10 +884,10 @@ class ContentServiceServicer:
         the owner's own chats follow every edit until the assistant is deleted.
 
         Visibility: `private` (the default) assistants are the owner's only: anyone
-        else gets NOT_FOUND `ASSISTANT_NOT_FOUND`. `public` ones are listed by
-        ListPublicAssistants and anyone may read them and start chats with them (the
-        chat's owner pays for its replies, as always). Their `instructions` are shown to
-        their owner only ("" for everyone else).
+        else (moderators and admins too) gets NOT_FOUND `ASSISTANT_NOT_FOUND`. `public`
+        ones are listed by ListPublicAssistants and anyone may read them and start
+        chats with them (the chat's owner pays for its replies, as always). Their
+        `instructions` are shown to their owner only ("" for everyone else).
 
         Limits: name 1..100 characters, description 500, instructions 1..8000,
         temperature 0..2 (unset: the model's default), model a CHAT model id of
