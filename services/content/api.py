@@ -15,7 +15,7 @@ from kit.server import Resources
 from kit.timestamps import timestamp
 from klik.content.v1 import content_pb2, content_pb2_grpc
 from services.content import domain
-from services.content.assistants import AssistantDraft, Assistants
+from services.content.assistants import Assistants
 from services.content.chats import Chats
 from services.content.comments import Comments, Likes, LikeState
 from services.content.domain import (
@@ -672,13 +672,13 @@ class ContentApi(content_pb2_grpc.ContentServiceServicer):
     ) -> content_pb2.CreateAssistantResponse:
         caller = await self._caller(context)
         viewer = _viewer(caller)
-        draft = AssistantDraft.of(
+        draft = domain.assistant_draft(
             name=request.name,
             description=request.description,
-            instructions=request.instructions,
+            instructions_=request.instructions,
             model=request.model,
-            temperature=request.temperature if request.HasField("temperature") else None,
-            visibility=request.visibility,
+            temperature_=request.temperature if request.HasField("temperature") else None,
+            visibility_=request.visibility,
         )
         view = await self.assistants.create(viewer, caller.token, draft, request.idempotency_key)
         return content_pb2.CreateAssistantResponse(assistant=assistant_message(view, viewer))

@@ -28,42 +28,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit import idempotency
 from kit.db import UnitOfWork
-from services.content import domain, store
+from services.content import authors, domain, store
 from services.content.chats import require_chat_model
-from services.content.domain import Assistant, AssistantView, Profile, Viewer, Visibility
+from services.content.domain import (
+    Assistant,
+    AssistantDraft,
+    AssistantView,
+    Viewer,
+    Visibility,
+)
 from services.content.generation_client import Generation
-
-
-@dataclass(frozen=True)
-class AssistantDraft:
-    """A CreateAssistant request, validated (but for the model's existence)."""
-
-    name: str
-    description: str
-    instructions: str
-    model: str
-    temperature: float | None
-    visibility: Visibility
-
-    @classmethod
-    def of(
-        cls,
-        *,
-        name: str,
-        description: str,
-        instructions: str,
-        model: str,
-        temperature: float | None,
-        visibility: str,
-    ) -> AssistantDraft:
-        return cls(
-            name=domain.assistant_name(name),
-            description=domain.assistant_description(description),
-            instructions=domain.instructions(instructions),
-            model=domain.text_field("model", model, domain.MAX_MODEL),
-            temperature=domain.temperature(temperature),
-            visibility=domain.assistant_visibility(visibility),
-        )
 
 
 @dataclass(frozen=True)
@@ -118,11 +92,11 @@ class Assistants:
                         idempotency.check_replay(earlier.fingerprint, fingerprint)
                         if earlier.deleted:
                             raise domain.assistant_not_found(earlier.assistant.id)
-                        return await _view(session, earlier.assistant)
+                        return await authors.assistant_view(session, earlier.assistant)
                     await store.add_assistant(
                         session, assistant, idempotency_key=key, fingerprint=fingerprint
                     )
-                    return await _view(session, assistant)
+                    return await authors.assistant_view(session, assistant)
             except IntegrityError:
                 if attempt or not key:
                     raise
@@ -133,7 +107,7 @@ class Assistants:
             assistant = domain.visible_assistant(
                 await _get(session, assistant_id), viewer, assistant_id
             )
-            return await _view(session, assistant)
+            return await authors.assistant_view(session, assistant)
 
     async def list(
         self, viewer: Viewer, *, public: bool, after: tuple[datetime, str] | None, limit: int
@@ -145,7 +119,7 @@ class Assistants:
             )
             more = len(rows) > limit
             rows = rows[:limit]
-            views = await _views(session, rows)
+            views = await authors.assistant_views(session, rows)
         return AssistantPage(views, (rows[-1].created_at, rows[-1].id) if more else None)
 
     async def update(
@@ -163,7 +137,7 @@ class Assistants:
             await store.follow_assistant(
                 session, changed, everyone=changed.visibility is Visibility.PUBLIC
             )
-            return await _view(session, changed)
+            return await authors.assistant_view(session, changed)
 
     async def delete(self, viewer: Viewer, assistant_id: str) -> None:
         async with self._uow.write() as session:
@@ -179,13 +153,3 @@ async def _get(
     if not domain.plausible_id(assistant_id):
         return None
     return await store.get_assistant(session, assistant_id, lock=lock)
-
-
-async def _views(session: AsyncSession, assistants: list[Assistant]) -> list[AssistantView]:
-    owners = await store.profiles_of(session, (a.owner_id for a in assistants))
-    return [AssistantView(a, owners.get(a.owner_id, Profile(a.owner_id))) for a in assistants]
-
-
-async def _view(session: AsyncSession, assistant: Assistant) -> AssistantView:
-    (view,) = await _views(session, [assistant])
-    return view

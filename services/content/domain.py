@@ -696,6 +696,38 @@ class AssistantView:
     owner: Profile
 
 
+@dataclass(frozen=True)
+class AssistantDraft:
+    """A CreateAssistant request, validated (but for the model's existence, which
+    only generation knows)."""
+
+    name: str
+    description: str
+    instructions: str
+    model: str
+    temperature: float | None
+    visibility: Visibility
+
+
+def assistant_draft(
+    *,
+    name: str,
+    description: str,
+    instructions_: str,
+    model: str,
+    temperature_: float | None,
+    visibility_: str,
+) -> AssistantDraft:
+    return AssistantDraft(
+        name=assistant_name(name),
+        description=assistant_description(description),
+        instructions=instructions(instructions_),
+        model=text_field("model", model, MAX_MODEL),
+        temperature=temperature(temperature_),
+        visibility=assistant_visibility(visibility_),
+    )
+
+
 def assistant_name(value: str) -> str:
     return text_field("name", value, MAX_ASSISTANT_NAME, required=True)
 
@@ -749,7 +781,7 @@ def assistant_changes(
         "instructions": lambda: instructions(instructions_),
         "model": lambda: text_field("model", model, MAX_MODEL),
         "temperature": lambda: temperature(temperature_),
-        "visibility": lambda: visibility(visibility_ or Visibility.PRIVATE),
+        "visibility": lambda: assistant_visibility(visibility_),
     }
     return {path: checks[path]() for path in paths}
 
