@@ -2,7 +2,8 @@
 not recorded.
 
     GET  /_sandbox/health                      200 while it serves
-    GET  /_sandbox/requests[?path=prefix]      what reached it: time, method, path, status
+    GET  /_sandbox/requests[?path=prefix]      what reached it: time, method, path, status,
+                                               and its JSON body (`json`, null if none)
     DELETE /_sandbox/requests                  forget them
     GET|POST|DELETE /_sandbox/faults           global faults: {"fault": spec, "path": prefix}
     GET  /_sandbox/streams[?path=prefix]       the recent streamed replies: id, model,

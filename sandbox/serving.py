@@ -76,6 +76,9 @@ class Sandbox:
             "query": request.url.query,
             "status": None,
             "fault": "",
+            # What the client asked for, when it sent JSON (e.g. an LLM request's
+            # messages, model and temperature); None otherwise.
+            "json": _json_or_none(body),
         }
         self.requests.append(entry)
         try:
@@ -234,3 +237,10 @@ def int_field(
     if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
         raise BadRequest(error(f"{key} must be an integer in {low}..{high}"))
     return value
+
+
+def _json_or_none(body: bytes) -> Any:
+    try:
+        return json.loads(body) if body[:1] in (b"{", b"[") else None
+    except ValueError:
+        return None

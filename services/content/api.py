@@ -1,5 +1,6 @@
 """gRPC servicer of the content service: who is calling, proto ⇄ domain, cursors.
-The rules live in `domain`, the use cases in `posts`, `chats` and `lessons`."""
+The rules live in `domain`, the use cases in `posts`, `chats`, `assistants` and
+`lessons`."""
 
 from __future__ import annotations
 
@@ -14,10 +15,12 @@ from kit.server import Resources
 from kit.timestamps import timestamp
 from klik.content.v1 import content_pb2, content_pb2_grpc
 from services.content import domain
+from services.content.assistants import Assistants
 from services.content.chats import Chats
 from services.content.comments import Comments, Likes, LikeState
 from services.content.domain import (
     Asset,
+    AssistantView,
     Chat,
     CommentView,
     Lesson,
@@ -50,6 +53,8 @@ LIST_NOTIFICATIONS = paging.TimeCursor("content.ListNotifications")
 MAX_READ_IDS = 100
 LIST_REPORTS = paging.TimeCursor("content.ListReports")
 LIST_ACTIONS = paging.SeqCursor("content.ListModerationActions")
+LIST_ASSISTANTS = paging.TimeCursor("content.ListAssistants")
+LIST_PUBLIC_ASSISTANTS = paging.TimeCursor("content.ListPublicAssistants")
 
 
 def profile_message(profile: Profile) -> content_pb2.Profile:
@@ -176,11 +181,32 @@ def chat_proto(chat: Chat, messages: Sequence[Message] = ()) -> content_pb2.Chat
         id=chat.id,
         owner_id=chat.owner_id,
         title=chat.title,
-        model=chat.model,
+        model=chat.answering_model,
         messages=[chat_message(message) for message in messages],
         created_at=timestamp(chat.created_at),
         updated_at=timestamp(chat.updated_at),
+        assistant_id=chat.assistant_id,
     )
+
+
+def assistant_message(view: AssistantView, viewer: Viewer) -> content_pb2.Assistant:
+    """The assistant as `viewer` sees it: its instructions are its owner's only."""
+    assistant = view.assistant
+    message = content_pb2.Assistant(
+        id=assistant.id,
+        owner_id=assistant.owner_id,
+        name=assistant.name,
+        description=assistant.description,
+        instructions=assistant.instructions if assistant.owner_id == viewer.user_id else "",
+        model=assistant.model,
+        visibility=assistant.visibility.value,
+        owner=profile_message(view.owner),
+        created_at=timestamp(assistant.created_at),
+        updated_at=timestamp(assistant.updated_at),
+    )
+    if assistant.temperature is not None:
+        message.temperature = assistant.temperature
+    return message
 
 
 def lesson_message(lesson: Lesson) -> content_pb2.Lesson:
@@ -217,6 +243,7 @@ class ContentApi(content_pb2_grpc.ContentServiceServicer):
         self.library = Library(resources.uow)
         self.chats = Chats(resources.uow, generation)
         self.lessons = Lessons(resources.uow, generation)
+        self.assistants = Assistants(resources.uow, generation)
 
     async def _caller(self, context: Context, *roles: str) -> Caller:
         return await self.resources.callers.user(context, *roles)
@@ -534,7 +561,9 @@ class ContentApi(content_pb2_grpc.ContentServiceServicer):
         self, request: content_pb2.CreateChatRequest, context: Context
     ) -> content_pb2.CreateChatResponse:
         caller = await self._caller(context)
-        chat = await self.chats.create(_viewer(caller), caller.token, request.title, request.model)
+        chat = await self.chats.create(
+            _viewer(caller), caller.token, request.title, request.model, request.assistant_id
+        )
         return content_pb2.CreateChatResponse(chat=chat_proto(chat))
 
     async def ListChats(
@@ -635,6 +664,94 @@ class ContentApi(content_pb2_grpc.ContentServiceServicer):
         viewer = _viewer(await self._caller(context))
         lesson = await self.lessons.publish(viewer, request.lesson_id)
         return content_pb2.PublishLessonResponse(lesson=lesson_message(lesson))
+
+    # ---- assistants and managed chats -----------------------------------------------
+
+    async def CreateAssistant(
+        self, request: content_pb2.CreateAssistantRequest, context: Context
+    ) -> content_pb2.CreateAssistantResponse:
+        caller = await self._caller(context)
+        viewer = _viewer(caller)
+        draft = domain.assistant_draft(
+            name=request.name,
+            description=request.description,
+            instructions_=request.instructions,
+            model=request.model,
+            temperature_=request.temperature if request.HasField("temperature") else None,
+            visibility_=request.visibility,
+        )
+        view = await self.assistants.create(viewer, caller.token, draft, request.idempotency_key)
+        return content_pb2.CreateAssistantResponse(assistant=assistant_message(view, viewer))
+
+    async def ListAssistants(
+        self, request: content_pb2.ListAssistantsRequest, context: Context
+    ) -> content_pb2.ListAssistantsResponse:
+        viewer = _viewer(await self._caller(context))
+        size = paging.page_size(request.page_size)
+        after = LIST_ASSISTANTS.decode(request.page_token)
+        page = await self.assistants.list(viewer, public=False, after=after, limit=size)
+        return content_pb2.ListAssistantsResponse(
+            assistants=[assistant_message(view, viewer) for view in page.assistants],
+            next_page_token=LIST_ASSISTANTS.encode(page.next_after),
+        )
+
+    async def ListPublicAssistants(
+        self, request: content_pb2.ListPublicAssistantsRequest, context: Context
+    ) -> content_pb2.ListPublicAssistantsResponse:
+        viewer = _viewer(await self._caller(context))
+        size = paging.page_size(request.page_size)
+        after = LIST_PUBLIC_ASSISTANTS.decode(request.page_token)
+        page = await self.assistants.list(viewer, public=True, after=after, limit=size)
+        return content_pb2.ListPublicAssistantsResponse(
+            assistants=[assistant_message(view, viewer) for view in page.assistants],
+            next_page_token=LIST_PUBLIC_ASSISTANTS.encode(page.next_after),
+        )
+
+    async def GetAssistant(
+        self, request: content_pb2.GetAssistantRequest, context: Context
+    ) -> content_pb2.GetAssistantResponse:
+        viewer = _viewer(await self._caller(context))
+        view = await self.assistants.get(viewer, request.assistant_id)
+        return content_pb2.GetAssistantResponse(assistant=assistant_message(view, viewer))
+
+    async def UpdateAssistant(
+        self, request: content_pb2.UpdateAssistantRequest, context: Context
+    ) -> content_pb2.UpdateAssistantResponse:
+        caller = await self._caller(context)
+        viewer = _viewer(caller)
+        new = request.assistant
+        changes = domain.assistant_changes(
+            list(request.update_mask.paths),
+            name=new.name,
+            description=new.description,
+            instructions_=new.instructions,
+            model=new.model,
+            temperature_=new.temperature if new.HasField("temperature") else None,
+            visibility_=new.visibility,
+        )
+        view = await self.assistants.update(viewer, caller.token, request.assistant_id, changes)
+        return content_pb2.UpdateAssistantResponse(assistant=assistant_message(view, viewer))
+
+    async def DeleteAssistant(
+        self, request: content_pb2.DeleteAssistantRequest, context: Context
+    ) -> content_pb2.DeleteAssistantResponse:
+        viewer = _viewer(await self._caller(context))
+        await self.assistants.delete(viewer, request.assistant_id)
+        return content_pb2.DeleteAssistantResponse()
+
+    async def UpdateChat(
+        self, request: content_pb2.UpdateChatRequest, context: Context
+    ) -> content_pb2.UpdateChatResponse:
+        viewer = _viewer(await self._caller(context))
+        chat = await self.chats.rename(viewer, request.chat_id, request.title)
+        return content_pb2.UpdateChatResponse(chat=chat_proto(chat))
+
+    async def DeleteChat(
+        self, request: content_pb2.DeleteChatRequest, context: Context
+    ) -> content_pb2.DeleteChatResponse:
+        viewer = _viewer(await self._caller(context))
+        await self.chats.delete(viewer, request.chat_id)
+        return content_pb2.DeleteChatResponse()
 
 
 def register(server: grpc.aio.Server, resources: Resources) -> Sequence[str]:

@@ -1,4 +1,5 @@
-"""Posts and comments as a viewer sees them: each with its author's public profile
+"""Posts, comments and assistants as a viewer sees them: each with its author's (or
+owner's) public profile
 (from the read model auth's events feed, one query per page, never a call to auth)
 and whether the viewer likes it (one query per page too)."""
 
@@ -10,6 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.content import store
 from services.content.domain import (
+    Assistant,
+    AssistantView,
     Comment,
     CommentView,
     LikeTarget,
@@ -51,3 +54,15 @@ async def comment_views(
         )
         for comment in comments
     ]
+
+
+async def assistant_views(
+    session: AsyncSession, assistants: Sequence[Assistant]
+) -> list[AssistantView]:
+    owners = await store.profiles_of(session, (a.owner_id for a in assistants))
+    return [AssistantView(a, owners.get(a.owner_id, Profile(a.owner_id))) for a in assistants]
+
+
+async def assistant_view(session: AsyncSession, assistant: Assistant) -> AssistantView:
+    (view,) = await assistant_views(session, [assistant])
+    return view

@@ -1,6 +1,12 @@
-"""Use cases of chats: create, list, read, and SendMessage, which stores the user's
-message and starts the CHAT job that answers it (see `services.content.job_links` for how
-the job's outcome finds its way back to the chat).
+"""Use cases of chats: create (optionally speaking as an assistant), list, read,
+rename, delete, and SendMessage, which stores the user's message and starts the CHAT
+job that answers it (see `services.content.job_links` for how the job's outcome finds
+its way back to the chat). A chat with an assistant sends every job with the
+assistant's instructions as the system prompt, its model and temperature (the
+version the chat holds: see `services.content.assistants`).
+
+Deleting a chat is a soft delete: every read and send then finds no chat, and a
+reply that arrives later is stored out of sight (it never brings the chat back).
 
 Order: each SendMessage takes the chat's next turn number under the chat's row lock,
 and a reply is stored at its question's turn, so a chat always reads question,
@@ -10,7 +16,7 @@ replies race each other."""
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from sqlalchemy.exc import IntegrityError
@@ -21,7 +27,7 @@ from kit.db import UnitOfWork
 from kit.errors import InvalidArgument
 from klik.generation.v1 import generation_pb2
 from services.content import domain, job_links, store
-from services.content.domain import Chat, Message, Role, Viewer
+from services.content.domain import Chat, Message, Persona, Role, Viewer
 from services.content.generation_client import Generation
 
 UNKNOWN_MODEL = "UNKNOWN_MODEL"
@@ -46,6 +52,7 @@ class _Turn:
     message: Message
     model: str
     history: list[tuple[str, str]]
+    persona: Persona | None
     done: bool = False
 
 
@@ -54,18 +61,58 @@ class Chats:
         self._uow = uow
         self._generation = generation
 
-    async def create(self, viewer: Viewer, token: str, title: str, model: str) -> Chat:
+    async def create(
+        self, viewer: Viewer, token: str, title: str, model: str, assistant_id: str = ""
+    ) -> Chat:
         title = domain.text_field("title", title, domain.MAX_TITLE)
         model = domain.text_field("model", model, domain.MAX_MODEL)
-        if model and model not in await self._generation.chat_models(token):
+        if model and assistant_id:
             raise InvalidArgument(
-                UNKNOWN_MODEL, f"no CHAT model {model!r}", details={"field": "model"}
+                "INVALID_ARGUMENT",
+                "a chat with an assistant answers with the assistant's model",
+                details={"field": "model"},
             )
+        await require_chat_model(self._generation, token, model)
         now = datetime.now(UTC)
         chat = Chat(str(uuid.uuid4()), viewer.user_id, title, model, now, now)
         async with self._uow.write() as session:
+            if assistant_id:
+                # Shared lock: a concurrent change to the assistant waits for this chat
+                # and then rewrites its persona too.
+                found = (
+                    await store.get_assistant(session, assistant_id, lock="share")
+                    if domain.plausible_id(assistant_id)
+                    else None
+                )
+                assistant = domain.visible_assistant(found, viewer, assistant_id)
+                chat = replace(
+                    chat,
+                    model=assistant.model,
+                    assistant_id=assistant.id,
+                    persona=assistant.persona,
+                )
             await store.add_chat(session, chat)
         return chat
+
+    async def rename(self, viewer: Viewer, chat_id: str, title: str) -> Chat:
+        title = domain.text_field("title", title, domain.MAX_TITLE)
+        async with self._uow.write() as session:
+            chat = (
+                await store.rename_chat(session, chat_id, viewer.user_id, title)
+                if domain.plausible_id(chat_id)
+                else None
+            )
+        if chat is None:
+            raise domain.chat_not_found(chat_id)
+        return chat
+
+    async def delete(self, viewer: Viewer, chat_id: str) -> None:
+        async with self._uow.write() as session:
+            deleted = domain.plausible_id(chat_id) and await store.delete_chat(
+                session, chat_id, viewer.user_id, datetime.now(UTC)
+            )
+        if not deleted:
+            raise domain.chat_not_found(chat_id)
 
     async def get(self, viewer: Viewer, chat_id: str) -> tuple[Chat, list[Message]]:
         async with self._uow.read() as session:
@@ -97,6 +144,11 @@ class Chats:
             ],
             idempotency_key=domain.job_key(job_links.MESSAGE, turn.message.id),
         )
+        if turn.persona is not None:
+            request.model = turn.persona.model
+            request.options.system_prompt = turn.persona.instructions
+            if turn.persona.temperature is not None:
+                request.options.temperature = turn.persona.temperature
         message_id = turn.message.id
         job_id, _ = await job_links.start_job(
             self._uow,
@@ -150,10 +202,20 @@ class Chats:
         earlier = await store.message_by_key(session, viewer.user_id, key) if key else None
         if earlier is not None:
             idempotency.check_replay(earlier.fingerprint, fingerprint)
-            return _Turn(earlier.message, chat.model, earlier.history, done=earlier.confirmed)
+            return _Turn(
+                earlier.message,
+                chat.model,
+                earlier.history,
+                earlier.persona,
+                done=earlier.confirmed,
+            )
         turn = await store.next_turn(session, chat.id, viewer.user_id)
         if turn is None:
             raise domain.chat_not_found(chat_id)
+        if chat.assistant_id:
+            # Read again under the chat's lock: the persona an assistant's edit wrote
+            # while this send waited for the lock.
+            chat = await _find(session, chat_id, viewer.user_id)
         message = Message(
             id=str(uuid.uuid4()),
             chat_id=chat.id,
@@ -171,8 +233,15 @@ class Chats:
             idempotency_key=key,
             fingerprint=fingerprint,
             history=history,
+            persona=chat.persona,
         )
-        return _Turn(message, chat.model, history)
+        return _Turn(message, chat.model, history, chat.persona)
+
+
+async def require_chat_model(generation: Generation, token: str, model: str) -> None:
+    """A named model must be one of generation's CHAT models ("" is its default)."""
+    if model and model not in await generation.chat_models(token):
+        raise InvalidArgument(UNKNOWN_MODEL, f"no CHAT model {model!r}", details={"field": "model"})
 
 
 async def _find(session: AsyncSession, chat_id: str, owner_id: str) -> Chat:

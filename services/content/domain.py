@@ -5,7 +5,7 @@ is generated from. The store reads and writes these values; the use cases in
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
@@ -234,6 +234,14 @@ class Chat:
     model: str
     created_at: datetime
     updated_at: datetime
+    # The assistant the chat speaks as ("" for none) and the version of it the chat
+    # answers as (kept when the assistant is deleted: see `services.content.assistants`).
+    assistant_id: str = ""
+    persona: Persona | None = None
+
+    @property
+    def answering_model(self) -> str:
+        return self.persona.model if self.persona is not None else self.model
 
 
 @dataclass(frozen=True)
@@ -641,3 +649,171 @@ def job_key(kind: str, own_id: str) -> str:
     """The idempotency key of the generation job for one message or lesson: derived
     from our own row id, so a retried CreateJob returns the same job."""
     return f"content:{kind}:{own_id}"
+
+
+# --- assistants -----------------------------------------------------------------
+# A saved persona (name, instructions, model, temperature) a chat can speak as.
+
+MAX_ASSISTANT_NAME = 100
+MAX_ASSISTANT_DESCRIPTION = 500
+MAX_INSTRUCTIONS = 8_000
+MIN_TEMPERATURE, MAX_TEMPERATURE = 0.0, 2.0
+ASSISTANT_FIELDS = ("name", "description", "instructions", "model", "temperature", "visibility")
+
+
+@dataclass(frozen=True)
+class Persona:
+    """What a reply is generated as: the assistant's instructions (the system
+    prompt), model and temperature (None: the model's default)."""
+
+    name: str
+    instructions: str
+    model: str
+    temperature: float | None
+
+
+@dataclass(frozen=True)
+class Assistant:
+    id: str
+    owner_id: str
+    name: str
+    description: str
+    instructions: str
+    model: str
+    temperature: float | None
+    visibility: Visibility
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def persona(self) -> Persona:
+        return Persona(self.name, self.instructions, self.model, self.temperature)
+
+
+@dataclass(frozen=True)
+class AssistantView:
+    assistant: Assistant
+    owner: Profile
+
+
+@dataclass(frozen=True)
+class AssistantDraft:
+    """A CreateAssistant request, validated (but for the model's existence, which
+    only generation knows)."""
+
+    name: str
+    description: str
+    instructions: str
+    model: str
+    temperature: float | None
+    visibility: Visibility
+
+
+def assistant_draft(
+    *,
+    name: str,
+    description: str,
+    instructions_: str,
+    model: str,
+    temperature_: float | None,
+    visibility_: str,
+) -> AssistantDraft:
+    return AssistantDraft(
+        name=assistant_name(name),
+        description=assistant_description(description),
+        instructions=instructions(instructions_),
+        model=text_field("model", model, MAX_MODEL),
+        temperature=temperature(temperature_),
+        visibility=assistant_visibility(visibility_),
+    )
+
+
+def assistant_name(value: str) -> str:
+    return text_field("name", value, MAX_ASSISTANT_NAME, required=True)
+
+
+def assistant_description(value: str) -> str:
+    return text_field("description", value, MAX_ASSISTANT_DESCRIPTION)
+
+
+def instructions(value: str) -> str:
+    return text_field("instructions", value, MAX_INSTRUCTIONS, required=True)
+
+
+def temperature(value: float | None) -> float | None:
+    if value is not None and not MIN_TEMPERATURE <= value <= MAX_TEMPERATURE:
+        raise _invalid(
+            "temperature",
+            f"temperature must be from {MIN_TEMPERATURE:g} to {MAX_TEMPERATURE:g}",
+            "INVALID_TEMPERATURE",
+        )
+    return value
+
+
+def assistant_visibility(value: str) -> Visibility:
+    """As a post's visibility, but an assistant is `private` unless said otherwise."""
+    return visibility(value or Visibility.PRIVATE)
+
+
+def assistant_changes(
+    paths: Sequence[str],
+    *,
+    name: str,
+    description: str,
+    instructions_: str,
+    model: str,
+    temperature_: float | None,
+    visibility_: str,
+) -> dict[str, object]:
+    """The validated new values of the fields an UpdateAssistant names (an empty
+    mask names them all). The model is checked against the catalogue by the caller."""
+    for path in paths:
+        if path not in ASSISTANT_FIELDS:
+            raise _invalid(
+                "update_mask",
+                f"{path!r} cannot be updated (only {', '.join(ASSISTANT_FIELDS)})",
+                "INVALID_UPDATE_MASK",
+            )
+    paths = tuple(dict.fromkeys(paths)) or ASSISTANT_FIELDS
+    checks: dict[str, Callable[[], object]] = {
+        "name": lambda: assistant_name(name),
+        "description": lambda: assistant_description(description),
+        "instructions": lambda: instructions(instructions_),
+        "model": lambda: text_field("model", model, MAX_MODEL),
+        "temperature": lambda: temperature(temperature_),
+        "visibility": lambda: assistant_visibility(visibility_),
+    }
+    return {path: checks[path]() for path in paths}
+
+
+def assistant_not_found(assistant_id: str) -> NotFound:
+    return NotFound(
+        "ASSISTANT_NOT_FOUND", "assistant not found", details={"assistant_id": assistant_id}
+    )
+
+
+def visible_assistant(assistant: Assistant | None, viewer: Viewer, assistant_id: str) -> Assistant:
+    """The assistant if the viewer may see (and chat with) it: their own, or public."""
+    if assistant is None or (
+        assistant.owner_id != viewer.user_id and assistant.visibility is not Visibility.PUBLIC
+    ):
+        raise assistant_not_found(assistant_id)
+    return assistant
+
+
+def owned_assistant(assistant: Assistant | None, viewer: Viewer, assistant_id: str) -> Assistant:
+    """The assistant if the viewer may change it: their own only."""
+    seen = visible_assistant(assistant, viewer, assistant_id)
+    if seen.owner_id != viewer.user_id:
+        raise PermissionDenied(
+            "NOT_OWNER",
+            "only the assistant's owner may change it",
+            details={"assistant_id": assistant_id},
+        )
+    return seen
+
+
+def apply_assistant_update(
+    assistant: Assistant, changes: Mapping[str, object], now: datetime
+) -> Assistant:
+    return replace(assistant, updated_at=now, **changes)  # type: ignore[arg-type]

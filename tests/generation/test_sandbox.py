@@ -289,3 +289,14 @@ async def test_latency_delays_the_answer(sandbox: SandboxServer) -> None:
     assert reply.elapsed.total_seconds() >= 0.3
     [entry] = await sandbox.requests()
     assert entry["fault"] == "latency=300"
+
+
+async def test_the_request_log_keeps_what_a_client_sent(sandbox: SandboxServer) -> None:
+    body = {**chat_body("x"), "temperature": 0.7}
+    body["messages"] = [{"role": "system", "content": "be brief"}, *body["messages"]]
+    reply = await sandbox.http.post("/v1/chat/completions", json=body)
+    assert reply.status_code == 200
+    refused = await sandbox.http.post("/v1/chat/completions", content=b"not json")
+    assert refused.status_code == 400
+    logged = await sandbox.requests("/v1/chat/completions")
+    assert [entry["json"] for entry in logged] == [body, None]

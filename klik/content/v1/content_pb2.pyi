@@ -77,7 +77,7 @@ class Asset(_message.Message):
     def __init__(self, id: _Optional[str] = ..., owner_id: _Optional[str] = ..., job_id: _Optional[str] = ..., kind: _Optional[str] = ..., text: _Optional[str] = ..., url: _Optional[str] = ..., mime_type: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Chat(_message.Message):
-    __slots__ = ("id", "owner_id", "title", "model", "messages", "created_at", "updated_at")
+    __slots__ = ("id", "owner_id", "title", "model", "messages", "created_at", "updated_at", "assistant_id")
     ID_FIELD_NUMBER: _ClassVar[int]
     OWNER_ID_FIELD_NUMBER: _ClassVar[int]
     TITLE_FIELD_NUMBER: _ClassVar[int]
@@ -85,6 +85,7 @@ class Chat(_message.Message):
     MESSAGES_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    ASSISTANT_ID_FIELD_NUMBER: _ClassVar[int]
     id: str
     owner_id: str
     title: str
@@ -92,7 +93,8 @@ class Chat(_message.Message):
     messages: _containers.RepeatedCompositeFieldContainer[ChatMessage]
     created_at: _timestamp_pb2.Timestamp
     updated_at: _timestamp_pb2.Timestamp
-    def __init__(self, id: _Optional[str] = ..., owner_id: _Optional[str] = ..., title: _Optional[str] = ..., model: _Optional[str] = ..., messages: _Optional[_Iterable[_Union[ChatMessage, _Mapping]]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    assistant_id: str
+    def __init__(self, id: _Optional[str] = ..., owner_id: _Optional[str] = ..., title: _Optional[str] = ..., model: _Optional[str] = ..., messages: _Optional[_Iterable[_Union[ChatMessage, _Mapping]]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., assistant_id: _Optional[str] = ...) -> None: ...
 
 class ChatMessage(_message.Message):
     __slots__ = ("id", "role", "content", "job_id", "created_at")
@@ -261,12 +263,14 @@ class GetAssetResponse(_message.Message):
     def __init__(self, asset: _Optional[_Union[Asset, _Mapping]] = ...) -> None: ...
 
 class CreateChatRequest(_message.Message):
-    __slots__ = ("title", "model")
+    __slots__ = ("title", "model", "assistant_id")
     TITLE_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
+    ASSISTANT_ID_FIELD_NUMBER: _ClassVar[int]
     title: str
     model: str
-    def __init__(self, title: _Optional[str] = ..., model: _Optional[str] = ...) -> None: ...
+    assistant_id: str
+    def __init__(self, title: _Optional[str] = ..., model: _Optional[str] = ..., assistant_id: _Optional[str] = ...) -> None: ...
 
 class CreateChatResponse(_message.Message):
     __slots__ = ("chat",)
@@ -815,3 +819,147 @@ class ListModerationActionsResponse(_message.Message):
     actions: _containers.RepeatedCompositeFieldContainer[ModerationAction]
     next_page_token: str
     def __init__(self, actions: _Optional[_Iterable[_Union[ModerationAction, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class Assistant(_message.Message):
+    __slots__ = ("id", "owner_id", "name", "description", "instructions", "model", "temperature", "visibility", "owner", "created_at", "updated_at")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    OWNER_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    INSTRUCTIONS_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    TEMPERATURE_FIELD_NUMBER: _ClassVar[int]
+    VISIBILITY_FIELD_NUMBER: _ClassVar[int]
+    OWNER_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    owner_id: str
+    name: str
+    description: str
+    instructions: str
+    model: str
+    temperature: float
+    visibility: str
+    owner: Profile
+    created_at: _timestamp_pb2.Timestamp
+    updated_at: _timestamp_pb2.Timestamp
+    def __init__(self, id: _Optional[str] = ..., owner_id: _Optional[str] = ..., name: _Optional[str] = ..., description: _Optional[str] = ..., instructions: _Optional[str] = ..., model: _Optional[str] = ..., temperature: _Optional[float] = ..., visibility: _Optional[str] = ..., owner: _Optional[_Union[Profile, _Mapping]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class CreateAssistantRequest(_message.Message):
+    __slots__ = ("name", "description", "instructions", "model", "temperature", "visibility", "idempotency_key")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    INSTRUCTIONS_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    TEMPERATURE_FIELD_NUMBER: _ClassVar[int]
+    VISIBILITY_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    description: str
+    instructions: str
+    model: str
+    temperature: float
+    visibility: str
+    idempotency_key: str
+    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., instructions: _Optional[str] = ..., model: _Optional[str] = ..., temperature: _Optional[float] = ..., visibility: _Optional[str] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+
+class CreateAssistantResponse(_message.Message):
+    __slots__ = ("assistant",)
+    ASSISTANT_FIELD_NUMBER: _ClassVar[int]
+    assistant: Assistant
+    def __init__(self, assistant: _Optional[_Union[Assistant, _Mapping]] = ...) -> None: ...
+
+class ListAssistantsRequest(_message.Message):
+    __slots__ = ("page_size", "page_token")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListAssistantsResponse(_message.Message):
+    __slots__ = ("assistants", "next_page_token")
+    ASSISTANTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    assistants: _containers.RepeatedCompositeFieldContainer[Assistant]
+    next_page_token: str
+    def __init__(self, assistants: _Optional[_Iterable[_Union[Assistant, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class ListPublicAssistantsRequest(_message.Message):
+    __slots__ = ("page_size", "page_token")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListPublicAssistantsResponse(_message.Message):
+    __slots__ = ("assistants", "next_page_token")
+    ASSISTANTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    assistants: _containers.RepeatedCompositeFieldContainer[Assistant]
+    next_page_token: str
+    def __init__(self, assistants: _Optional[_Iterable[_Union[Assistant, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class GetAssistantRequest(_message.Message):
+    __slots__ = ("assistant_id",)
+    ASSISTANT_ID_FIELD_NUMBER: _ClassVar[int]
+    assistant_id: str
+    def __init__(self, assistant_id: _Optional[str] = ...) -> None: ...
+
+class GetAssistantResponse(_message.Message):
+    __slots__ = ("assistant",)
+    ASSISTANT_FIELD_NUMBER: _ClassVar[int]
+    assistant: Assistant
+    def __init__(self, assistant: _Optional[_Union[Assistant, _Mapping]] = ...) -> None: ...
+
+class UpdateAssistantRequest(_message.Message):
+    __slots__ = ("assistant_id", "assistant", "update_mask")
+    ASSISTANT_ID_FIELD_NUMBER: _ClassVar[int]
+    ASSISTANT_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_MASK_FIELD_NUMBER: _ClassVar[int]
+    assistant_id: str
+    assistant: Assistant
+    update_mask: _field_mask_pb2.FieldMask
+    def __init__(self, assistant_id: _Optional[str] = ..., assistant: _Optional[_Union[Assistant, _Mapping]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ...) -> None: ...
+
+class UpdateAssistantResponse(_message.Message):
+    __slots__ = ("assistant",)
+    ASSISTANT_FIELD_NUMBER: _ClassVar[int]
+    assistant: Assistant
+    def __init__(self, assistant: _Optional[_Union[Assistant, _Mapping]] = ...) -> None: ...
+
+class DeleteAssistantRequest(_message.Message):
+    __slots__ = ("assistant_id",)
+    ASSISTANT_ID_FIELD_NUMBER: _ClassVar[int]
+    assistant_id: str
+    def __init__(self, assistant_id: _Optional[str] = ...) -> None: ...
+
+class DeleteAssistantResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class UpdateChatRequest(_message.Message):
+    __slots__ = ("chat_id", "title")
+    CHAT_ID_FIELD_NUMBER: _ClassVar[int]
+    TITLE_FIELD_NUMBER: _ClassVar[int]
+    chat_id: str
+    title: str
+    def __init__(self, chat_id: _Optional[str] = ..., title: _Optional[str] = ...) -> None: ...
+
+class UpdateChatResponse(_message.Message):
+    __slots__ = ("chat",)
+    CHAT_FIELD_NUMBER: _ClassVar[int]
+    chat: Chat
+    def __init__(self, chat: _Optional[_Union[Chat, _Mapping]] = ...) -> None: ...
+
+class DeleteChatRequest(_message.Message):
+    __slots__ = ("chat_id",)
+    CHAT_ID_FIELD_NUMBER: _ClassVar[int]
+    chat_id: str
+    def __init__(self, chat_id: _Optional[str] = ...) -> None: ...
+
+class DeleteChatResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...

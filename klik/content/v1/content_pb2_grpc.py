@@ -27,7 +27,8 @@ if _version_not_supported:
 
 class ContentServiceStub:
     """ContentService owns what users make from generations: posts, assets (the
-    results of their generation jobs), chats with their messages, and lessons.
+    results of their generation jobs), chats with their messages, lessons, and
+    assistants (saved personas a chat can speak as).
 
     Assets and chat replies appear without any call from the client: the service
     consumes `generation.job.succeeded` (every succeeded job becomes one asset of
@@ -265,11 +266,52 @@ class ContentServiceStub:
                 request_serializer=klik_dot_content_dot_v1_dot_content__pb2.ListModerationActionsRequest.SerializeToString,
                 response_deserializer=klik_dot_content_dot_v1_dot_content__pb2.ListModerationActionsResponse.FromString,
                 _registered_method=True)
+        self.CreateAssistant = channel.unary_unary(
+                '/klik.content.v1.ContentService/CreateAssistant',
+                request_serializer=klik_dot_content_dot_v1_dot_content__pb2.CreateAssistantRequest.SerializeToString,
+                response_deserializer=klik_dot_content_dot_v1_dot_content__pb2.CreateAssistantResponse.FromString,
+                _registered_method=True)
+        self.ListAssistants = channel.unary_unary(
+                '/klik.content.v1.ContentService/ListAssistants',
+                request_serializer=klik_dot_content_dot_v1_dot_content__pb2.ListAssistantsRequest.SerializeToString,
+                response_deserializer=klik_dot_content_dot_v1_dot_content__pb2.ListAssistantsResponse.FromString,
+                _registered_method=True)
+        self.ListPublicAssistants = channel.unary_unary(
+                '/klik.content.v1.ContentService/ListPublicAssistants',
+                request_serializer=klik_dot_content_dot_v1_dot_content__pb2.ListPublicAssistantsRequest.SerializeToString,
+                response_deserializer=klik_dot_content_dot_v1_dot_content__pb2.ListPublicAssistantsResponse.FromString,
+                _registered_method=True)
+        self.GetAssistant = channel.unary_unary(
+                '/klik.content.v1.ContentService/GetAssistant',
+                request_serializer=klik_dot_content_dot_v1_dot_content__pb2.GetAssistantRequest.SerializeToString,
+                response_deserializer=klik_dot_content_dot_v1_dot_content__pb2.GetAssistantResponse.FromString,
+                _registered_method=True)
+        self.UpdateAssistant = channel.unary_unary(
+                '/klik.content.v1.ContentService/UpdateAssistant',
+                request_serializer=klik_dot_content_dot_v1_dot_content__pb2.UpdateAssistantRequest.SerializeToString,
+                response_deserializer=klik_dot_content_dot_v1_dot_content__pb2.UpdateAssistantResponse.FromString,
+                _registered_method=True)
+        self.DeleteAssistant = channel.unary_unary(
+                '/klik.content.v1.ContentService/DeleteAssistant',
+                request_serializer=klik_dot_content_dot_v1_dot_content__pb2.DeleteAssistantRequest.SerializeToString,
+                response_deserializer=klik_dot_content_dot_v1_dot_content__pb2.DeleteAssistantResponse.FromString,
+                _registered_method=True)
+        self.UpdateChat = channel.unary_unary(
+                '/klik.content.v1.ContentService/UpdateChat',
+                request_serializer=klik_dot_content_dot_v1_dot_content__pb2.UpdateChatRequest.SerializeToString,
+                response_deserializer=klik_dot_content_dot_v1_dot_content__pb2.UpdateChatResponse.FromString,
+                _registered_method=True)
+        self.DeleteChat = channel.unary_unary(
+                '/klik.content.v1.ContentService/DeleteChat',
+                request_serializer=klik_dot_content_dot_v1_dot_content__pb2.DeleteChatRequest.SerializeToString,
+                response_deserializer=klik_dot_content_dot_v1_dot_content__pb2.DeleteChatResponse.FromString,
+                _registered_method=True)
 
 
 class ContentServiceServicer:
     """ContentService owns what users make from generations: posts, assets (the
-    results of their generation jobs), chats with their messages, and lessons.
+    results of their generation jobs), chats with their messages, lessons, and
+    assistants (saved personas a chat can speak as).
 
     Assets and chat replies appear without any call from the client: the service
     consumes `generation.job.succeeded` (every succeeded job becomes one asset of
@@ -418,7 +460,9 @@ class ContentServiceServicer:
 
         Errors:
         - INVALID_ARGUMENT `UNKNOWN_MODEL` (400): no CHAT model has this id.
-        - INVALID_ARGUMENT (400): title over its limit.
+        - INVALID_ARGUMENT (400): title over its limit; `model` set with `assistant_id`.
+        - NOT_FOUND `ASSISTANT_NOT_FOUND` (404): no such assistant, deleted, or another
+        user's private one.
         - UNAVAILABLE `GENERATION_UNAVAILABLE` (503): a model was named and the
         generation service could not be asked about it.
         """
@@ -826,6 +870,135 @@ class ContentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateAssistant(self, request, context):
+        """---- Assistants and managed chats ----
+
+        An assistant is a saved persona: a name, instructions (the system prompt every
+        reply is generated with), a CHAT model and a temperature. A chat started with
+        one (CreateChat `assistant_id`) always speaks as it.
+
+        What a chat uses: the chat refers to its assistant and every reply uses the
+        assistant's current version, as the owner last saved it. When the assistant is
+        deleted, or made private by its owner, chats that others started with it keep
+        working with the last version they could use (a snapshot kept with the chat);
+        the owner's own chats follow every edit until the assistant is deleted.
+
+        Visibility: `private` (the default) assistants are the owner's only: anyone
+        else (moderators and admins too) gets NOT_FOUND `ASSISTANT_NOT_FOUND`. `public`
+        ones are listed by ListPublicAssistants and anyone may read them and start
+        chats with them (the chat's owner pays for its replies, as always). Their
+        `instructions` are shown to their owner only ("" for everyone else).
+
+        Limits: name 1..100 characters, description 500, instructions 1..8000,
+        temperature 0..2 (unset: the model's default), model a CHAT model id of
+        ListProviders ("" for the default CHAT model).
+
+        Saves a new assistant owned by the caller and returns it. Bearer. Idempotent by
+        `idempotency_key`.
+
+        Errors:
+        - INVALID_ARGUMENT (400): name or instructions blank or over their limits,
+        description over its limit (`field` names it).
+        - INVALID_ARGUMENT `INVALID_TEMPERATURE` (400): temperature outside 0..2.
+        - INVALID_ARGUMENT `INVALID_VISIBILITY` (400): not `public` or `private`.
+        - INVALID_ARGUMENT `UNKNOWN_MODEL` (400): no CHAT model has this id.
+        - UNAVAILABLE `GENERATION_UNAVAILABLE` (503): a model was named and the
+        generation service could not be asked about it.
+        - ABORTED `IDEMPOTENCY_KEY_REUSED` (409): the key was used with a different body.
+        - NOT_FOUND `ASSISTANT_NOT_FOUND` (404): the assistant this key created was
+        deleted since.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListAssistants(self, request, context):
+        """Lists the caller's own assistants (public and private), newest first. Bearer.
+
+        Errors:
+        - INVALID_ARGUMENT `INVALID_PAGE_TOKEN` (400): page_token was not issued by this RPC.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListPublicAssistants(self, request, context):
+        """Lists every user's public assistants, newest first, each with its owner's
+        public profile. Bearer.
+
+        Errors:
+        - INVALID_ARGUMENT `INVALID_PAGE_TOKEN` (400): page_token was not issued by this RPC.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetAssistant(self, request, context):
+        """Returns an assistant: the caller's own, or anyone's public one. Bearer.
+
+        Errors:
+        - NOT_FOUND `ASSISTANT_NOT_FOUND` (404): no such assistant, deleted, or another
+        user's private one.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateAssistant(self, request, context):
+        """Changes the fields named in `update_mask` of one of the caller's assistants and
+        returns it. Owner only. The owner's chats with it use the new version from
+        their next reply; so do others' chats while it stays public.
+
+        Errors:
+        - NOT_FOUND `ASSISTANT_NOT_FOUND` (404): the caller cannot see the assistant.
+        - PERMISSION_DENIED `NOT_OWNER` (403): the assistant is public but not the
+        caller's.
+        - INVALID_ARGUMENT `INVALID_UPDATE_MASK` (400): the mask names a field that
+        cannot be updated (only `name`, `description`, `instructions`, `model`,
+        `temperature`, `visibility` can).
+        - The validation errors of CreateAssistant, for the fields being changed.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteAssistant(self, request, context):
+        """Soft-deletes one of the caller's assistants: from then on it is NOT_FOUND for
+        everyone and no new chat can start with it. Chats already started with it keep
+        answering as its last version (see above). Owner only.
+
+        Errors:
+        - NOT_FOUND `ASSISTANT_NOT_FOUND` (404): the caller cannot see the assistant.
+        - PERMISSION_DENIED `NOT_OWNER` (403): the assistant is public but not the
+        caller's.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateChat(self, request, context):
+        """Renames one of the caller's chats and returns it (without messages). Owner only.
+
+        Errors:
+        - NOT_FOUND `CHAT_NOT_FOUND` (404): no chat with this id belongs to the caller.
+        - INVALID_ARGUMENT (400): title over its limit.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteChat(self, request, context):
+        """Soft-deletes one of the caller's chats: it leaves ListChats, GetChat and
+        SendMessage answer NOT_FOUND `CHAT_NOT_FOUND`, and a reply still being
+        generated for it is charged as usual but never brings the chat back. Owner only.
+
+        Errors:
+        - NOT_FOUND `CHAT_NOT_FOUND` (404): no chat with this id belongs to the caller.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ContentServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -1034,6 +1207,46 @@ def add_ContentServiceServicer_to_server(servicer, server):
                     request_deserializer=klik_dot_content_dot_v1_dot_content__pb2.ListModerationActionsRequest.FromString,
                     response_serializer=klik_dot_content_dot_v1_dot_content__pb2.ListModerationActionsResponse.SerializeToString,
             ),
+            'CreateAssistant': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateAssistant,
+                    request_deserializer=klik_dot_content_dot_v1_dot_content__pb2.CreateAssistantRequest.FromString,
+                    response_serializer=klik_dot_content_dot_v1_dot_content__pb2.CreateAssistantResponse.SerializeToString,
+            ),
+            'ListAssistants': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAssistants,
+                    request_deserializer=klik_dot_content_dot_v1_dot_content__pb2.ListAssistantsRequest.FromString,
+                    response_serializer=klik_dot_content_dot_v1_dot_content__pb2.ListAssistantsResponse.SerializeToString,
+            ),
+            'ListPublicAssistants': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPublicAssistants,
+                    request_deserializer=klik_dot_content_dot_v1_dot_content__pb2.ListPublicAssistantsRequest.FromString,
+                    response_serializer=klik_dot_content_dot_v1_dot_content__pb2.ListPublicAssistantsResponse.SerializeToString,
+            ),
+            'GetAssistant': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetAssistant,
+                    request_deserializer=klik_dot_content_dot_v1_dot_content__pb2.GetAssistantRequest.FromString,
+                    response_serializer=klik_dot_content_dot_v1_dot_content__pb2.GetAssistantResponse.SerializeToString,
+            ),
+            'UpdateAssistant': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateAssistant,
+                    request_deserializer=klik_dot_content_dot_v1_dot_content__pb2.UpdateAssistantRequest.FromString,
+                    response_serializer=klik_dot_content_dot_v1_dot_content__pb2.UpdateAssistantResponse.SerializeToString,
+            ),
+            'DeleteAssistant': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteAssistant,
+                    request_deserializer=klik_dot_content_dot_v1_dot_content__pb2.DeleteAssistantRequest.FromString,
+                    response_serializer=klik_dot_content_dot_v1_dot_content__pb2.DeleteAssistantResponse.SerializeToString,
+            ),
+            'UpdateChat': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateChat,
+                    request_deserializer=klik_dot_content_dot_v1_dot_content__pb2.UpdateChatRequest.FromString,
+                    response_serializer=klik_dot_content_dot_v1_dot_content__pb2.UpdateChatResponse.SerializeToString,
+            ),
+            'DeleteChat': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteChat,
+                    request_deserializer=klik_dot_content_dot_v1_dot_content__pb2.DeleteChatRequest.FromString,
+                    response_serializer=klik_dot_content_dot_v1_dot_content__pb2.DeleteChatResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'klik.content.v1.ContentService', rpc_method_handlers)
@@ -1044,7 +1257,8 @@ def add_ContentServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class ContentService:
     """ContentService owns what users make from generations: posts, assets (the
-    results of their generation jobs), chats with their messages, and lessons.
+    results of their generation jobs), chats with their messages, lessons, and
+    assistants (saved personas a chat can speak as).
 
     Assets and chat replies appear without any call from the client: the service
     consumes `generation.job.succeeded` (every succeeded job becomes one asset of
@@ -2168,6 +2382,222 @@ class ContentService:
             '/klik.content.v1.ContentService/ListModerationActions',
             klik_dot_content_dot_v1_dot_content__pb2.ListModerationActionsRequest.SerializeToString,
             klik_dot_content_dot_v1_dot_content__pb2.ListModerationActionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateAssistant(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/klik.content.v1.ContentService/CreateAssistant',
+            klik_dot_content_dot_v1_dot_content__pb2.CreateAssistantRequest.SerializeToString,
+            klik_dot_content_dot_v1_dot_content__pb2.CreateAssistantResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAssistants(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/klik.content.v1.ContentService/ListAssistants',
+            klik_dot_content_dot_v1_dot_content__pb2.ListAssistantsRequest.SerializeToString,
+            klik_dot_content_dot_v1_dot_content__pb2.ListAssistantsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListPublicAssistants(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/klik.content.v1.ContentService/ListPublicAssistants',
+            klik_dot_content_dot_v1_dot_content__pb2.ListPublicAssistantsRequest.SerializeToString,
+            klik_dot_content_dot_v1_dot_content__pb2.ListPublicAssistantsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetAssistant(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/klik.content.v1.ContentService/GetAssistant',
+            klik_dot_content_dot_v1_dot_content__pb2.GetAssistantRequest.SerializeToString,
+            klik_dot_content_dot_v1_dot_content__pb2.GetAssistantResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateAssistant(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/klik.content.v1.ContentService/UpdateAssistant',
+            klik_dot_content_dot_v1_dot_content__pb2.UpdateAssistantRequest.SerializeToString,
+            klik_dot_content_dot_v1_dot_content__pb2.UpdateAssistantResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteAssistant(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/klik.content.v1.ContentService/DeleteAssistant',
+            klik_dot_content_dot_v1_dot_content__pb2.DeleteAssistantRequest.SerializeToString,
+            klik_dot_content_dot_v1_dot_content__pb2.DeleteAssistantResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateChat(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/klik.content.v1.ContentService/UpdateChat',
+            klik_dot_content_dot_v1_dot_content__pb2.UpdateChatRequest.SerializeToString,
+            klik_dot_content_dot_v1_dot_content__pb2.UpdateChatResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteChat(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/klik.content.v1.ContentService/DeleteChat',
+            klik_dot_content_dot_v1_dot_content__pb2.DeleteChatRequest.SerializeToString,
+            klik_dot_content_dot_v1_dot_content__pb2.DeleteChatResponse.FromString,
             options,
             channel_credentials,
             insecure,

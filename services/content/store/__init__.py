@@ -1,15 +1,25 @@
 """The content service's own database: `tables` defines the tables; one module per
-aggregate holds its queries (`posts`, `assets`, `chats` with their messages,
+aggregate holds its queries (`posts`, `assets`, `assistants`, `chats` with their messages,
 `lessons`, `job_links`, `social` for profiles, comments and likes, `follows`,
 `notifications` with mutes, `moderation` (reports, audit), and `users` for what
 `user.deleted` removes); `pending` is the one helper for rows stored before their
 generation job is known. Callers use the names re-exported here (`store.add_post(session, ...)`).
 
-Soft deletes: posts, chats and lessons carry `deleted_at`; every read here leaves
+Soft deletes: posts, chats, lessons and assistants carry `deleted_at`; every read here leaves
 deleted rows out, so a deleted row is NOT_FOUND everywhere.
 """
 
 from services.content.store.assets import add_asset, get_asset, list_assets, owned_assets
+from services.content.store.assistants import (
+    KeyedAssistant,
+    add_assistant,
+    assistant_by_key,
+    delete_assistant,
+    follow_assistant,
+    get_assistant,
+    list_assistants,
+    save_assistant,
+)
 from services.content.store.chats import (
     PendingMessage,
     add_chat,
@@ -17,12 +27,14 @@ from services.content.store.chats import (
     add_user_message,
     chat_messages,
     confirm_message,
+    delete_chat,
     forget_message,
     get_chat,
     get_user_message,
     list_chats,
     message_by_key,
     next_turn,
+    rename_chat,
     touch_chat,
 )
 from services.content.store.follows import (
@@ -92,9 +104,11 @@ from services.content.store.users import delete_user_content
 
 __all__ = [
     "JobLink",
+    "KeyedAssistant",
     "PendingMessage",
     "StoredLesson",
     "add_asset",
+    "add_assistant",
     "add_chat",
     "add_comment",
     "add_lesson",
@@ -104,11 +118,14 @@ __all__ = [
     "add_reply",
     "add_report",
     "add_user_message",
+    "assistant_by_key",
     "audit",
     "change_profile",
     "chat_messages",
     "confirm_lesson",
     "confirm_message",
+    "delete_assistant",
+    "delete_chat",
     "delete_comment",
     "delete_post",
     "delete_user_content",
@@ -116,12 +133,14 @@ __all__ = [
     "edit_comment",
     "finish_lesson",
     "follow",
+    "follow_assistant",
     "following_feed",
     "forget_follows",
     "forget_lesson",
     "forget_message",
     "forget_notifications",
     "get_asset",
+    "get_assistant",
     "get_chat",
     "get_comment",
     "get_lesson",
@@ -135,6 +154,7 @@ __all__ = [
     "link_target",
     "list_actions",
     "list_assets",
+    "list_assistants",
     "list_chats",
     "list_comments",
     "list_feed",
@@ -157,7 +177,9 @@ __all__ = [
     "prune_job_links",
     "register_profile",
     "remove_like",
+    "rename_chat",
     "resolve_reports",
+    "save_assistant",
     "save_lesson",
     "save_post",
     "touch_chat",

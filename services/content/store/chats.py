@@ -12,7 +12,8 @@ from sqlalchemy import Row, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.db import as_utc, dialect_insert
-from services.content.domain import Chat, Message, Role
+from services.content.domain import Chat, Message, Persona, Role
+from services.content.store.assistants import load_persona, persona_json
 from services.content.store.pending import PendingRows
 from services.content.store.tables import before, chats, messages
 
@@ -25,6 +26,8 @@ def _chat(row: Row[Any]) -> Chat:
         model=row.model,
         created_at=as_utc(row.created_at),
         updated_at=as_utc(row.updated_at),
+        assistant_id=row.assistant_id or "",
+        persona=load_persona(row.persona),
     )
 
 
@@ -38,8 +41,37 @@ async def add_chat(session: AsyncSession, chat: Chat) -> None:
             turns=0,
             created_at=chat.created_at,
             updated_at=chat.updated_at,
+            assistant_id=chat.assistant_id or None,
+            persona=persona_json(chat.persona),
         )
     )
+
+
+async def rename_chat(
+    session: AsyncSession, chat_id: str, owner_id: str, title: str
+) -> Chat | None:
+    """Give the caller's chat a new title; None when they have no such chat."""
+    row = (
+        await session.execute(
+            update(chats)
+            .where(
+                chats.c.id == chat_id, chats.c.owner_id == owner_id, chats.c.deleted_at.is_(None)
+            )
+            .values(title=title)
+            .returning(*chats.c)
+        )
+    ).first()
+    return None if row is None else _chat(row)
+
+
+async def delete_chat(session: AsyncSession, chat_id: str, owner_id: str, now: datetime) -> bool:
+    """Soft-delete the caller's chat; False when they have no such chat."""
+    result = await session.execute(
+        update(chats)
+        .where(chats.c.id == chat_id, chats.c.owner_id == owner_id, chats.c.deleted_at.is_(None))
+        .values(deleted_at=now)
+    )
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
 async def get_chat(session: AsyncSession, chat_id: str, owner_id: str) -> Chat | None:
@@ -104,11 +136,19 @@ class PendingMessage:
     fingerprint: str
     confirmed: bool
     history: list[tuple[str, str]]
+    persona: Persona | None = None
 
 
 def _pending(row: Row[Any]) -> PendingMessage:
     history = [(str(role), str(text)) for role, text in json.loads(row.history or "[]")]
-    return PendingMessage(_message(row), row.owner_id, row.fingerprint, row.confirmed, history)
+    return PendingMessage(
+        _message(row),
+        row.owner_id,
+        row.fingerprint,
+        row.confirmed,
+        history,
+        load_persona(row.persona),
+    )
 
 
 _user_messages = PendingRows(messages, _pending)
@@ -126,13 +166,16 @@ async def add_user_message(
     idempotency_key: str,
     fingerprint: str,
     history: list[tuple[str, str]],
+    persona: Persona | None = None,
 ) -> None:
-    """Store a turn's user message, hidden until its job is confirmed."""
+    """Store a turn's user message, hidden until its job is confirmed, with what its
+    job is sent (history, persona)."""
     await _user_messages.add(
         session,
         idempotency_key=idempotency_key,
         fingerprint=fingerprint,
         history=json.dumps(history),
+        persona=persona_json(persona),
         id=message.id,
         chat_id=message.chat_id,
         owner_id=owner_id,
@@ -175,6 +218,7 @@ async def add_reply(session: AsyncSession, reply: Message, owner_id: str) -> boo
             idempotency_key=None,
             fingerprint="",
             history=None,
+            persona=None,
             created_at=reply.created_at,
         )
         .on_conflict_do_nothing(index_elements=["chat_id", "turn", "position"])

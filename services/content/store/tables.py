@@ -12,6 +12,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     Index,
     Integer,
     MetaData,
@@ -83,7 +84,12 @@ chats = Table(
     Column("created_at", _TIME, nullable=False),
     Column("updated_at", _TIME, nullable=False),
     Column("deleted_at", _TIME, nullable=True),
+    # The assistant the chat speaks as, and the version of it the chat answers as
+    # (JSON {name, instructions, model, temperature}); both None for a plain chat.
+    Column("assistant_id", String(36), nullable=True),
+    Column("persona", Text, nullable=True),
     Index("ix_chats_owner_activity", "owner_id", "updated_at", "id"),
+    Index("ix_chats_assistant", "assistant_id"),
 )
 
 messages = Table(
@@ -106,6 +112,8 @@ messages = Table(
     # A user message's job context (JSON [[role, content], ...]) as first sent, so a
     # retried CreateJob sends the very same request.
     Column("history", Text, nullable=True),
+    # The persona (JSON, as chats.persona) a user message's job was first sent with.
+    Column("persona", Text, nullable=True),
     Column("created_at", _TIME, nullable=False),
     # One user message and at most one reply per turn: a reply is written once.
     UniqueConstraint("chat_id", "turn", "position", name="uq_messages_turn"),
@@ -250,6 +258,28 @@ moderation_actions = Table(
     Column("target_id", String(36), nullable=False),
     Column("reason", Text, nullable=False),
     Column("created_at", _TIME, nullable=False),
+)
+
+# Saved assistants (personas) chats can speak as; soft-deleted.
+assistants = Table(
+    "assistants",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("owner_id", String(64), nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("instructions", Text, nullable=False),
+    Column("model", String(100), nullable=False),
+    Column("temperature", Float, nullable=True),
+    Column("visibility", String(10), nullable=False),
+    Column("idempotency_key", String(200), nullable=True),
+    Column("fingerprint", String(64), nullable=False),
+    Column("created_at", _TIME, nullable=False),
+    Column("updated_at", _TIME, nullable=False),
+    Column("deleted_at", _TIME, nullable=True),
+    UniqueConstraint("owner_id", "idempotency_key", name="uq_assistants_key"),
+    Index("ix_assistants_owner_created", "owner_id", "created_at", "id"),
+    Index("ix_assistants_public", "visibility", "created_at", "id"),
 )
 
 job_links = Table(

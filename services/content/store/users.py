@@ -7,11 +7,11 @@ from datetime import datetime
 from sqlalchemy import delete, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.content.store.tables import assets, chats, lessons, messages, posts
+from services.content.store.tables import assets, assistants, chats, lessons, messages, posts
 
 
 async def delete_user_content(session: AsyncSession, user_id: str, now: datetime) -> None:
-    """Soft-delete a user's posts, chats and lessons (their ids stay taken and their
+    """Soft-delete a user's posts, chats, lessons and assistants (their ids stay taken and their
     links answer 404), and purge what they generated and said in private: their
     assets (the results of their jobs) and every message of their chats."""
     for table in (messages, assets):
@@ -20,6 +20,7 @@ async def delete_user_content(session: AsyncSession, user_id: str, now: datetime
         (posts, posts.c.author_id),
         (chats, chats.c.owner_id),
         (lessons, lessons.c.owner_id),
+        (assistants, assistants.c.owner_id),
     ):
         await session.execute(
             update(table)

@@ -331,6 +331,120 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/assistants": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Lists the caller's own assistants (public and private), newest first.
+         * @description Lists the caller's own assistants (public and private), newest first. Bearer.
+         *
+         *     Errors:
+         *     - INVALID_ARGUMENT `INVALID_PAGE_TOKEN` (400): page_token was not issued by this RPC.
+         */
+        get: operations["ContentService_ListAssistants"];
+        put?: never;
+        /**
+         * Saves a new assistant owned by the caller and returns it.
+         * @description Saves a new assistant owned by the caller and returns it. Bearer. Idempotent by
+         *     `idempotency_key`.
+         *
+         *     Errors:
+         *     - INVALID_ARGUMENT (400): name or instructions blank or over their limits,
+         *       description over its limit (`field` names it).
+         *     - INVALID_ARGUMENT `INVALID_TEMPERATURE` (400): temperature outside 0..2.
+         *     - INVALID_ARGUMENT `INVALID_VISIBILITY` (400): not `public` or `private`.
+         *     - INVALID_ARGUMENT `UNKNOWN_MODEL` (400): no CHAT model has this id.
+         *     - UNAVAILABLE `GENERATION_UNAVAILABLE` (503): a model was named and the
+         *       generation service could not be asked about it.
+         *     - ABORTED `IDEMPOTENCY_KEY_REUSED` (409): the key was used with a different body.
+         *     - NOT_FOUND `ASSISTANT_NOT_FOUND` (404): the assistant this key created was
+         *       deleted since.
+         */
+        post: operations["ContentService_CreateAssistant"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/assistants/{assistant_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Returns an assistant: the caller's own, or anyone's public one.
+         * @description Returns an assistant: the caller's own, or anyone's public one. Bearer.
+         *
+         *     Errors:
+         *     - NOT_FOUND `ASSISTANT_NOT_FOUND` (404): no such assistant, deleted, or another
+         *       user's private one.
+         */
+        get: operations["ContentService_GetAssistant"];
+        put?: never;
+        post?: never;
+        /**
+         * Soft-deletes one of the caller's assistants: from then on it is NOT_FOUND for everyone and no new chat can start with it.
+         * @description Soft-deletes one of the caller's assistants: from then on it is NOT_FOUND for
+         *     everyone and no new chat can start with it. Chats already started with it keep
+         *     answering as its last version (see above). Owner only.
+         *
+         *     Errors:
+         *     - NOT_FOUND `ASSISTANT_NOT_FOUND` (404): the caller cannot see the assistant.
+         *     - PERMISSION_DENIED `NOT_OWNER` (403): the assistant is public but not the
+         *       caller's.
+         */
+        delete: operations["ContentService_DeleteAssistant"];
+        options?: never;
+        head?: never;
+        /**
+         * Changes the fields named in `update_mask` of one of the caller's assistants and returns it.
+         * @description Changes the fields named in `update_mask` of one of the caller's assistants and
+         *     returns it. Owner only. The owner's chats with it use the new version from
+         *     their next reply; so do others' chats while it stays public.
+         *
+         *     Errors:
+         *     - NOT_FOUND `ASSISTANT_NOT_FOUND` (404): the caller cannot see the assistant.
+         *     - PERMISSION_DENIED `NOT_OWNER` (403): the assistant is public but not the
+         *       caller's.
+         *     - INVALID_ARGUMENT `INVALID_UPDATE_MASK` (400): the mask names a field that
+         *       cannot be updated (only `name`, `description`, `instructions`, `model`,
+         *       `temperature`, `visibility` can).
+         *     - The validation errors of CreateAssistant, for the fields being changed.
+         */
+        patch: operations["ContentService_UpdateAssistant"];
+        trace?: never;
+    };
+    "/v1/assistants:public": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Lists every user's public assistants, newest first, each with its owner's public profile.
+         * @description Lists every user's public assistants, newest first, each with its owner's
+         *     public profile. Bearer.
+         *
+         *     Errors:
+         *     - INVALID_ARGUMENT `INVALID_PAGE_TOKEN` (400): page_token was not issued by this RPC.
+         */
+        get: operations["ContentService_ListPublicAssistants"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/auth/2fa/totp": {
         parameters: {
             query?: never;
@@ -1110,7 +1224,9 @@ export interface paths {
          *
          *     Errors:
          *     - INVALID_ARGUMENT `UNKNOWN_MODEL` (400): no CHAT model has this id.
-         *     - INVALID_ARGUMENT (400): title over its limit.
+         *     - INVALID_ARGUMENT (400): title over its limit; `model` set with `assistant_id`.
+         *     - NOT_FOUND `ASSISTANT_NOT_FOUND` (404): no such assistant, deleted, or another
+         *       user's private one.
          *     - UNAVAILABLE `GENERATION_UNAVAILABLE` (503): a model was named and the
          *       generation service could not be asked about it.
          */
@@ -1140,10 +1256,27 @@ export interface paths {
         get: operations["ContentService_GetChat"];
         put?: never;
         post?: never;
-        delete?: never;
+        /**
+         * Soft-deletes one of the caller's chats: it leaves ListChats, GetChat and SendMessage answer NOT_FOUND `CHAT_NOT_FOUND`, and a reply still being generated for it is charged as usual but never brings the chat back.
+         * @description Soft-deletes one of the caller's chats: it leaves ListChats, GetChat and
+         *     SendMessage answer NOT_FOUND `CHAT_NOT_FOUND`, and a reply still being
+         *     generated for it is charged as usual but never brings the chat back. Owner only.
+         *
+         *     Errors:
+         *     - NOT_FOUND `CHAT_NOT_FOUND` (404): no chat with this id belongs to the caller.
+         */
+        delete: operations["ContentService_DeleteChat"];
         options?: never;
         head?: never;
-        patch?: never;
+        /**
+         * Renames one of the caller's chats and returns it (without messages).
+         * @description Renames one of the caller's chats and returns it (without messages). Owner only.
+         *
+         *     Errors:
+         *     - NOT_FOUND `CHAT_NOT_FOUND` (404): no chat with this id belongs to the caller.
+         *     - INVALID_ARGUMENT (400): title over its limit.
+         */
+        patch: operations["ContentService_UpdateChat"];
         trace?: never;
     };
     "/v1/chats/{chat_id}/messages": {
@@ -3065,8 +3198,50 @@ export interface components {
             /** @description Where the media can be fetched (IMAGE, AVATAR_VIDEO); "" for text. */
             url?: string;
         };
+        /** @description A saved assistant (persona) a chat can speak as. */
+        "klik.content.v1.Assistant": {
+            /**
+             * Format: date-time
+             * @description When it was created (UTC).
+             */
+            readonly created_at?: string;
+            /** @description What it is for, at most 500 characters. */
+            description?: string;
+            /** @description Assistant id (UUID). */
+            readonly id?: string;
+            /**
+             * @description The system prompt of every reply, 1..8000 characters. Shown to the owner only:
+             *     "" for anyone else.
+             */
+            instructions?: string;
+            /** @description CHAT model id (see ListProviders); "" for the default CHAT model. */
+            model?: string;
+            /** @description Name, 1..100 characters. */
+            name?: string;
+            /** @description The owner's public profile. */
+            readonly owner?: components["schemas"]["klik.content.v1.Profile"];
+            /** @description The owner's user id. */
+            readonly owner_id?: string;
+            /**
+             * Format: double
+             * @description Sampling temperature, 0..2; unset means the model's default.
+             */
+            temperature?: number;
+            /**
+             * Format: date-time
+             * @description When it was last changed (UTC).
+             */
+            readonly updated_at?: string;
+            /** @description One of: `public`, `private`; "" on create means `private`. */
+            visibility?: string;
+        };
         /** @description A conversation with a chat model. */
         "klik.content.v1.Chat": {
+            /**
+             * @description The assistant the chat speaks as; "" for none. The chat keeps answering as
+             *     the assistant's last usable version after it is deleted.
+             */
+            readonly assistant_id?: string;
             /**
              * Format: date-time
              * @description When the chat was created (UTC).
@@ -3076,7 +3251,7 @@ export interface components {
             readonly id?: string;
             /** @description The messages, oldest first (empty in ListChats). */
             readonly messages?: components["schemas"]["klik.content.v1.ChatMessage"][];
-            /** @description The CHAT model that answers. */
+            /** @description The CHAT model that answers (with an assistant: the assistant's). */
             model?: string;
             /** @description The owner's user id. */
             readonly owner_id?: string;
@@ -3140,9 +3315,47 @@ export interface components {
              */
             updated_at?: string;
         };
+        /** @description Body of `POST /v1/assistants`. */
+        "klik.content.v1.CreateAssistantRequest": {
+            /** @description What it is for, at most 500 characters. */
+            description?: string;
+            /**
+             * @description Optional but recommended; "" means no de-duplication. The same key with the
+             *     same body returns the first assistant; with a different body it is ABORTED
+             *     `IDEMPOTENCY_KEY_REUSED` (HTTP 409).
+             */
+            idempotency_key?: string;
+            /** @description The system prompt, 1..8000 characters. */
+            instructions: string;
+            /** @description CHAT model id (see ListProviders); "" for the default CHAT model. */
+            model?: string;
+            /** @description Name, 1..100 characters. */
+            name: string;
+            /**
+             * Format: double
+             * @description Sampling temperature, 0..2; unset means the model's default.
+             */
+            temperature?: number;
+            /** @description One of: `public`, `private`; "" means `private`. */
+            visibility?: string;
+        };
+        /** @description Answer of CreateAssistant; HTTP returns the `assistant` field itself. */
+        "klik.content.v1.CreateAssistantResponse": {
+            /** @description The new assistant. */
+            assistant?: components["schemas"]["klik.content.v1.Assistant"];
+        };
         /** @description Body of `POST /v1/chats`. */
         "klik.content.v1.CreateChatRequest": {
-            /** @description CHAT model id (see ListProviders); "" for the default CHAT model. */
+            /**
+             * @description Start the chat with this assistant (the caller's own or a public one): every
+             *     reply is generated with its instructions, model and temperature. "" for none.
+             *     Another user's private assistant is NOT_FOUND `ASSISTANT_NOT_FOUND`.
+             */
+            assistant_id?: string;
+            /**
+             * @description CHAT model id (see ListProviders); "" for the default CHAT model. Must be ""
+             *     when `assistant_id` is set (the assistant's model answers).
+             */
             model?: string;
             /** @description Title; "" is allowed. */
             title?: string;
@@ -3203,6 +3416,20 @@ export interface components {
             /** @description The new post, `draft`. */
             post?: components["schemas"]["klik.content.v1.Post"];
         };
+        /** @description `DELETE /v1/assistants/{assistant_id}`. */
+        "klik.content.v1.DeleteAssistantRequest": {
+            /** @description The assistant id (from the path). */
+            assistant_id: string;
+        };
+        /** @description Answer of DeleteAssistant (empty). */
+        "klik.content.v1.DeleteAssistantResponse": Record<string, never>;
+        /** @description `DELETE /v1/chats/{chat_id}`. */
+        "klik.content.v1.DeleteChatRequest": {
+            /** @description The chat id (from the path). */
+            chat_id: string;
+        };
+        /** @description Answer of DeleteChat (empty). */
+        "klik.content.v1.DeleteChatResponse": Record<string, never>;
         "klik.content.v1.DeleteCommentRequest": {
             /** @description The comment to delete. */
             comment_id?: string;
@@ -3242,6 +3469,16 @@ export interface components {
         "klik.content.v1.GetAssetResponse": {
             /** @description The asset. */
             asset?: components["schemas"]["klik.content.v1.Asset"];
+        };
+        /** @description `GET /v1/assistants/{assistant_id}`. */
+        "klik.content.v1.GetAssistantRequest": {
+            /** @description The assistant id (from the path). */
+            assistant_id: string;
+        };
+        /** @description Answer of GetAssistant; HTTP returns the `assistant` field itself. */
+        "klik.content.v1.GetAssistantResponse": {
+            /** @description The assistant. */
+            assistant?: components["schemas"]["klik.content.v1.Assistant"];
         };
         /** @description `GET /v1/chats/{chat_id}`. */
         "klik.content.v1.GetChatRequest": {
@@ -3380,6 +3617,24 @@ export interface components {
         "klik.content.v1.ListAssetsResponse": {
             /** @description The assets on this page. */
             assets?: components["schemas"]["klik.content.v1.Asset"][];
+            /** @description Cursor for the next page; "" on the last page. */
+            next_page_token?: string;
+        };
+        /** @description Query of `GET /v1/assistants`. */
+        "klik.content.v1.ListAssistantsRequest": {
+            /**
+             * Format: int32
+             * @description Maximum number of assistants to return: default 20, maximum 100 (larger values
+             *     are clamped to 100).
+             */
+            page_size?: number;
+            /** @description Opaque cursor from a previous `next_page_token`; empty for the first page. */
+            page_token?: string;
+        };
+        /** @description A page of the caller's assistants, newest first. */
+        "klik.content.v1.ListAssistantsResponse": {
+            /** @description The assistants on this page. */
+            assistants?: components["schemas"]["klik.content.v1.Assistant"][];
             /** @description Cursor for the next page; "" on the last page. */
             next_page_token?: string;
         };
@@ -3545,6 +3800,24 @@ export interface components {
             next_page_token?: string;
             /** @description The posts on this page. */
             posts?: components["schemas"]["klik.content.v1.Post"][];
+        };
+        /** @description Query of `GET /v1/assistants:public`. */
+        "klik.content.v1.ListPublicAssistantsRequest": {
+            /**
+             * Format: int32
+             * @description Maximum number of assistants to return: default 20, maximum 100 (larger values
+             *     are clamped to 100).
+             */
+            page_size?: number;
+            /** @description Opaque cursor from a previous `next_page_token`; empty for the first page. */
+            page_token?: string;
+        };
+        /** @description A page of public assistants, newest first. */
+        "klik.content.v1.ListPublicAssistantsResponse": {
+            /** @description The assistants on this page, each with its owner's profile. */
+            assistants?: components["schemas"]["klik.content.v1.Assistant"][];
+            /** @description Cursor for the next page; "" on the last page. */
+            next_page_token?: string;
         };
         "klik.content.v1.ListReportsRequest": {
             /**
@@ -3835,6 +4108,36 @@ export interface components {
             user_id?: string;
         };
         "klik.content.v1.UnmuteUserResponse": Record<string, never>;
+        /** @description `PATCH /v1/assistants/{assistant_id}`; the HTTP body is `assistant`. */
+        "klik.content.v1.UpdateAssistantRequest": {
+            /** @description New values of the fields named in `update_mask`; other fields are ignored. */
+            assistant: components["schemas"]["klik.content.v1.Assistant"];
+            /** @description The assistant id (from the path). */
+            assistant_id: string;
+            /**
+             * @description Fields to change, among `name`, `description`, `instructions`, `model`,
+             *     `temperature`, `visibility`. Filled by the gateway from the body's keys. Empty
+             *     means all six (an unset temperature then means the model's default).
+             */
+            update_mask?: string;
+        };
+        /** @description Answer of UpdateAssistant; HTTP returns the `assistant` field itself. */
+        "klik.content.v1.UpdateAssistantResponse": {
+            /** @description The updated assistant. */
+            assistant?: components["schemas"]["klik.content.v1.Assistant"];
+        };
+        /** @description `PATCH /v1/chats/{chat_id}`. */
+        "klik.content.v1.UpdateChatRequest": {
+            /** @description The chat id (from the path). */
+            chat_id: string;
+            /** @description The new title; "" is allowed. */
+            title?: string;
+        };
+        /** @description Answer of UpdateChat; HTTP returns the `chat` field itself. */
+        "klik.content.v1.UpdateChatResponse": {
+            /** @description The renamed chat, without messages. */
+            chat?: components["schemas"]["klik.content.v1.Chat"];
+        };
         "klik.content.v1.UpdateCommentRequest": {
             /** @description The new body: not blank, at most 5000 characters. */
             body?: string;
@@ -5144,6 +5447,172 @@ export interface operations {
             default: components["responses"]["Error"];
         };
     };
+    ContentService_ListAssistants: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Maximum number of assistants to return: default 20, maximum 100 (larger values
+                 *     are clamped to 100).
+                 */
+                page_size?: number;
+                /** @description Opaque cursor from a previous `next_page_token`; empty for the first page. */
+                page_token?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["klik.content.v1.ListAssistantsResponse"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    ContentService_CreateAssistant: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["klik.content.v1.CreateAssistantRequest"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["klik.content.v1.Assistant"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    ContentService_GetAssistant: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The assistant id (from the path). */
+                assistant_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["klik.content.v1.Assistant"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    ContentService_DeleteAssistant: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The assistant id (from the path). */
+                assistant_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["klik.content.v1.DeleteAssistantResponse"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    ContentService_UpdateAssistant: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Fields to change, among `name`, `description`, `instructions`, `model`,
+                 *     `temperature`, `visibility`. Filled by the gateway from the body's keys. Empty
+                 *     means all six (an unset temperature then means the model's default).
+                 */
+                update_mask?: string;
+            };
+            header?: never;
+            path: {
+                /** @description The assistant id (from the path). */
+                assistant_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["klik.content.v1.Assistant"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["klik.content.v1.Assistant"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    ContentService_ListPublicAssistants: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Maximum number of assistants to return: default 20, maximum 100 (larger values
+                 *     are clamped to 100).
+                 */
+                page_size?: number;
+                /** @description Opaque cursor from a previous `next_page_token`; empty for the first page. */
+                page_token?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["klik.content.v1.ListPublicAssistantsResponse"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
     AuthService_EnrollTotp: {
         parameters: {
             query?: never;
@@ -5882,6 +6351,61 @@ export interface operations {
             cookie?: never;
         };
         requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["klik.content.v1.Chat"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    ContentService_DeleteChat: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The chat id (from the path). */
+                chat_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["klik.content.v1.DeleteChatResponse"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    ContentService_UpdateChat: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The chat id (from the path). */
+                chat_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": {
+                    /** @description The new title; "" is allowed. */
+                    title?: string;
+                };
+            };
+        };
         responses: {
             /** @description OK */
             200: {
