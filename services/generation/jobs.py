@@ -38,7 +38,7 @@ from kit.errors import DomainError, InvalidArgument, NotFound, Unavailable
 from kit.idempotency import check_key, check_replay
 from kit.paging import SeqCursor
 from services.generation import metrics, store
-from services.generation.catalogue import Model, Provider
+from services.generation.catalogue import Model, Provider, require_premium
 from services.generation.domain import (
     Failure,
     Job,
@@ -106,13 +106,13 @@ class Jobs:
 
     # ---- create ---------------------------------------------------------------------
 
-    async def create(self, user_id: str, request: NewJob) -> Job:
+    async def create(self, user_id: str, request: NewJob, *, premium: bool = False) -> Job:
         if check_key(request.idempotency_key):
             async with self.uow.read() as session:
                 existing = await store.by_key(session, user_id, request.idempotency_key)
             if existing is not None:
                 return await self._replay(existing, request.fingerprint)
-        job = await self._prepare(user_id, request)
+        job = await self._prepare(user_id, request, premium)
         async with self.uow.write() as session:
             inserted = await store.add_pending(session, job)
             if not inserted:
@@ -123,15 +123,17 @@ class Jobs:
             return await self._replay(existing, request.fingerprint)
         return await self._confirm(job)
 
-    async def estimate(self, user_id: str, request: NewJob) -> Job:
+    async def estimate(self, user_id: str, request: NewJob, *, premium: bool = False) -> Job:
         """The job CreateJob would create (its estimate is the hold), unsaved."""
-        return await self._prepare(user_id, request)
+        return await self._prepare(user_id, request, premium)
 
-    async def _prepare(self, user_id: str, request: NewJob) -> Job:
-        """Validate and price the request, in the order the proto documents."""
+    async def _prepare(self, user_id: str, request: NewJob, premium: bool = False) -> Job:
+        """Validate and price the request, in the order the proto documents;
+        `premium`: the caller's role unlocks premium-only models."""
         kind = Kind.parse(request.kind)
         prompt = check_prompt(request.prompt)
         route = self.settings.catalogue.route(kind, request.provider, request.model)
+        require_premium(route, premium)
         provider, model = self._first_available(route.candidates)
         options = check_options(kind, request.options)
         if kind is Kind.AVATAR_VIDEO and (options.avatar_id or options.voice_id):

@@ -1421,6 +1421,10 @@ export interface paths {
          *     - PERMISSION_DENIED `EMAIL_NOT_VERIFIED` (403): the caller's access token says
          *       their email address is unverified (`ev` claim) and `KLIK_REQUIRE_VERIFIED_EMAIL`
          *       is on (the default); verify it (auth's VerifyEmail) and refresh the token.
+         *     - PERMISSION_DENIED `PREMIUM_REQUIRED` (403): the model (or one of the
+         *       alias's models) is premium-only (`Model.premium`) and the caller's access
+         *       token has no role `premium`, `moderator` or `admin` (subscribe to a plan
+         *       with the premium perk, then refresh the token). No job is created.
          *     - FAILED_PRECONDITION `INSUFFICIENT_CREDITS` (HTTP 402): the estimated price
          *       exceeds the caller's available credits; ErrorInfo metadata has `required`
          *       and `available`. No job is created.
@@ -4349,6 +4353,12 @@ export interface components {
             is_default?: boolean;
             /** @description The kinds this model serves; each one of `TEXT`, `CHAT`, `IMAGE`, `AVATAR_VIDEO`. */
             kinds?: string[];
+            /**
+             * @description Premium-only: CreateJob serves it (or an alias with it among its models)
+             *     only to callers with the role `premium` (a plan with the premium perk),
+             *     `moderator` or `admin`.
+             */
+            premium?: boolean;
         };
         /**
          * @description A model alias: one name for an ordered list of TEXT/CHAT models on several
