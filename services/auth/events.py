@@ -1,6 +1,6 @@
 """Events the auth service publishes (through the outbox, in the transaction of the
 change they report, a `resources.uow.write()` session) and consumes
-(`wallet.plan_changed`: the role `premium`, premium.py). The unit of work wakes
+(`wallet.plan_changed`: the role `premium`, plan_roles.py). The unit of work wakes
 the relay once the transaction commits."""
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from klik.events.v1.events_pb2 import (
     UserRegistered,
     UserRoleChanged,
 )
-from services.auth import premium
+from services.auth import plan_roles
 from services.auth.domain import Account
 
 USER_REGISTERED = event_type_of(UserRegistered)
@@ -100,7 +100,7 @@ def consumers(resources: Resources, prefix: str = "auth") -> Sequence[EventConsu
     assert resources.js is not None
 
     async def plan_changed(session: AsyncSession, envelope: Envelope, event: PlanChanged) -> None:
-        await premium.apply_plan(session, event)
+        await plan_roles.apply_plan(session, event)
 
     return (
         EventConsumer(
