@@ -148,7 +148,7 @@ async def test_a_premium_plan_unlocks_premium_models_until_cancelled(
 
         async def succeeded() -> bool:
             reply = await client.get(f"/v1/generations/{job_id}", headers=account.headers)
-            return reply.json()["status"] == "SUCCEEDED"
+            return bool(reply.json()["status"] == "SUCCEEDED")
 
         await wait_for(succeeded, 60, message="premium job succeeded")
 
