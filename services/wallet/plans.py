@@ -214,7 +214,8 @@ async def _subscription_changed(
     obj = event.object
     start, end = _subscription_period(obj)
     deleted = event.type == "customer.subscription.deleted"
-    status = SubscriptionStatus.CANCELED if deleted else domain.subscription_status(obj["status"])
+    raw = str(obj.get("status") or "")
+    status = SubscriptionStatus.CANCELED if deleted else domain.subscription_status(raw)
 
     def change(subscription: Subscription) -> Subscription:
         return replace(
@@ -226,7 +227,9 @@ async def _subscription_changed(
         )
 
     metadata = obj.get("metadata") or {}
-    await _apply(session, plans, str(obj.get("id", "")), metadata, now, change, event.created)
+    # The end applies whenever it arrives; other snapshots only if not older.
+    stamp = 0 if deleted else event.created
+    await _apply(session, plans, str(obj.get("id", "")), metadata, now, change, stamp)
 
 
 async def _invoice(

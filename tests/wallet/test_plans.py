@@ -6,6 +6,8 @@ the customer portal; `wallet.plan_changed` in the outbox for auth."""
 
 from __future__ import annotations
 
+import json
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,8 +16,9 @@ from sqlalchemy import func, select
 from kit.tables import outbox
 from klik.events.v1.envelope_pb2 import Envelope
 from klik.events.v1.events_pb2 import PlanChanged
+from sandbox.stripe import sign
 from services.wallet.store import ledger, subscriptions
-from tests.wallet.money import APP, Money, money
+from tests.wallet.money import APP, SECRET, Money, money
 from tests.wallet.support import books
 
 __all__ = ["money"]  # the fixture
@@ -290,3 +293,34 @@ async def test_subscribe_refuses_bad_requests(money: Money) -> None:
     async with money.wallet.engine.connect() as conn:
         count = await conn.scalar(select(func.count()).select_from(subscriptions))
     assert count == 0
+
+
+async def test_an_older_subscription_snapshot_changes_nothing(money: Money) -> None:
+    user = await money.user()
+    sub_id = await subscribed(money, user)
+    snapshot = dict(money.stripe.subscriptions[sub_id])
+    base = int(time.time())
+
+    async def deliver(event_id: str, created: int, status: str) -> None:
+        body = json.dumps(
+            {
+                "id": event_id,
+                "object": "event",
+                "type": "customer.subscription.updated",
+                "created": created,
+                "data": {"object": {**snapshot, "status": status}},
+            }
+        ).encode()
+        reply = await money.gateway.post(
+            "/v1/webhooks/stripe",
+            content=body,
+            headers={"stripe-signature": sign(body, SECRET, int(time.time()))},
+        )
+        assert reply.status_code == 200, reply.text
+
+    await deliver("evt_newer", base + 100, "past_due")
+    await deliver("evt_older", base + 50, "active")  # made before, delivered after
+    shown = await subscription_of(money, user)
+    assert shown["status"] == "past_due" and shown["active"] is False
+    last = (await plan_events(money, user))[-1]
+    assert not last.active and not last.premium
