@@ -7,7 +7,7 @@ from starlette.requests import HTTPConnection
 
 from gateway.auth import EdgeAuth
 from gateway.errors import GatewayError
-from gateway.policy import bucket_draws, user_class
+from gateway.policy import bucket_draws, premium_class, user_class
 from gateway.ratelimit import RateLimiter
 from gateway.settings import GatewaySettings
 from kit.tokens import AccessClaims
@@ -16,6 +16,7 @@ from kit.tokens import AccessClaims
 def limiter_for(settings: GatewaySettings) -> RateLimiter:
     rates = dict(settings.rate_limits)
     rates.update({user_class(name): rate for name, rate in settings.user_rate_limits.items()})
+    rates.update({premium_class(name): rate for name, rate in settings.premium_rate_limits.items()})
     return RateLimiter(rates)
 
 
@@ -39,7 +40,8 @@ class Admission:
             None if public else await self.auth.authenticate(connection, query_token=query_token)
         )
         subject = claims.subject if claims is not None else None
-        wait = self.limiter.check_all(bucket_draws(connection, route_class, subject))
+        role = claims.role if claims is not None else ""
+        wait = self.limiter.check_all(bucket_draws(connection, route_class, subject, role))
         if wait:
             raise GatewayError(
                 "RESOURCE_EXHAUSTED",

@@ -40,20 +40,28 @@ def client_address(connection: HTTPConnection) -> str:
 
 
 USER_BUCKETS = "user:"  # prefix of the per-user classes in the RateLimiter
+PREMIUM_BUCKETS = "premium:"  # the same for callers with the role `premium`
+PREMIUM_ROLE = "premium"
 
 
 def user_class(route_class: str) -> str:
     return USER_BUCKETS + route_class
 
 
+def premium_class(route_class: str) -> str:
+    return PREMIUM_BUCKETS + route_class
+
+
 def bucket_draws(
-    connection: HTTPConnection, route_class: str, user_id: str | None
+    connection: HTTPConnection, route_class: str, user_id: str | None, role: str = ""
 ) -> list[tuple[str, str]]:
     """The buckets a request draws on, (limiter class, key) each; it is refused when
     any of them is empty. Every request draws on its client address; a signed-in one
     also on its user's bucket, so one user cannot multiply their limit by changing
-    address (and users behind one NAT share only the address limit)."""
+    address (and users behind one NAT share only the address limit). A caller with
+    the role `premium` draws on the premium per-user limits instead."""
     draws = [(route_class, f"addr:{client_address(connection)}")]
     if user_id is not None:
-        draws.append((user_class(route_class), user_id))
+        per_user = premium_class if role == PREMIUM_ROLE else user_class
+        draws.append((per_user(route_class), user_id))
     return draws

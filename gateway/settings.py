@@ -33,6 +33,12 @@ USER_RATE_VARIABLES: Mapping[str, tuple[str, str]] = {
     READ: ("KLIK_GATEWAY_USER_RATE_READ", "600/60"),
     WRITE: ("KLIK_GATEWAY_USER_RATE_WRITE", "120/60"),
 }
+# Route class -> (variable, default): the same per-user limits for callers whose
+# access token has the role `premium` (a plan's perk); they draw on these instead.
+PREMIUM_RATE_VARIABLES: Mapping[str, tuple[str, str]] = {
+    READ: ("KLIK_GATEWAY_PREMIUM_RATE_READ", "1200/60"),
+    WRITE: ("KLIK_GATEWAY_PREMIUM_RATE_WRITE", "300/60"),
+}
 # Route class -> variable overriding KLIK_GATEWAY_TIMEOUT_SECONDS for that class.
 TIMEOUT_VARIABLES: Mapping[str, str] = {
     CREDENTIALS: "KLIK_GATEWAY_TIMEOUT_AUTH",
@@ -54,6 +60,7 @@ class GatewaySettings:
     cors_origins: tuple[str, ...]  # allowed browser origins; "*" allows any
     rate_limits: Mapping[str, Rate | None]  # route class -> rate (None: unlimited)
     user_rate_limits: Mapping[str, Rate | None] = field(default_factory=dict)
+    premium_rate_limits: Mapping[str, Rate | None] = field(default_factory=dict)
     timeouts: Mapping[str, float] = field(default_factory=dict)  # route class -> seconds
     token_issuer: str = DEFAULT_ISSUER
     token_audience: str = DEFAULT_AUDIENCE
@@ -95,6 +102,10 @@ class GatewaySettings:
             user_rate_limits={
                 route_class: Rate.parse(variable, env_str(variable, default, env))
                 for route_class, (variable, default) in USER_RATE_VARIABLES.items()
+            },
+            premium_rate_limits={
+                route_class: Rate.parse(variable, env_str(variable, default, env))
+                for route_class, (variable, default) in PREMIUM_RATE_VARIABLES.items()
             },
             timeouts={
                 route_class: env_float(variable, 0.0, env)

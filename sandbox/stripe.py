@@ -13,12 +13,24 @@ they cause delivered as signed webhooks to klik's gateway.
     GET  /receipts/{charge_id}                  a charge's receipt page (`receipt_url`)
     GET  /checkout/{id}                         the page a person pays (or cancels) on
     POST /checkout/{id}/pay | /checkout/{id}/cancel
+    GET  /billing/{id}                          a portal session's page: the customer's
+                                                subscriptions, each with Cancel buttons
+    POST /billing/{id}/subscriptions/{sub}/cancel   `?at_period_end=true` or now
+
+A line item's `price` may name any price id: the sandbox prices it at
+SANDBOX_PRICE cents a month (`price_data` gives the amount itself). Paying a
+subscription-mode session makes the subscription and its first invoice and sends
+`checkout.session.completed`, `invoice.paid` and `customer.subscription.created`.
 
 For tests (JSON body `{"fault": spec}` optional, `{"async": true}` on pay for a
 delayed payment method that settles on `:settle`):
 
     POST /_sandbox/stripe/checkout/{id}:pay | :decline | :cancel | :settle
-    POST /_sandbox/stripe/subscriptions/{id}:renew | :fail
+    POST /_sandbox/stripe/subscriptions/{id}:renew | :fail | :cancel
+                                                renew: the next period's invoice paid
+                                                (`invoice.paid`, the period advanced);
+                                                fail: `invoice.payment_failed`;
+                                                cancel: now, or `{"at_period_end": true}`
     POST /_sandbox/stripe/charges/{id}:dispute
     GET  /_sandbox/stripe/events                every event sent, with its delivery attempts
     POST /_sandbox/stripe/events/{id}:redeliver
@@ -62,6 +74,8 @@ API_VERSION = "2025-08-27.basil"
 SIGNATURE_HEADER = "Stripe-Signature"
 MAX_ATTEMPTS = 8
 PERIOD_SECONDS = 30 * 24 * 3600
+# What a `price` id (not `price_data`) costs here, a month, in cents.
+SANDBOX_PRICE = 1000
 _INDEX = re.compile(r"\[([^\]]*)\]")
 
 
@@ -149,6 +163,7 @@ class Stripe:
         self.subscriptions: dict[str, dict[str, Any]] = {}
         self.payment_intents: dict[str, dict[str, Any]] = {}
         self.refunds: dict[str, dict[str, Any]] = {}
+        self.portals: dict[str, dict[str, Any]] = {}
         # Where this sandbox is served (receipt URLs); set from the first request.
         self.base_url = ""
         self.deliveries: dict[str, Delivery] = {}
@@ -297,6 +312,12 @@ class Stripe:
         total, currency, recurring = 0, "usd", None
         for item in items:
             price = item.get("price_data") or {}
+            if item.get("price"):
+                price = {
+                    "id": item["price"],
+                    "unit_amount": str(SANDBOX_PRICE),
+                    "recurring": {"interval": "month"},
+                }
             quantity = int(item.get("quantity", "1"))
             total += int(price.get("unit_amount", "0")) * quantity
             currency = price.get("currency", currency)
@@ -349,7 +370,9 @@ class Stripe:
             session["subscription"] = subscription["id"]
             session["payment_status"] = "paid"
             events.append(("checkout.session.completed", public(session)))
-            events.extend(self._invoice(subscription, "subscription_create", paid=True))
+            invoice = self._invoice(subscription, "subscription_create", paid=True)
+            events.append(invoice[0])
+            events.append(("customer.subscription.created", public(subscription)))
         self.emit(events, fault)
 
     def settle(self, session: dict[str, Any], fault: WebhookFault | None) -> None:
@@ -411,6 +434,18 @@ class Stripe:
             },
             "current_period_start": now,
             "current_period_end": now + PERIOD_SECONDS,
+            "items": {
+                "object": "list",
+                "data": [
+                    {
+                        "id": self.new_id("si"),
+                        "object": "subscription_item",
+                        "current_period_start": now,
+                        "current_period_end": now + PERIOD_SECONDS,
+                        "price": {"recurring": session["_recurring"]},
+                    }
+                ],
+            },
             "amount": session["amount_total"],
             "currency": session["currency"],
             "created": now,
@@ -460,13 +495,31 @@ class Stripe:
             return
         subscription["current_period_start"] = subscription["current_period_end"]
         subscription["current_period_end"] += PERIOD_SECONDS
+        for item in subscription["items"]["data"]:
+            item["current_period_start"] = subscription["current_period_start"]
+            item["current_period_end"] = subscription["current_period_end"]
         subscription["status"] = "active" if paid else "past_due"
         self.emit(self._invoice(subscription, "subscription_cycle", paid=paid), fault)
 
-    def cancel_subscription(self, subscription: dict[str, Any]) -> None:
-        if subscription["status"] != "canceled":
-            subscription["status"] = "canceled"
-            self.emit([("customer.subscription.deleted", public(subscription))], None)
+    def cancel_subscription(
+        self,
+        subscription: dict[str, Any],
+        *,
+        at_period_end: bool = False,
+        fault: WebhookFault | None = None,
+    ) -> None:
+        """Cancel now (`customer.subscription.deleted`) or at the period's end
+        (`customer.subscription.updated` with `cancel_at_period_end`; the next
+        renewal then ends it)."""
+        if subscription["status"] == "canceled":
+            return
+        if at_period_end:
+            subscription["cancel_at_period_end"] = True
+            self.emit([("customer.subscription.updated", public(subscription))], fault)
+            return
+        subscription["status"] = "canceled"
+        subscription["canceled_at"] = int(time.time())
+        self.emit([("customer.subscription.deleted", public(subscription))], fault)
 
     def refund(self, data: Mapping[str, Any]) -> dict[str, Any]:
         intent = self.payment_intents.get(str(data.get("payment_intent", "")))
@@ -635,14 +688,17 @@ async def create_portal(request: Request) -> Response:
     def make(data: Mapping[str, Any]) -> dict[str, Any]:
         _find(stripe.customers, "customer", str(data.get("customer", "")))
         portal_id = stripe.new_id("bps")
-        return {
+        portal = {
             "id": portal_id,
             "object": "billing_portal.session",
             "customer": data["customer"],
             "return_url": data.get("return_url"),
             "url": f"{base}/billing/{portal_id}",
+            "created": int(time.time()),
             "livemode": False,
         }
+        stripe.portals[portal_id] = portal
+        return portal
 
     return await _api(request, make)
 
@@ -728,6 +784,63 @@ async def checkout_pay(request: Request) -> Response:
     )
 
 
+# ---- the customer portal ----------------------------------------------------------
+
+_PORTAL = """<!doctype html>
+<html><head><meta charset="utf-8"><title>Sandbox billing portal</title></head>
+<body style="font-family: sans-serif; max-width: 32em; margin: 3em auto">
+<h1>Sandbox billing portal</h1>
+{rows}
+<p><a href="{back}">Return</a></p>
+<p><small>This is klik's Stripe sandbox: no money moves.</small></p>
+</body></html>"""
+
+_PORTAL_ROW = """<div><p>Subscription {id}: <strong>{status}</strong>{ending}</p>
+<form method="post" action="/billing/{portal}/subscriptions/{id}/cancel?at_period_end=true">
+<button>Cancel at period end</button></form>
+<form method="post" action="/billing/{portal}/subscriptions/{id}/cancel">
+<button>Cancel now</button></form></div>"""
+
+
+def _portal_subscriptions(stripe: Stripe, portal: Mapping[str, Any]) -> list[dict[str, Any]]:
+    return [s for s in stripe.subscriptions.values() if s["customer"] == portal["customer"]]
+
+
+async def portal_page(request: Request) -> Response:
+    stripe = of(request)
+    portal = stripe.portals.get(request.path_params["id"])
+    if portal is None:
+        return HTMLResponse("<h1>No such portal session</h1>", 404)
+    rows = "".join(
+        _PORTAL_ROW.format(
+            id=s["id"],
+            portal=portal["id"],
+            status=s["status"],
+            ending=" (ends at the period's end)" if s["cancel_at_period_end"] else "",
+        )
+        for s in _portal_subscriptions(stripe, portal)
+    )
+    return HTMLResponse(
+        _PORTAL.format(rows=rows or "<p>No subscriptions.</p>", back=portal["return_url"])
+    )
+
+
+async def portal_cancel(request: Request) -> Response:
+    stripe = of(request)
+    portal = stripe.portals.get(request.path_params["id"])
+    if portal is None:
+        return HTMLResponse("<h1>No such portal session</h1>", 404)
+    found = next(
+        (s for s in _portal_subscriptions(stripe, portal) if s["id"] == request.path_params["sub"]),
+        None,
+    )
+    if found is None:
+        return HTMLResponse("<h1>No such subscription</h1>", 404)
+    at_end = request.query_params.get("at_period_end") == "true"
+    stripe.cancel_subscription(found, at_period_end=at_end)
+    return RedirectResponse(f"/billing/{portal['id']}", 303)
+
+
 # ---- the test controls -----------------------------------------------------------
 
 
@@ -776,9 +889,13 @@ async def control_subscription(request: Request) -> Response:
     try:
         data = await _control_body(request)
         fault = parse_fault(data["fault"]) if data.get("fault") else None
-        if action not in ("renew", "fail"):
+        if action == "cancel":
+            at_end = bool(data.get("at_period_end"))
+            stripe.cancel_subscription(found, at_period_end=at_end, fault=fault)
+        elif action in ("renew", "fail"):
+            stripe.renew(found, paid=action == "renew", fault=fault)
+        else:
             return JSONResponse({"error": f"unknown action {action!r}"}, 404)
-        stripe.renew(found, paid=action == "renew", fault=fault)
     except _Invalid as error:
         return JSONResponse(error.body, 409)
     except ValueError as error:
@@ -845,6 +962,8 @@ ROUTES = [
     Route("/checkout/{id}", checkout_page, methods=["GET"]),
     Route("/checkout/{id}/pay", checkout_pay, methods=["POST"]),
     Route("/checkout/{id}/cancel", checkout_pay, methods=["POST"]),
+    Route("/billing/{id}", portal_page, methods=["GET"]),
+    Route("/billing/{id}/subscriptions/{sub}/cancel", portal_cancel, methods=["POST"]),
     Route("/_sandbox/stripe/checkout/{target}", control_checkout, methods=["POST"]),
     Route("/_sandbox/stripe/subscriptions/{target}", control_subscription, methods=["POST"]),
     Route("/_sandbox/stripe/charges/{target}", control_charge, methods=["POST"]),

@@ -25,6 +25,8 @@ from kit.errors import (
 ROLES = ("user", "premium", "moderator", "admin")
 DEFAULT_ROLE = "user"
 ADMIN = "admin"
+USER = "user"
+PREMIUM = "premium"
 
 # RFC 5321 limits: a path of at most 256 octets including the angle brackets, so an
 # address of at most 254; a local part of at most 64.
@@ -414,3 +416,14 @@ def retry_after(current: Failures | None, now: datetime, policy: ThrottlePolicy)
 
 def _forgotten(current: Failures, now: datetime, policy: ThrottlePolicy) -> bool:
     return (now - current.last_at).total_seconds() > policy.window
+
+
+def role_with_plan(role: str, premium: bool) -> str:
+    """The role an account has once its plan does (`premium`) or does not carry the
+    premium perk: `user` and `premium` swap; a moderator or admin keeps their role
+    (it includes all that premium unlocks)."""
+    if premium and role == USER:
+        return PREMIUM
+    if not premium and role == PREMIUM:
+        return USER
+    return role

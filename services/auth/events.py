@@ -1,6 +1,7 @@
 """Events the auth service publishes (through the outbox, in the transaction of the
-change they report, a `resources.uow.write()` session) and consumes (none). The
-unit of work wakes the relay once the transaction commits."""
+change they report, a `resources.uow.write()` session) and consumes
+(`wallet.plan_changed`: the role `premium`, plan_roles.py). The unit of work wakes
+the relay once the transaction commits."""
 
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ from kit.consumer import EventConsumer
 from kit.outbox import add_event
 from kit.revocations import SESSION_REVOKED, USER_DELETED  # the kit's feed hears them
 from kit.server import Resources
+from klik.events.v1.envelope_pb2 import Envelope
 from klik.events.v1.events_pb2 import (
+    PlanChanged,
     SessionRevoked,
     UserDeleted,
     UserEmailVerified,
@@ -22,6 +25,7 @@ from klik.events.v1.events_pb2 import (
     UserRegistered,
     UserRoleChanged,
 )
+from services.auth import plan_roles
 from services.auth.domain import Account
 
 USER_REGISTERED = event_type_of(UserRegistered)
@@ -88,6 +92,23 @@ async def sessions_revoked(
         await add_event(session, SESSION_REVOKED, payload, aggregate_id=session_id, user_id=user_id)
 
 
-def consumers(resources: Resources) -> Sequence[EventConsumer]:
-    """Auth consumes no events."""
-    return ()
+PLAN_CHANGED = event_type_of(PlanChanged)
+
+
+def consumers(resources: Resources, prefix: str = "auth") -> Sequence[EventConsumer]:
+    """The durable consumers this service runs (replicas share them)."""
+    assert resources.js is not None
+
+    async def plan_changed(session: AsyncSession, envelope: Envelope, event: PlanChanged) -> None:
+        await plan_roles.apply_plan(session, event)
+
+    return (
+        EventConsumer(
+            resources.engine,
+            resources.js,
+            consumer=f"{prefix}-plan-changed",
+            event_type=PLAN_CHANGED,
+            handler=plan_changed,
+            payload_type=PlanChanged,
+        ),
+    )

@@ -108,10 +108,11 @@ def make_spec(options: AuthOptions | None = None) -> ServiceSpec:
     server is built unless given (tests give them)."""
 
     def parts(resources: Resources) -> ServiceParts:
-        built = build(resources, options if options is not None else AuthOptions.from_env())
+        current = options if options is not None else AuthOptions.from_env()
+        built = build(resources, current)
         return ServiceParts(
             servicers=lambda server: api.register(server, built.api),
-            consumers=lambda: events.consumers(resources),
+            consumers=lambda: events.consumers(resources, current.consumer_prefix),
             background=lambda: [built.mail_sender.run()],
             prepare=built.seal_at_rest,
         )

@@ -104,6 +104,8 @@ class MailOptions:
 
 @dataclass(frozen=True)
 class AuthOptions:
+    # Name prefix of the durable JetStream consumers (replicas share them).
+    consumer_prefix: str = "auth"
     # Accounts registered with one of these (normalised) emails get the role admin.
     admin_emails: frozenset[str] = frozenset()  # KLIK_ADMIN_EMAILS, comma-separated
     argon2: Argon2Parameters = field(default_factory=Argon2Parameters)

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -1042,3 +1043,35 @@ async def set_email(session: AsyncSession, user_id: str, email: str) -> bool:
     another account has it."""
     query = update(users).where(users.c.id == user_id).values(email=email, email_verified=True)
     return await _changed(session, query) == 1
+
+
+# ---- plans (wallet.plan_changed) -------------------------------------------------------
+
+# The newest `wallet.plan_changed` applied to each account: an older one (by the
+# wallet's per-user version) delivered later changes nothing.
+plan_states = Table(
+    "plan_states",
+    metadata,
+    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("version", BigInteger, nullable=False),
+    Column("premium", Boolean, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+
+async def advance_plan_state(
+    session: AsyncSession, user_id: str, version: int, premium: bool, now: datetime
+) -> bool:
+    """Record the account's plan state at `version` unless a version at least as new
+    is recorded; whether it was recorded (the event is the newest seen)."""
+    insert_ = dialect_insert(session, plan_states).values(
+        user_id=user_id, version=version, premium=premium, updated_at=now
+    )
+    recorded = await session.scalar(
+        insert_.on_conflict_do_update(
+            index_elements=["user_id"],
+            set_={"version": version, "premium": premium, "updated_at": now},
+            where=plan_states.c.version < version,
+        ).returning(plan_states.c.user_id)
+    )
+    return recorded is not None

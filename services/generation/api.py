@@ -19,7 +19,7 @@ from kit.paging import page_size
 from kit.server import Resources
 from kit.timestamps import timestamp
 from klik.generation.v1 import generation_pb2, generation_pb2_grpc
-from services.generation.catalogue import Provider
+from services.generation.catalogue import PREMIUM_ROLES, Provider
 from services.generation.domain import Job, Kind, NewJob, Options, Status, Turn
 from services.generation.providers import callbacks
 from services.generation.providers.errors import ProviderError
@@ -65,7 +65,8 @@ class GenerationApi(generation_pb2_grpc.GenerationServiceServicer):
                 "verify your email address first (the link in the mail, or "
                 "POST /v1/auth/verify-email:resend), then refresh your access token",
             )
-        job = await self.jobs.create(caller.user_id, new_job(request))
+        premium = caller.role in PREMIUM_ROLES
+        job = await self.jobs.create(caller.user_id, new_job(request), premium=premium)
         return generation_pb2.CreateJobResponse(job=job_message(job))
 
     async def EstimateJob(
@@ -74,7 +75,9 @@ class GenerationApi(generation_pb2_grpc.GenerationServiceServicer):
         caller = await self.resources.callers.user(context)
         # The same fields under the same numbers: read it as the CreateJob it prices.
         as_created = generation_pb2.CreateJobRequest.FromString(request.SerializeToString())
-        job = await self.jobs.estimate(caller.user_id, new_job(as_created))
+        job = await self.jobs.estimate(
+            caller.user_id, new_job(as_created), premium=caller.role in PREMIUM_ROLES
+        )
         return generation_pb2.EstimateJobResponse(
             estimate_credits=job.estimate, provider=job.provider, model=job.model
         )
@@ -216,6 +219,7 @@ class GenerationApi(generation_pb2_grpc.GenerationServiceServicer):
                         prices.tokens_rate(model) if any(k.is_text for k in model.kinds) else 0
                     ),
                     is_default=provider.is_default(model),
+                    premium=model.premium,
                 )
                 for model in provider.models
             ],

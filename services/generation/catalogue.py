@@ -22,7 +22,7 @@ from enum import StrEnum
 from typing import Any
 
 from kit.config import ConfigError
-from kit.errors import InvalidArgument
+from kit.errors import InvalidArgument, PermissionDenied
 from services.generation.domain import Kind
 
 SANDBOX = "sandbox"
@@ -69,6 +69,8 @@ class Model:
     # TEXT, CHAT: the completion cap sent when a job sets no max_tokens. The hold is
     # estimated from the same cap, so a job can never use more than it holds.
     max_tokens: int = 1024
+    # Served only to callers whose role unlocks premium models (PREMIUM_ROLES).
+    premium: bool = False
 
     def serves(self, kind: Kind) -> bool:
         return kind in self.kinds
@@ -212,6 +214,26 @@ class Catalogue:
                     yield model
 
 
+# The roles whose callers may use premium-only models.
+PREMIUM_ROLES = ("premium", "moderator", "admin")
+
+
+def require_premium(route: Route, premium: bool) -> Route:
+    """`route` if the caller may use every model on it; PREMIUM_REQUIRED when one
+    of them is premium-only and the caller's role does not unlock them (an alias
+    with a premium-only model among its fallbacks is premium-only as a whole, so
+    no fallback ever serves a premium model to a caller without the role)."""
+    locked = [model.id for _, model in route.candidates if model.premium]
+    if locked and not premium:
+        raise PermissionDenied(
+            "PREMIUM_REQUIRED",
+            "this model is for premium subscribers: subscribe to a premium plan, "
+            "then refresh your access token",
+            details={"model": route.alias or locked[0]},
+        )
+    return route
+
+
 # ---- the built-in catalogue ----------------------------------------------------------
 
 OPENAI_URL = "https://api.openai.com/v1"
@@ -280,8 +302,8 @@ SANDBOX_ALIAS_TARGETS = ((SANDBOX, "sandbox-text"), (SANDBOX_ANTHROPIC, "sandbox
 
 def parse_models(text: str) -> dict[str, tuple[Model, ...]]:
     """`KLIK_MODELS`: a JSON list of models, each `{"provider", "id", "kinds",
-    "display_name"?, "credits_per_million_tokens"?, "default"?, "max_tokens"?}`;
-    returns provider name -> its models. ConfigError names what is wrong."""
+    "display_name"?, "credits_per_million_tokens"?, "default"?, "max_tokens"?,
+    "premium"?}`; returns provider name -> its models. ConfigError names what is wrong."""
     items = _json("KLIK_MODELS", text)
     if not isinstance(items, list):
         raise ConfigError("KLIK_MODELS must be a JSON list of models")
@@ -313,6 +335,9 @@ def parse_model(item: Any, where: str, kinds: tuple[Kind, ...] = ()) -> Model:
         raise ConfigError(f"{where}.kinds: each must be one of {', '.join(Kind)}") from None
     price = item.get("credits_per_million_tokens", 0)
     cap = item.get("max_tokens", 1024)
+    premium = item.get("premium", False)
+    if not isinstance(premium, bool):
+        raise ConfigError(f"{where}.premium must be true or false")
     if not isinstance(price, int) or isinstance(price, bool) or price < 0:
         raise ConfigError(f"{where}.credits_per_million_tokens must be an integer >= 0")
     if not isinstance(cap, int) or isinstance(cap, bool) or cap < 1:
@@ -324,6 +349,7 @@ def parse_model(item: Any, where: str, kinds: tuple[Kind, ...] = ()) -> Model:
         price,
         default=bool(item.get("default", False)),
         max_tokens=cap,
+        premium=premium,
     )
 
 

@@ -38,7 +38,7 @@ from kit.errors import DomainError, InvalidArgument, Unavailable
 from kit.idempotency import check_key, check_replay
 from kit.paging import SeqCursor
 from services.generation import metrics, store
-from services.generation.catalogue import Model, Provider
+from services.generation.catalogue import Model, Provider, require_premium
 from services.generation.domain import (
     Failure,
     Job,
@@ -111,14 +111,14 @@ class Jobs:
 
     # ---- create ---------------------------------------------------------------------
 
-    async def create(self, user_id: str, request: NewJob) -> Job:
+    async def create(self, user_id: str, request: NewJob, *, premium: bool = False) -> Job:
         # A first request, the common case, is priced and inserted straight away: the
         # insert itself finds a replay (the unique key), so no read goes before it.
         # A replay that `_prepare` would now refuse (its provider's circuit opened
         # since, say) still gets the job its key created.
         keyed = check_key(request.idempotency_key)
         try:
-            job = await self._prepare(user_id, request)
+            job = await self._prepare(user_id, request, premium)
         except DomainError:
             if keyed:
                 async with self.uow.read() as session:
@@ -136,15 +136,17 @@ class Jobs:
             return await self._replay(existing, request.fingerprint)
         return await self._confirm(job)
 
-    async def estimate(self, user_id: str, request: NewJob) -> Job:
+    async def estimate(self, user_id: str, request: NewJob, *, premium: bool = False) -> Job:
         """The job CreateJob would create (its estimate is the hold), unsaved."""
-        return await self._prepare(user_id, request)
+        return await self._prepare(user_id, request, premium)
 
-    async def _prepare(self, user_id: str, request: NewJob) -> Job:
-        """Validate and price the request, in the order the proto documents."""
+    async def _prepare(self, user_id: str, request: NewJob, premium: bool = False) -> Job:
+        """Validate and price the request, in the order the proto documents;
+        `premium`: the caller's role unlocks premium-only models."""
         kind = Kind.parse(request.kind)
         prompt = check_prompt(request.prompt)
         route = self.settings.catalogue.route(kind, request.provider, request.model)
+        require_premium(route, premium)
         provider, model = self._first_available(route.candidates)
         options = check_options(kind, request.options)
         if kind is Kind.AVATAR_VIDEO and (options.avatar_id or options.voice_id):

@@ -18,9 +18,10 @@ from kit.paging import SeqCursor, TimeCursor
 from kit.server import Resources
 from kit.timestamps import timestamp, to_datetime
 from klik.wallet.v1 import holds_pb2, holds_pb2_grpc, wallet_pb2, wallet_pb2_grpc
-from services.wallet.domain import Entry, Hold, Payment, Wallet
+from services.wallet.domain import Entry, Hold, Payment, Subscription, Wallet
 from services.wallet.ledger import Ledger
 from services.wallet.payments import Payments
+from services.wallet.plans import Plans
 
 Context: TypeAlias = grpc.aio.ServicerContext[Any, Any]
 
@@ -78,6 +79,21 @@ def payment_message(payment: Payment) -> wallet_pb2.Payment:
     return message
 
 
+def subscription_message(subscription: Subscription) -> wallet_pb2.Subscription:
+    message = wallet_pb2.Subscription(
+        id=subscription.id,
+        plan_id=subscription.plan_id,
+        status=subscription.status,
+        active=subscription.active,
+        cancel_at_period_end=subscription.cancel_at_period_end,
+    )
+    if subscription.current_period_start is not None:
+        message.current_period_start.CopyFrom(timestamp(subscription.current_period_start))
+    if subscription.current_period_end is not None:
+        message.current_period_end.CopyFrom(timestamp(subscription.current_period_end))
+    return message
+
+
 def hold_message(hold: Hold) -> holds_pb2.Hold:
     return holds_pb2.Hold(
         id=hold.id,
@@ -94,10 +110,13 @@ def hold_message(hold: Hold) -> holds_pb2.Hold:
 class WalletApi(wallet_pb2_grpc.WalletServiceServicer):
     """klik.wallet.v1.WalletService."""
 
-    def __init__(self, resources: Resources, ledger: Ledger, payments: Payments) -> None:
+    def __init__(
+        self, resources: Resources, ledger: Ledger, payments: Payments, plans: Plans
+    ) -> None:
         self.resources = resources
         self.ledger = ledger
         self.payments = payments
+        self.plans = plans
 
     async def GetWallet(
         self, request: wallet_pb2.GetWalletRequest, context: Context
@@ -267,6 +286,50 @@ class WalletApi(wallet_pb2_grpc.WalletServiceServicer):
         await self.payments.webhook(request.body.data, signature)
         return wallet_pb2.StripeWebhookResponse()
 
+    # ---- Plans ----
+
+    async def ListPlans(
+        self, request: wallet_pb2.ListPlansRequest, context: Context
+    ) -> wallet_pb2.ListPlansResponse:
+        return wallet_pb2.ListPlansResponse(
+            plans=[
+                wallet_pb2.Plan(
+                    id=p.id,
+                    price_id=p.price_id,
+                    monthly_allowance=p.allowance,
+                    premium_models=p.premium,
+                )
+                for p in self.plans.plans()
+            ]
+        )
+
+    async def Subscribe(
+        self, request: wallet_pb2.SubscribeRequest, context: Context
+    ) -> wallet_pb2.SubscribeResponse:
+        caller = await self.resources.callers.user(context)
+        made = await self.plans.subscribe(
+            caller.user_id,
+            request.idempotency_key,
+            plan_id=request.plan_id,
+            success_url=request.success_url,
+            cancel_url=request.cancel_url,
+        )
+        return wallet_pb2.SubscribeResponse(session_id=made.id, url=made.url)
+
+    async def GetSubscription(
+        self, request: wallet_pb2.GetSubscriptionRequest, context: Context
+    ) -> wallet_pb2.GetSubscriptionResponse:
+        caller = await self.resources.callers.user(context)
+        found = await self.plans.subscription(caller.user_id)
+        return wallet_pb2.GetSubscriptionResponse(subscription=subscription_message(found))
+
+    async def CreateBillingPortalSession(
+        self, request: wallet_pb2.CreateBillingPortalSessionRequest, context: Context
+    ) -> wallet_pb2.CreateBillingPortalSessionResponse:
+        caller = await self.resources.callers.user(context)
+        url = await self.plans.portal(caller.user_id, request.return_url)
+        return wallet_pb2.CreateBillingPortalSessionResponse(url=url)
+
 
 class HoldApi(holds_pb2_grpc.HoldServiceServicer):
     """klik.wallet.v1.HoldService: internal, service identities only."""
@@ -317,11 +380,15 @@ class HoldApi(holds_pb2_grpc.HoldServiceServicer):
 
 
 def register(
-    server: grpc.aio.Server, resources: Resources, ledger: Ledger, payments: Payments
+    server: grpc.aio.Server,
+    resources: Resources,
+    ledger: Ledger,
+    payments: Payments,
+    plans: Plans,
 ) -> Sequence[str]:
-    """Add the servicers, over the replica's ledger and payments (service.py)."""
+    """Add the servicers, over the replica's ledger, payments and plans (service.py)."""
     wallet_pb2_grpc.add_WalletServiceServicer_to_server(
-        WalletApi(resources, ledger, payments), server
+        WalletApi(resources, ledger, payments, plans), server
     )
     holds_pb2_grpc.add_HoldServiceServicer_to_server(HoldApi(resources, ledger), server)
     return (

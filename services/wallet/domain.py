@@ -50,6 +50,8 @@ class Kind(StrEnum):
     PURCHASE_DISPUTED = "purchase_disputed"
     # Credits that paid (part of) the debt (negative; `debt_change` the same).
     DEBT_REPAID = "debt_repaid"
+    # A subscription period's allowance (a paid invoice); expires at the period's end.
+    ALLOWANCE = "allowance"
 
 
 class HoldStatus(StrEnum):
@@ -623,4 +625,100 @@ def charge_not_found(transaction_id: str) -> NotFound:
         "CHARGE_NOT_FOUND",
         "the user has no charge with this transaction id",
         details={"transaction_id": transaction_id},
+    )
+
+
+# ---- plans and subscriptions ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A subscription plan on sale (`KLIK_PLANS`)."""
+
+    id: str
+    price_id: str  # the Stripe Price (recurring, monthly) subscribers pay
+    allowance: int  # credits granted each paid period; they expire at its end
+    premium: bool  # subscribers get the role `premium` (premium models, rate limits)
+
+
+def parse_plans(spec: str) -> tuple[Plan, ...]:
+    """`id:price_id:allowance[:premium],…` (KLIK_PLANS) as plans, in the given order."""
+    plans: dict[str, Plan] = {}
+    for raw in spec.split(","):
+        if not raw.strip():
+            continue
+        parts = [p.strip() for p in raw.split(":")]
+        perks = parts[3:]
+        if (
+            len(parts) < 3
+            or not parts[0]
+            or not parts[1]
+            or not parts[2].isdigit()
+            or any(perk != "premium" for perk in perks)
+        ):
+            raise ValueError(f"{raw.strip()!r} is not id:price_id:allowance[:premium]")
+        plan = Plan(parts[0], parts[1], int(parts[2]), "premium" in perks)
+        if not 0 < plan.allowance <= MAX_AMOUNT or plan.id in plans:
+            raise ValueError(f"{raw.strip()!r}: the allowance must be positive, ids unique")
+        if len(plan.id) > MAX_ID_LENGTH:
+            raise ValueError(f"{raw.strip()!r}: the id is longer than {MAX_ID_LENGTH}")
+        plans[plan.id] = plan
+    return tuple(plans.values())
+
+
+def find_plan(plans: tuple[Plan, ...], plan_id: str) -> Plan:
+    for plan in plans:
+        if plan.id == plan_id:
+            return plan
+    raise NotFound("PLAN_NOT_FOUND", "no plan has this id", details={"plan_id": plan_id})
+
+
+class SubscriptionStatus(StrEnum):
+    """Stripe's subscription statuses klik tells apart."""
+
+    INCOMPLETE = "incomplete"  # checked out, the first invoice not paid yet
+    ACTIVE = "active"
+    TRIALING = "trialing"
+    PAST_DUE = "past_due"  # a renewal's invoice failed; Stripe retries it
+    UNPAID = "unpaid"
+    CANCELED = "canceled"
+    INCOMPLETE_EXPIRED = "incomplete_expired"
+    PAUSED = "paused"
+
+
+def subscription_status(raw: str) -> str:
+    """Stripe's status as klik keeps it (an unknown one is kept as `incomplete`)."""
+    return raw if raw in set(SubscriptionStatus) else SubscriptionStatus.INCOMPLETE
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """A user's Stripe subscription to a plan, as the webhooks last reported it."""
+
+    id: str  # Stripe's subscription id
+    user_id: str
+    plan_id: str
+    status: str
+    created_at: datetime
+    updated_at: datetime
+    current_period_start: datetime | None = None
+    current_period_end: datetime | None = None
+    cancel_at_period_end: bool = False
+    # Bumped on every change: `wallet.plan_changed` carries it, so a consumer can
+    # ignore an older event delivered after a newer one.
+    version: int = 0
+
+    @property
+    def active(self) -> bool:
+        """In force: paid (or trialing) and not ended."""
+        return self.status in (SubscriptionStatus.ACTIVE, SubscriptionStatus.TRIALING)
+
+
+def no_subscription() -> NotFound:
+    return NotFound("SUBSCRIPTION_NOT_FOUND", "you have no subscription")
+
+
+def no_billing_account() -> FailedPrecondition:
+    return FailedPrecondition(
+        "NO_BILLING_ACCOUNT", "you have not checked out with Stripe yet: nothing to manage"
     )

@@ -34,7 +34,7 @@ from kit.clock import Clock, utc_now
 from kit.db import UnitOfWork
 from kit.errors import Unavailable
 from kit.idempotency import check_key, check_replay, fingerprint
-from services.wallet import domain, store
+from services.wallet import domain, plans, store
 from services.wallet.changes import record
 from services.wallet.domain import CreditPack, Kind, Payment, PaymentStatus
 from services.wallet.settings import WalletOptions
@@ -93,11 +93,9 @@ class Payments:
             customer = await store.stripe_customer(session, user_id)
         if stored is not None and stored.response is not None:
             check_replay(stored.fingerprint, offered, CHECKOUT)
-            return _load_session(stored.response)
+            return load_session(stored.response)
         if customer is None:
-            made = await self._stripe.create_customer(user_id)
-            async with self._uow.write() as session:
-                customer = await store.remember_customer(session, user_id, made, self._clock())
+            customer = await remember_customer(self._uow, self._stripe, user_id, self._clock)
         # The same (user, key, request) makes the same session at Stripe: copies of
         # this request racing each other all get the first one.
         stripe_key = (
@@ -113,9 +111,9 @@ class Payments:
         )
         async with self._uow.write() as session:
             now = self._clock()
-            first = await _claim(session, user_id, CHECKOUT, key, offered, now)
+            first = await claim(session, user_id, CHECKOUT, key, offered, now)
             if first is not None:
-                return _load_session(first)
+                return load_session(first)
             await store.add_payment(
                 session,
                 Payment(
@@ -174,7 +172,7 @@ class Payments:
         )
         async with self._uow.write() as session:
             now = self._clock()
-            first = await _claim(session, admin_id, REFUND_PAYMENT, key, offered, now)
+            first = await claim(session, admin_id, REFUND_PAYMENT, key, offered, now)
             if first is None:
                 await store.add_payment_refund(
                     session, made.id, payment.id, admin_id, reason, made.amount, now
@@ -211,7 +209,9 @@ class Payments:
             now = self._clock()
             if not await store.record_event(session, event.id, event.type, now):
                 return  # handled before
-            if event.type in PAID_EVENTS:
+            if event.type in plans.EVENTS or event.object.get("mode") == "subscription":
+                await plans.handle(session, event, now, self._options.plans)
+            elif event.type in PAID_EVENTS:
                 await self._session_paid(session, event, now, receipt)
             elif event.type == EXPIRED_EVENT:
                 await self._session_expired(session, event)
@@ -357,7 +357,16 @@ class Payments:
             await store.save_payment(session, replace(payment, status=PaymentStatus.EXPIRED))
 
 
-async def _claim(
+async def remember_customer(
+    uow: UnitOfWork, stripe: StripeClient, user_id: str, clock: Clock
+) -> str:
+    """The user's Stripe customer, made at Stripe (once per user, by key) and kept."""
+    made = await stripe.create_customer(user_id)
+    async with uow.write() as session:
+        return await store.remember_customer(session, user_id, made, clock())
+
+
+async def claim(
     session: AsyncSession, scope: str, operation: str, key: str, offered: str, now: datetime
 ) -> str | None:
     """Claim an idempotency key after the Stripe call: None when this request
@@ -370,6 +379,6 @@ async def _claim(
     return stored.response
 
 
-def _load_session(raw: str) -> CheckoutSession:
+def load_session(raw: str) -> CheckoutSession:
     session_id, _, url = raw.partition(" ")
     return CheckoutSession(session_id, url)

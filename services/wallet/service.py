@@ -10,6 +10,7 @@ from kit.server import Resources, ServiceParts, ServiceSpec
 from services.wallet import api, background, events
 from services.wallet.ledger import Ledger
 from services.wallet.payments import Payments
+from services.wallet.plans import Plans
 from services.wallet.settings import WalletOptions
 from services.wallet.stripe_client import StripeClient
 
@@ -24,9 +25,11 @@ def make_spec(options: WalletOptions | None = None) -> ServiceSpec:
         # The servicers and the background loops share the replica's one ledger.
         current = options if options is not None else WalletOptions.from_env()
         ledger = Ledger(resources.uow)
-        payments = Payments(resources.uow, StripeClient(current), current)
+        stripe = StripeClient(current)
+        payments = Payments(resources.uow, stripe, current)
+        plans = Plans(resources.uow, stripe, current)
         return ServiceParts(
-            servicers=lambda server: api.register(server, resources, ledger, payments),
+            servicers=lambda server: api.register(server, resources, ledger, payments, plans),
             consumers=lambda: events.consumers(resources, current),
             background=lambda: background.loops(ledger, current),
         )

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from kit.config import ConfigError, env_float, env_int, env_str
 from kit.idempotency import MIN_RETENTION_HOURS
-from services.wallet.domain import MAX_AMOUNT, CreditPack, parse_packs
+from services.wallet.domain import MAX_AMOUNT, CreditPack, Plan, parse_packs, parse_plans
 
 # Without KLIK_STRIPE_SECRET_KEY the wallet talks to the sandbox's Stripe
 # (KLIK_SANDBOX_URL) with this key; with it, to Stripe itself.
@@ -16,6 +16,8 @@ DEFAULT_SANDBOX_URL = "http://127.0.0.1:8090"
 # The sandbox signs its webhooks with the same secret (sandbox/settings.py).
 DEV_STRIPE_WEBHOOK_SECRET = "whsec_klik_sandbox"
 DEFAULT_PACKS = "starter:100:500,plus:550:2500,pro:1200:5000"
+# The sandbox's Stripe accepts any price id (a monthly price of 1000 cents).
+DEFAULT_PLANS = "basic:price_klik_basic:500,premium:price_klik_premium:2000:premium"
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,8 @@ class WalletOptions:
     # Credit packs on sale (`KLIK_CREDIT_PACKS`: `id:credits:price_cents,…`) and
     # their currency (`KLIK_STRIPE_CURRENCY`).
     credit_packs: tuple[CreditPack, ...] = parse_packs(DEFAULT_PACKS, "usd")
+    # Subscription plans on sale (`KLIK_PLANS`: `id:price_id:allowance[:premium],…`).
+    plans: tuple[Plan, ...] = parse_plans(DEFAULT_PLANS)
     # Origins Checkout may return to (`KLIK_CHECKOUT_RETURN_ORIGINS`, comma-separated).
     checkout_return_origins: tuple[str, ...] = ("http://localhost:3000",)
 
@@ -55,6 +59,10 @@ class WalletOptions:
             packs = parse_packs(env_str("KLIK_CREDIT_PACKS", DEFAULT_PACKS, env), currency)
         except ValueError as error:
             raise ConfigError(f"KLIK_CREDIT_PACKS: {error}") from None
+        try:
+            plans = parse_plans(env_str("KLIK_PLANS", DEFAULT_PLANS, env))
+        except ValueError as error:
+            raise ConfigError(f"KLIK_PLANS: {error}") from None
         options = cls(
             stripe_secret_key=real_key or SANDBOX_STRIPE_KEY,
             stripe_api_base=env_str(
@@ -64,6 +72,7 @@ class WalletOptions:
                 "KLIK_STRIPE_WEBHOOK_SECRET", DEV_STRIPE_WEBHOOK_SECRET, env
             ),
             credit_packs=packs,
+            plans=plans,
             checkout_return_origins=tuple(
                 o.strip().rstrip("/") for o in origins.split(",") if o.strip()
             ),

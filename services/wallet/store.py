@@ -49,7 +49,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.db import as_utc, dialect_insert
-from services.wallet.domain import Entry, Hold, HoldStatus, Payment, Wallet
+from services.wallet.domain import Entry, Hold, HoldStatus, Payment, Subscription, Wallet
 
 metadata = MetaData()
 
@@ -190,6 +190,40 @@ stripe_events = Table(
     Column("id", String(255), primary_key=True),
     Column("type", String(100), nullable=False),
     Column("received_at", DateTime(timezone=True), nullable=False),
+)
+
+# Subscriptions to plans, as Stripe's webhooks last reported them.
+subscriptions = Table(
+    "subscriptions",
+    metadata,
+    # Stripe's subscription id.
+    Column("id", String(255), primary_key=True),
+    Column("user_id", String(64), ForeignKey("wallets.user_id"), nullable=False),
+    Column("plan_id", String(64), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("current_period_start", DateTime(timezone=True), nullable=True),
+    Column("current_period_end", DateTime(timezone=True), nullable=True),
+    Column("cancel_at_period_end", Boolean, nullable=False, server_default=false()),
+    # `created` (unix seconds) of the newest subscription event applied: an older
+    # one delivered late changes nothing.
+    Column("stripe_updated", BigInteger, nullable=False, server_default="0"),
+    # Bumped on every change; `wallet.plan_changed` carries the user's newest.
+    Column("version", BigInteger, nullable=False, server_default="0"),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Index("ix_subscriptions_user_updated", "user_id", "updated_at"),
+)
+
+# The paid invoices whose allowance was granted: one grant per invoice.
+subscription_invoices = Table(
+    "subscription_invoices",
+    metadata,
+    # Stripe's invoice id.
+    Column("id", String(255), primary_key=True),
+    Column("subscription_id", String(255), ForeignKey("subscriptions.id"), nullable=False),
+    Column("credits", BigInteger, nullable=False),
+    Column("period_end", DateTime(timezone=True), nullable=False),
+    Column("granted_at", DateTime(timezone=True), nullable=False),
 )
 
 _OPEN = holds.c.status == HoldStatus.OPEN.value
@@ -739,3 +773,92 @@ async def record_event(session: AsyncSession, event_id: str, kind: str, now: dat
         .returning(stripe_events.c.id)
     )
     return recorded is not None
+
+
+# ---- subscriptions -------------------------------------------------------------------
+
+
+def _subscription(row: Row[Any]) -> Subscription:
+    start, end = row.current_period_start, row.current_period_end
+    return Subscription(
+        id=row.id,
+        user_id=row.user_id,
+        plan_id=row.plan_id,
+        status=row.status,
+        created_at=as_utc(row.created_at),
+        updated_at=as_utc(row.updated_at),
+        current_period_start=None if start is None else as_utc(start),
+        current_period_end=None if end is None else as_utc(end),
+        cancel_at_period_end=row.cancel_at_period_end,
+        version=row.version,
+    )
+
+
+async def lock_subscription(
+    session: AsyncSession, subscription_id: str
+) -> tuple[Subscription, int] | None:
+    """A subscription, locked, and the `created` of the newest Stripe event applied."""
+    row = (
+        await session.execute(
+            select(subscriptions).where(subscriptions.c.id == subscription_id).with_for_update()
+        )
+    ).first()
+    return None if row is None else (_subscription(row), row.stripe_updated)
+
+
+async def save_subscription(
+    session: AsyncSession, subscription: Subscription, stripe_updated: int
+) -> None:
+    """Insert or update a subscription (the caller holds its wallet's lock)."""
+    values = {
+        "user_id": subscription.user_id,
+        "plan_id": subscription.plan_id,
+        "status": subscription.status,
+        "current_period_start": subscription.current_period_start,
+        "current_period_end": subscription.current_period_end,
+        "cancel_at_period_end": subscription.cancel_at_period_end,
+        "stripe_updated": stripe_updated,
+        "version": subscription.version,
+        "updated_at": subscription.updated_at,
+    }
+    await session.execute(
+        dialect_insert(session, subscriptions)
+        .values(id=subscription.id, created_at=subscription.created_at, **values)
+        .on_conflict_do_update(index_elements=["id"], set_=values)
+    )
+
+
+async def user_subscriptions(session: AsyncSession, user_id: str) -> list[Subscription]:
+    """The user's subscriptions, most recently changed first."""
+    rows = (
+        await session.execute(
+            select(subscriptions)
+            .where(subscriptions.c.user_id == user_id)
+            .order_by(subscriptions.c.updated_at.desc(), subscriptions.c.id)
+        )
+    ).all()
+    return [_subscription(row) for row in rows]
+
+
+async def claim_invoice(
+    session: AsyncSession,
+    invoice_id: str,
+    subscription_id: str,
+    credits: int,
+    period_end: datetime,
+    now: datetime,
+) -> bool:
+    """Record an invoice's allowance as granted; False when it was already."""
+    claimed = await session.scalar(
+        dialect_insert(session, subscription_invoices)
+        .values(
+            id=invoice_id,
+            subscription_id=subscription_id,
+            credits=credits,
+            period_end=period_end,
+            granted_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=["id"])
+        .returning(subscription_invoices.c.id)
+    )
+    return claimed is not None

@@ -16,7 +16,7 @@ from typing import Any
 import stripe
 
 from kit.errors import InvalidArgument, Unavailable
-from services.wallet.domain import CreditPack
+from services.wallet.domain import CreditPack, Plan
 from services.wallet.settings import WalletOptions
 
 SIGNATURE_TOLERANCE_SECONDS = 300
@@ -42,6 +42,8 @@ class Event:
     id: str
     type: str
     object: Mapping[str, Any]
+    # When Stripe made it (unix seconds): orders events about one object.
+    created: int = 0
 
 
 def unavailable(error: Exception) -> Unavailable:
@@ -116,6 +118,48 @@ class StripeClient:
             raise unavailable(error) from None
         return CheckoutSession(str(session.id), str(session.url))
 
+    async def create_subscription_checkout(
+        self,
+        *,
+        key: str,
+        customer: str,
+        user_id: str,
+        plan: Plan,
+        success_url: str,
+        cancel_url: str,
+    ) -> CheckoutSession:
+        """A Checkout Session (subscription mode) for one plan; `key` makes it once.
+        The subscription (and so its invoices) names the user and the plan."""
+        metadata = {"user_id": user_id, "plan_id": plan.id}
+        try:
+            session = await self._client.v1.checkout.sessions.create_async(
+                params={
+                    "mode": "subscription",
+                    "customer": customer,
+                    "client_reference_id": user_id,
+                    "success_url": success_url,
+                    "cancel_url": cancel_url,
+                    "line_items": [{"price": plan.price_id, "quantity": 1}],
+                    "metadata": metadata,
+                    "subscription_data": {"metadata": metadata},
+                },
+                options={"idempotency_key": key},
+            )
+        except stripe.StripeError as error:
+            raise unavailable(error) from None
+        return CheckoutSession(str(session.id), str(session.url))
+
+    async def create_portal(self, *, customer: str, return_url: str) -> str:
+        """A customer-portal session's URL, where the person manages (cancels)
+        their subscription."""
+        try:
+            portal = await self._client.v1.billing_portal.sessions.create_async(
+                params={"customer": customer, "return_url": return_url}
+            )
+        except stripe.StripeError as error:
+            raise unavailable(error) from None
+        return str(portal.url)
+
     async def refund(
         self, *, key: str, payment_intent: str, amount: int, metadata: Mapping[str, str]
     ) -> Refund:
@@ -164,4 +208,4 @@ class StripeClient:
         obj = data.get("data", {}).get("object")
         if not isinstance(obj, dict) or not data.get("id") or not data.get("type"):
             raise InvalidArgument("MALFORMED_EVENT", "the body is not a Stripe event")
-        return Event(str(data["id"]), str(data["type"]), obj)
+        return Event(str(data["id"]), str(data["type"]), obj, int(data.get("created") or 0))

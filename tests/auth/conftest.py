@@ -43,7 +43,7 @@ from sandbox.app import create_app
 from sandbox.mail import Mailbox, SmtpSink
 from services.auth.service import make_spec
 from services.auth.settings import AuthOptions
-from tests.helpers import free_port, stream_messages, wait_for
+from tests.helpers import free_port, stream_messages, unique, wait_for
 
 ADMIN_EMAIL = "admin@example.com"
 PASSWORD = "correct horse battery staple"
@@ -164,6 +164,8 @@ class AuthStack:
     keys_dir: Path
     smtp: SmtpSink
     started: list[Auth] = field(default_factory=list)
+    # The stream is shared by the session: each stack's durable consumers are its own.
+    consumer_prefix: str = field(default_factory=lambda: unique("auth-test-"))
 
     def settings(self, env: dict[str, str]) -> ServiceSettings:
         return dataclasses.replace(
@@ -188,7 +190,10 @@ class AuthStack:
         }
         if self.started and port is None:
             env["KLIK_AUTH_ADDR"] = f"127.0.0.1:{self.started[0].port}"
-        server = Server(make_spec(AuthOptions.from_env(env)), self.settings(env))
+        options = dataclasses.replace(
+            AuthOptions.from_env(env), consumer_prefix=self.consumer_prefix
+        )
+        server = Server(make_spec(options), self.settings(env))
         await server.start()
         await asyncio.wait_for(server.ready.wait(), 30)
         channel = grpc.aio.insecure_channel(f"127.0.0.1:{server.port}")

@@ -177,3 +177,13 @@ def test_retry_after_is_a_whole_positive_number_or_none(seconds: float, count: i
     assert waited is None or (isinstance(waited, int) and waited >= 1)
     if waited is not None:
         assert seconds < POLICY.delay(count) <= seconds + waited
+
+
+def test_a_plans_premium_perk_swaps_user_and_premium_only() -> None:
+    assert domain.role_with_plan("user", True) == "premium"
+    assert domain.role_with_plan("premium", False) == "user"
+    assert domain.role_with_plan("premium", True) == "premium"
+    assert domain.role_with_plan("user", False) == "user"
+    for role in ("moderator", "admin"):
+        assert domain.role_with_plan(role, True) == role
+        assert domain.role_with_plan(role, False) == role

@@ -91,7 +91,11 @@ def real_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStac
     client at one address, and the fuzzer would see mostly 429s."""
     off = {
         f"KLIK_GATEWAY_{kind}_{cls}": "0"
-        for kind, classes in (("RATE", ("AUTH", "READ", "WRITE")), ("USER_RATE", ("READ", "WRITE")))
+        for kind, classes in (
+            ("RATE", ("AUTH", "READ", "WRITE")),
+            ("USER_RATE", ("READ", "WRITE")),
+            ("PREMIUM_RATE", ("READ", "WRITE")),
+        )
         for cls in classes
     }
     with running_stack(tmp_path_factory.mktemp("stack"), **off) as running:

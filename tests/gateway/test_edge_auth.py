@@ -177,6 +177,25 @@ async def test_each_user_has_a_bucket_beside_the_address_one(
     assert reply.status_code == 200
 
 
+async def test_a_premium_caller_draws_on_the_premium_limits(
+    start_gateway: StartGateway, upstream: Upstream
+) -> None:
+    gateway = await start_gateway(
+        KLIK_GATEWAY_USER_RATE_READ="1/60",
+        KLIK_GATEWAY_PREMIUM_RATE_READ="3/60",
+        KLIK_GATEWAY_RATE_READ="100/60",
+    )
+    premium = upstream.auth.authority.access_token("u-premium", "premium")
+    async with client_of(gateway, premium) as client:
+        statuses = [(await client.get("/v1/wallet")).status_code for _ in range(4)]
+    assert statuses == [200, 200, 200, 429]
+    # A plain user at the same address has the plain limit.
+    plain = upstream.auth.authority.access_token("u-plain")
+    async with client_of(gateway, plain) as client:
+        statuses = [(await client.get("/v1/wallet")).status_code for _ in range(2)]
+    assert statuses == [200, 429]
+
+
 async def test_a_forged_token_draws_on_no_users_bucket(
     start_gateway: StartGateway, upstream: Upstream
 ) -> None:

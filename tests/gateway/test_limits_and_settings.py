@@ -108,6 +108,9 @@ def test_user_rates_deadlines_and_event_stream_settings_come_from_the_env() -> N
     assert settings.events.heartbeat_seconds == 5.0 and settings.events.max_per_user == 2
     defaults = GatewaySettings.from_env({})
     assert defaults.user_rate_limits["read"] == Rate(600, 60.0)
+    assert defaults.premium_rate_limits == {"read": Rate(1200, 60.0), "write": Rate(300, 60.0)}
+    premium = GatewaySettings.from_env({"KLIK_GATEWAY_PREMIUM_RATE_WRITE": "off"})
+    assert premium.premium_rate_limits["write"] is None
     assert defaults.timeout("auth") == 10.0
 
 

@@ -43,6 +43,7 @@ PUBLIC_METHODS = {
     "klik.generation.v1.GenerationService.LeonardoWebhook",
     "klik.wallet.v1.WalletService.ListCreditPacks",
     "klik.wallet.v1.WalletService.StripeWebhook",
+    "klik.wallet.v1.WalletService.ListPlans",
 }
 METHODS = ("get", "put", "post", "delete", "patch")
 REDIRECTING = {
@@ -157,7 +158,7 @@ def test_public_routes_need_no_token_and_all_others_a_bearer_token(
     # email verification, password reset; public profiles; HeyGen's and Leonardo's
     # webhooks; social sign-in; the second step of a two-factor login; the mailed link
     # of a change of email
-    assert len(public) == 19
+    assert len(public) == 20
     for _, _, op in operations(test_spec):  # no RouteTest RPC is marked public
         assert "security" not in op
 

@@ -167,7 +167,7 @@ async def money(start_wallet: StartWallet, jwks: JwksServer, nats_url: str) -> A
         # The concurrency tests send many requests from one address.
         **{
             f"KLIK_GATEWAY_{who}RATE_{what}": "off"
-            for who in ("", "USER_")
+            for who in ("", "USER_", "PREMIUM_")
             for what in ("AUTH", "READ", "WRITE")
         },
     }

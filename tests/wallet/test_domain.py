@@ -9,10 +9,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from kit import paging
+from kit.config import ConfigError
 from kit.errors import DomainError
 from kit.idempotency import MAX_KEY_LENGTH, check_key, fingerprint
 from services.wallet import domain
 from services.wallet.domain import Hold, HoldStatus, Wallet
+from services.wallet.settings import DEFAULT_PLANS, WalletOptions
 
 NOW = datetime(2025, 1, 1, tzinfo=UTC)
 
@@ -162,3 +164,31 @@ def test_cursors_round_trip_and_only_for_their_rpc() -> None:
         with pytest.raises(DomainError) as error:
             paging.decode_cursor("wallet.ListTransactions", bad)
         assert reason(error) == "INVALID_PAGE_TOKEN"
+
+
+def test_plans_parse_from_the_setting_and_refuse_what_is_not_one() -> None:
+    plans = domain.parse_plans(" basic:price_1:500 , gold:price_2:2000:premium,")
+    assert plans == (
+        domain.Plan("basic", "price_1", 500, premium=False),
+        domain.Plan("gold", "price_2", 2000, premium=True),
+    )
+    assert domain.find_plan(plans, "gold").premium
+    with pytest.raises(DomainError) as missing:
+        domain.find_plan(plans, "nope")
+    assert missing.value.reason == "PLAN_NOT_FOUND"
+    for bad in ("basic:price_1", "basic::500", "basic:price_1:0", "a:p:1,a:q:2", "a:p:1:vip"):
+        with pytest.raises(ValueError):
+            domain.parse_plans(bad)
+    with pytest.raises(ConfigError, match="KLIK_PLANS"):
+        WalletOptions.from_env({"KLIK_PLANS": "basic:price_1:lots"})
+    assert WalletOptions.from_env({}).plans == domain.parse_plans(DEFAULT_PLANS)
+
+
+def test_a_subscription_is_in_force_while_active_or_trialing() -> None:
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    base = domain.Subscription("sub_1", "u", "gold", "active", now, now)
+    assert base.active and replace(base, status="trialing").active
+    for status in ("incomplete", "past_due", "unpaid", "canceled", "paused"):
+        assert not replace(base, status=status).active
+    assert domain.subscription_status("something_new") == "incomplete"
+    assert domain.subscription_status("past_due") == "past_due"

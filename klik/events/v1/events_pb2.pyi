@@ -93,16 +93,20 @@ class WalletChanged(_message.Message):
     def __init__(self, user_id: _Optional[str] = ..., balance: _Optional[int] = ..., held: _Optional[int] = ..., available: _Optional[int] = ..., transaction_id: _Optional[str] = ..., kind: _Optional[str] = ..., amount: _Optional[int] = ..., debt: _Optional[int] = ...) -> None: ...
 
 class PlanChanged(_message.Message):
-    __slots__ = ("user_id", "plan_id", "active", "period_end")
+    __slots__ = ("user_id", "plan_id", "active", "period_end", "premium", "version")
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     PLAN_ID_FIELD_NUMBER: _ClassVar[int]
     ACTIVE_FIELD_NUMBER: _ClassVar[int]
     PERIOD_END_FIELD_NUMBER: _ClassVar[int]
+    PREMIUM_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
     user_id: str
     plan_id: str
     active: bool
     period_end: _timestamp_pb2.Timestamp
-    def __init__(self, user_id: _Optional[str] = ..., plan_id: _Optional[str] = ..., active: _Optional[bool] = ..., period_end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    premium: bool
+    version: int
+    def __init__(self, user_id: _Optional[str] = ..., plan_id: _Optional[str] = ..., active: _Optional[bool] = ..., period_end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., premium: _Optional[bool] = ..., version: _Optional[int] = ...) -> None: ...
 
 class WalletLowBalance(_message.Message):
     __slots__ = ("user_id", "available", "threshold")

@@ -124,18 +124,20 @@ class ChatTurn(_message.Message):
     def __init__(self, role: _Optional[str] = ..., content: _Optional[str] = ...) -> None: ...
 
 class Model(_message.Message):
-    __slots__ = ("id", "kinds", "display_name", "credits_per_million_tokens", "is_default")
+    __slots__ = ("id", "kinds", "display_name", "credits_per_million_tokens", "is_default", "premium")
     ID_FIELD_NUMBER: _ClassVar[int]
     KINDS_FIELD_NUMBER: _ClassVar[int]
     DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
     CREDITS_PER_MILLION_TOKENS_FIELD_NUMBER: _ClassVar[int]
     IS_DEFAULT_FIELD_NUMBER: _ClassVar[int]
+    PREMIUM_FIELD_NUMBER: _ClassVar[int]
     id: str
     kinds: _containers.RepeatedScalarFieldContainer[str]
     display_name: str
     credits_per_million_tokens: int
     is_default: bool
-    def __init__(self, id: _Optional[str] = ..., kinds: _Optional[_Iterable[str]] = ..., display_name: _Optional[str] = ..., credits_per_million_tokens: _Optional[int] = ..., is_default: _Optional[bool] = ...) -> None: ...
+    premium: bool
+    def __init__(self, id: _Optional[str] = ..., kinds: _Optional[_Iterable[str]] = ..., display_name: _Optional[str] = ..., credits_per_million_tokens: _Optional[int] = ..., is_default: _Optional[bool] = ..., premium: _Optional[bool] = ...) -> None: ...
 
 class Avatar(_message.Message):
     __slots__ = ("id", "name", "preview_url")

@@ -153,6 +153,10 @@ class GenerationServiceServicer:
         - PERMISSION_DENIED `EMAIL_NOT_VERIFIED` (403): the caller's access token says
         their email address is unverified (`ev` claim) and `KLIK_REQUIRE_VERIFIED_EMAIL`
         is on (the default); verify it (auth's VerifyEmail) and refresh the token.
+        - PERMISSION_DENIED `PREMIUM_REQUIRED` (403): the model (or one of the
+        alias's models) is premium-only (`Model.premium`) and the caller's access
+        token has no role `premium`, `moderator` or `admin` (subscribe to a plan
+        with the premium perk, then refresh the token). No job is created.
         - FAILED_PRECONDITION `INSUFFICIENT_CREDITS` (HTTP 402): the estimated price
         exceeds the caller's available credits; ErrorInfo metadata has `required`
         and `available`. No job is created.

@@ -310,3 +310,85 @@ class GrantCreditsResponse(_message.Message):
     TRANSACTION_FIELD_NUMBER: _ClassVar[int]
     transaction: Transaction
     def __init__(self, transaction: _Optional[_Union[Transaction, _Mapping]] = ...) -> None: ...
+
+class Plan(_message.Message):
+    __slots__ = ("id", "price_id", "monthly_allowance", "premium_models")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    PRICE_ID_FIELD_NUMBER: _ClassVar[int]
+    MONTHLY_ALLOWANCE_FIELD_NUMBER: _ClassVar[int]
+    PREMIUM_MODELS_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    price_id: str
+    monthly_allowance: int
+    premium_models: bool
+    def __init__(self, id: _Optional[str] = ..., price_id: _Optional[str] = ..., monthly_allowance: _Optional[int] = ..., premium_models: _Optional[bool] = ...) -> None: ...
+
+class ListPlansRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListPlansResponse(_message.Message):
+    __slots__ = ("plans",)
+    PLANS_FIELD_NUMBER: _ClassVar[int]
+    plans: _containers.RepeatedCompositeFieldContainer[Plan]
+    def __init__(self, plans: _Optional[_Iterable[_Union[Plan, _Mapping]]] = ...) -> None: ...
+
+class SubscribeRequest(_message.Message):
+    __slots__ = ("plan_id", "success_url", "cancel_url", "idempotency_key")
+    PLAN_ID_FIELD_NUMBER: _ClassVar[int]
+    SUCCESS_URL_FIELD_NUMBER: _ClassVar[int]
+    CANCEL_URL_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    plan_id: str
+    success_url: str
+    cancel_url: str
+    idempotency_key: str
+    def __init__(self, plan_id: _Optional[str] = ..., success_url: _Optional[str] = ..., cancel_url: _Optional[str] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+
+class SubscribeResponse(_message.Message):
+    __slots__ = ("session_id", "url")
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    URL_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    url: str
+    def __init__(self, session_id: _Optional[str] = ..., url: _Optional[str] = ...) -> None: ...
+
+class Subscription(_message.Message):
+    __slots__ = ("id", "plan_id", "status", "active", "current_period_start", "current_period_end", "cancel_at_period_end")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    PLAN_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    ACTIVE_FIELD_NUMBER: _ClassVar[int]
+    CURRENT_PERIOD_START_FIELD_NUMBER: _ClassVar[int]
+    CURRENT_PERIOD_END_FIELD_NUMBER: _ClassVar[int]
+    CANCEL_AT_PERIOD_END_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    plan_id: str
+    status: str
+    active: bool
+    current_period_start: _timestamp_pb2.Timestamp
+    current_period_end: _timestamp_pb2.Timestamp
+    cancel_at_period_end: bool
+    def __init__(self, id: _Optional[str] = ..., plan_id: _Optional[str] = ..., status: _Optional[str] = ..., active: _Optional[bool] = ..., current_period_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., current_period_end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., cancel_at_period_end: _Optional[bool] = ...) -> None: ...
+
+class GetSubscriptionRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GetSubscriptionResponse(_message.Message):
+    __slots__ = ("subscription",)
+    SUBSCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    subscription: Subscription
+    def __init__(self, subscription: _Optional[_Union[Subscription, _Mapping]] = ...) -> None: ...
+
+class CreateBillingPortalSessionRequest(_message.Message):
+    __slots__ = ("return_url",)
+    RETURN_URL_FIELD_NUMBER: _ClassVar[int]
+    return_url: str
+    def __init__(self, return_url: _Optional[str] = ...) -> None: ...
+
+class CreateBillingPortalSessionResponse(_message.Message):
+    __slots__ = ("url",)
+    URL_FIELD_NUMBER: _ClassVar[int]
+    url: str
+    def __init__(self, url: _Optional[str] = ...) -> None: ...

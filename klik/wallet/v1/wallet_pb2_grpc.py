@@ -137,6 +137,26 @@ class WalletServiceStub:
                 request_serializer=klik_dot_wallet_dot_v1_dot_wallet__pb2.StripeWebhookRequest.SerializeToString,
                 response_deserializer=klik_dot_wallet_dot_v1_dot_wallet__pb2.StripeWebhookResponse.FromString,
                 _registered_method=True)
+        self.ListPlans = channel.unary_unary(
+                '/klik.wallet.v1.WalletService/ListPlans',
+                request_serializer=klik_dot_wallet_dot_v1_dot_wallet__pb2.ListPlansRequest.SerializeToString,
+                response_deserializer=klik_dot_wallet_dot_v1_dot_wallet__pb2.ListPlansResponse.FromString,
+                _registered_method=True)
+        self.Subscribe = channel.unary_unary(
+                '/klik.wallet.v1.WalletService/Subscribe',
+                request_serializer=klik_dot_wallet_dot_v1_dot_wallet__pb2.SubscribeRequest.SerializeToString,
+                response_deserializer=klik_dot_wallet_dot_v1_dot_wallet__pb2.SubscribeResponse.FromString,
+                _registered_method=True)
+        self.GetSubscription = channel.unary_unary(
+                '/klik.wallet.v1.WalletService/GetSubscription',
+                request_serializer=klik_dot_wallet_dot_v1_dot_wallet__pb2.GetSubscriptionRequest.SerializeToString,
+                response_deserializer=klik_dot_wallet_dot_v1_dot_wallet__pb2.GetSubscriptionResponse.FromString,
+                _registered_method=True)
+        self.CreateBillingPortalSession = channel.unary_unary(
+                '/klik.wallet.v1.WalletService/CreateBillingPortalSession',
+                request_serializer=klik_dot_wallet_dot_v1_dot_wallet__pb2.CreateBillingPortalSessionRequest.SerializeToString,
+                response_deserializer=klik_dot_wallet_dot_v1_dot_wallet__pb2.CreateBillingPortalSessionResponse.FromString,
+                _registered_method=True)
 
 
 class WalletServiceServicer:
@@ -412,7 +432,71 @@ class WalletServiceServicer:
         `checkout.session.async_payment_succeeded` (grant the pack),
         `checkout.session.expired`, `charge.refunded` (take back the refunded share
         of the credits, as a `purchase_refunded` row), `charge.dispute.created` (take
-        back the disputed share, as a `purchase_disputed` row).
+        back the disputed share, as a `purchase_disputed` row); for plans (see
+        Subscribe): `invoice.paid` (the period's allowance, an `allowance` row, once
+        per invoice), `invoice.payment_failed`, `customer.subscription.created`,
+        `customer.subscription.updated`, `customer.subscription.deleted`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListPlans(self, request, context):
+        """---- Plans ----
+
+        Lists the subscription plans on sale (`KLIK_PLANS`). Public.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Subscribe(self, request, context):
+        """Starts a subscription to a plan: a Stripe Checkout Session in subscription
+        mode whose `url` the client sends the person to. Bearer. The subscription is
+        recorded, and each period's allowance granted, when Stripe reports it by
+        webhook: every paid invoice (`invoice.paid`) grants the plan's `allowance`
+        once, as `allowance` credits that expire at the end of the period it pays
+        for. The caller's Stripe customer is the one CreateCheckout uses. Idempotent
+        by `idempotency_key` (the same key returns the same session).
+
+        Errors:
+        - NOT_FOUND `PLAN_NOT_FOUND` (404): no plan has this id.
+        - INVALID_ARGUMENT `INVALID_RETURN_URL` (400): success_url or cancel_url is
+        missing or not on an origin in `KLIK_CHECKOUT_RETURN_ORIGINS`.
+        - FAILED_PRECONDITION `ALREADY_SUBSCRIBED` (400): the caller has a
+        subscription in force (change or cancel it in the billing portal).
+        - NOT_FOUND `WALLET_NOT_FOUND` (404): the caller has no open wallet.
+        - UNAVAILABLE `PAYMENTS_UNAVAILABLE` (503): Stripe could not be reached.
+        - INVALID_ARGUMENT (400): idempotency_key missing or over 200 characters.
+        - ABORTED `IDEMPOTENCY_KEY_REUSED` (409): the key was used with a different body.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetSubscription(self, request, context):
+        """Returns the caller's subscription: the one in force, else the latest. Bearer.
+
+        Errors:
+        - NOT_FOUND `SUBSCRIPTION_NOT_FOUND` (404): the caller never subscribed (or
+        Stripe has not reported the subscription yet).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateBillingPortalSession(self, request, context):
+        """Opens Stripe's customer portal for the caller: the `url` of a portal session
+        where the person updates their payment method or cancels (at the period's
+        end, or now); Stripe reports the change by webhook
+        (`customer.subscription.updated` / `deleted`). Bearer.
+
+        Errors:
+        - INVALID_ARGUMENT `INVALID_RETURN_URL` (400): return_url is missing or not
+        on an origin in `KLIK_CHECKOUT_RETURN_ORIGINS`.
+        - FAILED_PRECONDITION `NO_BILLING_ACCOUNT` (400): the caller never checked
+        out (no Stripe customer).
+        - UNAVAILABLE `PAYMENTS_UNAVAILABLE` (503): Stripe could not be reached.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -490,6 +574,26 @@ def add_WalletServiceServicer_to_server(servicer, server):
                     servicer.StripeWebhook,
                     request_deserializer=klik_dot_wallet_dot_v1_dot_wallet__pb2.StripeWebhookRequest.FromString,
                     response_serializer=klik_dot_wallet_dot_v1_dot_wallet__pb2.StripeWebhookResponse.SerializeToString,
+            ),
+            'ListPlans': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPlans,
+                    request_deserializer=klik_dot_wallet_dot_v1_dot_wallet__pb2.ListPlansRequest.FromString,
+                    response_serializer=klik_dot_wallet_dot_v1_dot_wallet__pb2.ListPlansResponse.SerializeToString,
+            ),
+            'Subscribe': grpc.unary_unary_rpc_method_handler(
+                    servicer.Subscribe,
+                    request_deserializer=klik_dot_wallet_dot_v1_dot_wallet__pb2.SubscribeRequest.FromString,
+                    response_serializer=klik_dot_wallet_dot_v1_dot_wallet__pb2.SubscribeResponse.SerializeToString,
+            ),
+            'GetSubscription': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSubscription,
+                    request_deserializer=klik_dot_wallet_dot_v1_dot_wallet__pb2.GetSubscriptionRequest.FromString,
+                    response_serializer=klik_dot_wallet_dot_v1_dot_wallet__pb2.GetSubscriptionResponse.SerializeToString,
+            ),
+            'CreateBillingPortalSession': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateBillingPortalSession,
+                    request_deserializer=klik_dot_wallet_dot_v1_dot_wallet__pb2.CreateBillingPortalSessionRequest.FromString,
+                    response_serializer=klik_dot_wallet_dot_v1_dot_wallet__pb2.CreateBillingPortalSessionResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -903,6 +1007,114 @@ class WalletService:
             '/klik.wallet.v1.WalletService/StripeWebhook',
             klik_dot_wallet_dot_v1_dot_wallet__pb2.StripeWebhookRequest.SerializeToString,
             klik_dot_wallet_dot_v1_dot_wallet__pb2.StripeWebhookResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListPlans(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/klik.wallet.v1.WalletService/ListPlans',
+            klik_dot_wallet_dot_v1_dot_wallet__pb2.ListPlansRequest.SerializeToString,
+            klik_dot_wallet_dot_v1_dot_wallet__pb2.ListPlansResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Subscribe(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/klik.wallet.v1.WalletService/Subscribe',
+            klik_dot_wallet_dot_v1_dot_wallet__pb2.SubscribeRequest.SerializeToString,
+            klik_dot_wallet_dot_v1_dot_wallet__pb2.SubscribeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSubscription(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/klik.wallet.v1.WalletService/GetSubscription',
+            klik_dot_wallet_dot_v1_dot_wallet__pb2.GetSubscriptionRequest.SerializeToString,
+            klik_dot_wallet_dot_v1_dot_wallet__pb2.GetSubscriptionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateBillingPortalSession(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/klik.wallet.v1.WalletService/CreateBillingPortalSession',
+            klik_dot_wallet_dot_v1_dot_wallet__pb2.CreateBillingPortalSessionRequest.SerializeToString,
+            klik_dot_wallet_dot_v1_dot_wallet__pb2.CreateBillingPortalSessionResponse.FromString,
             options,
             channel_credentials,
             insecure,

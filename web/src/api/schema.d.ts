@@ -1554,6 +1554,10 @@ export interface paths {
          *     - PERMISSION_DENIED `EMAIL_NOT_VERIFIED` (403): the caller's access token says
          *       their email address is unverified (`ev` claim) and `KLIK_REQUIRE_VERIFIED_EMAIL`
          *       is on (the default); verify it (auth's VerifyEmail) and refresh the token.
+         *     - PERMISSION_DENIED `PREMIUM_REQUIRED` (403): the model (or one of the
+         *       alias's models) is premium-only (`Model.premium`) and the caller's access
+         *       token has no role `premium`, `moderator` or `admin` (subscribe to a plan
+         *       with the premium perk, then refresh the token). No job is created.
          *     - FAILED_PRECONDITION `INSUFFICIENT_CREDITS` (HTTP 402): the estimated price
          *       exceeds the caller's available credits; ErrorInfo metadata has `required`
          *       and `available`. No job is created.
@@ -2426,6 +2430,36 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/wallet/billing-portal": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Opens Stripe's customer portal for the caller: the `url` of a portal session where the person updates their payment method or cancels (at the period's end, or now); Stripe reports the change by webhook (`customer.subscription.updated` / `deleted`).
+         * @description Opens Stripe's customer portal for the caller: the `url` of a portal session
+         *     where the person updates their payment method or cancels (at the period's
+         *     end, or now); Stripe reports the change by webhook
+         *     (`customer.subscription.updated` / `deleted`). Bearer.
+         *
+         *     Errors:
+         *     - INVALID_ARGUMENT `INVALID_RETURN_URL` (400): return_url is missing or not
+         *       on an origin in `KLIK_CHECKOUT_RETURN_ORIGINS`.
+         *     - FAILED_PRECONDITION `NO_BILLING_ACCOUNT` (400): the caller never checked
+         *       out (no Stripe customer).
+         *     - UNAVAILABLE `PAYMENTS_UNAVAILABLE` (503): Stripe could not be reached.
+         */
+        post: operations["WalletService_CreateBillingPortalSession"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/wallet/checkout": {
         parameters: {
             query?: never;
@@ -2498,6 +2532,87 @@ export interface paths {
          *     - INVALID_ARGUMENT (400): page_size is negative.
          */
         get: operations["WalletService_ListPayments"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/wallet/plans": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Lists the subscription plans on sale (`KLIK_PLANS`).
+         * @description Lists the subscription plans on sale (`KLIK_PLANS`). Public.
+         */
+        get: operations["WalletService_ListPlans"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/wallet/subscribe": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Starts a subscription to a plan: a Stripe Checkout Session in subscription mode whose `url` the client sends the person to.
+         * @description Starts a subscription to a plan: a Stripe Checkout Session in subscription
+         *     mode whose `url` the client sends the person to. Bearer. The subscription is
+         *     recorded, and each period's allowance granted, when Stripe reports it by
+         *     webhook: every paid invoice (`invoice.paid`) grants the plan's `allowance`
+         *     once, as `allowance` credits that expire at the end of the period it pays
+         *     for. The caller's Stripe customer is the one CreateCheckout uses. Idempotent
+         *     by `idempotency_key` (the same key returns the same session).
+         *
+         *     Errors:
+         *     - NOT_FOUND `PLAN_NOT_FOUND` (404): no plan has this id.
+         *     - INVALID_ARGUMENT `INVALID_RETURN_URL` (400): success_url or cancel_url is
+         *       missing or not on an origin in `KLIK_CHECKOUT_RETURN_ORIGINS`.
+         *     - FAILED_PRECONDITION `ALREADY_SUBSCRIBED` (400): the caller has a
+         *       subscription in force (change or cancel it in the billing portal).
+         *     - NOT_FOUND `WALLET_NOT_FOUND` (404): the caller has no open wallet.
+         *     - UNAVAILABLE `PAYMENTS_UNAVAILABLE` (503): Stripe could not be reached.
+         *     - INVALID_ARGUMENT (400): idempotency_key missing or over 200 characters.
+         *     - ABORTED `IDEMPOTENCY_KEY_REUSED` (409): the key was used with a different body.
+         */
+        post: operations["WalletService_Subscribe"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/wallet/subscription": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Returns the caller's subscription: the one in force, else the latest.
+         * @description Returns the caller's subscription: the one in force, else the latest. Bearer.
+         *
+         *     Errors:
+         *     - NOT_FOUND `SUBSCRIPTION_NOT_FOUND` (404): the caller never subscribed (or
+         *       Stripe has not reported the subscription yet).
+         */
+        get: operations["WalletService_GetSubscription"];
         put?: never;
         post?: never;
         delete?: never;
@@ -2654,7 +2769,10 @@ export interface paths {
          *     `checkout.session.async_payment_succeeded` (grant the pack),
          *     `checkout.session.expired`, `charge.refunded` (take back the refunded share
          *     of the credits, as a `purchase_refunded` row), `charge.dispute.created` (take
-         *     back the disputed share, as a `purchase_disputed` row).
+         *     back the disputed share, as a `purchase_disputed` row); for plans (see
+         *     Subscribe): `invoice.paid` (the period's allowance, an `allowance` row, once
+         *     per invoice), `invoice.payment_failed`, `customer.subscription.created`,
+         *     `customer.subscription.updated`, `customer.subscription.deleted`.
          */
         post: operations["WalletService_StripeWebhook"];
         delete?: never;
@@ -4538,6 +4656,12 @@ export interface components {
             is_default?: boolean;
             /** @description The kinds this model serves; each one of `TEXT`, `CHAT`, `IMAGE`, `AVATAR_VIDEO`. */
             kinds?: string[];
+            /**
+             * @description Premium-only: CreateJob serves it (or an alias with it among its models)
+             *     only to callers with the role `premium` (a plan with the premium perk),
+             *     `moderator` or `admin`.
+             */
+            premium?: boolean;
         };
         /**
          * @description A model alias: one name for an ordered list of TEXT/CHAT models on several
@@ -4678,6 +4802,16 @@ export interface components {
             /** @description The text so far (first, when there is some). */
             snapshot?: components["schemas"]["klik.generation.v1.JobText"];
         };
+        /** @description Body of `POST /v1/wallet/billing-portal`. */
+        "klik.wallet.v1.CreateBillingPortalSessionRequest": {
+            /** @description Where the portal's "return" link goes. Must be on an allowed origin. */
+            return_url: string;
+        };
+        /** @description Answer of CreateBillingPortalSession. */
+        "klik.wallet.v1.CreateBillingPortalSessionResponse": {
+            /** @description The portal page to send the person to (short-lived). */
+            readonly url?: string;
+        };
         /** @description Body of `POST /v1/wallet/checkout`. */
         "klik.wallet.v1.CreateCheckoutRequest": {
             /** @description Where Stripe sends the person who cancels. Must be on an allowed origin. */
@@ -4734,6 +4868,13 @@ export interface components {
         "klik.wallet.v1.DebitCreditsResponse": {
             /** @description The `debit` row on the user's ledger. */
             transaction?: components["schemas"]["klik.wallet.v1.Transaction"];
+        };
+        /** @description GetSubscription takes no parameters: the caller's own. */
+        "klik.wallet.v1.GetSubscriptionRequest": Record<string, never>;
+        /** @description Answer of GetSubscription. */
+        "klik.wallet.v1.GetSubscriptionResponse": {
+            /** @description The caller's subscription. */
+            subscription?: components["schemas"]["klik.wallet.v1.Subscription"];
         };
         /** @description `GET /v1/admin/wallets/{user_id}`. */
         "klik.wallet.v1.GetUserWalletRequest": {
@@ -4800,6 +4941,13 @@ export interface components {
             next_page_token?: string;
             /** @description The payments on this page. */
             payments?: components["schemas"]["klik.wallet.v1.Payment"][];
+        };
+        /** @description ListPlans takes no parameters. */
+        "klik.wallet.v1.ListPlansRequest": Record<string, never>;
+        /** @description The plans on sale, in `KLIK_PLANS` order. */
+        "klik.wallet.v1.ListPlansResponse": {
+            /** @description Every plan. */
+            plans?: components["schemas"]["klik.wallet.v1.Plan"][];
         };
         /** @description Query of `GET /v1/wallet/transactions`. */
         "klik.wallet.v1.ListTransactionsRequest": {
@@ -4885,6 +5033,23 @@ export interface components {
              */
             status?: string;
         };
+        /** @description A subscription plan on sale. */
+        "klik.wallet.v1.Plan": {
+            /** @description The plan's id, e.g. `premium`. */
+            id?: string;
+            /**
+             * Format: int64
+             * @description Credits granted each paid period; they expire at the period's end.
+             */
+            monthly_allowance?: string;
+            /**
+             * @description Subscribers get the role `premium`: premium-only models and the premium
+             *     rate limits.
+             */
+            premium_models?: boolean;
+            /** @description The Stripe Price subscribers pay (recurring, monthly). */
+            price_id?: string;
+        };
         /** @description `POST /v1/admin/wallets/{user_id}/charges/{transaction_id}:refund`. */
         "klik.wallet.v1.RefundChargeRequest": {
             /** @description Required. The same key with the same body returns the first result. */
@@ -4955,6 +5120,53 @@ export interface components {
         };
         /** @description The webhook's acknowledgement (an empty JSON object). */
         "klik.wallet.v1.StripeWebhookResponse": Record<string, never>;
+        /** @description Body of `POST /v1/wallet/subscribe`. */
+        "klik.wallet.v1.SubscribeRequest": {
+            /** @description Where Stripe sends the person who cancels. Must be on an allowed origin. */
+            cancel_url: string;
+            /** @description The same key with the same body returns the same session. */
+            idempotency_key: string;
+            /** @description The plan to subscribe to (`GET /v1/wallet/plans`). */
+            plan_id: string;
+            /**
+             * @description Where Stripe sends the person after paying; `{CHECKOUT_SESSION_ID}` is
+             *     replaced by the session id. Must be on an allowed origin.
+             */
+            success_url: string;
+        };
+        /** @description Answer of Subscribe. */
+        "klik.wallet.v1.SubscribeResponse": {
+            /** @description The Checkout Session id (`cs_…`). */
+            readonly session_id?: string;
+            /** @description The Checkout page to send the person to. */
+            readonly url?: string;
+        };
+        /** @description A user's subscription, as Stripe last reported it. */
+        "klik.wallet.v1.Subscription": {
+            /** @description Whether the plan is in force now (`active` or `trialing`). */
+            readonly active?: boolean;
+            /** @description The subscription ends at the period's end (cancelled in the portal). */
+            readonly cancel_at_period_end?: boolean;
+            /**
+             * Format: date-time
+             * @description When the current period ends (its allowance expires then).
+             */
+            readonly current_period_end?: string;
+            /**
+             * Format: date-time
+             * @description The current period (the last one paid); unset until Stripe reports one.
+             */
+            readonly current_period_start?: string;
+            /** @description Stripe's subscription id (`sub_…`). */
+            readonly id?: string;
+            /** @description The plan's id. */
+            readonly plan_id?: string;
+            /**
+             * @description Stripe's status: `incomplete`, `active`, `trialing`, `past_due`, `unpaid`,
+             *     `canceled`, `incomplete_expired` or `paused`.
+             */
+            readonly status?: string;
+        };
         /** @description One row of the append-only ledger. */
         "klik.wallet.v1.Transaction": {
             /**
@@ -4995,7 +5207,8 @@ export interface components {
              * @description One of: `grant`, `signup_bonus`, `transfer_in`, `transfer_out`, `charge`,
              *     `refund` (a charge given back), `purchase` (a credit pack paid), `debit` (an
              *     admin's debit), `purchase_refunded` / `purchase_disputed` (a purchase's
-             *     credits taken back), `debt_repaid` (credits that paid the debt).
+             *     credits taken back), `debt_repaid` (credits that paid the debt),
+             *     `allowance` (a plan's credits for one paid period, positive).
              */
             kind?: string;
             /**
@@ -7943,6 +8156,31 @@ export interface operations {
             default: components["responses"]["Error"];
         };
     };
+    WalletService_CreateBillingPortalSession: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["klik.wallet.v1.CreateBillingPortalSessionRequest"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["klik.wallet.v1.CreateBillingPortalSessionResponse"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
     WalletService_CreateCheckout: {
         parameters: {
             query?: never;
@@ -8010,6 +8248,73 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["klik.wallet.v1.ListPaymentsResponse"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    WalletService_ListPlans: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["klik.wallet.v1.ListPlansResponse"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    WalletService_Subscribe: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["klik.wallet.v1.SubscribeRequest"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["klik.wallet.v1.SubscribeResponse"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    WalletService_GetSubscription: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["klik.wallet.v1.Subscription"];
                 };
             };
             default: components["responses"]["Error"];
