@@ -6,11 +6,12 @@ import asyncio
 import os
 import stat
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator
 from pathlib import Path
+from typing import BinaryIO
 
 from kit.assets.keys import check_key, guess_mime_type
-from kit.assets.store import AssetInfo
+from kit.assets.store import AssetExists, AssetInfo, exactly
 
 CHUNK = 256 * 1024
 
@@ -26,6 +27,35 @@ class LocalAssetStore:
         target = self.path(key)
         written = await asyncio.to_thread(_write_atomically, target, data)
         return AssetInfo(key=key, size=len(data), mime_type=mime_type, etag=_etag(written))
+
+    async def put_stream(
+        self,
+        key: str,
+        chunks: AsyncIterable[bytes],
+        mime_type: str,
+        *,
+        size: int,
+        exclusive: bool = False,
+    ) -> AssetInfo:
+        """Chunks go to a temporary file beside the target, which is renamed (or, when
+        `exclusive`, hard-linked: that fails if the target exists) only once all
+        `size` bytes arrived; on any failure the temporary file is removed."""
+        target = self.path(key)
+        await asyncio.to_thread(target.parent.mkdir, parents=True, exist_ok=True)
+        fd, temporary = await asyncio.to_thread(tempfile.mkstemp, dir=target.parent, prefix=".put-")
+        handle = os.fdopen(fd, "wb")
+        try:
+            try:
+                os.fchmod(handle.fileno(), 0o644)
+                async for chunk in exactly(chunks, size):
+                    await asyncio.to_thread(handle.write, chunk)
+                await asyncio.to_thread(_flush, handle)
+            finally:
+                handle.close()
+            st = await asyncio.to_thread(_commit, Path(temporary), target, exclusive)
+        finally:
+            await asyncio.to_thread(Path(temporary).unlink, missing_ok=True)
+        return AssetInfo(key=key, size=size, mime_type=mime_type, etag=_etag(st))
 
     async def stat(self, key: str) -> AssetInfo | None:
         return await asyncio.to_thread(self._stat, key)
@@ -68,6 +98,23 @@ def _etag(st: os.stat_result) -> str:
     # Size, mtime and inode change whenever the file is replaced (a new file renamed
     # over it), so `put` and a later `stat` agree without hashing the content.
     return f"{st.st_size:x}-{st.st_mtime_ns:x}-{st.st_ino:x}"
+
+
+def _flush(handle: BinaryIO) -> None:
+    handle.flush()
+    os.fsync(handle.fileno())
+
+
+def _commit(temporary: Path, target: Path, exclusive: bool) -> os.stat_result:
+    """Put the complete temporary file in place; the caller removes the temporary name."""
+    if not exclusive:
+        os.replace(temporary, target)
+        return target.stat()
+    try:
+        os.link(temporary, target)
+    except FileExistsError:
+        raise AssetExists(f"an asset is stored under {target.name!r} already") from None
+    return target.stat()
 
 
 def _write_atomically(target: Path, data: bytes) -> os.stat_result:

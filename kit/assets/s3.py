@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Mapping
 from typing import Any
 
 import httpx
@@ -27,7 +27,7 @@ from botocore.session import Session
 
 from kit.assets.keys import check_key, guess_mime_type
 from kit.assets.settings import AssetSettings
-from kit.assets.store import AssetInfo, AssetStoreError
+from kit.assets.store import AssetExists, AssetInfo, AssetStoreError, exactly
 from kit.backoff import Backoff
 
 CHUNK = 256 * 1024
@@ -87,6 +87,42 @@ class S3AssetStore:
             info = await self.stat(key)
             etag = info.etag if info else ""
         return AssetInfo(key=key, size=len(data), mime_type=mime_type, etag=etag)
+
+    async def put_stream(
+        self,
+        key: str,
+        chunks: AsyncIterable[bytes],
+        mime_type: str,
+        *,
+        size: int,
+        exclusive: bool = False,
+    ) -> AssetInfo:
+        """One PUT whose body streams from `chunks` (`UNSIGNED-PAYLOAD`: the body is not
+        hashed into the signature, so it need not be held). S3 stores an object only
+        when all Content-Length bytes arrive, so a body cut short by a refused chunk
+        leaves nothing. `exclusive` sends `If-None-Match: *` (S3 conditional writes).
+        Not retried: the body cannot be sent again."""
+        url = self.url(key)
+        headers = {"content-type": mime_type, "content-length": str(size)}
+        if exclusive:
+            headers["if-none-match"] = "*"
+        signed = _sign(await self._credentials(), self._region, "PUT", url, headers, None)
+        request = self._client.build_request(
+            "PUT", url, headers=signed, content=exactly(chunks, size)
+        )
+        try:
+            response = await self._client.send(request)
+        except httpx.TransportError as exc:
+            raise AssetStoreError(f"S3 PUT {key}: {exc!r}") from exc
+        if exclusive and response.status_code in (409, 412):
+            raise AssetExists(f"an asset is stored under {key!r} already")
+        if response.status_code >= 300:
+            raise S3Error("PUT", key, response.status_code, _error_code(response.content))
+        etag = _etag(response.headers)
+        if not etag:
+            info = await self.stat(key)
+            etag = info.etag if info else ""
+        return AssetInfo(key=key, size=size, mime_type=mime_type, etag=etag)
 
     async def stat(self, key: str) -> AssetInfo | None:
         response = await self._send("HEAD", key, {}, b"", missing_ok=True)
@@ -206,16 +242,25 @@ def _default_chain() -> Credentials:
     return credentials
 
 
+class _UnsignedPayloadAuth(S3SigV4Auth):  # type: ignore[misc]
+    """SigV4 with `x-amz-content-sha256: UNSIGNED-PAYLOAD`, for streamed bodies."""
+
+    def _should_sha256_sign_payload(self, request: AWSRequest) -> bool:
+        return False
+
+
 def _sign(
     credentials: ReadOnlyCredentials,
     region: str,
     method: str,
     url: str,
     headers: Mapping[str, str],
-    body: bytes,
+    body: bytes | None,
 ) -> dict[str, str]:
-    request = AWSRequest(method=method, url=url, headers=dict(headers), data=body)
-    S3SigV4Auth(credentials, "s3", region).add_auth(request)
+    """Signed headers; `body` None: a streamed body, left out of the signature."""
+    request = AWSRequest(method=method, url=url, headers=dict(headers), data=body or b"")
+    auth = S3SigV4Auth if body is not None else _UnsignedPayloadAuth
+    auth(credentials, "s3", region).add_auth(request)
     items: Any = request.headers.items()
     return {str(name): str(value) for name, value in items}
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -20,11 +20,30 @@ class AssetStoreError(RuntimeError):
     file is not an error (`stat` returns None, `read` raises FileNotFoundError)."""
 
 
+class AssetExists(AssetStoreError):
+    """`put_stream(..., exclusive=True)` found a file under the key already."""
+
+
 class AssetStore(Protocol):
     """Put once by generation, read many times by the gateway. Writes are atomic: a
     reader sees the whole old file, the whole new one, or none."""
 
     async def put(self, key: str, data: bytes, mime_type: str) -> AssetInfo: ...
+
+    async def put_stream(
+        self,
+        key: str,
+        chunks: AsyncIterable[bytes],
+        mime_type: str,
+        *,
+        size: int,
+        exclusive: bool = False,
+    ) -> AssetInfo:
+        """Store exactly `size` bytes from `chunks` without holding them all in memory.
+        Nothing is stored when `chunks` raises (its exception propagates) or yields
+        another number of bytes (ValueError). `exclusive`: AssetExists, and nothing
+        changed, when the key already holds a file."""
+        ...
 
     async def stat(self, key: str) -> AssetInfo | None:
         """The file's metadata, or None when there is no such file."""
@@ -40,3 +59,16 @@ class AssetStore(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+async def exactly(chunks: AsyncIterable[bytes], size: int) -> AsyncIterator[bytes]:
+    """`chunks`, refused (ValueError) as soon as they pass `size` bytes or end short:
+    what every `put_stream` stores."""
+    written = 0
+    async for chunk in chunks:
+        written += len(chunk)
+        if written > size:
+            raise ValueError(f"more than the {size} bytes announced")
+        yield chunk
+    if written != size:
+        raise ValueError(f"{written} bytes, not the {size} announced")

@@ -88,6 +88,7 @@ from services.content.store.social import (
     remove_like,
 )
 from services.content.store.tables import metadata
+from services.content.store.uploads import add_upload, complete_upload, get_upload
 from services.content.store.users import delete_user_content
 
 __all__ = [
@@ -103,10 +104,12 @@ __all__ = [
     "add_post",
     "add_reply",
     "add_report",
+    "add_upload",
     "add_user_message",
     "audit",
     "change_profile",
     "chat_messages",
+    "complete_upload",
     "confirm_lesson",
     "confirm_message",
     "delete_comment",
@@ -127,6 +130,7 @@ __all__ = [
     "get_lesson",
     "get_post",
     "get_report",
+    "get_upload",
     "get_user_message",
     "lesson_by_key",
     "like_count",

@@ -2165,6 +2165,73 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/uploads": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Grants the caller one upload of their own image: a short-lived signed URL on the gateway that takes the bytes with `PUT <upload_url>` (the body is the file; no token: the URL is the capability, valid for one stored body until `expires_at`).
+         * @description Grants the caller one upload of their own image: a short-lived signed URL on
+         *     the gateway that takes the bytes with `PUT <upload_url>` (the body is the file;
+         *     no token: the URL is the capability, valid for one stored body until
+         *     `expires_at`). The gateway streams the body into the asset store, refusing a
+         *     body longer than `size` or `KLIK_UPLOAD_MAX_BYTES` (413 `UPLOAD_TOO_LARGE`),
+         *     shorter than `size` (400 `UPLOAD_SIZE_MISMATCH`), whose magic bytes are not
+         *     `content_type` (400 `UPLOAD_TYPE_MISMATCH`), after the expiry (403
+         *     `UPLOAD_URL_EXPIRED`), with a bad signature (403 `UPLOAD_URL_INVALID`), or once
+         *     a body was stored (409 `UPLOAD_URL_USED`); a refused body leaves nothing stored.
+         *     Then `CompleteUpload` makes the file an asset. Bearer.
+         *
+         *     Errors:
+         *     - INVALID_ARGUMENT `UNSUPPORTED_UPLOAD_TYPE` (400): content_type is not one of
+         *       `image/png`, `image/jpeg`, `image/webp`, `image/gif`.
+         *     - INVALID_ARGUMENT `INVALID_UPLOAD_SIZE` (400): size is not positive.
+         *     - INVALID_ARGUMENT `UPLOAD_TOO_LARGE` (413): size is over `KLIK_UPLOAD_MAX_BYTES`.
+         *     - FAILED_PRECONDITION `UPLOADS_DISABLED` (400): no `KLIK_UPLOAD_SECRET` is set.
+         */
+        post: operations["ContentService_CreateUpload"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/uploads/{upload_id}:complete": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Makes the stored bytes of one of the caller's uploads an asset of kind `UPLOAD` owned by the caller, served through `/v1/files` like generated media and attachable to the caller's posts (`asset_ids`).
+         * @description Makes the stored bytes of one of the caller's uploads an asset of kind `UPLOAD`
+         *     owned by the caller, served through `/v1/files` like generated media and
+         *     attachable to the caller's posts (`asset_ids`). The type is checked again from
+         *     the stored bytes. Idempotent: completing an upload again returns the same asset.
+         *     Bearer.
+         *
+         *     Errors:
+         *     - NOT_FOUND `UPLOAD_NOT_FOUND` (404): no upload with this id belongs to the caller.
+         *     - FAILED_PRECONDITION `UPLOAD_NOT_RECEIVED` (400): no body was stored through
+         *       the upload URL yet (or it was refused).
+         *     - FAILED_PRECONDITION `UPLOAD_EXPIRED` (400): the upload URL expired before a
+         *       body was stored; ask for a new upload.
+         */
+        post: operations["ContentService_CompleteUpload"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/users/{handle_or_id}": {
         parameters: {
             query?: never;
@@ -3043,7 +3110,10 @@ export interface components {
             /** @description The account, with `email_verified: true`. */
             user?: components["schemas"]["klik.auth.v1.User"];
         };
-        /** @description A generated result owned by a user: one per succeeded generation job. */
+        /**
+         * @description A generated result owned by a user (one per succeeded generation job), or a
+         *     file the user uploaded.
+         */
         "klik.content.v1.Asset": {
             /**
              * Format: date-time
@@ -3052,9 +3122,12 @@ export interface components {
             created_at?: string;
             /** @description Asset id (UUID). */
             id?: string;
-            /** @description The generation job that produced it. */
+            /** @description The generation job that produced it; "" for an upload. */
             job_id?: string;
-            /** @description The job's kind; one of: `TEXT`, `CHAT`, `IMAGE`, `AVATAR_VIDEO`, `IMAGE_TO_VIDEO`. */
+            /**
+             * @description The job's kind; one of: `TEXT`, `CHAT`, `IMAGE`, `AVATAR_VIDEO`, `IMAGE_TO_VIDEO`;
+             *     `UPLOAD` for a file the owner uploaded (CreateUpload).
+             */
             kind?: string;
             /** @description MIME type, e.g. `text/plain`, `image/png`, `video/mp4`. */
             mime_type?: string;
@@ -3140,6 +3213,15 @@ export interface components {
              */
             updated_at?: string;
         };
+        "klik.content.v1.CompleteUploadRequest": {
+            /** @description The upload id (from the path). */
+            upload_id: string;
+        };
+        /** @description The asset the upload became. */
+        "klik.content.v1.CompleteUploadResponse": {
+            /** @description Kind `UPLOAD`, `job_id` "", `url` under `/v1/files`. */
+            asset?: components["schemas"]["klik.content.v1.Asset"];
+        };
         /** @description Body of `POST /v1/chats`. */
         "klik.content.v1.CreateChatRequest": {
             /** @description CHAT model id (see ListProviders); "" for the default CHAT model. */
@@ -3202,6 +3284,29 @@ export interface components {
         "klik.content.v1.CreatePostResponse": {
             /** @description The new post, `draft`. */
             post?: components["schemas"]["klik.content.v1.Post"];
+        };
+        "klik.content.v1.CreateUploadRequest": {
+            /**
+             * @description The file's MIME type: `image/png`, `image/jpeg`, `image/webp` or `image/gif`.
+             *     The body's magic bytes must match it.
+             */
+            content_type: string;
+            /**
+             * Format: int64
+             * @description The file's exact size in bytes: 1 to `KLIK_UPLOAD_MAX_BYTES` (10 MiB by default).
+             */
+            size: string;
+        };
+        "klik.content.v1.CreateUploadResponse": {
+            /**
+             * Format: date-time
+             * @description When the URL stops taking a body (UTC; `KLIK_UPLOAD_URL_TTL_SECONDS` from now).
+             */
+            readonly expires_at?: string;
+            /** @description The upload's id (UUID), for `CompleteUpload`. */
+            readonly upload_id?: string;
+            /** @description Where to `PUT` the bytes: a signed gateway URL, valid until `expires_at`. */
+            readonly upload_url?: string;
         };
         "klik.content.v1.DeleteCommentRequest": {
             /** @description The comment to delete. */
@@ -7286,6 +7391,68 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["klik.content.v1.Report"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    ContentService_CreateUpload: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["klik.content.v1.CreateUploadRequest"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["klik.content.v1.CreateUploadResponse"];
+                };
+            };
+            /** @description Request Entity Too Large: `UPLOAD_TOO_LARGE`, in the error shape. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    ContentService_CompleteUpload: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The upload id (from the path). */
+                upload_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": Record<string, never>;
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["klik.content.v1.Asset"];
                 };
             };
             default: components["responses"]["Error"];
