@@ -402,11 +402,11 @@ class ContentServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListAssets(self, request, context):
-        """Lists the caller's assets (their generated results), newest first,
+        """Lists the caller's assets (their generated results and completed uploads), newest first,
         optionally of one kind. Bearer.
 
         Errors:
-        - INVALID_ARGUMENT `INVALID_KIND` (400): kind is not one of the four kinds.
+        - INVALID_ARGUMENT `INVALID_KIND` (400): kind is not a job kind or `UPLOAD`.
         - INVALID_ARGUMENT `INVALID_PAGE_TOKEN` (400): page_token was not issued by this RPC.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)

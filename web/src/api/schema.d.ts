@@ -291,12 +291,12 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Lists the caller's assets (their generated results), newest first, optionally of one kind.
-         * @description Lists the caller's assets (their generated results), newest first,
+         * Lists the caller's assets (their generated results and completed uploads), newest first, optionally of one kind.
+         * @description Lists the caller's assets (their generated results and completed uploads), newest first,
          *     optionally of one kind. Bearer.
          *
          *     Errors:
-         *     - INVALID_ARGUMENT `INVALID_KIND` (400): kind is not one of the four kinds.
+         *     - INVALID_ARGUMENT `INVALID_KIND` (400): kind is not a job kind or `UPLOAD`.
          *     - INVALID_ARGUMENT `INVALID_PAGE_TOKEN` (400): page_token was not issued by this RPC.
          */
         get: operations["ContentService_ListAssets"];
@@ -2195,6 +2195,26 @@ export interface paths {
          *     - FAILED_PRECONDITION `UPLOADS_DISABLED` (400): no `KLIK_UPLOAD_SECRET` is set.
          */
         post: operations["ContentService_CreateUpload"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/uploads/{upload_id}/content": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * The bytes of an upload, on its signed `upload_url`.
+         * @description Takes the file of an upload granted by `POST /v1/uploads` (CreateUpload): PUT it to the `upload_url` as it was given. No bearer token: the signature is the capability, for one body until the URL expires. The body streams into the asset store and is refused, leaving nothing stored, when it passes the declared size or the hard limit (413 `UPLOAD_TOO_LARGE`), ends short (400 `UPLOAD_SIZE_MISMATCH`), or its magic bytes are not the declared type (400 `UPLOAD_TYPE_MISMATCH`); a bad signature is 403 `UPLOAD_URL_INVALID`, an expired URL 403 `UPLOAD_URL_EXPIRED`, a URL that took its body already 409 `UPLOAD_URL_USED`. Then complete the upload with `POST /v1/uploads/{upload_id}:complete`.
+         */
+        put: operations["PutUploadContent"];
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -7425,6 +7445,43 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    PutUploadContent: {
+        parameters: {
+            query: {
+                /** @description The declared content type (signed). */
+                type: string;
+                /** @description The declared size in bytes (signed). */
+                size: string;
+                /** @description The URL's expiry, seconds since the epoch (signed). */
+                expires: string;
+                /** @description The signature. */
+                sig: string;
+            };
+            header?: never;
+            path: {
+                /** @description The upload's id, from CreateUpload. */
+                upload_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "*/*": string;
+            };
+        };
+        responses: {
+            /** @description Stored: `{upload_id, size, content_type}`. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": Record<string, never>;
                 };
             };
             default: components["responses"]["Error"];
