@@ -652,7 +652,9 @@ class ContentApi(content_pb2_grpc.ContentServiceServicer):
         self, request: content_pb2.CreateUploadRequest, context: Context
     ) -> content_pb2.CreateUploadResponse:
         viewer = _viewer(await self._caller(context))
-        granted = await self.uploads.create(viewer, request.content_type, request.size)
+        granted = await self.uploads.create(
+            viewer, request.content_type, request.size, key=request.idempotency_key
+        )
         return content_pb2.CreateUploadResponse(
             upload_id=granted.upload_id,
             upload_url=granted.upload_url,

@@ -8,6 +8,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
+from kit import idempotency
 from kit.assets import AssetSettings, AssetStore
 from kit.assets.uploads import (
     SNIFF_BYTES,
@@ -46,7 +47,13 @@ class Uploads:
         self._settings = settings
         self._clock = clock
 
-    async def create(self, viewer: Viewer, content_type: str, size: int) -> GrantedUpload:
+    async def create(
+        self, viewer: Viewer, content_type: str, size: int, *, key: str = ""
+    ) -> GrantedUpload:
+        """A new upload; with an idempotency `key`, the same key and request give the
+        first upload again (the same URL while it lasts)."""
+        key = idempotency.check_key(key)
+        fingerprint = idempotency.fingerprint("CreateUpload", (content_type, size))
         content_type = domain.upload_request(
             content_type, size, types=UPLOAD_TYPES, max_bytes=self._settings.max_bytes
         )
@@ -67,8 +74,13 @@ class Uploads:
             created_at=now,
         )
         async with self._uow.write() as session:
-            await store.add_upload(session, upload)
-        grant = UploadGrant(upload.id, content_type, size, expires)
+            upload, earlier = await store.add_upload(
+                session, upload, key=key, fingerprint=fingerprint
+            )
+        idempotency.check_replay(earlier, fingerprint)
+        grant = UploadGrant(
+            upload.id, upload.content_type, upload.size, int(upload.expires_at.timestamp())
+        )
         return GrantedUpload(upload.id, grant.url(self._settings), upload.expires_at)
 
     async def complete(self, viewer: Viewer, upload_id: str) -> Asset:

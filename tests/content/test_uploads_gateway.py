@@ -245,3 +245,20 @@ def signed_url(stack: RunningStack, upload_id: str, size: int, *, expires: int) 
     expiry, an oversized body): the same HMAC, with the stack's secret."""
     settings = UploadSettings.from_env(stack.env)
     return UploadGrant(upload_id, "image/png", size, expires).url(settings)
+
+
+async def test_create_upload_with_an_idempotency_key_replays_the_first_upload(
+    alice: httpx.AsyncClient, bob: httpx.AsyncClient
+) -> None:
+    key = f"avatar-{uuid.uuid4()}"
+    body = {"content_type": "image/png", "size": 4096, "idempotency_key": key}
+    first = ok(await alice.post("/v1/uploads", json=body))
+    again = ok(await alice.post("/v1/uploads", json=body))
+    assert again == first
+    refused(
+        await alice.post("/v1/uploads", json={**body, "size": 4097}), 409, "IDEMPOTENCY_KEY_REUSED"
+    )
+    other = ok(await bob.post("/v1/uploads", json=body))
+    assert other["upload_id"] != first["upload_id"], "keys are per user"
+    fresh = ok(await alice.post("/v1/uploads", json={"content_type": "image/png", "size": 4096}))
+    assert fresh["upload_id"] != first["upload_id"]

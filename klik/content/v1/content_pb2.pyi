@@ -817,12 +817,14 @@ class ListModerationActionsResponse(_message.Message):
     def __init__(self, actions: _Optional[_Iterable[_Union[ModerationAction, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class CreateUploadRequest(_message.Message):
-    __slots__ = ("content_type", "size")
+    __slots__ = ("content_type", "size", "idempotency_key")
     CONTENT_TYPE_FIELD_NUMBER: _ClassVar[int]
     SIZE_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
     content_type: str
     size: int
-    def __init__(self, content_type: _Optional[str] = ..., size: _Optional[int] = ...) -> None: ...
+    idempotency_key: str
+    def __init__(self, content_type: _Optional[str] = ..., size: _Optional[int] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
 
 class CreateUploadResponse(_message.Message):
     __slots__ = ("upload_id", "upload_url", "expires_at")

@@ -854,6 +854,7 @@ class ContentServiceServicer:
         - INVALID_ARGUMENT `INVALID_UPLOAD_SIZE` (400): size is not positive.
         - INVALID_ARGUMENT `UPLOAD_TOO_LARGE` (413): size is over `KLIK_UPLOAD_MAX_BYTES`.
         - FAILED_PRECONDITION `UPLOADS_DISABLED` (400): no `KLIK_UPLOAD_SECRET` is set.
+        - ABORTED `IDEMPOTENCY_KEY_REUSED` (409): idempotency_key was used with another body.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -86,6 +86,10 @@ uploads = Table(
     Column("expires_at", _TIME, nullable=False),
     Column("asset_id", String(36), nullable=True),
     Column("created_at", _TIME, nullable=False),
+    # The client's idempotency key (NULL: none given) and what it was asked with.
+    Column("idempotency_key", String(200), nullable=True),
+    Column("fingerprint", String(64), nullable=False, server_default=""),
+    UniqueConstraint("owner_id", "idempotency_key", name="uq_uploads_owner_key"),
     Index("ix_uploads_owner", "owner_id"),
 )
 

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import Row, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kit.db import as_utc
+from kit.db import as_utc, dialect_insert
 from services.content.domain import Asset, Upload
 from services.content.store.tables import assets, uploads
 
@@ -25,9 +25,16 @@ def _upload(row: Row[Any]) -> Upload:
     )
 
 
-async def add_upload(session: AsyncSession, upload: Upload) -> None:
-    await session.execute(
-        insert(uploads).values(
+async def add_upload(
+    session: AsyncSession, upload: Upload, *, key: str, fingerprint: str
+) -> tuple[Upload, str]:
+    """Insert the upload, unless the owner's idempotency `key` ("" for none) made one
+    already: then that earlier upload (a racing insert waits for the other
+    transaction, then inserts nothing). Returns the upload and the fingerprint it
+    was asked with."""
+    inserted = await session.scalar(
+        dialect_insert(session, uploads)
+        .values(
             id=upload.id,
             owner_id=upload.owner_id,
             content_type=upload.content_type,
@@ -36,8 +43,22 @@ async def add_upload(session: AsyncSession, upload: Upload) -> None:
             expires_at=upload.expires_at,
             asset_id=upload.asset_id,
             created_at=upload.created_at,
+            idempotency_key=key or None,
+            fingerprint=fingerprint,
         )
+        .on_conflict_do_nothing(index_elements=["owner_id", "idempotency_key"])
+        .returning(uploads.c.id)
     )
+    if inserted is not None:
+        return upload, fingerprint
+    row = (
+        await session.execute(
+            select(uploads).where(
+                uploads.c.owner_id == upload.owner_id, uploads.c.idempotency_key == key
+            )
+        )
+    ).one()
+    return _upload(row), str(row.fingerprint)
 
 
 async def get_upload(

@@ -2193,6 +2193,7 @@ export interface paths {
          *     - INVALID_ARGUMENT `INVALID_UPLOAD_SIZE` (400): size is not positive.
          *     - INVALID_ARGUMENT `UPLOAD_TOO_LARGE` (413): size is over `KLIK_UPLOAD_MAX_BYTES`.
          *     - FAILED_PRECONDITION `UPLOADS_DISABLED` (400): no `KLIK_UPLOAD_SECRET` is set.
+         *     - ABORTED `IDEMPOTENCY_KEY_REUSED` (409): idempotency_key was used with another body.
          */
         post: operations["ContentService_CreateUpload"];
         delete?: never;
@@ -3311,6 +3312,12 @@ export interface components {
              *     The body's magic bytes must match it.
              */
             content_type: string;
+            /**
+             * @description Optional; "" means no de-duplication. The same key with the same body returns
+             *     the first upload (the same id and URL); the same key with a different body is
+             *     ABORTED `IDEMPOTENCY_KEY_REUSED` (HTTP 409).
+             */
+            idempotency_key?: string;
             /**
              * Format: int64
              * @description The file's exact size in bytes: 1 to `KLIK_UPLOAD_MAX_BYTES` (10 MiB by default).

@@ -24,6 +24,9 @@ def upgrade() -> None:
         sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("asset_id", sa.String(36), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("idempotency_key", sa.String(200), nullable=True),
+        sa.Column("fingerprint", sa.String(64), nullable=False, server_default=""),
+        sa.UniqueConstraint("owner_id", "idempotency_key", name="uq_uploads_owner_key"),
     )
     op.create_index("ix_uploads_owner", "uploads", ["owner_id"])
     with op.batch_alter_table("assets") as batch:
