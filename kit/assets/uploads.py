@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
 from kit.assets.keys import check_key
+from kit.assets.settings import check_url
 from kit.config import GATEWAY_PORT, ConfigError, env_float, env_int, env_str
 
 # The types an upload may have, and the extension of its key.
@@ -79,6 +80,7 @@ class UploadSettings:
                 "KLIK_UPLOAD_BASE_URL", f"http://127.0.0.1:{port}/v1/uploads", env
             ).rstrip("/"),
         )
+        check_url("KLIK_UPLOAD_BASE_URL", settings.base_url)
         if settings.max_bytes < 1:
             raise ConfigError("KLIK_UPLOAD_MAX_BYTES must be positive")
         if settings.url_ttl_seconds <= 0:
