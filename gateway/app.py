@@ -39,6 +39,7 @@ from gateway.settings import GatewaySettings
 from gateway.sse import stream_events
 from gateway.transcoding.endpoint import Transcoder, raw_path
 from gateway.transcoding.routes import build_routes
+from gateway.uploads import receive_upload
 from gateway.webapp import install_webapp
 from kit import bus, rpc
 from kit.assets import open_asset_store
@@ -208,6 +209,7 @@ def create_app(
         Route("/docs", docs, methods=["GET"]),
         Route("/v1/events", stream_events, methods=["GET"]),
         Route("/v1/files/{key:path}", serve_file, methods=["GET", "HEAD"]),
+        Route("/v1/uploads/{upload_id}/content", receive_upload, methods=["PUT"]),
     ]
     app = Starlette(
         routes=own_routes,

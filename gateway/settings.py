@@ -9,6 +9,7 @@ from gateway.clientaddr import TrustedProxies, parse_networks
 from gateway.policy import CREDENTIALS, READ, WRITE
 from gateway.ratelimit import Rate
 from kit.assets import AssetSettings
+from kit.assets.uploads import UploadSettings
 from kit.config import (
     GATEWAY_PORT,
     SERVICE_PORTS,
@@ -72,6 +73,8 @@ class GatewaySettings:
     stream_max_seconds: float = 3600.0
     stream_max_per_user: int = 10
     assets: AssetSettings = field(default_factory=lambda: AssetSettings.from_env({}))
+    # Signed upload URLs it takes bodies on (PUT /v1/uploads/{id}/content).
+    uploads: UploadSettings = field(default_factory=lambda: UploadSettings.from_env({}))
     max_headers: int = 100  # more request headers than this: 431
     max_header_bytes: int = 16384  # request headers (names + values) larger than this: 431
     # Peers whose X-Forwarded-For is believed (gateway.clientaddr); none by default.
@@ -125,6 +128,7 @@ class GatewaySettings:
             stream_max_seconds=env_float("KLIK_GATEWAY_STREAM_MAX_SECONDS", 3600.0, env),
             stream_max_per_user=env_int("KLIK_GATEWAY_STREAM_MAX_PER_USER", 10, env),
             assets=AssetSettings.from_env(env),
+            uploads=UploadSettings.from_env(env),
             trusted_proxies=TrustedProxies(
                 parse_networks(
                     "KLIK_GATEWAY_TRUSTED_PROXIES",

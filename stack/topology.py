@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import sys
 from collections.abc import Mapping
@@ -101,6 +102,9 @@ def plan(base: Mapping[str, str]) -> Topology:
     # Social sign-in works offline: the sandbox's OpenID provider is provider `sandbox`
     # (its authorize signs in whoever `login_hint` names), unless providers are set.
     env.setdefault("KLIK_OIDC_PROVIDERS", sandbox_oidc_providers(env["KLIK_SANDBOX_URL"]))
+    # Content signs upload URLs and the gateway checks them with this shared key; a
+    # fresh one each start (upload URLs live minutes), unless one is configured.
+    env.setdefault("KLIK_UPLOAD_SECRET", secrets.token_urlsafe(32))
     nats_port = _port_of(env["KLIK_NATS_URL"])
     python = sys.executable
     processes = (

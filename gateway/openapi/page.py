@@ -75,8 +75,14 @@ def _operation(path: str, method: str, operation: Mapping[str, Any]) -> str:
         )
     body = operation.get("requestBody")
     if body:
-        schema = body["content"]["application/json"]["schema"]
-        out.append(f"<p>Request body: {_type(schema)}</p>")
+        body_type, body_content = next(iter(body["content"].items()))
+        schema = body_content["schema"]
+        shown = (
+            _type(schema)
+            if body_type == "application/json"
+            else f"<code>{escape(body_type)}</code>"
+        )
+        out.append(f"<p>Request body: {shown}</p>")
         if schema.get("type") == "object" and "properties" in schema:
             out.append(_properties(schema))
     media_type, content = next(iter(operation["responses"]["200"]["content"].items()))

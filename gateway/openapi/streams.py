@@ -122,11 +122,68 @@ def _file_operation(method: str) -> dict[str, Any]:
 FILES: dict[str, Any] = {"get": _file_operation("Get"), "head": _file_operation("Head")}
 
 
+def _query(name: str, description: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": True,
+        "description": description,
+        "schema": {"type": "string"},
+    }
+
+
+UPLOAD_CONTENT: dict[str, Any] = {
+    "put": {
+        "operationId": "PutUploadContent",
+        "tags": ["Gateway"],
+        "summary": "The bytes of an upload, on its signed `upload_url`.",
+        "description": (
+            "Takes the file of an upload granted by `POST /v1/uploads` (CreateUpload): "
+            "PUT it to the `upload_url` as it was given. No bearer token: the signature "
+            "is the capability, for one body until the URL expires. The body streams "
+            "into the asset store and is refused, leaving nothing stored, when it "
+            "passes the declared size or the hard limit (413 `UPLOAD_TOO_LARGE`), "
+            "ends short (400 `UPLOAD_SIZE_MISMATCH`), or its magic bytes are not the "
+            "declared type (400 `UPLOAD_TYPE_MISMATCH`); a bad signature is 403 "
+            "`UPLOAD_URL_INVALID`, an expired URL 403 `UPLOAD_URL_EXPIRED`, a URL "
+            "that took its body already 409 `UPLOAD_URL_USED`. Then complete the "
+            "upload with `POST /v1/uploads/{upload_id}:complete`."
+        ),
+        "security": [],
+        "parameters": [
+            {
+                "name": "upload_id",
+                "in": "path",
+                "required": True,
+                "description": "The upload's id, from CreateUpload.",
+                "schema": {"type": "string"},
+            },
+            _query("type", "The declared content type (signed)."),
+            _query("size", "The declared size in bytes (signed)."),
+            _query("expires", "The URL's expiry, seconds since the epoch (signed)."),
+            _query("sig", "The signature."),
+        ],
+        "requestBody": {
+            "required": True,
+            "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
+        },
+        "responses": {
+            "200": {
+                "description": "Stored: `{upload_id, size, content_type}`.",
+                "content": {"application/json": {"schema": {"type": "object"}}},
+            },
+            "default": ERROR,
+        },
+    }
+}
+
+
 def add_gateway_routes(spec: dict[str, Any], streamed: Iterable[str]) -> dict[str, Any]:
-    """`spec` with /v1/events (streaming the `streamed` event types) and
-    /v1/files/{key} added."""
+    """`spec` with /v1/events (streaming the `streamed` event types),
+    /v1/files/{key} and the upload URLs' PUT added."""
     spec["paths"]["/v1/events"] = events_operations(streamed)
     spec["paths"]["/v1/files/{key}"] = FILES
+    spec["paths"]["/v1/uploads/{upload_id}/content"] = UPLOAD_CONTENT
     tags = spec.setdefault("tags", [])
     tags.append({"name": "Gateway", "description": "Routes of the gateway itself."})
     return spec

@@ -12,9 +12,10 @@ S3-compatible bucket), chosen by `KLIK_ASSET_STORE` (see `settings`).
 
 from kit.assets.keys import InvalidAssetKey, asset_key, check_key
 from kit.assets.settings import AssetSettings, open_asset_store
-from kit.assets.store import AssetInfo, AssetStore, AssetStoreError
+from kit.assets.store import AssetExists, AssetInfo, AssetStore, AssetStoreError
 
 __all__ = [
+    "AssetExists",
     "AssetInfo",
     "AssetSettings",
     "AssetStore",

@@ -12,6 +12,7 @@ _EXTENSIONS = {
     "image/png": ".png",
     "image/jpeg": ".jpg",
     "image/webp": ".webp",
+    "image/gif": ".gif",
     "video/mp4": ".mp4",
     "video/webm": ".webm",
     "text/plain": ".txt",

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from kit.assets.keys import check_key, guess_mime_type
-from kit.assets.store import AssetInfo
+from kit.assets.store import AssetExists, AssetInfo, exactly
 
 CHUNK = 256 * 1024
 
@@ -28,20 +28,34 @@ class LocalAssetStore:
         written = await asyncio.to_thread(_write_atomically, target, data)
         return AssetInfo(key=key, size=len(data), mime_type=mime_type, etag=_etag(written))
 
-    async def put_stream(self, key: str, chunks: AsyncIterable[bytes], mime_type: str) -> AssetInfo:
+    async def put_stream(
+        self,
+        key: str,
+        chunks: AsyncIterable[bytes],
+        mime_type: str,
+        *,
+        size: int | None = None,
+        exclusive: bool = False,
+    ) -> AssetInfo:
+        """Chunks go to a temporary file beside the target, which is renamed (or, when
+        `exclusive`, hard-linked: that fails if the target exists) only once all
+        bytes arrived; on any failure the temporary file is removed."""
         target = self.path(key)
         await asyncio.to_thread(target.parent.mkdir, parents=True, exist_ok=True)
-        handle, temporary = await asyncio.to_thread(_temporary, target)
-        size = 0
+        fd, temporary = await asyncio.to_thread(tempfile.mkstemp, dir=target.parent, prefix=".put-")
+        handle = os.fdopen(fd, "wb")
         try:
-            async for chunk in chunks:
-                size += len(chunk)
-                await asyncio.to_thread(handle.write, chunk)
-            written = await asyncio.to_thread(_commit, handle, temporary, target)
-        except BaseException:
-            await asyncio.to_thread(_discard, handle, temporary)
-            raise
-        return AssetInfo(key=key, size=size, mime_type=mime_type, etag=_etag(written))
+            try:
+                os.fchmod(handle.fileno(), 0o644)
+                async for chunk in exactly(chunks, size):
+                    await asyncio.to_thread(handle.write, chunk)
+                await asyncio.to_thread(_flush, handle)
+            finally:
+                handle.close()
+            st = await asyncio.to_thread(_commit, Path(temporary), target, exclusive)
+        finally:
+            await asyncio.to_thread(Path(temporary).unlink, missing_ok=True)
+        return AssetInfo(key=key, size=st.st_size, mime_type=mime_type, etag=_etag(st))
 
     async def stat(self, key: str) -> AssetInfo | None:
         return await asyncio.to_thread(self._stat, key)
@@ -86,38 +100,38 @@ def _etag(st: os.stat_result) -> str:
     return f"{st.st_size:x}-{st.st_mtime_ns:x}-{st.st_ino:x}"
 
 
-def _temporary(target: Path) -> tuple[BinaryIO, Path]:
-    """A temporary file beside the target, open for writing."""
-    fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=".put-")
-    # mkstemp makes it 0600: let a gateway running as another user read it.
-    os.fchmod(fd, 0o644)
-    return os.fdopen(fd, "wb"), Path(temporary)
+def _flush(handle: BinaryIO) -> None:
+    handle.flush()
+    os.fsync(handle.fileno())
 
 
-def _commit(handle: BinaryIO, temporary: Path, target: Path) -> os.stat_result:
-    """Flush the temporary file to disk and rename it over the target: readers see
-    the old file or the new one, never a part. Returns the new file's stat."""
-    with handle:
-        handle.flush()
-        os.fsync(handle.fileno())
-        written = os.fstat(handle.fileno())
-    os.replace(temporary, target)
-    return written
-
-
-def _discard(handle: BinaryIO, temporary: Path) -> None:
-    handle.close()
-    temporary.unlink(missing_ok=True)
+def _commit(temporary: Path, target: Path, exclusive: bool) -> os.stat_result:
+    """Put the complete temporary file in place; the caller removes the temporary name."""
+    if not exclusive:
+        os.replace(temporary, target)
+        return target.stat()
+    try:
+        os.link(temporary, target)
+    except FileExistsError:
+        raise AssetExists(f"an asset is stored under {target.name!r} already") from None
+    return target.stat()
 
 
 def _write_atomically(target: Path, data: bytes) -> os.stat_result:
-    """Write a temporary file beside the target and rename it over. Returns the new
-    file's stat."""
+    """Write a temporary file beside the target and rename it over: readers see the
+    old file or the new one, never a part. Returns the new file's stat."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = _temporary(target)
+    fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=".put-")
     try:
-        handle.write(data)
-        return _commit(handle, temporary, target)
+        with os.fdopen(fd, "wb") as handle:
+            # mkstemp makes it 0600: let a gateway running as another user read it.
+            os.fchmod(handle.fileno(), 0o644)
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+            written = os.fstat(handle.fileno())
+        os.replace(temporary, target)
+        return written
     except BaseException:
-        _discard(handle, temporary)
+        Path(temporary).unlink(missing_ok=True)
         raise

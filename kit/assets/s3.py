@@ -28,7 +28,7 @@ from botocore.session import Session
 
 from kit.assets.keys import check_key, guess_mime_type
 from kit.assets.settings import AssetSettings
-from kit.assets.store import AssetInfo, AssetStoreError
+from kit.assets.store import AssetExists, AssetInfo, AssetStoreError, exactly
 from kit.backoff import Backoff
 
 CHUNK = 256 * 1024
@@ -85,24 +85,60 @@ class S3AssetStore:
         response = await self._send("PUT", key, headers, data)
         return await self._stored(key, response, len(data), mime_type)
 
-    async def put_stream(self, key: str, chunks: AsyncIterable[bytes], mime_type: str) -> AssetInfo:
-        """Spooled to a temporary file (disk, not memory) first: S3 takes a PUT of a
-        known length, signed over its content. Nothing is sent when `chunks` fails."""
-        with tempfile.TemporaryFile() as spool:
-            size = 0
-            async for chunk in chunks:
-                size += len(chunk)
-                await asyncio.to_thread(spool.write, chunk)
-            await asyncio.to_thread(spool.flush)
-            headers = {"content-type": mime_type, "content-length": str(size)}
-            response = await self._send("PUT", key, headers, spool)
-        return await self._stored(key, response, size, mime_type)
-
     async def _stored(
         self, key: str, response: httpx.Response, size: int, mime_type: str
     ) -> AssetInfo:
         etag = _etag(response.headers)
         if not etag:  # some S3-compatible servers omit it on PUT
+            info = await self.stat(key)
+            etag = info.etag if info else ""
+        return AssetInfo(key=key, size=size, mime_type=mime_type, etag=etag)
+
+    async def put_stream(
+        self,
+        key: str,
+        chunks: AsyncIterable[bytes],
+        mime_type: str,
+        *,
+        size: int | None = None,
+        exclusive: bool = False,
+    ) -> AssetInfo:
+        """One PUT whose body streams from `chunks` (`UNSIGNED-PAYLOAD`: the body is not
+        hashed into the signature, so it need not be held). S3 stores an object only
+        when all Content-Length bytes arrive, so a body cut short by a refused chunk
+        leaves nothing. `exclusive` sends `If-None-Match: *` (S3 conditional writes).
+        Not retried: the body cannot be sent again. Of an unknown `size` (a provider's
+        download), the chunks are spooled to a temporary file (disk, not memory)
+        first (signed over its content, and retried like `put`): a PUT needs its
+        length, and nothing is sent when `chunks` fails."""
+        if size is None:
+            with tempfile.TemporaryFile() as spool:
+                async for chunk in chunks:
+                    await asyncio.to_thread(spool.write, chunk)
+                spooled = await asyncio.to_thread(spool.tell)
+                headers = {"content-type": mime_type, "content-length": str(spooled)}
+                if exclusive:
+                    headers["if-none-match"] = "*"
+                response = await self._send("PUT", key, headers, spool)
+            return await self._stored(key, response, spooled, mime_type)
+        url = self.url(key)
+        headers = {"content-type": mime_type, "content-length": str(size)}
+        if exclusive:
+            headers["if-none-match"] = "*"
+        signed = _sign(await self._credentials(), self._region, "PUT", url, headers, None)
+        request = self._client.build_request(
+            "PUT", url, headers=signed, content=exactly(chunks, size)
+        )
+        try:
+            response = await self._client.send(request)
+        except httpx.TransportError as exc:
+            raise AssetStoreError(f"S3 PUT {key}: {exc!r}") from exc
+        if exclusive and response.status_code in (409, 412):
+            raise AssetExists(f"an asset is stored under {key!r} already")
+        if response.status_code >= 300:
+            raise S3Error("PUT", key, response.status_code, _error_code(response.content))
+        etag = _etag(response.headers)
+        if not etag:
             info = await self.stat(key)
             etag = info.etag if info else ""
         return AssetInfo(key=key, size=size, mime_type=mime_type, etag=etag)
@@ -232,10 +268,11 @@ def _default_chain() -> Credentials:
     return credentials
 
 
-async def _file_chunks(body: BinaryIO) -> AsyncIterator[bytes]:
-    await asyncio.to_thread(body.seek, 0)
-    while chunk := await asyncio.to_thread(body.read, CHUNK):
-        yield chunk
+class _UnsignedPayloadAuth(S3SigV4Auth):  # type: ignore[misc]
+    """SigV4 with `x-amz-content-sha256: UNSIGNED-PAYLOAD`, for streamed bodies."""
+
+    def _should_sha256_sign_payload(self, request: AWSRequest) -> bool:
+        return False
 
 
 def _sign(
@@ -244,11 +281,14 @@ def _sign(
     method: str,
     url: str,
     headers: Mapping[str, str],
-    body: bytes | BinaryIO,
+    body: bytes | BinaryIO | None,
 ) -> dict[str, str]:
-    """The headers signed over `body` (a file: hashed in chunks, from its start)."""
-    request = AWSRequest(method=method, url=url, headers=dict(headers), data=body)
-    S3SigV4Auth(credentials, "s3", region).add_auth(request)
+    """Signed headers over `body` (a file: hashed in chunks, from its start); `body`
+    None: a streamed body, left out of the signature."""
+    data = b"" if body is None else body
+    request = AWSRequest(method=method, url=url, headers=dict(headers), data=data)
+    auth = S3SigV4Auth if body is not None else _UnsignedPayloadAuth
+    auth(credentials, "s3", region).add_auth(request)
     items: Any = request.headers.items()
     return {str(name): str(value) for name, value in items}
 
@@ -269,3 +309,9 @@ def _error_code(payload: bytes) -> str:
         return ""
     code: bytes = match.group(1)
     return code.decode(errors="replace")
+
+
+async def _file_chunks(body: BinaryIO) -> AsyncIterator[bytes]:
+    await asyncio.to_thread(body.seek, 0)
+    while chunk := await asyncio.to_thread(body.read, CHUNK):
+        yield chunk

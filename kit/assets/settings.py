@@ -64,7 +64,7 @@ class AssetSettings:
             s3_timeout_seconds=env_float("KLIK_S3_TIMEOUT_SECONDS", 30.0, env),
             s3_max_attempts=env_int("KLIK_S3_MAX_ATTEMPTS", 4, env),
         )
-        _check_url("KLIK_ASSET_BASE_URL", settings.public_base_url)
+        check_url("KLIK_ASSET_BASE_URL", settings.public_base_url)
         if store == "s3":
             _check_s3(settings)
         return settings
@@ -73,14 +73,14 @@ class AssetSettings:
         return f"{self.public_base_url}/{key}"
 
 
-def _check_url(name: str, url: str) -> None:
+def check_url(name: str, url: str) -> None:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(f"{name} must be an http(s) URL, got {url!r}")
 
 
 def _check_s3(settings: AssetSettings) -> None:
-    _check_url("KLIK_S3_ENDPOINT", settings.s3_endpoint)
+    check_url("KLIK_S3_ENDPOINT", settings.s3_endpoint)
     if not settings.s3_bucket:
         raise ConfigError("KLIK_ASSET_STORE=s3 needs KLIK_S3_BUCKET")
     if bool(settings.s3_access_key_id) != bool(settings.s3_secret_access_key):

@@ -10,6 +10,8 @@ from typing import Any, TypeAlias, TypeVar
 import grpc
 
 from kit import paging
+from kit.assets import AssetSettings, open_asset_store
+from kit.assets.uploads import UploadSettings
 from kit.callers import Caller
 from kit.server import Resources
 from kit.timestamps import timestamp
@@ -37,6 +39,7 @@ from services.content.lessons import Lessons
 from services.content.moderation import Moderation
 from services.content.notifications import Notifications, NotificationView
 from services.content.posts import Library, Posts
+from services.content.uploads import Uploads
 
 Context: TypeAlias = grpc.aio.ServicerContext[Any, Any]
 
@@ -244,6 +247,13 @@ class ContentApi(content_pb2_grpc.ContentServiceServicer):
         self.chats = Chats(resources.uow, generation)
         self.lessons = Lessons(resources.uow, generation)
         self.assistants = Assistants(resources.uow, generation)
+        asset_settings = AssetSettings.from_env()
+        self.uploads = Uploads(
+            resources.uow,
+            open_asset_store(asset_settings),
+            asset_settings,
+            UploadSettings.from_env(),
+        )
 
     async def _caller(self, context: Context, *roles: str) -> Caller:
         return await self.resources.callers.user(context, *roles)
@@ -752,6 +762,28 @@ class ContentApi(content_pb2_grpc.ContentServiceServicer):
         viewer = _viewer(await self._caller(context))
         await self.chats.delete(viewer, request.chat_id)
         return content_pb2.DeleteChatResponse()
+
+    # ---- Uploads ----
+
+    async def CreateUpload(
+        self, request: content_pb2.CreateUploadRequest, context: Context
+    ) -> content_pb2.CreateUploadResponse:
+        viewer = _viewer(await self._caller(context))
+        granted = await self.uploads.create(
+            viewer, request.content_type, request.size, key=request.idempotency_key
+        )
+        return content_pb2.CreateUploadResponse(
+            upload_id=granted.upload_id,
+            upload_url=granted.upload_url,
+            expires_at=timestamp(granted.expires_at),
+        )
+
+    async def CompleteUpload(
+        self, request: content_pb2.CompleteUploadRequest, context: Context
+    ) -> content_pb2.CompleteUploadResponse:
+        viewer = _viewer(await self._caller(context))
+        asset = await self.uploads.complete(viewer, request.upload_id)
+        return content_pb2.CompleteUploadResponse(asset=asset_message(asset))
 
 
 def register(server: grpc.aio.Server, resources: Resources) -> Sequence[str]:

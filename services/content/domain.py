@@ -332,8 +332,9 @@ def update_paths(paths: Sequence[str]) -> tuple[str, ...]:
 
 
 def job_kind(value: str) -> str:
-    if value and value not in JOB_KINDS:
-        raise _invalid("kind", f"kind must be one of {', '.join(JOB_KINDS)}", "INVALID_KIND")
+    """An asset kind to filter by: a job's kind, or UPLOAD."""
+    if value and value not in ASSET_KINDS:
+        raise _invalid("kind", f"kind must be one of {', '.join(ASSET_KINDS)}", "INVALID_KIND")
     return value
 
 
@@ -817,3 +818,67 @@ def apply_assistant_update(
     assistant: Assistant, changes: Mapping[str, object], now: datetime
 ) -> Assistant:
     return replace(assistant, updated_at=now, **changes)  # type: ignore[arg-type]
+
+
+# ---- Uploads ----
+
+UPLOAD_KIND = "UPLOAD"
+ASSET_KINDS = (*JOB_KINDS, UPLOAD_KIND)
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A granted upload: one body of `content_type`, exactly `size` bytes, stored
+    under `key` before `expires_at`; `asset_id` once completed."""
+
+    id: str
+    owner_id: str
+    content_type: str
+    size: int
+    key: str
+    expires_at: datetime
+    asset_id: str | None
+    created_at: datetime
+
+
+def upload_request(content_type: str, size: int, *, types: Iterable[str], max_bytes: int) -> str:
+    """The content type of an acceptable upload request (size checked too)."""
+    allowed = tuple(types)
+    if content_type not in allowed:
+        raise _invalid(
+            "content_type",
+            f"content_type must be one of {', '.join(allowed)}",
+            "UNSUPPORTED_UPLOAD_TYPE",
+        )
+    if size < 1:
+        raise _invalid("size", "size must be a positive number of bytes", "INVALID_UPLOAD_SIZE")
+    if size > max_bytes:
+        raise InvalidArgument(
+            "UPLOAD_TOO_LARGE",
+            f"an upload is at most {max_bytes} bytes",
+            details={"field": "size", "limit": max_bytes},
+        )
+    return content_type
+
+
+def uploads_disabled() -> FailedPrecondition:
+    return FailedPrecondition("UPLOADS_DISABLED", "uploads are not configured (KLIK_UPLOAD_SECRET)")
+
+
+def upload_not_found(upload_id: str) -> NotFound:
+    return NotFound("UPLOAD_NOT_FOUND", "upload not found", details={"upload_id": upload_id})
+
+
+def upload_not_received(upload: Upload, now: datetime) -> FailedPrecondition:
+    """Completing an upload whose body is not stored: expired, or not sent yet."""
+    if now >= upload.expires_at:
+        return FailedPrecondition(
+            "UPLOAD_EXPIRED",
+            "the upload URL expired before a file was stored: ask for a new upload",
+            details={"upload_id": upload.id},
+        )
+    return FailedPrecondition(
+        "UPLOAD_NOT_RECEIVED",
+        "no file was stored through the upload URL yet",
+        details={"upload_id": upload.id},
+    )

@@ -16,7 +16,7 @@ import nats
 import pytest
 
 from klik.events.v1.events_pb2 import UserProfileChanged
-from tests.gateway.stack import RunningStack, running_stack
+from tests.gateway.stack import NO_RATE_LIMITS, RunningStack, running_stack
 from tests.gateway.test_events import EventReader
 from tests.helpers import envelope, publish_envelope, wait_for
 
@@ -30,13 +30,8 @@ FRESH = httpx.Limits(max_keepalive_connections=0)
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
-    off = {
-        f"KLIK_GATEWAY_{kind}_{cls}": "0"
-        for kind, classes in (("RATE", ("AUTH", "READ", "WRITE")), ("USER_RATE", ("READ", "WRITE")))
-        for cls in classes
-    }
     with running_stack(
-        tmp_path_factory.mktemp("social"), KLIK_ADMIN_EMAILS=MODERATOR, **off
+        tmp_path_factory.mktemp("social"), KLIK_ADMIN_EMAILS=MODERATOR, **NO_RATE_LIMITS
     ) as running:
         yield running
 

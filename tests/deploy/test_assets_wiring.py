@@ -60,14 +60,25 @@ def test_compose_generation_writes_and_gateway_reads_one_asset_volume() -> None:
     [(reader_source, _, reader_ro)] = [m for m in mounts[READER] if m[1] == str(reader.directory)]
     assert source == reader_source, "one named volume, mounted in both"
     assert source in as_map(compose().get("volumes"), "volumes"), "a named volume, kept on down"
-    assert (writer_ro, reader_ro) == (False, True), "only generation writes"
+    # The gateway writes users' uploads (gateway/uploads.py); content only checks them.
+    assert (writer_ro, reader_ro) == (False, False), "generation and the gateway write"
+    checker = AssetSettings.from_env(compose_env("content"))
+    _same_store(writer, checker)
+    [(checker_source, _, checker_ro)] = [
+        volume_target(v)
+        for v in compose_service("content").get("volumes", [])
+        if volume_target(v)[1] == str(checker.directory)
+    ]
+    assert (checker_source, checker_ro) == (source, True), "content reads uploads only"
     others = [
         name
         for name in as_map(compose().get("services"), "services")
-        if name not in (WRITER, READER)
+        if name not in (WRITER, READER, "content")
         and any(volume_target(v)[0] == source for v in compose_service(name).get("volumes", []))
     ]
     assert others == []
+    secrets = {name: compose_env(name, {"KLIK_UPLOAD_SECRET": "s"}) for name in (READER, "content")}
+    assert {env.get("KLIK_UPLOAD_SECRET") for env in secrets.values()} == {"s"}
 
 
 def test_compose_switches_both_to_s3_from_the_shell_alone() -> None:
@@ -120,7 +131,7 @@ def test_k8s_generation_and_gateway_share_one_s3_store() -> None:
     assert urlsplit(writer.public_base_url).path == "/v1/files"
 
 
-@pytest.mark.parametrize("process", [WRITER, READER])
+@pytest.mark.parametrize("process", [WRITER, READER, "content"])
 def test_k8s_s3_keys_come_from_an_optional_secret_template(process: str) -> None:
     env = {item["name"]: item for item in container_of(one("Deployment", process)).get("env", [])}
     refs = [env[name]["valueFrom"]["secretKeyRef"] for name in S3_KEYS]
@@ -129,17 +140,17 @@ def test_k8s_s3_keys_come_from_an_optional_secret_template(process: str) -> None
     # Optional: on AWS the Secret is deleted and the pods' IAM role (IRSA) applies.
     assert all(ref.get("optional") is True for ref in refs)
     data = as_map(one("Secret", "klik-assets").get("stringData"), "stringData")
-    assert set(data) == set(S3_KEYS)
+    assert set(data) == {*S3_KEYS, "KLIK_UPLOAD_SECRET"}
     assert all("CHANGE_ME" in str(v) for v in data.values()), "a template: no real keys"
 
 
-def test_k8s_only_generation_and_gateway_get_the_s3_keys() -> None:
+def test_k8s_only_generation_gateway_and_content_get_the_s3_keys() -> None:
     holders = {
         d["metadata"]["name"]
         for d in objects("Deployment")
         if S3_KEYS[1] in {item["name"] for item in container_of(d).get("env", [])}
     }
-    assert holders == {WRITER, READER}
+    assert holders == {WRITER, READER, "content"}  # content checks uploaded files
     for config in objects("ConfigMap"):
         assert not set(S3_KEYS) & set(as_map(config.get("data"), "data")), "keys are secrets"
 
@@ -172,3 +183,11 @@ def test_the_default_asset_url_is_the_gateway_files_route() -> None:
     for env in ({}, {"KLIK_GATEWAY_PORT": "9000"}):
         port = GatewaySettings.from_env(env).port
         assert AssetSettings.from_env(env).public_base_url == f"http://127.0.0.1:{port}/v1/files"
+
+
+def test_k8s_gateway_and_content_share_the_upload_secret() -> None:
+    """Content signs upload URLs, the gateway checks them: one key, from one Secret."""
+    for process in (READER, "content"):
+        env = {i["name"]: i for i in container_of(one("Deployment", process)).get("env", [])}
+        ref = env["KLIK_UPLOAD_SECRET"]["valueFrom"]["secretKeyRef"]
+        assert (ref["name"], ref["key"]) == ("klik-assets", "KLIK_UPLOAD_SECRET")

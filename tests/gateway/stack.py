@@ -22,6 +22,12 @@ from tests.databases import Databases
 from tests.helpers import free_port
 
 READY_LINE = "klik is ready: "
+# Every gateway rate limit off, for stacks whose tests send many requests quickly.
+NO_RATE_LIMITS = {
+    f"KLIK_GATEWAY_{kind}_{cls}": "0"
+    for kind, classes in (("RATE", ("AUTH", "READ", "WRITE")), ("USER_RATE", ("READ", "WRITE")))
+    for cls in classes
+}
 
 
 @dataclass(frozen=True)

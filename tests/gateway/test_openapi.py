@@ -185,7 +185,7 @@ def test_every_operation_answers_errors_in_the_error_shape(spec: Spec) -> None:
 def test_the_rpcs_that_may_lack_credits_document_402(spec: Spec) -> None:
     """Every RPC whose contract gives INSUFFICIENT_CREDITS its HTTP status lists a 402
     response in the error shape; no other operation has a status besides 200 (but
-    the 302 of a redirect route)."""
+    the 302 of a redirect route, the 413 of an upload too large)."""
     paying = {
         "/klik.wallet.v1.WalletService/Transfer",
         "/klik.wallet.v1.WalletService/DebitCredits",
@@ -203,6 +203,9 @@ def test_the_rpcs_that_may_lack_credits_document_402(spec: Spec) -> None:
             assert schema == {"$ref": "#/components/schemas/Error"}
         elif op["x-grpc-method"] in REDIRECTING:  # (klik.options.v1.redirect_field)
             assert set(op["responses"]) == {"200", "302", "default"}
+        elif op["x-grpc-method"] == "/klik.content.v1.ContentService/CreateUpload":
+            assert set(op["responses"]) == {"200", "413", "default"}
+            assert "UPLOAD_TOO_LARGE" in op["responses"]["413"]["description"]
         else:
             assert set(op["responses"]) == {"200", "default"}, op["x-grpc-method"]
 

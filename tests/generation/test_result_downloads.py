@@ -34,13 +34,21 @@ class RecordingStore(LocalAssetStore):
     async def put(self, key: str, data: bytes, mime_type: str) -> AssetInfo:
         raise AssertionError("a result file is streamed, never put whole")
 
-    async def put_stream(self, key: str, chunks: AsyncIterable[bytes], mime_type: str) -> AssetInfo:
+    async def put_stream(
+        self,
+        key: str,
+        chunks: AsyncIterable[bytes],
+        mime_type: str,
+        *,
+        size: int | None = None,
+        exclusive: bool = False,
+    ) -> AssetInfo:
         async def counted() -> AsyncIterator[bytes]:
             async for chunk in chunks:
                 self.chunks.append(len(chunk))
                 yield chunk
 
-        return await super().put_stream(key, counted(), mime_type)
+        return await super().put_stream(key, counted(), mime_type, size=size, exclusive=exclusive)
 
 
 def a_job() -> Job:

@@ -19,7 +19,7 @@ import httpx
 import pytest
 from moto.server import ThreadedMotoServer
 
-from kit.assets import AssetSettings, AssetStore, InvalidAssetKey, asset_key
+from kit.assets import AssetExists, AssetSettings, AssetStore, InvalidAssetKey, asset_key
 from kit.assets.local import LocalAssetStore
 from kit.assets.s3 import CHUNK, S3AssetStore, S3Error
 from tests.helpers import free_port
@@ -124,6 +124,61 @@ async def test_put_then_stat_and_read_back(store: AssetStore) -> None:
     assert (info.key, info.size, info.mime_type) == (key, 1000, "image/png")
     assert info.etag and info.etag == put.etag, "put and stat name the same version"
     assert await read_all(store, key) == data
+
+
+async def pieces(data: bytes, sent: list[int], fail_at: int | None = None) -> AsyncIterator[bytes]:
+    """`data` in 64 KiB pieces, recording each as the store takes it; raises once
+    `fail_at` bytes were taken."""
+    for offset in range(0, len(data), 64 * 1024):
+        if fail_at is not None and offset >= fail_at:
+            raise RuntimeError("refused mid-way")
+        piece = data[offset : offset + 64 * 1024]
+        sent.append(len(piece))
+        yield piece
+
+
+async def test_put_stream_stores_a_body_it_takes_piece_by_piece(store: AssetStore) -> None:
+    key = new_key(0, "image/png")
+    data = os.urandom(3 * CHUNK + 5)
+    sent: list[int] = []
+    put = await store.put_stream(key, pieces(data, sent), "image/png", size=len(data))
+    assert (put.key, put.size) == (key, len(data))
+    assert len(sent) > 10 and max(sent) <= 64 * 1024, "taken in pieces, not whole"
+    assert await read_all(store, key) == data
+    info = await store.stat(key)
+    assert info is not None and info.size == len(data)
+
+
+@pytest.mark.parametrize("announced", [100, 3 * 64 * 1024])
+async def test_put_stream_of_the_wrong_size_stores_nothing(
+    store: AssetStore, announced: int
+) -> None:
+    key = new_key(0, "image/png")
+    with pytest.raises(ValueError, match="announced"):
+        await store.put_stream(key, pieces(os.urandom(2 * 64 * 1024), []), "x", size=announced)
+    assert await store.stat(key) is None
+    if isinstance(store, LocalAssetStore):
+        assert [p for p in store.root.rglob("*") if p.is_file()] == []
+
+
+async def test_put_stream_that_fails_mid_way_stores_nothing(store: AssetStore) -> None:
+    key = new_key(0, "image/png")
+    data = os.urandom(4 * 64 * 1024)
+    with pytest.raises(RuntimeError, match="mid-way"):
+        await store.put_stream(key, pieces(data, [], fail_at=2 * 64 * 1024), "x", size=len(data))
+    assert await store.stat(key) is None
+    if isinstance(store, LocalAssetStore):
+        assert [p for p in store.root.rglob("*") if p.is_file()] == []
+
+
+async def test_an_exclusive_put_stream_never_replaces_a_file(store: AssetStore) -> None:
+    key = new_key(0, "image/png")
+    await store.put(key, b"first", "image/png")
+    with pytest.raises(AssetExists):
+        await store.put_stream(key, pieces(b"second", []), "image/png", size=6, exclusive=True)
+    assert await read_all(store, key) == b"first"
+    if isinstance(store, LocalAssetStore):
+        assert [p.name for p in store.root.rglob("*") if p.is_file()] == [key.split("/")[1]]
 
 
 async def test_a_missing_file_has_no_stat_and_cannot_be_read(store: AssetStore) -> None:

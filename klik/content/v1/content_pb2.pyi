@@ -963,3 +963,35 @@ class DeleteChatRequest(_message.Message):
 class DeleteChatResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
+
+class CreateUploadRequest(_message.Message):
+    __slots__ = ("content_type", "size", "idempotency_key")
+    CONTENT_TYPE_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    content_type: str
+    size: int
+    idempotency_key: str
+    def __init__(self, content_type: _Optional[str] = ..., size: _Optional[int] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+
+class CreateUploadResponse(_message.Message):
+    __slots__ = ("upload_id", "upload_url", "expires_at")
+    UPLOAD_ID_FIELD_NUMBER: _ClassVar[int]
+    UPLOAD_URL_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    upload_id: str
+    upload_url: str
+    expires_at: _timestamp_pb2.Timestamp
+    def __init__(self, upload_id: _Optional[str] = ..., upload_url: _Optional[str] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class CompleteUploadRequest(_message.Message):
+    __slots__ = ("upload_id",)
+    UPLOAD_ID_FIELD_NUMBER: _ClassVar[int]
+    upload_id: str
+    def __init__(self, upload_id: _Optional[str] = ...) -> None: ...
+
+class CompleteUploadResponse(_message.Message):
+    __slots__ = ("asset",)
+    ASSET_FIELD_NUMBER: _ClassVar[int]
+    asset: Asset
+    def __init__(self, asset: _Optional[_Union[Asset, _Mapping]] = ...) -> None: ...

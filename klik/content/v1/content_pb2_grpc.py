@@ -306,6 +306,16 @@ class ContentServiceStub:
                 request_serializer=klik_dot_content_dot_v1_dot_content__pb2.DeleteChatRequest.SerializeToString,
                 response_deserializer=klik_dot_content_dot_v1_dot_content__pb2.DeleteChatResponse.FromString,
                 _registered_method=True)
+        self.CreateUpload = channel.unary_unary(
+                '/klik.content.v1.ContentService/CreateUpload',
+                request_serializer=klik_dot_content_dot_v1_dot_content__pb2.CreateUploadRequest.SerializeToString,
+                response_deserializer=klik_dot_content_dot_v1_dot_content__pb2.CreateUploadResponse.FromString,
+                _registered_method=True)
+        self.CompleteUpload = channel.unary_unary(
+                '/klik.content.v1.ContentService/CompleteUpload',
+                request_serializer=klik_dot_content_dot_v1_dot_content__pb2.CompleteUploadRequest.SerializeToString,
+                response_deserializer=klik_dot_content_dot_v1_dot_content__pb2.CompleteUploadResponse.FromString,
+                _registered_method=True)
 
 
 class ContentServiceServicer:
@@ -434,11 +444,11 @@ class ContentServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListAssets(self, request, context):
-        """Lists the caller's assets (their generated results), newest first,
+        """Lists the caller's assets (their generated results and completed uploads), newest first,
         optionally of one kind. Bearer.
 
         Errors:
-        - INVALID_ARGUMENT `INVALID_KIND` (400): kind is not one of the four kinds.
+        - INVALID_ARGUMENT `INVALID_KIND` (400): kind is not a job kind or `UPLOAD`.
         - INVALID_ARGUMENT `INVALID_PAGE_TOKEN` (400): page_token was not issued by this RPC.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -999,6 +1009,48 @@ class ContentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateUpload(self, request, context):
+        """Grants the caller one upload of their own image: a short-lived signed URL on
+        the gateway that takes the bytes with `PUT <upload_url>` (the body is the file;
+        no token: the URL is the capability, valid for one stored body until
+        `expires_at`). The gateway streams the body into the asset store, refusing a
+        body longer than `size` or `KLIK_UPLOAD_MAX_BYTES` (413 `UPLOAD_TOO_LARGE`),
+        shorter than `size` (400 `UPLOAD_SIZE_MISMATCH`), whose magic bytes are not
+        `content_type` (400 `UPLOAD_TYPE_MISMATCH`), after the expiry (403
+        `UPLOAD_URL_EXPIRED`), with a bad signature (403 `UPLOAD_URL_INVALID`), or once
+        a body was stored (409 `UPLOAD_URL_USED`); a refused body leaves nothing stored.
+        Then `CompleteUpload` makes the file an asset. Bearer.
+
+        Errors:
+        - INVALID_ARGUMENT `UNSUPPORTED_UPLOAD_TYPE` (400): content_type is not one of
+        `image/png`, `image/jpeg`, `image/webp`, `image/gif`.
+        - INVALID_ARGUMENT `INVALID_UPLOAD_SIZE` (400): size is not positive.
+        - INVALID_ARGUMENT `UPLOAD_TOO_LARGE` (413): size is over `KLIK_UPLOAD_MAX_BYTES`.
+        - FAILED_PRECONDITION `UPLOADS_DISABLED` (400): no `KLIK_UPLOAD_SECRET` is set.
+        - ABORTED `IDEMPOTENCY_KEY_REUSED` (409): idempotency_key was used with another body.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CompleteUpload(self, request, context):
+        """Makes the stored bytes of one of the caller's uploads an asset of kind `UPLOAD`
+        owned by the caller, served through `/v1/files` like generated media and
+        attachable to the caller's posts (`asset_ids`). The type is checked again from
+        the stored bytes. Idempotent: completing an upload again returns the same asset.
+        Bearer.
+
+        Errors:
+        - NOT_FOUND `UPLOAD_NOT_FOUND` (404): no upload with this id belongs to the caller.
+        - FAILED_PRECONDITION `UPLOAD_NOT_RECEIVED` (400): no body was stored through
+        the upload URL yet (or it was refused).
+        - FAILED_PRECONDITION `UPLOAD_EXPIRED` (400): the upload URL expired before a
+        body was stored; ask for a new upload.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ContentServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -1246,6 +1298,16 @@ def add_ContentServiceServicer_to_server(servicer, server):
                     servicer.DeleteChat,
                     request_deserializer=klik_dot_content_dot_v1_dot_content__pb2.DeleteChatRequest.FromString,
                     response_serializer=klik_dot_content_dot_v1_dot_content__pb2.DeleteChatResponse.SerializeToString,
+            ),
+            'CreateUpload': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateUpload,
+                    request_deserializer=klik_dot_content_dot_v1_dot_content__pb2.CreateUploadRequest.FromString,
+                    response_serializer=klik_dot_content_dot_v1_dot_content__pb2.CreateUploadResponse.SerializeToString,
+            ),
+            'CompleteUpload': grpc.unary_unary_rpc_method_handler(
+                    servicer.CompleteUpload,
+                    request_deserializer=klik_dot_content_dot_v1_dot_content__pb2.CompleteUploadRequest.FromString,
+                    response_serializer=klik_dot_content_dot_v1_dot_content__pb2.CompleteUploadResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -2598,6 +2660,60 @@ class ContentService:
             '/klik.content.v1.ContentService/DeleteChat',
             klik_dot_content_dot_v1_dot_content__pb2.DeleteChatRequest.SerializeToString,
             klik_dot_content_dot_v1_dot_content__pb2.DeleteChatResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateUpload(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/klik.content.v1.ContentService/CreateUpload',
+            klik_dot_content_dot_v1_dot_content__pb2.CreateUploadRequest.SerializeToString,
+            klik_dot_content_dot_v1_dot_content__pb2.CreateUploadResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CompleteUpload(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/klik.content.v1.ContentService/CompleteUpload',
+            klik_dot_content_dot_v1_dot_content__pb2.CompleteUploadRequest.SerializeToString,
+            klik_dot_content_dot_v1_dot_content__pb2.CompleteUploadResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -100,6 +100,7 @@ from services.content.store.social import (
     remove_like,
 )
 from services.content.store.tables import metadata
+from services.content.store.uploads import add_upload, complete_upload, get_upload
 from services.content.store.users import delete_user_content
 
 __all__ = [
@@ -117,11 +118,13 @@ __all__ = [
     "add_post",
     "add_reply",
     "add_report",
+    "add_upload",
     "add_user_message",
     "assistant_by_key",
     "audit",
     "change_profile",
     "chat_messages",
+    "complete_upload",
     "confirm_lesson",
     "confirm_message",
     "delete_assistant",
@@ -146,6 +149,7 @@ __all__ = [
     "get_lesson",
     "get_post",
     "get_report",
+    "get_upload",
     "get_user_message",
     "lesson_by_key",
     "like_count",

@@ -17,7 +17,7 @@ def _asset(row: Row[Any]) -> Asset:
     return Asset(
         id=row.id,
         owner_id=row.owner_id,
-        job_id=row.job_id,
+        job_id=row.job_id or "",
         kind=row.kind,
         text=row.text,
         url=row.url,

@@ -63,13 +63,35 @@ assets = Table(
     Column("id", String(36), nullable=False, unique=True),
     Column("owner_id", String(64), nullable=False),
     # One asset per job, whatever happens to the event: the key of exactly-once.
-    Column("job_id", String(64), nullable=False, unique=True),
+    # NULL for an upload (kind UPLOAD), whose upload row names its one asset.
+    Column("job_id", String(64), nullable=True, unique=True),
     Column("kind", String(20), nullable=False),
     Column("text", Text, nullable=False),
     Column("url", Text, nullable=False),
     Column("mime_type", String(100), nullable=False),
     Column("created_at", _TIME, nullable=False),
     Index("ix_assets_owner_seq", "owner_id", "seq"),
+)
+
+# ---- Uploads ----
+# A granted upload (CreateUpload): what its signed URL allows, and once completed
+# the asset it became (the key of exactly-once for CompleteUpload).
+uploads = Table(
+    "uploads",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("owner_id", String(64), nullable=False),
+    Column("content_type", String(100), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("key", String(200), nullable=False),
+    Column("expires_at", _TIME, nullable=False),
+    Column("asset_id", String(36), nullable=True),
+    Column("created_at", _TIME, nullable=False),
+    # The client's idempotency key (NULL: none given) and what it was asked with.
+    Column("idempotency_key", String(200), nullable=True),
+    Column("fingerprint", String(64), nullable=False, server_default=""),
+    UniqueConstraint("owner_id", "idempotency_key", name="uq_uploads_owner_key"),
+    Index("ix_uploads_owner", "owner_id"),
 )
 
 chats = Table(

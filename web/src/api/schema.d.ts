@@ -291,12 +291,12 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Lists the caller's assets (their generated results), newest first, optionally of one kind.
-         * @description Lists the caller's assets (their generated results), newest first,
+         * Lists the caller's assets (their generated results and completed uploads), newest first, optionally of one kind.
+         * @description Lists the caller's assets (their generated results and completed uploads), newest first,
          *     optionally of one kind. Bearer.
          *
          *     Errors:
-         *     - INVALID_ARGUMENT `INVALID_KIND` (400): kind is not one of the four kinds.
+         *     - INVALID_ARGUMENT `INVALID_KIND` (400): kind is not a job kind or `UPLOAD`.
          *     - INVALID_ARGUMENT `INVALID_PAGE_TOKEN` (400): page_token was not issued by this RPC.
          */
         get: operations["ContentService_ListAssets"];
@@ -2302,6 +2302,94 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/uploads": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Grants the caller one upload of their own image: a short-lived signed URL on the gateway that takes the bytes with `PUT <upload_url>` (the body is the file; no token: the URL is the capability, valid for one stored body until `expires_at`).
+         * @description Grants the caller one upload of their own image: a short-lived signed URL on
+         *     the gateway that takes the bytes with `PUT <upload_url>` (the body is the file;
+         *     no token: the URL is the capability, valid for one stored body until
+         *     `expires_at`). The gateway streams the body into the asset store, refusing a
+         *     body longer than `size` or `KLIK_UPLOAD_MAX_BYTES` (413 `UPLOAD_TOO_LARGE`),
+         *     shorter than `size` (400 `UPLOAD_SIZE_MISMATCH`), whose magic bytes are not
+         *     `content_type` (400 `UPLOAD_TYPE_MISMATCH`), after the expiry (403
+         *     `UPLOAD_URL_EXPIRED`), with a bad signature (403 `UPLOAD_URL_INVALID`), or once
+         *     a body was stored (409 `UPLOAD_URL_USED`); a refused body leaves nothing stored.
+         *     Then `CompleteUpload` makes the file an asset. Bearer.
+         *
+         *     Errors:
+         *     - INVALID_ARGUMENT `UNSUPPORTED_UPLOAD_TYPE` (400): content_type is not one of
+         *       `image/png`, `image/jpeg`, `image/webp`, `image/gif`.
+         *     - INVALID_ARGUMENT `INVALID_UPLOAD_SIZE` (400): size is not positive.
+         *     - INVALID_ARGUMENT `UPLOAD_TOO_LARGE` (413): size is over `KLIK_UPLOAD_MAX_BYTES`.
+         *     - FAILED_PRECONDITION `UPLOADS_DISABLED` (400): no `KLIK_UPLOAD_SECRET` is set.
+         *     - ABORTED `IDEMPOTENCY_KEY_REUSED` (409): idempotency_key was used with another body.
+         */
+        post: operations["ContentService_CreateUpload"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/uploads/{upload_id}/content": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * The bytes of an upload, on its signed `upload_url`.
+         * @description Takes the file of an upload granted by `POST /v1/uploads` (CreateUpload): PUT it to the `upload_url` as it was given. No bearer token: the signature is the capability, for one body until the URL expires. The body streams into the asset store and is refused, leaving nothing stored, when it passes the declared size or the hard limit (413 `UPLOAD_TOO_LARGE`), ends short (400 `UPLOAD_SIZE_MISMATCH`), or its magic bytes are not the declared type (400 `UPLOAD_TYPE_MISMATCH`); a bad signature is 403 `UPLOAD_URL_INVALID`, an expired URL 403 `UPLOAD_URL_EXPIRED`, a URL that took its body already 409 `UPLOAD_URL_USED`. Then complete the upload with `POST /v1/uploads/{upload_id}:complete`.
+         */
+        put: operations["PutUploadContent"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/uploads/{upload_id}:complete": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Makes the stored bytes of one of the caller's uploads an asset of kind `UPLOAD` owned by the caller, served through `/v1/files` like generated media and attachable to the caller's posts (`asset_ids`).
+         * @description Makes the stored bytes of one of the caller's uploads an asset of kind `UPLOAD`
+         *     owned by the caller, served through `/v1/files` like generated media and
+         *     attachable to the caller's posts (`asset_ids`). The type is checked again from
+         *     the stored bytes. Idempotent: completing an upload again returns the same asset.
+         *     Bearer.
+         *
+         *     Errors:
+         *     - NOT_FOUND `UPLOAD_NOT_FOUND` (404): no upload with this id belongs to the caller.
+         *     - FAILED_PRECONDITION `UPLOAD_NOT_RECEIVED` (400): no body was stored through
+         *       the upload URL yet (or it was refused).
+         *     - FAILED_PRECONDITION `UPLOAD_EXPIRED` (400): the upload URL expired before a
+         *       body was stored; ask for a new upload.
+         */
+        post: operations["ContentService_CompleteUpload"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/users/{handle_or_id}": {
         parameters: {
             query?: never;
@@ -3294,7 +3382,10 @@ export interface components {
             /** @description The account, with `email_verified: true`. */
             user?: components["schemas"]["klik.auth.v1.User"];
         };
-        /** @description A generated result owned by a user: one per succeeded generation job. */
+        /**
+         * @description A generated result owned by a user (one per succeeded generation job), or a
+         *     file the user uploaded.
+         */
         "klik.content.v1.Asset": {
             /**
              * Format: date-time
@@ -3303,9 +3394,12 @@ export interface components {
             created_at?: string;
             /** @description Asset id (UUID). */
             id?: string;
-            /** @description The generation job that produced it. */
+            /** @description The generation job that produced it; "" for an upload. */
             job_id?: string;
-            /** @description The job's kind; one of: `TEXT`, `CHAT`, `IMAGE`, `AVATAR_VIDEO`, `IMAGE_TO_VIDEO`. */
+            /**
+             * @description The job's kind; one of: `TEXT`, `CHAT`, `IMAGE`, `AVATAR_VIDEO`, `IMAGE_TO_VIDEO`;
+             *     `UPLOAD` for a file the owner uploaded (CreateUpload).
+             */
             kind?: string;
             /** @description MIME type, e.g. `text/plain`, `image/png`, `video/mp4`. */
             mime_type?: string;
@@ -3433,6 +3527,15 @@ export interface components {
              */
             updated_at?: string;
         };
+        "klik.content.v1.CompleteUploadRequest": {
+            /** @description The upload id (from the path). */
+            upload_id: string;
+        };
+        /** @description The asset the upload became. */
+        "klik.content.v1.CompleteUploadResponse": {
+            /** @description Kind `UPLOAD`, `job_id` "", `url` under `/v1/files`. */
+            asset?: components["schemas"]["klik.content.v1.Asset"];
+        };
         /** @description Body of `POST /v1/assistants`. */
         "klik.content.v1.CreateAssistantRequest": {
             /** @description What it is for, at most 500 characters. */
@@ -3533,6 +3636,35 @@ export interface components {
         "klik.content.v1.CreatePostResponse": {
             /** @description The new post, `draft`. */
             post?: components["schemas"]["klik.content.v1.Post"];
+        };
+        "klik.content.v1.CreateUploadRequest": {
+            /**
+             * @description The file's MIME type: `image/png`, `image/jpeg`, `image/webp` or `image/gif`.
+             *     The body's magic bytes must match it.
+             */
+            content_type: string;
+            /**
+             * @description Optional; "" means no de-duplication. The same key with the same body returns
+             *     the first upload (the same id and URL); the same key with a different body is
+             *     ABORTED `IDEMPOTENCY_KEY_REUSED` (HTTP 409).
+             */
+            idempotency_key?: string;
+            /**
+             * Format: int64
+             * @description The file's exact size in bytes: 1 to `KLIK_UPLOAD_MAX_BYTES` (10 MiB by default).
+             */
+            size: string;
+        };
+        "klik.content.v1.CreateUploadResponse": {
+            /**
+             * Format: date-time
+             * @description When the URL stops taking a body (UTC; `KLIK_UPLOAD_URL_TTL_SECONDS` from now).
+             */
+            readonly expires_at?: string;
+            /** @description The upload's id (UUID), for `CompleteUpload`. */
+            readonly upload_id?: string;
+            /** @description Where to `PUT` the bytes: a signed gateway URL, valid until `expires_at`. */
+            readonly upload_url?: string;
         };
         /** @description `DELETE /v1/assistants/{assistant_id}`. */
         "klik.content.v1.DeleteAssistantRequest": {
@@ -8023,6 +8155,105 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["klik.content.v1.Report"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    ContentService_CreateUpload: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["klik.content.v1.CreateUploadRequest"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["klik.content.v1.CreateUploadResponse"];
+                };
+            };
+            /** @description Request Entity Too Large: `UPLOAD_TOO_LARGE`, in the error shape. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    PutUploadContent: {
+        parameters: {
+            query: {
+                /** @description The declared content type (signed). */
+                type: string;
+                /** @description The declared size in bytes (signed). */
+                size: string;
+                /** @description The URL's expiry, seconds since the epoch (signed). */
+                expires: string;
+                /** @description The signature. */
+                sig: string;
+            };
+            header?: never;
+            path: {
+                /** @description The upload's id, from CreateUpload. */
+                upload_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "*/*": string;
+            };
+        };
+        responses: {
+            /** @description Stored: `{upload_id, size, content_type}`. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": Record<string, never>;
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    ContentService_CompleteUpload: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The upload id (from the path). */
+                upload_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": Record<string, never>;
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["klik.content.v1.Asset"];
                 };
             };
             default: components["responses"]["Error"];
