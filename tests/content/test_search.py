@@ -7,7 +7,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
-
 from pathlib import Path
 
 import grpc
@@ -49,12 +48,13 @@ async def post(
         content_pb2.CreatePostRequest(title=title, body=body, visibility=visibility),
         metadata=stack.user(author),
     )
-    if not published:
-        return created.post
-    reply = await stack.content.PublishPost(
-        content_pb2.PublishPostRequest(post_id=created.post.id), metadata=stack.user(author)
-    )
-    return reply.post
+    made: content_pb2.Post = created.post
+    if published:
+        reply = await stack.content.PublishPost(
+            content_pb2.PublishPostRequest(post_id=made.id), metadata=stack.user(author)
+        )
+        made = reply.post
+    return made
 
 
 async def lesson(
@@ -82,24 +82,25 @@ async def lesson(
     )
     async with stack.session() as session, session.begin():
         await store.add_copy(session, ready, idempotency_key="", fingerprint="")
-    if not published:
-        reply = await stack.content.GetLesson(
-            content_pb2.GetLessonRequest(lesson_id=ready.id), metadata=stack.user(owner)
+    if published:
+        await stack.content.PublishLesson(
+            content_pb2.PublishLessonRequest(lesson_id=ready.id), metadata=stack.user(owner)
         )
-        return reply.lesson
-    published_reply = await stack.content.PublishLesson(
-        content_pb2.PublishLessonRequest(lesson_id=ready.id), metadata=stack.user(owner)
+    reply = await stack.content.GetLesson(
+        content_pb2.GetLessonRequest(lesson_id=ready.id), metadata=stack.user(owner)
     )
-    return published_reply.lesson
+    found: content_pb2.Lesson = reply.lesson
+    return found
 
 
 async def search(
     stack: ContentStack, q: str, kind: str = "posts", *, size: int = 0, token: str = ""
 ) -> content_pb2.SearchResponse:
-    return await stack.content.Search(
+    reply: content_pb2.SearchResponse = await stack.content.Search(
         content_pb2.SearchRequest(q=q, type=kind, page_size=size, page_token=token),
         metadata=stack.user(new_user()),
     )
+    return reply
 
 
 def post_ids(reply: content_pb2.SearchResponse) -> list[str]:
