@@ -6,11 +6,15 @@ do not own."""
 
 from __future__ import annotations
 
+import uuid
+from datetime import UTC, datetime
+
 import grpc
 from google.protobuf.field_mask_pb2 import FieldMask
 
 from klik.content.v1 import content_pb2
-from services.content.domain import ContentType
+from services.content import store
+from services.content.domain import ContentType, Lesson, LessonStatus
 from tests.content.conftest import ContentStack, new_user
 from tests.content.support import failure
 from tests.content.test_search import lesson, search, word
@@ -212,3 +216,43 @@ async def test_list_filter_and_catalogue(content: ContentStack) -> None:
         )
     )
     assert (code, got) == (grpc.StatusCode.INVALID_ARGUMENT, "INVALID_CONTENT_TYPE")
+
+
+async def test_a_generating_lesson_is_neither_edited_nor_copied(content: ContentStack) -> None:
+    owner = new_user()
+    generating = Lesson(
+        id=str(uuid.uuid4()),
+        owner_id=owner,
+        topic="pending",
+        content_type=ContentType.LESSON,
+        difficulty=1,
+        status=LessonStatus.GENERATING,
+        body="",
+        job_id="",
+        created_at=datetime.now(UTC),
+    )
+    async with content.session() as session, session.begin():
+        await store.add_lesson(session, generating, idempotency_key="", fingerprint="")
+        assert await store.confirm_lesson(session, generating.id, str(uuid.uuid4()))
+    code, reason, _ = await failure(
+        content.content.UpdateLesson(
+            content_pb2.UpdateLessonRequest(
+                lesson_id=generating.id,
+                lesson=content_pb2.Lesson(body="mine now"),
+                update_mask=FieldMask(paths=["body"]),
+            ),
+            metadata=content.user(owner),
+        )
+    )
+    assert (code, reason) == (grpc.StatusCode.FAILED_PRECONDITION, "LESSON_GENERATING")
+    code, reason, _ = await failure(
+        content.content.DuplicateLesson(
+            content_pb2.DuplicateLessonRequest(lesson_id=generating.id),
+            metadata=content.user(owner),
+        )
+    )
+    assert (code, reason) == (grpc.StatusCode.FAILED_PRECONDITION, "LESSON_NOT_READY")
+    still = await content.content.GetLesson(
+        content_pb2.GetLessonRequest(lesson_id=generating.id), metadata=content.user(owner)
+    )
+    assert (still.lesson.status, still.lesson.body) == ("generating", "")
