@@ -27,7 +27,9 @@ if _version_not_supported:
 
 class ContentServiceStub:
     """ContentService owns what users make from generations: posts, assets (the
-    results of their generation jobs), chats with their messages, and lessons.
+    results of their generation jobs), chats with their messages, and lessons
+    (with a public catalogue of the published ones); and full-text search over
+    published posts and lessons.
 
     Assets and chat replies appear without any call from the client: the service
     consumes `generation.job.succeeded` (every succeeded job becomes one asset of
@@ -51,7 +53,8 @@ class ContentServiceStub:
 
     Input limits: an INVALID_ARGUMENT names the offending field in the ErrorInfo
     metadata `field`. Titles at most 200 characters, post bodies 20000, at most 10
-    assets per post, chat messages 8000, lesson topics 300, hide reasons 500.
+    assets per post, chat messages 8000, lesson topics 300, lesson bodies 100000,
+    hide reasons 500, search queries 200 characters and 16 words.
     """
 
     def __init__(self, channel):
@@ -299,7 +302,9 @@ class ContentServiceStub:
 
 class ContentServiceServicer:
     """ContentService owns what users make from generations: posts, assets (the
-    results of their generation jobs), chats with their messages, and lessons.
+    results of their generation jobs), chats with their messages, and lessons
+    (with a public catalogue of the published ones); and full-text search over
+    published posts and lessons.
 
     Assets and chat replies appear without any call from the client: the service
     consumes `generation.job.succeeded` (every succeeded job becomes one asset of
@@ -323,7 +328,8 @@ class ContentServiceServicer:
 
     Input limits: an INVALID_ARGUMENT names the offending field in the ErrorInfo
     metadata `field`. Titles at most 200 characters, post bodies 20000, at most 10
-    assets per post, chat messages 8000, lesson topics 300, hide reasons 500.
+    assets per post, chat messages 8000, lesson topics 300, lesson bodies 100000,
+    hide reasons 500, search queries 200 characters and 16 words.
     """
 
     def CreatePost(self, request, context):
@@ -1201,7 +1207,9 @@ def add_ContentServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class ContentService:
     """ContentService owns what users make from generations: posts, assets (the
-    results of their generation jobs), chats with their messages, and lessons.
+    results of their generation jobs), chats with their messages, and lessons
+    (with a public catalogue of the published ones); and full-text search over
+    published posts and lessons.
 
     Assets and chat replies appear without any call from the client: the service
     consumes `generation.job.succeeded` (every succeeded job becomes one asset of
@@ -1225,7 +1233,8 @@ class ContentService:
 
     Input limits: an INVALID_ARGUMENT names the offending field in the ErrorInfo
     metadata `field`. Titles at most 200 characters, post bodies 20000, at most 10
-    assets per post, chat messages 8000, lesson topics 300, hide reasons 500.
+    assets per post, chat messages 8000, lesson topics 300, lesson bodies 100000,
+    hide reasons 500, search queries 200 characters and 16 words.
     """
 
     @staticmethod
