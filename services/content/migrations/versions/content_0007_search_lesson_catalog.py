@@ -7,7 +7,10 @@ The search index depends on the engine:
   same words SQLite's tokenizer finds) with a GIN index.
 - SQLite: an FTS5 table per searched table (`posts_fts`, `lessons_fts`: the row's
   id, unindexed, and its two text columns), filled from the existing rows and kept
-  in sync by triggers on insert, update of the text and delete.
+  in sync by triggers on insert, update of the text and delete. The FTS row is
+  found by `doc_id` (the searched tables have no stable integer key to share with
+  FTS5's rowid), which scans the FTS table: fine for the embedded stack's sizes;
+  PostgreSQL is the engine for large ones.
 
 Revision ID: content_0007
 """
