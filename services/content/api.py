@@ -39,6 +39,15 @@ from services.content.lessons import Lessons
 from services.content.moderation import Moderation
 from services.content.notifications import Notifications, NotificationView
 from services.content.posts import Library, Posts
+from services.content.search import (
+    LessonHit,
+    PostHit,
+    Search,
+    SearchCursor,
+    SearchType,
+    query_terms,
+    search_type,
+)
 from services.content.uploads import Uploads
 
 Context: TypeAlias = grpc.aio.ServicerContext[Any, Any]
@@ -58,6 +67,8 @@ LIST_REPORTS = paging.TimeCursor("content.ListReports")
 LIST_ACTIONS = paging.SeqCursor("content.ListModerationActions")
 LIST_ASSISTANTS = paging.TimeCursor("content.ListAssistants")
 LIST_PUBLIC_ASSISTANTS = paging.TimeCursor("content.ListPublicAssistants")
+LESSON_CATALOG = paging.TimeCursor("content.ListLessonCatalog")
+SEARCH = SearchCursor()
 
 
 def profile_message(profile: Profile) -> content_pb2.Profile:
@@ -223,6 +234,7 @@ def lesson_message(lesson: Lesson) -> content_pb2.Lesson:
         body=lesson.body,
         job_id=lesson.job_id,
         created_at=timestamp(lesson.created_at),
+        published_at=None if lesson.published_at is None else timestamp(lesson.published_at),
     )
 
 
@@ -254,6 +266,7 @@ class ContentApi(content_pb2_grpc.ContentServiceServicer):
             asset_settings,
             UploadSettings.from_env(),
         )
+        self.search = Search(resources.uow)
 
     async def _caller(self, context: Context, *roles: str) -> Caller:
         return await self.resources.callers.user(context, *roles)
@@ -662,7 +675,8 @@ class ContentApi(content_pb2_grpc.ContentServiceServicer):
         viewer = _viewer(await self._caller(context))
         size = paging.page_size(request.page_size)
         after = LIST_LESSONS.decode(request.page_token)
-        page = await self.lessons.list(viewer, after=after, limit=size)
+        kind = domain.content_type_filter(request.content_type)
+        page = await self.lessons.list(viewer, content_type=kind, after=after, limit=size)
         return content_pb2.ListLessonsResponse(
             lessons=[lesson_message(lesson) for lesson in page.lessons],
             next_page_token=LIST_LESSONS.encode(page.next_after),
@@ -784,6 +798,87 @@ class ContentApi(content_pb2_grpc.ContentServiceServicer):
         viewer = _viewer(await self._caller(context))
         asset = await self.uploads.complete(viewer, request.upload_id)
         return content_pb2.CompleteUploadResponse(asset=asset_message(asset))
+
+    # ---- search and lessons, managed ---------------------------------------------------
+
+    async def Search(
+        self, request: content_pb2.SearchRequest, context: Context
+    ) -> content_pb2.SearchResponse:
+        viewer = _viewer(await self._caller(context))
+        kind = search_type(request.type)
+        terms = query_terms(request.q)
+        size = paging.page_size(request.page_size)
+        after = SEARCH.decode(kind, terms, request.page_token)
+        if kind is SearchType.POSTS:
+            page = await self.search.posts(viewer, terms, after=after, limit=size)
+        else:
+            page = await self.search.lessons(terms, after=after, limit=size)
+        return content_pb2.SearchResponse(
+            hits=[_hit_message(hit) for hit in page.hits],
+            next_page_token=SEARCH.encode(kind, terms, page.next_after),
+        )
+
+    async def UpdateLesson(
+        self, request: content_pb2.UpdateLessonRequest, context: Context
+    ) -> content_pb2.UpdateLessonResponse:
+        viewer = _viewer(await self._caller(context))
+        paths = domain.update_paths(list(request.update_mask.paths), domain.LESSON_FIELDS)
+        changes = domain.lesson_changes(
+            paths,
+            topic=request.lesson.topic,
+            content_type_=request.lesson.content_type,
+            difficulty_=request.lesson.difficulty,
+            body=request.lesson.body,
+        )
+        lesson = await self.lessons.update(viewer, request.lesson_id, changes)
+        return content_pb2.UpdateLessonResponse(lesson=lesson_message(lesson))
+
+    async def DeleteLesson(
+        self, request: content_pb2.DeleteLessonRequest, context: Context
+    ) -> content_pb2.DeleteLessonResponse:
+        viewer = _viewer(await self._caller(context))
+        await self.lessons.delete(viewer, request.lesson_id)
+        return content_pb2.DeleteLessonResponse()
+
+    async def DuplicateLesson(
+        self, request: content_pb2.DuplicateLessonRequest, context: Context
+    ) -> content_pb2.DuplicateLessonResponse:
+        viewer = _viewer(await self._caller(context))
+        lesson = await self.lessons.duplicate(viewer, request.lesson_id, request.idempotency_key)
+        return content_pb2.DuplicateLessonResponse(lesson=lesson_message(lesson))
+
+    async def UnpublishLesson(
+        self, request: content_pb2.UnpublishLessonRequest, context: Context
+    ) -> content_pb2.UnpublishLessonResponse:
+        viewer = _viewer(await self._caller(context))
+        lesson = await self.lessons.unpublish(viewer, request.lesson_id)
+        return content_pb2.UnpublishLessonResponse(lesson=lesson_message(lesson))
+
+    async def ListLessonCatalog(
+        self, request: content_pb2.ListLessonCatalogRequest, context: Context
+    ) -> content_pb2.ListLessonCatalogResponse:
+        await self._caller(context)
+        kind = domain.content_type_filter(request.content_type)
+        level = domain.difficulty_filter(request.difficulty)
+        size = paging.page_size(request.page_size)
+        after = LESSON_CATALOG.decode(request.page_token)
+        page = await self.lessons.catalog(
+            content_type=kind, difficulty=level, after=after, limit=size
+        )
+        return content_pb2.ListLessonCatalogResponse(
+            lessons=[lesson_message(lesson) for lesson in page.lessons],
+            next_page_token=LESSON_CATALOG.encode(page.next_after),
+        )
+
+
+def _hit_message(hit: PostHit | LessonHit) -> content_pb2.SearchHit:
+    if isinstance(hit, PostHit):
+        return content_pb2.SearchHit(
+            post=post_message(hit.view), snippet=hit.snippet, title_match=hit.title_match
+        )
+    return content_pb2.SearchHit(
+        lesson=lesson_message(hit.lesson), snippet=hit.snippet, title_match=hit.title_match
+    )
 
 
 def register(server: grpc.aio.Server, resources: Resources) -> Sequence[str]:

@@ -270,6 +270,7 @@ class Lesson:
     job_id: str
     created_at: datetime
     error: str = ""
+    published_at: datetime | None = None
 
 
 # --- input checks -------------------------------------------------------------
@@ -317,15 +318,16 @@ def post_draft(title: str, body: str, ids: Iterable[str], visibility_: str) -> P
     )
 
 
-def update_paths(paths: Sequence[str]) -> tuple[str, ...]:
-    """The fields an UpdatePost mask names; an empty mask means all of them."""
+def update_paths(paths: Sequence[str], fields: tuple[str, ...] = POST_FIELDS) -> tuple[str, ...]:
+    """The fields an update mask names (UpdatePost's by default, among `fields`);
+    an empty mask means all of them."""
     if not paths:
-        return POST_FIELDS
+        return fields
     for path in paths:
-        if path not in POST_FIELDS:
+        if path not in fields:
             raise _invalid(
                 "update_mask",
-                f"{path!r} cannot be updated (only {', '.join(POST_FIELDS)})",
+                f"{path!r} cannot be updated (only {', '.join(fields)})",
                 "INVALID_UPDATE_MASK",
             )
     return tuple(dict.fromkeys(paths))
@@ -570,15 +572,87 @@ def asset_not_found(asset_id: str) -> NotFound:
     return NotFound("ASSET_NOT_FOUND", "asset not found", details={"asset_id": asset_id})
 
 
-def publish_lesson(lesson: Lesson) -> Lesson | None:
+def publish_lesson(lesson: Lesson, now: datetime) -> Lesson | None:
     """The published lesson, or None when it already is published."""
     if lesson.status is LessonStatus.PUBLISHED:
         return None
-    if lesson.status is not LessonStatus.READY:
+    _require_lesson_ready(lesson)
+    return replace(lesson, status=LessonStatus.PUBLISHED, published_at=now)
+
+
+def _require_lesson_ready(lesson: Lesson) -> None:
+    if lesson.status not in (LessonStatus.READY, LessonStatus.PUBLISHED):
         raise FailedPrecondition(
             "LESSON_NOT_READY", f"the lesson is {lesson.status.value}, not ready"
         )
-    return replace(lesson, status=LessonStatus.PUBLISHED)
+
+
+# --- lessons, managed: edit, delete, duplicate, unpublish, catalogue filters ----
+
+LESSON_FIELDS = ("topic", "content_type", "difficulty", "body")
+MAX_LESSON_BODY = 100_000
+
+
+def require_lesson_owner(lesson: Lesson, viewer: Viewer) -> None:
+    """Only the owner changes a lesson (others see it only when it is published)."""
+    if lesson.owner_id != viewer.user_id:
+        raise PermissionDenied("NOT_OWNER", "only the lesson's owner can do this")
+
+
+def lesson_changes(
+    paths: Sequence[str], *, topic: str, content_type_: str, difficulty_: int, body: str
+) -> dict[str, object]:
+    """The validated new values of the fields an UpdateLesson names (only those)."""
+    changes: dict[str, object] = {}
+    if "topic" in paths:
+        changes["topic"] = text_field("topic", topic, MAX_TOPIC, required=True)
+    if "content_type" in paths:
+        changes["content_type"] = content_type(content_type_)
+    if "difficulty" in paths:
+        changes["difficulty"] = difficulty(difficulty_)
+    if "body" in paths:
+        changes["body"] = text_field("body", body, MAX_LESSON_BODY)
+    return changes
+
+
+def edit_lesson(lesson: Lesson, changes: Mapping[str, object]) -> Lesson:
+    """The edited lesson; not while its job may still write the body."""
+    if lesson.status is LessonStatus.GENERATING:
+        raise FailedPrecondition("LESSON_GENERATING", "the lesson is still being generated")
+    return replace(lesson, **changes)  # type: ignore[arg-type]
+
+
+def unpublish_lesson(lesson: Lesson) -> Lesson | None:
+    """The lesson back to `ready`, or None when it is not published."""
+    if lesson.status is not LessonStatus.PUBLISHED:
+        return None
+    return replace(lesson, status=LessonStatus.READY, published_at=None)
+
+
+def lesson_copy(lesson: Lesson, viewer: Viewer, new_id: str, now: datetime) -> Lesson:
+    """A `ready` copy of a lesson the viewer sees, owned by the viewer, with no job."""
+    _require_lesson_ready(lesson)
+    return Lesson(
+        id=new_id,
+        owner_id=viewer.user_id,
+        topic=lesson.topic,
+        content_type=lesson.content_type,
+        difficulty=lesson.difficulty,
+        status=LessonStatus.READY,
+        body=lesson.body,
+        job_id="",
+        created_at=now,
+    )
+
+
+def content_type_filter(value: str) -> ContentType | None:
+    """A list filter: "" is every content type."""
+    return content_type(value) if value else None
+
+
+def difficulty_filter(value: int) -> int:
+    """A list filter: 0 is every difficulty."""
+    return difficulty(value) if value else 0
 
 
 # --- generation ---------------------------------------------------------------

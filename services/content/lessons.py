@@ -1,10 +1,12 @@
 """Use cases of lessons: CreateLesson stores the lesson (`generating`) and starts the
 TEXT job that writes its body (see `services.content.job_links` for how the outcome
-reaches the lesson); get, list and publish."""
+reaches the lesson); get, list, publish and unpublish; the owner's edit and delete;
+duplicate (a copy owned by the caller, no job); the catalogue of published lessons."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -119,24 +121,110 @@ class Lessons:
             return domain.lesson_visible(await _find(session, lesson_id), lesson_id, viewer)
 
     async def list(
-        self, viewer: Viewer, *, after: tuple[datetime, str] | None, limit: int
+        self,
+        viewer: Viewer,
+        *,
+        content_type: ContentType | None = None,
+        after: tuple[datetime, str] | None,
+        limit: int,
     ) -> LessonPage:
         async with self._uow.read() as session:
-            rows = await store.list_lessons(session, viewer.user_id, after=after, limit=limit)
+            rows = await store.list_lessons(
+                session, viewer.user_id, content_type=content_type, after=after, limit=limit
+            )
         more = len(rows) > limit
         rows = rows[:limit]
         return LessonPage(rows, (rows[-1].created_at, rows[-1].id) if more else None)
+
+    async def catalog(
+        self,
+        *,
+        content_type: ContentType | None,
+        difficulty: int,
+        after: tuple[datetime, str] | None,
+        limit: int,
+    ) -> LessonPage:
+        """Every owner's published lessons, newest publication first."""
+        async with self._uow.read() as session:
+            rows = await store.list_catalog(
+                session, content_type=content_type, difficulty=difficulty, after=after, limit=limit
+            )
+        more = len(rows) > limit
+        rows = rows[:limit]
+        last = rows[-1] if more else None
+        next_after = None
+        if last is not None and last.published_at is not None:
+            next_after = (last.published_at, last.id)
+        return LessonPage(rows, next_after)
+
+    async def update(self, viewer: Viewer, lesson_id: str, changes: Mapping[str, object]) -> Lesson:
+        """The owner edits a lesson that is not generating."""
+        async with self._uow.write() as session:
+            lesson = domain.lesson_visible(
+                await _find(session, lesson_id, lock=True), lesson_id, viewer
+            )
+            domain.require_lesson_owner(lesson, viewer)
+            edited = domain.edit_lesson(lesson, changes)
+            await store.save_lesson(session, edited, datetime.now(UTC))
+        return edited
+
+    async def delete(self, viewer: Viewer, lesson_id: str) -> None:
+        async with self._uow.write() as session:
+            lesson = domain.lesson_visible(
+                await _find(session, lesson_id, lock=True), lesson_id, viewer
+            )
+            domain.require_lesson_owner(lesson, viewer)
+            await store.delete_lesson(session, lesson.id, datetime.now(UTC))
+
+    async def duplicate(self, viewer: Viewer, lesson_id: str, key: str) -> Lesson:
+        """A `ready` copy, owned by the caller, of a lesson the caller sees (their
+        own or a published one); the same key returns the first copy."""
+        key = idempotency.check_key(key)
+        fingerprint = idempotency.fingerprint("DuplicateLesson", (lesson_id,))
+        for attempt in range(2):
+            try:
+                async with self._uow.write() as session:
+                    earlier = (
+                        await store.lesson_by_key(session, viewer.user_id, key) if key else None
+                    )
+                    if earlier is not None:
+                        idempotency.check_replay(earlier.fingerprint, fingerprint)
+                        return earlier.lesson
+                    source = domain.lesson_visible(
+                        await _find(session, lesson_id), lesson_id, viewer
+                    )
+                    copy = domain.lesson_copy(source, viewer, str(uuid.uuid4()), datetime.now(UTC))
+                    await store.add_copy(
+                        session, copy, idempotency_key=key, fingerprint=fingerprint
+                    )
+                    return copy
+            except IntegrityError:
+                if attempt or not key:
+                    raise
+        raise AssertionError("unreachable")
 
     async def publish(self, viewer: Viewer, lesson_id: str) -> Lesson:
         async with self._uow.write() as session:
             lesson = await _find(session, lesson_id, lock=True)
             if lesson is None or lesson.owner_id != viewer.user_id:
                 raise domain.lesson_not_found(lesson_id)
-            published = domain.publish_lesson(lesson)
+            now = datetime.now(UTC)
+            published = domain.publish_lesson(lesson, now)
             if published is None:
                 return lesson
-            await store.save_lesson(session, published, datetime.now(UTC))
+            await store.save_lesson(session, published, now)
         return published
+
+    async def unpublish(self, viewer: Viewer, lesson_id: str) -> Lesson:
+        async with self._uow.write() as session:
+            lesson = await _find(session, lesson_id, lock=True)
+            if lesson is None or lesson.owner_id != viewer.user_id:
+                raise domain.lesson_not_found(lesson_id)
+            withdrawn = domain.unpublish_lesson(lesson)
+            if withdrawn is None:
+                return lesson
+            await store.save_lesson(session, withdrawn, datetime.now(UTC))
+        return withdrawn
 
 
 async def _find(session: AsyncSession, lesson_id: str, *, lock: bool = False) -> Lesson | None:

@@ -93,12 +93,14 @@ def test_invalid_values_name_their_field(call: object, reason: str, field: str) 
 
 def test_lessons_publish_only_when_ready() -> None:
     lesson = Lesson("l", "o", "t", ContentType.QUIZ, 3, LessonStatus.READY, "b", "j", NOW)
-    published = domain.publish_lesson(lesson)
+    published = domain.publish_lesson(lesson, NOW)
     assert published is not None and published.status is LessonStatus.PUBLISHED
-    assert domain.publish_lesson(published) is None
+    assert domain.publish_lesson(published, NOW) is None
     for status in (LessonStatus.GENERATING, LessonStatus.FAILED):
         with pytest.raises(FailedPrecondition):
-            domain.publish_lesson(Lesson("l", "o", "t", ContentType.QUIZ, 3, status, "", "", NOW))
+            domain.publish_lesson(
+                Lesson("l", "o", "t", ContentType.QUIZ, 3, status, "", "", NOW), NOW
+            )
     # Other users see a lesson only once it is published.
     other = Viewer("someone", "admin")
     with pytest.raises(NotFound):

@@ -111,7 +111,7 @@ class ChatMessage(_message.Message):
     def __init__(self, id: _Optional[str] = ..., role: _Optional[str] = ..., content: _Optional[str] = ..., job_id: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Lesson(_message.Message):
-    __slots__ = ("id", "owner_id", "topic", "content_type", "difficulty", "status", "body", "job_id", "created_at")
+    __slots__ = ("id", "owner_id", "topic", "content_type", "difficulty", "status", "body", "job_id", "created_at", "published_at")
     ID_FIELD_NUMBER: _ClassVar[int]
     OWNER_ID_FIELD_NUMBER: _ClassVar[int]
     TOPIC_FIELD_NUMBER: _ClassVar[int]
@@ -121,6 +121,7 @@ class Lesson(_message.Message):
     BODY_FIELD_NUMBER: _ClassVar[int]
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    PUBLISHED_AT_FIELD_NUMBER: _ClassVar[int]
     id: str
     owner_id: str
     topic: str
@@ -130,7 +131,8 @@ class Lesson(_message.Message):
     body: str
     job_id: str
     created_at: _timestamp_pb2.Timestamp
-    def __init__(self, id: _Optional[str] = ..., owner_id: _Optional[str] = ..., topic: _Optional[str] = ..., content_type: _Optional[str] = ..., difficulty: _Optional[int] = ..., status: _Optional[str] = ..., body: _Optional[str] = ..., job_id: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    published_at: _timestamp_pb2.Timestamp
+    def __init__(self, id: _Optional[str] = ..., owner_id: _Optional[str] = ..., topic: _Optional[str] = ..., content_type: _Optional[str] = ..., difficulty: _Optional[int] = ..., status: _Optional[str] = ..., body: _Optional[str] = ..., job_id: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., published_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class CreatePostRequest(_message.Message):
     __slots__ = ("title", "body", "asset_ids", "visibility")
@@ -379,12 +381,14 @@ class GetLessonResponse(_message.Message):
     def __init__(self, lesson: _Optional[_Union[Lesson, _Mapping]] = ...) -> None: ...
 
 class ListLessonsRequest(_message.Message):
-    __slots__ = ("page_size", "page_token")
+    __slots__ = ("page_size", "page_token", "content_type")
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_TYPE_FIELD_NUMBER: _ClassVar[int]
     page_size: int
     page_token: str
-    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+    content_type: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., content_type: _Optional[str] = ...) -> None: ...
 
 class ListLessonsResponse(_message.Message):
     __slots__ = ("lessons", "next_page_token")
@@ -995,3 +999,107 @@ class CompleteUploadResponse(_message.Message):
     ASSET_FIELD_NUMBER: _ClassVar[int]
     asset: Asset
     def __init__(self, asset: _Optional[_Union[Asset, _Mapping]] = ...) -> None: ...
+
+class SearchRequest(_message.Message):
+    __slots__ = ("q", "type", "page_size", "page_token")
+    Q_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    q: str
+    type: str
+    page_size: int
+    page_token: str
+    def __init__(self, q: _Optional[str] = ..., type: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class SearchHit(_message.Message):
+    __slots__ = ("post", "lesson", "snippet", "title_match")
+    POST_FIELD_NUMBER: _ClassVar[int]
+    LESSON_FIELD_NUMBER: _ClassVar[int]
+    SNIPPET_FIELD_NUMBER: _ClassVar[int]
+    TITLE_MATCH_FIELD_NUMBER: _ClassVar[int]
+    post: Post
+    lesson: Lesson
+    snippet: str
+    title_match: bool
+    def __init__(self, post: _Optional[_Union[Post, _Mapping]] = ..., lesson: _Optional[_Union[Lesson, _Mapping]] = ..., snippet: _Optional[str] = ..., title_match: _Optional[bool] = ...) -> None: ...
+
+class SearchResponse(_message.Message):
+    __slots__ = ("hits", "next_page_token")
+    HITS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    hits: _containers.RepeatedCompositeFieldContainer[SearchHit]
+    next_page_token: str
+    def __init__(self, hits: _Optional[_Iterable[_Union[SearchHit, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class UpdateLessonRequest(_message.Message):
+    __slots__ = ("lesson_id", "lesson", "update_mask")
+    LESSON_ID_FIELD_NUMBER: _ClassVar[int]
+    LESSON_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_MASK_FIELD_NUMBER: _ClassVar[int]
+    lesson_id: str
+    lesson: Lesson
+    update_mask: _field_mask_pb2.FieldMask
+    def __init__(self, lesson_id: _Optional[str] = ..., lesson: _Optional[_Union[Lesson, _Mapping]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ...) -> None: ...
+
+class UpdateLessonResponse(_message.Message):
+    __slots__ = ("lesson",)
+    LESSON_FIELD_NUMBER: _ClassVar[int]
+    lesson: Lesson
+    def __init__(self, lesson: _Optional[_Union[Lesson, _Mapping]] = ...) -> None: ...
+
+class DeleteLessonRequest(_message.Message):
+    __slots__ = ("lesson_id",)
+    LESSON_ID_FIELD_NUMBER: _ClassVar[int]
+    lesson_id: str
+    def __init__(self, lesson_id: _Optional[str] = ...) -> None: ...
+
+class DeleteLessonResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class DuplicateLessonRequest(_message.Message):
+    __slots__ = ("lesson_id", "idempotency_key")
+    LESSON_ID_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    lesson_id: str
+    idempotency_key: str
+    def __init__(self, lesson_id: _Optional[str] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+
+class DuplicateLessonResponse(_message.Message):
+    __slots__ = ("lesson",)
+    LESSON_FIELD_NUMBER: _ClassVar[int]
+    lesson: Lesson
+    def __init__(self, lesson: _Optional[_Union[Lesson, _Mapping]] = ...) -> None: ...
+
+class UnpublishLessonRequest(_message.Message):
+    __slots__ = ("lesson_id",)
+    LESSON_ID_FIELD_NUMBER: _ClassVar[int]
+    lesson_id: str
+    def __init__(self, lesson_id: _Optional[str] = ...) -> None: ...
+
+class UnpublishLessonResponse(_message.Message):
+    __slots__ = ("lesson",)
+    LESSON_FIELD_NUMBER: _ClassVar[int]
+    lesson: Lesson
+    def __init__(self, lesson: _Optional[_Union[Lesson, _Mapping]] = ...) -> None: ...
+
+class ListLessonCatalogRequest(_message.Message):
+    __slots__ = ("content_type", "difficulty", "page_size", "page_token")
+    CONTENT_TYPE_FIELD_NUMBER: _ClassVar[int]
+    DIFFICULTY_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    content_type: str
+    difficulty: int
+    page_size: int
+    page_token: str
+    def __init__(self, content_type: _Optional[str] = ..., difficulty: _Optional[int] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListLessonCatalogResponse(_message.Message):
+    __slots__ = ("lessons", "next_page_token")
+    LESSONS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    lessons: _containers.RepeatedCompositeFieldContainer[Lesson]
+    next_page_token: str
+    def __init__(self, lessons: _Optional[_Iterable[_Union[Lesson, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...

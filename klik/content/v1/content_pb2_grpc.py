@@ -27,8 +27,10 @@ if _version_not_supported:
 
 class ContentServiceStub:
     """ContentService owns what users make from generations: posts, assets (the
-    results of their generation jobs), chats with their messages, lessons, and
-    assistants (saved personas a chat can speak as).
+    results of their generation jobs, and their uploads), chats with their messages,
+    lessons (with a public catalogue of the published ones), and assistants (saved
+    personas a chat can speak as); and full-text search over published posts and
+    lessons.
 
     Assets and chat replies appear without any call from the client: the service
     consumes `generation.job.succeeded` (every succeeded job becomes one asset of
@@ -52,7 +54,8 @@ class ContentServiceStub:
 
     Input limits: an INVALID_ARGUMENT names the offending field in the ErrorInfo
     metadata `field`. Titles at most 200 characters, post bodies 20000, at most 10
-    assets per post, chat messages 8000, lesson topics 300, hide reasons 500.
+    assets per post, chat messages 8000, lesson topics 300, lesson bodies 100000,
+    hide reasons 500, search queries 200 characters and 16 words.
     """
 
     def __init__(self, channel):
@@ -316,12 +319,44 @@ class ContentServiceStub:
                 request_serializer=klik_dot_content_dot_v1_dot_content__pb2.CompleteUploadRequest.SerializeToString,
                 response_deserializer=klik_dot_content_dot_v1_dot_content__pb2.CompleteUploadResponse.FromString,
                 _registered_method=True)
+        self.Search = channel.unary_unary(
+                '/klik.content.v1.ContentService/Search',
+                request_serializer=klik_dot_content_dot_v1_dot_content__pb2.SearchRequest.SerializeToString,
+                response_deserializer=klik_dot_content_dot_v1_dot_content__pb2.SearchResponse.FromString,
+                _registered_method=True)
+        self.UpdateLesson = channel.unary_unary(
+                '/klik.content.v1.ContentService/UpdateLesson',
+                request_serializer=klik_dot_content_dot_v1_dot_content__pb2.UpdateLessonRequest.SerializeToString,
+                response_deserializer=klik_dot_content_dot_v1_dot_content__pb2.UpdateLessonResponse.FromString,
+                _registered_method=True)
+        self.DeleteLesson = channel.unary_unary(
+                '/klik.content.v1.ContentService/DeleteLesson',
+                request_serializer=klik_dot_content_dot_v1_dot_content__pb2.DeleteLessonRequest.SerializeToString,
+                response_deserializer=klik_dot_content_dot_v1_dot_content__pb2.DeleteLessonResponse.FromString,
+                _registered_method=True)
+        self.DuplicateLesson = channel.unary_unary(
+                '/klik.content.v1.ContentService/DuplicateLesson',
+                request_serializer=klik_dot_content_dot_v1_dot_content__pb2.DuplicateLessonRequest.SerializeToString,
+                response_deserializer=klik_dot_content_dot_v1_dot_content__pb2.DuplicateLessonResponse.FromString,
+                _registered_method=True)
+        self.UnpublishLesson = channel.unary_unary(
+                '/klik.content.v1.ContentService/UnpublishLesson',
+                request_serializer=klik_dot_content_dot_v1_dot_content__pb2.UnpublishLessonRequest.SerializeToString,
+                response_deserializer=klik_dot_content_dot_v1_dot_content__pb2.UnpublishLessonResponse.FromString,
+                _registered_method=True)
+        self.ListLessonCatalog = channel.unary_unary(
+                '/klik.content.v1.ContentService/ListLessonCatalog',
+                request_serializer=klik_dot_content_dot_v1_dot_content__pb2.ListLessonCatalogRequest.SerializeToString,
+                response_deserializer=klik_dot_content_dot_v1_dot_content__pb2.ListLessonCatalogResponse.FromString,
+                _registered_method=True)
 
 
 class ContentServiceServicer:
     """ContentService owns what users make from generations: posts, assets (the
-    results of their generation jobs), chats with their messages, lessons, and
-    assistants (saved personas a chat can speak as).
+    results of their generation jobs, and their uploads), chats with their messages,
+    lessons (with a public catalogue of the published ones), and assistants (saved
+    personas a chat can speak as); and full-text search over published posts and
+    lessons.
 
     Assets and chat replies appear without any call from the client: the service
     consumes `generation.job.succeeded` (every succeeded job becomes one asset of
@@ -345,7 +380,8 @@ class ContentServiceServicer:
 
     Input limits: an INVALID_ARGUMENT names the offending field in the ErrorInfo
     metadata `field`. Titles at most 200 characters, post bodies 20000, at most 10
-    assets per post, chat messages 8000, lesson topics 300, hide reasons 500.
+    assets per post, chat messages 8000, lesson topics 300, lesson bodies 100000,
+    hide reasons 500, search queries 200 characters and 16 words.
     """
 
     def CreatePost(self, request, context):
@@ -591,9 +627,11 @@ class ContentServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListLessons(self, request, context):
-        """Lists the caller's lessons, newest first. Bearer.
+        """Lists the caller's lessons (all statuses), newest first, optionally of one
+        content type. Bearer.
 
         Errors:
+        - INVALID_ARGUMENT `INVALID_CONTENT_TYPE` (400): not "", `lesson`, `quiz` or `activity`.
         - INVALID_ARGUMENT `INVALID_PAGE_TOKEN` (400): page_token was not issued by this RPC.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -1051,6 +1089,101 @@ class ContentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Search(self, request, context):
+        """---- Search and lessons, managed -----------------------------------------------
+
+        Full-text search over published public posts (title and body) or published
+        lessons (topic and body), one kind per query (`type`). Bearer.
+
+        `q` is plain words: every word must occur (the last one may be the start of a
+        word, for type-ahead); case is ignored; punctuation and search syntax (quotes,
+        `*`, `:`, `&`, `|`, `NEAR`, parentheses) are treated as spaces, never as
+        operators. Hits are ranked: a match of every word in the title (posts) or topic
+        (lessons) comes before a body-only match; within a rank, newest publication
+        first. Drafts, private, hidden and deleted posts, unpublished or deleted lessons
+        and the content of deleted users are never returned. Cursors are stable: a page
+        token resumes after the last hit served, so paging never repeats a hit.
+
+        Errors:
+        - INVALID_ARGUMENT `INVALID_QUERY` (400): `q` has no word to search for, or is
+        over 200 characters or 16 words.
+        - INVALID_ARGUMENT `INVALID_SEARCH_TYPE` (400): `type` is not `posts` or `lessons`.
+        - INVALID_ARGUMENT `INVALID_PAGE_TOKEN` (400): page_token was not issued by this
+        RPC for this `q` and `type`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateLesson(self, request, context):
+        """Changes the fields of one of the caller's lessons named in `update_mask`
+        (`topic`, `content_type`, `difficulty`, `body`) and returns it. Owner only; a
+        published lesson stays published with the new text.
+
+        Errors:
+        - NOT_FOUND `LESSON_NOT_FOUND` (404): no such lesson the caller may see.
+        - PERMISSION_DENIED `NOT_OWNER` (403): the lesson is another user's published lesson.
+        - FAILED_PRECONDITION `LESSON_GENERATING` (400): its job has not finished yet.
+        - INVALID_ARGUMENT `INVALID_UPDATE_MASK` (400): a path that cannot be updated.
+        - INVALID_ARGUMENT (400, with `INVALID_CONTENT_TYPE` / `INVALID_DIFFICULTY`):
+        topic blank or a field over its limit (body 100000 characters).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteLesson(self, request, context):
+        """Soft-deletes one of the caller's lessons: from then on it is NOT_FOUND for
+        everyone and leaves the catalogue and search. Owner only.
+
+        Errors:
+        - NOT_FOUND `LESSON_NOT_FOUND` (404): no such lesson the caller may see.
+        - PERMISSION_DENIED `NOT_OWNER` (403): the lesson is another user's published lesson.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DuplicateLesson(self, request, context):
+        """Copies a lesson into a new `ready` (unpublished) lesson owned by the caller:
+        same topic, content type, difficulty and body, no job (nothing is generated
+        or charged). Allowed on the caller's own lessons and on any published lesson.
+        Bearer.
+
+        Errors:
+        - NOT_FOUND `LESSON_NOT_FOUND` (404): no such lesson the caller may see.
+        - FAILED_PRECONDITION `LESSON_NOT_READY` (400): the lesson is `generating` or `failed`.
+        - ABORTED `IDEMPOTENCY_KEY_REUSED` (409): the key was used with a different body.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UnpublishLesson(self, request, context):
+        """Takes one of the caller's published lessons back to `ready`: it leaves the
+        catalogue and search and is visible to its owner only. Unpublishing a lesson
+        that is not published returns it unchanged. Owner only.
+
+        Errors:
+        - NOT_FOUND `LESSON_NOT_FOUND` (404): no lesson with this id belongs to the caller.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListLessonCatalog(self, request, context):
+        """The public catalogue: every user's published lessons, newest publication
+        first, optionally of one content type and one difficulty. Bearer.
+
+        Errors:
+        - INVALID_ARGUMENT `INVALID_CONTENT_TYPE` (400): not "", `lesson`, `quiz` or `activity`.
+        - INVALID_ARGUMENT `INVALID_DIFFICULTY` (400): not 0 (any) or 1..10.
+        - INVALID_ARGUMENT `INVALID_PAGE_TOKEN` (400): page_token was not issued by this RPC.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ContentServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -1309,6 +1442,36 @@ def add_ContentServiceServicer_to_server(servicer, server):
                     request_deserializer=klik_dot_content_dot_v1_dot_content__pb2.CompleteUploadRequest.FromString,
                     response_serializer=klik_dot_content_dot_v1_dot_content__pb2.CompleteUploadResponse.SerializeToString,
             ),
+            'Search': grpc.unary_unary_rpc_method_handler(
+                    servicer.Search,
+                    request_deserializer=klik_dot_content_dot_v1_dot_content__pb2.SearchRequest.FromString,
+                    response_serializer=klik_dot_content_dot_v1_dot_content__pb2.SearchResponse.SerializeToString,
+            ),
+            'UpdateLesson': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateLesson,
+                    request_deserializer=klik_dot_content_dot_v1_dot_content__pb2.UpdateLessonRequest.FromString,
+                    response_serializer=klik_dot_content_dot_v1_dot_content__pb2.UpdateLessonResponse.SerializeToString,
+            ),
+            'DeleteLesson': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteLesson,
+                    request_deserializer=klik_dot_content_dot_v1_dot_content__pb2.DeleteLessonRequest.FromString,
+                    response_serializer=klik_dot_content_dot_v1_dot_content__pb2.DeleteLessonResponse.SerializeToString,
+            ),
+            'DuplicateLesson': grpc.unary_unary_rpc_method_handler(
+                    servicer.DuplicateLesson,
+                    request_deserializer=klik_dot_content_dot_v1_dot_content__pb2.DuplicateLessonRequest.FromString,
+                    response_serializer=klik_dot_content_dot_v1_dot_content__pb2.DuplicateLessonResponse.SerializeToString,
+            ),
+            'UnpublishLesson': grpc.unary_unary_rpc_method_handler(
+                    servicer.UnpublishLesson,
+                    request_deserializer=klik_dot_content_dot_v1_dot_content__pb2.UnpublishLessonRequest.FromString,
+                    response_serializer=klik_dot_content_dot_v1_dot_content__pb2.UnpublishLessonResponse.SerializeToString,
+            ),
+            'ListLessonCatalog': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListLessonCatalog,
+                    request_deserializer=klik_dot_content_dot_v1_dot_content__pb2.ListLessonCatalogRequest.FromString,
+                    response_serializer=klik_dot_content_dot_v1_dot_content__pb2.ListLessonCatalogResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'klik.content.v1.ContentService', rpc_method_handlers)
@@ -1319,8 +1482,10 @@ def add_ContentServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class ContentService:
     """ContentService owns what users make from generations: posts, assets (the
-    results of their generation jobs), chats with their messages, lessons, and
-    assistants (saved personas a chat can speak as).
+    results of their generation jobs, and their uploads), chats with their messages,
+    lessons (with a public catalogue of the published ones), and assistants (saved
+    personas a chat can speak as); and full-text search over published posts and
+    lessons.
 
     Assets and chat replies appear without any call from the client: the service
     consumes `generation.job.succeeded` (every succeeded job becomes one asset of
@@ -1344,7 +1509,8 @@ class ContentService:
 
     Input limits: an INVALID_ARGUMENT names the offending field in the ErrorInfo
     metadata `field`. Titles at most 200 characters, post bodies 20000, at most 10
-    assets per post, chat messages 8000, lesson topics 300, hide reasons 500.
+    assets per post, chat messages 8000, lesson topics 300, lesson bodies 100000,
+    hide reasons 500, search queries 200 characters and 16 words.
     """
 
     @staticmethod
@@ -2714,6 +2880,168 @@ class ContentService:
             '/klik.content.v1.ContentService/CompleteUpload',
             klik_dot_content_dot_v1_dot_content__pb2.CompleteUploadRequest.SerializeToString,
             klik_dot_content_dot_v1_dot_content__pb2.CompleteUploadResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Search(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/klik.content.v1.ContentService/Search',
+            klik_dot_content_dot_v1_dot_content__pb2.SearchRequest.SerializeToString,
+            klik_dot_content_dot_v1_dot_content__pb2.SearchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateLesson(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/klik.content.v1.ContentService/UpdateLesson',
+            klik_dot_content_dot_v1_dot_content__pb2.UpdateLessonRequest.SerializeToString,
+            klik_dot_content_dot_v1_dot_content__pb2.UpdateLessonResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteLesson(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/klik.content.v1.ContentService/DeleteLesson',
+            klik_dot_content_dot_v1_dot_content__pb2.DeleteLessonRequest.SerializeToString,
+            klik_dot_content_dot_v1_dot_content__pb2.DeleteLessonResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DuplicateLesson(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/klik.content.v1.ContentService/DuplicateLesson',
+            klik_dot_content_dot_v1_dot_content__pb2.DuplicateLessonRequest.SerializeToString,
+            klik_dot_content_dot_v1_dot_content__pb2.DuplicateLessonResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UnpublishLesson(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/klik.content.v1.ContentService/UnpublishLesson',
+            klik_dot_content_dot_v1_dot_content__pb2.UnpublishLessonRequest.SerializeToString,
+            klik_dot_content_dot_v1_dot_content__pb2.UnpublishLessonResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListLessonCatalog(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/klik.content.v1.ContentService/ListLessonCatalog',
+            klik_dot_content_dot_v1_dot_content__pb2.ListLessonCatalogRequest.SerializeToString,
+            klik_dot_content_dot_v1_dot_content__pb2.ListLessonCatalogResponse.FromString,
             options,
             channel_credentials,
             insecure,

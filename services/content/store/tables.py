@@ -54,6 +54,7 @@ posts = Table(
     Column("comment_count", Integer, nullable=False, server_default="0"),
     Index("ix_posts_feed", "status", "visibility", "published_at", "id"),
     Index("ix_posts_author_feed", "author_id", "published_at", "id"),
+    # Searched (content_0007): `search_tsv` on PostgreSQL, `posts_fts` on SQLite.
 )
 
 assets = Table(
@@ -160,8 +161,12 @@ lessons = Table(
     Column("created_at", _TIME, nullable=False),
     Column("updated_at", _TIME, nullable=False),
     Column("deleted_at", _TIME, nullable=True),
+    # When it was (last) published: the catalogue's order. None unless published.
+    Column("published_at", _TIME, nullable=True),
     UniqueConstraint("owner_id", "idempotency_key", name="uq_lessons_key"),
     Index("ix_lessons_owner_created", "owner_id", "created_at", "id"),
+    Index("ix_lessons_catalog", "status", "published_at", "id"),
+    # Searched (content_0007): `search_tsv` on PostgreSQL, `lessons_fts` on SQLite.
 )
 
 # The public profiles of users (auth's events feed them): never the email.

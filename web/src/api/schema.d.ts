@@ -1734,10 +1734,12 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Lists the caller's lessons, newest first.
-         * @description Lists the caller's lessons, newest first. Bearer.
+         * Lists the caller's lessons (all statuses), newest first, optionally of one content type.
+         * @description Lists the caller's lessons (all statuses), newest first, optionally of one
+         *     content type. Bearer.
          *
          *     Errors:
+         *     - INVALID_ARGUMENT `INVALID_CONTENT_TYPE` (400): not "", `lesson`, `quiz` or `activity`.
          *     - INVALID_ARGUMENT `INVALID_PAGE_TOKEN` (400): page_token was not issued by this RPC.
          */
         get: operations["ContentService_ListLessons"];
@@ -1788,6 +1790,57 @@ export interface paths {
         get: operations["ContentService_GetLesson"];
         put?: never;
         post?: never;
+        /**
+         * Soft-deletes one of the caller's lessons: from then on it is NOT_FOUND for everyone and leaves the catalogue and search.
+         * @description Soft-deletes one of the caller's lessons: from then on it is NOT_FOUND for
+         *     everyone and leaves the catalogue and search. Owner only.
+         *
+         *     Errors:
+         *     - NOT_FOUND `LESSON_NOT_FOUND` (404): no such lesson the caller may see.
+         *     - PERMISSION_DENIED `NOT_OWNER` (403): the lesson is another user's published lesson.
+         */
+        delete: operations["ContentService_DeleteLesson"];
+        options?: never;
+        head?: never;
+        /**
+         * Changes the fields of one of the caller's lessons named in `update_mask` (`topic`, `content_type`, `difficulty`, `body`) and returns it.
+         * @description Changes the fields of one of the caller's lessons named in `update_mask`
+         *     (`topic`, `content_type`, `difficulty`, `body`) and returns it. Owner only; a
+         *     published lesson stays published with the new text.
+         *
+         *     Errors:
+         *     - NOT_FOUND `LESSON_NOT_FOUND` (404): no such lesson the caller may see.
+         *     - PERMISSION_DENIED `NOT_OWNER` (403): the lesson is another user's published lesson.
+         *     - FAILED_PRECONDITION `LESSON_GENERATING` (400): its job has not finished yet.
+         *     - INVALID_ARGUMENT `INVALID_UPDATE_MASK` (400): a path that cannot be updated.
+         *     - INVALID_ARGUMENT (400, with `INVALID_CONTENT_TYPE` / `INVALID_DIFFICULTY`):
+         *       topic blank or a field over its limit (body 100000 characters).
+         */
+        patch: operations["ContentService_UpdateLesson"];
+        trace?: never;
+    };
+    "/v1/lessons/{lesson_id}:duplicate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Copies a lesson into a new `ready` (unpublished) lesson owned by the caller: same topic, content type, difficulty and body, no job (nothing is generated or charged).
+         * @description Copies a lesson into a new `ready` (unpublished) lesson owned by the caller:
+         *     same topic, content type, difficulty and body, no job (nothing is generated
+         *     or charged). Allowed on the caller's own lessons and on any published lesson.
+         *     Bearer.
+         *
+         *     Errors:
+         *     - NOT_FOUND `LESSON_NOT_FOUND` (404): no such lesson the caller may see.
+         *     - FAILED_PRECONDITION `LESSON_NOT_READY` (400): the lesson is `generating` or `failed`.
+         *     - ABORTED `IDEMPOTENCY_KEY_REUSED` (409): the key was used with a different body.
+         */
+        post: operations["ContentService_DuplicateLesson"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1814,6 +1867,57 @@ export interface paths {
          *     - FAILED_PRECONDITION `LESSON_NOT_READY` (400): the lesson is `generating` or `failed`.
          */
         post: operations["ContentService_PublishLesson"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/lessons/{lesson_id}:unpublish": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Takes one of the caller's published lessons back to `ready`: it leaves the catalogue and search and is visible to its owner only.
+         * @description Takes one of the caller's published lessons back to `ready`: it leaves the
+         *     catalogue and search and is visible to its owner only. Unpublishing a lesson
+         *     that is not published returns it unchanged. Owner only.
+         *
+         *     Errors:
+         *     - NOT_FOUND `LESSON_NOT_FOUND` (404): no lesson with this id belongs to the caller.
+         */
+        post: operations["ContentService_UnpublishLesson"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/lessons:catalog": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The public catalogue: every user's published lessons, newest publication first, optionally of one content type and one difficulty.
+         * @description The public catalogue: every user's published lessons, newest publication
+         *     first, optionally of one content type and one difficulty. Bearer.
+         *
+         *     Errors:
+         *     - INVALID_ARGUMENT `INVALID_CONTENT_TYPE` (400): not "", `lesson`, `quiz` or `activity`.
+         *     - INVALID_ARGUMENT `INVALID_DIFFICULTY` (400): not 0 (any) or 1..10.
+         *     - INVALID_ARGUMENT `INVALID_PAGE_TOKEN` (400): page_token was not issued by this RPC.
+         */
+        get: operations["ContentService_ListLessonCatalog"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -2296,6 +2400,43 @@ export interface paths {
          *     - NOT_FOUND `REPORT_NOT_FOUND` (404): no such report.
          */
         post: operations["ContentService_DismissReport"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/search": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Full-text search over published public posts (title and body) or published lessons (topic and body), one kind per query (`type`).
+         * @description Full-text search over published public posts (title and body) or published
+         *     lessons (topic and body), one kind per query (`type`). Bearer.
+         *
+         *     `q` is plain words: every word must occur (the last one may be the start of a
+         *     word, for type-ahead); case is ignored; punctuation and search syntax (quotes,
+         *     `*`, `:`, `&`, `|`, `NEAR`, parentheses) are treated as spaces, never as
+         *     operators. Hits are ranked: a match of every word in the title (posts) or topic
+         *     (lessons) comes before a body-only match; within a rank, newest publication
+         *     first. Drafts, private, hidden and deleted posts, unpublished or deleted lessons
+         *     and the content of deleted users are never returned. Cursors are stable: a page
+         *     token resumes after the last hit served, so paging never repeats a hit.
+         *
+         *     Errors:
+         *     - INVALID_ARGUMENT `INVALID_QUERY` (400): `q` has no word to search for, or is
+         *       over 200 characters or 16 words.
+         *     - INVALID_ARGUMENT `INVALID_SEARCH_TYPE` (400): `type` is not `posts` or `lessons`.
+         *     - INVALID_ARGUMENT `INVALID_PAGE_TOKEN` (400): page_token was not issued by this
+         *       RPC for this `q` and `type`.
+         */
+        get: operations["ContentService_Search"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -3685,6 +3826,13 @@ export interface components {
             comment_id?: string;
         };
         "klik.content.v1.DeleteCommentResponse": Record<string, never>;
+        /** @description `DELETE /v1/lessons/{lesson_id}`. */
+        "klik.content.v1.DeleteLessonRequest": {
+            /** @description The lesson id (from the path). */
+            lesson_id: string;
+        };
+        /** @description Answer of DeleteLesson: empty. */
+        "klik.content.v1.DeleteLessonResponse": Record<string, never>;
         /** @description `DELETE /v1/posts/{post_id}`. */
         "klik.content.v1.DeletePostRequest": {
             /** @description The post id (from the path). */
@@ -3701,6 +3849,21 @@ export interface components {
         "klik.content.v1.DismissReportResponse": {
             /** @description The report, now `dismissed`. */
             report?: components["schemas"]["klik.content.v1.Report"];
+        };
+        /** @description Body of `POST /v1/lessons/{lesson_id}:duplicate`. */
+        "klik.content.v1.DuplicateLessonRequest": {
+            /**
+             * @description Optional. The same key with the same lesson returns the first copy; the same
+             *     key with another lesson is 409 `IDEMPOTENCY_KEY_REUSED`.
+             */
+            idempotency_key?: string;
+            /** @description The lesson to copy (from the path). */
+            lesson_id: string;
+        };
+        /** @description Answer of DuplicateLesson; HTTP returns the `lesson` field itself. */
+        "klik.content.v1.DuplicateLessonResponse": {
+            /** @description The new lesson, `ready`, owned by the caller. */
+            lesson?: components["schemas"]["klik.content.v1.Lesson"];
         };
         "klik.content.v1.FollowUserRequest": {
             /** @description The user to follow. */
@@ -3794,7 +3957,7 @@ export interface components {
         };
         /** @description A generated lesson, quiz or activity. */
         "klik.content.v1.Lesson": {
-            /** @description The generated text; "" until `ready`. */
+            /** @description The generated text (or the owner's edit of it); "" until `ready`. */
             body?: string;
             /** @description One of: `lesson`, `quiz`, `activity`. */
             content_type?: string;
@@ -3814,6 +3977,11 @@ export interface components {
             job_id?: string;
             /** @description The owner's user id. */
             readonly owner_id?: string;
+            /**
+             * Format: date-time
+             * @description When the lesson was (last) published (UTC); unset unless `published`.
+             */
+            readonly published_at?: string;
             /** @description One of: `generating`, `ready`, `failed`, `published`. */
             readonly status?: string;
             /** @description What the lesson is about. */
@@ -3976,8 +4144,35 @@ export interface components {
             /** @description The followed users' public profiles. */
             profiles?: components["schemas"]["klik.content.v1.Profile"][];
         };
+        /** @description Query of `GET /v1/lessons:catalog`. */
+        "klik.content.v1.ListLessonCatalogRequest": {
+            /** @description Only lessons of this content type (`lesson`, `quiz`, `activity`); "" for all. */
+            content_type?: string;
+            /**
+             * Format: int32
+             * @description Only lessons of this difficulty (1..10); 0 for all.
+             */
+            difficulty?: number;
+            /**
+             * Format: int32
+             * @description Maximum number of lessons to return: default 20, maximum 100 (larger values
+             *     are clamped to 100).
+             */
+            page_size?: number;
+            /** @description Opaque cursor from a previous `next_page_token`; empty for the first page. */
+            page_token?: string;
+        };
+        /** @description A page of the catalogue, newest publication first. */
+        "klik.content.v1.ListLessonCatalogResponse": {
+            /** @description The lessons on this page. */
+            lessons?: components["schemas"]["klik.content.v1.Lesson"][];
+            /** @description Cursor for the next page; "" on the last page. */
+            next_page_token?: string;
+        };
         /** @description Query of `GET /v1/lessons`. */
         "klik.content.v1.ListLessonsRequest": {
+            /** @description Only lessons of this content type (`lesson`, `quiz`, `activity`); "" for all. */
+            content_type?: string;
             /**
              * Format: int32
              * @description Maximum number of lessons to return: default 20, maximum 100 (larger values
@@ -4265,6 +4460,52 @@ export interface components {
             /** @description The new report. */
             report?: components["schemas"]["klik.content.v1.Report"];
         };
+        /**
+         * @description One search result: a post (as ListPosts shows it, with its author) or a
+         *     lesson, and a short excerpt around the first match.
+         */
+        "klik.content.v1.SearchHit": {
+            /** @description A published lesson. */
+            lesson?: components["schemas"]["klik.content.v1.Lesson"];
+            /** @description A published public post. */
+            post?: components["schemas"]["klik.content.v1.Post"];
+            /**
+             * @description Up to about 200 characters of the body (or, with no body match, the title or
+             *     topic) around the first match: HTML-escaped text in which each matched word
+             *     is wrapped in `<mark>` … `</mark>`.
+             */
+            readonly snippet?: string;
+            /**
+             * @description True when every word matched the title (posts) or topic (lessons): these hits
+             *     rank first.
+             */
+            readonly title_match?: boolean;
+        };
+        /** @description Query of `GET /v1/search`. */
+        "klik.content.v1.SearchRequest": {
+            /**
+             * Format: int32
+             * @description Maximum number of hits to return: default 20, maximum 100 (larger values are
+             *     clamped to 100).
+             */
+            page_size?: number;
+            /**
+             * @description Opaque cursor from a previous `next_page_token` of the same `q` and `type`;
+             *     empty for the first page.
+             */
+            page_token?: string;
+            /** @description The words to look for (at most 200 characters and 16 words); see Search. */
+            q: string;
+            /** @description What to search: `posts` or `lessons`. */
+            type: string;
+        };
+        /** @description A page of search results, best first. */
+        "klik.content.v1.SearchResponse": {
+            /** @description The hits on this page. */
+            hits?: components["schemas"]["klik.content.v1.SearchHit"][];
+            /** @description Cursor for the next page; "" on the last page. */
+            next_page_token?: string;
+        };
         /** @description `POST /v1/chats/{chat_id}/messages`. */
         "klik.content.v1.SendMessageRequest": {
             /** @description The chat id (from the path). */
@@ -4358,6 +4599,16 @@ export interface components {
             user_id?: string;
         };
         "klik.content.v1.UnmuteUserResponse": Record<string, never>;
+        /** @description `POST /v1/lessons/{lesson_id}:unpublish` (send no body, or `{}`). */
+        "klik.content.v1.UnpublishLessonRequest": {
+            /** @description The lesson id (from the path). */
+            lesson_id: string;
+        };
+        /** @description Answer of UnpublishLesson; HTTP returns the `lesson` field itself. */
+        "klik.content.v1.UnpublishLessonResponse": {
+            /** @description The lesson, `ready`. */
+            lesson?: components["schemas"]["klik.content.v1.Lesson"];
+        };
         /** @description `PATCH /v1/assistants/{assistant_id}`; the HTTP body is `assistant`. */
         "klik.content.v1.UpdateAssistantRequest": {
             /** @description New values of the fields named in `update_mask`; other fields are ignored. */
@@ -4397,6 +4648,23 @@ export interface components {
         "klik.content.v1.UpdateCommentResponse": {
             /** @description The changed comment. */
             comment?: components["schemas"]["klik.content.v1.Comment"];
+        };
+        /** @description Body of `PATCH /v1/lessons/{lesson_id}`: the lesson fields to change. */
+        "klik.content.v1.UpdateLessonRequest": {
+            /** @description New values of the fields named in `update_mask`; other fields are ignored. */
+            lesson: components["schemas"]["klik.content.v1.Lesson"];
+            /** @description The lesson id (from the path). */
+            lesson_id: string;
+            /**
+             * @description Fields to change, among `topic`, `content_type`, `difficulty`, `body`. Filled
+             *     by the gateway from the body's keys. Empty means all four.
+             */
+            update_mask?: string;
+        };
+        /** @description Answer of UpdateLesson; HTTP returns the `lesson` field itself. */
+        "klik.content.v1.UpdateLessonResponse": {
+            /** @description The updated lesson. */
+            lesson?: components["schemas"]["klik.content.v1.Lesson"];
         };
         /** @description `PATCH /v1/posts/{post_id}`; the HTTP body is `post`. */
         "klik.content.v1.UpdatePostRequest": {
@@ -7439,6 +7707,8 @@ export interface operations {
                 page_size?: number;
                 /** @description Opaque cursor from a previous `next_page_token`; empty for the first page. */
                 page_token?: string;
+                /** @description Only lessons of this content type (`lesson`, `quiz`, `activity`); "" for all. */
+                content_type?: string;
             };
             header?: never;
             path?: never;
@@ -7516,6 +7786,98 @@ export interface operations {
             default: components["responses"]["Error"];
         };
     };
+    ContentService_DeleteLesson: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The lesson id (from the path). */
+                lesson_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["klik.content.v1.DeleteLessonResponse"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    ContentService_UpdateLesson: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Fields to change, among `topic`, `content_type`, `difficulty`, `body`. Filled
+                 *     by the gateway from the body's keys. Empty means all four.
+                 */
+                update_mask?: string;
+            };
+            header?: never;
+            path: {
+                /** @description The lesson id (from the path). */
+                lesson_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["klik.content.v1.Lesson"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["klik.content.v1.Lesson"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    ContentService_DuplicateLesson: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The lesson to copy (from the path). */
+                lesson_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": {
+                    /**
+                     * @description Optional. The same key with the same lesson returns the first copy; the same
+                     *     key with another lesson is 409 `IDEMPOTENCY_KEY_REUSED`.
+                     */
+                    idempotency_key?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["klik.content.v1.Lesson"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
     ContentService_PublishLesson: {
         parameters: {
             query?: never;
@@ -7539,6 +7901,67 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["klik.content.v1.Lesson"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    ContentService_UnpublishLesson: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The lesson id (from the path). */
+                lesson_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": Record<string, never>;
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["klik.content.v1.Lesson"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    ContentService_ListLessonCatalog: {
+        parameters: {
+            query?: {
+                /** @description Only lessons of this content type (`lesson`, `quiz`, `activity`); "" for all. */
+                content_type?: string;
+                /** @description Only lessons of this difficulty (1..10); 0 for all. */
+                difficulty?: number;
+                /**
+                 * @description Maximum number of lessons to return: default 20, maximum 100 (larger values
+                 *     are clamped to 100).
+                 */
+                page_size?: number;
+                /** @description Opaque cursor from a previous `next_page_token`; empty for the first page. */
+                page_token?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["klik.content.v1.ListLessonCatalogResponse"];
                 };
             };
             default: components["responses"]["Error"];
@@ -8155,6 +8578,42 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["klik.content.v1.Report"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    ContentService_Search: {
+        parameters: {
+            query: {
+                /** @description The words to look for (at most 200 characters and 16 words); see Search. */
+                q: string;
+                /** @description What to search: `posts` or `lessons`. */
+                type: string;
+                /**
+                 * @description Maximum number of hits to return: default 20, maximum 100 (larger values are
+                 *     clamped to 100).
+                 */
+                page_size?: number;
+                /**
+                 * @description Opaque cursor from a previous `next_page_token` of the same `q` and `type`;
+                 *     empty for the first page.
+                 */
+                page_token?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["klik.content.v1.SearchResponse"];
                 };
             };
             default: components["responses"]["Error"];

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "content_0008"
-down_revision = "content_0006"
+down_revision = "content_0007"
 branch_labels = None
 depends_on = None
 
