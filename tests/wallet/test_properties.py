@@ -20,8 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kit import db
 from kit.errors import DomainError
-from services.wallet import domain, store
-from services.wallet.changes import record
+from services.wallet import store
+from services.wallet.changes import take_back
 from services.wallet.domain import Kind
 from services.wallet.events import open_wallet
 from services.wallet.ledger import Ledger
@@ -300,18 +300,8 @@ async def test_random_ledger_histories_keep_the_books(
             async with db.session_factory(engine)() as session, session.begin():
                 wallet = await store.lock_wallet(session, users[step.wallet])
                 assert wallet is not None
-                back = domain.take_back(wallet, step.credits, clock[0])
-                entry = domain.new_entry(
-                    back.wallet,
-                    Kind.PURCHASE_REFUNDED,
-                    -back.taken,
-                    "cs_x",
-                    "",
-                    clock[0],
-                    back.owed,
-                )
-                await record(
-                    session, back.wallet, Kind.PURCHASE_REFUNDED, -back.taken, clock[0], entry
+                back = await take_back(
+                    session, wallet, step.credits, Kind.PURCHASE_REFUNDED, "cs_x", "", clock[0]
                 )
             taken = min(step.credits, model.available(step.wallet))
             model.balance[step.wallet] -= taken
