@@ -77,9 +77,12 @@ class Ledger:
         found = await self._uow.run_read(lambda session: store.get_wallet(session, user_id))
         return domain.require_open(found, user_id, "you")
 
-    async def credits(self, user_id: str) -> tuple[Wallet, CreditSummary]:
-        """A wallet (any, closed ones included) with its balance by bucket and its
-        next expiry, read together."""
+    async def credits(
+        self, user_id: str, *, open_only: bool = True
+    ) -> tuple[Wallet, CreditSummary]:
+        """A wallet with its balance by bucket and its next expiry, read together:
+        the caller's own open wallet, or (`open_only=False`, for admins) any user's,
+        closed ones included."""
         if not domain.plausible_id(user_id):
             raise domain.wallet_not_found(user_id)
 
@@ -88,6 +91,8 @@ class Ledger:
             return found, domain.summarize(await store.live_lots(session, user_id))
 
         found, summary = await self._uow.run_read(read)
+        if open_only:
+            return domain.require_open(found, user_id, "you"), summary
         if found is None:
             raise domain.wallet_not_found(user_id)
         return found, summary
@@ -108,16 +113,16 @@ class Ledger:
 
     # ---- the owner's settings ------------------------------------------------------
 
-    async def set_low_balance(self, user_id: str, threshold: int) -> Wallet:
+    async def set_low_balance(self, user_id: str, threshold: int) -> tuple[Wallet, CreditSummary]:
         """Set (0: clear) the wallet's low-balance threshold. Setting one the wallet
         is already below sends no alert: the next crossing does."""
         domain.require_threshold(threshold)
 
-        async def effect(session: AsyncSession) -> Wallet:
+        async def effect(session: AsyncSession) -> tuple[Wallet, CreditSummary]:
             wallet = await self._lock_open(session, user_id)
             wallet = domain.set_low_balance(wallet, threshold)
             await store.save_wallet(session, wallet)
-            return wallet
+            return wallet, domain.summarize(await store.live_lots(session, user_id))
 
         return await self._uow.run_write(effect)
 
