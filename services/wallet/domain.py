@@ -215,6 +215,7 @@ class Lot:
     expires_at: datetime | None
     reference: str  # the credit row's reference: the payment id of a purchase
     created_at: datetime
+    seq: int = 0  # creation order (the store's; 0 until stored)
 
     @property
     def available(self) -> int:
@@ -263,10 +264,10 @@ def new_lot(
     )
 
 
-def spend_order(lot: Lot) -> tuple[bool, datetime, datetime, str]:
+def spend_order(lot: Lot) -> tuple[bool, datetime, int]:
     """The fair order lots are spent in: the one expiring first, then those that
-    never expire, oldest first."""
-    return (lot.expires_at is None, lot.expires_at or lot.created_at, lot.created_at, lot.id)
+    never expire; oldest first among equals."""
+    return (lot.expires_at is None, lot.expires_at or lot.created_at, lot.seq)
 
 
 def _take(

@@ -137,7 +137,9 @@ holds = Table(
 lots = Table(
     "lots",
     metadata,
-    Column("id", String(36), primary_key=True),
+    # Creation order: "oldest first" among lots that expire together (or never).
+    Column("seq", _SEQ, primary_key=True, autoincrement=True),
+    Column("id", String(36), nullable=False, unique=True),
     Column("user_id", String(64), ForeignKey("wallets.user_id"), nullable=False),
     Column("bucket", String(10), nullable=False),
     Column("amount", BigInteger, nullable=False),
@@ -537,10 +539,11 @@ def _lot(row: Row[Any]) -> Lot:
         expires_at=None if row.expires_at is None else as_utc(row.expires_at),
         reference=row.reference,
         created_at=as_utc(row.created_at),
+        seq=row.seq,
     )
 
 
-_LIVE_LOTS = select(lots).where(lots.c.user_id == bindparam("user_id"), _LIVE).order_by(lots.c.id)
+_LIVE_LOTS = select(lots).where(lots.c.user_id == bindparam("user_id"), _LIVE).order_by(lots.c.seq)
 _SAVE_LOT = (
     update(lots)
     .where(lots.c.id == bindparam("l_id"))

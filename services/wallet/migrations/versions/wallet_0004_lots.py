@@ -29,7 +29,13 @@ _DUE = sa.text("remaining > reserved AND expires_at IS NOT NULL")
 def upgrade() -> None:
     lots = op.create_table(
         "lots",
-        sa.Column("id", sa.String(36), primary_key=True),
+        sa.Column(
+            "seq",
+            sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+            primary_key=True,
+            autoincrement=True,
+        ),
+        sa.Column("id", sa.String(36), nullable=False, unique=True),
         sa.Column("user_id", sa.String(64), sa.ForeignKey("wallets.user_id"), nullable=False),
         sa.Column("bucket", sa.String(10), nullable=False),
         sa.Column("amount", sa.BigInteger, nullable=False),
