@@ -18,7 +18,7 @@ import pytest
 from alembic import command
 from alembic.config import Config
 from google.protobuf.timestamp_pb2 import Timestamp
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, insert, inspect, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kit import db
@@ -471,7 +471,7 @@ async def test_transfer_of_allowance_is_refused_over_grpc(wallet: WalletStack) -
 # ---- the migration: existing wallets get one lot ---------------------------------------------
 
 
-def _upgrade(conn: Connection, target: str) -> None:
+def _upgrade(conn: Connection, target: str, *, down: bool = False) -> None:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.set_main_option("path_separator", "os")
@@ -479,7 +479,7 @@ def _upgrade(conn: Connection, target: str) -> None:
         "version_locations", os.pathsep.join((str(MIGRATIONS / "versions"), str(db.KIT_VERSIONS)))
     )
     config.attributes["connection"] = conn
-    command.upgrade(config, target)
+    (command.downgrade if down else command.upgrade)(config, target)
 
 
 async def test_the_migration_gives_each_wallet_one_lot_of_its_balance(
@@ -520,5 +520,12 @@ async def test_the_migration_gives_each_wallet_one_lot_of_its_balance(
         book = make_ledger(engine, Clock())
         await book.debit(ADMIN, "d", user_id=rich, amount=90, reason="r", debited_by=ADMIN)
         assert await lot_state(engine, rich) == {"grant": (30, 30)}
+        # And back down: the lots go, the wallets stay.
+        async with engine.begin() as conn:
+            await conn.run_sync(lambda sync: _upgrade(sync, "wallet_0003", down=True))
+            assert await conn.run_sync(lambda sync: inspect(sync).has_table("lots")) is False
+            assert (
+                await conn.scalar(select(wallets.c.balance).where(wallets.c.user_id == rich)) == 30
+            )
     finally:
         await engine.dispose()

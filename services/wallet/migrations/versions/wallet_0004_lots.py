@@ -72,14 +72,13 @@ def upgrade() -> None:
     wallets = bind.execute(
         sa.text("SELECT user_id, balance, held, updated_at FROM wallets WHERE balance > 0")
     ).all()
-    made: dict[str, str] = {}
-    for row in wallets:
-        made[row.user_id] = lot_id = str(uuid.uuid4())
+    made = {row.user_id: str(uuid.uuid4()) for row in wallets}
+    if wallets:
         op.bulk_insert(
             lots,
             [
                 {
-                    "id": lot_id,
+                    "id": made[row.user_id],
                     "user_id": row.user_id,
                     "bucket": "grant",
                     "amount": row.balance,
@@ -90,6 +89,7 @@ def upgrade() -> None:
                     "entry_id": "",
                     "created_at": row.updated_at,
                 }
+                for row in wallets
             ],
         )
     opened = bind.execute(
