@@ -157,14 +157,16 @@ async def spend(
     *,
     buckets: frozenset[Bucket] | None = None,
     first: Callable[[Lot], bool] | None = None,
+    lots: list[Lot] | None = None,
 ) -> list[tuple[Lot, int]]:
     """Take `amount` credits the wallet has available off its lots (domain.draw):
     the lot expiring first, then those that never expire. Returns each lot as it
     was with what was taken from it. (A debt repayment may take credits of a lot
-    that expires later in the same transaction: they were still on the balance.)"""
+    that expires later in the same transaction: they were still on the balance.)
+    `lots`: the wallet's live lots as `spendable` just read them (saves a read)."""
     if amount <= 0:
         return []
-    before = await store.live_lots(session, user_id)
+    before = lots if lots is not None else await store.live_lots(session, user_id)
     after, draws = domain.draw(before, amount, buckets=buckets, first=first)
     await store.save_lots(session, before, after)
     by_id = {lot.id: lot for lot in before}
@@ -177,22 +179,35 @@ async def expire_lots(session: AsyncSession, wallet: Wallet, now: datetime) -> W
     the lots are read again, so whoever gets there first (the sweeper in any
     replica, or a use case about to spend) writes the row, and only once. Returns
     the wallet as saved (unchanged when nothing was due)."""
+    wallet, _ = await spendable(session, wallet, now)
+    return wallet
+
+
+async def spendable(
+    session: AsyncSession, wallet: Wallet, now: datetime
+) -> tuple[Wallet, list[Lot]]:
+    """`expire_lots`, then the wallet as saved and its lots as they are now: what a
+    use case about to spend needs (an expiry takes nothing available, so it never
+    makes the wallet pay debt and the lots returned stay current)."""
     before = await store.live_lots(session, wallet.user_id)
+    now_lots = {lot.id: lot for lot in before}
     for lot in domain.due_lots(before, now):
         gone = lot.available
         wallet, expired = domain.expire_credits(wallet, lot, now)
+        now_lots[lot.id] = expired
         await store.save_lots(session, [lot], [expired])
         when = lot.expires_at.isoformat() if lot.expires_at else ""
         entry = domain.new_entry(
             wallet, Kind.EXPIRY, -gone, lot.id, f"{lot.bucket} credits expired at {when}", now
         )
         wallet = await record(session, wallet, Kind.EXPIRY, -gone, now, entry)
-    return wallet
+    return wallet, list(now_lots.values())
 
 
-async def reserve(session: AsyncSession, hold_id: str, user_id: str, amount: int) -> None:
-    """A new hold's reservation of `amount` from the wallet's lots, in spend order."""
-    before = await store.live_lots(session, user_id)
+async def reserve(session: AsyncSession, hold_id: str, lots: list[Lot], amount: int) -> None:
+    """A new hold's reservation of `amount` from the wallet's `lots` (as
+    `spendable` returned them), in spend order."""
+    before = lots
     after, draws = domain.reserve_lots(before, amount)
     await store.save_lots(session, before, after)
     await store.add_hold_lots(session, hold_id, draws)
@@ -234,13 +249,13 @@ async def take_back(
     """Take a purchase's `credits` back (domain.take_back: what is available comes
     off the balance, the rest becomes debt): from that purchase's own lot first
     (`reference`, its payment id), then the other lots in spend order."""
-    wallet = await expire_lots(session, wallet, now)
+    wallet, lots = await spendable(session, wallet, now)
     back = domain.take_back(wallet, credits, now)
 
     def own(lot: Lot) -> bool:
         return lot.bucket == Bucket.PURCHASE and lot.reference == reference
 
-    await spend(session, wallet.user_id, back.taken, first=own)
+    await spend(session, wallet.user_id, back.taken, first=own, lots=lots)
     entry = domain.new_entry(back.wallet, kind, -back.taken, reference, description, now, back.owed)
     saved = await record(session, back.wallet, kind, -back.taken, now, entry)
     return TakeBack(saved, back.taken, back.owed)

@@ -24,7 +24,15 @@ from kit.db import UnitOfWork
 from kit.errors import DomainError
 from kit.idempotency import check_key, check_replay, fingerprint
 from services.wallet import domain, store
-from services.wallet.changes import credit_wallet, expire_lots, record, reserve, resolve_hold, spend
+from services.wallet.changes import (
+    credit_wallet,
+    expire_lots,
+    record,
+    reserve,
+    resolve_hold,
+    spend,
+    spendable,
+)
 from services.wallet.domain import (
     Bucket,
     Change,
@@ -145,10 +153,10 @@ class Ledger:
             locked = await store.lock_wallets(session, (sender, recipient))
             source = domain.require_open(locked[sender], sender, "you")
             target = domain.require_open(locked[recipient], recipient, "the recipient")
-            source = await expire_lots(session, source, now)
+            source, lots = await spendable(session, source, now)
             source = domain.debit(source, amount, now)
-            domain.require_transferable(await store.live_lots(session, sender), amount)
-            drawn = await spend(session, sender, amount, buckets=domain.TRANSFERABLE)
+            domain.require_transferable(lots, amount)
+            drawn = await spend(session, sender, amount, buckets=domain.TRANSFERABLE, lots=lots)
             correlation = str(uuid.uuid4())
             out = domain.new_entry(source, Kind.TRANSFER_OUT, -amount, recipient, note, now)
             await record(session, source, Kind.TRANSFER_OUT, -amount, now, out, correlation)
@@ -221,9 +229,9 @@ class Ledger:
         domain.require_reason(reason)
 
         async def effect(session: AsyncSession, now: datetime) -> Entry:
-            wallet = await expire_lots(session, await self._lock_open(session, user_id), now)
+            wallet, lots = await spendable(session, await self._lock_open(session, user_id), now)
             wallet = domain.debit(wallet, amount, now)
-            await spend(session, user_id, amount)
+            await spend(session, user_id, amount, lots=lots)
             entry = domain.new_entry(wallet, Kind.DEBIT, -amount, debited_by, reason, now)
             await record(session, wallet, Kind.DEBIT, -amount, now, entry)
             return entry
@@ -302,11 +310,11 @@ class Ledger:
             # Checked after the key: a replay after expires_at passed still gets the
             # stored hold.
             domain.require_future(expires_at, now)
-            wallet = await expire_lots(session, await self._lock_open(session, user_id), now)
+            wallet, lots = await spendable(session, await self._lock_open(session, user_id), now)
             wallet = domain.reserve(wallet, amount, now)
             hold = domain.new_hold(user_id, amount, expires_at, reference, description, now)
             await store.add_hold(session, hold)
-            await reserve(session, hold.id, user_id, amount)
+            await reserve(session, hold.id, lots, amount)
             await record(session, wallet, Change.HOLD_PLACED, amount, now)
             return hold
 
