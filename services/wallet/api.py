@@ -18,7 +18,7 @@ from kit.paging import SeqCursor, TimeCursor
 from kit.server import Resources
 from kit.timestamps import timestamp, to_datetime
 from klik.wallet.v1 import holds_pb2, holds_pb2_grpc, wallet_pb2, wallet_pb2_grpc
-from services.wallet.domain import Entry, Hold, Payment, Subscription, Wallet
+from services.wallet.domain import CreditSummary, Entry, Hold, Payment, Subscription, Wallet
 from services.wallet.ledger import Ledger
 from services.wallet.payments import Payments
 from services.wallet.plans import Plans
@@ -35,8 +35,8 @@ ADMIN = "admin"
 SIGNATURE_KEY = "stripe-signature"
 
 
-def wallet_message(wallet: Wallet) -> wallet_pb2.Wallet:
-    return wallet_pb2.Wallet(
+def wallet_message(wallet: Wallet, credits: CreditSummary) -> wallet_pb2.Wallet:
+    message = wallet_pb2.Wallet(
         user_id=wallet.user_id,
         balance=wallet.balance,
         held=wallet.held,
@@ -44,7 +44,15 @@ def wallet_message(wallet: Wallet) -> wallet_pb2.Wallet:
         updated_at=timestamp(wallet.updated_at),
         debt=wallet.debt,
         low_balance=wallet.low_balance,
+        buckets=wallet_pb2.CreditBuckets(**credits.buckets),
     )
+    if credits.next_expiry_at is not None:
+        message.next_expiry.CopyFrom(
+            wallet_pb2.CreditExpiry(
+                amount=credits.next_expiry_amount, expires_at=timestamp(credits.next_expiry_at)
+            )
+        )
+    return message
 
 
 def transaction_message(entry: Entry) -> wallet_pb2.Transaction:
@@ -122,8 +130,8 @@ class WalletApi(wallet_pb2_grpc.WalletServiceServicer):
         self, request: wallet_pb2.GetWalletRequest, context: Context
     ) -> wallet_pb2.GetWalletResponse:
         caller = await self.resources.callers.user(context)
-        wallet = await self.ledger.wallet(caller.user_id)
-        return wallet_pb2.GetWalletResponse(wallet=wallet_message(wallet))
+        wallet, credits = await self.ledger.credits(caller.user_id)
+        return wallet_pb2.GetWalletResponse(wallet=wallet_message(wallet, credits))
 
     async def ListTransactions(
         self, request: wallet_pb2.ListTransactionsRequest, context: Context
@@ -147,8 +155,8 @@ class WalletApi(wallet_pb2_grpc.WalletServiceServicer):
         self, request: wallet_pb2.GetUserWalletRequest, context: Context
     ) -> wallet_pb2.GetUserWalletResponse:
         await self.resources.callers.user(context, ADMIN)
-        wallet = await self.ledger.any_wallet(request.user_id)
-        return wallet_pb2.GetUserWalletResponse(wallet=wallet_message(wallet))
+        wallet, credits = await self.ledger.credits(request.user_id, open_only=False)
+        return wallet_pb2.GetUserWalletResponse(wallet=wallet_message(wallet, credits))
 
     async def ListUserTransactions(
         self, request: wallet_pb2.ListUserTransactionsRequest, context: Context
@@ -222,8 +230,8 @@ class WalletApi(wallet_pb2_grpc.WalletServiceServicer):
         self, request: wallet_pb2.SetLowBalanceAlertRequest, context: Context
     ) -> wallet_pb2.SetLowBalanceAlertResponse:
         caller = await self.resources.callers.user(context)
-        wallet = await self.ledger.set_low_balance(caller.user_id, request.low_balance)
-        return wallet_pb2.SetLowBalanceAlertResponse(wallet=wallet_message(wallet))
+        wallet, credits = await self.ledger.set_low_balance(caller.user_id, request.low_balance)
+        return wallet_pb2.SetLowBalanceAlertResponse(wallet=wallet_message(wallet, credits))
 
     async def Transfer(
         self, request: wallet_pb2.TransferRequest, context: Context
@@ -250,6 +258,9 @@ class WalletApi(wallet_pb2_grpc.WalletServiceServicer):
             amount=request.amount,
             reason=request.reason,
             granted_by=caller.user_id,
+            expires_at=(
+                to_datetime(request.expires_at) if request.HasField("expires_at") else None
+            ),
         )
         return wallet_pb2.GrantCreditsResponse(transaction=transaction_message(entry))
 

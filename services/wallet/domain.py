@@ -10,11 +10,14 @@ Invariants every function keeps (ARCHITECTURE rule 4):
   - a capture charges at most the held amount and releases the rest;
   - `debt >= 0`, and a wallet in debt has nothing available (`debt > 0` implies
     `available == 0`): credits that become available pay the debt first;
-  - spending (a hold, a transfer, an admin debit) is refused while debt remains."""
+  - spending (a hold, a transfer, an admin debit) is refused while debt remains;
+  - the credits on the balance are held in lots (`Lot`): sum(remaining) == balance
+    and sum(reserved) == held, every lot has 0 <= reserved <= remaining."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
@@ -50,7 +53,11 @@ class Kind(StrEnum):
     PURCHASE_DISPUTED = "purchase_disputed"
     # Credits that paid (part of) the debt (negative; `debt_change` the same).
     DEBT_REPAID = "debt_repaid"
-    # A subscription period's allowance (a paid invoice); expires at the period's end.
+    # The unspent remainder of a lot past its `expires_at` (negative; the lot's id
+    # as the reference).
+    EXPIRY = "expiry"
+    # A plan's allowance for one period (positive; a lot of bucket `allowance`
+    # expiring at the period's end).
     ALLOWANCE = "allowance"
 
 
@@ -172,6 +179,231 @@ def new_hold(
         reference=reference,
         description=description,
     )
+
+
+class Bucket(StrEnum):
+    """Where a lot's credits came from (`Wallet.buckets`):
+    - purchase: a credit pack paid;
+    - allowance: a plan's credits for one period (expire at its end; cannot be
+      transferred);
+    - grant: an admin's grant (optionally expiring), credits received from
+      another user (`transfer_in`, keeping the sender's expiry), a refunded
+      charge (unless it was paid with allowance), the migrated balance;
+    - bonus: the signup bonus."""
+
+    PURCHASE = "purchase"
+    ALLOWANCE = "allowance"
+    GRANT = "grant"
+    BONUS = "bonus"
+
+
+# What a transfer may draw from: every bucket but the plan's allowance.
+TRANSFERABLE = frozenset({Bucket.PURCHASE, Bucket.GRANT, Bucket.BONUS})
+
+
+@dataclass(frozen=True)
+class Lot:
+    """One credit of the balance, in bulk: `amount` credited at once, `remaining`
+    of it still on the balance, `reserved` of that held by open holds."""
+
+    id: str
+    user_id: str
+    bucket: str
+    amount: int
+    remaining: int
+    reserved: int
+    expires_at: datetime | None
+    reference: str  # the credit row's reference: the payment id of a purchase
+    created_at: datetime
+    seq: int = 0  # creation order (the store's; 0 until stored)
+
+    @property
+    def available(self) -> int:
+        return self.remaining - self.reserved
+
+    def expired_at(self, now: datetime) -> bool:
+        return self.expires_at is not None and self.expires_at <= now
+
+
+@dataclass(frozen=True)
+class Draw:
+    """Credits a change took from (or a hold reserved from) one lot."""
+
+    lot_id: str
+    amount: int
+
+
+@dataclass(frozen=True)
+class CreditSummary:
+    """The balance by bucket, and the next credits to expire (the unreserved
+    remainder of the lots with the earliest `expires_at`)."""
+
+    buckets: dict[str, int]
+    next_expiry_amount: int = 0
+    next_expiry_at: datetime | None = None
+
+
+def new_lot(
+    user_id: str,
+    bucket: Bucket | str,
+    amount: int,
+    expires_at: datetime | None,
+    reference: str,
+    now: datetime,
+) -> Lot:
+    return Lot(
+        id=str(uuid.uuid4()),
+        user_id=user_id,
+        bucket=Bucket(bucket),
+        amount=amount,
+        remaining=amount,
+        reserved=0,
+        expires_at=expires_at,
+        reference=reference,
+        created_at=now,
+    )
+
+
+def spend_order(lot: Lot) -> tuple[bool, datetime, int]:
+    """The fair order lots are spent in: the one expiring first, then those that
+    never expire; oldest first among equals."""
+    return (lot.expires_at is None, lot.expires_at or lot.created_at, lot.seq)
+
+
+def _take(
+    lots: list[Lot], amount: int, choose: Callable[[Lot], int], apply: Callable[[Lot, int], Lot]
+) -> tuple[list[Lot], list[Draw]]:
+    """Take `amount` from `lots` in spend order, at most `choose(lot)` from each."""
+    left = amount
+    out: list[Lot] = []
+    draws: list[Draw] = []
+    for lot in sorted(lots, key=spend_order):
+        part = min(left, max(choose(lot), 0))
+        if part > 0:
+            lot = apply(lot, part)
+            draws.append(Draw(lot.id, part))
+            left -= part
+        out.append(lot)
+    if left:
+        raise AssertionError(f"lots short of {left} credits the wallet has")
+    return out, draws
+
+
+def draw(
+    lots: list[Lot],
+    amount: int,
+    *,
+    buckets: frozenset[Bucket] | None = None,
+    first: Callable[[Lot], bool] | None = None,
+) -> tuple[list[Lot], list[Draw]]:
+    """Take `amount` off the lots' available (unreserved) credits in spend order,
+    from `buckets` only when given; the lots `first` picks before any other (a
+    purchase's own lot when it is taken back). Callers expire the lots that are
+    due first (`due_lots`), so no expired credit is ever spent."""
+
+    def usable(lot: Lot) -> int:
+        return 0 if buckets is not None and lot.bucket not in buckets else lot.available
+
+    def spend(lot: Lot, part: int) -> Lot:
+        return replace(lot, remaining=lot.remaining - part)
+
+    if first is None:
+        return _take(lots, amount, usable, spend)
+    head = [lot for lot in lots if first(lot)]
+    rest = [lot for lot in lots if not first(lot)]
+    from_head = min(amount, sum(usable(lot) for lot in head))
+    head, drawn = _take(head, from_head, usable, spend)
+    rest, more = _take(rest, amount - from_head, usable, spend)
+    return head + rest, drawn + more
+
+
+def reserve_lots(lots: list[Lot], amount: int) -> tuple[list[Lot], list[Draw]]:
+    """A hold's reservation of `amount` from the lots' available credits, in spend
+    order (as `draw`, the due lots expired first)."""
+
+    def reserve(lot: Lot, part: int) -> Lot:
+        return replace(lot, reserved=lot.reserved + part)
+
+    return _take(lots, amount, lambda lot: lot.available, reserve)
+
+
+def settle_hold(
+    lots: list[Lot], reserved: list[Draw], charged: int
+) -> tuple[list[Lot], list[Draw]]:
+    """Resolve a hold's reservation: `charged` credits are consumed from its lots in
+    spend order (even from a lot that expired meanwhile: the hold kept what it
+    reserved), the rest goes back to the lots. Returns the lots and what was
+    consumed from each."""
+    by_id = {lot.id: lot for lot in lots}
+    parts = sorted(reserved, key=lambda d: spend_order(by_id[d.lot_id]))
+    left = charged
+    consumed: list[Draw] = []
+    for part in parts:
+        lot = by_id[part.lot_id]
+        used = min(left, part.amount)
+        left -= used
+        by_id[lot.id] = replace(
+            lot, remaining=lot.remaining - used, reserved=lot.reserved - part.amount
+        )
+        if used:
+            consumed.append(Draw(lot.id, used))
+    if left:
+        raise AssertionError(f"a hold charged {left} credits more than it reserved")
+    return list(by_id.values()), consumed
+
+
+def due_lots(lots: list[Lot], now: datetime) -> list[Lot]:
+    """Lots past their expiry with an unreserved remainder (what expires now)."""
+    return [lot for lot in lots if lot.expired_at(now) and lot.available > 0]
+
+
+def expire_credits(wallet: Wallet, lot: Lot, now: datetime) -> tuple[Wallet, Lot]:
+    """A due lot's unreserved remainder leaves the balance; a reserved part stays
+    with its hold (and expires when the hold gives it back)."""
+    gone = lot.available
+    changed = replace(wallet, balance=wallet.balance - gone, updated_at=now)
+    return check(changed), replace(lot, remaining=lot.reserved)
+
+
+def transferable(lots: list[Lot]) -> int:
+    return sum(lot.available for lot in lots if lot.bucket in TRANSFERABLE)
+
+
+def require_transferable(lots: list[Lot], amount: int) -> None:
+    """INSUFFICIENT_TRANSFERABLE_CREDITS when the available credits that may be
+    transferred (all but the plan's allowance) are fewer than `amount`."""
+    can = transferable(lots)
+    if amount > can:
+        raise FailedPrecondition(
+            "INSUFFICIENT_TRANSFERABLE_CREDITS",
+            f"need {amount} transferable credits, {can} available "
+            "(a plan's allowance cannot be transferred)",
+            details={"required": amount, "transferable": can},
+        )
+
+
+def summarize(lots: list[Lot]) -> CreditSummary:
+    buckets = {bucket.value: 0 for bucket in Bucket}
+    for lot in lots:
+        buckets[lot.bucket] = buckets.get(lot.bucket, 0) + lot.remaining
+    expiring = [lot for lot in lots if lot.expires_at is not None and lot.available > 0]
+    if not expiring:
+        return CreditSummary(buckets)
+    at = min(lot.expires_at for lot in expiring if lot.expires_at is not None)
+    amount = sum(lot.available for lot in expiring if lot.expires_at == at)
+    return CreditSummary(buckets, amount, at)
+
+
+def refund_bucket(buckets: set[str]) -> Bucket:
+    """The bucket of a refunded charge's new lot: allowance when any of the charge
+    was paid with allowance (a refund never makes allowance transferable), else
+    grant."""
+    return Bucket.ALLOWANCE if Bucket.ALLOWANCE in buckets else Bucket.GRANT
+
+
+def require_expiry(expires_at: datetime | None, now: datetime) -> datetime | None:
+    """An optional expiry a request may carry: in the future when given."""
+    return None if expires_at is None else require_future(expires_at, now)
 
 
 # ---- validation of requests -----------------------------------------------------------

@@ -23,8 +23,8 @@ from kit.server import Resources
 from klik.events.v1.envelope_pb2 import Envelope
 from klik.events.v1.events_pb2 import UserDeleted, UserEmailVerified, UserRegistered
 from services.wallet import domain, store
-from services.wallet.changes import record, wallet_changed
-from services.wallet.domain import Change, Kind, Wallet
+from services.wallet.changes import credit_wallet, resolve_hold
+from services.wallet.domain import Bucket, Change, Kind, Wallet
 from services.wallet.settings import WalletOptions
 
 USER_REGISTERED = event_type_of(UserRegistered)
@@ -43,14 +43,24 @@ async def open_wallet(
     (`user.deleted` consumed first) stays closed."""
     now = now or datetime.now(UTC)
     wallet = Wallet(user_id=user_id, balance=0, held=0, created_at=now, updated_at=now)
-    opened = domain.credit(wallet, bonus, now) if bonus > 0 else wallet
-    if not await store.create_wallet(session, opened):
+    if not await store.create_wallet(session, wallet):
         return False
     if bonus > 0:
-        entry = domain.new_entry(opened, Kind.SIGNUP_BONUS, bonus, "", "signup bonus", now)
-        await store.add_entry(session, entry, correlation_id=entry.id)
-        await wallet_changed(session, opened, Kind.SIGNUP_BONUS, bonus, entry)
+        await _bonus(session, wallet, bonus, now)
     return True
+
+
+async def _bonus(session: AsyncSession, wallet: Wallet, bonus: int, now: datetime) -> None:
+    """The signup bonus: a `signup_bonus` row and a lot of bucket `bonus`."""
+    await credit_wallet(
+        session,
+        wallet,
+        bonus,
+        now,
+        kind=Kind.SIGNUP_BONUS,
+        bucket=Bucket.BONUS,
+        description="signup bonus",
+    )
 
 
 async def grant_signup_bonus(
@@ -76,9 +86,7 @@ async def grant_signup_bonus(
     )
     if not wallet.is_open or paid is not None:
         return False
-    credited = domain.credit(wallet, bonus, now)
-    entry = domain.new_entry(credited, Kind.SIGNUP_BONUS, bonus, "", "signup bonus", now)
-    await record(session, credited, Kind.SIGNUP_BONUS, bonus, now, entry)
+    await _bonus(session, wallet, bonus, now)
     return True
 
 
@@ -101,10 +109,7 @@ async def close_wallet(session: AsyncSession, user_id: str, now: datetime | None
         return False
     for hold in await store.lock_open_holds(session, user_id):
         resolution = domain.close_release(hold, wallet, now)
-        await store.save_hold(session, resolution.hold)
-        wallet = await record(
-            session, resolution.wallet, Change.HOLD_RELEASED, -resolution.freed, now
-        )
+        wallet = await resolve_hold(session, resolution, Change.HOLD_RELEASED, now)
     await store.save_wallet(session, replace(wallet, updated_at=now, closed_at=now))
     return True
 

@@ -24,8 +24,25 @@ from kit.db import UnitOfWork
 from kit.errors import DomainError
 from kit.idempotency import check_key, check_replay, fingerprint
 from services.wallet import domain, store
-from services.wallet.changes import record
-from services.wallet.domain import Change, Entry, Hold, HoldStatus, Kind, Resolution, Wallet
+from services.wallet.changes import (
+    credit_wallet,
+    expire_lots,
+    record,
+    reserve,
+    resolve_hold,
+    spend,
+    spendable,
+)
+from services.wallet.domain import (
+    Bucket,
+    Change,
+    CreditSummary,
+    Entry,
+    Hold,
+    HoldStatus,
+    Kind,
+    Wallet,
+)
 from services.wallet.store import EntryPage
 
 T = TypeVar("T")
@@ -68,6 +85,26 @@ class Ledger:
         found = await self._uow.run_read(lambda session: store.get_wallet(session, user_id))
         return domain.require_open(found, user_id, "you")
 
+    async def credits(
+        self, user_id: str, *, open_only: bool = True
+    ) -> tuple[Wallet, CreditSummary]:
+        """A wallet with its balance by bucket and its next expiry, read together:
+        the caller's own open wallet, or (`open_only=False`, for admins) any user's,
+        closed ones included."""
+        if not domain.plausible_id(user_id):
+            raise domain.wallet_not_found(user_id)
+
+        async def read(session: AsyncSession) -> tuple[Wallet | None, CreditSummary]:
+            found = await store.get_wallet(session, user_id)
+            return found, domain.summarize(await store.live_lots(session, user_id))
+
+        found, summary = await self._uow.run_read(read)
+        if open_only:
+            return domain.require_open(found, user_id, "you"), summary
+        if found is None:
+            raise domain.wallet_not_found(user_id)
+        return found, summary
+
     async def transactions(self, user_id: str, *, before: int | None, limit: int) -> EntryPage:
         return await self._uow.run_read(
             lambda session: store.list_entries(session, user_id, before=before, limit=limit)
@@ -84,16 +121,16 @@ class Ledger:
 
     # ---- the owner's settings ------------------------------------------------------
 
-    async def set_low_balance(self, user_id: str, threshold: int) -> Wallet:
+    async def set_low_balance(self, user_id: str, threshold: int) -> tuple[Wallet, CreditSummary]:
         """Set (0: clear) the wallet's low-balance threshold. Setting one the wallet
         is already below sends no alert: the next crossing does."""
         domain.require_threshold(threshold)
 
-        async def effect(session: AsyncSession) -> Wallet:
+        async def effect(session: AsyncSession) -> tuple[Wallet, CreditSummary]:
             wallet = await self._lock_open(session, user_id)
             wallet = domain.set_low_balance(wallet, threshold)
             await store.save_wallet(session, wallet)
-            return wallet
+            return wallet, domain.summarize(await store.live_lots(session, user_id))
 
         return await self._uow.run_write(effect)
 
@@ -116,37 +153,69 @@ class Ledger:
             locked = await store.lock_wallets(session, (sender, recipient))
             source = domain.require_open(locked[sender], sender, "you")
             target = domain.require_open(locked[recipient], recipient, "the recipient")
+            source, lots = await spendable(session, source, now)
             source = domain.debit(source, amount, now)
-            target = domain.credit(target, amount, now)
+            domain.require_transferable(lots, amount)
+            drawn = await spend(session, sender, amount, buckets=domain.TRANSFERABLE, lots=lots)
             correlation = str(uuid.uuid4())
             out = domain.new_entry(source, Kind.TRANSFER_OUT, -amount, recipient, note, now)
-            into = domain.new_entry(target, Kind.TRANSFER_IN, amount, sender, note, now)
-            for wallet, entry in ((source, out), (target, into)):
-                await record(
-                    session, wallet, Kind(entry.kind), entry.amount, now, entry, correlation
-                )
+            await record(session, source, Kind.TRANSFER_OUT, -amount, now, out, correlation)
+            # The recipient's credits keep the expiries of the sender's they came from.
+            await credit_wallet(
+                session,
+                target,
+                amount,
+                now,
+                kind=Kind.TRANSFER_IN,
+                bucket=Bucket.GRANT,
+                reference=sender,
+                description=note,
+                correlation_id=correlation,
+                parts=[(part, lot.expires_at) for lot, part in drawn],
+            )
             return out
 
         fields: dict[str, str | int] = {"to_user_id": recipient, "amount": amount, "note": note}
         return await self._once(scope, TRANSFER, key, fields, effect, _dump_entry, _load_entry)
 
     async def grant(
-        self, scope: str, key: str, *, user_id: str, amount: int, reason: str, granted_by: str
+        self,
+        scope: str,
+        key: str,
+        *,
+        user_id: str,
+        amount: int,
+        reason: str,
+        granted_by: str,
+        expires_at: datetime | None = None,
     ) -> Entry:
-        """Add `amount` to a wallet (a `grant` row referencing who granted it)."""
+        """Add `amount` to a wallet (a `grant` row referencing who granted it), as a
+        lot of bucket `grant` that expires at `expires_at` (None: never; else it
+        must be in the future)."""
         check_key(key, required=True)
         domain.require_amount(amount)
         domain.require_user_id(user_id, "user_id")
         domain.require_text(reason, "reason", domain.MAX_DESCRIPTION_LENGTH)
 
         async def effect(session: AsyncSession, now: datetime) -> Entry:
+            domain.require_expiry(expires_at, now)
             wallet = await self._lock_open(session, user_id)
-            wallet = domain.credit(wallet, amount, now)
-            entry = domain.new_entry(wallet, Kind.GRANT, amount, granted_by, reason, now)
-            await record(session, wallet, Kind.GRANT, amount, now, entry)
+            _, entry = await credit_wallet(
+                session,
+                wallet,
+                amount,
+                now,
+                kind=Kind.GRANT,
+                bucket=Bucket.GRANT,
+                expires_at=expires_at,
+                reference=granted_by,
+                description=reason,
+            )
             return entry
 
         fields: dict[str, str | int] = {"user_id": user_id, "amount": amount, "reason": reason}
+        if expires_at is not None:  # (absent otherwise: keys of older grants still match)
+            fields["expires_at"] = expires_at.isoformat()
         return await self._once(scope, GRANT, key, fields, effect, _dump_entry, _load_entry)
 
     async def debit(
@@ -160,8 +229,9 @@ class Ledger:
         domain.require_reason(reason)
 
         async def effect(session: AsyncSession, now: datetime) -> Entry:
-            wallet = await self._lock_open(session, user_id)
+            wallet, lots = await spendable(session, await self._lock_open(session, user_id), now)
             wallet = domain.debit(wallet, amount, now)
+            await spend(session, user_id, amount, lots=lots)
             entry = domain.new_entry(wallet, Kind.DEBIT, -amount, debited_by, reason, now)
             await record(session, wallet, Kind.DEBIT, -amount, now, entry)
             return entry
@@ -195,11 +265,20 @@ class Ledger:
             # Under the wallet's lock: no other refund of this charge is in flight.
             if await store.refund_of(session, charge.id) is not None:
                 raise domain.charge_already_refunded(charge.id)
-            amount = -charge.amount
-            wallet = domain.credit(wallet, amount, now)
             why = f"refund of {charge.description or 'a charge'}: {reason} (admin {refunded_by})"
-            entry = domain.new_entry(wallet, Kind.REFUND, amount, charge.id, why, now)
-            await record(session, wallet, Kind.REFUND, amount, now, entry)
+            # A new lot that never expires (the charge's own lots may have expired
+            # or been spent since), in bucket allowance if allowance paid for it.
+            bucket = domain.refund_bucket(await store.captured_buckets(session, charge.reference))
+            _, entry = await credit_wallet(
+                session,
+                wallet,
+                -charge.amount,
+                now,
+                kind=Kind.REFUND,
+                bucket=bucket,
+                reference=charge.id,
+                description=why,
+            )
             return entry
 
         fields: dict[str, str | int] = {
@@ -231,10 +310,11 @@ class Ledger:
             # Checked after the key: a replay after expires_at passed still gets the
             # stored hold.
             domain.require_future(expires_at, now)
-            wallet = await self._lock_open(session, user_id)
+            wallet, lots = await spendable(session, await self._lock_open(session, user_id), now)
             wallet = domain.reserve(wallet, amount, now)
             hold = domain.new_hold(user_id, amount, expires_at, reference, description, now)
             await store.add_hold(session, hold)
+            await reserve(session, hold.id, lots, amount)
             await record(session, wallet, Change.HOLD_PLACED, amount, now)
             return hold
 
@@ -262,7 +342,7 @@ class Ledger:
                 # Record the expiry the sweeper has not reached yet, then refuse.
                 due = domain.expire(hold, wallet, now)
                 assert due is not None
-                await self._resolve(session, due, Change.HOLD_EXPIRED, now)
+                await resolve_hold(session, due, Change.HOLD_EXPIRED, now)
                 return _Refusal(expired)
             entry = None
             if resolution.charged:
@@ -270,9 +350,9 @@ class Ledger:
                 entry = domain.new_entry(
                     resolution.wallet, Kind.CHARGE, charged, hold.id, hold.description, now
                 )
-                await self._resolve(session, resolution, Kind.CHARGE, now, entry)
+                await resolve_hold(session, resolution, Kind.CHARGE, now, entry)
             else:
-                await self._resolve(session, resolution, Change.HOLD_RELEASED, now)
+                await resolve_hold(session, resolution, Change.HOLD_RELEASED, now)
             return Captured(resolution.hold, entry)
 
         fields: dict[str, str | int] = {"hold_id": hold_id, "amount": amount}
@@ -292,7 +372,7 @@ class Ledger:
                 return hold
             expired = resolution.hold.status == HoldStatus.EXPIRED
             change = Change.HOLD_EXPIRED if expired else Change.HOLD_RELEASED
-            await self._resolve(session, resolution, change, now)
+            await resolve_hold(session, resolution, change, now)
             return resolution.hold
 
         fields: dict[str, str | int] = {"hold_id": hold_id}
@@ -304,21 +384,46 @@ class Ledger:
         """Expire open holds past their `expires_at`, one wallet per transaction.
         Returns how many holds expired. Safe to run in every replica at once: each
         wallet is locked and its due holds read again under the lock."""
+
+        async def sweep(session: AsyncSession, wallet: Wallet, now: datetime) -> int:
+            expired = 0
+            for hold in await store.lock_open_holds(session, wallet.user_id, due_by=now):
+                due = domain.expire(hold, wallet, now)
+                if due is not None:
+                    wallet = await resolve_hold(session, due, Change.HOLD_EXPIRED, now)
+                    expired += 1
+            return expired
+
+        return await self._sweep(store.wallets_with_due_holds, sweep, batch)
+
+    async def expire_lots_due(self, batch: int = 100) -> int:
+        """Expire what is left of lots past their `expires_at` (an `expiry` row each),
+        one wallet per transaction. Returns how many wallets had credits expire.
+        Safe to run in every replica at once: each wallet is locked and its lots
+        read again under the lock, so each remainder expires in one row, once."""
+
+        async def sweep(session: AsyncSession, wallet: Wallet, now: datetime) -> int:
+            return int((await expire_lots(session, wallet, now)).balance != wallet.balance)
+
+        return await self._sweep(store.wallets_with_due_lots, sweep, batch)
+
+    async def _sweep(
+        self,
+        owners_due: Callable[[AsyncSession, datetime, int], Awaitable[list[str]]],
+        sweep: Callable[[AsyncSession, Wallet, datetime], Awaitable[int]],
+        batch: int,
+    ) -> int:
+        """Run `sweep` on each wallet `owners_due` names (read without locks), one
+        locked wallet per transaction; the sum of what they did."""
         async with self._uow.read() as session:
-            owners = await store.wallets_with_due_holds(session, self._clock(), batch)
-        expired = 0
+            owners = await owners_due(session, self._clock(), batch)
+        done = 0
         for user_id in owners:
             async with self._uow.write() as session:
-                now = self._clock()
                 wallet = await store.lock_wallet(session, user_id)
                 assert wallet is not None
-                for hold in await store.lock_open_holds(session, user_id, due_by=now):
-                    due = domain.expire(hold, wallet, now)
-                    if due is None:
-                        continue
-                    wallet = await self._resolve(session, due, Change.HOLD_EXPIRED, now)
-                    expired += 1
-        return expired
+                done += await sweep(session, wallet, self._clock())
+        return done
 
     async def prune_keys(self, older_than: timedelta, batch: int = 1000) -> int:
         """Forget idempotency keys older than `older_than`. Returns how many."""
@@ -385,21 +490,6 @@ class Ledger:
         hold = await store.lock_hold(session, hold_id)
         assert wallet is not None and hold is not None  # holds are never deleted
         return hold, wallet
-
-    async def _resolve(
-        self,
-        session: AsyncSession,
-        resolution: Resolution,
-        change: Kind | Change,
-        now: datetime,
-        entry: Entry | None = None,
-    ) -> Wallet:
-        """Save a resolved hold and its wallet's change (a charge's row under the
-        hold's id); the wallet as saved."""
-        await store.save_hold(session, resolution.hold)
-        amount = entry.amount if entry is not None else -resolution.freed
-        correlation = resolution.hold.id
-        return await record(session, resolution.wallet, change, amount, now, entry, correlation)
 
 
 # ---- stored responses: the domain values as JSON -------------------------------------

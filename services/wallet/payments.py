@@ -35,8 +35,8 @@ from kit.db import UnitOfWork
 from kit.errors import Unavailable
 from kit.idempotency import check_key, check_replay, fingerprint
 from services.wallet import domain, plans, store
-from services.wallet.changes import record
-from services.wallet.domain import CreditPack, Kind, Payment, PaymentStatus
+from services.wallet.changes import credit_wallet, take_back
+from services.wallet.domain import Bucket, CreditPack, Kind, Payment, PaymentStatus
 from services.wallet.settings import WalletOptions
 from services.wallet.store import PaymentPage
 from services.wallet.stripe_client import CheckoutSession, Event, Refund, StripeClient
@@ -275,11 +275,8 @@ class Payments:
             payment = replace(payment, credits_reversed=payment.credits_reversed + due)
             wallet = await store.lock_wallet(session, payment.user_id)
             if wallet is not None and wallet.is_open:
-                back = domain.take_back(wallet, due, now)
-                entry = domain.new_entry(
-                    back.wallet, kind, -back.taken, payment.id, description, now, back.owed
-                )
-                await record(session, back.wallet, kind, -back.taken, now, entry)
+                # Out of this purchase's own lot first, then the others.
+                await take_back(session, wallet, due, kind, payment.id, description, now)
             else:
                 log.warning("payment %s is of a closed wallet: nothing taken back", payment.id)
         await store.save_payment(session, payment)
@@ -330,16 +327,16 @@ class Payments:
             return
         wallet = await store.lock_wallet(session, payment.user_id)
         if wallet is not None and wallet.is_open:
-            wallet = domain.credit(wallet, payment.credits, now)
-            entry = domain.new_entry(
+            await credit_wallet(
+                session,
                 wallet,
-                Kind.PURCHASE,
                 payment.credits,
-                payment.id,
-                f"credit pack {payment.pack_id}",
                 now,
+                kind=Kind.PURCHASE,
+                bucket=Bucket.PURCHASE,
+                reference=payment.id,
+                description=f"credit pack {payment.pack_id}",
             )
-            await record(session, wallet, Kind.PURCHASE, payment.credits, now, entry)
         else:
             log.warning("payment %s is for a closed wallet: no credits granted", payment.id)
         paid = replace(

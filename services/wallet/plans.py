@@ -41,8 +41,8 @@ from kit.idempotency import check_key, check_replay, fingerprint
 from kit.outbox import add_event
 from klik.events.v1.events_pb2 import PlanChanged
 from services.wallet import domain, payments, store
-from services.wallet.changes import record
-from services.wallet.domain import Kind, Plan, Subscription, SubscriptionStatus, Wallet
+from services.wallet.changes import credit_wallet
+from services.wallet.domain import Bucket, Kind, Plan, Subscription, SubscriptionStatus, Wallet
 from services.wallet.settings import WalletOptions
 from services.wallet.stripe_client import CheckoutSession, Event, StripeClient
 
@@ -279,19 +279,20 @@ async def _grant_allowance(
     invoice_id: str,
     now: datetime,
 ) -> None:
-    """Credit one paid invoice's allowance to `wallet` (locked by the caller): credits
-    that expire at `period_end`, the end of the period the invoice pays for."""
-    credited = domain.credit(wallet, amount, now)
-    entry = domain.new_entry(
-        credited,
-        Kind.ALLOWANCE,
+    """Credit one paid invoice's allowance to `wallet` (locked by the caller): a lot
+    of bucket `allowance` that expires at `period_end`, the end of the period the
+    invoice pays for (the sweeper takes what is left then)."""
+    await credit_wallet(
+        session,
+        wallet,
         amount,
-        invoice_id,
-        f"plan allowance until {period_end.isoformat()}",
         now,
+        kind=Kind.ALLOWANCE,
+        bucket=Bucket.ALLOWANCE,
+        expires_at=period_end,
+        reference=invoice_id,
+        description=f"plan allowance until {period_end.isoformat()}",
     )
-    # lots: bucket="allowance", expires_at=period_end
-    await record(session, credited, Kind.ALLOWANCE, amount, now, entry)
 
 
 async def _apply(

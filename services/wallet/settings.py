@@ -29,6 +29,9 @@ class WalletOptions:
     signup_bonus_on: str = "verified"
     # How often the sweeper looks for holds past their expiry (`KLIK_WALLET_SWEEP_SECONDS`).
     sweep_interval: float = 5.0
+    # How often the sweeper looks for credit lots past their expiry
+    # (`KLIK_WALLET_EXPIRY_SWEEP_SECONDS`).
+    expiry_sweep_interval: float = 30.0
     # How long idempotency keys are kept (`KLIK_WALLET_IDEMPOTENCY_HOURS`, >= 24).
     key_retention_hours: float = 48.0
     # How often old idempotency keys are pruned.
@@ -79,6 +82,9 @@ class WalletOptions:
             signup_credits=env_int("KLIK_SIGNUP_CREDITS", cls.signup_credits, env),
             signup_bonus_on=env_str("KLIK_SIGNUP_BONUS_ON", cls.signup_bonus_on, env).lower(),
             sweep_interval=env_float("KLIK_WALLET_SWEEP_SECONDS", cls.sweep_interval, env),
+            expiry_sweep_interval=env_float(
+                "KLIK_WALLET_EXPIRY_SWEEP_SECONDS", cls.expiry_sweep_interval, env
+            ),
             key_retention_hours=env_float(
                 "KLIK_WALLET_IDEMPOTENCY_HOURS", cls.key_retention_hours, env
             ),
@@ -89,6 +95,8 @@ class WalletOptions:
             raise ConfigError("KLIK_SIGNUP_BONUS_ON must be `verified` or `registered`")
         if options.sweep_interval <= 0:
             raise ConfigError("KLIK_WALLET_SWEEP_SECONDS must be positive")
+        if options.expiry_sweep_interval <= 0:
+            raise ConfigError("KLIK_WALLET_EXPIRY_SWEEP_SECONDS must be positive")
         if options.key_retention_hours < MIN_RETENTION_HOURS:
             raise ConfigError(
                 f"KLIK_WALLET_IDEMPOTENCY_HOURS must be at least {MIN_RETENTION_HOURS:g}"

@@ -12,7 +12,9 @@ harmless). Every transaction that changes money takes its locks in this order:
 
 Locks are only ever taken in that order, so no two transactions can wait on each
 other in a cycle: no deadlocks. Every change to a hold holds its wallet's lock, so
-the wallet lock alone serialises everything that touches one wallet.
+the wallet lock alone serialises everything that touches one wallet. So does
+every change to a wallet's lots and to what a hold reserved of them (`lots`,
+`hold_lots`): they are only read and written under the wallet's lock.
 """
 
 from __future__ import annotations
@@ -49,7 +51,16 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.db import as_utc, dialect_insert
-from services.wallet.domain import Entry, Hold, HoldStatus, Payment, Subscription, Wallet
+from services.wallet.domain import (
+    Draw,
+    Entry,
+    Hold,
+    HoldStatus,
+    Lot,
+    Payment,
+    Subscription,
+    Wallet,
+)
 
 metadata = MetaData()
 
@@ -130,6 +141,51 @@ holds = Table(
         "status IN ('open', 'captured', 'released', 'expired')", name="ck_holds_status"
     ),
 )
+# The credits on a wallet's balance, lot by lot: what each credit row brought, what
+# is left of it, what open holds reserved of it, and when the rest expires.
+lots = Table(
+    "lots",
+    metadata,
+    # Creation order: "oldest first" among lots that expire together (or never).
+    Column("seq", _SEQ, primary_key=True, autoincrement=True),
+    Column("id", String(36), nullable=False, unique=True),
+    Column("user_id", String(64), ForeignKey("wallets.user_id"), nullable=False),
+    Column("bucket", String(10), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("remaining", BigInteger, nullable=False),
+    Column("reserved", BigInteger, nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=True),
+    # The credit row's reference (a purchase's payment id) and the row itself.
+    Column("reference", String(200), nullable=False),
+    Column("entry_id", String(36), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    CheckConstraint("amount > 0", name="ck_lots_amount_positive"),
+    CheckConstraint(
+        "reserved >= 0 AND reserved <= remaining AND remaining <= amount",
+        name="ck_lots_in_range",
+    ),
+    CheckConstraint("bucket IN ('purchase', 'allowance', 'grant', 'bonus')", name="ck_lots_bucket"),
+)
+_LIVE = lots.c.remaining > 0
+_DUE = (lots.c.remaining > lots.c.reserved) & lots.c.expires_at.is_not(None)
+# A wallet's lots with credits left, and the expiry sweeper's query: both stay as
+# small as the credits that are left.
+Index("ix_lots_live_user", lots.c.user_id, postgresql_where=_LIVE, sqlite_where=_LIVE)
+Index("ix_lots_due", lots.c.expires_at, postgresql_where=_DUE, sqlite_where=_DUE)
+
+# What each hold reserved of each lot, and what its capture consumed of it.
+hold_lots = Table(
+    "hold_lots",
+    metadata,
+    Column("hold_id", String(36), ForeignKey("holds.id"), nullable=False),
+    Column("lot_id", String(36), ForeignKey("lots.id"), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("captured", BigInteger, nullable=False, server_default="0"),
+    PrimaryKeyConstraint("hold_id", "lot_id", name="pk_hold_lots"),
+    CheckConstraint("amount > 0", name="ck_hold_lots_amount_positive"),
+    CheckConstraint("captured >= 0 AND captured <= amount", name="ck_hold_lots_captured"),
+)
+
 stripe_customers = Table(
     "stripe_customers",
     metadata,
@@ -507,6 +563,115 @@ async def wallets_with_due_holds(session: AsyncSession, now: datetime, limit: in
         .where(_OPEN, holds.c.expires_at <= now)
         .group_by(holds.c.user_id)
         .order_by(func.min(holds.c.expires_at))
+        .limit(limit)
+    )
+    return [row.user_id for row in rows]
+
+
+# ---- lots ---------------------------------------------------------------------------
+
+
+def _lot(row: Row[Any]) -> Lot:
+    return Lot(
+        id=row.id,
+        user_id=row.user_id,
+        bucket=row.bucket,
+        amount=row.amount,
+        remaining=row.remaining,
+        reserved=row.reserved,
+        expires_at=None if row.expires_at is None else as_utc(row.expires_at),
+        reference=row.reference,
+        created_at=as_utc(row.created_at),
+        seq=row.seq,
+    )
+
+
+_LIVE_LOTS = select(lots).where(lots.c.user_id == bindparam("user_id"), _LIVE).order_by(lots.c.seq)
+_SAVE_LOT = (
+    update(lots)
+    .where(lots.c.id == bindparam("l_id"))
+    .values(remaining=bindparam("remaining"), reserved=bindparam("reserved"))
+)
+
+
+async def add_lot(session: AsyncSession, lot: Lot, entry_id: str) -> None:
+    await session.execute(
+        insert(lots).values(
+            id=lot.id,
+            user_id=lot.user_id,
+            bucket=str(lot.bucket),
+            amount=lot.amount,
+            remaining=lot.remaining,
+            reserved=lot.reserved,
+            expires_at=lot.expires_at,
+            reference=lot.reference,
+            entry_id=entry_id,
+            created_at=lot.created_at,
+        )
+    )
+
+
+async def live_lots(session: AsyncSession, user_id: str) -> list[Lot]:
+    """A wallet's lots with credits left (the caller holds the wallet's lock, or
+    only reads)."""
+    return [_lot(row) for row in await session.execute(_LIVE_LOTS, {"user_id": user_id})]
+
+
+async def save_lots(session: AsyncSession, before: Sequence[Lot], after: Sequence[Lot]) -> None:
+    """Write the lots of `after` that differ from `before`."""
+    seen = {lot.id: lot for lot in before}
+    changed = [
+        {"l_id": lot.id, "remaining": lot.remaining, "reserved": lot.reserved}
+        for lot in after
+        if seen.get(lot.id) != lot
+    ]
+    if changed:
+        await session.execute(_SAVE_LOT, changed)
+
+
+async def add_hold_lots(session: AsyncSession, hold_id: str, draws: Sequence[Draw]) -> None:
+    await session.execute(
+        insert(hold_lots),
+        [{"hold_id": hold_id, "lot_id": d.lot_id, "amount": d.amount} for d in draws],
+    )
+
+
+async def hold_draws(session: AsyncSession, hold_id: str) -> list[Draw]:
+    """What a hold reserved, lot by lot."""
+    rows = await session.execute(
+        select(hold_lots.c.lot_id, hold_lots.c.amount).where(hold_lots.c.hold_id == hold_id)
+    )
+    return [Draw(row.lot_id, row.amount) for row in rows]
+
+
+async def save_captures(session: AsyncSession, hold_id: str, consumed: Sequence[Draw]) -> None:
+    if consumed:
+        await session.execute(
+            update(hold_lots)
+            .where(hold_lots.c.hold_id == hold_id, hold_lots.c.lot_id == bindparam("c_lot"))
+            .values(captured=bindparam("c_amount")),
+            [{"c_lot": d.lot_id, "c_amount": d.amount} for d in consumed],
+        )
+
+
+async def captured_buckets(session: AsyncSession, hold_id: str) -> set[str]:
+    """The buckets of the lots a captured hold's charge consumed."""
+    rows = await session.execute(
+        select(lots.c.bucket)
+        .join(hold_lots, hold_lots.c.lot_id == lots.c.id)
+        .where(hold_lots.c.hold_id == hold_id, hold_lots.c.captured > 0)
+    )
+    return {row.bucket for row in rows}
+
+
+async def wallets_with_due_lots(session: AsyncSession, now: datetime, limit: int) -> list[str]:
+    """Owners of lots past their expiry with an unreserved remainder (read without
+    locks: the sweeper locks each wallet and looks again)."""
+    rows = await session.execute(
+        select(lots.c.user_id)
+        .where(_DUE, lots.c.expires_at <= now)
+        .group_by(lots.c.user_id)
+        .order_by(func.min(lots.c.expires_at))
         .limit(limit)
     )
     return [row.user_id for row in rows]

@@ -14,6 +14,7 @@ import httpx
 import pytest
 from google.protobuf.descriptor import FileDescriptor, ServiceDescriptor
 from google.protobuf.message import Message
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from gateway.app import create_app
 from gateway.contracts import EVENT_FILES, PUBLIC_SERVICES
@@ -90,7 +91,16 @@ class FakeWallet(wallet_pb2_grpc.WalletServiceServicer):
 
     async def GetWallet(self, request: Any, context: Any) -> wallet_pb2.GetWalletResponse:
         remember(self.seen, "GetWallet", request, context)
-        wallet = wallet_pb2.Wallet(user_id="u-1", balance=100, held=30, available=70)
+        wallet = wallet_pb2.Wallet(
+            user_id="u-1",
+            balance=100,
+            held=30,
+            available=70,
+            buckets=wallet_pb2.CreditBuckets(allowance=40, bonus=60),
+            next_expiry=wallet_pb2.CreditExpiry(
+                amount=10, expires_at=Timestamp(seconds=1_900_000_000)
+            ),
+        )
         return wallet_pb2.GetWalletResponse(wallet=wallet)
 
     async def Transfer(self, request: Any, context: Any) -> wallet_pb2.TransferResponse:

@@ -93,6 +93,8 @@ async def test_int64_travels_exactly_and_prints_as_a_string(
         "available": "70",
         "debt": "0",
         "low_balance": "0",
+        "buckets": {"purchase": "0", "allowance": "40", "grant": "0", "bonus": "60"},
+        "next_expiry": {"amount": "10", "expires_at": "2030-03-17T17:46:40Z"},
     }
     big = "9007199254740993"  # 2^53 + 1: a float would lose it
     reply = await gateway.post(

@@ -133,6 +133,7 @@ async def start_wallet(
     async def start(replicas: int = 1, **overrides: object) -> WalletStack:
         fields: dict[str, object] = {
             "sweep_interval": 0.1,
+            "expiry_sweep_interval": 0.1,
             "consumer_prefix": unique("wallet-test-"),
             # These tests open wallets from `user.registered` alone (auth's tests
             # show the bonus on `user.email_verified`).

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kit.errors import error_details
-from services.wallet.store import holds, ledger, wallets
+from services.wallet.store import hold_lots, holds, ledger, lots, wallets
 
 # Kinds that create or destroy credits (captures aside); transfers only move them.
 MINTING = (
@@ -25,6 +25,8 @@ MINTING = (
     "purchase_refunded",
     "purchase_disputed",
     "debt_repaid",
+    "expiry",
+    "allowance",
 )
 
 
@@ -72,7 +74,9 @@ async def books(engine: AsyncEngine, user_ids: Iterable[str]) -> Books:
         a row moves credits or debt; a wallet in debt has nothing available;
       - held == sum(open holds), 0 <= held <= balance (available >= 0);
       - captured holds charged exactly one `charge` row of captured_amount;
-      - transfers come in pairs: each transfer_out has its transfer_in, same size."""
+      - transfers come in pairs: each transfer_out has its transfer_in, same size;
+      - lots: sum(remaining) == balance, sum(reserved) == held, 0 <= reserved <=
+        remaining per lot, and each open hold reserved exactly its amount of them."""
     ids = sorted(set(user_ids))
     violations: list[str] = []
     balances: dict[str, int] = {}
@@ -131,6 +135,7 @@ async def books(engine: AsyncEngine, user_ids: Iterable[str]) -> Books:
                 violations.append(
                     f"{user_id}: available < 0 (balance {wallet.balance}, held {wallet.held})"
                 )
+            violations += await _lot_violations(conn, user_id, wallet.balance, wallet.held)
         captured = (
             await conn.execute(
                 select(holds.c.id, holds.c.captured_amount).where(
@@ -169,3 +174,29 @@ async def books(engine: AsyncEngine, user_ids: Iterable[str]) -> Books:
             if kinds != ["transfer_in", "transfer_out"] or sum(a for _, a in sides) != 0:
                 violations.append(f"transfer {correlation} is not one balanced pair: {sides}")
     return Books(balances, held, debts, minted, charged, violations)
+
+
+async def _lot_violations(conn: Any, user_id: str, balance: int, held: int) -> list[str]:
+    found: list[str] = []
+    rows = (await conn.execute(select(lots).where(lots.c.user_id == user_id))).all()
+    remaining = sum(row.remaining for row in rows)
+    reserved = sum(row.reserved for row in rows)
+    if remaining != balance:
+        found.append(f"{user_id}: sum(lot remaining) {remaining} != balance {balance}")
+    if reserved != held:
+        found.append(f"{user_id}: sum(lot reserved) {reserved} != held {held}")
+    for row in rows:
+        if not 0 <= row.reserved <= row.remaining <= row.amount:
+            found.append(f"{user_id}: lot {row.id} out of range")
+    by_hold = (
+        await conn.execute(
+            select(holds.c.id, holds.c.amount, func.coalesce(func.sum(hold_lots.c.amount), 0))
+            .select_from(holds.outerjoin(hold_lots, hold_lots.c.hold_id == holds.c.id))
+            .where(holds.c.user_id == user_id, holds.c.status == "open")
+            .group_by(holds.c.id, holds.c.amount)
+        )
+    ).all()
+    for hold_id, amount, on_lots in by_hold:
+        if amount != on_lots:
+            found.append(f"{user_id}: open hold {hold_id} of {amount} reserved {on_lots}")
+    return found

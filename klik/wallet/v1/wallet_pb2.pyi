@@ -66,7 +66,7 @@ class StripeWebhookResponse(_message.Message):
     def __init__(self) -> None: ...
 
 class Wallet(_message.Message):
-    __slots__ = ("user_id", "balance", "held", "available", "updated_at", "debt", "low_balance")
+    __slots__ = ("user_id", "balance", "held", "available", "updated_at", "debt", "low_balance", "buckets", "next_expiry")
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     BALANCE_FIELD_NUMBER: _ClassVar[int]
     HELD_FIELD_NUMBER: _ClassVar[int]
@@ -74,6 +74,8 @@ class Wallet(_message.Message):
     UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
     DEBT_FIELD_NUMBER: _ClassVar[int]
     LOW_BALANCE_FIELD_NUMBER: _ClassVar[int]
+    BUCKETS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_EXPIRY_FIELD_NUMBER: _ClassVar[int]
     user_id: str
     balance: int
     held: int
@@ -81,7 +83,9 @@ class Wallet(_message.Message):
     updated_at: _timestamp_pb2.Timestamp
     debt: int
     low_balance: int
-    def __init__(self, user_id: _Optional[str] = ..., balance: _Optional[int] = ..., held: _Optional[int] = ..., available: _Optional[int] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., debt: _Optional[int] = ..., low_balance: _Optional[int] = ...) -> None: ...
+    buckets: CreditBuckets
+    next_expiry: CreditExpiry
+    def __init__(self, user_id: _Optional[str] = ..., balance: _Optional[int] = ..., held: _Optional[int] = ..., available: _Optional[int] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., debt: _Optional[int] = ..., low_balance: _Optional[int] = ..., buckets: _Optional[_Union[CreditBuckets, _Mapping]] = ..., next_expiry: _Optional[_Union[CreditExpiry, _Mapping]] = ...) -> None: ...
 
 class Transaction(_message.Message):
     __slots__ = ("id", "kind", "amount", "balance_after", "reference", "description", "created_at", "debt_change", "debt_after")
@@ -294,16 +298,18 @@ class TransferResponse(_message.Message):
     def __init__(self, transaction: _Optional[_Union[Transaction, _Mapping]] = ...) -> None: ...
 
 class GrantCreditsRequest(_message.Message):
-    __slots__ = ("user_id", "amount", "reason", "idempotency_key")
+    __slots__ = ("user_id", "amount", "reason", "idempotency_key", "expires_at")
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     AMOUNT_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
     user_id: str
     amount: int
     reason: str
     idempotency_key: str
-    def __init__(self, user_id: _Optional[str] = ..., amount: _Optional[int] = ..., reason: _Optional[str] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+    expires_at: _timestamp_pb2.Timestamp
+    def __init__(self, user_id: _Optional[str] = ..., amount: _Optional[int] = ..., reason: _Optional[str] = ..., idempotency_key: _Optional[str] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class GrantCreditsResponse(_message.Message):
     __slots__ = ("transaction",)
@@ -392,3 +398,23 @@ class CreateBillingPortalSessionResponse(_message.Message):
     URL_FIELD_NUMBER: _ClassVar[int]
     url: str
     def __init__(self, url: _Optional[str] = ...) -> None: ...
+
+class CreditBuckets(_message.Message):
+    __slots__ = ("purchase", "allowance", "grant", "bonus")
+    PURCHASE_FIELD_NUMBER: _ClassVar[int]
+    ALLOWANCE_FIELD_NUMBER: _ClassVar[int]
+    GRANT_FIELD_NUMBER: _ClassVar[int]
+    BONUS_FIELD_NUMBER: _ClassVar[int]
+    purchase: int
+    allowance: int
+    grant: int
+    bonus: int
+    def __init__(self, purchase: _Optional[int] = ..., allowance: _Optional[int] = ..., grant: _Optional[int] = ..., bonus: _Optional[int] = ...) -> None: ...
+
+class CreditExpiry(_message.Message):
+    __slots__ = ("amount", "expires_at")
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    amount: int
+    expires_at: _timestamp_pb2.Timestamp
+    def __init__(self, amount: _Optional[int] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...

@@ -52,6 +52,18 @@ class WalletServiceStub:
     ErrorInfo metadata `debt`), and any credits that become available (the next
     purchase, a grant, a released hold) pay the debt first, as a `debt_repaid` row.
 
+    Lots and expiry: the credits on a balance are kept lot by lot, one lot per
+    credit (a purchase, a plan's allowance, an admin's grant, the signup bonus, a
+    transfer received, a refunded charge), each in a bucket (`CreditBuckets`) and
+    with an optional expiry. Holds, charges, transfers and debits spend the lot
+    that expires first, then the lots that never expire (oldest first). When a lot
+    passes its `expires_at`, its unspent remainder leaves the balance as one
+    `expiry` row (written once, by a periodic sweeper, env
+    `KLIK_WALLET_EXPIRY_SWEEP_SECONDS`, or by the next spend, whichever comes
+    first). Credits a running job's hold reserved before the lot expired stay
+    reserved: the capture may spend them; what the hold gives back expires then.
+    `Wallet.buckets` and `Wallet.next_expiry` show the lots.
+
     Auth levels used below: *bearer* (a valid access token) and *admin* (bearer
     with role `admin`). A missing or invalid token is UNAUTHENTICATED (401); a
     valid token without the needed role is PERMISSION_DENIED (403). The "me" RPCs
@@ -186,6 +198,18 @@ class WalletServiceServicer:
     ErrorInfo metadata `debt`), and any credits that become available (the next
     purchase, a grant, a released hold) pay the debt first, as a `debt_repaid` row.
 
+    Lots and expiry: the credits on a balance are kept lot by lot, one lot per
+    credit (a purchase, a plan's allowance, an admin's grant, the signup bonus, a
+    transfer received, a refunded charge), each in a bucket (`CreditBuckets`) and
+    with an optional expiry. Holds, charges, transfers and debits spend the lot
+    that expires first, then the lots that never expire (oldest first). When a lot
+    passes its `expires_at`, its unspent remainder leaves the balance as one
+    `expiry` row (written once, by a periodic sweeper, env
+    `KLIK_WALLET_EXPIRY_SWEEP_SECONDS`, or by the next spend, whichever comes
+    first). Credits a running job's hold reserved before the lot expired stay
+    reserved: the capture may spend them; what the hold gives back expires then.
+    `Wallet.buckets` and `Wallet.next_expiry` show the lots.
+
     Auth levels used below: *bearer* (a valid access token) and *admin* (bearer
     with role `admin`). A missing or invalid token is UNAUTHENTICATED (401); a
     valid token without the needed role is PERMISSION_DENIED (403). The "me" RPCs
@@ -229,6 +253,11 @@ class WalletServiceServicer:
         - FAILED_PRECONDITION `INSUFFICIENT_CREDITS` (HTTP 402): amount exceeds the
         caller's available credits; ErrorInfo metadata has `required` and `available`.
         - FAILED_PRECONDITION `WALLET_IN_DEBT` (400): the caller's wallet owes credits.
+        - FAILED_PRECONDITION `INSUFFICIENT_TRANSFERABLE_CREDITS` (400): the caller
+        has the credits available, but not enough of them may be transferred (a
+        plan's `allowance` never can; purchased, granted, received and bonus
+        credits can); ErrorInfo metadata has `required` and `transferable`.
+        The recipient's credits keep the expiry of the lots they came from.
         - NOT_FOUND `WALLET_NOT_FOUND` (404): the recipient (or the caller) has no open
         wallet (never opened, or closed when the user was deleted).
         - INVALID_ARGUMENT `INVALID_AMOUNT` (400): amount is not positive, or over
@@ -246,7 +275,8 @@ class WalletServiceServicer:
         """Adds credits to a user's wallet (a `grant` ledger row whose `reference` is
         the granting admin's id and whose `description` is the reason) and returns
         that row. Admin. A wallet in debt pays it from the grant first (a
-        `debt_repaid` row after it).
+        `debt_repaid` row after it). The credits are a lot of bucket `grant`, which
+        expires at `expires_at` when one is given (never otherwise).
 
         Idempotent by `idempotency_key`.
 
@@ -256,7 +286,8 @@ class WalletServiceServicer:
         - INVALID_ARGUMENT `INVALID_AMOUNT` (400): amount is not positive, or over
         1,000,000,000,000; or the balance would pass 10^15.
         - INVALID_ARGUMENT (400): idempotency_key or user_id missing, idempotency_key
-        over 200 characters, reason over 1000 characters.
+        over 200 characters, reason over 1000 characters, expires_at not in the
+        future.
         - ABORTED `IDEMPOTENCY_KEY_REUSED` (409): the key was used with a different body.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -629,6 +660,18 @@ class WalletService:
     transfers) is refused with FAILED_PRECONDITION `WALLET_IN_DEBT` (HTTP 400,
     ErrorInfo metadata `debt`), and any credits that become available (the next
     purchase, a grant, a released hold) pay the debt first, as a `debt_repaid` row.
+
+    Lots and expiry: the credits on a balance are kept lot by lot, one lot per
+    credit (a purchase, a plan's allowance, an admin's grant, the signup bonus, a
+    transfer received, a refunded charge), each in a bucket (`CreditBuckets`) and
+    with an optional expiry. Holds, charges, transfers and debits spend the lot
+    that expires first, then the lots that never expire (oldest first). When a lot
+    passes its `expires_at`, its unspent remainder leaves the balance as one
+    `expiry` row (written once, by a periodic sweeper, env
+    `KLIK_WALLET_EXPIRY_SWEEP_SECONDS`, or by the next spend, whichever comes
+    first). Credits a running job's hold reserved before the lot expired stay
+    reserved: the capture may spend them; what the hold gives back expires then.
+    `Wallet.buckets` and `Wallet.next_expiry` show the lots.
 
     Auth levels used below: *bearer* (a valid access token) and *admin* (bearer
     with role `admin`). A missing or invalid token is UNAUTHENTICATED (401); a

@@ -204,7 +204,8 @@ export interface paths {
          * @description Adds credits to a user's wallet (a `grant` ledger row whose `reference` is
          *     the granting admin's id and whose `description` is the reason) and returns
          *     that row. Admin. A wallet in debt pays it from the grant first (a
-         *     `debt_repaid` row after it).
+         *     `debt_repaid` row after it). The credits are a lot of bucket `grant`, which
+         *     expires at `expires_at` when one is given (never otherwise).
          *
          *     Idempotent by `idempotency_key`.
          *
@@ -214,7 +215,8 @@ export interface paths {
          *     - INVALID_ARGUMENT `INVALID_AMOUNT` (400): amount is not positive, or over
          *       1,000,000,000,000; or the balance would pass 10^15.
          *     - INVALID_ARGUMENT (400): idempotency_key or user_id missing, idempotency_key
-         *       over 200 characters, reason over 1000 characters.
+         *       over 200 characters, reason over 1000 characters, expires_at not in the
+         *       future.
          *     - ABORTED `IDEMPOTENCY_KEY_REUSED` (409): the key was used with a different body.
          */
         post: operations["WalletService_GrantCredits"];
@@ -2895,6 +2897,11 @@ export interface paths {
          *     - FAILED_PRECONDITION `INSUFFICIENT_CREDITS` (HTTP 402): amount exceeds the
          *       caller's available credits; ErrorInfo metadata has `required` and `available`.
          *     - FAILED_PRECONDITION `WALLET_IN_DEBT` (400): the caller's wallet owes credits.
+         *     - FAILED_PRECONDITION `INSUFFICIENT_TRANSFERABLE_CREDITS` (400): the caller
+         *       has the credits available, but not enough of them may be transferred (a
+         *       plan's `allowance` never can; purchased, granted, received and bonus
+         *       credits can); ErrorInfo metadata has `required` and `transferable`.
+         *       The recipient's credits keep the expiry of the lots they came from.
          *     - NOT_FOUND `WALLET_NOT_FOUND` (404): the recipient (or the caller) has no open
          *       wallet (never opened, or closed when the user was deleted).
          *     - INVALID_ARGUMENT `INVALID_AMOUNT` (400): amount is not positive, or over
@@ -5233,6 +5240,52 @@ export interface components {
             /** @description The Checkout page to send the person to. */
             url?: string;
         };
+        /**
+         * @description A wallet's balance by where its credits came from (the lots' remaining credits,
+         *     held ones included). Spending takes the lot that expires first, whatever its
+         *     bucket; only a transfer is limited (it never takes `allowance`).
+         */
+        "klik.wallet.v1.CreditBuckets": {
+            /**
+             * Format: int64
+             * @description A plan's allowance for the current period (expires at the period's end; cannot
+             *     be transferred).
+             */
+            allowance?: string;
+            /**
+             * Format: int64
+             * @description The signup bonus.
+             */
+            bonus?: string;
+            /**
+             * Format: int64
+             * @description Admin grants (optionally expiring), credits received from other users,
+             *     refunded charges, and balances from before lots existed.
+             */
+            grant?: string;
+            /**
+             * Format: int64
+             * @description Credit packs bought.
+             */
+            purchase?: string;
+        };
+        /**
+         * @description The credits that expire next: the unreserved remainder of the lots with the
+         *     earliest `expires_at` (credits held for a running job are not counted: the
+         *     job may still spend them).
+         */
+        "klik.wallet.v1.CreditExpiry": {
+            /**
+             * Format: int64
+             * @description Credits that leave the balance then unless spent first.
+             */
+            amount?: string;
+            /**
+             * Format: date-time
+             * @description When (UTC).
+             */
+            expires_at?: string;
+        };
         /** @description A credit pack on sale. */
         "klik.wallet.v1.CreditPack": {
             /**
@@ -5300,6 +5353,12 @@ export interface components {
              * @description Credits to add; must be > 0.
              */
             amount: string;
+            /**
+             * Format: date-time
+             * @description When the granted credits expire (must be in the future); unset: never.
+             *     What is unspent then leaves the balance as an `expiry` row.
+             */
+            expires_at?: string;
             /**
              * @description Required. The same key with the same body returns the first result; the same
              *     key with a different body is ABORTED `IDEMPOTENCY_KEY_REUSED` (HTTP 409).
@@ -5572,9 +5631,10 @@ export interface components {
             /**
              * Format: int64
              * @description Signed change to the balance in credits: positive for `grant`,
-             *     `signup_bonus`, `transfer_in`, `refund` and `purchase`; negative for
-             *     `transfer_out`, `charge`, `debit`, `purchase_refunded`, `purchase_disputed`
-             *     and `debt_repaid`. 0 only for a `purchase_refunded` or `purchase_disputed`
+             *     `signup_bonus`, `transfer_in`, `refund`, `purchase` and `allowance`; negative
+             *     for `transfer_out`, `charge`, `debit`, `purchase_refunded`,
+             *     `purchase_disputed`, `debt_repaid` and `expiry`. 0 only for a
+             *     `purchase_refunded` or `purchase_disputed`
              *     row that found nothing available (it moved debt only).
              */
             amount?: string;
@@ -5607,8 +5667,9 @@ export interface components {
              * @description One of: `grant`, `signup_bonus`, `transfer_in`, `transfer_out`, `charge`,
              *     `refund` (a charge given back), `purchase` (a credit pack paid), `debit` (an
              *     admin's debit), `purchase_refunded` / `purchase_disputed` (a purchase's
-             *     credits taken back), `debt_repaid` (credits that paid the debt),
-             *     `allowance` (a plan's credits for one paid period, positive).
+             *     credits taken back), `debt_repaid` (credits that paid the debt), `expiry`
+             *     (the unspent remainder of a lot past its expiry; `reference` is the lot's
+             *     id), `allowance` (a plan's credits for one paid period).
              */
             kind?: string;
             /**
@@ -5656,6 +5717,8 @@ export interface components {
              * @description Credits on the ledger: the `balance_after` of the newest transaction.
              */
             balance?: string;
+            /** @description The balance by bucket (the lots' remaining credits); the buckets sum to `balance`. */
+            readonly buckets?: components["schemas"]["klik.wallet.v1.CreditBuckets"];
             /**
              * Format: int64
              * @description Credits owed: taken back for a refunded or disputed purchase after they were
@@ -5672,6 +5735,8 @@ export interface components {
              * @description The owner's low-balance alert threshold (`PUT /v1/wallet/alerts`); 0 when off.
              */
             readonly low_balance?: string;
+            /** @description The next credits to expire, if unspent; unset when no lot expires. */
+            readonly next_expiry?: components["schemas"]["klik.wallet.v1.CreditExpiry"];
             /**
              * Format: date-time
              * @description When balance or held last changed (UTC).
@@ -5900,6 +5965,12 @@ export interface operations {
                      * @description Credits to add; must be > 0.
                      */
                     amount: string;
+                    /**
+                     * Format: date-time
+                     * @description When the granted credits expire (must be in the future); unset: never.
+                     *     What is unspent then leaves the balance as an `expiry` row.
+                     */
+                    expires_at?: string;
                     /**
                      * @description Required. The same key with the same body returns the first result; the same
                      *     key with a different body is ABORTED `IDEMPOTENCY_KEY_REUSED` (HTTP 409).

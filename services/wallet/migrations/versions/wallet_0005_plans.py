@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "wallet_0005"
-down_revision = "wallet_0003"
+down_revision = "wallet_0004"
 branch_labels = None
 depends_on = None
 
