@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
 
+from kit.db import UnitOfWork, session_factory
 from kit.tables import outbox
 from klik.events.v1.envelope_pb2 import Envelope
 from klik.events.v1.events_pb2 import PlanChanged
 from sandbox.stripe import sign
+from services.wallet.ledger import Ledger
 from services.wallet.store import ledger, subscriptions
 from tests.wallet.money import APP, SECRET, Money, money
 from tests.wallet.support import books
@@ -162,6 +164,49 @@ async def test_a_paid_subscription_grants_each_invoice_once(money: Money) -> Non
     # The last event auth hears: active, premium.
     last = (await plan_events(money, user))[-1]
     assert last.active and last.premium and last.plan_id == "premium"
+    assert (await books(money.wallet.engine, [user])).violations == []
+
+
+async def test_the_allowance_is_spent_first_not_transferable_and_expires_at_period_end(
+    money: Money,
+) -> None:
+    user, friend = await money.user(), await money.user()
+    sub_id = await subscribed(money, user)
+    period_end = datetime.fromtimestamp(
+        money.stripe.subscriptions[sub_id]["current_period_end"], UTC
+    )
+    shown = await money.wallet_of(user)
+    assert shown["buckets"]["allowance"] == str(PREMIUM)
+    assert shown["next_expiry"] == {
+        "amount": str(PREMIUM),
+        "expires_at": period_end.isoformat().replace("+00:00", "Z"),
+    }
+    # Only the bonus may leave: the allowance is the subscriber's own.
+    refused = await money.gateway.post(
+        "/v1/wallet/transfers",
+        json={"to_user_id": friend, "amount": BONUS + 1, "note": "", "idempotency_key": "t-1"},
+        headers=money.auth(user),
+    )
+    assert refused.status_code == 400, refused.text
+    assert refused.json()["error"]["code"] == "INSUFFICIENT_TRANSFERABLE_CREDITS"
+    # A spend draws on the allowance (it expires first), not on the bonus.
+    spent = await money.gateway.post(
+        "/v1/admin/wallets/" + user + ":debit",
+        json={"amount": 300, "reason": "a spend", "idempotency_key": "d-1"},
+        headers=money.auth("admin-1", "admin"),
+    )
+    assert spent.status_code == 200, spent.text
+    assert (await money.wallet_of(user))["buckets"]["allowance"] == str(PREMIUM - 300)
+
+    def sweeper(at: datetime) -> Ledger:
+        uow = UnitOfWork(session_factory(money.wallet.engine))
+        return Ledger(uow, clock=lambda: at)
+
+    assert await sweeper(period_end - timedelta(microseconds=1)).expire_lots_due() == 0
+    assert await sweeper(period_end).expire_lots_due() == 1
+    assert await sweeper(period_end).expire_lots_due() == 0, "once"
+    after = await money.wallet_of(user)
+    assert after["balance"] == str(BONUS) and after["buckets"]["allowance"] == "0"
     assert (await books(money.wallet.engine, [user])).violations == []
 
 
