@@ -21,6 +21,7 @@ from klik.wallet.v1 import holds_pb2, holds_pb2_grpc, wallet_pb2, wallet_pb2_grp
 from services.wallet.domain import Entry, Hold, Payment, Wallet
 from services.wallet.ledger import Ledger
 from services.wallet.payments import Payments
+from services.wallet.usage import Usage
 
 Context: TypeAlias = grpc.aio.ServicerContext[Any, Any]
 
@@ -98,6 +99,7 @@ class WalletApi(wallet_pb2_grpc.WalletServiceServicer):
         self.resources = resources
         self.ledger = ledger
         self.payments = payments
+        self.usage = Usage(resources.uow)
 
     async def GetWallet(
         self, request: wallet_pb2.GetWalletRequest, context: Context
@@ -266,6 +268,50 @@ class WalletApi(wallet_pb2_grpc.WalletServiceServicer):
         signature = metadata_value(context, SIGNATURE_KEY)
         await self.payments.webhook(request.body.data, signature)
         return wallet_pb2.StripeWebhookResponse()
+
+    # ---- usage summaries ----
+
+    async def GetUsage(
+        self, request: wallet_pb2.GetUsageRequest, context: Context
+    ) -> wallet_pb2.GetUsageResponse:
+        caller = await self.resources.callers.user(context)
+        days = await self.usage.of_user(caller.user_id, request.days, request.group_by)
+        return wallet_pb2.GetUsageResponse(
+            days=[
+                wallet_pb2.UsageDay(
+                    date=day.day.isoformat(),
+                    credits=day.credits,
+                    by_kind=_kind_credits(day.by_kind),
+                )
+                for day in days
+            ]
+        )
+
+    async def GetWalletSummary(
+        self, request: wallet_pb2.GetWalletSummaryRequest, context: Context
+    ) -> wallet_pb2.GetWalletSummaryResponse:
+        await self.resources.callers.user(context, ADMIN)
+        days = await self.usage.summary(request.days)
+        return wallet_pb2.GetWalletSummaryResponse(
+            days=[
+                wallet_pb2.WalletSummaryDay(
+                    date=day.day.isoformat(),
+                    credits_spent=sum(day.spent_by_kind.values()),
+                    spent_by_kind=_kind_credits(day.spent_by_kind),
+                    revenue=[
+                        wallet_pb2.CurrencyAmount(currency=currency, amount=amount)
+                        for currency, amount in day.revenue.items()
+                    ],
+                    credits_granted=day.granted,
+                    credits_purchased=day.purchased,
+                )
+                for day in days
+            ]
+        )
+
+
+def _kind_credits(by_kind: dict[str, int]) -> list[wallet_pb2.KindCredits]:
+    return [wallet_pb2.KindCredits(kind=kind, credits=credits) for kind, credits in by_kind.items()]
 
 
 class HoldApi(holds_pb2_grpc.HoldServiceServicer):

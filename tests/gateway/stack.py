@@ -22,6 +22,8 @@ from tests.databases import Databases
 from tests.helpers import free_port
 
 READY_LINE = "klik is ready: "
+# The admin of the shared stack (tests/gateway/conftest.py real_stack).
+STACK_ADMIN = "operator-admin@example.com"
 
 
 @dataclass(frozen=True)
