@@ -4,10 +4,11 @@
 import { useId } from "react";
 import { labelWords, PALETTE, type Series, shortDate, stackBars, ticks, totals } from "./charts";
 
-const WIDTH = 640;
-const HEIGHT = 200;
+const WIDTH = 480;
+const HEIGHT = 180;
 const LEFT = 48; // room for the axis values
 const BOTTOM = 22; // room for the dates
+const TOP = 10; // room for the top axis value
 
 export function BarChart(props: {
   title: string;
@@ -22,7 +23,7 @@ export function BarChart(props: {
   const sums = totals(series);
   const total = sums.reduce((a, b) => a + b, 0);
   const colour = (label: string) => PALETTE[Math.max(0, series.labels.indexOf(label)) % PALETTE.length];
-  const every = Math.max(1, Math.ceil(series.days.length / 8)); // at most ~8 date labels
+  const every = Math.max(1, Math.ceil(series.days.length / 6)); // at most ~6 date labels
   const slot = series.days.length ? (WIDTH - LEFT) / series.days.length : 0;
   const first = series.days[0]?.date;
   const last = series.days[series.days.length - 1]?.date;
@@ -35,7 +36,7 @@ export function BarChart(props: {
       <figcaption id={`${id}-title`}>
         <strong>{title}</strong> <span className="hint">{format(total)} in all</span>
       </figcaption>
-      <svg viewBox={`0 0 ${WIDTH} ${HEIGHT + BOTTOM}`} role="img" aria-label={summary} preserveAspectRatio="xMidYMid meet">
+      <svg viewBox={`0 ${-TOP} ${WIDTH} ${HEIGHT + BOTTOM + TOP}`} role="img" aria-label={summary} preserveAspectRatio="xMidYMid meet">
         {ticks(layout.top).map((t) => {
           const y = HEIGHT - (t / layout.top) * HEIGHT;
           return (
@@ -63,7 +64,13 @@ export function BarChart(props: {
           ))}
           {series.days.map((day, i) =>
             i % every === 0 || i === series.days.length - 1 ? (
-              <text key={day.date} className="date" x={i * slot + slot / 2} y={HEIGHT + 16} textAnchor="middle">
+              <text
+                key={day.date}
+                className="date"
+                x={i === series.days.length - 1 ? (i + 1) * slot : i * slot + slot / 2}
+                y={HEIGHT + 16}
+                textAnchor={i === series.days.length - 1 ? "end" : "middle"}
+              >
                 {shortDate(day.date)}
               </text>
             ) : null,

@@ -42,6 +42,13 @@ describe("scale", () => {
   it("rounds the top up to 1, 2 or 5 × 10ⁿ", () => {
     expect([0, -3, 0.3, 1, 3, 13, 20, 51, 999, 1001].map(niceMax)).toEqual([1, 1, 0.5, 1, 5, 20, 20, 100, 1000, 2000]);
     expect(ticks(13)).toEqual([0, 5, 10, 15, 20]);
+    // Whole steps for small counts: never "0.25 jobs".
+    expect(ticks(0)).toEqual([0, 1]);
+    expect(ticks(2)).toEqual([0, 1, 2]);
+    expect(ticks(3)).toEqual([0, 1, 2, 3, 4, 5]);
+    expect(ticks(7)).toEqual([0, 2, 4, 6, 8, 10]);
+    expect(ticks(40)).toEqual([0, 10, 20, 30, 40, 50]);
+    expect(ticks(80)).toEqual([0, 25, 50, 75, 100]);
   });
 });
 

@@ -71,10 +71,14 @@ export function niceMax(max: number): number {
   return 10 * power;
 }
 
-/** `count` + 1 evenly spaced axis values from 0 to niceMax(max). */
-export function ticks(max: number, count = 4): number[] {
+/** Evenly spaced axis values from 0 to niceMax(max): 4 or 5 steps, whole numbers
+ * whenever the top is one (counts and credits are never fractional). */
+export function ticks(max: number): number[] {
   const top = niceMax(max);
-  return Array.from({ length: count + 1 }, (_, i) => (top * i) / count);
+  const lead = Math.round(top / 10 ** Math.floor(Math.log10(top)));
+  let parts = lead === 5 ? 5 : 4;
+  if (top >= 1 && !Number.isInteger(top / parts)) parts = top === 10 ? 5 : top; // 1, 2 → steps of 1
+  return Array.from({ length: parts + 1 }, (_, i) => (top * i) / parts);
 }
 
 export interface Bar {
