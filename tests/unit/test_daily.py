@@ -52,7 +52,7 @@ def test_pivot_fills_every_day_and_label() -> None:
 def test_utc_day_is_spelled_for_each_dialect() -> None:
     table = Table("t", MetaData(), Column("at", DateTime(timezone=True)))
     query = select(daily.utc_day(table.c.at))
-    pg = str(query.compile(dialect=postgresql.dialect()))
+    pg = str(query.compile(dialect=postgresql.dialect()))  # type: ignore[no-untyped-call]
     lite = str(query.compile(dialect=sqlite.dialect()))
     assert "to_char((t.at) AT TIME ZONE 'UTC', 'YYYY-MM-DD')" in pg
     assert "date(t.at)" in lite
