@@ -4221,7 +4221,7 @@ export interface components {
             jobs?: string;
             /**
              * @description The status (`QUEUED`, `RUNNING`, `SUCCEEDED`, `FAILED`, `CANCELLED`) or the
-             *     kind (`TEXT`, `CHAT`, `IMAGE`, `AVATAR_VIDEO`).
+             *     kind (`TEXT`, `CHAT`, `IMAGE`, `AVATAR_VIDEO`, `IMAGE_TO_VIDEO`).
              */
             label?: string;
         };
@@ -4728,7 +4728,7 @@ export interface components {
              */
             credits?: string;
             /**
-             * @description The generation kind (`TEXT`, `CHAT`, `IMAGE`, `AVATAR_VIDEO`), or `OTHER`
+             * @description The generation kind (`TEXT`, `CHAT`, `IMAGE`, `AVATAR_VIDEO`, `IMAGE_TO_VIDEO`), or `OTHER`
              *     for a charge not made by a generation job.
              */
             kind?: string;
