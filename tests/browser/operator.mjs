@@ -100,6 +100,26 @@ try {
   await api("POST", `/v1/posts/${post.id}:publish`, { token: author, body: {} });
   await api("POST", "/v1/reports", { token: reader, body: { target_kind: "post", target_id: post.id, reason: "spam" } });
 
+  step = "the author sees their own usage on the Wallet page";
+  await page.goto(`${base}/login`);
+  await page.getByLabel("Email").fill(`author-${stamp}@example.com`);
+  await page.getByLabel("Password").fill(PASSWORD);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("heading", { name: "Studio" }).waitFor();
+  if ((await page.getByRole("link", { name: "Operator", exact: true }).count()) !== 0) {
+    throw new Error("a user is offered the operator pages");
+  }
+  await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Wallet", exact: true }).click();
+  await page.getByRole("heading", { name: "Your usage" }).waitFor();
+  const used = await chartTotal("chart-usage");
+  if (!(used >= 5)) throw new Error(`the usage chart shows ${used} credits, not the image's 5`);
+  await page.getByTestId("chart-usage").scrollIntoViewIfNeeded();
+  await shot("00-wallet-usage");
+  await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Studio", exact: true }).click();
+  await page.getByRole("heading", { name: "Studio" }).waitFor();
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await page.getByRole("heading", { name: "Sign in to klik" }).waitFor();
+
   step = "the admin signs in and opens the operator dashboard";
   await account(adminEmail, "Operator Admin");
   await page.goto(`${base}/login`);

@@ -1,7 +1,7 @@
 """klik studio's operator pages in a real browser against the whole stack started the
 README's way (`python -m stack` on free ports, one admin named in KLIK_ADMIN_EMAILS):
 tests/browser/operator.mjs sets up a charged job, a published post and its report over
-the public API, then drives headless Chromium: the admin signs in, sees the dashboard's
+the public API, then drives headless Chromium: the author sees their usage chart on the Wallet page; the admin signs in, sees the dashboard's
 charts non-empty, searches the users, opens a user's wallet, hides the reported post
 from the report queue (it leaves the feed) and sees the providers' circuits. A
 screenshot of each operator page is saved under test-artifacts/operator/ (gitignored;
@@ -25,6 +25,7 @@ SCRIPT = ROOT / "tests" / "browser" / "operator.mjs"
 ARTIFACTS = ROOT / "test-artifacts" / "operator"
 ADMIN = "operator-admin@example.com"
 SHOTS = [
+    "00-wallet-usage",
     "01-dashboard",
     "02-users",
     "03-user-wallet",

@@ -117,7 +117,6 @@ export function WalletPage() {
         </div>
       </dl>
       <BuyCredits />
-      <UsageChart />
       <h2>Transactions</h2>
       <ErrorText error={transactions.error} />
       <table>
@@ -141,6 +140,7 @@ export function WalletPage() {
           ))}
         </tbody>
       </table>
+      <UsageChart />
     </Page>
   );
 }
