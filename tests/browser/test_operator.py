@@ -1,11 +1,11 @@
 """klik studio's operator pages in a real browser against the whole stack started the
 README's way (`python -m stack` on free ports, one admin named in KLIK_ADMIN_EMAILS):
 tests/browser/operator.mjs sets up a charged job, a published post and its report over
-the public API, then drives headless Chromium: the author sees their usage chart on the Wallet page; the admin signs in, sees the dashboard's
-charts non-empty, searches the users, opens a user's wallet, hides the reported post
-from the report queue (it leaves the feed) and sees the providers' circuits. A
-screenshot of each operator page is saved under test-artifacts/operator/ (gitignored;
-the test prints the directory)."""
+the public API, then drives headless Chromium: the author sees their usage chart on the
+Wallet page; the admin signs in, sees the dashboard's charts non-empty, searches the
+users, opens a user's wallet, hides the reported post from the report queue (it leaves
+the feed) and sees the providers' circuits. A screenshot of each page is saved under
+test-artifacts/operator/ (gitignored; the test prints the directory)."""
 
 from __future__ import annotations
 
