@@ -4,9 +4,11 @@ each one `uow` transaction. Who may call them (the role admin) is api.py's check
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import date, datetime
 
+from kit import daily
 from kit.callers import Callers
+from kit.clock import utc_now
 from kit.db import UnitOfWork
 from services.auth import domain, events, store
 from services.auth.domain import Account
@@ -16,6 +18,13 @@ from services.auth.domain import Account
 class UserPage:
     accounts: list[Account]
     more: bool  # whether accounts after the last one exist
+
+
+@dataclass(frozen=True)
+class UsersDay:
+    day: date
+    signups: int
+    active: int
 
 
 class Admin:
@@ -58,3 +67,14 @@ class Admin:
         # This replica refuses the user's access tokens at once; the others (and every
         # other service) do when `user.deleted` reaches them (kit.revocations).
         self._callers.revoke(user_id, for_seconds=self._token_lifetime)
+
+    async def summary(self, days: int) -> list[UsersDay]:
+        """GetUsersSummary: sign-ups and active accounts per UTC day (INVALID_DAYS)."""
+        window = daily.window(days, utc_now())
+        async with self._uow.read() as session:
+            signups = await store.signups_per_day(session, window.start)
+            active = await store.active_per_day(session, window.start)
+        return [
+            UsersDay(day, signups.get(day.isoformat(), 0), active.get(day.isoformat(), 0))
+            for day in window.days
+        ]

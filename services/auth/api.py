@@ -303,6 +303,22 @@ class AuthApi(OidcRpcs, auth_pb2_grpc.AuthServiceServicer):
         await self.admin.delete_user(request.user_id)
         return auth_pb2.DeleteUserResponse()
 
+    # ---- account summaries ----
+
+    async def GetUsersSummary(
+        self, request: auth_pb2.GetUsersSummaryRequest, context: Context
+    ) -> auth_pb2.GetUsersSummaryResponse:
+        await self.callers.user(context, domain.ADMIN)
+        days = await self.admin.summary(request.days)
+        return auth_pb2.GetUsersSummaryResponse(
+            days=[
+                auth_pb2.UsersSummaryDay(
+                    date=day.day.isoformat(), signups=day.signups, active_users=day.active
+                )
+                for day in days
+            ]
+        )
+
     # ---- two-factor sign-in and change of email ---------------------------------------
 
     def _two_factor(self) -> TwoFactor:

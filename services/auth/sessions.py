@@ -125,6 +125,7 @@ class Sessions:
             await store.prune_sessions(session, account.id, now)
             await store.create_session(session, session_id, account.id, now, expires_at, client)
             await self._add_token(session, token, session_id, now, expires_at)
+            await store.record_activity(session, account.id, now)
             missing = await self._two_factor_missing(session, account)
         return self._issue(key, account, session_id, token, now, missing)
 
@@ -140,6 +141,7 @@ class Sessions:
                 missing = False
                 if account is not None and found is not None:
                     await store.touch_session(session, found.session_id, now, client)
+                    await store.record_activity(session, account.id, now)
                     missing = await self._two_factor_missing(session, account)
         except IntegrityError:
             # The account was deleted while we spent its token (its family went with it).

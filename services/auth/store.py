@@ -11,7 +11,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -23,6 +23,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    PrimaryKeyConstraint,
     Row,
     String,
     Table,
@@ -39,6 +40,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.expression import Executable
 
+from kit import daily
 from kit.db import as_utc, dialect_insert
 from services.auth.domain import ADMIN, Account, Failures, Profile, RefreshToken
 
@@ -1075,3 +1077,48 @@ async def advance_plan_state(
         ).returning(plan_states.c.user_id)
     )
     return recorded is not None
+
+
+# ---- account summaries -----------------------------------------------------------------
+
+# One row per account and UTC day on which it signed in or refreshed a session: what
+# "active users per day" counts (sessions keep only their last use, and spent refresh
+# tokens are pruned). Deleting the account deletes its rows.
+user_activity = Table(
+    "user_activity",
+    metadata,
+    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("day", String(10), nullable=False),  # YYYY-MM-DD, UTC
+    PrimaryKeyConstraint("user_id", "day", name="pk_user_activity"),
+)
+Index("ix_user_activity_day", user_activity.c.day)
+
+
+async def record_activity(session: AsyncSession, user_id: str, now: datetime) -> None:
+    """Mark the account active on `now`'s UTC day (once a day: later calls change nothing)."""
+    day = now.astimezone(UTC).date().isoformat()
+    await session.execute(
+        dialect_insert(session, user_activity)
+        .values(user_id=user_id, day=day)
+        .on_conflict_do_nothing(index_elements=["user_id", "day"])
+    )
+
+
+async def signups_per_day(session: AsyncSession, since: datetime) -> dict[str, int]:
+    """UTC day → accounts created that day, since `since`."""
+    day = daily.utc_day(users.c.created_at)
+    rows = await session.execute(
+        select(day, func.count()).where(users.c.created_at >= since).group_by(day)
+    )
+    return {row[0]: int(row[1]) for row in rows}
+
+
+async def active_per_day(session: AsyncSession, since: datetime) -> dict[str, int]:
+    """UTC day → distinct accounts active that day, since `since`."""
+    first = since.astimezone(UTC).date().isoformat()
+    rows = await session.execute(
+        select(user_activity.c.day, func.count())
+        .where(user_activity.c.day >= first)
+        .group_by(user_activity.c.day)
+    )
+    return {row[0]: int(row[1]) for row in rows}

@@ -24,6 +24,7 @@ from services.generation.domain import Job, Kind, NewJob, Options, Status, Turn
 from services.generation.providers import callbacks
 from services.generation.providers.errors import ProviderError
 from services.generation.providers.values import Listing
+from services.generation.summary import JobsSummary
 from services.generation.watch import Watch
 
 if TYPE_CHECKING:
@@ -235,6 +236,44 @@ class GenerationApi(generation_pb2_grpc.GenerationServiceServicer):
             circuit_state=self.providers.circuit_state(provider.name),
             sandbox=provider.sandbox,
         )
+
+    # ---- job summaries ----
+
+    async def GetGenerationSummary(
+        self, request: generation_pb2.GetGenerationSummaryRequest, context: Any
+    ) -> generation_pb2.GetGenerationSummaryResponse:
+        await self.resources.callers.user(context, "admin")
+        configured = tuple(provider.name for provider in self.settings.catalogue.providers)
+        days, errors = await JobsSummary(self.resources.uow).summary(request.days, configured)
+        return generation_pb2.GetGenerationSummaryResponse(
+            days=[
+                generation_pb2.GenerationSummaryDay(
+                    date=day.day.isoformat(),
+                    jobs=day.jobs,
+                    by_status=_counts(day.by_status),
+                    by_kind=_counts(day.by_kind),
+                )
+                for day in days
+            ],
+            providers=[
+                generation_pb2.ProviderHealth(
+                    provider=e.provider,
+                    circuit_state=(
+                        self.providers.circuit_state(e.provider)
+                        if e.provider in self.providers.breakers
+                        else ""
+                    ),
+                    jobs=e.jobs,
+                    failed=e.failed,
+                    error_rate=e.error_rate,
+                )
+                for e in errors
+            ],
+        )
+
+
+def _counts(by_label: dict[str, int]) -> list[generation_pb2.JobCount]:
+    return [generation_pb2.JobCount(label=label, jobs=n) for label, n in by_label.items()]
 
 
 def job_message(job: Job) -> generation_pb2.Job:

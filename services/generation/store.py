@@ -29,6 +29,7 @@ from sqlalchemy import (
     Text,
     case,
     delete,
+    func,
     insert,
     or_,
     select,
@@ -37,6 +38,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from kit import daily
 from kit.db import as_utc, dialect_insert
 from services.generation.domain import (
     Job,
@@ -470,3 +472,39 @@ async def save_partial_text(session: AsyncSession, job_id: str, owner: str, text
         .values(partial_text=text)
     )
     return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+# ---- job summaries -----------------------------------------------------------------
+
+_PUBLIC = (
+    Status.QUEUED.value,
+    Status.RUNNING.value,
+    Status.SUCCEEDED.value,
+    Status.FAILED.value,
+    Status.CANCELLED.value,
+)
+_ENDED = (Status.SUCCEEDED.value, Status.FAILED.value)
+Index("ix_jobs_created_at", jobs.c.created_at)
+Index("ix_jobs_updated_at", jobs.c.updated_at)
+
+
+async def jobs_per_day(session: AsyncSession, since: datetime) -> list[tuple[str, str, str, int]]:
+    """(UTC day created, status, kind, jobs) of the jobs created since `since`
+    (internal statuses left out)."""
+    day = daily.utc_day(jobs.c.created_at)
+    rows = await session.execute(
+        select(day, jobs.c.status, jobs.c.kind, func.count())
+        .where(jobs.c.created_at >= since, jobs.c.status.in_(_PUBLIC))
+        .group_by(day, jobs.c.status, jobs.c.kind)
+    )
+    return [(row[0], row[1], row[2], int(row[3])) for row in rows]
+
+
+async def ended_by_provider(session: AsyncSession, since: datetime) -> list[tuple[str, str, int]]:
+    """(provider, SUCCEEDED or FAILED, jobs) of the jobs that ended since `since`."""
+    rows = await session.execute(
+        select(jobs.c.provider, jobs.c.status, func.count())
+        .where(jobs.c.updated_at >= since, jobs.c.status.in_(_ENDED))
+        .group_by(jobs.c.provider, jobs.c.status)
+    )
+    return [(row[0], row[1], int(row[2])) for row in rows]

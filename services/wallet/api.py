@@ -22,6 +22,7 @@ from services.wallet.domain import CreditSummary, Entry, Hold, Payment, Subscrip
 from services.wallet.ledger import Ledger
 from services.wallet.payments import Payments
 from services.wallet.plans import Plans
+from services.wallet.usage import Usage
 
 Context: TypeAlias = grpc.aio.ServicerContext[Any, Any]
 
@@ -125,6 +126,7 @@ class WalletApi(wallet_pb2_grpc.WalletServiceServicer):
         self.ledger = ledger
         self.payments = payments
         self.plans = plans
+        self.usage = Usage(resources.uow)
 
     async def GetWallet(
         self, request: wallet_pb2.GetWalletRequest, context: Context
@@ -340,6 +342,50 @@ class WalletApi(wallet_pb2_grpc.WalletServiceServicer):
         caller = await self.resources.callers.user(context)
         url = await self.plans.portal(caller.user_id, request.return_url)
         return wallet_pb2.CreateBillingPortalSessionResponse(url=url)
+
+    # ---- usage summaries ----
+
+    async def GetUsage(
+        self, request: wallet_pb2.GetUsageRequest, context: Context
+    ) -> wallet_pb2.GetUsageResponse:
+        caller = await self.resources.callers.user(context)
+        days = await self.usage.of_user(caller.user_id, request.days, request.group_by)
+        return wallet_pb2.GetUsageResponse(
+            days=[
+                wallet_pb2.UsageDay(
+                    date=day.day.isoformat(),
+                    credits=day.credits,
+                    by_kind=_kind_credits(day.by_kind),
+                )
+                for day in days
+            ]
+        )
+
+    async def GetWalletSummary(
+        self, request: wallet_pb2.GetWalletSummaryRequest, context: Context
+    ) -> wallet_pb2.GetWalletSummaryResponse:
+        await self.resources.callers.user(context, ADMIN)
+        days = await self.usage.summary(request.days)
+        return wallet_pb2.GetWalletSummaryResponse(
+            days=[
+                wallet_pb2.WalletSummaryDay(
+                    date=day.day.isoformat(),
+                    credits_spent=sum(day.spent_by_kind.values()),
+                    spent_by_kind=_kind_credits(day.spent_by_kind),
+                    revenue=[
+                        wallet_pb2.CurrencyAmount(currency=currency, amount=amount)
+                        for currency, amount in day.revenue.items()
+                    ],
+                    credits_granted=day.granted,
+                    credits_purchased=day.purchased,
+                )
+                for day in days
+            ]
+        )
+
+
+def _kind_credits(by_kind: dict[str, int]) -> list[wallet_pb2.KindCredits]:
+    return [wallet_pb2.KindCredits(kind=kind, credits=credits) for kind, credits in by_kind.items()]
 
 
 class HoldApi(holds_pb2_grpc.HoldServiceServicer):

@@ -40,6 +40,7 @@ from sqlalchemy import (
     Table,
     Text,
     bindparam,
+    case,
     delete,
     false,
     func,
@@ -50,6 +51,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from kit import daily
 from kit.db import as_utc, dialect_insert
 from services.wallet.domain import (
     Draw,
@@ -1027,3 +1029,63 @@ async def claim_invoice(
         .returning(subscription_invoices.c.id)
     )
     return claimed is not None
+
+
+# ---- usage summaries -------------------------------------------------------------------
+
+# The generation kinds a charge's description names (generation's wallet client
+# describes every hold "generation <KIND> job <id>"; a refund of a charge quotes it).
+GENERATION_KINDS = ("TEXT", "CHAT", "IMAGE", "AVATAR_VIDEO", "IMAGE_TO_VIDEO")
+OTHER_KIND = "OTHER"
+Index("ix_ledger_created_at", ledger.c.created_at)
+Index("ix_ledger_user_created_at", ledger.c.user_id, ledger.c.created_at)
+Index("ix_payments_paid_at", payments.c.paid_at)
+
+
+def _spent_kind() -> Any:
+    return case(
+        *[
+            (ledger.c.description.like(f"%generation {kind} job %"), kind)
+            for kind in GENERATION_KINDS
+        ],
+        else_=OTHER_KIND,
+    )
+
+
+async def spent_per_day(
+    session: AsyncSession, since: datetime, user_id: str | None = None
+) -> list[tuple[str, str, int]]:
+    """(UTC day, generation kind, credits spent) of the `charge` rows minus their
+    `refund` rows since `since`; of one user's ledger or of all."""
+    day, kind = daily.utc_day(ledger.c.created_at), _spent_kind()
+    query = select(day, kind, func.sum(ledger.c.amount)).where(
+        ledger.c.kind.in_(("charge", "refund")), ledger.c.created_at >= since
+    )
+    if user_id is not None:
+        query = query.where(ledger.c.user_id == user_id)
+    rows = await session.execute(query.group_by(day, kind))
+    return [(row[0], row[1], -int(row[2])) for row in rows]
+
+
+async def credited_per_day(
+    session: AsyncSession, since: datetime, kinds: Sequence[str]
+) -> list[tuple[str, str, int]]:
+    """(UTC day, ledger kind, credits) of every wallet's rows of `kinds` since `since`."""
+    day = daily.utc_day(ledger.c.created_at)
+    rows = await session.execute(
+        select(day, ledger.c.kind, func.sum(ledger.c.amount))
+        .where(ledger.c.kind.in_(kinds), ledger.c.created_at >= since)
+        .group_by(day, ledger.c.kind)
+    )
+    return [(row[0], row[1], int(row[2])) for row in rows]
+
+
+async def revenue_per_day(session: AsyncSession, since: datetime) -> list[tuple[str, str, int]]:
+    """(UTC day, currency, amount) of the payments paid since `since`, by the day paid."""
+    day = daily.utc_day(payments.c.paid_at)
+    rows = await session.execute(
+        select(day, payments.c.currency, func.sum(payments.c.amount))
+        .where(payments.c.paid_at >= since)
+        .group_by(day, payments.c.currency)
+    )
+    return [(row[0], row[1], int(row[2])) for row in rows]

@@ -28,6 +28,8 @@ NO_RATE_LIMITS = {
     for kind, classes in (("RATE", ("AUTH", "READ", "WRITE")), ("USER_RATE", ("READ", "WRITE")))
     for cls in classes
 }
+# The admin of the shared stack (tests/gateway/conftest.py real_stack).
+STACK_ADMIN = "operator-admin@example.com"
 
 
 @dataclass(frozen=True)

@@ -1,22 +1,27 @@
-"""GetPricing and ListProviders through real gRPC on a real kit Server (real
+"""GetPricing, ListProviders and GetGenerationSummary through real gRPC on a real kit Server (real
 database, real nats-server), its providers pointed at the sandbox over real HTTP."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import grpc
 import pytest
+from sqlalchemy import insert
 
+from kit import db
 from kit.config import ServiceSettings
 from kit.errors import error_details
 from kit.server import Server
 from klik.generation.v1 import generation_pb2, generation_pb2_grpc
+from services.generation import store
 from services.generation.providers.registry import Providers
 from services.generation.service import make_spec
 from services.generation.settings import GenerationSettings, catalogue_from_env
@@ -165,3 +170,102 @@ async def test_draining_closes_the_providers_http_client(generation: Running) ->
     assert not generation.providers.closed
     await generation.server.shutdown()
     assert generation.providers.closed
+
+
+async def add_job(
+    server: Server, kind: str, status: str, created_at: datetime, provider: str = "sandbox"
+) -> None:
+    """A job row as the service keeps it (the summary reads only the table)."""
+    async with db.session_factory(server.resources.engine)() as session, session.begin():
+        await session.execute(
+            insert(store.jobs).values(
+                id=str(uuid.uuid4()),
+                user_id="user-1",
+                fingerprint="f",
+                kind=kind,
+                status=status,
+                prompt="p",
+                provider=provider,
+                model="m",
+                options="{}",
+                estimate=1,
+                cost_credits=1,
+                hold_id="h",
+                hold_expires_at=created_at,
+                settlement="none",
+                provider_job_id="",
+                error_code="",
+                error_message="",
+                attempts=0,
+                created_at=created_at,
+                updated_at=created_at,
+            )
+        )
+
+
+async def test_generation_summary_counts_jobs_per_day_and_provider_errors(
+    generation: Running, sandbox: SandboxServer
+) -> None:
+    stub, admin = generation.stub, generation.authority.user("admin-1", "admin")
+    now = datetime.now(UTC)
+    for kind, status in [("IMAGE", "SUCCEEDED"), ("IMAGE", "FAILED"), ("TEXT", "SUCCEEDED")]:
+        await add_job(generation.server, kind, status, now)
+    await add_job(generation.server, "CHAT", "QUEUED", now)
+    await add_job(generation.server, "CHAT", "PENDING", now)  # internal: never counted
+    await add_job(generation.server, "AVATAR_VIDEO", "FAILED", now, provider="heygen")
+    await add_job(generation.server, "TEXT", "CANCELLED", now - timedelta(days=2))
+    await add_job(generation.server, "TEXT", "FAILED", now - timedelta(days=2))
+
+    await sandbox.fault("500", path="/v2/")
+    await stub.ListProviders(
+        generation_pb2.ListProvidersRequest(), metadata=generation.authority.user("u"), timeout=5
+    )  # its failures open the sandbox's circuit
+    reply = await stub.GetGenerationSummary(
+        generation_pb2.GetGenerationSummaryRequest(days=4), metadata=admin, timeout=5
+    )
+    today = now.date()
+    assert [d.date for d in reply.days] == [
+        (today - timedelta(days=back)).isoformat() for back in (3, 2, 1, 0)
+    ]
+    last, two_ago, yesterday = reply.days[-1], reply.days[1], reply.days[2]
+    assert last.jobs == 5
+    assert [(c.label, c.jobs) for c in last.by_status] == [
+        ("QUEUED", 1),
+        ("RUNNING", 0),
+        ("SUCCEEDED", 2),
+        ("FAILED", 2),
+        ("CANCELLED", 0),
+    ]
+    assert {c.label: c.jobs for c in last.by_kind} == {
+        "TEXT": 1,
+        "CHAT": 1,
+        "IMAGE": 2,
+        "AVATAR_VIDEO": 1,
+        "IMAGE_TO_VIDEO": 0,
+    }
+    assert {c.label: c.jobs for c in two_ago.by_status if c.jobs} == {"CANCELLED": 1, "FAILED": 1}
+    assert (yesterday.jobs, {c.jobs for c in yesterday.by_kind}) == (0, {0})
+    health = {p.provider: p for p in reply.providers}
+    sandboxed = health["sandbox"]
+    assert (sandboxed.circuit_state, sandboxed.jobs, sandboxed.failed) == ("open", 3, 1)
+    assert abs(sandboxed.error_rate - 1 / 3) < 1e-9
+    # heygen is not configured here: its recent jobs show, without a circuit.
+    assert (health["heygen"].circuit_state, health["heygen"].error_rate) == ("", 1.0)
+
+    for role in ("user", "moderator"):
+        with pytest.raises(grpc.aio.AioRpcError) as denied:
+            await stub.GetGenerationSummary(
+                generation_pb2.GetGenerationSummaryRequest(),
+                metadata=generation.authority.user("u", role),
+                timeout=5,
+            )
+        assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    with pytest.raises(grpc.aio.AioRpcError) as bad:
+        await stub.GetGenerationSummary(
+            generation_pb2.GetGenerationSummaryRequest(days=367), metadata=admin, timeout=5
+        )
+    details = error_details(bad.value.trailing_metadata())
+    assert (bad.value.code(), details and details.reason) == (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "INVALID_DAYS",
+    )

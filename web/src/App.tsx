@@ -8,10 +8,12 @@ import { ChatsPage } from "./pages/Chats";
 import { FeedPage } from "./pages/Feed";
 import { LessonsPage } from "./pages/Lessons";
 import { NotificationsPage } from "./pages/Notifications";
+import { OperatorPage } from "./pages/Operator";
 import { PostsPage } from "./pages/Posts";
 import { StudioPage } from "./pages/Studio";
 import { WalletPage } from "./pages/Wallet";
 import { Link, navigate, usePath } from "./router";
+import { isOperator } from "./operator";
 import { match, SECTIONS } from "./routes";
 import { useSession } from "./session";
 
@@ -29,6 +31,7 @@ const PAGES: Record<string, (props: { rest: string[] }) => ReactElement> = {
   assets: () => <AssetsPage />,
   wallet: () => <WalletPage />,
   admin: () => <AdminPage />,
+  operator: ({ rest }) => <OperatorPage rest={rest} />,
   notifications: () => <NotificationsPage />,
 };
 
@@ -66,7 +69,12 @@ export function App() {
           <>
             <nav aria-label="Main">
               <ul>
-                {SECTIONS.filter((s) => s.nav || (s.path === "admin" && session.user?.role === "admin")).map(
+                {SECTIONS.filter(
+                  (s) =>
+                    s.nav ||
+                    (s.path === "admin" && session.user?.role === "admin") ||
+                    (s.path === "operator" && isOperator(session.user?.role)),
+                ).map(
                   (s) => (
                     <li key={s.path}>
                       <Link to={`/${s.path}`} aria-current={section?.path === s.path ? "page" : undefined}>

@@ -24,6 +24,8 @@ export const SECTIONS: readonly Section[] = [
   { path: "wallet", title: "Wallet", nav: true, signedIn: true },
   { path: "notifications", title: "Notifications", nav: false, signedIn: true },
   { path: "admin", title: "Admin", nav: false, signedIn: true },
+  // Moderators and admins (shown in the navigation to them: App.tsx).
+  { path: "operator", title: "Operator", nav: false, signedIn: true },
 ];
 
 /** The section a path belongs to and the rest of it: "/chats/42" → chats, ["42"]. */

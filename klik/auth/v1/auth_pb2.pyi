@@ -514,3 +514,25 @@ class LinkOidcIdentityResponse(_message.Message):
     TOKENS_FIELD_NUMBER: _ClassVar[int]
     tokens: LoginResponse
     def __init__(self, tokens: _Optional[_Union[LoginResponse, _Mapping]] = ...) -> None: ...
+
+class GetUsersSummaryRequest(_message.Message):
+    __slots__ = ("days",)
+    DAYS_FIELD_NUMBER: _ClassVar[int]
+    days: int
+    def __init__(self, days: _Optional[int] = ...) -> None: ...
+
+class UsersSummaryDay(_message.Message):
+    __slots__ = ("date", "signups", "active_users")
+    DATE_FIELD_NUMBER: _ClassVar[int]
+    SIGNUPS_FIELD_NUMBER: _ClassVar[int]
+    ACTIVE_USERS_FIELD_NUMBER: _ClassVar[int]
+    date: str
+    signups: int
+    active_users: int
+    def __init__(self, date: _Optional[str] = ..., signups: _Optional[int] = ..., active_users: _Optional[int] = ...) -> None: ...
+
+class GetUsersSummaryResponse(_message.Message):
+    __slots__ = ("days",)
+    DAYS_FIELD_NUMBER: _ClassVar[int]
+    days: _containers.RepeatedCompositeFieldContainer[UsersSummaryDay]
+    def __init__(self, days: _Optional[_Iterable[_Union[UsersSummaryDay, _Mapping]]] = ...) -> None: ...

@@ -192,6 +192,11 @@ class AuthServiceStub:
                 request_serializer=klik_dot_auth_dot_v1_dot_auth__pb2.ConfirmEmailChangeRequest.SerializeToString,
                 response_deserializer=klik_dot_auth_dot_v1_dot_auth__pb2.ConfirmEmailChangeResponse.FromString,
                 _registered_method=True)
+        self.GetUsersSummary = channel.unary_unary(
+                '/klik.auth.v1.AuthService/GetUsersSummary',
+                request_serializer=klik_dot_auth_dot_v1_dot_auth__pb2.GetUsersSummaryRequest.SerializeToString,
+                response_deserializer=klik_dot_auth_dot_v1_dot_auth__pb2.GetUsersSummaryResponse.FromString,
+                _registered_method=True)
 
 
 class AuthServiceServicer:
@@ -753,6 +758,22 @@ class AuthServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetUsersSummary(self, request, context):
+        """---- Account summaries (operator dashboard) ----
+
+        Accounts per UTC day over the last `days` days (today included, oldest
+        first; empty days are zeros): sign-ups (accounts created that day that still
+        exist) and active users (distinct accounts that signed in or refreshed a
+        session that day, as recorded from this feature on). Admin.
+
+        Errors:
+        - PERMISSION_DENIED (403): the caller is not an admin.
+        - INVALID_ARGUMENT `INVALID_DAYS` (400): days outside 1..366 (0 means 30).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AuthServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -900,6 +921,11 @@ def add_AuthServiceServicer_to_server(servicer, server):
                     servicer.ConfirmEmailChange,
                     request_deserializer=klik_dot_auth_dot_v1_dot_auth__pb2.ConfirmEmailChangeRequest.FromString,
                     response_serializer=klik_dot_auth_dot_v1_dot_auth__pb2.ConfirmEmailChangeResponse.SerializeToString,
+            ),
+            'GetUsersSummary': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetUsersSummary,
+                    request_deserializer=klik_dot_auth_dot_v1_dot_auth__pb2.GetUsersSummaryRequest.FromString,
+                    response_serializer=klik_dot_auth_dot_v1_dot_auth__pb2.GetUsersSummaryResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1698,6 +1724,33 @@ class AuthService:
             '/klik.auth.v1.AuthService/ConfirmEmailChange',
             klik_dot_auth_dot_v1_dot_auth__pb2.ConfirmEmailChangeRequest.SerializeToString,
             klik_dot_auth_dot_v1_dot_auth__pb2.ConfirmEmailChangeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetUsersSummary(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/klik.auth.v1.AuthService/GetUsersSummary',
+            klik_dot_auth_dot_v1_dot_auth__pb2.GetUsersSummaryRequest.SerializeToString,
+            klik_dot_auth_dot_v1_dot_auth__pb2.GetUsersSummaryResponse.FromString,
             options,
             channel_credentials,
             insecure,

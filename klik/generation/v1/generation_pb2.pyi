@@ -376,3 +376,51 @@ class GetPricingResponse(_message.Message):
     PRICES_FIELD_NUMBER: _ClassVar[int]
     prices: _containers.RepeatedCompositeFieldContainer[Price]
     def __init__(self, prices: _Optional[_Iterable[_Union[Price, _Mapping]]] = ...) -> None: ...
+
+class GetGenerationSummaryRequest(_message.Message):
+    __slots__ = ("days",)
+    DAYS_FIELD_NUMBER: _ClassVar[int]
+    days: int
+    def __init__(self, days: _Optional[int] = ...) -> None: ...
+
+class JobCount(_message.Message):
+    __slots__ = ("label", "jobs")
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    JOBS_FIELD_NUMBER: _ClassVar[int]
+    label: str
+    jobs: int
+    def __init__(self, label: _Optional[str] = ..., jobs: _Optional[int] = ...) -> None: ...
+
+class GenerationSummaryDay(_message.Message):
+    __slots__ = ("date", "jobs", "by_status", "by_kind")
+    DATE_FIELD_NUMBER: _ClassVar[int]
+    JOBS_FIELD_NUMBER: _ClassVar[int]
+    BY_STATUS_FIELD_NUMBER: _ClassVar[int]
+    BY_KIND_FIELD_NUMBER: _ClassVar[int]
+    date: str
+    jobs: int
+    by_status: _containers.RepeatedCompositeFieldContainer[JobCount]
+    by_kind: _containers.RepeatedCompositeFieldContainer[JobCount]
+    def __init__(self, date: _Optional[str] = ..., jobs: _Optional[int] = ..., by_status: _Optional[_Iterable[_Union[JobCount, _Mapping]]] = ..., by_kind: _Optional[_Iterable[_Union[JobCount, _Mapping]]] = ...) -> None: ...
+
+class ProviderHealth(_message.Message):
+    __slots__ = ("provider", "circuit_state", "jobs", "failed", "error_rate")
+    PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    CIRCUIT_STATE_FIELD_NUMBER: _ClassVar[int]
+    JOBS_FIELD_NUMBER: _ClassVar[int]
+    FAILED_FIELD_NUMBER: _ClassVar[int]
+    ERROR_RATE_FIELD_NUMBER: _ClassVar[int]
+    provider: str
+    circuit_state: str
+    jobs: int
+    failed: int
+    error_rate: float
+    def __init__(self, provider: _Optional[str] = ..., circuit_state: _Optional[str] = ..., jobs: _Optional[int] = ..., failed: _Optional[int] = ..., error_rate: _Optional[float] = ...) -> None: ...
+
+class GetGenerationSummaryResponse(_message.Message):
+    __slots__ = ("days", "providers")
+    DAYS_FIELD_NUMBER: _ClassVar[int]
+    PROVIDERS_FIELD_NUMBER: _ClassVar[int]
+    days: _containers.RepeatedCompositeFieldContainer[GenerationSummaryDay]
+    providers: _containers.RepeatedCompositeFieldContainer[ProviderHealth]
+    def __init__(self, days: _Optional[_Iterable[_Union[GenerationSummaryDay, _Mapping]]] = ..., providers: _Optional[_Iterable[_Union[ProviderHealth, _Mapping]]] = ...) -> None: ...

@@ -105,6 +105,11 @@ class GenerationServiceStub:
                 request_serializer=klik_dot_generation_dot_v1_dot_generation__pb2.GetPricingRequest.SerializeToString,
                 response_deserializer=klik_dot_generation_dot_v1_dot_generation__pb2.GetPricingResponse.FromString,
                 _registered_method=True)
+        self.GetGenerationSummary = channel.unary_unary(
+                '/klik.generation.v1.GenerationService/GetGenerationSummary',
+                request_serializer=klik_dot_generation_dot_v1_dot_generation__pb2.GetGenerationSummaryRequest.SerializeToString,
+                response_deserializer=klik_dot_generation_dot_v1_dot_generation__pb2.GetGenerationSummaryResponse.FromString,
+                _registered_method=True)
 
 
 class GenerationServiceServicer:
@@ -328,6 +333,23 @@ class GenerationServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetGenerationSummary(self, request, context):
+        """---- Job summaries (operator dashboard) ----
+
+        Jobs per UTC day over the last `days` days (today included, oldest first;
+        empty days are zeros), by status and by kind, counted on the day each job
+        was created; and per provider, its jobs that ended in the last 24 hours and
+        how many of them failed (its recent error rate), beside its circuit-breaker
+        state on this replica. Admin.
+
+        Errors:
+        - PERMISSION_DENIED (403): the caller is not an admin.
+        - INVALID_ARGUMENT `INVALID_DAYS` (400): days outside 1..366 (0 means 30).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_GenerationServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -380,6 +402,11 @@ def add_GenerationServiceServicer_to_server(servicer, server):
                     servicer.GetPricing,
                     request_deserializer=klik_dot_generation_dot_v1_dot_generation__pb2.GetPricingRequest.FromString,
                     response_serializer=klik_dot_generation_dot_v1_dot_generation__pb2.GetPricingResponse.SerializeToString,
+            ),
+            'GetGenerationSummary': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetGenerationSummary,
+                    request_deserializer=klik_dot_generation_dot_v1_dot_generation__pb2.GetGenerationSummaryRequest.FromString,
+                    response_serializer=klik_dot_generation_dot_v1_dot_generation__pb2.GetGenerationSummaryResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -673,6 +700,33 @@ class GenerationService:
             '/klik.generation.v1.GenerationService/GetPricing',
             klik_dot_generation_dot_v1_dot_generation__pb2.GetPricingRequest.SerializeToString,
             klik_dot_generation_dot_v1_dot_generation__pb2.GetPricingResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetGenerationSummary(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/klik.generation.v1.GenerationService/GetGenerationSummary',
+            klik_dot_generation_dot_v1_dot_generation__pb2.GetGenerationSummaryRequest.SerializeToString,
+            klik_dot_generation_dot_v1_dot_generation__pb2.GetGenerationSummaryResponse.FromString,
             options,
             channel_credentials,
             insecure,

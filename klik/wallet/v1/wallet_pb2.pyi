@@ -418,3 +418,71 @@ class CreditExpiry(_message.Message):
     amount: int
     expires_at: _timestamp_pb2.Timestamp
     def __init__(self, amount: _Optional[int] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class GetUsageRequest(_message.Message):
+    __slots__ = ("group_by", "days")
+    GROUP_BY_FIELD_NUMBER: _ClassVar[int]
+    DAYS_FIELD_NUMBER: _ClassVar[int]
+    group_by: str
+    days: int
+    def __init__(self, group_by: _Optional[str] = ..., days: _Optional[int] = ...) -> None: ...
+
+class KindCredits(_message.Message):
+    __slots__ = ("kind", "credits")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    CREDITS_FIELD_NUMBER: _ClassVar[int]
+    kind: str
+    credits: int
+    def __init__(self, kind: _Optional[str] = ..., credits: _Optional[int] = ...) -> None: ...
+
+class UsageDay(_message.Message):
+    __slots__ = ("date", "credits", "by_kind")
+    DATE_FIELD_NUMBER: _ClassVar[int]
+    CREDITS_FIELD_NUMBER: _ClassVar[int]
+    BY_KIND_FIELD_NUMBER: _ClassVar[int]
+    date: str
+    credits: int
+    by_kind: _containers.RepeatedCompositeFieldContainer[KindCredits]
+    def __init__(self, date: _Optional[str] = ..., credits: _Optional[int] = ..., by_kind: _Optional[_Iterable[_Union[KindCredits, _Mapping]]] = ...) -> None: ...
+
+class GetUsageResponse(_message.Message):
+    __slots__ = ("days",)
+    DAYS_FIELD_NUMBER: _ClassVar[int]
+    days: _containers.RepeatedCompositeFieldContainer[UsageDay]
+    def __init__(self, days: _Optional[_Iterable[_Union[UsageDay, _Mapping]]] = ...) -> None: ...
+
+class GetWalletSummaryRequest(_message.Message):
+    __slots__ = ("days",)
+    DAYS_FIELD_NUMBER: _ClassVar[int]
+    days: int
+    def __init__(self, days: _Optional[int] = ...) -> None: ...
+
+class CurrencyAmount(_message.Message):
+    __slots__ = ("currency", "amount")
+    CURRENCY_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    currency: str
+    amount: int
+    def __init__(self, currency: _Optional[str] = ..., amount: _Optional[int] = ...) -> None: ...
+
+class WalletSummaryDay(_message.Message):
+    __slots__ = ("date", "credits_spent", "spent_by_kind", "revenue", "credits_granted", "credits_purchased")
+    DATE_FIELD_NUMBER: _ClassVar[int]
+    CREDITS_SPENT_FIELD_NUMBER: _ClassVar[int]
+    SPENT_BY_KIND_FIELD_NUMBER: _ClassVar[int]
+    REVENUE_FIELD_NUMBER: _ClassVar[int]
+    CREDITS_GRANTED_FIELD_NUMBER: _ClassVar[int]
+    CREDITS_PURCHASED_FIELD_NUMBER: _ClassVar[int]
+    date: str
+    credits_spent: int
+    spent_by_kind: _containers.RepeatedCompositeFieldContainer[KindCredits]
+    revenue: _containers.RepeatedCompositeFieldContainer[CurrencyAmount]
+    credits_granted: int
+    credits_purchased: int
+    def __init__(self, date: _Optional[str] = ..., credits_spent: _Optional[int] = ..., spent_by_kind: _Optional[_Iterable[_Union[KindCredits, _Mapping]]] = ..., revenue: _Optional[_Iterable[_Union[CurrencyAmount, _Mapping]]] = ..., credits_granted: _Optional[int] = ..., credits_purchased: _Optional[int] = ...) -> None: ...
+
+class GetWalletSummaryResponse(_message.Message):
+    __slots__ = ("days",)
+    DAYS_FIELD_NUMBER: _ClassVar[int]
+    days: _containers.RepeatedCompositeFieldContainer[WalletSummaryDay]
+    def __init__(self, days: _Optional[_Iterable[_Union[WalletSummaryDay, _Mapping]]] = ...) -> None: ...

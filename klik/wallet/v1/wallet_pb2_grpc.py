@@ -169,6 +169,16 @@ class WalletServiceStub:
                 request_serializer=klik_dot_wallet_dot_v1_dot_wallet__pb2.CreateBillingPortalSessionRequest.SerializeToString,
                 response_deserializer=klik_dot_wallet_dot_v1_dot_wallet__pb2.CreateBillingPortalSessionResponse.FromString,
                 _registered_method=True)
+        self.GetUsage = channel.unary_unary(
+                '/klik.wallet.v1.WalletService/GetUsage',
+                request_serializer=klik_dot_wallet_dot_v1_dot_wallet__pb2.GetUsageRequest.SerializeToString,
+                response_deserializer=klik_dot_wallet_dot_v1_dot_wallet__pb2.GetUsageResponse.FromString,
+                _registered_method=True)
+        self.GetWalletSummary = channel.unary_unary(
+                '/klik.wallet.v1.WalletService/GetWalletSummary',
+                request_serializer=klik_dot_wallet_dot_v1_dot_wallet__pb2.GetWalletSummaryRequest.SerializeToString,
+                response_deserializer=klik_dot_wallet_dot_v1_dot_wallet__pb2.GetWalletSummaryResponse.FromString,
+                _registered_method=True)
 
 
 class WalletServiceServicer:
@@ -533,6 +543,37 @@ class WalletServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetUsage(self, request, context):
+        """---- Usage summaries (operator dashboard) ----
+
+        The caller's own credits spent per UTC day over the last `days` days (today
+        included, oldest first; days without charges are zeros), split by the
+        generation kind that spent them. Spent = the caller's `charge` rows minus
+        their `refund` rows. Bearer.
+
+        Errors:
+        - INVALID_ARGUMENT `INVALID_DAYS` (400): days outside 1..366 (0 means 30).
+        - INVALID_ARGUMENT `INVALID_GROUP_BY` (400): group_by is not `day` (or empty).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetWalletSummary(self, request, context):
+        """Every wallet's money per UTC day over the last `days` days (today included,
+        oldest first; empty days are zeros): credits spent by generation kind,
+        revenue (the amount of the payments paid that day, by currency, before
+        refunds), and credits granted by admins (`grant`) and purchased (`purchase`).
+        Admin.
+
+        Errors:
+        - PERMISSION_DENIED (403): the caller is not an admin.
+        - INVALID_ARGUMENT `INVALID_DAYS` (400): days outside 1..366 (0 means 30).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_WalletServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -625,6 +666,16 @@ def add_WalletServiceServicer_to_server(servicer, server):
                     servicer.CreateBillingPortalSession,
                     request_deserializer=klik_dot_wallet_dot_v1_dot_wallet__pb2.CreateBillingPortalSessionRequest.FromString,
                     response_serializer=klik_dot_wallet_dot_v1_dot_wallet__pb2.CreateBillingPortalSessionResponse.SerializeToString,
+            ),
+            'GetUsage': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetUsage,
+                    request_deserializer=klik_dot_wallet_dot_v1_dot_wallet__pb2.GetUsageRequest.FromString,
+                    response_serializer=klik_dot_wallet_dot_v1_dot_wallet__pb2.GetUsageResponse.SerializeToString,
+            ),
+            'GetWalletSummary': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetWalletSummary,
+                    request_deserializer=klik_dot_wallet_dot_v1_dot_wallet__pb2.GetWalletSummaryRequest.FromString,
+                    response_serializer=klik_dot_wallet_dot_v1_dot_wallet__pb2.GetWalletSummaryResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1158,6 +1209,60 @@ class WalletService:
             '/klik.wallet.v1.WalletService/CreateBillingPortalSession',
             klik_dot_wallet_dot_v1_dot_wallet__pb2.CreateBillingPortalSessionRequest.SerializeToString,
             klik_dot_wallet_dot_v1_dot_wallet__pb2.CreateBillingPortalSessionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetUsage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/klik.wallet.v1.WalletService/GetUsage',
+            klik_dot_wallet_dot_v1_dot_wallet__pb2.GetUsageRequest.SerializeToString,
+            klik_dot_wallet_dot_v1_dot_wallet__pb2.GetUsageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetWalletSummary(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/klik.wallet.v1.WalletService/GetWalletSummary',
+            klik_dot_wallet_dot_v1_dot_wallet__pb2.GetWalletSummaryRequest.SerializeToString,
+            klik_dot_wallet_dot_v1_dot_wallet__pb2.GetWalletSummaryResponse.FromString,
             options,
             channel_credentials,
             insecure,

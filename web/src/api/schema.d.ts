@@ -4,6 +4,34 @@
  */
 
 export interface paths {
+    "/v1/admin/generations/summary": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Jobs per UTC day over the last `days` days (today included, oldest first; empty days are zeros), by status and by kind, counted on the day each job was created; and per provider, its jobs that ended in the last 24 hours and how many of them failed (its recent error rate), beside its circuit-breaker state on this replica.
+         * @description Jobs per UTC day over the last `days` days (today included, oldest first;
+         *     empty days are zeros), by status and by kind, counted on the day each job
+         *     was created; and per provider, its jobs that ended in the last 24 hours and
+         *     how many of them failed (its recent error rate), beside its circuit-breaker
+         *     state on this replica. Admin.
+         *
+         *     Errors:
+         *     - PERMISSION_DENIED (403): the caller is not an admin.
+         *     - INVALID_ARGUMENT `INVALID_DAYS` (400): days outside 1..366 (0 means 30).
+         */
+        get: operations["GenerationService_GetGenerationSummary"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/admin/payments/{payment_id}:refund": {
         parameters: {
             query?: never;
@@ -69,6 +97,33 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/admin/users/summary": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Accounts per UTC day over the last `days` days (today included, oldest first; empty days are zeros): sign-ups (accounts created that day that still exist) and active users (distinct accounts that signed in or refreshed a session that day, as recorded from this feature on).
+         * @description Accounts per UTC day over the last `days` days (today included, oldest
+         *     first; empty days are zeros): sign-ups (accounts created that day that still
+         *     exist) and active users (distinct accounts that signed in or refreshed a
+         *     session that day, as recorded from this feature on). Admin.
+         *
+         *     Errors:
+         *     - PERMISSION_DENIED (403): the caller is not an admin.
+         *     - INVALID_ARGUMENT `INVALID_DAYS` (400): days outside 1..366 (0 means 30).
+         */
+        get: operations["AuthService_GetUsersSummary"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/admin/users/{user_id}": {
         parameters: {
             query?: never;
@@ -125,6 +180,34 @@ export interface paths {
          *       admins demoting each other at once, one is refused so.
          */
         post: operations["AuthService_SetRole"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/wallet/summary": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Every wallet's money per UTC day over the last `days` days (today included, oldest first; empty days are zeros): credits spent by generation kind, revenue (the amount of the payments paid that day, by currency, before refunds), and credits granted by admins (`grant`) and purchased (`purchase`).
+         * @description Every wallet's money per UTC day over the last `days` days (today included,
+         *     oldest first; empty days are zeros): credits spent by generation kind,
+         *     revenue (the amount of the payments paid that day, by currency, before
+         *     refunds), and credits granted by admins (`grant`) and purchased (`purchase`).
+         *     Admin.
+         *
+         *     Errors:
+         *     - PERMISSION_DENIED (403): the caller is not an admin.
+         *     - INVALID_ARGUMENT `INVALID_DAYS` (400): days outside 1..366 (0 means 30).
+         */
+        get: operations["WalletService_GetWalletSummary"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -2918,6 +3001,33 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/wallet/usage": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The caller's own credits spent per UTC day over the last `days` days (today included, oldest first; days without charges are zeros), split by the generation kind that spent them.
+         * @description The caller's own credits spent per UTC day over the last `days` days (today
+         *     included, oldest first; days without charges are zeros), split by the
+         *     generation kind that spent them. Spent = the caller's `charge` rows minus
+         *     their `refund` rows. Bearer.
+         *
+         *     Errors:
+         *     - INVALID_ARGUMENT `INVALID_DAYS` (400): days outside 1..366 (0 means 30).
+         *     - INVALID_ARGUMENT `INVALID_GROUP_BY` (400): group_by is not `day` (or empty).
+         */
+        get: operations["WalletService_GetUsage"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/webhooks/heygen": {
         parameters: {
             query?: never;
@@ -3154,6 +3264,19 @@ export interface components {
         "klik.auth.v1.GetUserResponse": {
             /** @description The account's public profile. */
             user?: components["schemas"]["klik.auth.v1.PublicUser"];
+        };
+        /** @description `GET /v1/admin/users/summary?days=30`. */
+        "klik.auth.v1.GetUsersSummaryRequest": {
+            /**
+             * Format: int32
+             * @description How many days back, today included: 1..366; 0 means 30.
+             */
+            days?: number;
+        };
+        /** @description Answer of GetUsersSummary. */
+        "klik.auth.v1.GetUsersSummaryResponse": {
+            /** @description One entry per day, oldest first, today last. */
+            readonly days?: components["schemas"]["klik.auth.v1.UsersSummaryDay"][];
         };
         /** @description One public key of the JWK Set (RFC 7517 / RFC 8037 OKP key). */
         "klik.auth.v1.Jwk": {
@@ -3519,6 +3642,21 @@ export interface components {
             readonly id?: string;
             /** @description One of: `user`, `premium`, `moderator`, `admin`. */
             role?: string;
+        };
+        /** @description One UTC day of accounts. */
+        "klik.auth.v1.UsersSummaryDay": {
+            /**
+             * Format: int64
+             * @description Distinct accounts that signed in or refreshed a session that day.
+             */
+            readonly active_users?: string;
+            /** @description The UTC day, `YYYY-MM-DD`. */
+            readonly date?: string;
+            /**
+             * Format: int64
+             * @description Accounts created that day (and not deleted since).
+             */
+            readonly signups?: string;
         };
         /** @description Body of `POST /v1/auth/verify-email`. */
         "klik.auth.v1.VerifyEmailRequest": {
@@ -4787,6 +4925,38 @@ export interface components {
             /** @description The provider it would run on. */
             provider?: string;
         };
+        /** @description One UTC day of jobs. */
+        "klik.generation.v1.GenerationSummaryDay": {
+            /** @description The same by kind: every kind, zeros included, in the order above. */
+            readonly by_kind?: components["schemas"]["klik.generation.v1.JobCount"][];
+            /** @description The same by their status now: every status, zeros included, in the order above. */
+            readonly by_status?: components["schemas"]["klik.generation.v1.JobCount"][];
+            /** @description The UTC day, `YYYY-MM-DD`. */
+            readonly date?: string;
+            /**
+             * Format: int64
+             * @description Jobs created that day.
+             */
+            readonly jobs?: string;
+        };
+        /** @description `GET /v1/admin/generations/summary?days=30`. */
+        "klik.generation.v1.GetGenerationSummaryRequest": {
+            /**
+             * Format: int32
+             * @description How many days back, today included: 1..366; 0 means 30.
+             */
+            days?: number;
+        };
+        /** @description Answer of GetGenerationSummary. */
+        "klik.generation.v1.GetGenerationSummaryResponse": {
+            /** @description One entry per day, oldest first, today last. */
+            readonly days?: components["schemas"]["klik.generation.v1.GenerationSummaryDay"][];
+            /**
+             * @description Every configured provider and every provider that ended a job in the last 24
+             *     hours, by name.
+             */
+            readonly providers?: components["schemas"]["klik.generation.v1.ProviderHealth"][];
+        };
         /** @description `GET /v1/generations/{job_id}`. */
         "klik.generation.v1.GetJobRequest": {
             /** @description The job id (from the path). */
@@ -4869,6 +5039,19 @@ export interface components {
             readonly updated_at?: string;
             /** @description The owner's user id (the caller that created it). */
             readonly user_id?: string;
+        };
+        /** @description How many jobs have one label (a status or a kind). */
+        "klik.generation.v1.JobCount": {
+            /**
+             * Format: int64
+             * @description Jobs with it.
+             */
+            jobs?: string;
+            /**
+             * @description The status (`QUEUED`, `RUNNING`, `SUCCEEDED`, `FAILED`, `CANCELLED`) or the
+             *     kind (`TEXT`, `CHAT`, `IMAGE`, `AVATAR_VIDEO`, `IMAGE_TO_VIDEO`).
+             */
+            label?: string;
         };
         /** @description New text of a streaming TEXT or CHAT job. */
         "klik.generation.v1.JobDelta": {
@@ -5143,6 +5326,31 @@ export interface components {
             /** @description Voices it offers (AVATAR_VIDEO providers only). */
             voices?: components["schemas"]["klik.generation.v1.Voice"][];
         };
+        /** @description A provider's recent health. */
+        "klik.generation.v1.ProviderHealth": {
+            /**
+             * @description Its circuit breaker on the replica that answered: `closed`, `open`,
+             *     `half_open`; empty for a provider that served jobs but is not configured now.
+             */
+            readonly circuit_state?: string;
+            /**
+             * Format: double
+             * @description failed / jobs (0 when jobs is 0).
+             */
+            readonly error_rate?: number;
+            /**
+             * Format: int64
+             * @description Of those, the ones that failed.
+             */
+            readonly failed?: string;
+            /**
+             * Format: int64
+             * @description Its jobs that ended (succeeded or failed) in the last 24 hours.
+             */
+            readonly jobs?: string;
+            /** @description The provider's name, as in Job.provider. */
+            readonly provider?: string;
+        };
         /** @description Consumption reported for a job. */
         "klik.generation.v1.Usage": {
             /**
@@ -5303,6 +5511,16 @@ export interface components {
              */
             price?: string;
         };
+        /** @description Money in one currency. */
+        "klik.wallet.v1.CurrencyAmount": {
+            /**
+             * Format: int64
+             * @description In the currency's minor unit (cents).
+             */
+            amount?: string;
+            /** @description ISO 4217 code, lower case as Stripe gives it (e.g. `eur`). */
+            currency?: string;
+        };
         /** @description `POST /v1/admin/wallets/{user_id}:debit`. */
         "klik.wallet.v1.DebitCreditsRequest": {
             /**
@@ -5329,6 +5547,21 @@ export interface components {
             /** @description The caller's subscription. */
             subscription?: components["schemas"]["klik.wallet.v1.Subscription"];
         };
+        /** @description `GET /v1/wallet/usage?group_by=day&days=30`. */
+        "klik.wallet.v1.GetUsageRequest": {
+            /**
+             * Format: int32
+             * @description How many days back, today included: 1..366; 0 means 30.
+             */
+            days?: number;
+            /** @description How to group: only `day` (UTC days); empty means `day`. */
+            group_by?: string;
+        };
+        /** @description Answer of GetUsage. */
+        "klik.wallet.v1.GetUsageResponse": {
+            /** @description One entry per day, oldest first, today last. */
+            readonly days?: components["schemas"]["klik.wallet.v1.UsageDay"][];
+        };
         /** @description `GET /v1/admin/wallets/{user_id}`. */
         "klik.wallet.v1.GetUserWalletRequest": {
             /** @description The wallet's owner. */
@@ -5345,6 +5578,19 @@ export interface components {
         "klik.wallet.v1.GetWalletResponse": {
             /** @description The caller's wallet. */
             wallet?: components["schemas"]["klik.wallet.v1.Wallet"];
+        };
+        /** @description `GET /v1/admin/wallet/summary?days=30`. */
+        "klik.wallet.v1.GetWalletSummaryRequest": {
+            /**
+             * Format: int32
+             * @description How many days back, today included: 1..366; 0 means 30.
+             */
+            days?: number;
+        };
+        /** @description Answer of GetWalletSummary. */
+        "klik.wallet.v1.GetWalletSummaryResponse": {
+            /** @description One entry per day, oldest first, today last. */
+            readonly days?: components["schemas"]["klik.wallet.v1.WalletSummaryDay"][];
         };
         /** @description `POST /v1/admin/wallets/{user_id}/credits`. */
         "klik.wallet.v1.GrantCreditsRequest": {
@@ -5376,6 +5622,19 @@ export interface components {
         "klik.wallet.v1.GrantCreditsResponse": {
             /** @description The `grant` row on the user's ledger. */
             transaction?: components["schemas"]["klik.wallet.v1.Transaction"];
+        };
+        /** @description Credits of one generation kind. */
+        "klik.wallet.v1.KindCredits": {
+            /**
+             * Format: int64
+             * @description Credits spent (charges minus their refunds).
+             */
+            credits?: string;
+            /**
+             * @description The generation kind (`TEXT`, `CHAT`, `IMAGE`, `AVATAR_VIDEO`, `IMAGE_TO_VIDEO`), or `OTHER`
+             *     for a charge not made by a generation job.
+             */
+            kind?: string;
         };
         /** @description ListCreditPacks takes no parameters. */
         "klik.wallet.v1.ListCreditPacksRequest": Record<string, never>;
@@ -5705,6 +5964,21 @@ export interface components {
             /** @description The caller's `transfer_out` row. */
             transaction?: components["schemas"]["klik.wallet.v1.Transaction"];
         };
+        /** @description One UTC day of the caller's spending. */
+        "klik.wallet.v1.UsageDay": {
+            /**
+             * @description The same by kind: every kind spent on in the window, on every day (zeros
+             *     included), in a stable order.
+             */
+            readonly by_kind?: components["schemas"]["klik.wallet.v1.KindCredits"][];
+            /**
+             * Format: int64
+             * @description Credits spent that day in all.
+             */
+            readonly credits?: string;
+            /** @description The UTC day, `YYYY-MM-DD`. */
+            readonly date?: string;
+        };
         /** @description A user's credit balance. */
         "klik.wallet.v1.Wallet": {
             /**
@@ -5745,6 +6019,33 @@ export interface components {
             /** @description The owner's user id (UUID); one wallet per user. */
             user_id?: string;
         };
+        /** @description One UTC day of every wallet. */
+        "klik.wallet.v1.WalletSummaryDay": {
+            /**
+             * Format: int64
+             * @description Credits admins granted that day (`grant` rows).
+             */
+            readonly credits_granted?: string;
+            /**
+             * Format: int64
+             * @description Credits bought that day (`purchase` rows).
+             */
+            readonly credits_purchased?: string;
+            /**
+             * Format: int64
+             * @description Credits spent that day by all users (charges minus their refunds).
+             */
+            readonly credits_spent?: string;
+            /** @description The UTC day, `YYYY-MM-DD`. */
+            readonly date?: string;
+            /**
+             * @description The amount of the payments paid that day, by currency (every currency of the
+             *     window on every day).
+             */
+            readonly revenue?: components["schemas"]["klik.wallet.v1.CurrencyAmount"][];
+            /** @description The same by kind, every kind of the window on every day. */
+            readonly spent_by_kind?: components["schemas"]["klik.wallet.v1.KindCredits"][];
+        };
     };
     responses: {
         /** @description Any failure, in the one error shape. */
@@ -5766,6 +6067,30 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    GenerationService_GetGenerationSummary: {
+        parameters: {
+            query?: {
+                /** @description How many days back, today included: 1..366; 0 means 30. */
+                days?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["klik.generation.v1.GetGenerationSummaryResponse"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
     WalletService_RefundPayment: {
         parameters: {
             query?: never;
@@ -5833,6 +6158,30 @@ export interface operations {
             default: components["responses"]["Error"];
         };
     };
+    AuthService_GetUsersSummary: {
+        parameters: {
+            query?: {
+                /** @description How many days back, today included: 1..366; 0 means 30. */
+                days?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["klik.auth.v1.GetUsersSummaryResponse"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
     AuthService_DeleteUser: {
         parameters: {
             query?: never;
@@ -5883,6 +6232,30 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["klik.auth.v1.User"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    WalletService_GetWalletSummary: {
+        parameters: {
+            query?: {
+                /** @description How many days back, today included: 1..366; 0 means 30. */
+                days?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["klik.wallet.v1.GetWalletSummaryResponse"];
                 };
             };
             default: components["responses"]["Error"];
@@ -9139,6 +9512,32 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    WalletService_GetUsage: {
+        parameters: {
+            query?: {
+                /** @description How to group: only `day` (UTC days); empty means `day`. */
+                group_by?: string;
+                /** @description How many days back, today included: 1..366; 0 means 30. */
+                days?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["klik.wallet.v1.GetUsageResponse"];
                 };
             };
             default: components["responses"]["Error"];

@@ -13,6 +13,7 @@ import { ErrorText, newKey, Page, useAction, useLoad } from "../components";
 import { formatCredits, formatDelta, formatMoney, formatTime } from "../format";
 import { navigate } from "../router";
 import { useSession } from "../session";
+import { UsageChart } from "./Usage";
 
 type CreditPack = Schemas["klik.wallet.v1.CreditPack"];
 
@@ -139,6 +140,7 @@ export function WalletPage() {
           ))}
         </tbody>
       </table>
+      <UsageChart />
     </Page>
   );
 }
