@@ -237,6 +237,8 @@ def _path_parameter(route: Route, variable: Variable, schemas: Schemas) -> dict[
             f"{description}\n\nMatches `{variable.pattern_text}`: its segments are "
             "separated by unencoded '/'."
         ).strip()
+    elif schema.get("type") == "string":
+        schema = {**schema, "maxLength": route.path_limits[variable.field_path]}
     parameter: dict[str, Any] = {
         "name": variable.field_path,
         "in": "path",

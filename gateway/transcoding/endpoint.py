@@ -27,7 +27,7 @@ from gateway.transcoding.decode import decode_request
 from gateway.transcoding.encode import encode_response
 from gateway.transcoding.matcher import Matcher, MethodNotAllowed
 from gateway.transcoding.metadata import outgoing_metadata
-from gateway.transcoding.routes import Route
+from gateway.transcoding.routes import MAX_PATH_PARAMETER_LENGTH, Route
 from gateway.transcoding.status import rpc_failure
 from gateway.transcoding.streamcall import RpcStream, RpcStreams, frames, started
 from gateway.transcoding.streaming import fill_last_event_id
@@ -40,9 +40,6 @@ UPSTREAM_ERRORS = prometheus_client.Counter(
 )
 
 Channels = dict[str, grpc.aio.Channel]
-# No path parameter (an id, a handle) is this long: 400 before any service is called,
-# so a huge one never comes back in a reply's metadata past gRPC's size limit.
-MAX_PATH_PARAMETER_LENGTH = 256
 
 
 class Transcoder:
@@ -87,8 +84,9 @@ class Transcoder:
             raise method_not_allowed(request.method, request.url.path, found.allow)
         route = found.route
         for name, value in found.params.items():
-            if len(value) > MAX_PATH_PARAMETER_LENGTH:
-                raise invalid_field(f"{name} is longer than {MAX_PATH_PARAMETER_LENGTH} characters")
+            limit = route.path_limits.get(name, MAX_PATH_PARAMETER_LENGTH)
+            if len(value) > limit:
+                raise invalid_field(f"{name} is longer than {limit} characters")
         request.scope["route"] = route  # metrics label the request with its template
         route_class = rate_class(route)
         streaming = route.stream is not None

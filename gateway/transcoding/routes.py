@@ -11,7 +11,12 @@ from typing import Any
 
 from google.api import annotations_pb2, http_pb2
 from google.protobuf import message_factory
-from google.protobuf.descriptor import Descriptor, MethodDescriptor, ServiceDescriptor
+from google.protobuf.descriptor import (
+    Descriptor,
+    FieldDescriptor,
+    MethodDescriptor,
+    ServiceDescriptor,
+)
 from google.protobuf.message import Message
 
 from gateway.transcoding import fields
@@ -24,6 +29,11 @@ HTTP_BODY = "google.api.HttpBody"
 # protoc's stubs type extensions as plain FieldDescriptors, which Extensions[] refuses.
 _FORWARD_HEADERS: Any = options_pb2.forward_headers
 _REDIRECT_FIELD: Any = options_pb2.redirect_field
+_MAX_LENGTH: Any = options_pb2.max_length
+# No path parameter (an id, a handle) is longer when its field names no
+# (klik.options.v1.max_length): 400 before any service is called, so a huge one
+# never comes back in a reply's metadata past gRPC's size limit.
+MAX_PATH_PARAMETER_LENGTH = 256
 
 
 class RouteError(ValueError):
@@ -55,8 +65,15 @@ class Route:
     redirect_field: str = ""
     request_class: type[Message] = field(init=False)
     response_class: type[Message] = field(init=False)
+    # The longest value of each path parameter (by field path).
+    path_limits: dict[str, int] = field(init=False)
 
     def __post_init__(self) -> None:
+        object.__setattr__(
+            self,
+            "path_limits",
+            {p: path_limit(self.method.input_type, p) for p in self.template.field_paths},
+        )
         object.__setattr__(
             self, "request_class", message_factory.GetMessageClass(self.method.input_type)
         )
@@ -252,3 +269,17 @@ def _mask_field(request: Descriptor, bound: set[str]) -> str:
         and f.name not in bound
     ]
     return candidates[0] if len(candidates) == 1 else ""
+
+
+def path_limit(message: Descriptor, field_path: str) -> int:
+    """The longest value the path parameter bound to `field_path` of `message` takes:
+    its field's (klik.options.v1.max_length), else MAX_PATH_PARAMETER_LENGTH."""
+    descriptor: Descriptor | None = message
+    found: FieldDescriptor | None = None
+    for name in field_path.split("."):
+        found = None if descriptor is None else descriptor.fields_by_name.get(name)
+        if found is None:
+            return MAX_PATH_PARAMETER_LENGTH
+        descriptor = found.message_type
+    limit = int(found.GetOptions().Extensions[_MAX_LENGTH]) if found is not None else 0
+    return limit or MAX_PATH_PARAMETER_LENGTH

@@ -11,6 +11,7 @@ from google.rpc import error_details_pb2, status_pb2
 
 from gateway.transcoding.status import rpc_failure
 from kit.errors import STATUS_DETAILS_KEY
+from klik.content.v1 import content_pb2
 from tests.gateway.fakes import Upstream, error_of
 
 
@@ -37,6 +38,26 @@ async def test_a_path_parameter_over_its_limit_is_400_before_any_call(
     assert reply.status_code == 400
     assert "post_id" in error_of(reply, "INVALID_FIELD", "INVALID_ARGUMENT")["message"]
     assert "UpdatePost" not in upstream.seen
+
+
+async def test_a_path_parameter_is_bounded_by_its_own_fields_limit(
+    gateway: httpx.AsyncClient, upstream: Upstream
+) -> None:
+    """(klik.options.v1.max_length): a post id is a UUID, 36 characters."""
+    uuid_like = "0" * 36
+    reply = await gateway.patch("/v1/posts/" + uuid_like + "0", json={"title": "t"})
+    assert reply.status_code == 400
+    message = error_of(reply, "INVALID_FIELD", "INVALID_ARGUMENT")["message"]
+    assert "post_id" in message and "36" in message
+    assert "UpdatePost" not in upstream.seen
+    await gateway.patch("/v1/posts/" + uuid_like, json={"title": "t"})
+    request, _ = upstream.seen["UpdatePost"]
+    assert isinstance(request, content_pb2.UpdatePostRequest)
+    assert request.post_id == uuid_like, "within the limit: passed on"
+    document = (await gateway.get("/openapi.json")).json()
+    parameters = document["paths"]["/v1/posts/{post_id}"]["patch"]["parameters"]
+    [post_id] = [p for p in parameters if p["in"] == "path"]
+    assert post_id["schema"]["maxLength"] == 36
 
 
 def test_a_transport_error_never_reaches_the_client_in_its_text() -> None:

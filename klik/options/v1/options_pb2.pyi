@@ -14,6 +14,8 @@ FORWARD_HEADERS_FIELD_NUMBER: _ClassVar[int]
 forward_headers: _descriptor.FieldDescriptor
 REDIRECT_FIELD_FIELD_NUMBER: _ClassVar[int]
 redirect_field: _descriptor.FieldDescriptor
+MAX_LENGTH_FIELD_NUMBER: _ClassVar[int]
+max_length: _descriptor.FieldDescriptor
 EVENT_FIELD_NUMBER: _ClassVar[int]
 event: _descriptor.FieldDescriptor
 
