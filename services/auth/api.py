@@ -18,7 +18,6 @@ from services.auth.accounts import Accounts
 from services.auth.admin import Admin
 from services.auth.domain import Account, Profile
 from services.auth.email_change import EmailChange
-from services.auth.events import NO_AVATAR_URL
 from services.auth.keys import Keyring
 from services.auth.oidc import SocialSignIn
 from services.auth.oidc_api import OidcRpcs
@@ -47,6 +46,7 @@ def user_message(account: Account) -> auth_pb2.User:
         handle=account.handle,
         bio=account.bio,
         avatar_asset_id=account.avatar_asset_id,
+        avatar_url=account.avatar_url,
     )
 
 
@@ -57,7 +57,7 @@ def public_user_message(account: Account) -> auth_pb2.PublicUser:
         handle=account.handle,
         display_name=account.display_name,
         bio=account.bio,
-        avatar_url=NO_AVATAR_URL,
+        avatar_url=account.avatar_url,
         created_at=timestamp(account.created_at),
     )
 

@@ -105,6 +105,7 @@ class Account:
     handle: str = ""  # "" when none was chosen
     bio: str = ""
     avatar_asset_id: str = ""
+    avatar_url: str = ""  # where content serves avatar_asset_id; "" when none
 
 
 @dataclass(frozen=True)
@@ -115,10 +116,18 @@ class Profile:
     handle: str
     bio: str
     avatar_asset_id: str
+    # Not set by the caller: the URL content resolved avatar_asset_id to (profiles.py).
+    avatar_url: str = ""
 
 
 def profile_of(account: Account) -> Profile:
-    return Profile(account.display_name, account.handle, account.bio, account.avatar_asset_id)
+    return Profile(
+        account.display_name,
+        account.handle,
+        account.bio,
+        account.avatar_asset_id,
+        account.avatar_url,
+    )
 
 
 def verified(account: Account) -> Account:
@@ -222,8 +231,8 @@ def valid_bio(raw: str) -> str:
 
 def valid_avatar_asset_id(raw: str) -> str:
     """An asset id's shape ("" removes the avatar); INVALID_ARGUMENT `INVALID_AVATAR`.
-    Whether the asset exists and is the caller's, auth cannot tell (assets live in
-    content and generation)."""
+    Whether the asset exists, is the caller's and is an image, content says
+    (profiles.py asks it through klik.content.v1.AvatarService)."""
     asset_id = raw.strip()
     if asset_id and not _ASSET_ID.fullmatch(asset_id):
         raise InvalidArgument("INVALID_AVATAR", "avatar_asset_id is not an asset id")
@@ -262,6 +271,7 @@ def with_profile(account: Account, profile: Profile) -> Account:
         handle=profile.handle,
         bio=profile.bio,
         avatar_asset_id=profile.avatar_asset_id,
+        avatar_url=profile.avatar_url,
     )
 
 

@@ -33,10 +33,6 @@ USER_ROLE_CHANGED = event_type_of(UserRoleChanged)
 USER_EMAIL_VERIFIED = event_type_of(UserEmailVerified)
 USER_PROFILE_CHANGED = event_type_of(UserProfileChanged)
 
-# Auth cannot resolve an avatar asset id to its file URL (assets live in content and
-# generation), so the URL it publishes and serves is empty for now.
-NO_AVATAR_URL = ""
-
 
 async def user_registered(session: AsyncSession, account: Account) -> None:
     payload = UserRegistered(
@@ -74,7 +70,7 @@ async def user_profile_changed(session: AsyncSession, account: Account) -> None:
         handle=account.handle,
         display_name=account.display_name,
         bio=account.bio,
-        avatar_url=NO_AVATAR_URL,
+        avatar_url=account.avatar_url,
     )
     await add_event(
         session, USER_PROFILE_CHANGED, payload, aggregate_id=account.id, user_id=account.id

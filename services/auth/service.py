@@ -11,6 +11,7 @@ from services.auth import api, events
 from services.auth.accounts import Accounts, load_common_passwords
 from services.auth.admin import Admin
 from services.auth.background import MailSender
+from services.auth.content_client import Avatars
 from services.auth.email_change import EmailChange
 from services.auth.keys import Keyring
 from services.auth.oidc import SocialSignIn
@@ -84,7 +85,7 @@ def build(resources: Resources, options: AuthOptions) -> Built:
         keyring,
         verification,
         recovery,
-        Profiles(uow),
+        Profiles(uow, Avatars(lambda: resources.channel("content"))),
         options.trusted_callers,
         two_factor=two_factor,
         email_change=EmailChange(uow, accounts, options, mail_sender.wake),

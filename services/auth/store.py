@@ -64,6 +64,8 @@ users = Table(
     Column("handle", String(30), nullable=True),
     Column("bio", Text, nullable=False, server_default=""),
     Column("avatar_asset_id", String(64), nullable=False, server_default=""),
+    # Where content serves the avatar asset (AvatarService.ResolveAvatar), "" when none.
+    Column("avatar_url", Text, nullable=False, server_default=""),
 )
 Index("uq_users_email", users.c.email, unique=True)
 # One account per handle, whatever the case; of concurrent claims one insert or
@@ -161,6 +163,7 @@ def _account(row: Row[Any]) -> Account:
         handle=row.handle or "",
         bio=row.bio,
         avatar_asset_id=row.avatar_asset_id,
+        avatar_url=row.avatar_url,
     )
 
 
@@ -178,6 +181,7 @@ async def insert_account(session: AsyncSession, account: Account) -> None:
             handle=account.handle or None,
             bio=account.bio,
             avatar_asset_id=account.avatar_asset_id,
+            avatar_url=account.avatar_url,
         )
     )
 
@@ -213,6 +217,7 @@ async def set_profile(session: AsyncSession, user_id: str, profile: Profile) -> 
             handle=profile.handle or None,
             bio=profile.bio,
             avatar_asset_id=profile.avatar_asset_id,
+            avatar_url=profile.avatar_url,
         )
     )
     return await _changed(session, query) == 1

@@ -15,9 +15,10 @@ from kit.assets.uploads import UploadSettings
 from kit.callers import Caller
 from kit.server import Resources
 from kit.timestamps import timestamp
-from klik.content.v1 import content_pb2, content_pb2_grpc
+from klik.content.v1 import avatars_pb2, avatars_pb2_grpc, content_pb2, content_pb2_grpc
 from services.content import domain
 from services.content.assistants import Assistants
+from services.content.avatars import Avatars
 from services.content.chats import Chats
 from services.content.comments import Comments, Likes, LikeState
 from services.content.domain import (
@@ -881,6 +882,33 @@ def _hit_message(hit: PostHit | LessonHit) -> content_pb2.SearchHit:
     )
 
 
+# ---- Avatars ----
+
+# The services that may resolve avatars (AvatarService): auth, for UpdateMe.
+AVATAR_CALLERS = ("auth",)
+
+
+class AvatarApi(avatars_pb2_grpc.AvatarServiceServicer):
+    """klik.content.v1.AvatarService: internal, the auth service's identity only."""
+
+    def __init__(self, resources: Resources) -> None:
+        self.resources = resources
+        self.avatars = Avatars(resources.uow)
+
+    async def ResolveAvatar(
+        self, request: avatars_pb2.ResolveAvatarRequest, context: Context
+    ) -> avatars_pb2.ResolveAvatarResponse:
+        await self.resources.callers.service(context, *AVATAR_CALLERS)
+        asset = await self.avatars.resolve(request.user_id, request.asset_id)
+        return avatars_pb2.ResolveAvatarResponse(
+            url=asset.url, mime_type=asset.mime_type, kind=asset.kind
+        )
+
+
 def register(server: grpc.aio.Server, resources: Resources) -> Sequence[str]:
     content_pb2_grpc.add_ContentServiceServicer_to_server(ContentApi(resources), server)
-    return (content_pb2.DESCRIPTOR.services_by_name["ContentService"].full_name,)
+    avatars_pb2_grpc.add_AvatarServiceServicer_to_server(AvatarApi(resources), server)
+    return (
+        content_pb2.DESCRIPTOR.services_by_name["ContentService"].full_name,
+        avatars_pb2.DESCRIPTOR.services_by_name["AvatarService"].full_name,
+    )

@@ -956,3 +956,22 @@ def upload_not_received(upload: Upload, now: datetime) -> FailedPrecondition:
         "no file was stored through the upload URL yet",
         details={"upload_id": upload.id},
     )
+
+
+# ---- Avatars ----
+
+# The kinds of asset a user may show as their avatar: a picture they uploaded or one
+# they generated (both their own images, served under /v1/files).
+AVATAR_KINDS = (UPLOAD_KIND, "IMAGE")
+
+
+def avatar_of(asset: Asset) -> Asset:
+    """The asset, when it can be an avatar; INVALID_ARGUMENT `AVATAR_NOT_IMAGE`
+    otherwise (text, chat and video assets; anything not `image/*`)."""
+    if asset.kind not in AVATAR_KINDS or not asset.mime_type.startswith("image/"):
+        raise InvalidArgument(
+            "AVATAR_NOT_IMAGE",
+            f"an avatar must be an uploaded or generated image, not a {asset.kind} asset",
+            details={"asset_id": asset.id, "kind": asset.kind},
+        )
+    return asset

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
@@ -33,6 +33,7 @@ from tests.auth.conftest import (
     failure_details,
     published,
 )
+from tests.helpers import free_port
 
 INVALID_ARGUMENT = grpc.StatusCode.INVALID_ARGUMENT
 ALREADY_EXISTS = grpc.StatusCode.ALREADY_EXISTS
@@ -145,11 +146,10 @@ async def test_update_me_changes_only_the_masked_fields_and_publishes_the_profil
     # Nothing changes: no event.
     await update_me(auth, session, display_name="After")
     await update_me(auth, session)
-    with_avatar = await update_me(auth, session, avatar_asset_id="asset-123")
-    assert with_avatar.avatar_asset_id == "asset-123"
+    await update_me(auth, session, avatar_asset_id="")  # none, and none asked of content
 
     events = await published(js, auth, "user.profile_changed", user_id)
-    assert len(events) == 3
+    assert len(events) == 2
     latest = UserProfileChanged()
     assert events[-1].payload.Unpack(latest)
     assert (latest.user_id, latest.handle, latest.display_name, latest.bio) == (
@@ -158,7 +158,7 @@ async def test_update_me_changes_only_the_masked_fields_and_publishes_the_profil
         "After",
         "I draw cats.\nMostly.",
     )
-    assert latest.avatar_url == ""  # auth cannot resolve asset ids (see UpdateMe)
+    assert latest.avatar_url == ""  # avatars: tests/content/test_avatars_gateway.py
 
     for fields, reason in (
         ({"bio": "x" * 281}, "INVALID_BIO"),
@@ -295,3 +295,21 @@ def test_the_gateway_routes_users_to_auth_and_their_followers_to_content() -> No
     assert (sessions.method.name, is_public(sessions)) == ("ListSessions", False)
     revoke = match(matcher, "DELETE", "/v1/auth/sessions/abc")
     assert (revoke.route.method.name, revoke.params) == ("RevokeSession", {"session_id": "abc"})
+
+
+async def test_an_avatar_content_cannot_be_asked_about_changes_nothing(
+    start_auth: Callable[..., Awaitable[Auth]],
+) -> None:
+    """Auth resolves an avatar on content before its transaction: with content
+    unreachable the call is UNAVAILABLE `CONTENT_UNAVAILABLE` and the profile stays."""
+    auth = await start_auth(KLIK_CONTENT_ADDR=f"127.0.0.1:{free_port()}")  # nobody there
+    session = await auth.register()
+    before = await update_me(auth, session, bio="before")
+    assert await failure(
+        update_me(auth, session, bio="after", avatar_asset_id=str(uuid.uuid4()))
+    ) == (grpc.StatusCode.UNAVAILABLE, "CONTENT_UNAVAILABLE")
+    me: auth_pb2.GetMeResponse = await auth.stub.GetMe(
+        auth_pb2.GetMeRequest(), metadata=session.metadata, timeout=10
+    )
+    assert (me.user.bio, me.user.avatar_asset_id, me.user.avatar_url) == ("before", "", "")
+    assert before.bio == "before"

@@ -35,6 +35,7 @@ async def test_a_call_goes_through_with_every_field_printed(
             "handle": "",
             "bio": "",
             "avatar_asset_id": "",
+            "avatar_url": "",
         },
         "two_factor_required": False,
         "challenge": "",
@@ -58,6 +59,7 @@ async def test_response_body_answers_with_the_named_field(gateway: httpx.AsyncCl
         "handle": "",
         "bio": "",
         "avatar_asset_id": "",
+        "avatar_url": "",
     }
 
 

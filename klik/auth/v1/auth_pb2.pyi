@@ -14,7 +14,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class User(_message.Message):
-    __slots__ = ("id", "email", "display_name", "role", "created_at", "email_verified", "handle", "bio", "avatar_asset_id")
+    __slots__ = ("id", "email", "display_name", "role", "created_at", "email_verified", "handle", "bio", "avatar_asset_id", "avatar_url")
     ID_FIELD_NUMBER: _ClassVar[int]
     EMAIL_FIELD_NUMBER: _ClassVar[int]
     DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
@@ -24,6 +24,7 @@ class User(_message.Message):
     HANDLE_FIELD_NUMBER: _ClassVar[int]
     BIO_FIELD_NUMBER: _ClassVar[int]
     AVATAR_ASSET_ID_FIELD_NUMBER: _ClassVar[int]
+    AVATAR_URL_FIELD_NUMBER: _ClassVar[int]
     id: str
     email: str
     display_name: str
@@ -33,7 +34,8 @@ class User(_message.Message):
     handle: str
     bio: str
     avatar_asset_id: str
-    def __init__(self, id: _Optional[str] = ..., email: _Optional[str] = ..., display_name: _Optional[str] = ..., role: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., email_verified: _Optional[bool] = ..., handle: _Optional[str] = ..., bio: _Optional[str] = ..., avatar_asset_id: _Optional[str] = ...) -> None: ...
+    avatar_url: str
+    def __init__(self, id: _Optional[str] = ..., email: _Optional[str] = ..., display_name: _Optional[str] = ..., role: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., email_verified: _Optional[bool] = ..., handle: _Optional[str] = ..., bio: _Optional[str] = ..., avatar_asset_id: _Optional[str] = ..., avatar_url: _Optional[str] = ...) -> None: ...
 
 class PublicUser(_message.Message):
     __slots__ = ("id", "handle", "display_name", "bio", "avatar_url", "created_at")

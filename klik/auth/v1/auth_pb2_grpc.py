@@ -343,9 +343,17 @@ class AuthServiceServicer:
         id of an asset, "" removes it). When something actually changed, publishes
         `user.profile_changed` with the whole public profile, in the same transaction.
 
-        Auth cannot check that the avatar asset exists or is the caller's (assets live
-        in content and generation): it stores the id as given, and `avatar_url` stays
-        "" until asset ids can be resolved to file URLs.
+        Avatars: auth asks content (klik.content.v1.AvatarService.ResolveAvatar, with
+        auth's service identity) for the file URL of `avatar_asset_id`, which must be
+        the caller's own image: an asset of kind `UPLOAD` (POST /v1/uploads, then
+        `:complete`) or `IMAGE` (a generated picture). It stores the id with that URL
+        (`User.avatar_url`, `PublicUser.avatar_url`) and publishes the URL in
+        `user.profile_changed`, so posts, comments and notifications show it as soon as
+        content has consumed the event. `avatar_asset_id: ""` (named in the mask)
+        removes the avatar. Nothing changes when content refuses. The URL is not
+        re-checked later: an asset that disappears while the account stays leaves a
+        URL that no longer loads until the avatar is set or cleared again (a deleted
+        account takes its profile, avatar included, with it).
 
         Errors:
         - INVALID_ARGUMENT `INVALID_UPDATE_MASK` (400): the mask names another field.
@@ -356,6 +364,11 @@ class AuthServiceServicer:
         - INVALID_ARGUMENT `INVALID_DISPLAY_NAME`, `INVALID_BIO`, `INVALID_AVATAR` (400):
         display_name as in Register; bio over 280 characters or holding control
         characters other than newlines; avatar_asset_id not an id.
+        - NOT_FOUND `ASSET_NOT_FOUND` (404): no asset has avatar_asset_id, or it is
+        another user's.
+        - INVALID_ARGUMENT `AVATAR_NOT_IMAGE` (400): the asset is not an image (a text,
+        chat or video asset); `ErrorInfo.metadata["kind"]` names its kind.
+        - UNAVAILABLE `CONTENT_UNAVAILABLE` (503): content could not be asked; retry.
         - NOT_FOUND `USER_NOT_FOUND` (404): the account was deleted.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)

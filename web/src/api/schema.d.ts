@@ -850,9 +850,17 @@ export interface paths {
          *     id of an asset, "" removes it). When something actually changed, publishes
          *     `user.profile_changed` with the whole public profile, in the same transaction.
          *
-         *     Auth cannot check that the avatar asset exists or is the caller's (assets live
-         *     in content and generation): it stores the id as given, and `avatar_url` stays
-         *     "" until asset ids can be resolved to file URLs.
+         *     Avatars: auth asks content (klik.content.v1.AvatarService.ResolveAvatar, with
+         *     auth's service identity) for the file URL of `avatar_asset_id`, which must be
+         *     the caller's own image: an asset of kind `UPLOAD` (POST /v1/uploads, then
+         *     `:complete`) or `IMAGE` (a generated picture). It stores the id with that URL
+         *     (`User.avatar_url`, `PublicUser.avatar_url`) and publishes the URL in
+         *     `user.profile_changed`, so posts, comments and notifications show it as soon as
+         *     content has consumed the event. `avatar_asset_id: ""` (named in the mask)
+         *     removes the avatar. Nothing changes when content refuses. The URL is not
+         *     re-checked later: an asset that disappears while the account stays leaves a
+         *     URL that no longer loads until the avatar is set or cleared again (a deleted
+         *     account takes its profile, avatar included, with it).
          *
          *     Errors:
          *     - INVALID_ARGUMENT `INVALID_UPDATE_MASK` (400): the mask names another field.
@@ -863,6 +871,11 @@ export interface paths {
          *     - INVALID_ARGUMENT `INVALID_DISPLAY_NAME`, `INVALID_BIO`, `INVALID_AVATAR` (400):
          *       display_name as in Register; bio over 280 characters or holding control
          *       characters other than newlines; avatar_asset_id not an id.
+         *     - NOT_FOUND `ASSET_NOT_FOUND` (404): no asset has avatar_asset_id, or it is
+         *       another user's.
+         *     - INVALID_ARGUMENT `AVATAR_NOT_IMAGE` (400): the asset is not an image (a text,
+         *       chat or video asset); `ErrorInfo.metadata["kind"]` names its kind.
+         *     - UNAVAILABLE `CONTENT_UNAVAILABLE` (503): content could not be asked; retry.
          *     - NOT_FOUND `USER_NOT_FOUND` (404): the account was deleted.
          */
         patch: operations["AuthService_UpdateMe"];
@@ -3454,7 +3467,10 @@ export interface components {
         };
         /** @description The fields of a public profile UpdateMe can change. */
         "klik.auth.v1.ProfileUpdate": {
-            /** @description Id of an asset to show as the avatar; "" removes it. */
+            /**
+             * @description Id of the caller's own image asset (kind `UPLOAD` or `IMAGE`) to show as the
+             *     avatar; "" removes it.
+             */
             avatar_asset_id?: string;
             /** @description At most 280 characters; "" removes it. */
             bio?: string;
@@ -3465,7 +3481,7 @@ export interface components {
         };
         /** @description An account as anyone may see it (GetUser): never the email or the role. */
         "klik.auth.v1.PublicUser": {
-            /** @description Where the avatar image is served, "" when none or not resolvable (see UpdateMe). */
+            /** @description Where the avatar image is served (a `/v1/files` URL), "" when none (see UpdateMe). */
             avatar_url?: string;
             /** @description Short text about the user. */
             bio?: string;
@@ -3619,6 +3635,8 @@ export interface components {
         "klik.auth.v1.User": {
             /** @description Id of the asset shown as the avatar, "" when none (see UpdateMe). */
             avatar_asset_id?: string;
+            /** @description Where the avatar image is served (the asset's `/v1/files` URL), "" when none. */
+            readonly avatar_url?: string;
             /** @description Short text shown on the public profile (at most 280 characters). */
             bio?: string;
             /**
