@@ -134,7 +134,7 @@ class _Method:
 
 def test_a_reason_has_one_http_status_whichever_rpc_declares_it() -> None:
     routed = [route.method for route in build_routes(PUBLIC_SERVICES)]
-    assert reason_statuses(routed) == {"INSUFFICIENT_CREDITS": 402}
+    assert reason_statuses(routed) == {"INSUFFICIENT_CREDITS": 402, "UPLOAD_TOO_LARGE": 413}
     agreeing = [_Method("a.A", ("NO_TEA", 418)), _Method("b.B", ("NO_TEA", 418), ("X", 402))]
     assert reason_statuses(cast(Any, agreeing)) == {"NO_TEA": 418, "X": 402}
     clashing = [_Method("a.A", ("NO_TEA", 418)), _Method("b.B", ("NO_TEA", 400))]
