@@ -13,6 +13,8 @@ import { ErrorText, newKey, Page, useAction, useLoad } from "../components";
 import { formatCredits, formatDelta, formatMoney, formatTime } from "../format";
 import { navigate } from "../router";
 import { useSession } from "../session";
+import { ApiError } from "../api/errors";
+import { bucketLines, expiryLine, planLine, type Plan, subscribeOutcome, subscribeReturnUrls, subscriptionLine } from "../wallet";
 import { UsageChart } from "./Usage";
 
 type CreditPack = Schemas["klik.wallet.v1.CreditPack"];
@@ -92,6 +94,128 @@ function CheckoutReturn() {
   );
 }
 
+/** The balance by bucket, the next credits to expire, and any debt. */
+function Buckets() {
+  const { api, wallet } = useSession();
+  // The live wallet (wallet.changed) carries the totals; the buckets come from GET /v1/wallet.
+  const full = useLoad(() => api.call((c) => c.GET("/v1/wallet")), [wallet?.balance, wallet?.held]);
+  const expiry = expiryLine(full.data);
+  const debt = full.data?.debt && full.data.debt !== "0" ? full.data.debt : "";
+  return (
+    <section aria-labelledby="buckets-title">
+      <h2 id="buckets-title">Where your credits come from</h2>
+      <ErrorText error={full.error} />
+      <dl className="stats buckets">
+        {bucketLines(full.data).map((line) => (
+          <div key={line.key} data-testid={`bucket-${line.key}`}>
+            <dt>{line.label}</dt>
+            <dd>{full.data ? line.amount : "…"}</dd>
+          </div>
+        ))}
+      </dl>
+      {expiry ? <p className="hint" data-testid="next-expiry">Next to expire: {expiry}, unless spent first.</p> : null}
+      {debt ? (
+        <p className="error" role="alert" data-testid="debt">
+          You owe {formatCredits(debt)} for a refunded payment: spending is paused until it is settled.
+        </p>
+      ) : null}
+    </section>
+  );
+}
+
+/** The plans on sale, the person's subscription, and the billing portal. */
+function Plans() {
+  const { api, refreshWallet } = useSession();
+  const [outcome] = useState(() => subscribeOutcome(location.search));
+  const plans = useLoad(() => api.call((c) => c.GET("/v1/wallet/plans")), []);
+  const subscription = useLoad(async () => {
+    try {
+      return { sub: await api.call((c) => c.GET("/v1/wallet/subscription")) };
+    } catch (error) {
+      if (error instanceof ApiError && error.code === "SUBSCRIPTION_NOT_FOUND") return { sub: null };
+      throw error;
+    }
+  }, []);
+  const sub = subscription.data?.sub;
+  const active = Boolean(sub?.active);
+  useEffect(() => {
+    if (outcome) navigate("/wallet", true); // a reload does not announce it again
+  }, [outcome]);
+  // Back from paying: Stripe's webhooks record the subscription a moment later.
+  const { reload } = subscription;
+  useEffect(() => {
+    if (outcome !== "started" || active) return;
+    const timer = setInterval(reload, 2000);
+    return () => clearInterval(timer);
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [outcome, active]);
+  useEffect(() => {
+    // The plan's perk (the role `premium`) is in the next access token.
+    if (outcome === "started" && active) void api.refresh().then(() => refreshWallet().catch(() => {}));
+  }, [api, outcome, active, refreshWallet]);
+  const subscribe = useAction(async (plan: Plan) => {
+    const checkout = await api.call((c) =>
+      c.POST("/v1/wallet/subscribe", {
+        body: { plan_id: plan.id ?? "", idempotency_key: newKey(), ...subscribeReturnUrls(location.origin) },
+      }),
+    );
+    if (!checkout.url) throw new Error("Stripe gave no checkout page");
+    location.assign(checkout.url);
+  });
+  const portal = useAction(async () => {
+    const answer = await api.call((c) =>
+      c.POST("/v1/wallet/billing-portal", { body: { return_url: `${location.origin}/wallet` } }),
+    );
+    if (!answer.url) throw new Error("Stripe gave no billing page");
+    location.assign(answer.url);
+  });
+  const list = plans.data?.plans ?? [];
+  return (
+    <section aria-labelledby="plans-title" id="plans">
+      <h2 id="plans-title">Plans</h2>
+      {outcome === "cancelled" ? (
+        <p className="status" role="status">Subscription not started: nothing was charged.</p>
+      ) : null}
+      {outcome === "started" ? (
+        <p className="status" role="status" data-testid="subscribe-status">
+          {active ? "Your plan is active: its allowance is in your wallet." : "Payment received. Your plan starts in a moment…"}
+        </p>
+      ) : null}
+      <ErrorText error={plans.error ?? subscription.error ?? subscribe.error ?? portal.error} />
+      {sub ? (
+        <div className="card" data-testid="subscription">
+          <p>
+            Your plan: <strong>{sub.plan_id}</strong> ·{" "}
+            <span data-testid="subscription-status">{subscriptionLine(sub)}</span>
+            {sub.cancel_at_period_end ? " · it will not renew" : ""}
+          </p>
+          <button type="button" disabled={portal.busy} onClick={() => void portal.run()}>
+            {portal.busy ? "Opening…" : "Manage billing"}
+          </button>
+        </div>
+      ) : subscription.data ? (
+        <p>You have no plan: a plan adds credits every month.</p>
+      ) : null}
+      {plans.data && list.length === 0 ? <p>No plans are on sale right now.</p> : null}
+      <ul className="packs">
+        {list.map((plan) => (
+          <li key={plan.id} className="card pack" data-testid={`plan-${plan.id}`}>
+            <p>{planLine(plan)}</p>
+            <button
+              type="button"
+              disabled={subscribe.busy || active}
+              onClick={() => void subscribe.run(plan)}
+              aria-label={`Subscribe to ${plan.id}`}
+            >
+              {sub?.active && sub.plan_id === plan.id ? "Your plan" : "Subscribe"}
+            </button>
+          </li>
+        ))}
+      </ul>
+    </section>
+  );
+}
+
 export function WalletPage() {
   const { api, wallet } = useSession();
   // Reloaded whenever the live balance moves.
@@ -116,6 +240,8 @@ export function WalletPage() {
           <dd>{wallet ? formatCredits(wallet.held) : "…"}</dd>
         </div>
       </dl>
+      <Buckets />
+      <Plans />
       <BuyCredits />
       <h2>Transactions</h2>
       <ErrorText error={transactions.error} />
