@@ -45,6 +45,13 @@ const page = await context.newPage();
 page.setDefaultTimeout(STEP_MS);
 const consoleErrors = [];
 page.on("pageerror", (error) => consoleErrors.push(String(error)));
+// Errors the browser logs (a failed request included), but for the step that makes one on purpose.
+page.on("console", (message) => {
+  const where = message.location()?.url ?? "";
+  if (message.type() === "error" && !where.endsWith("/favicon.ico") && step !== "an API error is shown in words") {
+    consoleErrors.push(`${step}: ${message.text()} (${where})`);
+  }
+});
 
 let step = "start";
 const started = Date.now();
@@ -127,7 +134,7 @@ try {
   await expectText(page.locator("tbody tr").first(), "credit pack starter");
   await shot("02c-bought");
 
-  begin("subscribe to a plan on the Stripe sandbox's checkout page");
+  begin("subscribe to a plan on the Stripe sandbox's checkout page; open the billing portal");
   const plans = page.getByRole("region", { name: "Plans" });
   await expectText(plans.getByTestId("plan-basic"), "Basic: 500 credits a month");
   await expectText(plans.getByTestId("plan-premium"), "premium models");
@@ -141,8 +148,12 @@ try {
   await expectText(page.getByTestId("bucket-allowance").locator("dd"), /^500 credits$/);
   await expectText(page.getByTestId("next-expiry"), "500 credits expire on");
   await expectText(balance, /^700 credits$/);
-  await page.getByRole("button", { name: "Manage billing" }).waitFor();
   await shot("02d-subscribed");
+  await page.getByRole("button", { name: "Manage billing" }).click();
+  await page.getByRole("heading", { name: "Sandbox billing portal" }).waitFor();
+  await page.getByRole("link", { name: "Return" }).click(); // the return_url: the wallet
+  await page.getByRole("heading", { name: "Wallet" }).waitFor();
+  await expectText(page.getByTestId("subscription-status"), /^Active/);
   before = await balance.innerText();
 
   begin("generate an image and see it");

@@ -1,5 +1,15 @@
 import { describe, expect, it } from "vitest";
-import { bucketLines, expiryLine, planLine, subscribeOutcome, subscribeReturnUrls, subscriptionLine } from "./wallet";
+import {
+  bucketLines,
+  expiryLine,
+  isRememberedSubscriber,
+  mayHaveSubscription,
+  planLine,
+  rememberSubscriber,
+  subscribeOutcome,
+  subscribeReturnUrls,
+  subscriptionLine,
+} from "./wallet";
 
 describe("wallet buckets", () => {
   it("shows every bucket, zeros too, in words", () => {
@@ -49,5 +59,31 @@ describe("plans and subscriptions", () => {
     expect(subscribeOutcome(new URL(urls.cancel_url).search)).toBe("cancelled");
     expect(subscribeOutcome("?subscription=started&session_id=cs_1")).toBe("started");
     expect(subscribeOutcome("?checkout=paid")).toBeNull();
+  });
+});
+
+describe("whether to ask for the subscription", () => {
+  const none = { remembered: false, wallet: null, transactions: [] };
+  it("asks only when there is a sign of one", () => {
+    expect(mayHaveSubscription(none)).toBe(false);
+    expect(mayHaveSubscription({ ...none, transactions: [{ kind: "purchase" }] })).toBe(false);
+    expect(mayHaveSubscription({ ...none, remembered: true })).toBe(true);
+    expect(mayHaveSubscription({ ...none, wallet: { buckets: { allowance: "5" } } })).toBe(true);
+    expect(mayHaveSubscription({ ...none, transactions: [{ kind: "allowance" }] })).toBe(true);
+  });
+
+  it("remembers who subscribed in this browser", () => {
+    const data = new Map<string, string>();
+    const storage = {
+      getItem: (k: string) => data.get(k) ?? null,
+      setItem: (k: string, v: string) => void data.set(k, v),
+    } as Storage;
+    expect(isRememberedSubscriber("u1", storage)).toBe(false);
+    rememberSubscriber("u1", storage);
+    rememberSubscriber("u2", storage);
+    rememberSubscriber("u1", storage);
+    expect(isRememberedSubscriber("u1", storage)).toBe(true);
+    expect(isRememberedSubscriber("u2", storage)).toBe(true);
+    expect(isRememberedSubscriber("u", storage)).toBe(false);
   });
 });

@@ -58,3 +58,36 @@ export function subscribeOutcome(search: string): "started" | "cancelled" | null
   const value = new URLSearchParams(search).get("subscription");
   return value === "started" || value === "cancelled" ? value : null;
 }
+
+/**
+ * Whether to ask for the person's subscription: `GET /v1/wallet/subscription` answers
+ * 404 to everyone who never subscribed, which the browser logs as an error, so it is
+ * asked only when there is a sign of one: this browser having seen it before,
+ * allowance credits, or an `allowance` row among the transactions shown (back from
+ * its checkout, the allowance arrives with the webhook that records it). A subscriber
+ * with none of these signs is found when Subscribe answers ALREADY_SUBSCRIBED.
+ */
+export function mayHaveSubscription(signs: {
+  remembered: boolean;
+  wallet: Wallet | null;
+  transactions: { kind?: string }[];
+}): boolean {
+  return (
+    signs.remembered ||
+    toBigInt(signs.wallet?.buckets?.allowance) > 0n ||
+    signs.transactions.some((t) => t.kind === "allowance")
+  );
+}
+
+const SUBSCRIBED = "klik.subscribed";
+
+/** Remember (in this browser) that `userId` has a subscription. */
+export function rememberSubscriber(userId: string, storage: Storage = localStorage): void {
+  const ids = new Set((storage.getItem(SUBSCRIBED) ?? "").split(",").filter(Boolean));
+  ids.add(userId);
+  storage.setItem(SUBSCRIBED, [...ids].join(","));
+}
+
+export function isRememberedSubscriber(userId: string, storage: Storage = localStorage): boolean {
+  return (storage.getItem(SUBSCRIBED) ?? "").split(",").includes(userId);
+}

@@ -1,5 +1,5 @@
 import { useEffect, useState } from "react";
-import type { Schemas } from "../api/client";
+import type { Schemas, Transaction } from "../api/client";
 import {
   checkoutOutcome,
   clearPending,
@@ -14,7 +14,18 @@ import { formatCredits, formatDelta, formatMoney, formatTime } from "../format";
 import { navigate } from "../router";
 import { useSession } from "../session";
 import { ApiError } from "../api/errors";
-import { bucketLines, expiryLine, planLine, type Plan, subscribeOutcome, subscribeReturnUrls, subscriptionLine } from "../wallet";
+import {
+  bucketLines,
+  expiryLine,
+  isRememberedSubscriber,
+  mayHaveSubscription,
+  planLine,
+  type Plan,
+  rememberSubscriber,
+  subscribeOutcome,
+  subscribeReturnUrls,
+  subscriptionLine,
+} from "../wallet";
 import { UsageChart } from "./Usage";
 
 type CreditPack = Schemas["klik.wallet.v1.CreditPack"];
@@ -124,41 +135,64 @@ function Buckets() {
 }
 
 /** The plans on sale, the person's subscription, and the billing portal. */
-function Plans() {
-  const { api, refreshWallet } = useSession();
+function Plans({ transactions }: { transactions: Transaction[] }) {
+  const { api, user, wallet, refreshWallet } = useSession();
   const [outcome] = useState(() => subscribeOutcome(location.search));
+  const [, setRemembered] = useState(0); // re-read the remembered subscribers
   const plans = useLoad(() => api.call((c) => c.GET("/v1/wallet/plans")), []);
+  const ask = mayHaveSubscription({
+    remembered: user?.id ? isRememberedSubscriber(user.id) : false,
+    wallet,
+    transactions,
+  });
   const subscription = useLoad(async () => {
+    if (!ask) return { sub: null };
     try {
       return { sub: await api.call((c) => c.GET("/v1/wallet/subscription")) };
     } catch (error) {
       if (error instanceof ApiError && error.code === "SUBSCRIPTION_NOT_FOUND") return { sub: null };
       throw error;
     }
-  }, []);
+  }, [ask]);
   const sub = subscription.data?.sub;
   const active = Boolean(sub?.active);
   useEffect(() => {
     if (outcome) navigate("/wallet", true); // a reload does not announce it again
   }, [outcome]);
-  // Back from paying: Stripe's webhooks record the subscription a moment later.
+  useEffect(() => {
+    if (sub && user?.id) rememberSubscriber(user.id);
+  }, [sub, user?.id]);
+  // Back from paying: Stripe's webhooks record the subscription and grant its allowance
+  // a moment later. The balance moves live (wallet.changed, which reloads the
+  // transactions: the allowance row is the sign to ask); a check now and then in case
+  // an event was missed.
   const { reload } = subscription;
   useEffect(() => {
     if (outcome !== "started" || active) return;
-    const timer = setInterval(reload, 2000);
+    const timer = setInterval(() => (ask ? reload() : void refreshWallet().catch(() => {})), 2000);
     return () => clearInterval(timer);
     // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [outcome, active]);
+  }, [outcome, active, ask]);
   useEffect(() => {
     // The plan's perk (the role `premium`) is in the next access token.
     if (outcome === "started" && active) void api.refresh().then(() => refreshWallet().catch(() => {}));
   }, [api, outcome, active, refreshWallet]);
   const subscribe = useAction(async (plan: Plan) => {
-    const checkout = await api.call((c) =>
-      c.POST("/v1/wallet/subscribe", {
-        body: { plan_id: plan.id ?? "", idempotency_key: newKey(), ...subscribeReturnUrls(location.origin) },
-      }),
-    );
+    let checkout;
+    try {
+      checkout = await api.call((c) =>
+        c.POST("/v1/wallet/subscribe", {
+          body: { plan_id: plan.id ?? "", idempotency_key: newKey(), ...subscribeReturnUrls(location.origin) },
+        }),
+      );
+    } catch (error) {
+      // A plan this browser did not know of: show it (and its Manage billing).
+      if (error instanceof ApiError && error.code === "ALREADY_SUBSCRIBED" && user?.id) {
+        rememberSubscriber(user.id);
+        setRemembered((n) => n + 1);
+      }
+      throw error;
+    }
     if (!checkout.url) throw new Error("Stripe gave no checkout page");
     location.assign(checkout.url);
   });
@@ -241,7 +275,7 @@ export function WalletPage() {
         </div>
       </dl>
       <Buckets />
-      <Plans />
+      <Plans transactions={transactions.data?.transactions ?? []} />
       <BuyCredits />
       <h2>Transactions</h2>
       <ErrorText error={transactions.error} />
