@@ -1,4 +1,4 @@
-import { useEffect, useState } from "react";
+import { useEffect, useRef, useState } from "react";
 import type { Schemas, Transaction } from "../api/client";
 import {
   checkoutOutcome,
@@ -204,9 +204,17 @@ function Plans({ transactions }: { transactions: Transaction[] }) {
     location.assign(answer.url);
   });
   const list = plans.data?.plans ?? [];
+  // Sent here to see the plans (a premium model refused in the studio): show them.
+  const heading = useRef<HTMLHeadingElement>(null);
+  const shown = Boolean(plans.data);
+  useEffect(() => {
+    if (shown && location.hash === "#plans") heading.current?.scrollIntoView();
+  }, [shown]);
   return (
     <section aria-labelledby="plans-title" id="plans">
-      <h2 id="plans-title">Plans</h2>
+      <h2 id="plans-title" ref={heading}>
+        Plans
+      </h2>
       {outcome === "cancelled" ? (
         <p className="status" role="status">Subscription not started: nothing was charged.</p>
       ) : null}
