@@ -1,7 +1,8 @@
 // klik studio in a real browser (headless Chromium through playwright-core), against
 // a running stack with its default settings: sign up → read the verification mail
 // from the sandbox's sink → open its link → the balance appears (the signup bonus) →
-// buy a credit pack on the Stripe sandbox's page → generate an image and see it →
+// buy a credit pack on the Stripe sandbox's page → subscribe to a plan there and see
+// it active with its allowance → see the price estimate → generate an image and see it →
 // generate text and see it stream → chat: a reply grows on screen before it ends, one
 // is stopped half-way, one whose stream is cut is resumed → create and publish a post
 // with that image → see it in the feed → a second user comments and the author is
@@ -44,6 +45,13 @@ const page = await context.newPage();
 page.setDefaultTimeout(STEP_MS);
 const consoleErrors = [];
 page.on("pageerror", (error) => consoleErrors.push(String(error)));
+// Errors the browser logs (a failed request included), but for the step that makes one on purpose.
+page.on("console", (message) => {
+  const where = message.location()?.url ?? "";
+  if (message.type() === "error" && !where.endsWith("/favicon.ico") && step !== "an API error is shown in words") {
+    consoleErrors.push(`${step}: ${message.text()} (${where})`);
+  }
+});
 
 let step = "start";
 const started = Date.now();
@@ -125,12 +133,36 @@ try {
   await expectText(balance, /^200 credits$/);
   await expectText(page.locator("tbody tr").first(), "credit pack starter");
   await shot("02c-bought");
+
+  begin("subscribe to a plan on the Stripe sandbox's checkout page; open the billing portal");
+  const plans = page.getByRole("region", { name: "Plans" });
+  await expectText(plans.getByTestId("plan-basic"), "Basic: 500 credits a month");
+  await expectText(plans.getByTestId("plan-premium"), "premium models");
+  await expectText(plans, "You have no plan");
+  await page.getByRole("button", { name: "Subscribe to basic" }).click();
+  await page.getByRole("heading", { name: "Sandbox Checkout" }).waitFor();
+  await page.getByRole("button", { name: "Pay" }).click();
+  await page.getByRole("heading", { name: "Wallet" }).waitFor();
+  // The webhooks record the subscription and grant its allowance a moment later.
+  await expectText(page.getByTestId("subscription-status"), /^Active, renews on /);
+  await expectText(page.getByTestId("bucket-allowance").locator("dd"), /^500 credits$/);
+  await expectText(page.getByTestId("next-expiry"), "500 credits expire on");
+  await expectText(balance, /^700 credits$/);
+  await shot("02d-subscribed");
+  await page.getByRole("button", { name: "Manage billing" }).click();
+  await page.getByRole("heading", { name: "Sandbox billing portal" }).waitFor();
+  await page.getByRole("link", { name: "Return" }).click(); // the return_url: the wallet
+  await page.getByRole("heading", { name: "Wallet" }).waitFor();
+  await expectText(page.getByTestId("subscription-status"), /^Active/);
   before = await balance.innerText();
 
   begin("generate an image and see it");
   await nav("Studio").click();
   await page.getByLabel("What to make").selectOption("IMAGE");
   await page.getByLabel("Prompt").fill("a red square on a white wall");
+  // The price before paying: the hold, asked for as the form settles.
+  await expectText(page.getByTestId("estimate"), /^This will hold \d+ credits?/);
+  await shot("03a-studio-estimate");
   await page.getByRole("button", { name: "Generate" }).click();
   const image = page.getByRole("img", { name: "Generated image: a red square on a white wall" });
   await image.waitFor();
@@ -150,6 +182,19 @@ try {
   await expectText(textJob.getByTestId("streaming-text"), /^Sandbox reply/);
   await expectText(textJob.locator(".status"), "Succeeded");
   await expectText(textJob.locator(".text-result"), /^Sandbox reply.*\.$/);
+
+  begin("cancel a running generation; animate the image (its price first)");
+  const slow = "a long story to cancel [[fault:rate=2]]";
+  await page.getByLabel("Prompt").fill(slow);
+  await page.getByRole("button", { name: "Generate" }).click();
+  const slowJob = page.locator(".job").filter({ hasText: "a long story to cancel" });
+  await page.getByRole("button", { name: `Cancel “${slow}”` }).click();
+  await expectText(slowJob.locator(".status"), "Cancelled");
+  await page.getByLabel("What to make").selectOption("IMAGE_TO_VIDEO");
+  await page.getByLabel("Image to animate").selectOption({ index: 1 });
+  await page.getByLabel("How it should move").fill("a slow zoom");
+  await expectText(page.getByTestId("estimate"), /^This will hold \d+ credits?/);
+  await page.getByLabel("What to make").selectOption("TEXT");
 
   begin("chat: the reply streams in with its running cost");
   await nav("Chats").click();
@@ -284,6 +329,17 @@ try {
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   if (overflow > 1) throw new Error(`the page is ${overflow}px wider than a phone screen`);
   await shot("06b-feed-phone");
+  for (const [name, heading, file] of [
+    ["Wallet", "Wallet", "02e-wallet-phone"],
+    ["Studio", "Studio", "03b-studio-phone"],
+  ]) {
+    await nav(name).click();
+    await page.getByRole("heading", { name: heading, exact: true }).waitFor();
+    await page.getByTestId(name === "Wallet" ? "subscription" : "estimate").waitFor({ state: "attached" });
+    const wider = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    if (wider > 1) throw new Error(`the ${name} page is ${wider}px wider than a phone screen`);
+    await shot(file);
+  }
   await page.setViewportSize({ width: 1200, height: 900 });
 
   begin("forget the password and reset it by mail");

@@ -2,7 +2,8 @@
 (`python -m stack` on free ports, with the stack's default settings: the signup bonus
 and paid work wait for a verified email): tests/browser/studio.mjs drives headless
 Chromium through sign up → the verification mail from the sandbox's sink → its link →
-balance → buying a credit pack on the Stripe sandbox's checkout page → image →
+balance → buying a credit pack on the Stripe sandbox's checkout page → subscribing
+to a plan there (active, its allowance in the wallet) → the price estimate → image →
 streamed text → a streamed chat reply, one stopped half-way, one whose cut stream is
 resumed → post → feed → a second user's comment and its author's live notification →
 a password reset by mail, and saves a screenshot of each page under
@@ -34,6 +35,8 @@ SHOTS = [
     "02-wallet",
     "02b-checkout",
     "02c-bought",
+    "02d-subscribed",
+    "03a-studio-estimate",
     "03-studio",
     "04-chat",
     "04b-chat-stopped",
@@ -42,6 +45,8 @@ SHOTS = [
     "06c-second-user-comment",
     "06d-notified",
     "06b-feed-phone",
+    "02e-wallet-phone",
+    "03b-studio-phone",
     "07a-password-reset",
     "07-login-error",
 ]

@@ -59,3 +59,12 @@ describe("the account reasons in words", () => {
     expect(describeError(error)).toContain("Ask for a new one");
   });
 });
+
+describe("the plan reasons in words", () => {
+  it("says a premium model needs a plan", () => {
+    const error = toApiError(403, body("PREMIUM_REQUIRED", "PERMISSION_DENIED", "model sandbox-pro is premium-only"));
+    expect(describeError(error)).toBe(
+      "That model is for premium subscribers: subscribe to a plan with premium models in your wallet. Model sandbox-pro is premium-only.",
+    );
+  });
+});

@@ -75,6 +75,12 @@ const ADVICE: Record<string, string> = {
   INVALID_RETURN_URL: "Buying credits is not set up for this address of klik (its operator allows return addresses in KLIK_CHECKOUT_RETURN_ORIGINS).",
   TOO_MANY_STREAMS: "Too many live streams are open — close another tab and try again.",
   JOB_NOT_FOUND: "That generation was not found.",
+  PREMIUM_REQUIRED: "That model is for premium subscribers: subscribe to a plan with premium models in your wallet.",
+  ALREADY_SUBSCRIBED: "You already have a plan: change or cancel it with Manage billing.",
+  PLAN_NOT_FOUND: "That plan is no longer on sale.",
+  NO_BILLING_ACCOUNT: "There is no billing to manage yet: buy credits or subscribe first.",
+  WALLET_IN_DEBT: "Your wallet owes credits for a refunded payment: buy credits to settle it first.",
+  INVALID_OPTIONS: "One of the settings is not accepted.",
 };
 
 const BY_HTTP_STATUS: Record<number, string> = {

@@ -1,16 +1,28 @@
-import { type FormEvent, useEffect, useRef, useState } from "react";
-import type { CreateJob, Job } from "../api/client";
+import { type FormEvent, useEffect, useMemo, useRef, useState } from "react";
+import type { Job } from "../api/client";
 import { type JobStreamState, watchJob } from "../api/jobStream";
+import { describeError } from "../api/errors";
 import { ErrorText, Field, newKey, Page, useAction, useLoad } from "../components";
 import { formatCredits, formatStatus, formatTime } from "../format";
 import { isFinished, priceFor, upsertJob } from "../jobs";
+import { Link } from "../router";
 import { useSession } from "../session";
-
-const KINDS = [
-  { value: "IMAGE", label: "Image" },
-  { value: "TEXT", label: "Text" },
-  { value: "AVATAR_VIDEO", label: "Talking-avatar video" },
-];
+import {
+  ASPECT_RATIOS,
+  createBody,
+  EMPTY_FORM,
+  estimateBody,
+  holdLine,
+  inputImages,
+  isCancellable,
+  isComplete,
+  isPremiumRequired,
+  KINDS,
+  modelChoices,
+  parseChoice,
+  QUALITIES,
+  type StudioForm,
+} from "../studioForm";
 
 export function JobResult({ job }: { job: Job }) {
   const result = job.result;
@@ -27,10 +39,9 @@ export function JobResult({ job }: { job: Job }) {
 
 export function StudioPage() {
   const { api, onEvent } = useSession();
-  const [kind, setKind] = useState("IMAGE");
-  const [prompt, setPrompt] = useState("");
-  const [avatar, setAvatar] = useState("");
-  const [voice, setVoice] = useState("");
+  const [form, setForm] = useState<StudioForm>(EMPTY_FORM);
+  const set = (change: Partial<StudioForm>) => setForm((now) => ({ ...now, ...change }));
+  const { kind, prompt } = form;
   const [jobs, setJobs] = useState<Job[]>([]);
   const pricing = useLoad(() => api.call((c) => c.GET("/v1/pricing")), []);
   const providers = useLoad(() => api.call((c) => c.GET("/v1/providers")), []);
@@ -76,25 +87,59 @@ export function StudioPage() {
 
   const avatars = (providers.data?.providers ?? []).flatMap((p) => p.avatars ?? []);
   const voices = (providers.data?.providers ?? []).flatMap((p) => p.voices ?? []);
+  const choices = modelChoices(providers.data?.providers ?? [], kind);
+  const images = inputImages(jobs);
+  const complete = isComplete(form);
+
+  // The price before paying: the hold CreateJob would place, asked for as the form settles.
+  const estimateKey = useMemo(() => (complete ? JSON.stringify(estimateBody(form)) : ""), [complete, form]);
+  const [estimate, setEstimate] = useState<{ key: string; credits?: string; error?: unknown } | null>(null);
+  useEffect(() => {
+    if (!estimateKey) return;
+    let current = true;
+    const timer = setTimeout(() => {
+      api
+        .call((c) => c.POST("/v1/generations:estimate", { body: JSON.parse(estimateKey) as ReturnType<typeof estimateBody> }))
+        .then(
+          (answer) => current && setEstimate({ key: estimateKey, credits: answer.estimate_credits ?? "0" }),
+          (error: unknown) => current && setEstimate({ key: estimateKey, error }),
+        );
+    }, 300);
+    return () => {
+      current = false;
+      clearTimeout(timer);
+    };
+  }, [api, estimateKey]);
+  const shownEstimate = estimate && estimate.key === estimateKey ? estimate : null;
+
   const create = useAction(async () => {
-    const body: CreateJob = { kind, prompt, idempotency_key: newKey() };
-    if (kind === "AVATAR_VIDEO") body.options = { avatar_id: avatar, voice_id: voice };
-    const job = await api.call((c) => c.POST("/v1/generations", { body }));
+    const job = await api.call((c) => c.POST("/v1/generations", { body: createBody(form, newKey()) }));
     setJobs((now) => upsertJob(now, job));
-    setPrompt("");
+    set({ prompt: "" });
+  });
+  const cancel = useAction(async (job: Job) => {
+    const cancelled = await api.call((c) =>
+      c.POST("/v1/generations/{job_id}:cancel", { params: { path: { job_id: job.id! } }, body: {} }),
+    );
+    setJobs((now) => upsertJob(now, cancelled));
   });
   const onSubmit = (event: FormEvent) => {
     event.preventDefault();
     void create.run();
   };
-  const price = priceFor(pricing.data?.prices ?? [], kind);
+  const price = priceFor(pricing.data?.prices ?? [], kind, parseChoice(form.choice).model);
+  const premiumError = [create.error, shownEstimate?.error].find(isPremiumRequired);
 
   return (
     <Page title="Studio">
       <form className="card" onSubmit={onSubmit}>
         <Field label="What to make">
           {(id) => (
-            <select id={id} value={kind} onChange={(e) => setKind(e.target.value)}>
+            <select
+              id={id}
+              value={kind}
+              onChange={(e) => set({ kind: e.target.value, choice: "", inputJobId: e.target.value === form.kind ? form.inputJobId : "" })}
+            >
               {KINDS.map((k) => (
                 <option key={k.value} value={k.value}>
                   {k.label}
@@ -103,14 +148,80 @@ export function StudioPage() {
             </select>
           )}
         </Field>
-        <Field label="Prompt">
-          {(id) => <textarea id={id} required rows={3} value={prompt} onChange={(e) => setPrompt(e.target.value)} />}
+        <Field label="Model">
+          {(id) => (
+            <select id={id} value={form.choice} onChange={(e) => set({ choice: e.target.value })}>
+              <option value="">Default model</option>
+              {choices.map((m) => (
+                <option key={m.value} value={m.value}>
+                  {m.label}
+                </option>
+              ))}
+            </select>
+          )}
         </Field>
+        <Field label={kind === "IMAGE_TO_VIDEO" ? "How it should move" : "Prompt"}>
+          {(id) => <textarea id={id} required rows={3} value={prompt} onChange={(e) => set({ prompt: e.target.value })} />}
+        </Field>
+        {kind === "IMAGE" || kind === "IMAGE_TO_VIDEO" ? (
+          <div className="row">
+            <Field
+              label={kind === "IMAGE" ? "Start from one of your images (optional)" : "Image to animate"}
+              hint={images.length ? undefined : "Generate an image first: your finished images are listed here."}
+            >
+              {(id) => (
+                <select
+                  id={id}
+                  value={form.inputJobId}
+                  required={kind === "IMAGE_TO_VIDEO"}
+                  onChange={(e) => set({ inputJobId: e.target.value })}
+                >
+                  <option value="">{kind === "IMAGE" ? "None: a new image" : "Choose an image"}</option>
+                  {images.map((j) => (
+                    <option key={j.id} value={j.id}>
+                      {j.prompt || j.id} · {formatTime(j.created_at)}
+                    </option>
+                  ))}
+                </select>
+              )}
+            </Field>
+            {kind === "IMAGE" && form.inputJobId ? (
+              <Field label="How much of it shows through" hint={`${form.initStrength.toFixed(1)} (0.1 to 0.9)`}>
+                {(id) => (
+                  <input
+                    id={id}
+                    type="range"
+                    min={0.1}
+                    max={0.9}
+                    step={0.1}
+                    value={form.initStrength}
+                    onChange={(e) => set({ initStrength: Number(e.target.value) })}
+                  />
+                )}
+              </Field>
+            ) : null}
+            {kind === "IMAGE_TO_VIDEO" ? (
+              <Field label="Motion strength" hint={`${form.motionStrength} (1 to 10)`}>
+                {(id) => (
+                  <input
+                    id={id}
+                    type="range"
+                    min={1}
+                    max={10}
+                    step={1}
+                    value={form.motionStrength}
+                    onChange={(e) => set({ motionStrength: Number(e.target.value) })}
+                  />
+                )}
+              </Field>
+            ) : null}
+          </div>
+        ) : null}
         {kind === "AVATAR_VIDEO" ? (
           <div className="row">
             <Field label="Avatar">
               {(id) => (
-                <select id={id} value={avatar} onChange={(e) => setAvatar(e.target.value)}>
+                <select id={id} value={form.avatar} onChange={(e) => set({ avatar: e.target.value })}>
                   <option value="">Provider's default</option>
                   {avatars.map((a) => (
                     <option key={a.id} value={a.id}>
@@ -122,7 +233,7 @@ export function StudioPage() {
             </Field>
             <Field label="Voice">
               {(id) => (
-                <select id={id} value={voice} onChange={(e) => setVoice(e.target.value)}>
+                <select id={id} value={form.voice} onChange={(e) => set({ voice: e.target.value })}>
                   <option value="">Provider's default</option>
                   {voices.map((v) => (
                     <option key={v.id} value={v.id}>
@@ -132,16 +243,53 @@ export function StudioPage() {
                 </select>
               )}
             </Field>
+            <Field label="Aspect ratio">
+              {(id) => (
+                <select id={id} value={form.aspectRatio} onChange={(e) => set({ aspectRatio: e.target.value })}>
+                  {ASPECT_RATIOS.map((a) => (
+                    <option key={a.value} value={a.value}>
+                      {a.label}
+                    </option>
+                  ))}
+                </select>
+              )}
+            </Field>
+            <Field label="Quality">
+              {(id) => (
+                <select id={id} value={form.quality} onChange={(e) => set({ quality: e.target.value })}>
+                  {QUALITIES.map((q) => (
+                    <option key={q.value} value={q.value}>
+                      {q.label}
+                    </option>
+                  ))}
+                </select>
+              )}
+            </Field>
           </div>
         ) : null}
         {price ? <p className="hint">Price: {price}</p> : null}
-        <ErrorText error={create.error ?? pricing.error ?? providers.error} />
-        <button type="submit" disabled={create.busy || !prompt.trim()}>
+        <p className="estimate" data-testid="estimate" aria-live="polite">
+          {!complete
+            ? ""
+            : shownEstimate?.credits !== undefined
+              ? `${holdLine(shownEstimate.credits)} (the most it can cost; the rest comes back).`
+              : shownEstimate
+                ? ""
+                : "Working out the price…"}
+        </p>
+        {shownEstimate?.error && !isPremiumRequired(shownEstimate.error) ? <ErrorText error={shownEstimate.error} /> : null}
+        {premiumError ? (
+          <p className="error" role="alert">
+            {describeError(premiumError)} <Link to="/wallet#plans">See the plans</Link>
+          </p>
+        ) : null}
+        <ErrorText error={(isPremiumRequired(create.error) ? null : create.error) ?? pricing.error ?? providers.error} />
+        <button type="submit" disabled={create.busy || !complete}>
           {create.busy ? "Starting…" : "Generate"}
         </button>
       </form>
       <h2>Your generations</h2>
-      <ErrorText error={list.error} />
+      <ErrorText error={list.error ?? cancel.error} />
       {jobs.length === 0 ? <p>Nothing yet: describe something above and press Generate.</p> : null}
       <ul className="jobs" aria-live="polite">
         {jobs.map((job) => (
@@ -152,6 +300,17 @@ export function StudioPage() {
               <time dateTime={job.created_at}>{formatTime(job.created_at)}</time>
             </p>
             <p className="prompt">{job.prompt}</p>
+            {isCancellable(job) ? (
+              <button
+                type="button"
+                className="secondary"
+                disabled={cancel.busy}
+                onClick={() => void cancel.run(job)}
+                aria-label={`Cancel “${job.prompt}”`}
+              >
+                Cancel
+              </button>
+            ) : null}
             {job.id && live[job.id] && !isFinished(job) ? (
               <>
                 <p className="text-result" data-testid="streaming-text" aria-busy="true">
