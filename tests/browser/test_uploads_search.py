@@ -4,8 +4,10 @@ tests/browser/uploads_search.mjs drives headless Chromium: a PNG uploaded in the
 composer (its signed PUT straight to the gateway) is attached, the post published and
 its image drawn in the feed, then the post is found on the Search page by a word of
 its body; the upload is listed on the Assets page, a public assistant is created and a
-chat started with it and renamed, and the lessons catalogue opens. A screenshot of
-each page is saved under test-artifacts/uploads-search/ (gitignored)."""
+chat started with it and renamed, and the assistant edited; a lesson is written,
+edited, published, found in the catalogue (and not under another type), copied,
+unpublished and deleted. A screenshot of each page is saved under
+test-artifacts/uploads-search/ (gitignored)."""
 
 from __future__ import annotations
 
@@ -31,6 +33,7 @@ SHOTS = [
     "05-assistants",
     "06-chat-renamed",
     "07-lessons-catalogue",
+    "07b-lessons-mine",
     "08-search-phone",
 ]
 

@@ -156,11 +156,42 @@ try {
   await page.getByRole("complementary", { name: "Your chats" }).getByRole("link", { name: "Hill questions" }).waitFor();
   await shot("06-chat-renamed");
 
-  step = "the lessons catalogue";
+  step = "edit the assistant";
+  await nav("Assistants").click();
+  await page.getByTestId("my-assistant").filter({ hasText: "Hill guide" }).getByRole("button", { name: "Edit Hill guide" }).click();
+  const editor = page.getByRole("form", { name: "Edit Hill guide" });
+  await editor.getByLabel("Description", { exact: true }).fill("Routes, weather and maps");
+  await editor.getByRole("button", { name: "Save" }).click();
+  await page.getByTestId("public-assistant").filter({ hasText: "Routes, weather and maps" }).waitFor();
+
+  step = "write a lesson, edit and publish it, copy it from the catalogue, unpublish and delete";
   await nav("Lessons").click();
+  const topic = `Tides ${stamp}`;
+  await page.getByRole("form", { name: "Write a lesson" }).getByLabel("Topic", { exact: true }).fill(topic);
+  await page.getByRole("button", { name: "Write lesson" }).click();
+  const mine = page.getByRole("list", { name: "Your lessons" });
+  await mine.getByRole("button", { name: `Publish ${topic}`, exact: true }).waitFor(); // ready: its job wrote the body
+  await mine.getByRole("button", { name: `Edit ${topic}`, exact: true }).click();
+  await page.getByRole("form", { name: `Edit ${topic}` }).getByLabel("Topic", { exact: true }).fill(`${topic} and moons`);
+  await page.getByRole("button", { name: "Save changes" }).click();
+  await mine.getByRole("button", { name: `Publish ${topic} and moons`, exact: true }).click();
+  await mine.getByRole("button", { name: `Unpublish ${topic} and moons`, exact: true }).waitFor();
   await page.getByRole("tab", { name: "Catalogue" }).click();
-  await page.getByRole("tabpanel").getByLabel("Difficulty", { exact: true }).waitFor();
+  const catalogue = page.getByRole("list", { name: "Published lessons" });
+  await catalogue.getByRole("heading", { name: `${topic} and moons` }).waitFor();
+  await page.getByRole("tabpanel").getByLabel("Type", { exact: true }).selectOption("quiz");
+  await page.getByText("No published lessons match these filters.").waitFor();
+  await page.getByRole("tabpanel").getByLabel("Type", { exact: true }).selectOption("");
+  await catalogue.getByRole("button", { name: `Copy to my lessons (${topic} and moons)` }).click();
+  await page.getByRole("status").filter({ hasText: "Copied to your lessons." }).waitFor();
   await shot("07-lessons-catalogue");
+  await page.getByRole("tab", { name: "My lessons" }).click();
+  await mine.getByRole("button", { name: `Publish ${topic} and moons`, exact: true }).waitFor(); // the ready copy
+  await mine.getByRole("button", { name: `Unpublish ${topic} and moons`, exact: true }).click();
+  await page.waitForFunction(() => document.querySelectorAll('li[data-status="ready"]').length === 2);
+  await mine.getByRole("button", { name: `Delete ${topic} and moons`, exact: true }).first().click();
+  await page.waitForFunction(() => document.querySelectorAll('[aria-label="Your lessons"] > li').length === 1);
+  await shot("07b-lessons-mine");
 
   step = "the search page on a phone";
   await page.setViewportSize({ width: 390, height: 844 });

@@ -86,6 +86,14 @@ function MyLessons() {
   const [difficulty, setDifficulty] = useState(3);
   const [editing, setEditing] = useState<string | null>(null);
   useEffect(() => onEvent((e) => e.kind === "job" && lessons.reload()), [onEvent, lessons]);
+  // The lesson takes its body when content has heard of the job's end, which may come
+  // after the job event: look again now and then while one is still generating.
+  const generating = (lessons.data?.lessons ?? []).some((l) => l.status === "generating");
+  useEffect(() => {
+    if (!generating) return;
+    const timer = setTimeout(lessons.reload, 1500);
+    return () => clearTimeout(timer);
+  }, [generating, lessons]);
   const create = useAction(async () => {
     await api.call((c) =>
       c.POST("/v1/lessons", {
