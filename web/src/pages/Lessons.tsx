@@ -107,7 +107,7 @@ function MyLessons() {
     const path = { lesson_id: lesson.id! };
     if (what === "publish") await api.call((c) => c.POST("/v1/lessons/{lesson_id}:publish", { params: { path }, body: {} }));
     if (what === "unpublish") await api.call((c) => c.POST("/v1/lessons/{lesson_id}:unpublish", { params: { path }, body: {} }));
-    if (what === "duplicate") await api.call((c) => c.POST("/v1/lessons/{lesson_id}:duplicate", { params: { path }, body: {} }));
+    if (what === "duplicate") await api.call((c) => c.POST("/v1/lessons/{lesson_id}:duplicate", { params: { path }, body: { idempotency_key: newKey() } }));
     if (what === "delete") {
       if (!window.confirm(`Delete the ${lesson.content_type ?? "lesson"} “${lesson.topic}”? This cannot be undone.`)) return;
       await api.call((c) => c.DELETE("/v1/lessons/{lesson_id}", { params: { path } }));
@@ -220,7 +220,7 @@ function Catalogue({ onCopied }: { onCopied: () => void }) {
     setExtra({ lessons: [...(extra?.lessons ?? []), ...(page.lessons ?? [])], next: page.next_page_token ?? "" });
   });
   const copy = useAction(async (lesson: Lesson) => {
-    await api.call((c) => c.POST("/v1/lessons/{lesson_id}:duplicate", { params: { path: { lesson_id: lesson.id! } }, body: {} }));
+    await api.call((c) => c.POST("/v1/lessons/{lesson_id}:duplicate", { params: { path: { lesson_id: lesson.id! } }, body: { idempotency_key: newKey() } }));
     onCopied();
   });
   return (
