@@ -3,6 +3,7 @@ import { formatCredits } from "./format";
 import { PasswordResetConfirmPage, PasswordResetRequestPage, VerifyBanner, VerifyEmailPage } from "./pages/Account";
 import { AdminPage } from "./pages/Admin";
 import { AssetsPage } from "./pages/Assets";
+import { AssistantsPage } from "./pages/Assistants";
 import { AuthPage } from "./pages/Auth";
 import { ChatsPage } from "./pages/Chats";
 import { FeedPage } from "./pages/Feed";
@@ -10,6 +11,7 @@ import { LessonsPage } from "./pages/Lessons";
 import { NotificationsPage } from "./pages/Notifications";
 import { OperatorPage } from "./pages/Operator";
 import { PostsPage } from "./pages/Posts";
+import { SearchPage } from "./pages/Search";
 import { StudioPage } from "./pages/Studio";
 import { WalletPage } from "./pages/Wallet";
 import { Link, navigate, usePath } from "./router";
@@ -25,10 +27,12 @@ const PAGES: Record<string, (props: { rest: string[] }) => ReactElement> = {
   "reset-password": () => <PasswordResetConfirmPage />,
   studio: () => <StudioPage />,
   chats: ({ rest }) => <ChatsPage chatId={rest[0]} />,
+  assistants: () => <AssistantsPage />,
   lessons: () => <LessonsPage />,
   posts: () => <PostsPage />,
   feed: () => <FeedPage />,
   assets: () => <AssetsPage />,
+  search: () => <SearchPage />,
   wallet: () => <WalletPage />,
   admin: () => <AdminPage />,
   operator: ({ rest }) => <OperatorPage rest={rest} />,

@@ -81,6 +81,16 @@ const ADVICE: Record<string, string> = {
   NO_BILLING_ACCOUNT: "There is no billing to manage yet: buy credits or subscribe first.",
   WALLET_IN_DEBT: "Your wallet owes credits for a refunded payment: buy credits to settle it first.",
   INVALID_OPTIONS: "One of the settings is not accepted.",
+  UPLOAD_TOO_LARGE: "That file is too large to upload (10 MiB at most).",
+  INVALID_UPLOAD_SIZE: "That file is empty or too large to upload.",
+  UNSUPPORTED_UPLOAD_TYPE: "Only PNG, JPEG, WebP and GIF images can be uploaded.",
+  UPLOAD_TYPE_MISMATCH: "That file's contents are not the image type its name says.",
+  UPLOAD_SIZE_MISMATCH: "The file did not arrive whole. Try again.",
+  UPLOAD_URL_EXPIRED: "The upload took too long and its address expired. Try again.",
+  UPLOAD_EXPIRED: "The upload took too long and its address expired. Try again.",
+  UPLOAD_NOT_RECEIVED: "The file did not arrive. Try again.",
+  UPLOADS_DISABLED: "Uploads are turned off on this klik.",
+  ASSISTANT_NOT_FOUND: "That assistant was not found (it may have been deleted or made private).",
 };
 
 const BY_HTTP_STATUS: Record<number, string> = {

@@ -51,7 +51,13 @@ export function ChatsPage({ chatId }: { chatId?: string }) {
             ))}
           </ul>
         </aside>
-        {chatId ? <ChatView chatId={chatId} /> : <p>Pick a chat or start one.</p>}
+        {chatId ? (
+          <ChatView chatId={chatId} onChanged={chats.reload} />
+        ) : (
+          <p>
+            Pick a chat or start one — or <Link to="/assistants">start one with an assistant</Link>.
+          </p>
+        )}
       </div>
     </Page>
   );
@@ -72,7 +78,67 @@ export function replyProgress(reply: JobStreamState): string {
   return `${tokens} · ${formatCredits(reply.cost)} so far`;
 }
 
-function ChatView({ chatId }: { chatId: string }) {
+/** The chat's title with "Rename" and "Delete" (after a confirm). */
+function ChatTitle({ chat, onRenamed, onChanged }: { chat: Chat | null; onRenamed: (c: Chat) => void; onChanged: () => void }) {
+  const { api } = useSession();
+  const [draft, setDraft] = useState<string | null>(null);
+  const chatId = chat?.id ?? "";
+  const rename = useAction(async () => {
+    const renamed = await api.call((c) =>
+      c.PATCH("/v1/chats/{chat_id}", { params: { path: { chat_id: chatId } }, body: { title: (draft ?? "").trim() } }),
+    );
+    setDraft(null);
+    onRenamed(renamed);
+    onChanged();
+  });
+  const remove = useAction(async () => {
+    if (!window.confirm(`Delete the chat “${chat?.title || "Untitled chat"}” and all its messages? This cannot be undone.`)) return;
+    await api.call((c) => c.DELETE("/v1/chats/{chat_id}", { params: { path: { chat_id: chatId } } }));
+    onChanged();
+    navigate("/chats");
+  });
+  if (draft !== null) {
+    return (
+      <form
+        className="actions"
+        onSubmit={(e: FormEvent) => {
+          e.preventDefault();
+          void rename.run();
+        }}
+      >
+        <Field label="Chat title">
+          {(id) => <input id={id} autoFocus maxLength={200} value={draft} onChange={(e) => setDraft(e.target.value)} />}
+        </Field>
+        <button type="submit" disabled={rename.busy}>
+          Save title
+        </button>
+        <button type="button" className="secondary" onClick={() => (setDraft(null), rename.setError(null))}>
+          Cancel
+        </button>
+        <ErrorText error={rename.error} />
+      </form>
+    );
+  }
+  return (
+    <div className="actions">
+      <h2>{chat?.title || "Chat"}</h2>
+      {chat ? (
+        <>
+          <button type="button" className="secondary" onClick={() => setDraft(chat.title ?? "")}>
+            Rename<span className="sr-only"> this chat</span>
+          </button>
+          <button type="button" className="danger" onClick={() => void remove.run()} disabled={remove.busy}>
+            Delete<span className="sr-only"> this chat</span>
+          </button>
+          {chat.assistant_id ? <span className="hint">with an assistant</span> : null}
+        </>
+      ) : null}
+      <ErrorText error={remove.error} />
+    </div>
+  );
+}
+
+function ChatView({ chatId, onChanged }: { chatId: string; onChanged: () => void }) {
   const { api, onEvent } = useSession();
   const chat = useLoad(() => api.call((c) => c.GET("/v1/chats/{chat_id}", { params: { path: { chat_id: chatId } } })), [chatId]);
   const [text, setText] = useState("");
@@ -157,7 +223,12 @@ function ChatView({ chatId }: { chatId: string }) {
   const writing = reply !== null && !reply.done;
   return (
     <div className="chat">
-      <h2>{chat.data?.title || "Chat"}</h2>
+      <ChatTitle
+        key={chatId}
+        chat={chat.data}
+        onChanged={onChanged}
+        onRenamed={(renamed) => chat.setData((now) => (now ? { ...now, title: renamed.title } : now))}
+      />
       <ErrorText error={chat.error} />
       <ol className="messages" aria-live="polite" aria-label="Messages">
         {messages.map((m) => (

@@ -5,7 +5,7 @@ import { formatTime } from "../format";
 import { useSession } from "../session";
 import { AssetView } from "./Assets";
 
-function PostMedia({ post }: { post: Post }) {
+export function PostMedia({ post }: { post: Post }) {
   const { api, user } = useSession();
   const own = post.author_id === user?.id;
   const assets = useLoad(
