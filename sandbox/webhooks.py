@@ -87,7 +87,10 @@ class Webhooks:
 
     async def _deliver(self, provider: str, job: Job, phase_of: Any) -> None:
         assert job.render_ms is not None
-        await asyncio.sleep(max(job.created_at + job.render_ms / 1000 - time.time(), 0))
+        # A little past the render's end by the wall clock: the loop's monotonic timer
+        # may wake a hair early by time.time(), and the job would still read as
+        # rendering (and so never call back).
+        await asyncio.sleep(max(job.created_at + job.render_ms / 1000 - time.time(), 0) + 0.01)
         phase = phase_of(job)
         if phase is Phase.PENDING:
             return  # stuck: nothing to tell

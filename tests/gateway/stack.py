@@ -38,7 +38,9 @@ class RunningStack:
     env: dict[str, str]
 
     def user(self, email: str, password: str = "correct horse battery") -> str:
-        """Register `email` through the gateway and return an access token."""
+        """Register `email` through the gateway and return an access token, once the
+        user's wallet is open (the wallet opens it when it hears auth's
+        `user.registered`, a moment after the registration answered)."""
         with httpx.Client(base_url=self.url, timeout=10) as client:
             registered = client.post(
                 "/v1/auth/register",
@@ -48,6 +50,11 @@ class RunningStack:
             login = client.post("/v1/auth/login", json={"email": email, "password": password})
             assert login.status_code == 200, login.text
             token: str = login.json()["access_token"]
+            bearer = {"Authorization": f"Bearer {token}"}
+            deadline = time.monotonic() + 30
+            while (wallet := client.get("/v1/wallet", headers=bearer)).status_code != 200:
+                assert time.monotonic() < deadline, f"no wallet within 30 s: {wallet.text}"
+                time.sleep(0.05)
             return token
 
 
