@@ -168,9 +168,12 @@ async def test_follows_and_the_following_feed_through_the_gateway(
     await profile_changed(stack, ann.id, handle, "Ann")
 
     async def known() -> bool:
-        return (await cat.http.put(f"/v1/follows/{ann.id}")).status_code == 200
+        # Her account may be known before the handle is (user.registered came
+        # first): wait for the profile change itself. The follow is idempotent.
+        reply = await cat.http.put(f"/v1/follows/{ann.id}")
+        return reply.status_code == 200 and reply.json().get("handle") == handle
 
-    await wait_for(known, 15, message="ann's profile reached content")
+    await wait_for(known, 15, message="ann's new handle reached content")
     followed = ok(await cat.http.put(f"/v1/follows/{ann.id}"))
     assert (followed["user_id"], followed["handle"]) == (ann.id, handle)
     assert ok(await bob.http.put(f"/v1/follows/{ann.id}"))["user_id"] == ann.id
