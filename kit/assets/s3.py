@@ -137,11 +137,7 @@ class S3AssetStore:
             raise AssetExists(f"an asset is stored under {key!r} already")
         if response.status_code >= 300:
             raise S3Error("PUT", key, response.status_code, _error_code(response.content))
-        etag = _etag(response.headers)
-        if not etag:
-            info = await self.stat(key)
-            etag = info.etag if info else ""
-        return AssetInfo(key=key, size=size, mime_type=mime_type, etag=etag)
+        return await self._stored(key, response, size, mime_type)
 
     async def stat(self, key: str) -> AssetInfo | None:
         response = await self._send("HEAD", key, {}, b"", missing_ok=True)
