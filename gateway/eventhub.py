@@ -18,11 +18,12 @@ sequences above the last one sent" gives neither gaps nor duplicates."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
+from collections import deque
 from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass
+from functools import cached_property
 
 import prometheus_client
 from google.protobuf import json_format
@@ -33,6 +34,7 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from gateway.openstreams import OpenStreams
+from gateway.transcoding.streaming import sse_frame
 from kit.bus import (
     EVENTS_PREFIX,
     EVENTS_STREAM,
@@ -78,6 +80,11 @@ class Event:
     type: str
     data: str  # the envelope as one line of JSON, payload decoded, proto field names
 
+    @cached_property
+    def frame(self) -> bytes:
+        """The event as SSE: encoded once, however many of its user's streams send it."""
+        return sse_frame(self.type, self.data, str(self.sequence))
+
 
 def render(envelope: Envelope) -> str:
     document = json_format.MessageToDict(envelope, preserving_proto_field_name=True)
@@ -116,44 +123,59 @@ class Revoked(StreamEnded):
     """The stream's user was deleted: their token is refused everywhere now."""
 
 
-_CLOSE = Event(-1, "", "")  # wakes a waiting stream so it sees it must close
-
-
 class Subscriber:
+    """One open stream's live events. The hub offers them; the stream takes all that
+    wait at once (so a burst costs one wake and one write, not one per event), and
+    its own timers `wake` it with nothing (a heartbeat is due, the token expired).
+    Neither side makes a task or a timer per event: at thousands of streams per
+    replica that bookkeeping, not the sending, was the fan-out's cost."""
+
     def __init__(self, user_id: str, buffer: int) -> None:
         self.user_id = user_id
-        self._queue: asyncio.Queue[Event] = asyncio.Queue(maxsize=buffer)
+        self._buffer = buffer
+        self._events: deque[Event] = deque()
         self._overflowed = False
         self._ending: StreamEnded | None = None
+        self._waiter: asyncio.Future[None] | None = None
 
     def offer(self, event: Event) -> None:
         if self._overflowed:
             return
-        try:
-            self._queue.put_nowait(event)
-        except asyncio.QueueFull:
-            self._overflowed = True
+        if len(self._events) >= self._buffer:
+            self._overflowed = True  # what fit is still sent, then the stream ends
+        else:
+            self._events.append(event)
+        self.wake()
 
     def close(self, why: StreamEnded | None = None) -> None:
-        """End the stream: `why` is what its `next` raises (Closing by default)."""
+        """End the stream: `why` is what its `take` raises (Closing by default)."""
         self._ending = why or Closing()
-        with contextlib.suppress(asyncio.QueueFull):  # a full queue wakes it anyway
-            self._queue.put_nowait(_CLOSE)
+        self.wake()
 
-    async def next(self, within: float | None = None) -> Event | None:
-        """The next live event, or None when `within` seconds pass without one
-        (None: wait for as long as it takes)."""
+    def wake(self) -> None:
+        """Return the waiting `take` now, with what is queued (perhaps nothing)."""
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def take(self) -> list[Event]:
+        """Every queued event, oldest first; waits until there is one, or until
+        `wake` ([] then). Raises the StreamEnded the stream must end with."""
         if self._ending is not None:
             raise self._ending
-        if self._overflowed and self._queue.empty():
-            raise Overflowed
-        try:
-            event = await asyncio.wait_for(self._queue.get(), within)
-        except TimeoutError:
-            return None
-        if event is _CLOSE:
-            raise self._ending or Closing()
-        return event
+        if not self._events:
+            if self._overflowed:
+                raise Overflowed
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+            if self._ending is not None:
+                raise self._ending
+        events = list(self._events)
+        self._events.clear()
+        return events
 
 
 class EventHub:

@@ -23,19 +23,15 @@ from starlette.types import Receive, Scope, Send
 
 from gateway.admission import Admission
 from gateway.errors import GatewayError, error_body
-from gateway.eventhub import Event, EventHub, Revoked, StreamEnded, Subscriber
+from gateway.eventhub import EventHub, Revoked, StreamEnded, Subscriber
 from gateway.openstreams import TooManyStreams
 from gateway.policy import READ
 from gateway.settings import EventStreamSettings
-from gateway.transcoding.streaming import one_line_json, sse_frame
+from gateway.transcoding.streaming import one_line_json
 
 log = logging.getLogger(__name__)
 
 HEARTBEAT = b": keep-alive\n\n"
-
-
-def format_event(event: Event) -> bytes:
-    return sse_frame(event.type, event.data, str(event.sequence))
 
 
 def error_event(body: Mapping[str, object]) -> bytes:
@@ -47,6 +43,12 @@ def error_event(body: Mapping[str, object]) -> bytes:
 def final_error(code: str, message: str) -> bytes:
     """The last event of a stream the gateway ends because its token is no longer good."""
     return error_event(error_body("UNAUTHENTICATED", message, code=code))
+
+
+def token_expired() -> bytes:
+    """The last event of a stream that outlived its access token: the client
+    reconnects with a new one (and Last-Event-ID)."""
+    return final_error("TOKEN_EXPIRED", "the access token expired: reconnect with a new one")
 
 
 def gateway_error_event(error: GatewayError) -> bytes:
@@ -125,7 +127,7 @@ async def keep_alive(
                 return
             pending = None
             yield frame
-        yield final_error("TOKEN_EXPIRED", "the access token expired: reconnect with a new one")
+        yield token_expired()
     finally:
         if pending is not None:
             pending.cancel()  # ends `frames` from inside (it was running)
@@ -139,10 +141,17 @@ async def _next(frames: AsyncGenerator[bytes, None]) -> bytes:
 
 
 async def events(
-    hub: EventHub, subscriber: Subscriber, after: int | None
+    hub: EventHub,
+    subscriber: Subscriber,
+    after: int | None,
+    settings: EventStreamSettings,
+    until: float,
 ) -> AsyncGenerator[bytes, None]:
-    """`GET /v1/events`' events (keep_alive adds heartbeats and the token's end). It
-    ends when its user is revoked, with a final `event: error`."""
+    """`GET /v1/events`' body: what keep_alive gives every stream (`retry:`, the
+    heartbeats, the end at `until`, the token's expiry), made from two timers per
+    stream instead of a task per event; the missed events after `after` first, then
+    the live ones. It ends when its user is revoked, with a final `event: error`."""
+    yield f"retry: {settings.retry_ms}\n\n".encode()
     sent = 0
     if after is not None:
         sent = after
@@ -150,21 +159,48 @@ async def events(
         # queued, and the replay covers everything up to here.
         through = await hub.last_sequence()
         async for missed in hub.replay(subscriber.user_id, after, through):
-            yield format_event(missed)
+            yield missed.frame
             sent = missed.sequence
-    while True:
-        try:
-            event = await subscriber.next()
-        except Revoked:
-            log.info("event stream ended: Revoked", extra={"sent": sent})
-            yield final_error("INVALID_TOKEN", "access token is no longer valid")
-            return
-        except StreamEnded as ended:
-            log.info("event stream ended: %s", type(ended).__name__, extra={"sent": sent})
-            return
-        if event is not None and event.sequence > sent:
-            yield format_event(event)
-            sent = event.sequence
+    loop = asyncio.get_running_loop()
+    quiet_since = loop.time()
+    beat_due = False
+
+    def beat() -> None:
+        nonlocal beat_due
+        beat_due = True
+        subscriber.wake()
+
+    # Re-armed only when it fires: a stream busy with events touches no timer.
+    heartbeat = loop.call_at(quiet_since + settings.heartbeat_seconds, beat)
+    expiry = loop.call_later(max(0.0, until - time.time()), subscriber.wake)
+    try:
+        while True:
+            try:
+                batch = await subscriber.take()
+            except Revoked:
+                log.info("event stream ended: Revoked", extra={"sent": sent})
+                yield final_error("INVALID_TOKEN", "access token is no longer valid")
+                return
+            except StreamEnded as ended:
+                log.info("event stream ended: %s", type(ended).__name__, extra={"sent": sent})
+                return
+            if time.time() >= until:
+                yield token_expired()
+                return
+            fresh = [event for event in batch if event.sequence > sent]
+            if fresh:
+                sent = fresh[-1].sequence
+                quiet_since = loop.time()
+                yield b"".join(event.frame for event in fresh)
+            if beat_due:
+                beat_due = False
+                if loop.time() - quiet_since >= settings.heartbeat_seconds:
+                    yield HEARTBEAT
+                    quiet_since = loop.time()
+                heartbeat = loop.call_at(quiet_since + settings.heartbeat_seconds, beat)
+    finally:
+        heartbeat.cancel()
+        expiry.cancel()
 
 
 async def stream_events(request: Request) -> Response:
@@ -187,6 +223,6 @@ async def stream_events(request: Request) -> Response:
     except GatewayError as error:
         return error.response()
     return EventStreamResponse(
-        keep_alive(events(hub, subscriber, after), settings, claims.expires_at),
+        events(hub, subscriber, after, settings, claims.expires_at),
         on_close=lambda: hub.unregister(subscriber),
     )

@@ -16,7 +16,7 @@ import httpx
 import pytest
 from nats.js import JetStreamContext
 
-from gateway.eventhub import Event, Overflowed, Subscriber
+from gateway.eventhub import Closing, Event, Overflowed, Subscriber
 from kit import bus
 from klik.events.v1.events_pb2 import (
     JobTransitioned,
@@ -351,12 +351,30 @@ async def test_a_client_too_slow_for_its_buffer_gets_what_fit_then_its_stream_en
     subscriber = Subscriber("u", buffer=2)
     for sequence in (1, 2, 3, 4):
         subscriber.offer(Event(sequence, "wallet.changed", "{}"))
-    assert [(await subscriber.next(1)) for _ in range(2)] == [
+    assert await subscriber.take() == [
         Event(1, "wallet.changed", "{}"),
         Event(2, "wallet.changed", "{}"),
     ]
     with pytest.raises(Overflowed):  # 3 and 4 were dropped: it must resume instead
-        await subscriber.next(1)
+        await subscriber.take()
+
+
+async def test_a_subscriber_takes_what_queued_at_once_and_a_wake_returns_nothing() -> None:
+    subscriber = Subscriber("u", buffer=10)
+    waiting = asyncio.ensure_future(subscriber.take())
+    await asyncio.sleep(0)  # let it wait
+    subscriber.wake()
+    assert await waiting == []
+    waiting = asyncio.ensure_future(subscriber.take())
+    await asyncio.sleep(0)
+    for sequence in (1, 2, 3):
+        subscriber.offer(Event(sequence, "wallet.changed", "{}"))
+    assert [e.sequence for e in await waiting] == [1, 2, 3]
+    assert Event(7, "wallet.changed", "{}").frame == b"id: 7\nevent: wallet.changed\ndata: {}\n\n"
+    subscriber.offer(Event(4, "wallet.changed", "{}"))
+    subscriber.close()
+    with pytest.raises(Closing):  # closing wins over what is still queued
+        await subscriber.take()
 
 
 async def test_stopping_the_gateway_ends_open_streams_at_once(
