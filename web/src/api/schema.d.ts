@@ -415,7 +415,9 @@ export interface paths {
         };
         /**
          * Returns one of the caller's assets.
-         * @description Returns one of the caller's assets. Bearer.
+         * @description Returns one of the caller's assets. Bearer. Another user's asset is
+         *     NOT_FOUND even when it is attached to a post the caller can see: a post's
+         *     media come with the post (`Post.assets`).
          *
          *     Errors:
          *     - NOT_FOUND `ASSET_NOT_FOUND` (404): no asset with this id belongs to the caller.
@@ -4534,6 +4536,17 @@ export interface components {
         "klik.content.v1.Post": {
             /** @description Ids of the author's assets shown with the post. */
             asset_ids?: string[];
+            /**
+             * @description The attached assets themselves (`asset_ids`, in that order; an id whose asset
+             *     is gone is left out), so that whoever may see the post sees its media: filled
+             *     wherever a post is returned (GetPost, ListPosts, the following feed, profile
+             *     pages, Search, and the answers of the post's own mutations). They go only
+             *     with the post: a reader who cannot see the post (a draft, a private or hidden
+             *     post of someone else, unless the reader is a moderator or admin) gets neither,
+             *     and GetAsset stays the owner's. Every `url` is a `/v1/files/…` address that
+             *     needs no token. Output only.
+             */
+            readonly assets?: components["schemas"]["klik.content.v1.Asset"][];
             /** @description The author's public profile. Output only. */
             readonly author?: components["schemas"]["klik.content.v1.Profile"];
             /** @description The author's user id. Output only. */
