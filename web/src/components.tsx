@@ -47,6 +47,16 @@ export function useAction<A extends unknown[]>(action: (...args: A) => Promise<v
   return { run, busy, error, setError };
 }
 
+/** `value` once it has stayed the same for `ms` (a search box asks when typing pauses). */
+export function useDebounced<T>(value: T, ms: number): T {
+  const [settled, setSettled] = useState(value);
+  useEffect(() => {
+    const timer = setTimeout(() => setSettled(value), ms);
+    return () => clearTimeout(timer);
+  }, [value, ms]);
+  return settled;
+}
+
 /** Load data when `deps` change; `reload` loads again. */
 export function useLoad<T>(load: () => Promise<T>, deps: unknown[]) {
   const [data, setData] = useState<T | null>(null);
