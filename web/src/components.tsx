@@ -1,6 +1,7 @@
 // Pieces every page uses: errors in words, labelled fields, async actions.
 import { type ReactNode, useCallback, useEffect, useId, useState } from "react";
 import { describeError } from "./api/errors";
+import { UPLOAD_TYPES } from "./uploads";
 
 export function ErrorText({ error }: { error: unknown }) {
   if (error === null || error === undefined) return null;
@@ -22,6 +23,34 @@ export function Field(props: {
       <label htmlFor={id}>{props.label}</label>
       {props.children(id)}
       {props.hint ? <small>{props.hint}</small> : null}
+    </div>
+  );
+}
+
+/** A file input for one image of the types uploads take: `upload` gets the file
+ * picked, then the input is cleared (so the same file can be picked again). */
+export function ImageUploadField(props: { label: string; hint: string; busy: boolean; upload: (file: File) => Promise<void> }) {
+  const [fileKey, setFileKey] = useState(0);
+  return (
+    <div className="upload">
+      <Field label={props.label} hint={props.hint}>
+        {(id) => (
+          <input
+            key={fileKey}
+            id={id}
+            type="file"
+            accept={UPLOAD_TYPES.join(",")}
+            disabled={props.busy}
+            onChange={(e) => {
+              const file = e.target.files?.[0];
+              if (file) void props.upload(file).finally(() => setFileKey((k) => k + 1));
+            }}
+          />
+        )}
+      </Field>
+      <p role="status" className="hint" data-testid="upload-status">
+        {props.busy ? "Uploading…" : ""}
+      </p>
     </div>
   );
 }
