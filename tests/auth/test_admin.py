@@ -17,8 +17,8 @@ import jwt
 from nats.js import JetStreamContext
 
 from kit import paging
-from kit.errors import error_details
 from kit.config import ServiceSettings
+from kit.errors import error_details
 from kit.server import Resources, Server, ServiceParts, ServiceSpec
 from klik.auth.v1 import auth_pb2, auth_pb2_grpc
 from klik.events.v1.events_pb2 import UserDeleted, UserRoleChanged
