@@ -33,10 +33,15 @@ class Admin:
         self._callers = callers
         self._token_lifetime = token_lifetime
 
-    async def users(self, size: int, after: tuple[datetime, str] | None) -> UserPage:
-        """Up to `size` accounts, newest first, after the (created_at, id) `after`."""
+    async def users(
+        self, size: int, after: tuple[datetime, str] | None, query: str = ""
+    ) -> UserPage:
+        """Up to `size` accounts, newest first, after the (created_at, id) `after`;
+        with `query`, only those whose email, handle or display name contains it
+        (any case; INVALID_QUERY when too long)."""
+        matching = domain.valid_user_query(query)
         async with self._uow.read() as session:
-            accounts = await store.list_accounts(session, size + 1, after)
+            accounts = await store.list_accounts(session, size + 1, after, matching)
         return UserPage(accounts[:size], len(accounts) > size)
 
     async def set_role(self, user_id: str, role: str) -> Account:

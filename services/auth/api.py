@@ -282,7 +282,7 @@ class AuthApi(OidcRpcs, auth_pb2_grpc.AuthServiceServicer):
     ) -> auth_pb2.ListUsersResponse:
         await self.callers.user(context, domain.ADMIN)
         size = paging.page_size(request.page_size)
-        page = await self.admin.users(size, LIST_USERS.decode(request.page_token))
+        page = await self.admin.users(size, LIST_USERS.decode(request.page_token), request.query)
         last = page.accounts[-1] if page.more else None
         return auth_pb2.ListUsersResponse(
             users=[user_message(account) for account in page.accounts],

@@ -39,6 +39,7 @@ MAX_DISPLAY_NAME_LENGTH = 100
 MIN_HANDLE_LENGTH = 3
 MAX_HANDLE_LENGTH = 30
 MAX_BIO_LENGTH = 280
+MAX_USER_QUERY_LENGTH = 200  # ListUsers' search text
 # Handles nobody may claim: words that read as the platform speaking, and the path
 # segments of routes and pages a handle could be mistaken for (`/v1/users/me`). The
 # one list: Register and UpdateMe both ask valid_handle.
@@ -237,6 +238,19 @@ def valid_avatar_asset_id(raw: str) -> str:
     if asset_id and not _ASSET_ID.fullmatch(asset_id):
         raise InvalidArgument("INVALID_AVATAR", "avatar_asset_id is not an asset id")
     return asset_id
+
+
+def valid_user_query(raw: str) -> str:
+    """ListUsers' search text, trimmed ("" lists everyone); INVALID_ARGUMENT
+    `INVALID_QUERY` (field `query`) when over MAX_USER_QUERY_LENGTH characters."""
+    query = raw.strip()
+    if len(query) > MAX_USER_QUERY_LENGTH:
+        raise InvalidArgument(
+            "INVALID_QUERY",
+            f"query must be at most {MAX_USER_QUERY_LENGTH} characters",
+            details={"field": "query"},
+        )
+    return query
 
 
 def update_mask(paths: list[str]) -> tuple[str, ...]:

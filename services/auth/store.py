@@ -251,10 +251,22 @@ async def delete_account(session: AsyncSession, user_id: str) -> bool:
 
 
 async def list_accounts(
-    session: AsyncSession, limit: int, after: tuple[datetime, str] | None
+    session: AsyncSession, limit: int, after: tuple[datetime, str] | None, matching: str = ""
 ) -> list[Account]:
-    """Newest first; `after` is the (created_at, id) of the last account already served."""
+    """Newest first; `after` is the (created_at, id) of the last account already served.
+    With `matching`, only accounts whose email, handle or display name contains it,
+    ignoring case (ILIKE on PostgreSQL, lower() on both sides on SQLite: each engine
+    folds as it does), its `%` and `_` escaped: plain characters, never wildcards."""
     query = select(users).order_by(users.c.created_at.desc(), users.c.id.desc()).limit(limit)
+    if matching:
+        query = query.where(
+            or_(
+                *(
+                    column.icontains(matching, autoescape=True)
+                    for column in (users.c.email, users.c.handle, users.c.display_name)
+                )
+            )
+        )
     if after is not None:
         created_at, user_id = after
         query = query.where(

@@ -97,6 +97,7 @@ def post_message(view: PostView) -> content_pb2.Post:
         like_count=post.like_count,
         comment_count=post.comment_count,
         liked_by_me=view.liked_by_me,
+        assets=[asset_message(asset) for asset in view.assets],
     )
 
 

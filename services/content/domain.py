@@ -103,11 +103,13 @@ class Profile:
 
 @dataclass(frozen=True)
 class PostView:
-    """A post as one viewer sees it: with its author and whether they liked it."""
+    """A post as one viewer sees it: with its author, whether they liked it, and
+    its attached assets (whoever may see the post sees its media)."""
 
     post: Post
     author: Profile
     liked_by_me: bool = False
+    assets: tuple[Asset, ...] = ()
 
 
 @dataclass(frozen=True)

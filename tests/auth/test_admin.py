@@ -18,13 +18,22 @@ from nats.js import JetStreamContext
 
 from kit import paging
 from kit.config import ServiceSettings
+from kit.errors import error_details
 from kit.server import Resources, Server, ServiceParts, ServiceSpec
 from klik.auth.v1 import auth_pb2, auth_pb2_grpc
 from klik.events.v1.events_pb2 import UserDeleted, UserRoleChanged
 from services.auth import store
 from services.auth.api import LIST_USERS
 from services.auth.domain import Account
-from tests.auth.conftest import Auth, AuthStack, Session, bearer, failure, published
+from tests.auth.conftest import (
+    Auth,
+    AuthStack,
+    Session,
+    bearer,
+    failure,
+    failure_details,
+    published,
+)
 from tests.helpers import wait_for
 
 # The kit's tables only (and the integration tests' own): all this service needs.
@@ -117,6 +126,86 @@ async def test_list_users_pages_newest_first(auth: Auth) -> None:
     for bad in ("garbage", "eyJyIjoid2FsbGV0Lkxpc3QiLCJwIjp7fX0", first.next_page_token[:-3]):
         assert await failure(page(10, bad)) == (INVALID_ARGUMENT, "INVALID_PAGE_TOKEN"), bad
     assert (await failure(page(-1)))[0] == INVALID_ARGUMENT
+
+
+async def test_list_users_searches_email_handle_and_name(auth: Auth) -> None:
+    admin = await auth.admin()
+    base = datetime.now(UTC) - timedelta(days=1)
+    people = [
+        # (email, display name, handle)
+        ("zoe.quartz@example.com", "Zoë Quartz", "zq"),
+        ("max@quartzworks.io", "Max Power", ""),
+        ("ann@example.com", "Ann QUARTZ", "ann_q"),
+        ("bob@example.com", "Bob", "quartz_fan"),
+        ("pct@example.com", "100% Pure", ""),
+        ("under_score@example.com", "Under Score", ""),
+        ("slash/er@example.com", "Slasher", ""),
+        ("nobody@example.com", "Nobody", "nobody"),
+    ]
+    ids: dict[str, str] = {}
+    async with auth.uow.write() as session:
+        for i, (email, name, handle) in enumerate(people):
+            ids[email] = str(uuid.uuid4())
+            await store.insert_account(
+                session,
+                Account(
+                    id=ids[email],
+                    email=email,
+                    display_name=name,
+                    role="user",
+                    password_hash="$argon2id$not-a-real-hash",
+                    created_at=base + timedelta(seconds=i),
+                    handle=handle,
+                ),
+            )
+
+    async def emails(query: str, size: int = 100, token: str = "") -> list[str]:
+        reply: auth_pb2.ListUsersResponse = await auth.stub.ListUsers(
+            auth_pb2.ListUsersRequest(page_size=size, page_token=token, query=query),
+            metadata=admin.metadata,
+            timeout=10,
+        )
+        return [user.email for user in reply.users]
+
+    quartz = ["bob@example.com", "ann@example.com", "max@quartzworks.io", "zoe.quartz@example.com"]
+    # Email, handle or display name; a substring anywhere; any case; newest first.
+    assert await emails("QuArTz") == quartz
+    assert await emails("  quartz ") == quartz  # trimmed
+    assert await emails("ann_") == ["ann@example.com"]  # the handle
+    assert await emails("power") == ["max@quartzworks.io"]  # the display name
+    # LIKE's wildcards match only themselves.
+    assert await emails("%") == ["pct@example.com"]
+    assert await emails("_") == ["under_score@example.com", "bob@example.com", "ann@example.com"]
+    assert await emails("ua_tz") == [] == await emails("qu%tz")  # as wildcards they'd match
+    assert await emails("h/e") == ["slash/er@example.com"]
+    assert await emails("no such person") == []
+    # "" is everyone (the admin included).
+    assert len(await emails("")) == len(people) + 1
+
+    # Paging carries on with the query: nothing skipped, nothing twice.
+    seen: list[str] = []
+    token = ""
+    while True:
+        reply = await auth.stub.ListUsers(
+            auth_pb2.ListUsersRequest(page_size=1, page_token=token, query="quartz"),
+            metadata=admin.metadata,
+            timeout=10,
+        )
+        seen.extend(user.email for user in reply.users)
+        token = reply.next_page_token
+        if not token:
+            break
+    assert seen == quartz
+
+    too_long = auth.stub.ListUsers(
+        auth_pb2.ListUsersRequest(query="q" * 201), metadata=admin.metadata, timeout=10
+    )
+    error = await failure_details(too_long)
+    details = error_details(error.trailing_metadata())
+    assert error.code() == INVALID_ARGUMENT
+    assert details is not None and details.reason == "INVALID_QUERY"
+    assert details.metadata == {"field": "query"}
+    assert len(await emails("q" * 200)) == 0  # at the limit: a query like any other
 
 
 async def test_set_role(auth: Auth, js: JetStreamContext) -> None:

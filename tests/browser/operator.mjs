@@ -3,9 +3,9 @@
 // Set up over the public API: an author generates an image (a charge, a job), writes
 // and publishes a post, and a reader reports it. Then, in the browser, the admin
 // signs in → opens the dashboard and sees non-empty charts (credits spent, jobs,
-// active users) → searches the users and opens the author's wallet → opens the report
-// queue and hides the reported post → sees the providers; the post is then gone from
-// the public feed. A screenshot of each operator page goes to the artifacts directory.
+// active users) → searches the users (on the server) and opens the author's wallet →
+// opens the report queue and hides the reported post → sees the providers; the post
+// is then gone from the public feed. A screenshot of each operator page goes to the artifacts directory.
 //
 //   node tests/browser/operator.mjs http://127.0.0.1:8080 test-artifacts/operator admin@example.com
 //
@@ -145,7 +145,9 @@ try {
   step = "search the users and open the author's wallet";
   await operatorNav("Users").click();
   await page.getByRole("heading", { name: "Operator · Users" }).waitFor();
-  await page.getByLabel("Search users").fill(`author-${stamp}`);
+  await page.getByLabel("Search users").fill(`AUTHOR-${stamp}`);
+  // The server searches every account (any case), once typing pauses.
+  await page.getByTestId("users-summary").filter({ hasText: `1 account matches “AUTHOR-${stamp}”` }).waitFor();
   await page.getByRole("link", { name: `Wallet of author-${stamp}@example.com` }).waitFor();
   if ((await page.locator("tbody tr").count()) !== 1) throw new Error("the search shows other accounts");
   await shot("02-users");

@@ -5,8 +5,8 @@
 // it active with its allowance → see the price estimate → generate an image and see it →
 // generate text and see it stream → chat: a reply grows on screen before it ends, one
 // is stopped half-way, one whose stream is cut is resumed → create and publish a post
-// with that image → see it in the feed → a second user comments and the author is
-// notified live → forget the password and reset it by mail.
+// with that image → see it in the feed → a second user sees it, image included, and
+// comments, and the author is notified live → forget the password and reset it by mail.
 // A screenshot of each page goes to the artifacts directory.
 //
 //   node tests/browser/studio.mjs http://127.0.0.1:8080 test-artifacts/browser http://127.0.0.1:8090
@@ -289,7 +289,7 @@ try {
   await page.waitForFunction((img) => img.complete && img.naturalWidth > 0, await inFeed.elementHandle());
   await shot("06-feed");
 
-  begin("a second user comments on the post; its author's notification appears live");
+  begin("a second user sees the post with its image and comments on it; its author's notification appears live");
   const other = await browser.newContext({ viewport: { width: 1200, height: 900 } });
   const page2 = await other.newPage();
   page2.setDefaultTimeout(STEP_MS);
@@ -305,6 +305,10 @@ try {
   await expectText(page2.getByTestId("verified"), "Your email address is verified");
   await page2.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Feed", exact: true }).click();
   const theirPost = page2.getByRole("article", { name: title });
+  // A reader sees the post's image too: a post's media come with it (Post.assets).
+  const theirImage = theirPost.getByRole("img", { name: `Image in “${title}”` });
+  await theirImage.waitFor();
+  await page2.waitForFunction((img) => img.complete && img.naturalWidth > 0, await theirImage.elementHandle());
   await theirPost.getByText(/^Comments \(\d+\)$/).click();
   await theirPost.getByLabel(`Comment on “${title}”`).fill("Lovely red square!");
   await theirPost.getByRole("button", { name: "Post comment" }).click();

@@ -3,10 +3,11 @@ the whole stack started the README's way (`python -m stack` on free ports):
 tests/browser/uploads_search.mjs drives headless Chromium: a PNG uploaded in the post
 composer (its signed PUT straight to the gateway) is attached, the post published and
 its image drawn in the feed, then the post is found on the Search page by a word of
-its body; the upload is listed on the Assets page, a public assistant is created and a
-chat started with it and renamed, and the assistant edited; a lesson is written,
-edited, published, found in the catalogue (and not under another type), copied,
-unpublished and deleted. A screenshot of each page is saved under
+its body; the upload is listed on the Assets page; on the Account page a new upload
+becomes the profile picture, then the composer's upload, then none; a public
+assistant is created and a chat started with it and renamed, and the assistant
+edited; a lesson is written, edited, published, found in the catalogue (and not under
+another type), copied, unpublished and deleted. A screenshot of each page is saved under
 test-artifacts/uploads-search/ (gitignored)."""
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ SHOTS = [
     "02-feed-upload",
     "03-search",
     "04-assets-uploads",
+    "04b-account-picture",
     "05-assistants",
     "06-chat-renamed",
     "07-lessons-catalogue",

@@ -3,8 +3,9 @@
 // signs in → uploads a PNG in the post composer (create → PUT to the signed URL →
 // complete: it is attached) → saves and publishes the post → sees the image in the
 // feed → finds the post on the Search page by a word of its body (the word marked in
-// the snippet) → sees the upload on the Assets page (Uploads) → creates a public
-// assistant and starts a chat with it → renames that chat → opens the lessons
+// the snippet) → sees the upload on the Assets page (Uploads) → on the Account page
+// uploads a profile picture, switches to the composer's upload, removes it → creates
+// a public assistant and starts a chat with it → renames that chat → opens the lessons
 // catalogue. A screenshot of each page goes to the artifacts directory.
 //
 //   node tests/browser/uploads_search.mjs http://127.0.0.1:8080 test-artifacts/uploads-search
@@ -137,6 +138,32 @@ try {
   await page.getByLabel("Show", { exact: true }).selectOption("UPLOAD");
   await page.getByRole("list", { name: "Uploads assets" }).getByRole("img", { name: "Uploaded image" }).waitFor();
   await shot("04-assets-uploads");
+
+  step = "the Account page: upload a profile picture, choose another of my images, remove it";
+  await page.getByRole("link", { name: "Account", exact: true }).click();
+  await page.getByRole("heading", { name: "Account", exact: true }).waitFor();
+  await page.getByRole("img", { name: "No profile picture" }).waitFor();
+  await page.getByLabel("Upload a new picture").setInputFiles({ name: "me.png", mimeType: "image/png", buffer: png(32, 32, [220, 60, 40]) });
+  await page.getByTestId("avatar-status").filter({ hasText: "Your profile picture is set." }).waitFor();
+  const picture = () => page.getByRole("img", { name: "Your profile picture" });
+  await page.waitForFunction((el) => el.complete && el.naturalWidth === 32, await picture().elementHandle());
+  const images = page.getByRole("list", { name: "Your images" }).getByRole("button");
+  await images.nth(1).waitFor();
+  if ((await images.count()) !== 2) throw new Error(`${await images.count()} images to choose from, not the two uploads`);
+  await shot("04b-account-picture");
+  await images.filter({ hasNotText: "(your picture)" }).click(); // the composer's upload
+  await page.getByTestId("avatar-status").filter({ hasText: "Your profile picture is set." }).waitFor();
+  await page.waitForFunction(() => {
+    const img = document.querySelector('img[alt="Your profile picture"]');
+    return img instanceof HTMLImageElement && img.complete && img.naturalWidth === 64;
+  });
+  refusalExpected = true;
+  await page.getByLabel("Upload a new picture").setInputFiles({ name: "notes.txt", mimeType: "text/plain", buffer: Buffer.from("hello") });
+  await page.getByRole("alert").filter({ hasText: "Only PNG, JPEG, WebP and GIF images can be uploaded." }).waitFor();
+  refusalExpected = false;
+  await page.getByRole("button", { name: "Remove the picture" }).click();
+  await page.getByTestId("avatar-status").filter({ hasText: "Your profile picture is removed." }).waitFor();
+  await page.getByRole("img", { name: "No profile picture" }).waitFor();
 
   step = "create a public assistant and start a chat with it; rename the chat";
   await nav("Assistants").click();

@@ -357,6 +357,7 @@ def test_field_behavior_marks_fields_required_and_read_only(spec: Spec, test_spe
         "like_count",
         "comment_count",
         "liked_by_me",
+        "assets",
     }
     # A body route with its id in the path: the id is left out of the body, and so
     # out of what it requires.

@@ -1,6 +1,13 @@
 import { type ReactElement, useEffect, useRef } from "react";
 import { formatCredits } from "./format";
-import { PasswordResetConfirmPage, PasswordResetRequestPage, VerifyBanner, VerifyEmailPage } from "./pages/Account";
+import {
+  AccountPage,
+  Avatar,
+  PasswordResetConfirmPage,
+  PasswordResetRequestPage,
+  VerifyBanner,
+  VerifyEmailPage,
+} from "./pages/Account";
 import { AdminPage } from "./pages/Admin";
 import { AssetsPage } from "./pages/Assets";
 import { AssistantsPage } from "./pages/Assistants";
@@ -37,6 +44,7 @@ const PAGES: Record<string, (props: { rest: string[] }) => ReactElement> = {
   admin: () => <AdminPage />,
   operator: ({ rest }) => <OperatorPage rest={rest} />,
   notifications: () => <NotificationsPage />,
+  account: () => <AccountPage />,
 };
 
 export function App() {
@@ -97,6 +105,10 @@ export function App() {
               >
                 Notifications{session.unread ? <span className="badge"> {session.unread}</span> : null}
                 <span className="sr-only">{session.unread ? " unread" : ""}</span>
+              </Link>
+              <Link to="/account" className="me" aria-current={section?.path === "account" ? "page" : undefined}>
+                <Avatar user={session.user} />
+                Account
               </Link>
               <Link to="/wallet" className="balance" aria-live="polite" data-testid="balance">
                 {session.wallet ? formatCredits(session.wallet.available) : "…"}

@@ -1,6 +1,7 @@
 // Pieces every page uses: errors in words, labelled fields, async actions.
 import { type ReactNode, useCallback, useEffect, useId, useState } from "react";
 import { describeError } from "./api/errors";
+import { UPLOAD_TYPES } from "./uploads";
 
 export function ErrorText({ error }: { error: unknown }) {
   if (error === null || error === undefined) return null;
@@ -26,6 +27,34 @@ export function Field(props: {
   );
 }
 
+/** A file input for one image of the types uploads take: `upload` gets the file
+ * picked, then the input is cleared (so the same file can be picked again). */
+export function ImageUploadField(props: { label: string; hint: string; busy: boolean; upload: (file: File) => Promise<void> }) {
+  const [fileKey, setFileKey] = useState(0);
+  return (
+    <div className="upload">
+      <Field label={props.label} hint={props.hint}>
+        {(id) => (
+          <input
+            key={fileKey}
+            id={id}
+            type="file"
+            accept={UPLOAD_TYPES.join(",")}
+            disabled={props.busy}
+            onChange={(e) => {
+              const file = e.target.files?.[0];
+              if (file) void props.upload(file).finally(() => setFileKey((k) => k + 1));
+            }}
+          />
+        )}
+      </Field>
+      <p role="status" className="hint" data-testid="upload-status">
+        {props.busy ? "Uploading…" : ""}
+      </p>
+    </div>
+  );
+}
+
 /** Run an async action with busy and error state. */
 export function useAction<A extends unknown[]>(action: (...args: A) => Promise<void>) {
   const [busy, setBusy] = useState(false);
@@ -45,6 +74,16 @@ export function useAction<A extends unknown[]>(action: (...args: A) => Promise<v
     [action],
   );
   return { run, busy, error, setError };
+}
+
+/** `value` once it has stayed the same for `ms` (a search box asks when typing pauses). */
+export function useDebounced<T>(value: T, ms: number): T {
+  const [settled, setSettled] = useState(value);
+  useEffect(() => {
+    const timer = setTimeout(() => setSettled(value), ms);
+    return () => clearTimeout(timer);
+  }, [value, ms]);
+  return settled;
 }
 
 /** Load data when `deps` change; `reload` loads again. */

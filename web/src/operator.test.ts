@@ -1,6 +1,18 @@
 import { describe, expect, it } from "vitest";
-import type { User } from "./api/client";
-import { formatRate, isOperator, jobsSeries, matchesUser, operatorHome, operatorPages, revenueSeries, spentSeries } from "./operator";
+import {
+  formatRate,
+  isOperator,
+  jobsSeries,
+  operatorHome,
+  operatorPages,
+  pagesFor,
+  revenueSeries,
+  spentSeries,
+  USER_QUERY_MAX,
+  userQuery,
+  usersPageQuery,
+  usersSummary,
+} from "./operator";
 
 describe("operator pages", () => {
   it("are shown by role", () => {
@@ -56,12 +68,27 @@ describe("dashboard series", () => {
 });
 
 describe("users search", () => {
-  const ada = { id: "u-1", email: "ada@example.com", display_name: "Ada Lovelace", role: "moderator" } as User;
-  it("matches every word anywhere, ignoring case", () => {
-    expect(matchesUser(ada, "")).toBe(true);
-    expect(matchesUser(ada, "ADA love")).toBe(true);
-    expect(matchesUser(ada, "moderator example")).toBe(true);
-    expect(matchesUser(ada, "ada admin")).toBe(false);
+  it("sends the trimmed text, within the API's limit", () => {
+    expect(userQuery("  ada  ")).toBe("ada");
+    expect(userQuery("   ")).toBe("");
+    expect(userQuery("x".repeat(USER_QUERY_MAX + 5))).toHaveLength(USER_QUERY_MAX);
+  });
+  it("asks the server for one page of the query", () => {
+    expect(usersPageQuery("", "")).toEqual({ page_size: 100 });
+    expect(usersPageQuery("ada", "")).toEqual({ page_size: 100, query: "ada" });
+    expect(usersPageQuery("ada", "tok")).toEqual({ page_size: 100, page_token: "tok", query: "ada" });
+  });
+  it("starts from the first page when the query changes", () => {
+    const loaded = { query: "ada", tokens: ["", "t1", "t2"] };
+    expect(pagesFor(loaded, "ada")).toEqual(["", "t1", "t2"]);
+    expect(pagesFor(loaded, "bob")).toEqual([""]);
+    expect(pagesFor(loaded, "")).toEqual([""]);
+  });
+  it("says how many accounts are shown", () => {
+    expect(usersSummary(0, "", false)).toBe("0 accounts");
+    expect(usersSummary(100, "", true)).toBe("100 accounts, more to load");
+    expect(usersSummary(1, "ada", false)).toBe("1 account matches “ada”");
+    expect(usersSummary(3, "ada", false)).toBe("3 accounts match “ada”");
   });
   it("formats an error rate", () => {
     expect([formatRate(0), formatRate(1 / 3), formatRate(1), formatRate(undefined)]).toEqual(["0 %", "33.3 %", "100 %", "0 %"]);

@@ -1,6 +1,6 @@
 // The operator pages' logic without React: who sees which page, the dashboard's
 // series from the summary routes, and the users search.
-import type { Schemas, User } from "./api/client";
+import type { Schemas } from "./api/client";
 import { type Series, toSeries } from "./charts";
 
 type UsageDay = Schemas["klik.wallet.v1.UsageDay"];
@@ -87,17 +87,33 @@ export function signupSeries(days: readonly UsersDay[] = []): Series {
   return toSeries(days, (d) => d.date, (d) => [{ label: "sign-ups", value: d.signups }]);
 }
 
-/** Whether a user matches the search: every word in their name, email, handle, id or role. */
-export function matchesUser(user: User, query: string): boolean {
-  const haystack = [user.display_name, user.email, user.id, user.role, (user as { handle?: string }).handle]
-    .filter(Boolean)
-    .join(" ")
-    .toLowerCase();
-  return query
-    .toLowerCase()
-    .split(/\s+/)
-    .filter(Boolean)
-    .every((word) => haystack.includes(word));
+// The users search runs on the server (GET /v1/admin/users?query=): email, handle or
+// display name containing the text, any case, across every account, not only the
+// pages loaded. It is asked for once typing pauses.
+export const USER_QUERY_MAX = 200; // ListUsersRequest.query's max_length
+export const USER_SEARCH_DELAY_MS = 300;
+export const USERS_PAGE_SIZE = 100;
+
+/** What the search box sends: trimmed, and cut at the API's limit (a longer query is refused). */
+export function userQuery(input: string): string {
+  return input.trim().slice(0, USER_QUERY_MAX);
+}
+
+/** The query string of one page of GET /v1/admin/users for `query` ("" lists every account). */
+export function usersPageQuery(query: string, pageToken: string): { page_size: number; page_token?: string; query?: string } {
+  return { page_size: USERS_PAGE_SIZE, ...(pageToken ? { page_token: pageToken } : {}), ...(query ? { query } : {}) };
+}
+
+/** The pages to show: the tokens loaded for `query`, or only the first page when the query changed. */
+export function pagesFor(loaded: { query: string; tokens: readonly string[] }, query: string): readonly string[] {
+  return loaded.query === query ? loaded.tokens : [""];
+}
+
+/** The line under the search box: how many accounts are shown, and whether there are more. */
+export function usersSummary(count: number, query: string, more: boolean): string {
+  const accounts = count === 1 ? "1 account" : `${count} accounts`;
+  const shown = query ? `${accounts} ${count === 1 ? "matches" : "match"} “${query}”` : accounts;
+  return more ? `${shown}, more to load` : shown;
 }
 
 /** "12.5 %" for 0.125. */

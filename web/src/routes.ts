@@ -25,6 +25,8 @@ export const SECTIONS: readonly Section[] = [
   { path: "search", title: "Search", nav: true, signedIn: true },
   { path: "wallet", title: "Wallet", nav: true, signedIn: true },
   { path: "notifications", title: "Notifications", nav: false, signedIn: true },
+  // Your profile picture (linked from the header, beside Notifications).
+  { path: "account", title: "Account", nav: false, signedIn: true },
   { path: "admin", title: "Admin", nav: false, signedIn: true },
   // Moderators and admins (shown in the navigation to them: App.tsx).
   { path: "operator", title: "Operator", nav: false, signedIn: true },

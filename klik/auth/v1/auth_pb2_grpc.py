@@ -615,11 +615,24 @@ class AuthServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListUsers(self, request, context):
-        """Lists every account, newest first. Admin.
+        """Lists every account, newest first, or with `query` only the accounts it
+        matches. Admin.
+
+        Search: `query` (trimmed; at most 200 characters) matches an account whose
+        email, handle or display name contains it anywhere (a substring, not only a
+        prefix), ignoring case; `%` and `_` in it match only themselves, never
+        as wildcards. "" lists every account. The pages stay newest first and a
+        page_token carries on with the same query (send the same `query` with it;
+        another query with that token pages through the other query's matches from
+        the same point). Case is ignored for the ASCII letters on every database;
+        other letters fold as the database folds them (PostgreSQL's ILIKE, by its
+        locale; SQLite: not at all).
 
         Errors:
         - PERMISSION_DENIED (403): the caller is not an admin.
         - INVALID_ARGUMENT `INVALID_PAGE_TOKEN` (400): page_token was not issued by this RPC.
+        - INVALID_ARGUMENT `INVALID_QUERY` (400): query is over 200 characters
+        (`ErrorInfo.metadata["field"]` is `query`).
         - INVALID_ARGUMENT (400): page_size is negative.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)

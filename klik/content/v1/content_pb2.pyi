@@ -27,7 +27,7 @@ class Profile(_message.Message):
     def __init__(self, user_id: _Optional[str] = ..., handle: _Optional[str] = ..., display_name: _Optional[str] = ..., avatar_url: _Optional[str] = ...) -> None: ...
 
 class Post(_message.Message):
-    __slots__ = ("id", "author_id", "title", "body", "asset_ids", "visibility", "status", "created_at", "updated_at", "author", "like_count", "comment_count", "liked_by_me")
+    __slots__ = ("id", "author_id", "title", "body", "asset_ids", "visibility", "status", "created_at", "updated_at", "author", "like_count", "comment_count", "liked_by_me", "assets")
     ID_FIELD_NUMBER: _ClassVar[int]
     AUTHOR_ID_FIELD_NUMBER: _ClassVar[int]
     TITLE_FIELD_NUMBER: _ClassVar[int]
@@ -41,6 +41,7 @@ class Post(_message.Message):
     LIKE_COUNT_FIELD_NUMBER: _ClassVar[int]
     COMMENT_COUNT_FIELD_NUMBER: _ClassVar[int]
     LIKED_BY_ME_FIELD_NUMBER: _ClassVar[int]
+    ASSETS_FIELD_NUMBER: _ClassVar[int]
     id: str
     author_id: str
     title: str
@@ -54,7 +55,8 @@ class Post(_message.Message):
     like_count: int
     comment_count: int
     liked_by_me: bool
-    def __init__(self, id: _Optional[str] = ..., author_id: _Optional[str] = ..., title: _Optional[str] = ..., body: _Optional[str] = ..., asset_ids: _Optional[_Iterable[str]] = ..., visibility: _Optional[str] = ..., status: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., author: _Optional[_Union[Profile, _Mapping]] = ..., like_count: _Optional[int] = ..., comment_count: _Optional[int] = ..., liked_by_me: _Optional[bool] = ...) -> None: ...
+    assets: _containers.RepeatedCompositeFieldContainer[Asset]
+    def __init__(self, id: _Optional[str] = ..., author_id: _Optional[str] = ..., title: _Optional[str] = ..., body: _Optional[str] = ..., asset_ids: _Optional[_Iterable[str]] = ..., visibility: _Optional[str] = ..., status: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., author: _Optional[_Union[Profile, _Mapping]] = ..., like_count: _Optional[int] = ..., comment_count: _Optional[int] = ..., liked_by_me: _Optional[bool] = ..., assets: _Optional[_Iterable[_Union[Asset, _Mapping]]] = ...) -> None: ...
 
 class Asset(_message.Message):
     __slots__ = ("id", "owner_id", "job_id", "kind", "text", "url", "mime_type", "created_at")

@@ -492,7 +492,9 @@ class ContentServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetAsset(self, request, context):
-        """Returns one of the caller's assets. Bearer.
+        """Returns one of the caller's assets. Bearer. Another user's asset is
+        NOT_FOUND even when it is attached to a post the caller can see: a post's
+        media come with the post (`Post.assets`).
 
         Errors:
         - NOT_FOUND `ASSET_NOT_FOUND` (404): no asset with this id belongs to the caller.

@@ -9,7 +9,13 @@ Soft deletes: posts, chats, lessons and assistants carry `deleted_at`; every rea
 deleted rows out, so a deleted row is NOT_FOUND everywhere.
 """
 
-from services.content.store.assets import add_asset, get_asset, list_assets, owned_assets
+from services.content.store.assets import (
+    add_asset,
+    assets_by_id,
+    get_asset,
+    list_assets,
+    owned_assets,
+)
 from services.content.store.assistants import (
     KeyedAssistant,
     add_assistant,
@@ -124,6 +130,7 @@ __all__ = [
     "add_report",
     "add_upload",
     "add_user_message",
+    "assets_by_id",
     "assistant_by_key",
     "audit",
     "change_profile",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import Row, select
@@ -55,6 +55,16 @@ async def get_asset(session: AsyncSession, asset_id: str, owner_id: str) -> Asse
         )
     ).first()
     return None if row is None else _asset(row)
+
+
+async def assets_by_id(session: AsyncSession, ids: Iterable[str]) -> dict[str, Asset]:
+    """The assets of `ids` that exist, by id (whoever owns them: the caller decides
+    who may see which)."""
+    wanted = list(dict.fromkeys(ids))
+    if not wanted:
+        return {}
+    rows = await session.execute(select(assets).where(assets.c.id.in_(wanted)))
+    return {row.id: _asset(row) for row in rows}
 
 
 async def owned_assets(session: AsyncSession, owner_id: str, ids: Sequence[str]) -> set[str]:

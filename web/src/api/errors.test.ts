@@ -68,3 +68,12 @@ describe("the plan reasons in words", () => {
     );
   });
 });
+
+describe("the profile picture reasons in words", () => {
+  it("says only an image will do, and when content cannot be asked", () => {
+    const notImage = toApiError(400, body("AVATAR_NOT_IMAGE", "INVALID_ARGUMENT", "asset is a TEXT asset"));
+    expect(describeError(notImage)).toBe("Only an image can be your profile picture. Asset is a TEXT asset.");
+    const unavailable = toApiError(503, body("CONTENT_UNAVAILABLE", "UNAVAILABLE", ""));
+    expect(describeError(unavailable)).toContain("nothing changed");
+  });
+});

@@ -91,6 +91,10 @@ const ADVICE: Record<string, string> = {
   UPLOAD_NOT_RECEIVED: "The file did not arrive. Try again.",
   UPLOADS_DISABLED: "Uploads are turned off on this klik.",
   ASSISTANT_NOT_FOUND: "That assistant was not found (it may have been deleted or made private).",
+  AVATAR_NOT_IMAGE: "Only an image can be your profile picture.",
+  INVALID_AVATAR: "That is not one of your images.",
+  ASSET_NOT_FOUND: "That image is not one of yours, or it was deleted.",
+  CONTENT_UNAVAILABLE: "Your images cannot be checked right now; nothing changed. Try again shortly.",
 };
 
 const BY_HTTP_STATUS: Record<number, string> = {

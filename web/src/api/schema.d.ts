@@ -80,12 +80,25 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Lists every account, newest first.
-         * @description Lists every account, newest first. Admin.
+         * Lists every account, newest first, or with `query` only the accounts it matches.
+         * @description Lists every account, newest first, or with `query` only the accounts it
+         *     matches. Admin.
+         *
+         *     Search: `query` (trimmed; at most 200 characters) matches an account whose
+         *     email, handle or display name contains it anywhere (a substring, not only a
+         *     prefix), ignoring case; `%` and `_` in it match only themselves, never
+         *     as wildcards. "" lists every account. The pages stay newest first and a
+         *     page_token carries on with the same query (send the same `query` with it;
+         *     another query with that token pages through the other query's matches from
+         *     the same point). Case is ignored for the ASCII letters on every database;
+         *     other letters fold as the database folds them (PostgreSQL's ILIKE, by its
+         *     locale; SQLite: not at all).
          *
          *     Errors:
          *     - PERMISSION_DENIED (403): the caller is not an admin.
          *     - INVALID_ARGUMENT `INVALID_PAGE_TOKEN` (400): page_token was not issued by this RPC.
+         *     - INVALID_ARGUMENT `INVALID_QUERY` (400): query is over 200 characters
+         *       (`ErrorInfo.metadata["field"]` is `query`).
          *     - INVALID_ARGUMENT (400): page_size is negative.
          */
         get: operations["AuthService_ListUsers"];
@@ -402,7 +415,9 @@ export interface paths {
         };
         /**
          * Returns one of the caller's assets.
-         * @description Returns one of the caller's assets. Bearer.
+         * @description Returns one of the caller's assets. Bearer. Another user's asset is
+         *     NOT_FOUND even when it is attached to a post the caller can see: a post's
+         *     media come with the post (`Post.assets`).
          *
          *     Errors:
          *     - NOT_FOUND `ASSET_NOT_FOUND` (404): no asset with this id belongs to the caller.
@@ -3335,6 +3350,11 @@ export interface components {
             page_size?: number;
             /** @description Opaque cursor from a previous `next_page_token`; empty for the first page. */
             page_token?: string;
+            /**
+             * @description Only the accounts whose email, handle or display name contains this text,
+             *     ignoring case (see ListUsers); "" for every account.
+             */
+            query?: string;
         };
         /** @description A page of accounts, newest first. */
         "klik.auth.v1.ListUsersResponse": {
@@ -4516,6 +4536,17 @@ export interface components {
         "klik.content.v1.Post": {
             /** @description Ids of the author's assets shown with the post. */
             asset_ids?: string[];
+            /**
+             * @description The attached assets themselves (`asset_ids`, in that order; an id whose asset
+             *     is gone is left out), so that whoever may see the post sees its media: filled
+             *     wherever a post is returned (GetPost, ListPosts, the following feed, profile
+             *     pages, Search, and the answers of the post's own mutations). They go only
+             *     with the post: a reader who cannot see the post (a draft, a private or hidden
+             *     post of someone else, unless the reader is a moderator or admin) gets neither,
+             *     and GetAsset stays the owner's. Every `url` is a `/v1/files/…` address that
+             *     needs no token. Output only.
+             */
+            readonly assets?: components["schemas"]["klik.content.v1.Asset"][];
             /** @description The author's public profile. Output only. */
             readonly author?: components["schemas"]["klik.content.v1.Profile"];
             /** @description The author's user id. Output only. */
@@ -6157,6 +6188,11 @@ export interface operations {
                 page_size?: number;
                 /** @description Opaque cursor from a previous `next_page_token`; empty for the first page. */
                 page_token?: string;
+                /**
+                 * @description Only the accounts whose email, handle or display name contains this text,
+                 *     ignoring case (see ListUsers); "" for every account.
+                 */
+                query?: string;
             };
             header?: never;
             path?: never;

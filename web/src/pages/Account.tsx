@@ -1,11 +1,109 @@
-// The pages auth's mails link to and the way back into an account:
-// /verify-email?token= (the verification link), /password-reset (ask for a reset
-// link) and /reset-password?token= (the reset link: choose a new password).
+// The account: /account (your profile picture), the pages auth's mails link to and
+// the way back into an account: /verify-email?token= (the verification link),
+// /password-reset (ask for a reset link) and /reset-password?token= (the reset link:
+// choose a new password).
 import { type FormEvent, useEffect, useRef, useState } from "react";
-import { ErrorText, Field, Page, useAction } from "../components";
+import type { Asset, User } from "../api/client";
+import { avatarChoices, avatarDone, avatarUpdate, currentAvatar, initials } from "../avatar";
+import { ErrorText, Field, ImageUploadField, newKey, Page, useAction, useLoad } from "../components";
 import { describeError } from "../api/errors";
+import { formatTime } from "../format";
 import { Link } from "../router";
 import { useSession } from "../session";
+import { uploadFile } from "../uploads";
+
+/** The user's profile picture, or their initials when they have none. */
+export function Avatar({ user, large = false }: { user: User | null; large?: boolean }) {
+  const className = large ? "avatar large" : "avatar";
+  if (user?.avatar_url) return <img className={className} src={user.avatar_url} alt={large ? "Your profile picture" : ""} />;
+  return (
+    <span className={`${className} initials`} aria-hidden={!large} aria-label={large ? "No profile picture" : undefined} role={large ? "img" : undefined}>
+      {initials(user)}
+    </span>
+  );
+}
+
+/** /account: your profile picture — one of your images, a new upload, or none. */
+export function AccountPage() {
+  const session = useSession();
+  const { api, user } = session;
+  const images = useLoad(
+    () =>
+      Promise.all(
+        (["IMAGE", "UPLOAD"] as const).map((kind) =>
+          api.call((c) => c.GET("/v1/assets", { params: { query: { kind, page_size: 50 } } })),
+        ),
+      ),
+    [],
+  );
+  const [added, setAdded] = useState<Asset[]>([]);
+  const choices = avatarChoices(added, ...(images.data ?? []).map((page) => page.assets ?? []));
+  const current = currentAvatar(user);
+  const [done, setDone] = useState("");
+  const choose = useAction(async (assetId: string) => {
+    setDone("");
+    await api.call((c) => c.PATCH("/v1/auth/me", { body: avatarUpdate(assetId) }));
+    await session.refreshUser();
+    setDone(avatarDone(assetId));
+  });
+  // A new image from the device becomes an asset (kind UPLOAD), then the picture.
+  const upload = useAction(async (file: File) => {
+    setDone("");
+    const asset = await uploadFile(api, file, newKey());
+    setAdded((now) => [asset, ...now]);
+    await choose.run(asset.id!);
+  });
+  return (
+    <Page title="Account">
+      <section className="card" aria-labelledby="picture-title">
+        <h2 id="picture-title">Profile picture</h2>
+        <p className="hint">Shown with your posts, comments and notifications.</p>
+        <div className="row avatar-row">
+          <Avatar user={user} large />
+          {current ? (
+            <button type="button" className="secondary" disabled={choose.busy} onClick={() => void choose.run("")}>
+              Remove the picture
+            </button>
+          ) : null}
+        </div>
+        <p role="status" data-testid="avatar-status">
+          {choose.busy ? "Saving…" : done}
+        </p>
+        <ErrorText error={choose.error ?? upload.error} />
+        <ImageUploadField
+          label="Upload a new picture"
+          hint="PNG, JPEG, WebP or GIF, up to 10 MiB; it becomes your picture."
+          busy={upload.busy}
+          upload={upload.run}
+        />
+        <fieldset>
+          <legend>Or choose one of your images</legend>
+          <ErrorText error={images.error} />
+          {images.data && choices.length === 0 ? <p>No images yet — upload one, or make some in the Studio.</p> : null}
+          <ul className="grid small" aria-label="Your images">
+            {choices.map((a) => (
+              <li key={a.id}>
+                <button
+                  type="button"
+                  className="pick secondary"
+                  aria-pressed={a.id === current}
+                  disabled={choose.busy || upload.busy}
+                  onClick={() => void choose.run(a.id!)}
+                >
+                  <img className="result" src={a.url} alt="" />
+                  <span>
+                    {a.kind === "UPLOAD" ? "Uploaded" : "Generated"} {formatTime(a.created_at)}
+                    {a.id === current ? " (your picture)" : ""}
+                  </span>
+                </button>
+              </li>
+            ))}
+          </ul>
+        </fieldset>
+      </section>
+    </Page>
+  );
+}
 
 /** The `token` query parameter of the current address ("" without one). */
 export function tokenFromQuery(search: string = location.search): string {

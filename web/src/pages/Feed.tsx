@@ -5,27 +5,16 @@ import { formatTime } from "../format";
 import { useSession } from "../session";
 import { AssetView } from "./Assets";
 
+/** A post's attached media: they come with the post (`Post.assets`) to whoever may see it. */
 export function PostMedia({ post }: { post: Post }) {
-  const { api, user } = useSession();
-  const own = post.author_id === user?.id;
-  const assets = useLoad(
-    () =>
-      own
-        ? Promise.all(
-            (post.asset_ids ?? []).map((id) =>
-              api.call((c) => c.GET("/v1/assets/{asset_id}", { params: { path: { asset_id: id } } })),
-            ),
-          )
-        : Promise.resolve([]),
-    [post.id, own],
-  );
-  if (!own && post.asset_ids?.length) return <p className="hint">{post.asset_ids.length} attached media</p>;
+  const assets = post.assets ?? [];
+  const gone = (post.asset_ids?.length ?? 0) - assets.length;
   return (
     <>
-      <ErrorText error={assets.error} />
-      {(assets.data ?? []).map((a) => (
+      {assets.map((a) => (
         <AssetView key={a.id} asset={a} alt={`Image in “${post.title}”`} />
       ))}
+      {gone > 0 ? <p className="hint">{gone === 1 ? "1 attached item is" : `${gone} attached items are`} no longer available</p> : null}
     </>
   );
 }

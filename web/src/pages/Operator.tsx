@@ -4,18 +4,23 @@
 import { useState } from "react";
 import type { Post, Schemas } from "../api/client";
 import { BarChart } from "../Chart";
-import { ErrorText, Field, newKey, Page, useAction, useLoad } from "../components";
+import { ErrorText, Field, newKey, Page, useAction, useDebounced, useLoad } from "../components";
 import { formatCredits, formatDelta, formatMoney, formatTime } from "../format";
 import {
   activeSeries,
   creditsInSeries,
   formatRate,
   jobsSeries,
-  matchesUser,
   operatorPages,
+  pagesFor,
   revenueSeries,
   signupSeries,
   spentSeries,
+  USER_QUERY_MAX,
+  USER_SEARCH_DELAY_MS,
+  userQuery,
+  usersPageQuery,
+  usersSummary,
 } from "../operator";
 import { Link } from "../router";
 import { useSession } from "../session";
@@ -116,21 +121,26 @@ function Dashboard() {
 
 function Users() {
   const { api, user: me } = useSession();
-  const [pages, setPages] = useState<string[]>([""]);
   const [search, setSearch] = useState("");
+  // The server searches every account; asked for once typing pauses.
+  const query = useDebounced(userQuery(search), USER_SEARCH_DELAY_MS);
+  const [paging, setPaging] = useState<{ query: string; tokens: readonly string[] }>({ query: "", tokens: [""] });
+  const pages = pagesFor(paging, query);
   const [done, setDone] = useState("");
   const loaded = useLoad(
     () =>
       Promise.all(
         pages.map((token) =>
-          api.call((c) => c.GET("/v1/admin/users", { params: { query: { page_size: 100, page_token: token } } })),
+          api.call((c) => c.GET("/v1/admin/users", { params: { query: usersPageQuery(query, token) } })),
         ),
-      ),
-    [pages.join(",")],
+      ).then((replies) => ({ query, replies })),
+    [query, pages.join(",")],
   );
-  const users = (loaded.data ?? []).flatMap((p) => p.users ?? []);
-  const next = loaded.data?.[loaded.data.length - 1]?.next_page_token ?? "";
-  const shown = users.filter((u) => matchesUser(u, search));
+  // What is on screen answers the query in the box (not one typed before).
+  const current = loaded.data?.query === query ? loaded.data.replies : null;
+  const shown = (current ?? []).flatMap((p) => p.users ?? []);
+  const next = current?.[current.length - 1]?.next_page_token ?? "";
+  const searching = userQuery(search) !== query || (current === null && !loaded.error);
   const setRole = useAction(async (userId: string, email: string, role: string) => {
     await api.call((c) => c.POST("/v1/admin/users/{user_id}/role", { params: { path: { user_id: userId } }, body: { role } }));
     setDone(`${email} is now ${role}.`);
@@ -144,13 +154,21 @@ function Users() {
   });
   return (
     <>
-      <Field label="Search users" hint="Name, email, id or role; every word must match.">
-        {(id) => <input id={id} type="search" value={search} onChange={(e) => setSearch(e.target.value)} />}
+      <Field label="Search users" hint="Part of an email, handle or display name, any case; every account is searched.">
+        {(id) => (
+          <input
+            id={id}
+            type="search"
+            maxLength={USER_QUERY_MAX}
+            value={search}
+            onChange={(e) => setSearch(e.target.value)}
+          />
+        )}
       </Field>
       <ErrorText error={loaded.error ?? setRole.error ?? remove.error} />
       <p role="status">{done}</p>
-      <p className="hint" aria-live="polite">
-        {shown.length} of {users.length} loaded accounts
+      <p className="hint" aria-live="polite" data-testid="users-summary" aria-busy={searching}>
+        {searching ? "Searching…" : usersSummary(shown.length, query, Boolean(next))}
       </p>
       <div className="scroll">
         <table>
@@ -198,7 +216,7 @@ function Users() {
         </table>
       </div>
       {next ? (
-        <button type="button" className="secondary" onClick={() => setPages([...pages, next])}>
+        <button type="button" className="secondary" onClick={() => setPaging({ query, tokens: [...pages, next] })}>
           Load more accounts
         </button>
       ) : null}

@@ -1,10 +1,10 @@
 import { type FormEvent, useState } from "react";
 import type { Post } from "../api/client";
-import { ErrorText, Field, newKey, Page, useAction, useLoad } from "../components";
+import { ErrorText, Field, ImageUploadField, newKey, Page, useAction, useLoad } from "../components";
 import { formatStatus } from "../format";
 import { Link } from "../router";
 import { useSession } from "../session";
-import { UPLOAD_TYPES, uploadFile } from "../uploads";
+import { uploadFile } from "../uploads";
 import { AssetView } from "./Assets";
 
 export function PostsPage() {
@@ -29,15 +29,10 @@ export function PostsPage() {
     replace(await api.call((c) => c.POST("/v1/posts/{post_id}:publish", { params: { path: { post_id: id } }, body: {} })));
   });
   // An image from the device becomes an asset (kind UPLOAD) and is attached at once.
-  const [fileKey, setFileKey] = useState(0);
   const upload = useAction(async (file: File) => {
-    try {
-      const asset = await uploadFile(api, file, newKey());
-      assets.setData((now) => ({ ...now, assets: [asset, ...(now?.assets ?? [])] }));
-      setChosen((now) => [...now, asset.id!]);
-    } finally {
-      setFileKey((k) => k + 1); // clears the file input, so the same file can be picked again
-    }
+    const asset = await uploadFile(api, file, newKey());
+    assets.setData((now) => ({ ...now, assets: [asset, ...(now?.assets ?? [])] }));
+    setChosen((now) => [...now, asset.id!]);
   });
   const toggle = (id: string) => setChosen((now) => (now.includes(id) ? now.filter((x) => x !== id) : [...now, id]));
   const media = (assets.data?.assets ?? []).filter((a) => a.url);
@@ -55,26 +50,12 @@ export function PostsPage() {
         <Field label="Text">{(id) => <textarea id={id} rows={3} value={body} onChange={(e) => setBody(e.target.value)} />}</Field>
         <fieldset>
           <legend>Attach an image or your generated media</legend>
-          <div className="upload">
-            <Field label="Upload an image" hint="PNG, JPEG, WebP or GIF, up to 10 MiB; it is attached to this post.">
-              {(id) => (
-                <input
-                  key={fileKey}
-                  id={id}
-                  type="file"
-                  accept={UPLOAD_TYPES.join(",")}
-                  disabled={upload.busy}
-                  onChange={(e) => {
-                    const file = e.target.files?.[0];
-                    if (file) void upload.run(file);
-                  }}
-                />
-              )}
-            </Field>
-            <p role="status" className="hint" data-testid="upload-status">
-              {upload.busy ? "Uploading…" : ""}
-            </p>
-          </div>
+          <ImageUploadField
+            label="Upload an image"
+            hint="PNG, JPEG, WebP or GIF, up to 10 MiB; it is attached to this post."
+            busy={upload.busy}
+            upload={upload.run}
+          />
           <ErrorText error={upload.error} />
           <ErrorText error={assets.error} />
           {media.length === 0 ? <p>No images or videos yet — upload one, or make some in the Studio.</p> : null}
