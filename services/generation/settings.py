@@ -45,6 +45,7 @@ from services.generation.domain import Kind
 from services.generation.pricing import Prices
 from services.generation.providers.backoff import PollSchedule, RetryPolicy
 from services.generation.providers.breaker import BreakerPolicy
+from services.generation.providers.connections import DEFAULT_MAX_CONNECTIONS
 from services.generation.providers.http import Timeouts
 
 
@@ -57,9 +58,16 @@ class ProviderPolicy:
     timeouts: Timeouts = field(default_factory=Timeouts)
     polling: PollSchedule = field(default_factory=PollSchedule)
     listing_ttl_seconds: float = 600.0  # avatars and voices
+    # HTTP connections to providers at once, all of them together (each streamed
+    # reply holds one for its length): providers/connections.py.
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
     # What the providers' webhooks are checked with (callbacks.py); "" turns them off.
     heygen_webhook_secret: str = ""
     leonardo_webhook_key: str = ""
+
+    def __post_init__(self) -> None:
+        if self.max_connections < 1:
+            raise ValueError("KLIK_PROVIDER_MAX_CONNECTIONS must be at least 1")
 
 
 # How long a job of each kind may take on its provider, start to result. Videos
@@ -164,6 +172,9 @@ class GenerationSettings:
                     max_seconds=env_float("KLIK_PROVIDER_POLL_MAX_SECONDS", 10.0, env),
                 ),
                 listing_ttl_seconds=env_float("KLIK_PROVIDER_CATALOGUE_TTL_SECONDS", 600.0, env),
+                max_connections=env_int(
+                    "KLIK_PROVIDER_MAX_CONNECTIONS", DEFAULT_MAX_CONNECTIONS, env
+                ),
                 heygen_webhook_secret=env_str("KLIK_HEYGEN_WEBHOOK_SECRET", "", env),
                 leonardo_webhook_key=env_str("KLIK_LEONARDO_WEBHOOK_KEY", "", env),
             )

@@ -6,6 +6,7 @@ paid job, and the circuit breaker's whole cycle (its clock moved by hand)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import time
 
@@ -19,9 +20,10 @@ from services.generation.providers.errors import (
     ProviderTimeout,
     ProviderUnavailable,
 )
+from services.generation.providers.http import Timeouts
 from services.generation.providers.registry import Providers
 from services.generation.providers.values import ImageRequest, TextRequest, VideoRequest
-from tests.generation.conftest import FakeClock, MakeProviders, SandboxServer
+from tests.generation.conftest import POLICY, FakeClock, MakeProviders, SandboxServer
 from tests.helpers import wait_for
 
 CHAT = "/v1/chat/completions"
@@ -196,6 +198,37 @@ async def test_a_cancelled_probe_frees_the_probe_slot(
     assert providers.circuit_state("sandbox") == "half_open"
     assert (await providers.text("sandbox").complete(text("next probe"))).text
     assert providers.circuit_state("sandbox") == "closed"
+
+
+async def test_requests_past_the_connection_limit_wait_in_the_replica_and_blame_no_one(
+    make_providers: MakeProviders, sandbox: SandboxServer
+) -> None:
+    """One connection, held by a slow reply: the other calls wait for it at the
+    gate, give up after the pool timeout (retried, as never sent), and the provider
+    is not blamed for it: the circuit stays closed. Once the slot is free, calls go."""
+    policy = dataclasses.replace(
+        POLICY,
+        max_connections=1,
+        timeouts=Timeouts(connect=2.0, read=5.0, write=2.0, pool=0.1),
+    )
+    providers = make_providers(policy)
+    slow = asyncio.ensure_future(
+        providers.text("sandbox").complete(text("slow [[fault:latency=1500]]"))
+    )
+
+    async def slow_sent() -> bool:
+        return await sandbox.count(CHAT) == 1
+
+    await wait_for(slow_sent, 5, message="the slow request reached the sandbox")
+    for _ in range(4):  # more than the breaker's threshold of 3
+        with pytest.raises(ProviderTimeout) as error:
+            await providers.text("sandbox").complete(text("waiting"))
+        assert "no answer in time (PoolTimeout)" in error.value.message
+    assert await sandbox.count(CHAT) == 1, "none of them reached the provider"
+    assert providers.circuit_state("sandbox") == "closed"
+    assert (await slow).text
+    assert (await providers.text("sandbox").complete(text("after"))).text
+    assert await sandbox.count(CHAT) == 2
 
 
 async def test_refusals_do_not_open_the_circuit(

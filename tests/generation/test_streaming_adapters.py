@@ -16,6 +16,7 @@ import pytest
 from services.generation.catalogue import Endpoint
 from services.generation.providers.anthropic import Anthropic
 from services.generation.providers.breaker import CircuitBreaker, CircuitState
+from services.generation.providers.connections import ConnectionGate
 from services.generation.providers.errors import (
     ContentRejected,
     ProviderError,
@@ -40,6 +41,7 @@ async def http(sandbox: SandboxServer, clock: FakeClock) -> AsyncIterator[Provid
             "sandbox",
             client,
             CircuitBreaker(POLICY.breaker, clock),
+            gate=ConnectionGate(POLICY.max_connections),
             retry=POLICY.retry,
             timeouts=POLICY.timeouts,
         )

@@ -15,7 +15,9 @@ What is retried depends on whether repeating the request is safe:
 
 The breaker counts failures that say the provider is unwell (429, 5xx, timeouts,
 transport errors, bodies that are not what its API documents); any other answer,
-4xx included, shows it is up.
+4xx included, shows it is up. Waiting too long for one of this replica's own pooled
+connections (httpx.PoolTimeout) is retried like a failure to connect, but is no
+verdict on the provider.
 
 `stream` is the same for a reply streamed as server-sent events (repeatable), up to
 its first item: until then every failure, a stall or a cut in the body included, is
@@ -39,6 +41,7 @@ import httpx
 from kit.backoff import RetryPolicy, parse_retry_after, retry_delay
 from kit.context import deadline_var
 from services.generation.providers.breaker import CircuitBreaker, CircuitState, Permit
+from services.generation.providers.connections import ConnectionGate
 from services.generation.providers.errors import (
     Malformed,
     ProviderError,
@@ -77,6 +80,7 @@ class ProviderHttp:
         client: httpx.AsyncClient,
         breaker: CircuitBreaker,
         *,
+        gate: ConnectionGate,
         retry: RetryPolicy,
         timeouts: Timeouts,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
@@ -84,6 +88,7 @@ class ProviderHttp:
     ) -> None:
         self.provider = provider
         self.client = client
+        self.gate = gate  # in front of `client`'s pool: see providers/connections.py
         self.breaker = breaker
         self.retry = retry
         self.timeouts = timeouts
@@ -245,11 +250,15 @@ class ProviderHttp:
         """One attempt: its result, or what failed and whether it may be retried.
         Reports the outcome to the breaker."""
         try:
-            response = await self.client.request(
-                method, url, headers=headers, json=json, params=params, timeout=limits
-            )
+            await self.gate.enter(limits.pool)
+            try:
+                response = await self.client.request(
+                    method, url, headers=headers, json=json, params=params, timeout=limits
+                )
+            finally:
+                self.gate.leave()
         except httpx.RequestError as error:
-            self.breaker.failed(permit)
+            self._blame(permit, error)
             return self._unreachable(error, repeatable)
         except BaseException:
             # Cancelled (or a bug): no verdict on the provider, but the permit (maybe
@@ -292,8 +301,13 @@ class ProviderHttp:
         request = self.client.build_request(method, url, headers=headers, json=json, timeout=limits)
         opened: _Opened[T] | None = None
         try:
-            response = await self.client.send(request, stream=True)
-            opened = _Opened(response)
+            await self.gate.enter(limits.pool)
+            try:
+                response = await self.client.send(request, stream=True)
+            except BaseException:
+                self.gate.leave()
+                raise
+            opened = _Opened(response, self.gate)  # leaves the gate when closed
             if response.status_code >= 400:
                 await response.aread()
                 failed = self._status(permit, response, True)
@@ -312,7 +326,7 @@ class ProviderHttp:
             stalled = ProviderTimeout(name, f"{name}: the stream stalled before it began")
             return _Failed(stalled, True)
         except httpx.RequestError as error:
-            self.breaker.failed(permit)
+            self._blame(permit, error)
             await _close(opened)
             return self._unreachable(error, True)
         except ProviderError:
@@ -328,6 +342,16 @@ class ProviderHttp:
             self.breaker.abandoned(permit)
             await _close(opened)
             raise
+
+    def _blame(self, permit: Permit, error: httpx.RequestError) -> None:
+        """Tell the breaker of a request that got no answer, unless it never left
+        this process: a PoolTimeout is this replica's own connections all busy (a
+        thousand media jobs polling at once), which says nothing of the provider's
+        health, and counting it would open the circuit on a healthy provider."""
+        if isinstance(error, httpx.PoolTimeout):
+            self.breaker.abandoned(permit)
+        else:
+            self.breaker.failed(permit)
 
     def _unreachable(self, error: httpx.RequestError, repeatable: bool) -> _Failed:
         """A request that got no (complete) answer: may it be retried?"""
@@ -404,20 +428,27 @@ class _Failed:
 class _Opened(Generic[T]):
     """A stream that has started: its response, the decoded items and the first."""
 
-    def __init__(self, response: httpx.Response) -> None:
+    def __init__(self, response: httpx.Response, gate: ConnectionGate) -> None:
         self.response = response
         self.items: AsyncGenerator[T, None] | None = None
         self.first: T
+        self._gate: ConnectionGate | None = gate
 
     async def close(self) -> None:
         """Stop decoding and close the response (the connection with it, when the
-        body has not ended): the provider sees the client go."""
+        body has not ended): the provider sees the client go. Gives the gate's slot
+        back, once."""
         try:
             if self.items is not None:
                 with contextlib.suppress(Exception):
                     await self.items.aclose()
         finally:
-            await self.response.aclose()
+            try:
+                await self.response.aclose()
+            finally:
+                if self._gate is not None:
+                    self._gate.leave()
+                    self._gate = None
 
 
 async def _close(opened: _Opened[Any] | None) -> None:

@@ -12,13 +12,13 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-import httpx
-
 from kit.errors import InvalidArgument
 from services.generation.catalogue import Catalogue, Family
+from services.generation.providers import connections
 from services.generation.providers.anthropic import Anthropic
 from services.generation.providers.breaker import CircuitBreaker, CircuitState
 from services.generation.providers.chat import ChatApi
+from services.generation.providers.connections import ConnectionGate
 from services.generation.providers.errors import ProviderUnavailable
 from services.generation.providers.heygen import HeyGen
 from services.generation.providers.http import ProviderHttp
@@ -43,10 +43,8 @@ class Providers:
         """`clock` drives the breakers' cool-downs and the catalogue cache (tests
         inject one); call deadlines are always on time.monotonic(), like the RPC
         deadlines they are compared with."""
-        self.client = httpx.AsyncClient(
-            headers={"user-agent": "klik-generation"},
-            limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
-        )
+        self.client = connections.client(policy.max_connections)
+        self.gate = ConnectionGate(policy.max_connections)
         self.breakers: dict[str, CircuitBreaker] = {}
         self.wakeups = Wakeups()  # polls a provider's callback may cut short
         self._text: dict[str, ChatApi] = {}
@@ -59,6 +57,7 @@ class Providers:
                 provider.name,
                 self.client,
                 breaker,
+                gate=self.gate,
                 retry=policy.retry,
                 timeouts=policy.timeouts,
                 sleep=sleep,
