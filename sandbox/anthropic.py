@@ -79,7 +79,7 @@ async def messages(request: Request) -> Response:
     prompt = texts[-1][1]  # markers in earlier turns were for earlier requests
 
     async def produce(fault: Fault) -> Response:
-        text, finish = content.reply(model, prompt, max_tokens)
+        text, finish = content.reply(model, prompt, max_tokens, fault.words)
         if fault.filtered:
             text, finish = "", "content_filter"
         input_tokens = content.tokens(system) + sum(content.tokens(t) for _, t in texts)

@@ -36,14 +36,20 @@ def digest(*parts: str) -> bytes:
     return hashlib.sha256("\x1f".join(parts).encode()).digest()
 
 
-def reply(model: str, prompt: str, max_tokens: int | None) -> tuple[str, str]:
+def reply(
+    model: str, prompt: str, max_tokens: int | None, length: int | None = None
+) -> tuple[str, str]:
     """The reply to `prompt` and its finish reason ("length" when `max_tokens` words
-    cut it short)."""
+    cut it short); `length` words long when given (the `words=` marker)."""
     seed = digest(model, prompt)
     quoted = " ".join(strip_markers(prompt).split()[:8])
     # Whitespace-separated from the start: the cut at max_tokens counts real words.
     words = (f"Sandbox reply to “{quoted}”:" if quoted else "Sandbox reply:").split()
-    words += [_WORDS[b % len(_WORDS)] for b in seed[: 8 + seed[0] % 17]]
+    if length is None:
+        words += [_WORDS[b % len(_WORDS)] for b in seed[: 8 + seed[0] % 17]]
+    else:
+        words += [_WORDS[(seed[i % len(seed)] + i) % len(_WORDS)] for i in range(length)]
+        words = words[:length]
     if max_tokens is not None and max_tokens < len(words):
         return " ".join(words[:max_tokens]), "length"
     return " ".join(words) + ".", "stop"

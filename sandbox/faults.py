@@ -27,6 +27,8 @@ Streamed replies (`"stream": true`) take the faults above before their first byt
 and these once they stream (`incomplete` also leaves out their usage chunk):
 
     rate=<N>            N tokens a second (default: as fast as it can)
+    words=<N>           the reply is N words long (default: 8 to 24 after its
+                        opening): a long answer, as chat replies often are
     drop=<N>            the connection is cut after N content tokens: no finish, no
                         usage, no end of stream, not even the end of the HTTP body
     stall=<N>           after N content tokens nothing more is sent, and the stream
@@ -75,6 +77,7 @@ class Fault:
     polls: int | None = None
     render_ms: int | None = None  # the job completes this long after it was created
     rate: int | None = None  # tokens a second; None: as fast as it can
+    words: int | None = None  # the reply's length in words; None: the usual short one
     drop: int | None = None  # cut the connection after this many tokens
     stall: int | None = None  # send nothing more after this many tokens
     pad: int | None = None  # result files: this many bytes more
@@ -100,6 +103,8 @@ def parse(spec: str) -> Fault:
             fault = replace(fault, render_ms=int(value))
         elif name == "rate" and value.isdigit() and int(value) >= 1:
             fault = replace(fault, rate=int(value))
+        elif name == "words" and value.isdigit() and 1 <= int(value) <= 100_000:
+            fault = replace(fault, words=int(value))
         elif name == "drop" and value.isdigit():
             fault = replace(fault, drop=int(value))
         elif name == "pad" and value.isdigit():
@@ -193,6 +198,7 @@ def combined(rules: Iterable[Rule]) -> Fault:
             polls=_first(result.polls, f.polls),
             render_ms=_first(result.render_ms, f.render_ms),
             rate=_first(result.rate, f.rate),
+            words=_first(result.words, f.words),
             drop=_first(result.drop, f.drop),
             stall=_first(result.stall, f.stall),
             pad=_first(result.pad, f.pad),

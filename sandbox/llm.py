@@ -58,7 +58,7 @@ async def chat(request: Request) -> Response:
     prompt = users[-1]  # markers in earlier turns were for earlier requests
 
     async def produce(fault: Fault) -> Response:
-        text, finish = content.reply(model, prompt, max_tokens)
+        text, finish = content.reply(model, prompt, max_tokens, fault.words)
         if fault.filtered:
             text, finish = "", "content_filter"
         prompt_tokens = sum(content.tokens(m["content"]) for m in messages)

@@ -52,6 +52,20 @@ async def test_chat_stops_at_max_tokens(sandbox: SandboxServer) -> None:
     assert len(data["choices"][0]["message"]["content"].split()) == 3
 
 
+async def test_the_words_marker_makes_a_reply_that_long(sandbox: SandboxServer) -> None:
+    reply = await sandbox.http.post(
+        "/v1/chat/completions", json=chat_body("Tell me a story [[fault:words=300]]")
+    )
+    data = reply.json()
+    assert data["choices"][0]["finish_reason"] == "stop"
+    assert len(data["choices"][0]["message"]["content"].split()) == 300
+    assert data["usage"]["completion_tokens"] == 300
+    capped = await sandbox.http.post(
+        "/v1/chat/completions", json=chat_body("Again [[fault:words=300]]", max_tokens=10)
+    )
+    assert capped.json()["usage"]["completion_tokens"] == 10
+
+
 async def test_chat_refuses_what_openai_refuses(sandbox: SandboxServer) -> None:
     reply = await sandbox.http.post("/v1/chat/completions", json={"messages": []})
     assert reply.status_code == 400
