@@ -317,3 +317,8 @@ class Clients:
         self, work: Callable[[Any, float, float], Sample], payloads: Sequence[Any], seconds: float
     ) -> Load:
         return combine(await self.samples(work, payloads, seconds))
+
+
+def levels(text: str) -> list[int]:
+    """A `--sweep` argument: "1,4,16" -> [1, 4, 16]; "" -> []."""
+    return [int(part) for part in text.split(",") if part.strip()]

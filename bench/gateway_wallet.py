@@ -41,7 +41,18 @@ from typing import Any
 import grpc
 import httpx
 
-from bench.common import Clients, Load, Row, Sample, closed_loop, merge, run_wrk, table
+from bench.chart import write_chart
+from bench.common import (
+    Clients,
+    Load,
+    Row,
+    Sample,
+    closed_loop,
+    levels,
+    merge,
+    run_wrk,
+    table,
+)
 from kit import bus
 from kit.config import SERVICE_PORTS
 from klik.events.v1.events_pb2 import UserRegistered
@@ -54,6 +65,7 @@ from tests.tokens import TokenAuthority
 USER = "bench-user-1"
 ROUTE = "/v1/wallet"
 ROUNDS = 3
+OUT = Path(__file__).parent / "out"
 
 
 def http_stack() -> str:
@@ -228,6 +240,13 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--client-processes", type=int, default=2)
     parser.add_argument(
+        "--sweep",
+        type=levels,
+        default=[1, 4, 16, 32, 64],
+        help="connection counts for the latency-against-load chart ('' for none)",
+    )
+    parser.add_argument("--sweep-seconds", type=float, default=2.0, help="per level and target")
+    parser.add_argument(
         "--hold", type=float, default=0.0, help="keep the stack up this long after (by hand)"
     )
     return parser.parse_args(argv)
@@ -245,12 +264,14 @@ async def measure(args: argparse.Namespace) -> list[Row]:
                 await open_wallet(where["wallet"], token, where["nats"])
                 with Clients(args.client_processes) as clients:
 
-                    async def http(base: str, seconds: float, strict: bool = True) -> Load:
+                    async def http(
+                        base: str, seconds: float, strict: bool = True, connections: int = 0
+                    ) -> Load:
                         return await asyncio.to_thread(
                             run_wrk,
                             base + ROUTE,
                             seconds=seconds,
-                            connections=args.connections,
+                            connections=connections or args.connections,
                             headers=bearer,
                             strict=strict,
                         )
@@ -273,11 +294,31 @@ async def measure(args: argparse.Namespace) -> list[Row]:
                     for _ in range(ROUNDS):
                         for name, target in targets.items():
                             rounds[name].append(await target(per_round, True))
+                    # Latency against load: each connection count on both HTTP targets.
+                    swept: dict[str, list[Load]] = {"gateway": [], "bare proxy": []}
+                    for level in args.sweep:
+                        for name, base in (("gateway", "gateway"), ("bare proxy", "proxy")):
+                            load = await http(where[base], args.sweep_seconds, True, level)
+                            swept[name].append(load)
+                            print(load.line(f"sweep: {name}, {level} conns"), flush=True)
                 if args.hold:
                     print(f"holding {args.hold:.0f} s: gateway {where['gateway']}{ROUTE}")
                     print(f"Authorization: Bearer {token}", flush=True)
                     await asyncio.sleep(args.hold)
     loads = {name: merge(runs) for name, runs in rounds.items()}
+    if args.sweep:
+        series = {
+            f"{name} {cut}": [
+                (load.rate, load.p50_ms if cut == "p50" else load.p99_ms) for load in runs
+            ]
+            for name, runs in swept.items()
+            for cut in ("p50", "p99")
+        }
+        print(
+            write_chart(OUT / "gateway_wallet_latency.png", series)
+            + f"; x: req/s achieved (wrk, {', '.join(map(str, args.sweep))} connections), "
+            f"y: GET {ROUTE} latency, ms"
+        )
     print(
         f"GET {ROUTE} (one signed-in user), {args.connections} connections, "
         f"{args.seconds:.0f} s per target in {ROUNDS} interleaved rounds, "

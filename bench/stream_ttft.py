@@ -1,7 +1,7 @@
 """What klik adds to a streamed reply's time to first token: prints figures, asserts
 nothing.
 
-    .venv/bin/python -m bench.stream_ttft [--streams 1,200] [--seconds 10]
+    .venv/bin/python -m bench.stream_ttft [--streams 1,200] [--seconds 10] [--words 200]
         [--rate 20] [--client-processes 2] [--workers N]
 
 The real stack, each piece its own process (bench/stack.py: nats-server, sandbox,
@@ -20,8 +20,12 @@ Rounds of the two alternate, so a neighbour's load falls on both alike. Printed:
 time to first token p50/p99 of each and what klik adds (klik's minus the direct
 call's, at the same stream count: the sandbox's own time to first token is the
 direct call's). The prompt carries `[[fault:rate=N]]`: the sandbox streams one
-chunk per word, N a second after the first (which it sends at once), so each reply
-lasts a second or so and the streams overlap as they would in use.
+chunk per word, N a second after the first (which it sends at once). At one stream
+the reply is the sandbox's usual ~25 words (a second or so: many samples); beyond
+it, `--words` (200, a usual chat answer: ten seconds at 20 a second), so that 200
+streams are 200 replies streaming at once, 20 new a second, and not 200 new jobs a
+second, which would measure the job rate (bench.generation_jobs does) rather than
+what a stream's first token waits for.
 """
 
 from __future__ import annotations
@@ -53,6 +57,7 @@ class StreamClient(NamedTuple):
     model: str  # for the direct call
     tokens: list[str]  # one per stream of this process
     rate: int
+    words: int  # the reply's length; 0: the sandbox's usual short reply
 
 
 async def ok(reply: httpx.Response) -> None:
@@ -63,14 +68,17 @@ async def ok(reply: httpx.Response) -> None:
         raise RuntimeError(f"{request.method} {request.url}: {reply.status_code} {body}")
 
 
-def prompt(rate: int) -> str:
-    return f"bench ttft {uuid.uuid4().hex} [[fault:rate={rate}]]"
+def prompt(rate: int, words: int = 0) -> str:
+    length = f",words={words}" if words else ""
+    return f"bench ttft {uuid.uuid4().hex} [[fault:rate={rate}{length}]]"
 
 
-async def klik_stream(client: httpx.AsyncClient, token: str, rate: int) -> tuple[float, bool]:
+async def klik_stream(
+    client: httpx.AsyncClient, token: str, rate: int, words: int = 0
+) -> tuple[float, bool]:
     """(seconds to the first text, whether it came as a snapshot)."""
     headers = {"Authorization": f"Bearer {token}"}
-    text = prompt(rate)
+    text = prompt(rate, words)
     began = time.monotonic()
     reply = await client.post(
         "/v1/generations",
@@ -97,10 +105,12 @@ async def klik_stream(client: httpx.AsyncClient, token: str, rate: int) -> tuple
     return first, snapshot
 
 
-async def direct_stream(client: httpx.AsyncClient, model: str, rate: int) -> tuple[float, bool]:
+async def direct_stream(
+    client: httpx.AsyncClient, model: str, rate: int, words: int = 0
+) -> tuple[float, bool]:
     body = {
         "model": model,
-        "messages": [{"role": "user", "content": prompt(rate)}],
+        "messages": [{"role": "user", "content": prompt(rate, words)}],
         "stream": True,
         "stream_options": {"include_usage": True},
     }
@@ -133,9 +143,9 @@ def stream_client(payload: StreamClient, start_at: float, seconds: float) -> Sam
             async def worker(token: str) -> None:
                 while time.monotonic() < stop:
                     if p.target == "klik":
-                        first, snapshot = await klik_stream(client, token, p.rate)
+                        first, snapshot = await klik_stream(client, token, p.rate, p.words)
                     else:
-                        first, snapshot = await direct_stream(client, p.model, p.rate)
+                        first, snapshot = await direct_stream(client, p.model, p.rate, p.words)
                     sample.latencies.append(first)
                     sample.records.append(snapshot)
 
@@ -204,6 +214,7 @@ async def measure(args: argparse.Namespace, root: Path) -> list[Row]:
                                 model,
                                 list(s.tokens[i:streams:n]) if i < n else [],
                                 args.rate,
+                                0 if streams == 1 else args.words,
                             )
                             for i in range(clients.processes)
                         ]
@@ -211,7 +222,8 @@ async def measure(args: argparse.Namespace, root: Path) -> list[Row]:
                         results.setdefault((streams, target), []).extend(got)
     print(
         f"cpus: {os.cpu_count()}; database: {backend().describe()}; model {model}; "
-        f"sandbox rate {args.rate} tokens/s; {args.seconds:.0f} s per target per stream "
+        f"sandbox rate {args.rate} tokens/s; replies of {args.words or 'the usual'} words "
+        f"beyond one stream (the usual ~25 at one); {args.seconds:.0f} s per target per stream "
         f"count in {ROUNDS} alternating rounds; clients in {args.client_processes} "
         f"processes (httpx); generation workers {args.workers or 'default'}; one replica "
         "of each service, gateway and sandbox processes of their own"
@@ -253,6 +265,12 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--streams", type=counts, default=[1, 200], help="e.g. 1,200")
     parser.add_argument("--seconds", type=float, default=10.0, help="per target, per count")
     parser.add_argument("--rate", type=int, default=20, help="the sandbox's tokens a second")
+    parser.add_argument(
+        "--words",
+        type=int,
+        default=200,
+        help="reply length beyond one stream (0: the sandbox's short reply)",
+    )
     parser.add_argument("--client-processes", type=int, default=2)
     parser.add_argument(
         "--workers", type=int, default=0, help="KLIK_GENERATION_WORKERS (0: the service's default)"
