@@ -412,10 +412,11 @@ class Jobs:
             )
         return stored is not None
 
-    async def save_partial_text(self, job: Job, owner: str, text: str) -> bool:
-        """Save a streaming job's reply so far; False when it is not this worker's."""
+    async def save_partial_texts(self, replies: list[tuple[str, str, str]]) -> None:
+        """Save streaming jobs' replies so far, (job id, lease owner, text) each, in
+        one transaction; a job no longer its owner's to run is left as it is."""
         async with self.uow.write() as session:
-            return await store.save_partial_text(session, job.id, owner, text)
+            await store.save_partial_texts(session, replies)
 
     async def end_cancelled(self, job: Job, owner: str, result: Result, cost: int) -> Job | None:
         """A streaming job stopped by CancelJob: CANCELLED, with the text so far as

@@ -1,14 +1,13 @@
 """What a worker does with a reply as it streams (runner.ReplyProgress): every piece
 goes out at once to the job's watchers on any replica (streams.py), and the text so
-far is saved to the job row at most every `stream_save_seconds`, in the background,
-so a watcher that joins late can catch up from it without the stream ever waiting
-for the database."""
+far is saved to the job row at most every `stream_save_seconds`, in the background
+(every reply of the replica in one transaction), so a watcher that joins late can
+catch up from it without the stream ever waiting for the database."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable
 
 from klik.generation.v1 import generation_pb2
@@ -16,22 +15,64 @@ from services.generation.streams import JobStreams
 
 log = logging.getLogger(__name__)
 
-SaveText = Callable[[str], Awaitable[bool]]
+# (job id, lease owner, the reply so far) of each reply to save.
+SaveTexts = Callable[[list[tuple[str, str, str]]], Awaitable[None]]
+
+
+class ReplySaver:
+    """The replies streaming on this replica, saved together: one transaction every
+    `interval` writes the text so far of every reply that grew meanwhile. A reply
+    saved on its own every interval cost each replica a transaction per reply per
+    interval (200 streams, 800 a second: a sixth of the generation process's CPU
+    under bench.stream_ttft, by py-spy)."""
+
+    def __init__(self, save: SaveTexts, interval: float) -> None:
+        self.save = save
+        self.interval = interval
+        self._grown: dict[str, tuple[str, StreamProgress]] = {}  # job id -> owner, reply
+        self._flushing: asyncio.Task[None] | None = None
+        self._flushed_at = float("-inf")  # the loop's time of the last save started
+
+    def grew(self, job_id: str, owner: str, reply: StreamProgress) -> None:
+        self._grown[job_id] = (owner, reply)
+        if self._flushing is None or self._flushing.done():
+            self._flushing = asyncio.create_task(self._flush(), name="reply-saves")
+
+    def forget(self, job_id: str) -> None:
+        """The job is ending: its final text goes with its status, not from here (and
+        a save already under way changes nothing once it is not RUNNING)."""
+        self._grown.pop(job_id, None)
+
+    async def _flush(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._grown:
+            # At once after a quiet interval (a joiner finds the reply's start soon),
+            # else the rest of the interval: at most one save per interval.
+            if (wait := self._flushed_at + self.interval - loop.time()) > 0:
+                await asyncio.sleep(wait)
+            self._flushed_at = loop.time()
+            grown, self._grown = self._grown, {}
+            rows = [(job_id, owner, reply.text) for job_id, (owner, reply) in grown.items()]
+            try:
+                await self.save(rows)
+            except Exception:
+                log.warning(
+                    "cannot save the replies so far", exc_info=True, extra={"jobs": len(rows)}
+                )
 
 
 class StreamProgress:
-    def __init__(
-        self, job_id: str, streams: JobStreams, save: SaveText, save_seconds: float
-    ) -> None:
+    def __init__(self, job_id: str, owner: str, streams: JobStreams, saver: ReplySaver) -> None:
         self.job_id = job_id
+        self.owner = owner
         self.streams = streams
-        self.save = save
-        self.save_seconds = save_seconds
+        self.saver = saver
         self.cancel = asyncio.Event()
         self._parts: list[str] = []
-        self._saved_at = 0.0  # time.monotonic() of the last save started
-        self._saving: asyncio.Task[None] | None = None
-        self._dirty = False  # text arrived since the last save started
+
+    @property
+    def text(self) -> str:
+        return "".join(self._parts)
 
     async def delta(self, text: str, offset: int, tokens: int, cost: int) -> None:
         self._parts.append(text)
@@ -44,34 +85,8 @@ class StreamProgress:
                 ),
             ),
         )
-        self._dirty = True
-        self._save_soon()
-
-    def _save_soon(self) -> None:
-        """Start a save unless one runs or one started less than an interval ago; a
-        save that ends finds what arrived meanwhile and schedules the next."""
-        if self._saving is not None and not self._saving.done():
-            return
-        wait = self._saved_at + self.save_seconds - time.monotonic()
-        self._saving = asyncio.create_task(self._save(max(wait, 0.0)), name="reply-save")
-
-    async def _save(self, after: float) -> None:
-        if after:
-            await asyncio.sleep(after)
-        self._saved_at = time.monotonic()
-        self._dirty = False
-        try:
-            await self.save("".join(self._parts))
-        except Exception:
-            log.warning("cannot save a reply so far", exc_info=True, extra={"job_id": self.job_id})
-        if self._dirty:
-            self._saving = asyncio.create_task(
-                self._save(max(self._saved_at + self.save_seconds - time.monotonic(), 0.0)),
-                name="reply-save",
-            )
+        self.saver.grew(self.job_id, self.owner, self)
 
     async def close(self) -> None:
         """Stop saving: the job is ending (its final text goes with its status)."""
-        if self._saving is not None:
-            self._saving.cancel()
-            await asyncio.wait({self._saving})
+        self.saver.forget(self.job_id)

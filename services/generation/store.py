@@ -27,6 +27,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    bindparam,
     case,
     delete,
     func,
@@ -458,20 +459,24 @@ async def blank_result(session: AsyncSession, job: Job) -> Job:
     return _job(row)
 
 
-async def save_partial_text(session: AsyncSession, job_id: str, owner: str, text: str) -> bool:
-    """Store a streaming job's reply so far, if `owner` still runs it and its user
-    was not deleted meanwhile (a purged job's prompt is blank)."""
-    result = await session.execute(
+async def save_partial_texts(session: AsyncSession, replies: list[tuple[str, str, str]]) -> None:
+    """Store streaming jobs' replies so far, (job id, lease owner, text) each, where
+    the owner still runs the job and its user was not deleted meanwhile (a purged
+    job's prompt is blank). One statement run for every reply (executemany: one
+    round trip on PostgreSQL's pipeline)."""
+    if not replies:
+        return
+    await session.execute(
         update(jobs)
         .where(
-            (jobs.c.id == job_id)
+            (jobs.c.id == bindparam("b_job"))
             & (jobs.c.status == Status.RUNNING.value)
-            & (jobs.c.lease_owner == owner)
+            & (jobs.c.lease_owner == bindparam("b_owner"))
             & (jobs.c.prompt != "")
         )
-        .values(partial_text=text)
+        .values(partial_text=bindparam("b_text")),
+        [{"b_job": j, "b_owner": o, "b_text": t} for j, o, t in replies],
     )
-    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
 # ---- job summaries -----------------------------------------------------------------

@@ -25,7 +25,7 @@ from typing import Any
 from kit.bus import unsubscribe_quietly
 from services.generation.domain import Failure, Job, Status
 from services.generation.jobs import Jobs
-from services.generation.progress import StreamProgress
+from services.generation.progress import ReplySaver, StreamProgress
 from services.generation.queue import JobQueue
 from services.generation.runner import JobFailed, Runner, StartLookupFailed
 from services.generation.settings import JobSettings
@@ -71,6 +71,7 @@ class Workers:
         self._claims = itertools.count()
         self._running: dict[str, asyncio.Task[None]] = {}
         self._replies: dict[str, StreamProgress] = {}  # the TEXT/CHAT jobs streaming here
+        self._saver = ReplySaver(jobs.save_partial_texts, settings.stream_save_seconds)
         self._leases: dict[str, str] = {}  # job id -> owner, of the jobs in flight here
         self._by_provider: Counter[str] = Counter()
         self._by_user: Counter[str] = Counter()
@@ -267,17 +268,12 @@ class Workers:
             async def unclaimed(self, provider_job_ids: list[str]) -> str | None:
                 return await jobs.unclaimed(owned, provider_job_ids)
 
-        async def save_text(text: str) -> bool:
-            return await self.jobs.save_partial_text(owned, owner, text)
-
         async def record_served(provider: str, model: str) -> bool:
             return await self.jobs.record_served(owned, owner, provider, model)
 
         progress = None
         if job.kind.is_text:
-            progress = StreamProgress(
-                job.id, self.streams, save_text, self.settings.stream_save_seconds
-            )
+            progress = StreamProgress(job.id, owner, self.streams, self._saver)
             self._replies[job.id] = progress
         try:
             outcome = await self.runner.run(
