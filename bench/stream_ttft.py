@@ -25,7 +25,8 @@ the reply is the sandbox's usual ~25 words (a second or so: many samples); beyon
 it, `--words` (200, a usual chat answer: ten seconds at 20 a second), so that 200
 streams are 200 replies streaming at once, 20 new a second, and not 200 new jobs a
 second, which would measure the job rate (bench.generation_jobs does) rather than
-what a stream's first token waits for.
+what a stream's first token waits for; those streams start spread over one reply's
+length (a ramp), then each starts the next when it ends.
 """
 
 from __future__ import annotations
@@ -138,20 +139,31 @@ def stream_client(payload: StreamClient, start_at: float, seconds: float) -> Sam
         timeout = httpx.Timeout(60.0)
         async with httpx.AsyncClient(base_url=p.base, limits=limits, timeout=timeout) as client:
             sample = Sample()
-            stop = start_at + seconds
+            # Long replies: the streams start spread over one reply's length (a ramp,
+            # as users do not all press enter in the same millisecond), so the job
+            # rate is streams / reply length from the start, not a burst of all.
+            ramp = p.words / p.rate if p.words else 0.0
+            stop = start_at + ramp + seconds
 
-            async def worker(token: str) -> None:
+            async def worker(index: int, token: str) -> None:
+                await asyncio.sleep(ramp * index / len(p.tokens))
                 while time.monotonic() < stop:
-                    if p.target == "klik":
-                        first, snapshot = await klik_stream(client, token, p.rate, p.words)
-                    else:
-                        first, snapshot = await direct_stream(client, p.model, p.rate, p.words)
+                    try:
+                        if p.target == "klik":
+                            first, snapshot = await klik_stream(client, token, p.rate, p.words)
+                        else:
+                            first, snapshot = await direct_stream(client, p.model, p.rate, p.words)
+                    except (RuntimeError, httpx.HTTPError) as error:
+                        # Counted and shown, not fatal: past what the machine holds,
+                        # how many streams fail is the figure.
+                        sample.records.append(str(error)[:200])
+                        continue
                     sample.latencies.append(first)
                     sample.records.append(snapshot)
 
             await asyncio.sleep(max(0.0, start_at - time.monotonic()))
             cpu, began = time.process_time(), time.monotonic()
-            await asyncio.gather(*(worker(token) for token in p.tokens))
+            await asyncio.gather(*(worker(i, token) for i, token in enumerate(p.tokens)))
             sample.cpu, sample.elapsed = time.process_time() - cpu, time.monotonic() - began
             return sample
 
@@ -163,6 +175,8 @@ class Figure(NamedTuple):
     p99_ms: float
     streams: int
     snapshots: int
+    failed: int
+    first_failure: str
     client: str
 
 
@@ -175,11 +189,15 @@ def figure(samples: Sequence[Sample]) -> Figure:
     wall = max(s.elapsed for s in busy)
     share = cores_used(sum(s.cpu for s in busy), wall)
     busiest = max(s.cpu / s.elapsed for s in busy)
+    records = [record for s in samples for record in s.records]
+    failures = [record for record in records if isinstance(record, str)]
     return Figure(
         cuts[49] * 1e3,
         cuts[98] * 1e3,
         len(latencies),
-        sum(1 for s in samples for snapshot in s.records if snapshot),
+        sum(1 for record in records if record is True),
+        len(failures),
+        failures[0] if failures else "",
         f"{share}, busiest {busiest:.0%}",
     )
 
@@ -241,6 +259,9 @@ async def measure(args: argparse.Namespace, root: Path) -> list[Row]:
             f"{streams:>4} streams, added by klik    p50 {added50:8.1f} ms  p99 {added99:8.1f} ms"
             f"  ({klik.snapshots} of {klik.streams} began with a snapshot)"
         )
+        for name, f in (("direct sandbox", direct), ("through klik", klik)):
+            if f.failed:
+                print(f"{streams:>4} streams, {name}: {f.failed} failed, first: {f.first_failure}")
         goal = " (goal < 30 ms)" if streams == 1 else ""
         out += [
             Row(
@@ -252,6 +273,13 @@ async def measure(args: argparse.Namespace, root: Path) -> list[Row]:
                 klik.client,
             ),
             Row(f"  ... p99, {streams} streams", added99, "ms", direct.p99_ms, "direct p99"),
+            Row(
+                f"  ... streams that failed, {streams} streams",
+                klik.failed,
+                "streams",
+                direct.failed,
+                f"direct failures (of {klik.streams + klik.failed} through klik)",
+            ),
         ]
     return out
 
