@@ -1,7 +1,7 @@
 """A line chart as a PNG, with no plotting library: series of (x, y) points drawn
-on a white canvas with axes and grid lines, written with zlib (sandbox/png.py's
-chunks). No text is drawn (no font): the benchmark prints what the axes and the
-colours are beside the file's path.
+on a white canvas with axes, grid lines and the axes' values (a 3x5 pixel font of
+digits), written with zlib (sandbox/png.py's chunks). No other text is drawn: the
+benchmark prints what the axes and the colours are beside the file's path.
 
     write_chart(path, {"p50": [(1, 12.0), (8, 30.5)], "p99": [...]})"""
 
@@ -28,6 +28,30 @@ COLOURS: tuple[tuple[str, Colour], ...] = (
 MARGIN = 40
 GRID = (225, 225, 225)
 AXIS = (0, 0, 0)
+LABEL = (90, 90, 90)
+SCALE = 2  # each font pixel is SCALE x SCALE
+# Digits and the decimal point, 3 pixels wide and 5 high, row by row.
+GLYPHS = {
+    "0": ("111", "101", "101", "101", "111"),
+    "1": ("010", "110", "010", "010", "111"),
+    "2": ("111", "001", "111", "100", "111"),
+    "3": ("111", "001", "111", "001", "111"),
+    "4": ("101", "101", "111", "001", "001"),
+    "5": ("111", "100", "111", "001", "111"),
+    "6": ("111", "100", "111", "101", "111"),
+    "7": ("111", "001", "010", "010", "010"),
+    "8": ("111", "101", "111", "101", "111"),
+    "9": ("111", "101", "111", "001", "111"),
+    ".": ("000", "000", "000", "000", "010"),
+}
+ADVANCE = 4 * SCALE  # a glyph and a pixel of space
+
+
+def label(value: float) -> str:
+    """A tick's value in the few characters the font has: 1234, 12.5, 0.25."""
+    if value >= 100 or value == int(value):
+        return str(round(value))
+    return f"{value:.2f}".rstrip("0").rstrip(".") if value < 1 else f"{value:.1f}"
 
 
 class Canvas:
@@ -48,6 +72,17 @@ class Canvas:
         for step in range(steps + 1):
             t = step / steps
             self.dot(round(a[0] + (b[0] - a[0]) * t), round(a[1] + (b[1] - a[1]) * t), colour, size)
+
+    def text(self, x: int, y: int, text: str, colour: Colour) -> None:
+        """`text` (digits and points) with its top left corner at (x, y)."""
+        for n, char in enumerate(text):
+            for row, bits in enumerate(GLYPHS[char]):
+                for col, bit in enumerate(bits):
+                    if bit == "1":
+                        for dx in range(SCALE):
+                            for dy in range(SCALE):
+                                px = x + n * ADVANCE + col * SCALE + dx
+                                self.dot(px, y + row * SCALE + dy, colour)
 
     def png(self) -> bytes:
         stride = self.width * 3
@@ -91,6 +126,12 @@ def render_chart(
         canvas.line((left, gy), (right, gy), GRID)
     canvas.line((left, bottom), (right, bottom), AXIS)
     canvas.line((left, top), (left, bottom), AXIS)
+    for tick in range(0, 11, 2):  # every other grid line's value, on both axes
+        x_text, y_text = label(top_x * tick / 10), label(top_y * tick / 10)
+        gx = left + (right - left) * tick // 10
+        gy = bottom - (bottom - top) * tick // 10
+        canvas.text(gx - len(x_text) * ADVANCE // 2, bottom + 6, x_text, LABEL)
+        canvas.text(left - 4 - len(y_text) * ADVANCE, gy - 5, y_text, LABEL)
     for (_, colour), values in zip(COLOURS, series.values(), strict=False):
         ordered = sorted(values)
         for a, b in itertools.pairwise(ordered):

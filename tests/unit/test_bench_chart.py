@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.chart import COLOURS, render_chart, write_chart
+from bench.chart import COLOURS, LABEL, MARGIN, label, render_chart, write_chart
 from sandbox.png import SIGNATURE
 
 
@@ -35,3 +35,19 @@ def test_a_chart_is_a_png_with_its_series_drawn(tmp_path: Path) -> None:
     assert "p50 blue" in line and "p99 orange" in line
     with pytest.raises(ValueError):
         render_chart({})
+
+
+def test_the_axes_carry_their_values() -> None:
+    assert [label(v) for v in (0, 5.5, 12.0, 1127.7, 0.25, 0.5)] == [
+        "0",
+        "5.5",
+        "12",
+        "1128",
+        "0.25",
+        "0.5",
+    ]
+    series = {"p50": [(1.0, 10.0), (32.0, 40.0)]}
+    width, height, data = pixels(render_chart(series, width=200, height=120))
+    # The values are drawn under the x axis (the bottom margin holds nothing else).
+    below_axis = data[(height - MARGIN + 6) * width * 3 : (height - MARGIN + 16) * width * 3]
+    assert bytes(LABEL) in below_axis
