@@ -102,7 +102,9 @@ class EventStreamResponse(StreamingResponse):
 async def keep_alive(
     frames: AsyncGenerator[bytes, None], settings: EventStreamSettings, until: float
 ) -> AsyncIterator[bytes]:
-    """The body of every event stream the gateway serves: `retry:` first, then
+    """The body of every streaming RPC route (`/v1/events` does the same in `events`
+    with timers instead of a task per frame, as it holds thousands of streams with
+    nothing to cancel under them): `retry:` first, then
     `frames` as they come, a heartbeat comment whenever `heartbeat_seconds` pass
     without one (it keeps proxies from closing an idle stream and lets the server
     notice a client that went away), and, if `frames` has not ended by `until` (epoch
