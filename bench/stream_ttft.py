@@ -45,7 +45,7 @@ from typing import NamedTuple
 
 import httpx
 
-from bench.common import Clients, Row, Sample, cores_used, in_tmp, table
+from bench.common import Clients, Row, Sample, cores_used, in_tmp, levels, table
 from bench.stack import stack
 from tests.databases import backend
 
@@ -284,13 +284,9 @@ async def measure(args: argparse.Namespace, root: Path) -> list[Row]:
     return out
 
 
-def counts(text: str) -> list[int]:
-    return [int(part) for part in text.split(",") if part.strip()]
-
-
 def parse(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.stream_ttft")
-    parser.add_argument("--streams", type=counts, default=[1, 200], help="e.g. 1,200")
+    parser.add_argument("--streams", type=levels, default=[1, 200], help="e.g. 1,200")
     parser.add_argument("--seconds", type=float, default=10.0, help="per target, per count")
     parser.add_argument("--rate", type=int, default=20, help="the sandbox's tokens a second")
     parser.add_argument(
