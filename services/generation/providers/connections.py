@@ -35,7 +35,6 @@ class ConnectionGate:
     """At most `size` provider requests in the pool at once."""
 
     def __init__(self, size: int) -> None:
-        self.size = size
         self._free = asyncio.Semaphore(size)
 
     async def enter(self, within: float | None) -> None:
