@@ -50,8 +50,10 @@ class ReplySaver:
             # else the rest of the interval: at most one save per interval.
             if (wait := self._flushed_at + self.interval - loop.time()) > 0:
                 await asyncio.sleep(wait)
-            self._flushed_at = loop.time()
             grown, self._grown = self._grown, {}
+            if not grown:  # the only replies waiting ended meanwhile: nothing to write
+                break
+            self._flushed_at = loop.time()
             rows = [(job_id, owner, reply.text) for job_id, (owner, reply) in grown.items()]
             try:
                 await self.save(rows)
