@@ -149,6 +149,10 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
+# Set in a session's `info` by `kit.outbox.add_event`: its commit has events to relay.
+EVENTS_RECORDED = "klik.events_recorded"
+
+
 class UnitOfWork:
     """The one way a use case runs in a transaction of its service's database.
 
@@ -158,7 +162,8 @@ class UnitOfWork:
             ...
 
     Both roll back if the block raises. `write()` calls `committed` after a commit
-    (the outbox relay's notify), so events written in the transaction go out at once.
+    that recorded events (the outbox relay's notify), so they go out at once; a
+    commit without events wakes nobody.
 
     A use case on a hot path says its transaction as a function instead, so a lost
     connection (a database restart, a fail-over, a terminated backend) costs the
@@ -191,7 +196,8 @@ class UnitOfWork:
         async with self.sessions() as session:
             async with session.begin():
                 yield session
-            self._committed()
+            if session.info.get(EVENTS_RECORDED):
+                self._committed()
 
     async def run_read(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
         """`work` in a read transaction, run again once if the connection is lost."""
@@ -215,7 +221,8 @@ class UnitOfWork:
                     result = await work(session)
                     await session.flush()  # the last statements before COMMIT
                     committing = True
-                self._committed()
+                if session.info.get(EVENTS_RECORDED):
+                    self._committed()
                 return result
         except Exception as error:
             if committing or not is_disconnect(error):

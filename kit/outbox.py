@@ -28,7 +28,7 @@ from kit.backoff import Backoff
 from kit.bus import EVENTS_STREAM, event_subject, event_types_of
 from kit.clock import Clock, utc_now
 from kit.context import current_request_id
-from kit.db import is_postgres
+from kit.db import EVENTS_RECORDED, is_postgres
 from kit.periodic import wait_event
 from kit.tables import outbox, partition_of
 from klik.events.v1.envelope_pb2 import Envelope
@@ -69,7 +69,8 @@ async def add_event(
     `event_type` is the payload's own, `kit.bus.event_type_of(payload)`: a payload
     whose message declares its event types (`(klik.options.v1.event)`) is refused
     (ValueError) under any other type. Call `OutboxRelay.notify()` after committing to
-    publish it without waiting for the next poll.
+    publish it without waiting for the next poll (`UnitOfWork.write` does, for the
+    transactions that recorded one).
     """
     declared = event_types_of(payload)
     if declared and event_type not in declared:
@@ -99,6 +100,7 @@ async def add_event(
             created_at=now,
         )
     )
+    session.info[EVENTS_RECORDED] = True
     return event_id
 
 

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from kit import bus
 from kit.bus import EVENTS_STREAM, event_subject
 from kit.context import request_id_var
-from kit.db import make_engine, session_factory
+from kit.db import UnitOfWork, make_engine, session_factory
 from kit.outbox import OutboxRelay, add_event, prune_published
 from kit.tables import outbox, partition_of
 from klik.events.v1.envelope_pb2 import Envelope
@@ -60,6 +60,20 @@ async def test_add_event_refuses_a_payload_under_a_type_it_does_not_declare(
     async with sessions() as session, session.begin():
         payload = WalletChanged(user_id="a")
         await add_event(session, bus.event_type_of(payload), payload, aggregate_id="a")
+    assert await outbox_rows(engine) == 1
+
+
+async def test_a_unit_of_work_that_recorded_an_event_wakes_the_relay(engine: AsyncEngine) -> None:
+    """Only commits with events notify: a commit without one (a PENDING job, a lease
+    renewal) would send the relay to the database for nothing."""
+    woken: list[str] = []
+    uow = UnitOfWork(session_factory(engine), lambda: woken.append("woken"))
+    async with uow.write() as session:
+        await session.execute(update(outbox).where(outbox.c.id == "none").values(seq=0))
+    assert woken == []
+    async with uow.write() as session:
+        await add_event(session, "test.notify", StringValue(value="x"), aggregate_id="a")
+    assert woken == ["woken"]
     assert await outbox_rows(engine) == 1
 
 

@@ -1,4 +1,5 @@
-"""kit.db.UnitOfWork: reads and writes in one idiom; commits wake the relay."""
+"""kit.db.UnitOfWork: reads and writes in one idiom; commits that recorded events
+wake the relay."""
 
 from __future__ import annotations
 
@@ -30,8 +31,20 @@ async def test_write_commits_and_notifies(uow_and_calls: tuple[db.UnitOfWork, li
     uow, calls = uow_and_calls
     async with uow.write() as session:
         await session.execute(text("INSERT INTO t VALUES (1)"))
+        session.info[db.EVENTS_RECORDED] = True  # what kit.outbox.add_event marks
     assert await _values(uow) == [1]
     assert calls == ["committed"]
+
+
+async def test_a_write_without_events_wakes_nobody(
+    uow_and_calls: tuple[db.UnitOfWork, list[str]],
+) -> None:
+    uow, calls = uow_and_calls
+    async with uow.write() as session:
+        await session.execute(text("INSERT INTO t VALUES (3)"))
+    await uow.run_write(lambda session: session.execute(text("INSERT INTO t VALUES (4)")))
+    assert await _values(uow) == [3, 4]
+    assert calls == []
 
 
 async def test_a_raising_write_rolls_back_and_does_not_notify(
@@ -41,6 +54,7 @@ async def test_a_raising_write_rolls_back_and_does_not_notify(
     with pytest.raises(RuntimeError):
         async with uow.write() as session:
             await session.execute(text("INSERT INTO t VALUES (2)"))
+            session.info[db.EVENTS_RECORDED] = True
             raise RuntimeError("refused")
     assert await _values(uow) == []
     assert calls == []
