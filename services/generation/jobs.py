@@ -32,6 +32,8 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from kit.clock import utc_now
 from kit.db import UnitOfWork
 from kit.errors import DomainError, InvalidArgument, Unavailable
@@ -358,30 +360,42 @@ class Jobs:
         """Whether the queued job's hold still outlives its deadline."""
         return can_start(utc_now(), self.settings.deadlines[job.kind], job.hold_expires_at)
 
-    async def start_running(self, job: Job, owner: str) -> Job | None:
-        """QUEUED -> RUNNING, with the job's deadline fixed from now (a worker that
-        resumes the job keeps it). None when the job is no longer this worker's."""
+    async def start_in(self, session: AsyncSession, job: Job) -> tuple[Job, bool]:
+        """In the transaction that just leased `job` (JobQueue.claim's `then`):
+        QUEUED -> RUNNING with its event, its deadline fixed from now, when its hold
+        still outlives that deadline (`can_start`). Returns the job and whether it
+        started; a RUNNING job (a resume, which keeps its deadline) and one that can
+        no longer start (the worker fails it) are returned as they are, and so is
+        one claimed too often (the worker fails it too). Call `started` once the
+        transaction committed."""
+        if (
+            job.status is not Status.QUEUED
+            or job.attempts > self.settings.jobs.max_attempts
+            or not self.can_start(job)
+        ):
+            return job, False
         now = utc_now()
         deadline = now + timedelta(seconds=self.settings.deadlines[job.kind])
-        async with self.uow.write() as session:
-            running = await store.transition(
-                session,
-                job.id,
-                expect=[Status.QUEUED],
-                owner=owner,
-                status=Status.RUNNING,
-                deadline_at=deadline,
-                updated_at=now,
-            )
-            if running is not None:
-                await job_transitioned(session, running, Status.QUEUED)
-        if running is not None:
-            await self._changed(running)
-            metrics.JOBS.labels(job.kind.value, Status.RUNNING.value).inc()
-            metrics.QUEUE_SECONDS.labels(job.kind.value).observe(
-                (now - job.created_at).total_seconds()
-            )
-        return running
+        running = await store.transition(
+            session,
+            job.id,
+            expect=[Status.QUEUED],  # the lease, just taken, holds the row's lock
+            status=Status.RUNNING,
+            deadline_at=deadline,
+            updated_at=now,
+        )
+        if running is None:
+            return job, False
+        await job_transitioned(session, running, Status.QUEUED)
+        return running, True
+
+    async def started(self, job: Job) -> None:
+        """After the commit of `start_in` that started `job`: tell its watchers."""
+        await self._changed(job)
+        metrics.JOBS.labels(job.kind.value, Status.RUNNING.value).inc()
+        metrics.QUEUE_SECONDS.labels(job.kind.value).observe(
+            (job.updated_at - job.created_at).total_seconds()
+        )
 
     async def record_provider_job(self, job: Job, owner: str, provider_job_id: str) -> bool:
         """Store the provider's job id before polling it; False when the job is no

@@ -25,12 +25,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.db import UnitOfWork, is_postgres
 from services.generation import store
 from services.generation.domain import Job
+
+
+class Claimed(NamedTuple):
+    job: Job  # as `then` left it
+    started: bool  # `then` started it (QUEUED -> RUNNING) in the claim's transaction
+    more: bool  # another job was claimable too
+
+
+async def _as_claimed(_session: AsyncSession, job: Job) -> tuple[Job, bool]:
+    return job, False
 
 
 class JobQueue:
@@ -73,20 +86,33 @@ class JobQueue:
         *,
         skip_providers: Iterable[str] = (),
         skip_users: Iterable[str] = (),
-    ) -> Job | None:
+        then: Callable[[AsyncSession, Job], Awaitable[tuple[Job, bool]]] = _as_claimed,
+    ) -> Claimed | None:
         """Lease the next claimable job to `owner` (interactive kinds first, then the
-        oldest; none on `skip_providers` or of `skip_users`); None when there is none."""
+        oldest; none on `skip_providers` or of `skip_users`), and run `then` on it in
+        the same transaction (it returns the job and whether it started it: one
+        commit where there were two); None when there is none.
+
+        Two candidates are read, so the claim also says whether more are waiting:
+        the worker wakes another loop only then (waking one on every claim sent a
+        loop to the database for nothing after each job). On PostgreSQL the second
+        is locked until this commit, so another replica's claim skips it meanwhile;
+        this replica's next loop takes it at once."""
         now = datetime.now(UTC)
         async with self.uow.write() as session:
             query = store.claimable(
                 now, skip_providers=skip_providers, skip_users=skip_users
-            ).limit(1)
+            ).limit(2)
             if is_postgres(session.get_bind()):  # type: ignore[arg-type]
                 query = query.with_for_update(skip_locked=True)
-            job_id = (await session.execute(query)).scalar_one_or_none()
-            if job_id is None:
+            found = list((await session.execute(query)).scalars())
+            if not found:
                 return None
-            return await store.lease(session, job_id, owner, now + self.lease)
+            leased = await store.lease(session, found[0], owner, now + self.lease)
+            if leased is None:
+                return None
+            job, started = await then(session, leased)
+            return Claimed(job, started, len(found) > 1)
 
     async def release(self, replica: str) -> int:
         """Hand the jobs of `replica`'s workers back to the queue (it drains and its

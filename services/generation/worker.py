@@ -146,22 +146,26 @@ class Workers:
                     continue
                 owner = f"{self.replica}/{next(self._claims)}"
                 try:
-                    job = await self.queue.claim(owner, skip_providers=full[0], skip_users=full[1])
+                    claimed = await self.queue.claim(
+                        owner, skip_providers=full[0], skip_users=full[1], then=self.jobs.start_in
+                    )
                 except asyncio.CancelledError:
                     raise
                 except Exception:
                     log.exception("cannot claim a job")
-                    job = None
+                    claimed = None
                     await asyncio.sleep(self.settings.poll_seconds)
-                if job is None:
+                if claimed is None:
                     # Nothing claimable: until a new job, a job here finishing that
                     # had its provider or user at a limit (both ring the queue's
                     # bell), or the safety-net poll.
                     await self.queue.wait(self.settings.poll_seconds)
                     continue
-                # There may be more: let an idle loop look.
-                self.queue.ring()
-                task = self._start(job, owner)
+                if claimed.more:
+                    self.queue.ring()  # let an idle loop take the next
+                if claimed.started:
+                    await self.jobs.started(claimed.job)
+                task = self._start(claimed.job, owner, started=claimed.started)
                 mine.add(task)
                 task.add_done_callback(mine.discard)
         finally:
@@ -170,8 +174,8 @@ class Workers:
             if mine:
                 await asyncio.gather(*mine, return_exceptions=True)
 
-    def _start(self, job: Job, owner: str) -> asyncio.Task[None]:
-        task = asyncio.create_task(self.work(job, owner), name=f"job-{job.id}")
+    def _start(self, job: Job, owner: str, *, started: bool) -> asyncio.Task[None]:
+        task = asyncio.create_task(self.work(job, owner, started=started), name=f"job-{job.id}")
         self._by_provider[job.provider] += 1
         self._by_user[job.user_id] += 1
 
@@ -192,10 +196,13 @@ class Workers:
         task.add_done_callback(done)
         return task
 
-    async def work(self, job: Job, owner: str) -> None:
-        """Process one claimed job, its lease renewed meanwhile (with every other
-        lease of this replica, by one statement)."""
-        task = asyncio.create_task(self._process(job, owner), name=f"job-{job.id}-run")
+    async def work(self, job: Job, owner: str, *, started: bool = False) -> None:
+        """Process one claimed job (`started`: its claim started it), its lease
+        renewed meanwhile (with every other lease of this replica, by one
+        statement)."""
+        task = asyncio.create_task(
+            self._process(job, owner, started=started), name=f"job-{job.id}-run"
+        )
         self._running[job.id] = task
         self._leases[job.id] = owner
         if self._renewer is None or self._renewer.done():
@@ -234,26 +241,22 @@ class Workers:
                     # Cancelled, or another worker took over: a late result is discarded.
                     self.stop(job_id)
 
-    async def _process(self, job: Job, owner: str) -> None:
+    async def _process(self, job: Job, owner: str, *, started: bool) -> None:
         if job.attempts > self.settings.max_attempts:
             await self.jobs.fail(
                 job, owner, Failure.INTERNAL, "the job could not be run; it was not charged"
             )
             return
-        resumed = job.status is Status.RUNNING
-        if not resumed:
-            if not self.jobs.can_start(job):
-                await self.jobs.fail(
-                    job,
-                    owner,
-                    Failure.HOLD_EXPIRED,
-                    "the job waited in the queue too long to finish before its hold expires",
-                )
-                return
-            running = await self.jobs.start_running(job, owner)
-            if running is None:
-                return
-            job = running
+        resumed = job.status is Status.RUNNING and not started
+        if job.status is Status.QUEUED:
+            # Its claim did not start it: the hold would expire before its deadline.
+            await self.jobs.fail(
+                job,
+                owner,
+                Failure.HOLD_EXPIRED,
+                "the job waited in the queue too long to finish before its hold expires",
+            )
+            return
         owned = job
 
         jobs = self.jobs
