@@ -67,11 +67,11 @@ def default_database_url(service: str, var_dir: Path) -> str:
 
 
 def make_engine(
-    url: str, *, pool_size: int = 10, max_overflow: int | None = None, echo: bool = False
+    url: str, *, pool_size: int = 20, max_overflow: int = 0, echo: bool = False
 ) -> AsyncEngine:
     """An async engine for `url` (sqlite+aiosqlite or postgresql+psycopg). On
     PostgreSQL `pool_size` connections are kept open and up to `max_overflow` more
-    (default: as many again) opened under load (`ServiceSettings.db_pool_size`,
+    opened under load (`ServiceSettings.db_pool_size`,
     `db_max_overflow`: KLIK_<SERVICE>_DB_POOL_SIZE, _DB_MAX_OVERFLOW)."""
     parsed = make_url(url)
     backend = parsed.get_backend_name()
@@ -82,7 +82,7 @@ def make_engine(
             url,
             echo=echo,
             pool_size=pool_size,
-            max_overflow=pool_size if max_overflow is None else max_overflow,
+            max_overflow=max_overflow,
             # A replica outlives database restarts and fail-overs; test a pooled
             # connection before handing it out instead of failing the next request.
             pool_pre_ping=True,

@@ -17,7 +17,7 @@ def test_the_pool_settings_are_read_per_service() -> None:
     )
     assert (settings.db_pool_size, settings.db_max_overflow) == (3, 0)
     defaults = ServiceSettings.from_env("auth", {"KLIK_WALLET_DB_POOL_SIZE": "3"})
-    assert (defaults.db_pool_size, defaults.db_max_overflow) == (10, 10)
+    assert (defaults.db_pool_size, defaults.db_max_overflow) == (20, 0)
     with pytest.raises(ConfigError):
         ServiceSettings.from_env("wallet", {"KLIK_WALLET_DB_POOL_SIZE": "0"})
 
@@ -31,6 +31,6 @@ async def test_make_engine_sizes_the_pool() -> None:
         await engine.dispose()
     same = make_engine(URL, pool_size=4)
     try:
-        assert same.sync_engine.pool._max_overflow == 4  # type: ignore[attr-defined]
+        assert same.sync_engine.pool._max_overflow == 0  # type: ignore[attr-defined]
     finally:
         await same.dispose()
