@@ -85,6 +85,41 @@ async def test_other_database_errors_are_not_disconnects(engine: AsyncEngine) ->
     assert not db.is_disconnect(ValueError("no"))
 
 
+async def test_an_idle_connection_killed_unseen_is_replaced_on_checkout(
+    engine: AsyncEngine, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A plain checkout (no retry around it) after the server dropped every pooled
+    connection while they sat idle gets a live one: the idle ping caught it."""
+    async with engine.connect() as conn:
+        before = await conn.scalar(text("SELECT pg_backend_pid()"))
+    assert await asyncio.to_thread(terminate_all, pg_url) >= 1
+    monkeypatch.setattr(db, "PING_IDLE_SECONDS", 0.0)  # "idle long enough", without a wait
+    async with engine.connect() as conn:
+        after = await conn.scalar(text("SELECT pg_backend_pid()"))
+    assert after != before
+
+
+async def test_a_connection_in_steady_use_is_not_pinged(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pings: list[object] = []
+    real_ping = engine.dialect.do_ping
+
+    def counted(dbapi_connection: object) -> bool:
+        pings.append(dbapi_connection)
+        return real_ping(dbapi_connection)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(engine.dialect, "do_ping", counted)
+    for _ in range(5):
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+    assert pings == []
+    monkeypatch.setattr(db, "PING_IDLE_SECONDS", 0.0)
+    async with engine.connect() as conn:
+        await conn.execute(text("SELECT 1"))
+    assert len(pings) == 1
+
+
 async def test_run_read_runs_again_on_a_fresh_connection(engine: AsyncEngine, pg_url: str) -> None:
     uow = db.UnitOfWork(db.session_factory(engine))
     attempts: list[int] = []
