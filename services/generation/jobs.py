@@ -9,7 +9,11 @@ three steps, each safe to repeat:
 2. the hold is placed with the job id in its idempotency key, so any repeat of this
    step (a concurrent copy of the request, a client retry, the reaper) finds the
    same hold instead of placing a second;
-3. PENDING -> QUEUED, with `generation.job.queued`, in one transaction.
+3. PENDING -> QUEUED, with `generation.job.queued`, in one transaction. When this
+   replica's workers would claim the job next anyway (a claim loop is idle: nothing
+   else is claimable; and the job's user and provider have room here), the same
+   transaction also leases and starts it (QUEUED -> RUNNING, both events): one
+   commit instead of two, and no wait for a loop to wake and claim it (`Handoff`).
 
 A crash between 1 and 3 leaves a PENDING row: a retry of the request finishes it;
 otherwise, after `pending_timeout_seconds`, the reaper abandons it, releasing the
@@ -30,7 +34,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -73,6 +77,20 @@ log = logging.getLogger(__name__)
 LIST_JOBS = SeqCursor("generation.ListJobs")
 
 
+class Handoff(Protocol):
+    """This replica's workers, as the queueing step sees them (worker.Workers)."""
+
+    def reserve(self, job: Job) -> str | None:
+        """The lease owner to start `job` under now, its place held; None when the
+        workers would not take it next (it goes through the queue)."""
+
+    def adopt(self, job: Job, owner: str) -> None:
+        """Work on `job`, leased to `owner` and started in its queueing commit."""
+
+    def unreserve(self, job: Job) -> None:
+        """Give back the place `reserve` held: the job was not started."""
+
+
 async def _nothing(_: object) -> None:
     return None
 
@@ -110,6 +128,8 @@ class Jobs:
         self._stop_reply = stop_reply
         self._changed = changed
         self._drop_files = drop_files
+        # Bound late (the workers need the jobs first): see `Handoff`.
+        self.handoff: Handoff | None = None
 
     # ---- create ---------------------------------------------------------------------
 
@@ -254,18 +274,36 @@ class Jobs:
                 await store.delete_internal(session, job.id)
             raise
         now = utc_now()
-        async with self.uow.write() as session:
-            queued = await store.transition(
-                session,
-                job.id,
-                expect=[Status.PENDING],
-                status=Status.QUEUED,
-                hold_id=hold_id,
-                updated_at=now,
-            )
-            if queued is not None:
-                await job_transitioned(session, queued, None)
-            current = queued or await store.get(session, job.id)
+        direct = self.handoff is not None and self.can_start(job)
+        owner = self.handoff.reserve(job) if self.handoff is not None and direct else None
+        try:
+            async with self.uow.write() as session:
+                if owner is None:
+                    queued = await store.transition(
+                        session,
+                        job.id,
+                        expect=[Status.PENDING],
+                        status=Status.QUEUED,
+                        hold_id=hold_id,
+                        updated_at=now,
+                    )
+                    if queued is not None:
+                        await job_transitioned(session, queued, None)
+                else:
+                    queued = await self._queue_and_start(session, job, hold_id, owner)
+                current = queued or await store.get(session, job.id)
+        except BaseException:
+            if owner is not None and self.handoff is not None:
+                self.handoff.unreserve(job)
+            raise
+        if owner is not None and self.handoff is not None:
+            if queued is None:
+                self.handoff.unreserve(job)
+            else:
+                metrics.JOBS.labels(job.kind.value, Status.QUEUED.value).inc()
+                await self.started(queued)
+                self.handoff.adopt(queued, owner)
+                return queued
         if queued is not None:
             self._queued()
             metrics.JOBS.labels(job.kind.value, Status.QUEUED.value).inc()
@@ -388,6 +426,30 @@ class Jobs:
             return job, False
         await job_transitioned(session, running, Status.QUEUED)
         return running, True
+
+    async def _queue_and_start(
+        self, session: AsyncSession, job: Job, hold_id: str, owner: str
+    ) -> Job | None:
+        """PENDING -> RUNNING, leased to `owner`, in one statement, with the events
+        of both steps (`generation.job.queued`, then `.running`): what the queueing
+        commit and a claim would have written, in one transaction."""
+        now = utc_now()
+        running = await store.transition(
+            session,
+            job.id,
+            expect=[Status.PENDING],
+            status=Status.RUNNING,
+            hold_id=hold_id,
+            updated_at=now,
+            lease_owner=owner,
+            lease_expires_at=now + timedelta(seconds=self.settings.jobs.lease_seconds),
+            attempts=job.attempts + 1,
+            deadline_at=now + timedelta(seconds=self.settings.deadlines[job.kind]),
+        )
+        if running is not None:
+            await job_transitioned(session, replace(running, status=Status.QUEUED), None)
+            await job_transitioned(session, running, Status.QUEUED)
+        return running
 
     async def started(self, job: Job) -> None:
         """After the commit of `start_in` that started `job`: tell its watchers."""

@@ -65,6 +65,12 @@ class JobQueue:
                 return
         self._rung = True
 
+    @property
+    def idle(self) -> bool:
+        """A worker waits for the bell: at its last look nothing was claimable, and
+        no job was queued since (a ring would have woken it)."""
+        return not self._rung and any(not waiter.done() for waiter in self._idle)
+
     async def wait(self, at_most: float) -> None:
         """Until rung, or `at_most` seconds (the safety-net poll)."""
         if self._rung:

@@ -84,6 +84,7 @@ class Runtime:
         )
         runner = Runner(settings, providers, assets, asset_settings)
         workers = Workers(jobs, queue, runner, settings.jobs, streams)
+        jobs.handoff = workers
 
         async def hand_over() -> None:
             # Run once drained, when the workers are stopped: a rolling deploy then

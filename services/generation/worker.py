@@ -76,6 +76,8 @@ class Workers:
         self._by_provider: Counter[str] = Counter()
         self._by_user: Counter[str] = Counter()
         self._room = asyncio.Event()  # set when a job in flight finished
+        self._reserved = 0  # places held for jobs being started as they are queued
+        self._adopted: set[asyncio.Task[None]] = set()  # those jobs, once started
         self._renewer: asyncio.Task[None] | None = None
 
     def loops(self) -> list[Coroutine[Any, Any, None]]:
@@ -118,7 +120,7 @@ class Workers:
     def _full(self) -> tuple[list[str], list[str]] | None:
         """The providers and users at their limit here, or None when this replica
         has no room for another job at all."""
-        if len(self._running) >= self.settings.max_in_flight:
+        if len(self._running) + self._reserved >= self.settings.max_in_flight:
             return None
         limits = self.settings.provider_in_flight
         providers = [p for p, n in self._by_provider.items() if n >= limits.get(p, n + 1)]
@@ -169,22 +171,57 @@ class Workers:
                 mine.add(task)
                 task.add_done_callback(mine.discard)
         finally:
+            # The loops stop together (shutdown): the first to go stops the jobs
+            # started as they were queued too.
+            mine |= self._adopted
             for task in mine:
                 task.cancel()
             if mine:
                 await asyncio.gather(*mine, return_exceptions=True)
 
-    def _start(self, job: Job, owner: str, *, started: bool) -> asyncio.Task[None]:
+    # ---- jobs started as they are queued (jobs.Handoff) -------------------------------
+
+    def reserve(self, job: Job) -> str | None:
+        """A place here for `job`, about to be queued, when these workers would claim
+        it next anyway: a claim loop waits for the bell (at its last look nothing was
+        claimable, and nothing was queued since), the replica has room, and so do the
+        job's provider and user. The queueing transaction then leases and starts it
+        under the owner returned; the place is held until `adopt` or `unreserve`.
+        None: the job goes through the queue."""
+        if not self.queue.idle or self._full() is None or self._limited(job):
+            return None
+        self._reserved += 1
+        self._count(job, 1)
+        return f"{self.replica}/{next(self._claims)}"
+
+    def adopt(self, job: Job, owner: str) -> None:
+        self._reserved -= 1
+        task = self._start(job, owner, started=True, counted=True)
+        self._adopted.add(task)
+        task.add_done_callback(self._adopted.discard)
+
+    def unreserve(self, job: Job) -> None:
+        self._reserved -= 1
+        self._count(job, -1)
+        self._room.set()
+
+    def _count(self, job: Job, change: int) -> None:
+        for counts, key in ((self._by_provider, job.provider), (self._by_user, job.user_id)):
+            counts[key] += change
+            if counts[key] <= 0:
+                del counts[key]
+
+    def _start(
+        self, job: Job, owner: str, *, started: bool, counted: bool = False
+    ) -> asyncio.Task[None]:
+        """Work on `job` in a task of its own; `counted`: its place is already held."""
         task = asyncio.create_task(self.work(job, owner, started=started), name=f"job-{job.id}")
-        self._by_provider[job.provider] += 1
-        self._by_user[job.user_id] += 1
+        if not counted:
+            self._count(job, 1)
 
         def done(_: asyncio.Task[None]) -> None:
             limited = self._limited(job)
-            for counts, key in ((self._by_provider, job.provider), (self._by_user, job.user_id)):
-                counts[key] -= 1
-                if counts[key] <= 0:
-                    del counts[key]
+            self._count(job, -1)
             # Loops waiting for room (the replica was full) look again...
             self._room.set()
             if limited:

@@ -57,7 +57,7 @@ async def test_insufficient_credits_is_refused_and_no_job_exists(stack: JobsStac
         options=generation_pb2.JobOptions(max_video_seconds=10),
         idempotency_key="big",
     )
-    assert job.status == "QUEUED"
+    assert job.status in ("QUEUED", "RUNNING")  # (RUNNING: started as it was queued)
 
 
 async def test_a_replayed_key_returns_the_same_job_and_holds_once(stack: JobsStack) -> None:
@@ -236,7 +236,7 @@ async def test_an_interrupted_creation_is_finished_by_a_retry_or_undone(
         await channel.close()
     assert await stack.money(user_id) == (100, 10)
     job = await stack.create(who, kind="IMAGE", prompt="p", idempotency_key="111")
-    assert job.id == retried.id and job.status == "QUEUED"
+    assert job.id == retried.id and job.status in ("QUEUED", "RUNNING")
     with_retry = await stack.finished(who, job.id)
     assert with_retry.status == "SUCCEEDED"
 
