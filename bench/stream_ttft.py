@@ -9,17 +9,20 @@ wallet, one generation replica, the gateway; PostgreSQL at $KLIK_TEST_DATABASE_U
 SQLite when unreachable). At each stream count, `--client-processes` client
 processes (httpx, their CPU share printed) keep that many streams going, closed
 loop, each stream a user of its own:
-  - through klik: `POST /v1/generations` (kind TEXT), then
-    `GET /v1/generations/{job_id}:watch` (Server-Sent Events) read to its end; the
-    time to first token is from just before the POST to the first text received (a
-    `delta`, or a `snapshot` with text when the reply had begun before the watch
+  - through klik in one request: `POST /v1/generations:stream` (kind TEXT; the job
+    and its reply as Server-Sent Events) read to its end; the time to first token
+    is from just before the POST to the first text received (a `delta`);
+  - through klik in two: `POST /v1/generations`, then
+    `GET /v1/generations/{job_id}:watch` read to its end, timed the same way (the
+    first text may come as a `snapshot` when the reply had begun before the watch
     was open: counted, and printed);
   - the baseline, the same prompt and model straight from the sandbox:
     `POST /v1/chat/completions` with `"stream": true`, to the first content chunk.
-Rounds of the two alternate, so a neighbour's load falls on both alike. Printed:
+Rounds of the three alternate, so a neighbour's load falls on all alike. Printed:
 time to first token p50/p99 of each and what klik adds (klik's minus the direct
 call's, at the same stream count: the sandbox's own time to first token is the
-direct call's). The prompt carries `[[fault:rate=N]]`: the sandbox streams one
+direct call's); the goal is on the one-request route, the one a streaming client
+uses. The prompt carries `[[fault:rate=N]]`: the sandbox streams one
 chunk per word, N a second after the first (which it sends at once). At one stream
 the reply is the sandbox's usual ~25 words (a second or so: many samples); beyond
 it, `--words` (200, a usual chat answer: ten seconds at 20 a second), so that 200
@@ -52,8 +55,11 @@ from tests.databases import backend
 ROUNDS = 2
 
 
+TARGETS = ("direct", "klik", "klik-watch")
+
+
 class StreamClient(NamedTuple):
-    target: str  # "klik" | "direct"
+    target: str  # "direct", "klik" (one request: `:stream`) or "klik-watch" (two)
     base: str  # the gateway's or the sandbox's URL
     model: str  # for the direct call
     tokens: list[str]  # one per stream of this process
@@ -75,25 +81,28 @@ def prompt(rate: int, words: int = 0) -> str:
 
 
 async def klik_stream(
-    client: httpx.AsyncClient, token: str, rate: int, words: int = 0
+    client: httpx.AsyncClient, token: str, rate: int, words: int = 0, *, watch: bool = False
 ) -> tuple[float, bool]:
-    """(seconds to the first text, whether it came as a snapshot)."""
+    """(seconds to the first text, whether it came as a snapshot); `watch`: create,
+    then watch (two requests), rather than `:stream` (one)."""
     headers = {"Authorization": f"Bearer {token}"}
     text = prompt(rate, words)
+    body = {"kind": "TEXT", "prompt": text, "idempotency_key": text}
     began = time.monotonic()
-    reply = await client.post(
-        "/v1/generations",
-        json={"kind": "TEXT", "prompt": text, "idempotency_key": text},
-        headers=headers,
-    )
-    await ok(reply)
-    job_id = reply.json()["id"]
+    if watch:
+        reply = await client.post("/v1/generations", json=body, headers=headers)
+        await ok(reply)
+        job_id = reply.json()["id"]
+        request = client.stream("GET", f"/v1/generations/{job_id}:watch", headers=headers)
+    else:
+        job_id = "(created by :stream)"
+        request = client.stream("POST", "/v1/generations:stream", json=body, headers=headers)
     first: float | None = None
     snapshot = False
     event = ""
-    async with client.stream("GET", f"/v1/generations/{job_id}:watch", headers=headers) as watch:
-        await ok(watch)
-        async for line in watch.aiter_lines():
+    async with request as stream:
+        await ok(stream)
+        async for line in stream.aiter_lines():
             if line.startswith("event: "):
                 event = line[7:]
             elif line.startswith("data: ") and first is None:
@@ -149,8 +158,10 @@ def stream_client(payload: StreamClient, start_at: float, seconds: float) -> Sam
                 await asyncio.sleep(ramp * index / len(p.tokens))
                 while time.monotonic() < stop:
                     try:
-                        if p.target == "klik":
-                            first, snapshot = await klik_stream(client, token, p.rate, p.words)
+                        if p.target != "direct":
+                            first, snapshot = await klik_stream(
+                                client, token, p.rate, p.words, watch=p.target == "klik-watch"
+                            )
                         else:
                             first, snapshot = await direct_stream(client, p.model, p.rate, p.words)
                     except (RuntimeError, httpx.HTTPError) as error:
@@ -211,6 +222,7 @@ async def measure(args: argparse.Namespace, root: Path) -> list[Row]:
         # One job first: warms every connection and cache, and names the model.
         async with httpx.AsyncClient(base_url=s.gateway, timeout=60) as client:
             await klik_stream(client, s.tokens[0], args.rate)
+            await klik_stream(client, s.tokens[0], args.rate, watch=True)
             text = prompt(args.rate)
             reply = await client.post(
                 "/v1/generations",
@@ -224,7 +236,8 @@ async def measure(args: argparse.Namespace, root: Path) -> list[Row]:
             for streams in args.streams:
                 n = min(clients.processes, streams)
                 for _ in range(ROUNDS):
-                    for target, base in (("direct", s.sandbox), ("klik", s.gateway)):
+                    for target in TARGETS:
+                        base = s.sandbox if target == "direct" else s.gateway
                         payloads = [
                             StreamClient(
                                 target,
@@ -247,38 +260,61 @@ async def measure(args: argparse.Namespace, root: Path) -> list[Row]:
         "of each service, gateway and sandbox processes of their own"
     )
     out: list[Row] = []
+    names = {"direct": "direct sandbox", "klik": "klik, :stream", "klik-watch": "klik, POST+watch"}
     for streams in args.streams:
-        klik, direct = figure(results[(streams, "klik")]), figure(results[(streams, "direct")])
-        for name, f in (("direct sandbox", direct), ("through klik", klik)):
+        figures = {target: figure(results[(streams, target)]) for target in TARGETS}
+        direct = figures["direct"]
+        for target, f in figures.items():
             print(
-                f"{streams:>4} streams, {name:<15} time to first token p50 {f.p50_ms:8.1f} ms"
-                f"  p99 {f.p99_ms:8.1f} ms  ({f.streams} streams, client CPU {f.client})"
+                f"{streams:>4} streams, {names[target]:<17} time to first token p50 "
+                f"{f.p50_ms:8.1f} ms  p99 {f.p99_ms:8.1f} ms  ({f.streams} streams, "
+                f"client CPU {f.client})"
             )
-        added50, added99 = klik.p50_ms - direct.p50_ms, klik.p99_ms - direct.p99_ms
-        print(
-            f"{streams:>4} streams, added by klik    p50 {added50:8.1f} ms  p99 {added99:8.1f} ms"
-            f"  ({klik.snapshots} of {klik.streams} began with a snapshot)"
-        )
-        for name, f in (("direct sandbox", direct), ("through klik", klik)):
             if f.failed:
-                print(f"{streams:>4} streams, {name}: {f.failed} failed, first: {f.first_failure}")
+                print(
+                    f"{streams:>4} streams, {names[target]}: {f.failed} failed, "
+                    f"first: {f.first_failure}"
+                )
+        for target in ("klik", "klik-watch"):
+            f = figures[target]
+            print(
+                f"{streams:>4} streams, added by {names[target]:<17} p50 "
+                f"{f.p50_ms - direct.p50_ms:8.1f} ms  p99 {f.p99_ms - direct.p99_ms:8.1f} ms"
+                f"  ({f.snapshots} of {f.streams} began with a snapshot)"
+            )
+        klik, watched = figures["klik"], figures["klik-watch"]
+        tried = klik.streams + klik.failed + watched.streams + watched.failed
         goal = " (goal < 30 ms)" if streams == 1 else ""
         out += [
             Row(
-                f"stream TTFT added by klik, {streams} streams, p50{goal}",
-                added50,
+                f"stream TTFT added by klik (:stream), {streams} streams, p50{goal}",
+                klik.p50_ms - direct.p50_ms,
                 "ms",
                 direct.p50_ms,
                 "direct sandbox TTFT p50",
                 klik.client,
             ),
-            Row(f"  ... p99, {streams} streams", added99, "ms", direct.p99_ms, "direct p99"),
+            Row(
+                f"  ... p99, {streams} streams",
+                klik.p99_ms - direct.p99_ms,
+                "ms",
+                direct.p99_ms,
+                "direct p99",
+            ),
+            Row(
+                f"  ... POST + :watch (two requests), p50, {streams} streams",
+                watched.p50_ms - direct.p50_ms,
+                "ms",
+                direct.p50_ms,
+                "direct sandbox TTFT p50",
+                watched.client,
+            ),
             Row(
                 f"  ... streams that failed, {streams} streams",
-                klik.failed,
+                klik.failed + watched.failed,
                 "streams",
                 direct.failed,
-                f"direct failures (of {klik.streams + klik.failed} through klik)",
+                f"direct failures (of {tried} through klik)",
             ),
         ]
     return out

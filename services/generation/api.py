@@ -25,7 +25,7 @@ from services.generation.providers import callbacks
 from services.generation.providers.errors import ProviderError
 from services.generation.providers.values import Listing
 from services.generation.summary import JobsSummary
-from services.generation.watch import Watch
+from services.generation.watch import Event, Watch
 
 if TYPE_CHECKING:
     from services.generation.service import Runtime
@@ -59,6 +59,29 @@ class GenerationApi(generation_pb2_grpc.GenerationServiceServicer):
     async def CreateJob(
         self, request: generation_pb2.CreateJobRequest, context: Any
     ) -> generation_pb2.CreateJobResponse:
+        job = await self._create(request, context)
+        return generation_pb2.CreateJobResponse(job=job_message(job))
+
+    async def StreamJob(
+        self, request: generation_pb2.StreamJobRequest, context: Any
+    ) -> AsyncIterator[Event]:
+        # The same fields under the same numbers: read it as the CreateJob it is, less
+        # cancel_on_disconnect (so its fingerprint is CreateJob's for the same body).
+        as_created = generation_pb2.CreateJobRequest.FromString(request.SerializeToString())
+        as_created.DiscardUnknownFields()
+        job = await self._create(as_created, context)
+        events = self._watch(
+            job.user_id,
+            job.id,
+            "",
+            request.cancel_on_disconnect,
+            created=job,
+            response=generation_pb2.StreamJobResponse,
+        )
+        async for event in events:
+            yield event
+
+    async def _create(self, request: generation_pb2.CreateJobRequest, context: Any) -> Job:
         caller = await self.resources.callers.user(context)
         if self.require_verified_email and not caller.email_verified:
             raise PermissionDenied(
@@ -67,8 +90,7 @@ class GenerationApi(generation_pb2_grpc.GenerationServiceServicer):
                 "POST /v1/auth/verify-email:resend), then refresh your access token",
             )
         premium = caller.role in PREMIUM_ROLES
-        job = await self.jobs.create(caller.user_id, new_job(request), premium=premium)
-        return generation_pb2.CreateJobResponse(job=job_message(job))
+        return await self.jobs.create(caller.user_id, new_job(request), premium=premium)
 
     async def EstimateJob(
         self, request: generation_pb2.EstimateJobRequest, context: Any
@@ -111,19 +133,34 @@ class GenerationApi(generation_pb2_grpc.GenerationServiceServicer):
 
     async def WatchJob(
         self, request: generation_pb2.WatchJobRequest, context: Any
-    ) -> AsyncIterator[generation_pb2.WatchJobResponse]:
+    ) -> AsyncIterator[Event]:
         caller = await self.resources.callers.user(context)
-        watch = Watch(self.jobs, self.streams, job_message, caller.user_id, request.job_id)
+        events = self._watch(
+            caller.user_id, request.job_id, request.last_event_id, request.cancel_on_disconnect
+        )
+        async for event in events:
+            yield event
+
+    async def _watch(
+        self,
+        user_id: str,
+        job_id: str,
+        last_event_id: str,
+        cancel_on_disconnect: bool,
+        created: Job | None = None,
+        response: type[Event] = generation_pb2.WatchJobResponse,
+    ) -> AsyncIterator[Event]:
+        watch = Watch(self.jobs, self.streams, job_message, user_id, job_id, response)
         finished = False
         try:
-            async for event in watch.events(request.last_event_id):
+            async for event in watch.events(last_event_id, created):
                 finished = event.job.status in FINISHED
                 yield event
         except (asyncio.CancelledError, GeneratorExit):
             # The client went away (only that: a refusal such as INVALID_EVENT_ID
             # cancels nothing). The cancel must outlive the call that asked for it.
-            if request.cancel_on_disconnect and not finished:
-                self._background(self._cancel_quietly(caller.user_id, request.job_id))
+            if cancel_on_disconnect and not finished:
+                self._background(self._cancel_quietly(user_id, job_id))
             raise
 
     async def _cancel_quietly(self, user_id: str, job_id: str) -> None:

@@ -54,8 +54,12 @@ def _position(last_event_id: str) -> int | None:
     return int(last_event_id)
 
 
+# What a stream sends: WatchJob's events, or StreamJob's (the same fields).
+Event = generation_pb2.WatchJobResponse | generation_pb2.StreamJobResponse
+
+
 class Watch:
-    """One WatchJob call."""
+    """One WatchJob (or StreamJob) call."""
 
     def __init__(
         self,
@@ -64,7 +68,9 @@ class Watch:
         job_message: Callable[[Job], generation_pb2.Job],
         user_id: str,
         job_id: str,
+        response: type[Event] = generation_pb2.WatchJobResponse,
     ) -> None:
+        self.response = response
         self.jobs = jobs
         self.streams = streams
         self.job_message = job_message
@@ -75,7 +81,10 @@ class Watch:
         self.cost = 0
         self.ahead: dict[int, generation_pb2.JobDelta] = {}  # deltas past a gap, by offset
 
-    async def events(self, last_event_id: str) -> AsyncIterator[generation_pb2.WatchJobResponse]:
+    async def events(self, last_event_id: str, created: Job | None = None) -> AsyncIterator[Event]:
+        """The stream; `created`: the job as StreamJob just created it, taken for the
+        first read of the row (it was read before the subscription, so whatever
+        happened in between arrives as a gap or a status change the row fills)."""
         resume_at = _position(last_event_id)
         # Subscribed before the row is read (see the module docstring); an unknown
         # job is NOT_FOUND from that read, and the subscription ends with the call.
@@ -83,7 +92,7 @@ class Watch:
         if not is_job_id(self.job_id):
             raise job_not_found(self.job_id)
         async with self.streams.subscribe(self.job_id) as inbox:
-            job = await self.jobs.get(self.user_id, self.job_id)
+            job = created or await self.jobs.get(self.user_id, self.job_id)
             text = text_of(job)
             if resume_at is None:
                 if text:
@@ -118,7 +127,7 @@ class Watch:
                     status = job.status
                     yield self._event(job=self.job_message(job))
 
-    def _place(self, delta: generation_pb2.JobDelta) -> list[generation_pb2.WatchJobResponse]:
+    def _place(self, delta: generation_pb2.JobDelta) -> list[Event]:
         self.tokens, self.cost = delta.tokens, delta.cost_credits
         if delta.offset > self.sent:
             self.ahead[delta.offset] = delta
@@ -129,14 +138,14 @@ class Watch:
             events.append(self._delta(delta.text[self.sent - delta.offset :]))
         return events + self._drain()
 
-    def _from_row(self, text: str) -> list[generation_pb2.WatchJobResponse]:
+    def _from_row(self, text: str) -> list[Event]:
         """What the row has beyond `sent`, then any waiting deltas it connects."""
         events = []
         if len(text) > self.sent:
             events.append(self._delta(text[self.sent :]))
         return events + self._drain()
 
-    def _drain(self) -> list[generation_pb2.WatchJobResponse]:
+    def _drain(self) -> list[Event]:
         events = []
         for offset in sorted(self.ahead):
             if offset > self.sent:
@@ -147,7 +156,7 @@ class Watch:
                 events.append(self._delta(delta.text[self.sent - offset :]))
         return events
 
-    def _delta(self, text: str) -> generation_pb2.WatchJobResponse:
+    def _delta(self, text: str) -> Event:
         offset = self.sent
         self.sent += len(text)
         return self._event(
@@ -156,8 +165,8 @@ class Watch:
             )
         )
 
-    def _event(self, **event: object) -> generation_pb2.WatchJobResponse:
-        return generation_pb2.WatchJobResponse(event_id=str(self.sent), **event)  # type: ignore[arg-type]
+    def _event(self, **event: object) -> Event:
+        return self.response(event_id=str(self.sent), **event)  # type: ignore[arg-type]
 
 
 def _invalid_event_id(last_event_id: str, why: str) -> InvalidArgument:

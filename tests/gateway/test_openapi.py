@@ -174,7 +174,11 @@ def test_every_operation_answers_errors_in_the_error_shape(spec: Spec) -> None:
         for _, _, op in operations(spec)
         if "text/event-stream" in op["responses"]["200"]["content"]
     ]
-    assert sorted(streaming) == ["ContentService_StreamMessage", "GenerationService_WatchJob"]
+    assert sorted(streaming) == [
+        "ContentService_StreamMessage",
+        "GenerationService_StreamJob",
+        "GenerationService_WatchJob",
+    ]
     error = component(spec, "Error")["properties"]["error"]
     assert set(error["required"]) == {"code", "status", "message", "details", "request_id"}
     assert "FAILED_PRECONDITION" in error["properties"]["status"]["enum"]
@@ -190,6 +194,7 @@ def test_the_rpcs_that_may_lack_credits_document_402(spec: Spec) -> None:
         "/klik.wallet.v1.WalletService/Transfer",
         "/klik.wallet.v1.WalletService/DebitCredits",
         "/klik.generation.v1.GenerationService/CreateJob",
+        "/klik.generation.v1.GenerationService/StreamJob",
         "/klik.content.v1.ContentService/SendMessage",
         "/klik.content.v1.ContentService/StreamMessage",
         "/klik.content.v1.ContentService/CreateLesson",

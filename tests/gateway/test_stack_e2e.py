@@ -111,16 +111,18 @@ async def test_a_chat_reply_streams_over_sse_and_a_dropped_stream_resumes(
             sent = await reader.fields()
             assert sent is not None and sent["event"] == "sent"
             job_id = json.loads(sent["data"])["job_id"]
-            # The first delta arrives while the provider is still writing the rest.
-            first = None
+            # The first delta arrives while the provider is still writing the rest
+            # (after a snapshot of the text so far, if the reply had begun already).
+            first, text = None, ""
             while first is None or first["event"] != "delta":
                 first = await reader.fields()
                 assert first is not None
+                if first["event"] in ("snapshot", "delta"):
+                    text += json.loads(first["data"])["text"]
             running = (await client.get(f"/v1/generations/{job_id}")).json()
             assert running["status"] == "RUNNING"
             resume_from = first["id"]
             # ...and the connection drops here.
-        text = json.loads(first["data"])["text"]
         assert resume_from == str(len(text))
         async with client.stream(
             "GET", f"/v1/generations/{job_id}:watch", headers={"Last-Event-ID": resume_from}
@@ -147,6 +149,45 @@ async def test_a_chat_reply_streams_over_sse_and_a_dropped_stream_resumes(
         missing = await client.get(f"/v1/generations/{uuid.uuid4()}:watch")
         assert missing.status_code == 404
         assert missing.json()["error"]["code"] == "JOB_NOT_FOUND"
+
+
+async def test_a_generation_created_and_streamed_in_one_request(
+    real_stack: RunningStack,
+) -> None:
+    token = await asyncio.to_thread(real_stack.user, f"one-{uuid.uuid4().hex[:8]}@example.com")
+    bearer = {"Authorization": f"Bearer {token}"}
+    body = {"kind": "TEXT", "prompt": "a poem [[fault:rate=20]]", "idempotency_key": "one"}
+    async with httpx.AsyncClient(
+        base_url=real_stack.url, headers=bearer, timeout=httpx.Timeout(10, read=30)
+    ) as client:
+        async with client.stream("POST", "/v1/generations:stream", json=body) as response:
+            assert response.status_code == 200
+            assert response.headers["content-type"].startswith("text/event-stream")
+            events = await sse_events(response)
+        assert events[0]["event"] == "job"
+        assert events[0]["data"]["status"] in ("QUEUED", "RUNNING")
+        job_id = events[0]["data"]["id"]
+        text = "".join(e["data"]["text"] for e in events if e["event"] == "delta")
+        final = events[-1]
+        assert final["event"] == "job" and final["data"]["id"] == job_id
+        assert final["data"]["status"] == "SUCCEEDED" and final["data"]["result"]["text"] == text
+        # The same key is the same job by the plain route (no second hold).
+        again = await client.post("/v1/generations", json=body)
+        assert again.status_code == 200 and again.json()["id"] == job_id
+        # Refusals are plain HTTP errors before the stream starts.
+        broke = await client.post(
+            "/v1/generations:stream",
+            json={"kind": "TEXT", "prompt": "x", "options": {"max_tokens": 128000}},
+        )
+        assert broke.status_code == 402, broke.text
+        assert broke.json()["error"]["code"] == "INSUFFICIENT_CREDITS"
+        malformed = await client.post(
+            "/v1/generations:stream",
+            content=b"{not json",
+            headers={"Content-Type": "application/json"},
+        )
+        assert malformed.status_code == 400
+        assert malformed.json()["error"]["code"] == "MALFORMED_JSON"
 
 
 async def test_the_sandbox_providers_call_back_through_the_gateway(

@@ -279,6 +279,38 @@ class EstimateJobRequest(_message.Message):
     history: _containers.RepeatedCompositeFieldContainer[ChatTurn]
     def __init__(self, kind: _Optional[str] = ..., prompt: _Optional[str] = ..., model: _Optional[str] = ..., provider: _Optional[str] = ..., options: _Optional[_Union[JobOptions, _Mapping]] = ..., history: _Optional[_Iterable[_Union[ChatTurn, _Mapping]]] = ...) -> None: ...
 
+class StreamJobRequest(_message.Message):
+    __slots__ = ("kind", "prompt", "model", "provider", "options", "history", "idempotency_key", "cancel_on_disconnect")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    PROMPT_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    HISTORY_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    CANCEL_ON_DISCONNECT_FIELD_NUMBER: _ClassVar[int]
+    kind: str
+    prompt: str
+    model: str
+    provider: str
+    options: JobOptions
+    history: _containers.RepeatedCompositeFieldContainer[ChatTurn]
+    idempotency_key: str
+    cancel_on_disconnect: bool
+    def __init__(self, kind: _Optional[str] = ..., prompt: _Optional[str] = ..., model: _Optional[str] = ..., provider: _Optional[str] = ..., options: _Optional[_Union[JobOptions, _Mapping]] = ..., history: _Optional[_Iterable[_Union[ChatTurn, _Mapping]]] = ..., idempotency_key: _Optional[str] = ..., cancel_on_disconnect: _Optional[bool] = ...) -> None: ...
+
+class StreamJobResponse(_message.Message):
+    __slots__ = ("event_id", "snapshot", "delta", "job")
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOT_FIELD_NUMBER: _ClassVar[int]
+    DELTA_FIELD_NUMBER: _ClassVar[int]
+    JOB_FIELD_NUMBER: _ClassVar[int]
+    event_id: str
+    snapshot: JobText
+    delta: JobDelta
+    job: Job
+    def __init__(self, event_id: _Optional[str] = ..., snapshot: _Optional[_Union[JobText, _Mapping]] = ..., delta: _Optional[_Union[JobDelta, _Mapping]] = ..., job: _Optional[_Union[Job, _Mapping]] = ...) -> None: ...
+
 class EstimateJobResponse(_message.Message):
     __slots__ = ("estimate_credits", "provider", "model")
     ESTIMATE_CREDITS_FIELD_NUMBER: _ClassVar[int]

@@ -85,6 +85,11 @@ class GenerationServiceStub:
                 request_serializer=klik_dot_generation_dot_v1_dot_generation__pb2.WatchJobRequest.SerializeToString,
                 response_deserializer=klik_dot_generation_dot_v1_dot_generation__pb2.WatchJobResponse.FromString,
                 _registered_method=True)
+        self.StreamJob = channel.unary_stream(
+                '/klik.generation.v1.GenerationService/StreamJob',
+                request_serializer=klik_dot_generation_dot_v1_dot_generation__pb2.StreamJobRequest.SerializeToString,
+                response_deserializer=klik_dot_generation_dot_v1_dot_generation__pb2.StreamJobResponse.FromString,
+                _registered_method=True)
         self.HeyGenWebhook = channel.unary_unary(
                 '/klik.generation.v1.GenerationService/HeyGenWebhook',
                 request_serializer=klik_dot_generation_dot_v1_dot_generation__pb2.HeyGenWebhookRequest.SerializeToString,
@@ -137,7 +142,9 @@ class GenerationServiceServicer:
     """
 
     def CreateJob(self, request, context):
-        """Creates a job for the caller and returns it `QUEUED`. Bearer.
+        """Creates a job for the caller and returns it `QUEUED`, or already `RUNNING`
+        when a worker of the replica was free and started it in the same step (the
+        job's events still say `QUEUED`, then `RUNNING`). Bearer.
 
         Before answering it places a hold on the caller's wallet for the job's
         estimated price; the job only exists if the hold was placed.
@@ -272,6 +279,26 @@ class GenerationServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def StreamJob(self, request, context):
+        """CreateJob and the job's stream in one request: what a chat client wants from
+        "send", with no second round trip before the first token. Bearer. The body is
+        CreateJob's, plus `cancel_on_disconnect`; over HTTP a `text/event-stream`
+        exactly as WatchJob sends it from the start: `job` (the new job, `QUEUED` or
+        `RUNNING` as CreateJob answers it: its id is `job.id`), then for TEXT and
+        CHAT `delta`s as the reply is written, and `job` on every status change; the
+        last event is the job in a final status. If the connection drops the job goes on (unless
+        `cancel_on_disconnect`): resume with WatchJob and the last event id as
+        `Last-Event-ID` (the ids are the same), or send this request again with the
+        same `idempotency_key`, which streams the same job again from its start (a
+        `snapshot` of the text so far first), with no second hold and no second job.
+        The same key used with `POST /v1/generations` names the same job.
+
+        Errors: CreateJob's, before the first event.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def HeyGenWebhook(self, request, context):
         """HeyGen's webhook (register `{gateway}/v1/webhooks/heygen` for
         `avatar_video.success` and `avatar_video.fail`). Public: the call is
@@ -382,6 +409,11 @@ def add_GenerationServiceServicer_to_server(servicer, server):
                     servicer.WatchJob,
                     request_deserializer=klik_dot_generation_dot_v1_dot_generation__pb2.WatchJobRequest.FromString,
                     response_serializer=klik_dot_generation_dot_v1_dot_generation__pb2.WatchJobResponse.SerializeToString,
+            ),
+            'StreamJob': grpc.unary_stream_rpc_method_handler(
+                    servicer.StreamJob,
+                    request_deserializer=klik_dot_generation_dot_v1_dot_generation__pb2.StreamJobRequest.FromString,
+                    response_serializer=klik_dot_generation_dot_v1_dot_generation__pb2.StreamJobResponse.SerializeToString,
             ),
             'HeyGenWebhook': grpc.unary_unary_rpc_method_handler(
                     servicer.HeyGenWebhook,
@@ -592,6 +624,33 @@ class GenerationService:
             '/klik.generation.v1.GenerationService/WatchJob',
             klik_dot_generation_dot_v1_dot_generation__pb2.WatchJobRequest.SerializeToString,
             klik_dot_generation_dot_v1_dot_generation__pb2.WatchJobResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StreamJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/klik.generation.v1.GenerationService/StreamJob',
+            klik_dot_generation_dot_v1_dot_generation__pb2.StreamJobRequest.SerializeToString,
+            klik_dot_generation_dot_v1_dot_generation__pb2.StreamJobResponse.FromString,
             options,
             channel_credentials,
             insecure,

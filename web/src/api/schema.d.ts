@@ -1645,8 +1645,10 @@ export interface paths {
         get: operations["GenerationService_ListJobs"];
         put?: never;
         /**
-         * Creates a job for the caller and returns it `QUEUED`.
-         * @description Creates a job for the caller and returns it `QUEUED`. Bearer.
+         * Creates a job for the caller and returns it `QUEUED`, or already `RUNNING` when a worker of the replica was free and started it in the same step (the job's events still say `QUEUED`, then `RUNNING`).
+         * @description Creates a job for the caller and returns it `QUEUED`, or already `RUNNING`
+         *     when a worker of the replica was free and started it in the same step (the
+         *     job's events still say `QUEUED`, then `RUNNING`). Bearer.
          *
          *     Before answering it places a hold on the caller's wallet for the job's
          *     estimated price; the job only exists if the hold was placed.
@@ -1833,6 +1835,39 @@ export interface paths {
          *     `available`).
          */
         post: operations["GenerationService_EstimateJob2"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/generations:stream": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * CreateJob and the job's stream in one request: what a chat client wants from "send", with no second round trip before the first token.
+         * @description CreateJob and the job's stream in one request: what a chat client wants from
+         *     "send", with no second round trip before the first token. Bearer. The body is
+         *     CreateJob's, plus `cancel_on_disconnect`; over HTTP a `text/event-stream`
+         *     exactly as WatchJob sends it from the start: `job` (the new job, `QUEUED` or
+         *     `RUNNING` as CreateJob answers it: its id is `job.id`), then for TEXT and
+         *     CHAT `delta`s as the reply is written, and `job` on every status change; the
+         *     last event is the job in a final status. If the connection drops the job goes on (unless
+         *     `cancel_on_disconnect`): resume with WatchJob and the last event id as
+         *     `Last-Event-ID` (the ids are the same), or send this request again with the
+         *     same `idempotency_key`, which streams the same job again from its start (a
+         *     `snapshot` of the text so far first), with no second hold and no second job.
+         *     The same key used with `POST /v1/generations` names the same job.
+         *
+         *     Errors: CreateJob's, before the first event.
+         */
+        post: operations["GenerationService_StreamJob"];
         delete?: never;
         options?: never;
         head?: never;
@@ -5400,6 +5435,49 @@ export interface components {
             /** @description The provider's name, as in Job.provider. */
             readonly provider?: string;
         };
+        /**
+         * @description Body of `POST /v1/generations:stream`: CreateJobRequest's fields, with the
+         *     same numbers (the service reads it as one: the same body under the same key is
+         *     the same job by either route), and what to do when the client goes away.
+         */
+        "klik.generation.v1.StreamJobRequest": {
+            /**
+             * @description Cancel the job (as CancelJob) if this stream ends before the job does because
+             *     the client went away.
+             */
+            cancel_on_disconnect?: boolean;
+            /** @description As CreateJobRequest's. */
+            history?: components["schemas"]["klik.generation.v1.ChatTurn"][];
+            /** @description As CreateJobRequest's. */
+            idempotency_key?: string;
+            /** @description As CreateJobRequest's. */
+            kind?: string;
+            /** @description As CreateJobRequest's. */
+            model?: string;
+            /** @description As CreateJobRequest's. */
+            options?: components["schemas"]["klik.generation.v1.JobOptions"];
+            /** @description As CreateJobRequest's. */
+            prompt?: string;
+            /** @description As CreateJobRequest's. */
+            provider?: string;
+        };
+        /**
+         * @description One event of StreamJob's stream: WatchJobResponse's fields, with the same
+         *     numbers and meaning.
+         */
+        "klik.generation.v1.StreamJobResponse": {
+            /** @description New text. */
+            delta?: components["schemas"]["klik.generation.v1.JobDelta"];
+            /**
+             * @description As WatchJobResponse's: the number of characters of text sent so far (HTTP:
+             *     the event's `id:`).
+             */
+            event_id?: string;
+            /** @description The job, first and on every status change. */
+            job?: components["schemas"]["klik.generation.v1.Job"];
+            /** @description The text so far (first, when the request replayed a job already writing). */
+            snapshot?: components["schemas"]["klik.generation.v1.JobText"];
+        };
         /** @description Consumption reported for a job. */
         "klik.generation.v1.Usage": {
             /**
@@ -8190,6 +8268,43 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["klik.generation.v1.EstimateJobResponse"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    GenerationService_StreamJob: {
+        parameters: {
+            query?: {
+                /** @description The bearer token, for clients that cannot send the Authorization header (EventSource); ignored when the header is sent. */
+                access_token?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["klik.generation.v1.StreamJobRequest"];
+            };
+        };
+        responses: {
+            /** @description The event stream. Events (named by the field of `event` that is set, `data:` its value): `snapshot`: `klik.generation.v1.JobText`; `delta`: `klik.generation.v1.JobDelta`; `job`: `klik.generation.v1.Job`. Each event's `id:` is the message's `event_id` (omitted when empty; not in `data:`). Server-Sent Events: one event per response message, `data:` one line of JSON (the unary routes' encoding). The stream starts once the service sends its first message; a failure before that is the ordinary error response with its HTTP status. A failure after it is a last `event: error` (no `id:`) whose `data:` is the error body (`Error`); a normal end of the call ends the response. Comment lines are heartbeats. The stream also ends with `event: error` when the access token expires (`TOKEN_EXPIRED`), its user is deleted (`INVALID_TOKEN`) or the gateway stops (`UNAVAILABLE`): reconnect. A user holds a few streams at once (429 `TOO_MANY_STREAMS` beyond). Browsers may pass the token as `access_token`. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": string;
+                };
+            };
+            /** @description Payment Required: `INSUFFICIENT_CREDITS`, in the error shape. */
+            402: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             default: components["responses"]["Error"];
