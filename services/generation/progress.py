@@ -7,6 +7,7 @@ catch up from it without the stream ever waiting for the database."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -24,7 +25,13 @@ class ReplySaver:
     `interval` writes the text so far of every reply that grew meanwhile. A reply
     saved on its own every interval cost each replica a transaction per reply per
     interval (200 streams, 800 a second: a sixth of the generation process's CPU
-    under bench.stream_ttft, by py-spy)."""
+    under bench.stream_ttft, by py-spy).
+
+    A reply's first text is saved at once, with whatever else grew, without
+    waiting for the interval: a watcher that subscribed after the first deltas went
+    out (a job now often starts before its creator's `:watch` is open) closes that
+    gap from the row, and it should not wait an interval to. That is at most one
+    more save per reply begun."""
 
     def __init__(self, save: SaveTexts, interval: float) -> None:
         self.save = save
@@ -32,9 +39,14 @@ class ReplySaver:
         self._grown: dict[str, tuple[str, StreamProgress]] = {}  # job id -> owner, reply
         self._flushing: asyncio.Task[None] | None = None
         self._flushed_at = float("-inf")  # the loop's time of the last save started
+        self._begun: set[str] = set()  # replies saved at least once
+        self._now = asyncio.Event()  # a reply began: save without waiting
 
     def grew(self, job_id: str, owner: str, reply: StreamProgress) -> None:
         self._grown[job_id] = (owner, reply)
+        if job_id not in self._begun:
+            self._begun.add(job_id)
+            self._now.set()
         if self._flushing is None or self._flushing.done():
             self._flushing = asyncio.create_task(self._flush(), name="reply-saves")
 
@@ -42,14 +54,18 @@ class ReplySaver:
         """The job is ending: its final text goes with its status, not from here (and
         a save already under way changes nothing once it is not RUNNING)."""
         self._grown.pop(job_id, None)
+        self._begun.discard(job_id)
 
     async def _flush(self) -> None:
         loop = asyncio.get_running_loop()
         while self._grown:
             # At once after a quiet interval (a joiner finds the reply's start soon),
             # else the rest of the interval: at most one save per interval.
-            if (wait := self._flushed_at + self.interval - loop.time()) > 0:
-                await asyncio.sleep(wait)
+            wait = self._flushed_at + self.interval - loop.time()
+            if wait > 0 and not self._now.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._now.wait(), wait)
+            self._now.clear()
             grown, self._grown = self._grown, {}
             if not grown:  # the only replies waiting ended meanwhile: nothing to write
                 break
