@@ -131,7 +131,13 @@ async def test_a_running_job_of_a_deleted_user_keeps_no_result_or_file(
     row = await finished(stack, job.id)
     assert row.status == "SUCCEEDED", row.error_message
     assert row.prompt == "" and '"asset_url":""' in row.result
-    assert await files.stat(f"{job.id}/0.png") is None, "the file it fetched is removed"
+
+    # The file is removed right after the SUCCEEDED commit (jobs.succeed): the row
+    # can be read a moment before.
+    async def removed() -> bool:
+        return await files.stat(f"{job.id}/0.png") is None
+
+    assert await wait_for(removed, 10, interval=0.05, message="the file it fetched is removed")
     events = await stack.events(job.id, 3)
     assert events[-1].job.status == "SUCCEEDED" and events[-1].job.result.asset_url == ""
     assert row.cost_credits > 0, "the money as it was"
