@@ -274,8 +274,8 @@ class Jobs:
                 await store.delete_internal(session, job.id)
             raise
         now = utc_now()
-        direct = self.handoff is not None and self.can_start(job)
-        owner = self.handoff.reserve(job) if self.handoff is not None and direct else None
+        handoff = self.handoff if self.handoff is not None and self.can_start(job) else None
+        owner = handoff.reserve(job) if handoff is not None else None
         try:
             async with self.uow.write() as session:
                 if owner is None:
@@ -293,16 +293,16 @@ class Jobs:
                     queued = await self._queue_and_start(session, job, hold_id, owner)
                 current = queued or await store.get(session, job.id)
         except BaseException:
-            if owner is not None and self.handoff is not None:
-                self.handoff.unreserve(job)
+            if owner is not None and handoff is not None:
+                handoff.unreserve(job)
             raise
-        if owner is not None and self.handoff is not None:
+        if owner is not None and handoff is not None:
             if queued is None:
-                self.handoff.unreserve(job)
+                handoff.unreserve(job)
             else:
                 metrics.JOBS.labels(job.kind.value, Status.QUEUED.value).inc()
                 await self.started(queued)
-                self.handoff.adopt(queued, owner)
+                handoff.adopt(queued, owner)
                 return queued
         if queued is not None:
             self._queued()
